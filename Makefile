@@ -1,0 +1,53 @@
+# Every target is idempotent: a second `make install` only checks stamps and returns in seconds.
+#
+#   make install   system packages (when root and missing) + .venv with the pinned dependencies
+#   make demo      the mini recipe, stages 1-14, then its RESULTS table
+#   make test      the test suite (what .ci/run calls)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The venv stamp depends on pyproject.toml: editing the dependencies re-installs them.
+VENV_STAMP := $(VENV)/.installed
+SYS_STAMP := $(VENV)/.sysdeps
+SYS_PACKAGES := sox flac sctk espeak-ng libsndfile1
+PYTEST_ARGS ?=
+
+.PHONY: install sysdeps demo test clean-demo
+
+install: $(SYS_STAMP) $(VENV_STAMP)
+
+# Debian packages the recipes use: sox/flac (audio), sctk (sclite, the reference scorer),
+# espeak-ng (regenerates the mini corpus). Installed only when root and missing.
+$(SYS_STAMP):
+	@missing=""; \
+	command -v sox >/dev/null || missing="$$missing sox"; \
+	command -v flac >/dev/null || missing="$$missing flac"; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	{ command -v sclite >/dev/null || [ -x /usr/lib/sctk/bin/sclite ]; } || missing="$$missing sctk"; \
+	ldconfig -p 2>/dev/null | grep -q libsndfile || missing="$$missing libsndfile1"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "WARNING: missing system packages:$$missing (not root: install them yourself)" >&2; \
+	  fi; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+$(VENV_STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+demo: install
+	cd egs2/mini/asr1 && ./run.sh
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+clean-demo:
+	rm -rf egs2/mini/asr1/{data,dump,exp}

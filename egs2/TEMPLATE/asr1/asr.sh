@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# The shared ASR stage driver. Every <corpus>/asr1/run.sh sets corpus options and calls it.
+# Stages follow ESPnet's asr.sh numbering; see --help. Safe to re-run: finished steps leave a
+# .done marker (delete it to redo the step), training resumes from its last checkpoint.
+
+set -euo pipefail
+
+# shellcheck disable=SC1091
+. ./path.sh
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/log.sh"
+SECONDS=0
+
+# General
+stage=1                 # first stage to run
+stop_stage=10000        # last stage to run
+skip_stages=""          # e.g. "2 14"
+nj=4                    # parallel jobs for data preparation and stats
+inference_nj=4          # parallel decoding jobs
+gpu_inference=false     # decode on GPU
+ngpu=0                  # GPUs for training (0: CPU)
+num_nodes=1             # nodes for training (slurm backend)
+dumpdir=dump
+expdir=exp
+local_data_opts=""      # options passed to local/data.sh
+
+# Data
+train_set=""
+valid_set=""
+test_sets=""
+fs=16000                # sampling rate after stage 3, Hz
+audio_format=flac       # flac or wav, for the dumped audio
+expected_fs=""          # comma-separated rates the corpus should have (others excluded); "" any
+speed_perturb_factors=""  # e.g. "0.9 1.0 1.1"; stage 2 (optional)
+min_wav_duration=0.1    # seconds; shorter training utterances are removed in stage 4
+max_wav_duration=20     # seconds; longer training utterances are removed in stage 4
+
+# Tokens
+token_type=char         # char, bpe, word or phn
+nbpe=30                 # BPE vocabulary size (token_type=bpe)
+bpemode=unigram         # unigram or bpe
+bpe_input_sentence_size=100000000
+oov="<unk>"
+blank="<blank>"
+sos_eos="<sos/eos>"
+nlsyms_txt=none         # file of non-linguistic symbols, one per line
+cleaner=none
+
+# Training
+asr_config=""           # training YAML (conf/tuning/*.yaml)
+asr_args=""             # extra options for espnet_ext.bin.asr_train
+asr_tag=""              # experiment name (default: derived from the config)
+asr_stats_dir=""
+feats_normalize=global_mvn  # global_mvn, utterance_mvn or none
+average="last:10"       # last:N (the last N epochs) or best (ESPnet's best-N by criterion)
+
+# Decoding and scoring
+inference_config=""     # decoding YAML (conf/decode_*.yaml)
+inference_args=""
+inference_tag=""
+inference_asr_model=""  # default: last<N>.ave.pth for average=last:N, else valid.acc.ave.pth
+score_metrics=""        # default by token type: char/bpe -> "cer wer", word -> wer, phn -> per
+use_sclite=auto         # auto (when installed), yes or no
+
+# Packing
+packed_model=""         # default: exp/<asr_tag>/packed_model.zip
+
+help_message=$(cat <<EOF
+Usage: $0 --train_set <set> --valid_set <set> --test_sets "<sets>" --asr_config <yaml> [options]
+
+Stages (ESPnet numbering):
+  1  data: local/data.sh -> data/<set>/{wav.scp,text,utt2spk,spk2utt}
+  2  speed perturbation of the training set (--speed_perturb_factors)
+  3  format: resample to --fs, dump audio to ${dumpdir}/raw
+  4  filter training sets: duration, empty text, CTC-infeasible (listed in removed.txt)
+  5  token list (--token_type char|bpe|word|phn)
+  10 collect shape and feature statistics
+  11 train (python -m espnet_ext.bin.asr_train)
+  12 decode test sets (--inference_nj jobs), averaging the last N epochs first
+  13 score (CER/WER/PER, sclite-compatible result.txt) and write RESULTS.md
+  14 pack the model into a zip for espnet_model_zoo / Speech2Text
+
+Options (defaults in brackets):
+  --stage ${stage} --stop_stage ${stop_stage} --skip_stages "${skip_stages}"
+  --nj ${nj} --inference_nj ${inference_nj} --ngpu ${ngpu} --num_nodes ${num_nodes}
+  --train_set --valid_set --test_sets --fs ${fs} --expected_fs "${expected_fs}"
+  --speed_perturb_factors "${speed_perturb_factors}"
+  --min_wav_duration ${min_wav_duration} --max_wav_duration ${max_wav_duration} (seconds)
+  --token_type ${token_type} --nbpe ${nbpe} --bpemode ${bpemode} --nlsyms_txt ${nlsyms_txt}
+  --asr_config --asr_args --asr_tag --feats_normalize ${feats_normalize}
+  --average ${average} --inference_config --inference_args --inference_asr_model
+  --score_metrics --use_sclite ${use_sclite} --packed_model
+EOF
+)
+
+__asr_args_all=("$@")  # for the generated exp/<tag>/run.sh
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/parse_options.sh"
+# shellcheck disable=SC1091
+. ./cmd.sh
+
+run_stage() {  # run_stage N: whether stage N is selected
+    [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] && [[ " ${skip_stages} " != *" $1 "* ]]
+}
+die() { log "ERROR: $*"; exit 1; }
+is_done() {  # is_done MARKER: log and succeed when MARKER exists (the step is skipped)
+    if [ -f "$1" ]; then log "  already done: $(dirname "$1") (remove $1 to redo)"; return 0; fi
+    return 1
+}
+
+[ -n "${train_set}" ] || die "--train_set is required"
+[ -n "${valid_set}" ] || die "--valid_set is required"
+[ -n "${test_sets}" ] || die "--test_sets is required"
+[ -n "${asr_config}" ] || die "--asr_config is required"
+[ -f "${asr_config}" ] || die "--asr_config ${asr_config}: no such file"
+
+case "${average}" in
+    last:[0-9]*) n_average=${average#last:} ;;
+    best) n_average=0 ;;
+    *) die "--average must be last:N or best, got '${average}'" ;;
+esac
+if [ -z "${inference_asr_model}" ]; then
+    if [ "${n_average}" -gt 0 ]; then inference_asr_model=last${n_average}.ave.pth
+    else inference_asr_model=valid.acc.ave.pth; fi
+fi
+if [ -z "${score_metrics}" ]; then
+    case "${token_type}" in
+        char|bpe) score_metrics="cer wer" ;;
+        word) score_metrics="wer" ;;
+        phn) score_metrics="per" ;;
+        *) die "--token_type must be char, bpe, word or phn, got '${token_type}'" ;;
+    esac
+fi
+
+# Names derived from the options
+if [ -n "${speed_perturb_factors}" ]; then train_set_used=${train_set}_sp; else train_set_used=${train_set}; fi
+token_listdir=data/token_list
+if [ "${token_type}" = bpe ]; then
+    bpedir=${token_listdir}/bpe_${bpemode}${nbpe}
+    bpemodel=${bpedir}/bpe.model
+    token_list=${bpedir}/tokens.txt
+else
+    bpemodel=none
+    token_list=${token_listdir}/${token_type}/tokens.txt
+fi
+[ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config}" .yaml)_${token_type}
+[ -n "${asr_stats_dir}" ] || asr_stats_dir=${expdir}/asr_stats_${token_type}_${fs}
+asr_exp=${expdir}/asr_${asr_tag}
+[ -n "${inference_tag}" ] || inference_tag=$(basename "${inference_config:-default}" .yaml)
+decode_tag=decode_${inference_tag}_${inference_asr_model%.pth}
+[ -n "${packed_model}" ] || packed_model=${asr_exp}/packed_model.zip
+data_feats=${dumpdir}/raw
+
+nlsyms_opt=(); [ "${nlsyms_txt}" != none ] && nlsyms_opt=(--nlsyms "${nlsyms_txt}")
+tokenizer_opts=(--token_type "${token_type}" --token_list "${token_list}" --bpemodel "${bpemodel}"
+                --non_linguistic_symbols "${nlsyms_txt}" --cleaner "${cleaner}" --g2p none)
+
+# ---------------------------------------------------------------------------------------
+if run_stage 1; then
+    log "Stage 1: prepare data directories (local/data.sh ${local_data_opts})"
+    # shellcheck disable=SC2086
+    local/data.sh ${local_data_opts}
+    for dset in ${train_set} ${valid_set} ${test_sets}; do
+        python3 -m espnet_ext.bin.datadir validate "data/${dset}"
+    done
+fi
+
+if run_stage 2 && [ -n "${speed_perturb_factors}" ]; then
+    log "Stage 2: speed perturbation of data/${train_set}: ${speed_perturb_factors}"
+    python3 -m espnet_ext.bin.speed_perturb "data/${train_set}" "data/${train_set_used}" \
+        --factors ${speed_perturb_factors}
+fi
+
+if run_stage 3; then
+    log "Stage 3: format audio: ${fs} Hz ${audio_format} in ${data_feats}"
+    for dset in ${train_set_used} ${valid_set} ${test_sets}; do
+        if [ "${dset}" = "${train_set_used}" ] || [ "${dset}" = "${valid_set}" ]; then
+            out=${data_feats}/org/${dset}
+        else
+            out=${data_feats}/${dset}
+        fi
+        is_done "${out}/.done" && continue
+        python3 -m espnet_ext.bin.format_wav_scp "data/${dset}" "${out}" --fs "${fs}" --nj "${nj}" \
+            --audio_format "${audio_format}" ${expected_fs:+--expected_fs "${expected_fs}"}
+        touch "${out}/.done"
+    done
+fi
+
+if run_stage 4; then
+    # BPE pieces need the BPE model of stage 5: a word-level check here removes only
+    # utterances infeasible for any subword unit; stage 5 repeats it with the BPE model.
+    _ctc_unit=${token_type}; [ "${token_type}" = bpe ] && _ctc_unit=word
+    log "Stage 4: filter ${train_set_used} ${valid_set}: ${min_wav_duration}-${max_wav_duration} s, empty text, CTC (${_ctc_unit})"
+    for dset in ${train_set_used} ${valid_set}; do
+        out=${data_feats}/${dset}; [ "${token_type}" = bpe ] && out=${data_feats}/org/${dset}.filtered
+        is_done "${out}/.done" && continue
+        python3 -m espnet_ext.bin.filter_data "${data_feats}/org/${dset}" "${out}" \
+            --fs "${fs}" --min_dur "${min_wav_duration}" --max_dur "${max_wav_duration}" \
+            --token_type "${_ctc_unit}" "${nlsyms_opt[@]}" --asr_config "${asr_config}"
+        touch "${out}/.done"
+    done
+fi
+
+if run_stage 5; then
+    log "Stage 5: token list (${token_type}) from ${data_feats}/${train_set_used}/text"
+    if ! is_done "$(dirname "${token_list}")/.done"; then
+    mkdir -p "$(dirname "${token_list}")"
+    if [ "${token_type}" = bpe ]; then
+        cut -d' ' -f2- "${data_feats}/org/${train_set_used}.filtered/text" > "${bpedir}/train_text"
+        python3 -m espnet2.bin.spm_train --input="${bpedir}/train_text" --vocab_size="${nbpe}" \
+            --model_type="${bpemode}" --model_prefix="${bpedir}/bpe" --character_coverage=1.0 \
+            --input_sentence_size="${bpe_input_sentence_size}" --minloglevel=1
+        for dset in ${train_set_used} ${valid_set}; do
+            log "  CTC feasibility with the BPE model: ${data_feats}/${dset}"
+            python3 -m espnet_ext.bin.filter_data "${data_feats}/org/${dset}.filtered" "${data_feats}/${dset}" \
+                --fs "${fs}" --min_dur "${min_wav_duration}" --max_dur "${max_wav_duration}" \
+                --token_type bpe --bpemodel "${bpemodel}" --asr_config "${asr_config}"
+        done
+    fi
+    cut -d' ' -f2- "${data_feats}/${train_set_used}/text" > "$(dirname "${token_list}")/train_text"
+    python3 -m espnet_ext.bin.tokenize_text --input "$(dirname "${token_list}")/train_text" \
+        --output "${token_list}" --token_type "${token_type}" --bpemodel "${bpemodel}" \
+        --non_linguistic_symbols "${nlsyms_txt}" --cleaner "${cleaner}" --g2p none \
+        --write_vocabulary true --add_symbol "${blank}:0" --add_symbol "${oov}:1" \
+        --add_symbol "${sos_eos}:-1"
+    touch "$(dirname "${token_list}")/.done"
+    fi
+    log "  $(wc -l < "${token_list}") tokens in ${token_list}"
+fi
+
+if run_stage 10; then
+    log "Stage 10: collect statistics in ${asr_stats_dir}"
+    if ! is_done "${asr_stats_dir}/.done"; then
+    _logdir=${asr_stats_dir}/logdir
+    mkdir -p "${_logdir}"
+    _nj=$(( nj < $(wc -l < "${data_feats}/${valid_set}/wav.scp") ? nj : $(wc -l < "${data_feats}/${valid_set}/wav.scp") ))
+    for name in train valid; do
+        [ "${name}" = train ] && _dir=${data_feats}/${train_set_used} || _dir=${data_feats}/${valid_set}
+        awk -v n="${_nj}" -v p="${_logdir}/${name}" '{ print > (p "." ((NR-1)%n+1) ".scp") }' "${_dir}/wav.scp"
+    done
+    # shellcheck disable=SC2086
+    ${train_cmd} JOB=1:"${_nj}" "${_logdir}/stats.JOB.log" \
+        python3 -m espnet_ext.bin.asr_train --collect_stats true --use_preprocessor true \
+            "${tokenizer_opts[@]}" \
+            --train_data_path_and_name_and_type "${data_feats}/${train_set_used}/wav.scp,speech,sound" \
+            --train_data_path_and_name_and_type "${data_feats}/${train_set_used}/text,text,text" \
+            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/wav.scp,speech,sound" \
+            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,text,text" \
+            --train_shape_file "${_logdir}/train.JOB.scp" --valid_shape_file "${_logdir}/valid.JOB.scp" \
+            --output_dir "${_logdir}/stats.JOB" --config "${asr_config}" ${asr_args}
+    _opts=()
+    for n in $(seq "${_nj}"); do _opts+=(--input_dir "${_logdir}/stats.${n}"); done
+    python3 -m espnet2.bin.aggregate_stats_dirs "${_opts[@]}" --output_dir "${asr_stats_dir}"
+    for name in train valid; do
+        awk -v N="$(wc -l < "${token_list}")" '{ print $0 "," N }' \
+            "${asr_stats_dir}/${name}/text_shape" > "${asr_stats_dir}/${name}/text_shape.${token_type}"
+    done
+    touch "${asr_stats_dir}/.done"
+    fi
+fi
+
+if run_stage 11; then
+    log "Stage 11: train ${asr_exp} (${asr_config}; log: ${asr_exp}/train.log)"
+    if ! is_done "${asr_exp}/.done_train"; then
+    mkdir -p "${asr_exp}"
+    _opts=()
+    if [ "${feats_normalize}" = global_mvn ]; then
+        _opts+=(--normalize global_mvn --normalize_conf "stats_file=${asr_stats_dir}/train/feats_stats.npz")
+    elif [ "${feats_normalize}" != none ]; then
+        _opts+=(--normalize "${feats_normalize}")
+    fi
+    [ "${n_average}" -gt 0 ] && _opts+=(--keep_last_epochs "${n_average}")
+    # How to resume: the generated exp/<tag>/run.sh repeats this stage with the same options.
+    printf '#!/usr/bin/env bash\n# Generated by asr.sh: resumes/re-runs training with the same options.\ncd %q\n%q %s --stage 11 --stop_stage 11 "$@"\n' \
+        "${PWD}" "$0" "$(printf '%q ' "${__asr_args_all[@]+"${__asr_args_all[@]}"}")" > "${asr_exp}/run.sh"
+    chmod +x "${asr_exp}/run.sh"
+    # shellcheck disable=SC2086
+    ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${asr_exp}/train.log" \
+        python3 -m espnet_ext.bin.asr_train --use_preprocessor true "${tokenizer_opts[@]}" \
+            --train_data_path_and_name_and_type "${data_feats}/${train_set_used}/wav.scp,speech,sound" \
+            --train_data_path_and_name_and_type "${data_feats}/${train_set_used}/text,text,text" \
+            --train_shape_file "${asr_stats_dir}/train/speech_shape" \
+            --train_shape_file "${asr_stats_dir}/train/text_shape.${token_type}" \
+            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/wav.scp,speech,sound" \
+            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,text,text" \
+            --valid_shape_file "${asr_stats_dir}/valid/speech_shape" \
+            --valid_shape_file "${asr_stats_dir}/valid/text_shape.${token_type}" \
+            --resume true --fold_length 80000 --fold_length 150 \
+            --ngpu "${ngpu}" --multiprocessing_distributed true \
+            --output_dir "${asr_exp}" --config "${asr_config}" "${_opts[@]}" ${asr_args} \
+        || die "training failed: see ${asr_exp}/train.log"
+    touch "${asr_exp}/.done_train"
+    fi
+fi
+
+if run_stage 12; then
+    log "Stage 12: decode ${test_sets} with ${asr_exp}/${inference_asr_model}"
+    if [ "${n_average}" -gt 0 ] && [ "${inference_asr_model}" = "last${n_average}.ave.pth" ] \
+        && [ ! "${asr_exp}/${inference_asr_model}" -nt "${asr_exp}/.done_train" ]; then
+        python3 -m espnet_ext.bin.average "${asr_exp}" --last "${n_average}"
+    fi
+    [ -f "${asr_exp}/${inference_asr_model}" ] || die "${asr_exp}/${inference_asr_model}: no such model"
+    _ngpu=0; ${gpu_inference} && _ngpu=1
+    for dset in ${test_sets}; do
+        _dir=${asr_exp}/${decode_tag}/${dset}
+        _logdir=${_dir}/logdir
+        is_done "${_dir}/.done" && continue
+        mkdir -p "${_logdir}"
+        _n=$(wc -l < "${data_feats}/${dset}/wav.scp")
+        _nj=$(( inference_nj < _n ? inference_nj : _n ))
+        awk -v n="${_nj}" -v p="${_logdir}/keys" '{ print > (p "." ((NR-1)%n+1) ".scp") }' "${data_feats}/${dset}/wav.scp"
+        # shellcheck disable=SC2086
+        ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${_logdir}/asr_inference.JOB.log" \
+            python3 -m espnet_ext.bin.asr_inference --ngpu "${_ngpu}" \
+                --data_path_and_name_and_type "${data_feats}/${dset}/wav.scp,speech,sound" \
+                --key_file "${_logdir}/keys.JOB.scp" \
+                --asr_train_config "${asr_exp}/config.yaml" \
+                --asr_model_file "${asr_exp}/${inference_asr_model}" \
+                --output_dir "${_logdir}/output.JOB" \
+                ${inference_config:+--config "${inference_config}"} ${inference_args} \
+            || die "decoding failed: see ${_logdir}/asr_inference.*.log"
+        for f in text token token_int score; do
+            if [ -f "${_logdir}/output.1/1best_recog/${f}" ]; then
+                for n in $(seq "${_nj}"); do cat "${_logdir}/output.${n}/1best_recog/${f}"; done \
+                    | LC_ALL=C sort -k1,1 > "${_dir}/${f}"
+            fi
+        done
+        log "  ${_dir}/text: $(wc -l < "${_dir}/text") hypotheses"
+        touch "${_dir}/.done"
+    done
+fi
+
+if run_stage 13; then
+    log "Stage 13: score ${test_sets} (${score_metrics})"
+    for dset in ${test_sets}; do
+        _dir=${asr_exp}/${decode_tag}/${dset}
+        for metric in ${score_metrics}; do
+            case ${metric} in cer) unit=char ;; wer) unit=word ;; per) unit=phn ;;
+                *) die "unknown metric ${metric} (cer, wer or per)" ;; esac
+            python3 -m espnet_ext.bin.score --ref "data/${dset}/text" --hyp "${_dir}/text" \
+                --unit "${unit}" --out_dir "${_dir}/score_${metric}" --sclite "${use_sclite}" \
+                "${nlsyms_opt[@]}"
+        done
+    done
+    python3 -m espnet_ext.bin.score collect "${asr_exp}" --out "${asr_exp}/RESULTS.md"
+    cat "${asr_exp}/RESULTS.md"
+fi
+
+if run_stage 14; then
+    log "Stage 14: pack ${asr_exp}/${inference_asr_model} into ${packed_model}"
+    if [ "${packed_model}" -nt "${asr_exp}/${inference_asr_model}" ]; then
+        log "  already done: ${packed_model} is newer than the model"
+    else
+    _opts=()
+    [ "${feats_normalize}" = global_mvn ] && _opts+=(--option "${asr_stats_dir}/train/feats_stats.npz")
+    [ "${token_type}" = bpe ] && _opts+=(--option "${bpemodel}")
+    [ -f "${asr_exp}/RESULTS.md" ] && _opts+=(--option "${asr_exp}/RESULTS.md")
+    [ -f "${asr_exp}/images/acc.png" ] && _opts+=(--option "${asr_exp}/images/acc.png")
+    python3 -m espnet_ext.bin.pack asr --asr_train_config "${asr_exp}/config.yaml" \
+        --asr_model_file "${asr_exp}/${inference_asr_model}" "${_opts[@]}" --outpath "${packed_model}"
+    log "  $(du -h "${packed_model}" | cut -f1) ${packed_model}"
+    fi
+fi
+
+log "Successfully finished. [elapsed=${SECONDS}s]"

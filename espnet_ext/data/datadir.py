@@ -1,0 +1,733 @@
+"""Kaldi-style data directories: read, write, validate, fix, subset, split, combine, filter.
+
+A data dir holds one entry per line, ``<key> <value>``, in files sorted by key in C-locale
+byte order with unique keys:
+
+``wav.scp``          ``uttid path`` or ``uttid command |`` (a shell pipe that writes audio)
+``text``             ``uttid transcript`` (the transcript may be empty)
+``utt2spk``          ``uttid speaker``
+``spk2utt``          ``speaker uttid1 uttid2 ...`` (always derived from ``utt2spk`` here)
+``utt2num_samples``  ``uttid number-of-samples`` (written by stage 3, :mod:`espnet_ext.data.format`)
+``feats_type``, ``audio_format``  one word each (written by stage 3)
+
+No tool drops an utterance without saying which and why: ``fix`` lists what it drops in
+``DIR/.backup/dropped.txt``; the tools that derive a directory (subset, split, combine,
+filter) refuse a source that :func:`validate_data_dir` rejects, so an utterance missing
+from one file cannot vanish unnoticed.
+``segments`` files (utterances cut from longer recordings) are not supported.
+
+This module imports neither torch nor ESPnet: it backs command-line tools that shell
+scripts call many times (``python -m espnet_ext.bin.datadir``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Union
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+
+#: Files keyed by utterance id; a data dir may hold any of them (``wav.scp`` and ``utt2spk`` always).
+UTT_FILES = (
+    "wav.scp",
+    "text",
+    "utt2spk",
+    "utt2num_samples",
+    "utt2dur",
+    "utt2num_frames",
+    "utt2uniq",
+    "utt2lang",
+    "utt2category",
+)
+#: Files keyed by speaker id, restricted to the speakers left in a subset.
+SPK_FILES = ("spk2gender",)
+#: One-line files that describe the whole directory; copied verbatim.
+SCALAR_FILES = ("feats_type", "audio_format")
+#: Reports written by the tools; never copied into a derived directory.
+REPORT_FILES = ("excluded.txt", "removed.txt")
+#: Files whose value may be empty (an empty transcript is data, filtered in stage 4).
+EMPTY_VALUE_OK = ("text",)
+
+_LINE_RE = re.compile(r"([^ \t]+)(?:[ \t]+(.*))?")
+
+
+class Entry(NamedTuple):
+    """One parsed line: 1-based line number, key and value (the rest of the line)."""
+
+    lineno: int
+    key: str
+    value: str
+
+
+def sort_key(key: str) -> bytes:
+    """The C-locale (byte order) sort key of an id, as ``LC_ALL=C sort`` orders lines."""
+    return key.encode("utf-8", "surrogateescape")
+
+
+def sorted_keys(keys: Iterable[str]) -> List[str]:
+    """``keys`` in C-locale byte order."""
+    return sorted(keys, key=sort_key)
+
+
+def _decode_line(path: PathLike, lineno: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{path}:{lineno}: not UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1}; "
+            "expected UTF-8 text"
+        ) from None
+
+
+def parse_line(path: PathLike, lineno: int, line: str, allow_empty_value: bool = False) -> Entry:
+    """Parse ``<key> <value>`` (key and value separated by spaces or tabs).
+
+    Raises:
+        ValueError: naming ``path:lineno`` for an empty line, a line that starts with
+            whitespace, or (unless ``allow_empty_value``) a key without a value.
+    """
+    line = line.rstrip("\r\n").rstrip(" \t\r")
+    if not line:
+        raise ValueError(f"{path}:{lineno}: empty line; expected '<key> <value>'")
+    match = _LINE_RE.fullmatch(line)
+    if line[0] in " \t" or match is None:
+        raise ValueError(f"{path}:{lineno}: line starts with whitespace; expected '<key> <value>'")
+    key, value = match.group(1), match.group(2) or ""
+    if not value and not allow_empty_value:
+        raise ValueError(f"{path}:{lineno}: key {key!r} has no value; expected '<key> <value>'")
+    return Entry(lineno, key, value)
+
+
+def iter_entries(path: PathLike, allow_empty_value: bool = False) -> Iterator[Entry]:
+    """Yield the parsed lines of ``path``; raise ``ValueError`` (file:line) on a bad line."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            yield parse_line(path, lineno, _decode_line(path, lineno, raw), allow_empty_value)
+
+
+def read_map(path: PathLike, allow_empty_value: bool = False) -> Dict[str, str]:
+    """Read a ``<key> <value>`` file into a dict (file order).
+
+    Raises:
+        ValueError: ``path:line`` of a malformed, non-UTF-8 or duplicate-key line.
+    """
+    result: Dict[str, str] = {}
+    first_line: Dict[str, int] = {}
+    for entry in iter_entries(path, allow_empty_value):
+        if entry.key in result:
+            raise ValueError(
+                f"{path}:{entry.lineno}: duplicate key {entry.key!r} (first on line "
+                f"{first_line[entry.key]}); expected unique keys"
+            )
+        result[entry.key] = entry.value
+        first_line[entry.key] = entry.lineno
+    return result
+
+
+def _atomic_write_text(path: PathLike, text: str) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_map(path: PathLike, mapping: Mapping[str, str]) -> None:
+    """Write ``mapping`` as ``<key> <value>`` lines sorted by key (C locale), atomically.
+
+    An empty value is written as the key alone (an empty transcript).
+    """
+    lines = []
+    for key in sorted_keys(mapping):
+        value = mapping[key]
+        lines.append(f"{key} {value}\n" if value != "" else f"{key}\n")
+    _atomic_write_text(path, "".join(lines))
+
+
+def read_id_list(path: PathLike) -> List[str]:
+    """First whitespace-separated column of each non-blank line (an utt or speaker list)."""
+    ids = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            fields = _decode_line(path, lineno, raw).split()
+            if fields:
+                ids.append(fields[0])
+    return ids
+
+
+def utt2spk_to_spk2utt(utt2spk: Mapping[str, str]) -> Dict[str, List[str]]:
+    """Invert ``utt2spk``: speaker -> its utterances in C-locale order."""
+    spk2utt: Dict[str, List[str]] = {}
+    for utt in sorted_keys(utt2spk):
+        spk2utt.setdefault(utt2spk[utt], []).append(utt)
+    return spk2utt
+
+
+def spk2utt_to_utt2spk(spk2utt: Mapping[str, Union[str, Sequence[str]]], source: str = "spk2utt") -> Dict[str, str]:
+    """Invert ``spk2utt`` (values are lists or space-separated strings).
+
+    Raises:
+        ValueError: an utterance listed under two speakers (or twice), naming ``source``.
+    """
+    utt2spk: Dict[str, str] = {}
+    for spk, utts in spk2utt.items():
+        for utt in utts.split() if isinstance(utts, str) else utts:
+            if utt in utt2spk:
+                raise ValueError(
+                    f"{source}: utterance {utt!r} is listed under speaker {utt2spk[utt]!r} and again "
+                    f"under {spk!r}; expected each utterance once"
+                )
+            utt2spk[utt] = spk
+    return utt2spk
+
+
+def write_spk2utt(path: PathLike, utt2spk: Mapping[str, str]) -> None:
+    """Write ``spk2utt`` derived from ``utt2spk``."""
+    write_map(path, {spk: " ".join(utts) for spk, utts in utt2spk_to_spk2utt(utt2spk).items()})
+
+
+@dataclass
+class DataDir:
+    """The contents of a data dir in memory.
+
+    Attributes:
+        utt_maps: file name (one of :data:`UTT_FILES`) -> {uttid: value}.
+        spk_maps: file name (one of :data:`SPK_FILES`) -> {speaker: value}.
+        scalars: file name (one of :data:`SCALAR_FILES`) -> raw content.
+        others: names of other files found (not carried into derived directories).
+    """
+
+    utt_maps: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    spk_maps: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    scalars: Dict[str, bytes] = field(default_factory=dict)
+    others: List[str] = field(default_factory=list)
+
+    @property
+    def utt2spk(self) -> Dict[str, str]:
+        """The ``utt2spk`` map (every data dir has one; it defines the utterances)."""
+        return self.utt_maps["utt2spk"]
+
+    @property
+    def utts(self) -> List[str]:
+        """Utterance ids (those of ``utt2spk``) in C-locale order."""
+        return sorted_keys(self.utt2spk)
+
+    def subset(self, utts: Iterable[str]) -> "DataDir":
+        """A copy restricted to ``utts`` (ids absent from this dir are ignored)."""
+        keep = set(utts)
+        utt_maps = {
+            name: {u: v for u, v in mapping.items() if u in keep} for name, mapping in self.utt_maps.items()
+        }
+        speakers = set(utt_maps["utt2spk"].values())
+        spk_maps = {
+            name: {s: v for s, v in mapping.items() if s in speakers} for name, mapping in self.spk_maps.items()
+        }
+        return DataDir(utt_maps, spk_maps, dict(self.scalars), list(self.others))
+
+
+def _check_no_segments(path: Path) -> None:
+    if (path / "segments").exists():
+        raise ValueError(
+            f"{path}/segments: segments files are not supported; expected one recording per "
+            "utterance (cut the recordings first)"
+        )
+
+
+def load_data_dir(path: PathLike) -> DataDir:
+    """Read a data dir (each file must be well-formed; consistency is :func:`validate_data_dir`'s job).
+
+    ``utt2spk`` is derived from ``spk2utt`` when only the latter exists.
+
+    Raises:
+        ValueError: a missing directory or ``utt2spk``, a malformed line (file:line).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path}: not a directory; expected a Kaldi data dir")
+    _check_no_segments(path)
+    data = DataDir()
+    for name in UTT_FILES:
+        if (path / name).is_file():
+            data.utt_maps[name] = read_map(path / name, allow_empty_value=name in EMPTY_VALUE_OK)
+    if "utt2spk" not in data.utt_maps:
+        if not (path / "spk2utt").is_file():
+            raise ValueError(f"{path}: no utt2spk (nor spk2utt); expected a Kaldi data dir")
+        data.utt_maps["utt2spk"] = spk2utt_to_utt2spk(read_map(path / "spk2utt"), f"{path}/spk2utt")
+    for name in SPK_FILES:
+        if (path / name).is_file():
+            data.spk_maps[name] = read_map(path / name)
+    for name in SCALAR_FILES:
+        if (path / name).is_file():
+            data.scalars[name] = (path / name).read_bytes()
+    known = set(UTT_FILES) | set(SPK_FILES) | set(SCALAR_FILES) | set(REPORT_FILES) | {"spk2utt"}
+    data.others = sorted(p.name for p in path.iterdir() if p.is_file() and p.name not in known)
+    return data
+
+
+def write_data_dir(data: DataDir, path: PathLike) -> None:
+    """Write ``data`` to ``path`` (created if needed); ``spk2utt`` is derived from ``utt2spk``.
+
+    Known data files that ``data`` lacks are removed from ``path`` so that a re-run never
+    leaves a stale file behind; other files already in ``path`` are left alone.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    for name in UTT_FILES:
+        if name in data.utt_maps:
+            write_map(path / name, data.utt_maps[name])
+        elif (path / name).exists():
+            (path / name).unlink()
+    write_spk2utt(path / "spk2utt", data.utt2spk)
+    for name in SPK_FILES:
+        if name in data.spk_maps:
+            write_map(path / name, data.spk_maps[name])
+        elif (path / name).exists():
+            (path / name).unlink()
+    for name in SCALAR_FILES:
+        if name in data.scalars:
+            (path / name).write_bytes(data.scalars[name])
+        elif (path / name).exists():
+            (path / name).unlink()
+    if data.others:
+        logger.warning("%s: not carried over (unknown to the data-dir tools): %s", path, ", ".join(data.others))
+
+
+# ----------------------------------------------------------------------------- validate
+
+
+def _read_sorted_unique(path: Path, allow_empty_value: bool) -> Dict[str, Entry]:
+    """Read ``path`` checking that keys are unique and in C-locale order; key -> entry."""
+    entries: Dict[str, Entry] = {}
+    prev: Optional[Entry] = None
+    for entry in iter_entries(path, allow_empty_value):
+        if entry.key in entries:
+            raise ValueError(
+                f"{path}:{entry.lineno}: duplicate key {entry.key!r} (first on line "
+                f"{entries[entry.key].lineno}); expected unique keys"
+            )
+        if prev is not None and sort_key(entry.key) < sort_key(prev.key):
+            raise ValueError(
+                f"{path}:{entry.lineno}: key {entry.key!r} sorts before {prev.key!r} of line "
+                f"{prev.lineno}; expected keys sorted in C-locale byte order (run 'fix')"
+            )
+        entries[entry.key] = entry
+        prev = entry
+    if not entries:
+        raise ValueError(f"{path}: empty file; expected at least one entry")
+    return entries
+
+
+def _check_same_utts(path: Path, name: str, entries: Dict[str, Entry], utt2spk: Dict[str, Entry]) -> None:
+    for key, entry in entries.items():
+        if key not in utt2spk:
+            raise ValueError(f"{path / name}:{entry.lineno}: utterance {key!r} is not in utt2spk; expected "
+                             "the same utterances in every file (run 'fix')")
+    for key in sorted_keys(utt2spk):
+        if key not in entries:
+            raise ValueError(f"{path / name}: no entry for utterance {key!r} (utt2spk line "
+                             f"{utt2spk[key].lineno}); expected the same utterances in every file (run 'fix')")
+
+
+def _check_values(path: Path, name: str, entries: Dict[str, Entry]) -> None:
+    if name == "utt2num_samples":
+        for entry in entries.values():
+            if not entry.value.isdigit() or int(entry.value) <= 0:
+                raise ValueError(f"{path / name}:{entry.lineno}: {entry.value!r} is not a positive "
+                                 "integer; expected a number of samples")
+    if name == "utt2spk":
+        for entry in entries.values():
+            if len(entry.value.split()) != 1:
+                raise ValueError(f"{path / name}:{entry.lineno}: {entry.value!r}; expected one speaker id")
+
+
+def _check_spk2utt(path: Path, utt2spk: Dict[str, Entry]) -> None:
+    spk2utt = _read_sorted_unique(path / "spk2utt", allow_empty_value=False)
+    seen: Dict[str, str] = {}
+    for spk, entry in spk2utt.items():
+        for utt in entry.value.split():
+            where = f"{path / 'spk2utt'}:{entry.lineno}"
+            if utt in seen:
+                raise ValueError(f"{where}: utterance {utt!r} listed again (first under {seen[utt]!r}); "
+                                 "expected each utterance once")
+            if utt not in utt2spk:
+                raise ValueError(f"{where}: utterance {utt!r} is not in utt2spk; expected spk2utt to match utt2spk")
+            if utt2spk[utt].value != spk:
+                raise ValueError(f"{where}: utterance {utt!r} listed under {spk!r} but utt2spk line "
+                                 f"{utt2spk[utt].lineno} says {utt2spk[utt].value!r}; expected spk2utt to match utt2spk")
+            seen[utt] = spk
+    for utt in sorted_keys(utt2spk):
+        if utt not in seen:
+            raise ValueError(f"{path / 'spk2utt'}: utterance {utt!r} (utt2spk line {utt2spk[utt].lineno}) "
+                             "is not listed; expected spk2utt to match utt2spk")
+
+
+def validate_data_dir(path: PathLike, require_text: bool = True) -> int:
+    """Check a data dir; return its number of utterances.
+
+    Checks: the required files exist (``wav.scp``, ``utt2spk``, ``spk2utt``, and ``text`` if
+    ``require_text``); every per-utterance file is UTF-8, well-formed, non-empty, sorted with
+    unique keys and lists exactly the utterances of ``utt2spk``; ``spk2utt`` matches
+    ``utt2spk``; ``utt2num_samples`` holds positive integers. A ``text`` that exists is
+    checked even when not required.
+
+    Raises:
+        ValueError: the first problem found, naming the file and line.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path}: not a directory; expected a Kaldi data dir")
+    _check_no_segments(path)
+    required = ["wav.scp", "utt2spk", "spk2utt"] + (["text"] if require_text else [])
+    for name in required:
+        if not (path / name).is_file():
+            raise ValueError(f"{path / name}: missing; expected a data dir with {', '.join(required)}")
+    utt2spk = _read_sorted_unique(path / "utt2spk", allow_empty_value=False)
+    _check_values(path, "utt2spk", utt2spk)
+    for name in UTT_FILES:
+        if name != "utt2spk" and (path / name).is_file():
+            entries = _read_sorted_unique(path / name, allow_empty_value=name in EMPTY_VALUE_OK)
+            _check_values(path, name, entries)
+            _check_same_utts(path, name, entries, utt2spk)
+    _check_spk2utt(path, utt2spk)
+    for name in SCALAR_FILES:
+        if (path / name).is_file() and len((path / name).read_bytes().split()) != 1:
+            raise ValueError(f"{path / name}: expected exactly one word")
+    return len(utt2spk)
+
+
+# ----------------------------------------------------------------------------- fix
+
+
+class _LenientRead(NamedTuple):
+    values: Dict[str, str]
+    problems: Dict[str, str]  # uttid -> reason the file gives to drop it
+    duplicates: int  # identical lines removed
+
+
+def _read_lenient(path: Path, allow_empty_value: bool) -> _LenientRead:
+    """Read a file for ``fix``: identical duplicate lines are merged; conflicting
+    duplicates, non-UTF-8 and malformed lines mark their utterance as a problem."""
+    values: Dict[str, str] = {}
+    lines: Dict[str, int] = {}
+    problems: Dict[str, str] = {}
+    duplicates = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = raw.decode("utf-8", "surrogateescape")
+            if not line.strip():
+                logger.warning("%s:%d: blank line removed", path, lineno)
+                continue
+            key = line.split()[0]
+            try:
+                entry = parse_line(path, lineno, _decode_line(path, lineno, raw), allow_empty_value)
+            except ValueError as e:
+                problems.setdefault(key, str(e).split("; expected")[0])
+                continue
+            if key in values and values[key] != entry.value:
+                problems.setdefault(key, f"conflicting lines {lines[key]} and {lineno} in {path}")
+            elif key in values:
+                duplicates += 1
+            else:
+                values[key], lines[key] = entry.value, lineno
+    return _LenientRead(values, problems, duplicates)
+
+
+_MISSING_REASON = {"wav.scp": "no audio", "text": "no transcript", "utt2spk": "no speaker"}
+
+
+def _fix_reasons(reads: Dict[str, _LenientRead]) -> Dict[str, str]:
+    """uttid -> reason for every utterance that is not well-formed in every file."""
+    universe = set()
+    for read in reads.values():
+        universe |= set(read.values) | set(read.problems)
+    dropped: Dict[str, str] = {}
+    for utt in universe:
+        reasons = []
+        for name, read in reads.items():
+            if utt in read.problems:
+                reasons.append(read.problems[utt])
+            elif utt not in read.values:
+                reasons.append(_MISSING_REASON.get(name, f"not in {name}"))
+        if reasons:
+            dropped[utt] = "; ".join(reasons)
+    return dropped
+
+
+def _backup(path: Path) -> Path:
+    backup = path / ".backup"
+    backup.mkdir(exist_ok=True)
+    for item in path.iterdir():
+        if item.is_file():
+            shutil.copy2(item, backup / item.name)
+    return backup
+
+
+def fix_data_dir(path: PathLike) -> Dict[str, str]:
+    """Repair a data dir in place; return the dropped utterances (uttid -> reason).
+
+    Sorts every file, removes identical duplicate lines, keeps only the utterances present
+    (and well-formed) in every per-utterance file, and regenerates ``spk2utt`` from
+    ``utt2spk``. The original files are copied to ``DIR/.backup/`` first, and the dropped
+    utterances are listed in ``DIR/.backup/dropped.txt`` as ``uttid reason`` lines (e.g.
+    ``no transcript``, ``no audio``).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ValueError(f"{path}: not a directory; expected a Kaldi data dir")
+    _check_no_segments(path)
+    if not (path / "wav.scp").is_file() or not (path / "utt2spk").is_file() and not (path / "spk2utt").is_file():
+        raise ValueError(f"{path}: no wav.scp or no utt2spk (nor spk2utt); expected a Kaldi data dir")
+    backup = _backup(path)
+    if not (path / "utt2spk").is_file():
+        write_map(path / "utt2spk", spk2utt_to_utt2spk(read_map(path / "spk2utt"), f"{path}/spk2utt"))
+    reads = {n: _read_lenient(path / n, n in EMPTY_VALUE_OK) for n in UTT_FILES if (path / n).is_file()}
+    for name, read in reads.items():
+        if read.duplicates:
+            logger.info("%s: removed %d duplicate line(s)", path / name, read.duplicates)
+    dropped = _fix_reasons(reads)
+    data = DataDir(
+        utt_maps={n: {u: v for u, v in r.values.items() if u not in dropped} for n, r in reads.items()},
+        spk_maps={n: read_map(path / n) for n in SPK_FILES if (path / n).is_file()},
+        scalars={n: (path / n).read_bytes() for n in SCALAR_FILES if (path / n).is_file()},
+    )
+    data = data.subset(data.utt2spk)
+    write_data_dir(data, path)
+    lines = "".join(
+        f"{u.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')} {dropped[u]}\n"
+        for u in sorted_keys(dropped)
+    )
+    _atomic_write_text(backup / "dropped.txt", lines)
+    _log_reasons(f"{path}: fixed, kept {len(data.utt2spk)} utterance(s), dropped", dropped, backup / "dropped.txt")
+    return dropped
+
+
+def _log_reasons(prefix: str, reasons: Mapping[str, str], listing: PathLike) -> None:
+    """Log ``prefix N`` then one line per distinct reason with its count."""
+    logger.info("%s %d (listed in %s)", prefix, len(reasons), listing)
+    counts: Dict[str, int] = {}
+    for reason in reasons.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    for reason, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        logger.info("  %6d  %s", count, reason)
+
+
+# ----------------------------------------------------------------------------- subset
+
+
+def load_valid_data_dir(path: PathLike) -> DataDir:
+    """:func:`validate_data_dir` (``text`` optional), then :func:`load_data_dir`: derived
+    directories are only made from consistent ones, so nothing is lost unnoticed."""
+    validate_data_dir(path, require_text=False)
+    return load_data_dir(path)
+
+
+def select_utts(
+    data: DataDir,
+    utt_list: Optional[Sequence[str]] = None,
+    first: Optional[int] = None,
+    last: Optional[int] = None,
+    random_n: Optional[int] = None,
+    seed: int = 0,
+    spk_list: Optional[Sequence[str]] = None,
+) -> List[str]:
+    """The utterances one of the selectors picks (exactly one must be given), C-locale order.
+
+    Ids in ``utt_list``/``spk_list`` that the data dir lacks are logged as a warning.
+
+    Raises:
+        ValueError: not exactly one selector, or ``N`` larger than the number of utterances.
+    """
+    given = [x is not None for x in (utt_list, first, last, random_n, spk_list)]
+    if sum(given) != 1:
+        raise ValueError("expected exactly one of utt_list, first, last, random_n, spk_list")
+    utts = data.utts
+    count = first if first is not None else last if last is not None else random_n
+    if count is not None and not 0 < count <= len(utts):
+        raise ValueError(f"asked for {count} utterances; expected 1 to {len(utts)} (the data dir's size)")
+    if first is not None:
+        return utts[:first]
+    if last is not None:
+        return utts[len(utts) - last :]
+    if random_n is not None:
+        return sorted_keys(random.Random(seed).sample(utts, random_n))
+    if utt_list is not None:
+        _warn_unknown("utterance", utt_list, data.utt2spk)
+        return sorted_keys(set(utt_list) & set(utts))
+    spk2utt = utt2spk_to_spk2utt(data.utt2spk)
+    _warn_unknown("speaker", spk_list, spk2utt)
+    return sorted_keys(u for spk in set(spk_list) if spk in spk2utt for u in spk2utt[spk])
+
+
+def _warn_unknown(kind: str, ids: Sequence[str], known: Mapping[str, object]) -> None:
+    unknown = sorted_keys({i for i in ids if i not in known})
+    if unknown:
+        logger.warning("%d %s id(s) of the list are not in the data dir (ignored), e.g. %s",
+                       len(unknown), kind, ", ".join(unknown[:5]))
+
+
+def subset_data_dir(src: PathLike, dst: PathLike, **selector) -> int:
+    """Write the subset of ``src`` picked by ``selector`` (see :func:`select_utts`) to ``dst``."""
+    if Path(src).resolve() == Path(dst).resolve():
+        raise ValueError(f"{dst}: same as the source; expected a different output directory")
+    data = load_valid_data_dir(src)
+    utts = select_utts(data, **selector)
+    if not utts:
+        raise ValueError(f"{src}: the selection is empty; expected at least one utterance")
+    write_data_dir(data.subset(utts), dst)
+    logger.info("%s: wrote %d of %d utterance(s) of %s", dst, len(utts), len(data.utt2spk), src)
+    return len(utts)
+
+
+# ----------------------------------------------------------------------------- split
+
+
+def partition_utts(data: DataDir, num: int, by_speaker: bool = False) -> List[List[str]]:
+    """Split the utterances into ``num`` non-empty parts.
+
+    By utterance: contiguous runs in C-locale order whose sizes differ by at most one.
+    By speaker: every speaker's utterances stay in one part; speakers are assigned largest
+    first to the part with the fewest utterances so far (ties: the lower part number).
+
+    Raises:
+        ValueError: ``num`` < 1 or more parts than utterances (or speakers).
+    """
+    utts = data.utts
+    if not by_speaker:
+        if not 1 <= num <= len(utts):
+            raise ValueError(f"cannot split {len(utts)} utterances into {num} parts; expected 1 to {len(utts)}")
+        base, extra = divmod(len(utts), num)
+        bounds = [i * base + min(i, extra) for i in range(num + 1)]
+        return [utts[bounds[i] : bounds[i + 1]] for i in range(num)]
+    spk2utt = utt2spk_to_spk2utt(data.utt2spk)
+    if not 1 <= num <= len(spk2utt):
+        raise ValueError(f"cannot split {len(spk2utt)} speakers into {num} parts; expected 1 to {len(spk2utt)}")
+    parts: List[List[str]] = [[] for _ in range(num)]
+    for spk in sorted(spk2utt, key=lambda s: (-len(spk2utt[s]), sort_key(s))):
+        smallest = min(range(num), key=lambda i: (len(parts[i]), i))
+        parts[smallest].extend(spk2utt[spk])
+    return [sorted_keys(part) for part in parts]
+
+
+def _split_up_to_date(path: Path, split_dir: Path, num: int, mode: str) -> bool:
+    marker = split_dir / ".done"
+    if not marker.is_file() or marker.read_text().strip() != mode:
+        return False
+    if not all((split_dir / str(i) / "utt2spk").is_file() for i in range(1, num + 1)):
+        return False
+    done = marker.stat().st_mtime
+    return all(p.stat().st_mtime <= done for p in path.iterdir() if p.is_file())
+
+
+def split_data_dir(path: PathLike, num: int, by_speaker: bool = False) -> List[Path]:
+    """Write ``DIR/split{num}/{1..num}/``, each a full data dir; return their paths.
+
+    Reuses an existing split made the same way when it is newer than every file of
+    ``DIR`` (a ``.done`` marker holding the mode is written last); otherwise rebuilds it.
+
+    Raises:
+        ValueError: an invalid ``DIR`` (see :func:`validate_data_dir`), or too many parts.
+    """
+    path = Path(path)
+    split_dir = path / f"split{num}"
+    mode = "speaker" if by_speaker else "utterance"
+    parts_dirs = [split_dir / str(i) for i in range(1, num + 1)]
+    if _split_up_to_date(path, split_dir, num, mode):
+        logger.info("%s: up to date (split by %s), reused", split_dir, mode)
+        return parts_dirs
+    data = load_valid_data_dir(path)
+    parts = partition_utts(data, num, by_speaker)
+    if data.others:
+        logger.warning("%s: not carried into the splits: %s", path, ", ".join(data.others))
+        data.others = []
+    if split_dir.exists():
+        shutil.rmtree(split_dir)
+    for part, part_dir in zip(parts, parts_dirs):
+        write_data_dir(data.subset(part), part_dir)
+    (split_dir / ".done").write_text(mode + "\n")
+    sizes = [len(p) for p in parts]
+    logger.info("%s: %d parts by %s, %d to %d utterances each", split_dir, num, mode, min(sizes), max(sizes))
+    return parts_dirs
+
+
+# ----------------------------------------------------------------------------- combine, filter
+
+
+def _combined_scalars(srcs: Sequence[Path], datas: Sequence[DataDir]) -> Dict[str, bytes]:
+    scalars: Dict[str, bytes] = {}
+    for name in SCALAR_FILES:
+        values = {d.scalars.get(name) for d in datas}
+        if len(values) == 1 and None not in values:
+            scalars[name] = values.pop()
+        elif name == "feats_type" and values != {None}:
+            raise ValueError(f"{name} differs between {', '.join(map(str, srcs))}; expected the same feature type")
+        elif values != {None}:
+            logger.warning("%s differs between (or is missing from some of) the sources: not written", name)
+    return scalars
+
+
+def combine_data_dirs(dst: PathLike, srcs: Sequence[PathLike]) -> int:
+    """Write the union of the data dirs ``srcs`` to ``dst``; return its number of utterances.
+
+    A per-utterance file is combined only if every source has it (otherwise it is left out,
+    with a warning); ``wav.scp`` and ``utt2spk`` must be in all.
+
+    Raises:
+        ValueError: an utterance id in two sources (naming both), or a missing required file.
+    """
+    srcs = [Path(s) for s in srcs]
+    if not srcs:
+        raise ValueError("no source data dirs given; expected at least one")
+    if any(s.resolve() == Path(dst).resolve() for s in srcs):
+        raise ValueError(f"{dst}: also a source; expected a different output directory")
+    datas = [load_valid_data_dir(s) for s in srcs]
+    owner: Dict[str, Path] = {}
+    for src, data in zip(srcs, datas):
+        for utt in data.utt2spk:
+            if utt in owner:
+                raise ValueError(f"utterance {utt!r} is in both {owner[utt]} and {src}; expected unique utterance ids")
+            owner[utt] = src
+    combined = DataDir(scalars=_combined_scalars(srcs, datas))
+    for name in UTT_FILES:
+        lacking = [str(s) for s, d in zip(srcs, datas) if name not in d.utt_maps]
+        if lacking and name in ("wav.scp", "utt2spk"):
+            raise ValueError(f"{lacking[0]}/{name}: missing; expected it in every source")
+        if lacking and len(lacking) < len(srcs):
+            logger.warning("%s is missing from %s: left out of %s", name, ", ".join(lacking), dst)
+        if not lacking:
+            combined.utt_maps[name] = {u: v for d in datas for u, v in d.utt_maps[name].items()}
+    for name in SPK_FILES:
+        if all(name in d.spk_maps for d in datas):
+            combined.spk_maps[name] = {s: v for d in datas for s, v in d.spk_maps[name].items()}
+    write_data_dir(combined, dst)
+    logger.info("%s: combined %d utterance(s) from %d data dir(s)", dst, len(owner), len(srcs))
+    return len(owner)
+
+
+def exclude_utts(src: PathLike, dst: PathLike, exclude_file: PathLike) -> int:
+    """Write ``src`` without the utterances whose ids are the first column of ``exclude_file``.
+
+    Return the number of utterances removed; ids that ``src`` lacks are logged as a warning.
+
+    Raises:
+        ValueError: nothing would be left.
+    """
+    if Path(src).resolve() == Path(dst).resolve():
+        raise ValueError(f"{dst}: same as the source; expected a different output directory")
+    data = load_valid_data_dir(src)
+    exclude = set(read_id_list(exclude_file))
+    _warn_unknown("utterance", sorted_keys(exclude), data.utt2spk)
+    keep = [u for u in data.utts if u not in exclude]
+    if not keep:
+        raise ValueError(f"{exclude_file}: excludes every utterance of {src}; expected some to be left")
+    write_data_dir(data.subset(keep), dst)
+    removed = len(data.utt2spk) - len(keep)
+    logger.info("%s: removed %d utterance(s) listed in %s, kept %d", dst, removed, exclude_file, len(keep))
+    return removed

@@ -1,0 +1,271 @@
+"""How many frames an ESPnet ASR model's CTC layer sees for an input of ``n`` samples.
+
+:func:`frames_from_config` reads an ESPnet ASR training YAML and composes three steps:
+
+1. the frontend (``frontend`` / ``frontend_conf``), samples -> feature frames:
+
+   ``default``      STFT frames: ``(n + 2 * (n_fft // 2) - n_fft) // hop_length + 1`` with
+                    ``center`` (ESPnet's default; ``1 + n // hop_length`` for even ``n_fft``),
+                    ``(n - n_fft) // hop_length + 1`` without; defaults n_fft 512, hop 128.
+   ``wav2vec2``     the wav2vec 2.0 convolutional feature extractor, no padding: per layer
+                    ``L = (L - kernel) // stride + 1`` (0 once negative). fairseq's default
+                    layers (kernels 10,3,3,3,3,2,2; strides 5,2,2,2,2,2,2) unless
+                    ``frontend_conf.conv_layers`` (or fairseq's ``conv_feature_layers``)
+                    gives ``[[dim, kernel, stride], ...]`` or fairseq's string form
+                    ``"[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2"``.
+   ``wav2vec_cnn``  ESPnet's CNN frontend, same arithmetic with ``frontend_conf.shapes``.
+   ``s3prl``, ``huggingface``, ``hf``, ``espnet_ssl``  a self-supervised upstream: a
+                    400-sample window with a 320-sample hop (the wav2vec 2.0 / HuBERT stack).
+
+2. ``preencoder``: ``linear`` (or none) keeps the length; others are rejected.
+
+3. the encoder's ``input_layer`` subsampling (checked against
+   ``espnet/nets/pytorch_backend/transformer/subsampling.py``; the mask slicing there
+   gives the lengths)::
+
+       conv2d   ((T - 1) // 2 - 1) // 2       conv2d1  T - 4
+       conv2d2  (T - 1) // 2 - 2              conv2d6  ((T - 1) // 2 - 2) // 3
+       conv2d8  (((T - 1) // 2 - 1) // 2 - 1) // 2
+       conv1d1  T - 4                         conv1d2  (T - 3) // 2
+       conv1d3  (T - 4) // 3                  linear, embed, wav2vec, null  T
+
+   When ``encoder_conf`` has no ``input_layer``, the encoder class's default applies
+   (``conv2d`` for ESPnet's Transformer/Conformer/Branchformer family).
+
+4. ``postencoder``: ``length_adaptor`` divides by ``2 ** length_adaptor_n_layers``.
+
+The lengths are those of an utterance alone in its batch (or the longest one). ESPnet
+derives the encoder's lengths by slicing the padding mask (``mask[:, :, :-2:2]``), so an
+utterance padded in a batch gets up to one more frame per subsampling step (e.g. conv2d:
+``(T + 1) // 2`` instead of ``(T - 1) // 2``): the numbers here are the minimum over all
+batchings, which is what a CTC-feasibility filter must use.
+
+Encoders that downsample further register a length function in :data:`ENCODER_LENGTHS`
+(see :func:`register_encoder_length`); it replaces step 3 for that encoder name.
+Frontends likewise register in :data:`FRONTEND_LENGTHS`.
+
+Imports neither torch nor ESPnet.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+#: ``fn(num_samples, frontend_conf) -> num_frames``
+FrontendLength = Callable[[int, Mapping[str, Any]], int]
+#: ``fn(num_frames, encoder_conf) -> num_frames`` (the encoder's output, what CTC sees)
+EncoderLength = Callable[[int, Mapping[str, Any]], int]
+
+#: fairseq's ``conv_feature_layers`` default: (dim, kernel, stride) per layer.
+WAV2VEC2_CONV_LAYERS: Tuple[Tuple[int, int, int], ...] = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
+
+#: input_layer name -> output length of ESPnet's subsampling module for T input frames.
+INPUT_LAYER_LENGTHS: Dict[Optional[str], Callable[[int], int]] = {
+    "conv2d": lambda t: ((t - 1) // 2 - 1) // 2,
+    "conv2d1": lambda t: t - 4,
+    "conv2d2": lambda t: (t - 1) // 2 - 2,
+    "conv2d6": lambda t: ((t - 1) // 2 - 2) // 3,
+    "conv2d8": lambda t: (((t - 1) // 2 - 1) // 2 - 1) // 2,
+    "conv1d1": lambda t: t - 4,
+    "conv1d2": lambda t: (t - 3) // 2,
+    "conv1d3": lambda t: (t - 4) // 3,
+    "linear": lambda t: t,
+    "embed": lambda t: t,
+    "wav2vec": lambda t: t,
+    None: lambda t: t,
+}
+
+#: ESPnet encoders whose ``input_layer`` defaults to something other than none.
+DEFAULT_INPUT_LAYER: Dict[str, Optional[str]] = {
+    name: "conv2d"
+    for name in (
+        "transformer", "conformer", "branchformer", "e_branchformer", "contextual_block_transformer",
+        "contextual_block_conformer", "transformer_multispkr", "longformer", "multiconv_conformer", "linear",
+    )
+}
+DEFAULT_INPUT_LAYER["e_branchformer_ctc"] = "conv2d8"
+
+
+def conv_output_length(num: int, layers: Sequence[Tuple[int, int]]) -> int:
+    """Length after unpadded 1-D convolutions ``(kernel, stride)``: ``(L - k) // s + 1`` each, 0 if < k."""
+    for kernel, stride in layers:
+        num = (num - kernel) // stride + 1 if num >= kernel else 0
+    return num
+
+
+def _eval_layers_expr(node: ast.AST, text: str, source: str) -> Any:
+    """Evaluate fairseq's layer string: lists, tuples, integers, ``+`` and ``*`` only (no ``eval``)."""
+    if isinstance(node, ast.Expression):
+        return _eval_layers_expr(node.body, text, source)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_eval_layers_expr(e, text, source) for e in node.elts]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        left, right = _eval_layers_expr(node.left, text, source), _eval_layers_expr(node.right, text, source)
+        too_big = isinstance(node.op, ast.Mult) and any(isinstance(x, int) and x > 1000 for x in (left, right))
+        try:
+            if not too_big:
+                return left + right if isinstance(node.op, ast.Add) else left * right
+        except TypeError:
+            pass
+    raise ValueError(f"{source}: {text!r}: unsupported expression; expected e.g. "
+                     "\"[(512, 10, 5)] + [(512, 3, 2)] * 4\"")
+
+
+def parse_conv_layers(spec: Any, source: str = "conv_layers") -> List[Tuple[int, int, int]]:
+    """``[[dim, kernel, stride], ...]`` or fairseq's string form -> list of ``(dim, kernel, stride)``.
+
+    Raises:
+        ValueError: naming ``source`` when a layer is not three positive integers.
+    """
+    if isinstance(spec, str):
+        try:
+            spec = _eval_layers_expr(ast.parse(spec, mode="eval"), spec, source)
+        except SyntaxError:
+            raise ValueError(f"{source}: cannot parse {spec!r}; expected e.g. \"[(512, 10, 5)] * 2\"") from None
+    layers = []
+    for layer in spec if isinstance(spec, (list, tuple)) else [None]:
+        if (not isinstance(layer, (list, tuple)) or len(layer) != 3
+                or not all(isinstance(x, int) and x > 0 for x in layer)):
+            raise ValueError(f"{source}: layer {layer!r}; expected [dim, kernel, stride] of positive integers")
+        layers.append(tuple(layer))
+    if not layers:
+        raise ValueError(f"{source}: no layers; expected at least one [dim, kernel, stride]")
+    return layers
+
+
+def _stft_frames(num: int, conf: Mapping[str, Any]) -> int:
+    n_fft, hop = int(conf.get("n_fft", 512)), int(conf.get("hop_length", 128))
+    if conf.get("center", True):
+        num += 2 * (n_fft // 2)
+    return max(0, (num - n_fft) // hop + 1) if num >= n_fft else 0
+
+
+def _wav2vec2_frames(num: int, conf: Mapping[str, Any]) -> int:
+    spec = conf.get("conv_layers", conf.get("conv_feature_layers"))
+    layers = WAV2VEC2_CONV_LAYERS if spec is None else parse_conv_layers(spec, "frontend_conf.conv_layers")
+    return conv_output_length(num, [(k, s) for _, k, s in layers])
+
+
+def _cnn_frames(num: int, conf: Mapping[str, Any]) -> int:
+    spec = conf.get("shapes")
+    layers = WAV2VEC2_CONV_LAYERS if spec is None else parse_conv_layers(spec, "frontend_conf.shapes")
+    return conv_output_length(num, [(k, s) for _, k, s in layers])
+
+
+def _ssl_frames(num: int, conf: Mapping[str, Any]) -> int:
+    return conv_output_length(num, [(400, 320)])
+
+
+#: frontend name -> samples-to-frames function.
+FRONTEND_LENGTHS: Dict[str, FrontendLength] = {
+    "default": _stft_frames,
+    "wav2vec2": _wav2vec2_frames,
+    "wav2vec_cnn": _cnn_frames,
+    "s3prl": _ssl_frames,
+    "huggingface": _ssl_frames,
+    "hf": _ssl_frames,
+    "espnet_ssl": _ssl_frames,
+}
+
+#: encoder name -> frames-to-frames function; overrides the input_layer arithmetic.
+ENCODER_LENGTHS: Dict[str, EncoderLength] = {}
+
+
+def register_encoder_length(name: str, fn: EncoderLength) -> None:
+    """Declare how encoder ``name`` (as written in ``encoder:``) changes the frame count.
+
+    ``fn(num_frames, encoder_conf)`` receives the frontend's frame count and the config's
+    ``encoder_conf`` and returns the encoder's output length (what CTC sees); it must
+    include the encoder's own ``input_layer`` subsampling, if any.
+    """
+    ENCODER_LENGTHS[name] = fn
+
+
+def register_frontend_length(name: str, fn: FrontendLength) -> None:
+    """Declare how frontend ``name`` turns ``num_samples`` into frames (``fn(n, frontend_conf)``)."""
+    FRONTEND_LENGTHS[name] = fn
+
+
+def input_layer_length(num: int, input_layer: Optional[str], source: str = "encoder_conf") -> int:
+    """Frames after ESPnet's ``input_layer`` subsampling (0 if too short)."""
+    if input_layer not in INPUT_LAYER_LENGTHS:
+        known = ", ".join(str(k) for k in INPUT_LAYER_LENGTHS if k)
+        raise ValueError(f"{source}: input_layer {input_layer!r} unknown; expected one of {known}, null")
+    return max(0, INPUT_LAYER_LENGTHS[input_layer](num))
+
+
+def _encoder_fn(encoder: Optional[str], conf: Mapping[str, Any], source: str) -> Callable[[int], int]:
+    if encoder in ENCODER_LENGTHS:
+        fn = ENCODER_LENGTHS[encoder]
+        return lambda t: max(0, fn(t, conf))
+    if "input_layer" in conf:
+        layer = conf["input_layer"]
+    elif encoder in DEFAULT_INPUT_LAYER:
+        layer = DEFAULT_INPUT_LAYER[encoder]
+    else:
+        raise ValueError(
+            f"{source}: encoder {encoder!r} has no input_layer in encoder_conf and no registered length "
+            f"function; expected one of {', '.join(sorted(DEFAULT_INPUT_LAYER))}, an explicit "
+            "encoder_conf.input_layer, or espnet_ext.data.frames.register_encoder_length"
+        )
+    input_layer_length(0, layer, f"{source}: encoder_conf")  # validate the name now
+    return lambda t: input_layer_length(t, layer)
+
+
+def _check_pre_post(config: Mapping[str, Any], source: str) -> Callable[[int], int]:
+    preencoder = config.get("preencoder")
+    if preencoder not in (None, "linear"):
+        raise ValueError(f"{source}: preencoder {preencoder!r} changes lengths in a way not modelled; "
+                         "expected none or linear")
+    postencoder = config.get("postencoder")
+    if postencoder is None:
+        return lambda t: t
+    if postencoder == "length_adaptor":
+        ratio = 2 ** int((config.get("postencoder_conf") or {}).get("length_adaptor_n_layers", 0))
+        return lambda t: t // ratio
+    raise ValueError(f"{source}: postencoder {postencoder!r} changes lengths in a way not modelled; "
+                     "expected none or length_adaptor")
+
+
+def frames_from_dict(config: Mapping[str, Any], source: str = "config") -> Callable[[int], int]:
+    """Like :func:`frames_from_config` for an already-loaded config; ``source`` names it in errors."""
+    if not isinstance(config, Mapping):
+        raise ValueError(f"{source}: expected a YAML mapping (an ESPnet ASR training config)")
+    frontend = config.get("frontend", "default")
+    if frontend not in FRONTEND_LENGTHS:
+        raise ValueError(f"{source}: frontend {frontend!r} unknown; expected one of "
+                         f"{', '.join(sorted(FRONTEND_LENGTHS))} (or register_frontend_length)")
+    frontend_fn, frontend_conf = FRONTEND_LENGTHS[frontend], dict(config.get("frontend_conf") or {})
+    try:
+        frontend_fn(16000, frontend_conf)  # surfaces a bad frontend_conf now, not per utterance
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
+    encoder_fn = _encoder_fn(config.get("encoder", "rnn"), dict(config.get("encoder_conf") or {}), source)
+    post_fn = _check_pre_post(config, source)
+
+    def frames(num_samples: int) -> int:
+        """Frames the CTC layer sees for ``num_samples`` input samples."""
+        return post_fn(encoder_fn(frontend_fn(num_samples, frontend_conf)))
+
+    return frames
+
+
+def frames_from_config(config_path: os.PathLike) -> Callable[[int], int]:
+    """Return ``f(num_samples) -> frames seen by CTC`` for an ESPnet ASR training YAML.
+
+    Raises:
+        ValueError: naming the file when the frontend or encoder is not modelled
+            (see the module docstring for what is).
+    """
+    import yaml
+
+    with open(config_path, encoding="utf-8") as f:
+        try:
+            config = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ValueError(f"{config_path}: not valid YAML ({e}); expected an ESPnet ASR config") from None
+    return frames_from_dict(config, str(config_path))

@@ -1,0 +1,70 @@
+"""Kaldi data directories from the embedded mini corpus (``egs2/mini/corpus``).
+
+Reads ``<corpus>/<lang>/{text,utt2spk,wav/<uttid>.flac}`` and writes
+``<out>/{train,dev,test}/{wav.scp,text,utt2spk,spk2utt}``. The split is by utterance within
+each speaker (synthetic voices: the demo measures learning, not speaker generalization):
+in each speaker's sorted utterance list, every 10th utterance (index 0, 10, ...) goes to test,
+the next one (1, 11, ...) to dev, the rest to train.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Dict
+
+from espnet_ext.data.datadir import read_map, write_map, write_spk2utt
+
+SPLITS = ("train", "dev", "test")
+
+
+def split_of(index_in_speaker: int) -> str:
+    """The subset of a speaker's ``index``-th utterance (see the module docstring)."""
+    return {0: "test", 1: "dev"}.get(index_in_speaker % 10, "train")
+
+
+def prepare_mini(corpus_dir: Path, out_dir: Path, lang: str = "en") -> Dict[str, int]:
+    """Write the train/dev/test data dirs for ``lang``; returns utterance counts per split."""
+    root = Path(corpus_dir) / lang
+    if not (root / "text").is_file():
+        raise ValueError(f"{root}/text not found: expected the mini corpus layout <corpus>/{lang}/text")
+    text = read_map(root / "text")
+    utt2spk = read_map(root / "utt2spk")
+    per_speaker: Dict[str, list] = {}
+    for utt in sorted(text):
+        if utt not in utt2spk:
+            raise ValueError(f"{root}/utt2spk: no speaker for {utt}")
+        per_speaker.setdefault(utt2spk[utt], []).append(utt)
+    subsets = {name: {} for name in SPLITS}
+    for utts in per_speaker.values():
+        for i, utt in enumerate(utts):
+            subsets[split_of(i)][utt] = utt
+    counts = {}
+    for name, utts in subsets.items():
+        d = Path(out_dir) / name
+        d.mkdir(parents=True, exist_ok=True)
+        wav = {u: str((root / "wav" / f"{u}.flac").resolve()) for u in utts}
+        write_map(d / "wav.scp", wav)
+        write_map(d / "text", {u: text[u] for u in utts})
+        sub_utt2spk = {u: utt2spk[u] for u in utts}
+        write_map(d / "utt2spk", sub_utt2spk)
+        write_spk2utt(d / "spk2utt", sub_utt2spk)
+        counts[name] = len(utts)
+    return counts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus_dir", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--lang", default="en", choices=("en", "zh", "ja"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    counts = prepare_mini(args.corpus_dir, args.out_dir, args.lang)
+    logging.info("Wrote %s", ", ".join(f"{args.out_dir}/{k}: {v} utterances" for k, v in counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

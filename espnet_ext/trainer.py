@@ -1,0 +1,68 @@
+"""ESPnet's Trainer, keeping the epoch checkpoints that last-N averaging needs.
+
+ESPnet deletes ``{epoch}epoch.pth`` files that are not among the n best epochs of any
+``best_model_criterion``. The seed study averaged "the model weights from the last 10
+epochs", which needs the most recent N epoch files whatever their validation scores.
+
+The reporter stores, for each epoch, ``train.total_count``: the number of training
+iterations seen so far, which grows every epoch. Ranking epochs by it (``max``) ranks them by
+recency, so adding the criterion ``(train, total_count, max)`` and keeping at least N models
+makes ESPnet itself keep the last N epoch files, with no change to its loop. (ESPnet then
+also writes ``train.total_count.ave_<n>best.pth``; use ``last<N>.ave.pth`` from
+:mod:`espnet_ext.averaging` instead, which does not sum integer buffers.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+
+from espnet2.train.trainer import Trainer as _ESPnetTrainer
+from espnet2.train.trainer import TrainerOptions
+
+RECENCY_CRITERION = ("train", "total_count", "max")
+
+
+@dataclasses.dataclass
+class LastNTrainerOptions(TrainerOptions):
+    keep_last_epochs: int = 0
+
+
+class Trainer(_ESPnetTrainer):
+    """ESPnet's Trainer with ``--keep_last_epochs N``."""
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser):
+        group = parser.add_argument_group("espnet_ext trainer")
+        group.add_argument(
+            "--keep_last_epochs",
+            type=int,
+            default=0,
+            help="Keep the N most recent {epoch}epoch.pth files (for last-N averaging), "
+            "in addition to the n-best ones. 0: ESPnet's behaviour.",
+        )
+
+    @classmethod
+    def build_options(cls, args: argparse.Namespace) -> LastNTrainerOptions:
+        fields = {f.name for f in dataclasses.fields(LastNTrainerOptions)}
+        options = LastNTrainerOptions(**{k: v for k, v in vars(args).items() if k in fields})
+        return keep_last_epochs(options)
+
+
+def keep_last_epochs(options: LastNTrainerOptions) -> LastNTrainerOptions:
+    """Add the recency criterion and raise ``keep_nbest_models`` to N where needed."""
+    n = options.keep_last_epochs
+    if n < 0:
+        raise ValueError(f"--keep_last_epochs must be >= 0, got {n}")
+    if n == 0:
+        return options
+    criteria = [tuple(c) for c in options.best_model_criterion]
+    if RECENCY_CRITERION not in criteria:
+        criteria.append(RECENCY_CRITERION)
+    keep = options.keep_nbest_models
+    keep = [keep] if isinstance(keep, int) else list(keep)
+    if max(keep) < n:
+        logging.info("keep_nbest_models %s raised to include %d (--keep_last_epochs)", keep, n)
+        keep.append(n)
+    return dataclasses.replace(options, best_model_criterion=criteria, keep_nbest_models=keep)
