@@ -146,7 +146,7 @@ fi
 [ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config}" .yaml)_${token_type}
 [ -n "${asr_stats_dir}" ] || asr_stats_dir=${expdir}/asr_stats_${token_type}_${fs}
 asr_exp=${expdir}/asr_${asr_tag}
-[ -n "${inference_tag}" ] || inference_tag=$(basename "${inference_config:-default}" .yaml)
+[ -n "${inference_tag}" ] || { inference_tag=$(basename "${inference_config:-default}" .yaml); inference_tag=${inference_tag#decode_}; }
 decode_tag=decode_${inference_tag}_${inference_asr_model%.pth}
 [ -n "${packed_model}" ] || packed_model=${asr_exp}/packed_model.zip
 data_feats=${dumpdir}/raw

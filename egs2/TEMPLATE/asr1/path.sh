@@ -1,6 +1,7 @@
 # Sourced by every recipe script: the project root, its venv and helper scripts on PATH.
-# (Recipes link this file; the recipe directory is three levels below the project root.)
-ESPNET_EXT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+# (Recipes link this file; the recipe directory is three levels below the project root,
+# unless ESPNET_EXT_ROOT is set, e.g. for a recipe copied elsewhere.)
+ESPNET_EXT_ROOT=${ESPNET_EXT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
 export ESPNET_EXT_ROOT
 if [ ! -x "${ESPNET_EXT_ROOT}/.venv/bin/python" ]; then
     echo "path.sh: ${ESPNET_EXT_ROOT}/.venv not found: run 'make install' in ${ESPNET_EXT_ROOT} first" >&2

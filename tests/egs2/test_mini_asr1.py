@@ -1,0 +1,144 @@
+"""Integration: the mini recipe, stages 1-14, in a copy of the recipe directory.
+
+One run of the whole recipe (a few minutes on 2 cores) is shared by the tests below: files
+with the right contents, an error rate well below 100%, a re-run that skips finished steps,
+and a packed model that espnet_model_zoo + Speech2Text load and transcribe with.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+RECIPE_FILES = ("asr.sh", "path.sh", "cmd.sh", "db.sh", "run.sh", "conf", "local")
+
+
+def make_recipe_copy(root: Path, dest: Path) -> Path:
+    """A recipe dir whose files link to the real ones; outputs stay in ``dest``."""
+    src = root / "egs2" / "mini" / "asr1"
+    dest.mkdir(parents=True)
+    for name in RECIPE_FILES:
+        (dest / name).symlink_to((src / name).resolve())
+    return dest
+
+
+def run_recipe(recipe: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        ["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=1800
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"run.sh {' '.join(args)} failed:\n{result.stderr[-5000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def recipe_run(project_root, venv_env, tmp_path_factory):
+    recipe = make_recipe_copy(project_root, tmp_path_factory.mktemp("mini") / "asr1")
+    env = dict(venv_env, ESPNET_EXT_ROOT=str(project_root))
+    start = time.time()
+    first = run_recipe(recipe, env)
+    return recipe, env, first, time.time() - start
+
+
+def asr_exp(recipe: Path) -> Path:
+    (exp,) = [p for p in (recipe / "exp").glob("asr_*") if not p.name.startswith("asr_stats")]
+    return exp
+
+
+def sum_avg_error(result_txt: Path) -> float:
+    for line in result_txt.read_text(encoding="utf-8").splitlines():
+        if "Sum/Avg" in line:
+            numbers = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", line)]
+            return numbers[-2]  # Corr Sub Del Ins Err S.Err: Err is second to last
+    raise AssertionError(f"no Sum/Avg line in {result_txt}")
+
+
+@pytest.mark.slow
+def test_data_and_dump_dirs(recipe_run):
+    recipe, _, _, _ = recipe_run
+    for name in ("train", "dev", "test"):
+        d = recipe / "data" / name
+        keys = [line.split()[0] for line in (d / "wav.scp").read_text().splitlines()]
+        assert keys == sorted(keys) and len(keys) > 10
+    dumped = (recipe / "dump/raw/train/wav.scp").read_text().splitlines()
+    assert all(Path(line.split(maxsplit=1)[1]).is_file() for line in dumped)
+    assert (recipe / "dump/raw/train/removed.txt").is_file()
+    tokens = (recipe / "data/token_list/char/tokens.txt").read_text().split("\n")
+    assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-2] == "<sos/eos>"
+
+
+@pytest.mark.slow
+def test_training_keeps_last_epochs_and_averages(recipe_run):
+    recipe, _, _, _ = recipe_run
+    exp = asr_exp(recipe)
+    epochs = sorted(int(p.name[: -len("epoch.pth")]) for p in exp.glob("*epoch.pth"))
+    last = max(epochs)
+    assert set(range(last - 4, last + 1)) <= set(epochs)  # --average last:5
+    assert (exp / "last5.ave.pth").is_file()
+    assert (exp / "run.sh").is_file() and os.access(exp / "run.sh", os.X_OK)
+
+
+@pytest.mark.slow
+def test_scores_and_results(recipe_run):
+    recipe, _, first, _ = recipe_run
+    exp = asr_exp(recipe)
+    for test_set in ("dev", "test"):
+        (decode,) = exp.glob(f"decode_*/{test_set}")
+        hyps = (decode / "text").read_text(encoding="utf-8").splitlines()
+        assert len(hyps) == len((recipe / "data" / test_set / "text").read_text().splitlines())
+        cer = sum_avg_error(decode / "score_cer" / "result.txt")
+        wer = sum_avg_error(decode / "score_wer" / "result.txt")
+        assert 0 <= cer < 50, f"{test_set}: CER {cer}% is not well below 100%"
+        assert cer <= wer
+    results = (exp / "RESULTS.md").read_text(encoding="utf-8")
+    assert "CER" in results and "WER" in results and "|test|" in results.replace(" ", "")
+    assert "Successfully finished" in first.stderr
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_steps(recipe_run):
+    recipe, env, _, first_time = recipe_run
+    exp = asr_exp(recipe)
+    model_mtime = (exp / "last5.ave.pth").stat().st_mtime
+    start = time.time()
+    again = run_recipe(recipe, env, "--stage", "3")
+    elapsed = time.time() - start
+    assert again.stderr.count("already done") >= 6  # format x3 sets, filter x2, tokens, stats, train, decode x2
+    assert "Stage 11" in again.stderr and "train.log" not in again.stderr.split("Stage 12")[0].split("Stage 11")[1]
+    assert (exp / "last5.ave.pth").stat().st_mtime == model_mtime
+    assert elapsed < first_time / 2
+
+
+@pytest.mark.slow
+def test_packed_model_loads_and_transcribes(recipe_run, tmp_path):
+    recipe, env, _, _ = recipe_run
+    exp = asr_exp(recipe)
+    zip_path = exp / "packed_model.zip"
+    assert zip_path.is_file()
+    (wav_line,) = (recipe / "dump/raw/test/wav.scp").read_text().splitlines()[:1]
+    utt, wav = wav_line.split(maxsplit=1)
+    code = f"""
+import espnet_ext
+import soundfile
+from espnet_model_zoo.downloader import ModelDownloader
+from espnet2.bin.asr_inference import Speech2Text
+d = ModelDownloader({str(tmp_path / 'cache')!r})
+kwargs = d.unpack_local_file({str(zip_path)!r})
+s2t = Speech2Text(**kwargs, ctc_weight=1.0, beam_size=2, device="cpu")
+audio, fs = soundfile.read({wav!r})
+text = s2t(audio)[0][0]
+print("HYP", text)
+"""
+    result = subprocess.run(["python", "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    hyp = result.stdout.split("HYP", 1)[1].strip()
+    ref = dict(line.split(maxsplit=1) for line in (recipe / "data/test/text").read_text().splitlines())[utt]
+    # a well-trained tiny model: the hypothesis shares most characters with the reference
+    common = sum(min(hyp.count(c), ref.count(c)) for c in set(ref.replace(" ", "")))
+    assert common >= len(ref.replace(" ", "")) // 2, (hyp, ref)
