@@ -268,7 +268,11 @@ def load_data_dir(path: PathLike) -> DataDir:
         if (path / name).is_file():
             data.scalars[name] = (path / name).read_bytes()
     known = set(UTT_FILES) | set(SPK_FILES) | set(SCALAR_FILES) | set(REPORT_FILES) | {"spk2utt"}
-    data.others = sorted(p.name for p in path.iterdir() if p.is_file() and p.name not in known)
+    # hidden files (the recipes' .done markers) are not data
+    data.others = sorted(
+        p.name for p in path.iterdir()
+        if p.is_file() and p.name not in known and not p.name.startswith(".")
+    )
     return data
 
 

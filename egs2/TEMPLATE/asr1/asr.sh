@@ -160,7 +160,9 @@ if run_stage 1; then
     log "Stage 1: prepare data directories (local/data.sh ${local_data_opts})"
     # shellcheck disable=SC2086
     local/data.sh ${local_data_opts}
-    for dset in ${train_set} ${valid_set} ${test_sets}; do
+    # Utterances missing from a file or malformed are dropped and listed (data/<set>/.backup/dropped.txt).
+    for dset in $(echo "${train_set} ${valid_set} ${test_sets}" | tr ' ' '\n' | sort -u); do
+        python3 -m espnet_ext.bin.datadir fix "data/${dset}"
         python3 -m espnet_ext.bin.datadir validate "data/${dset}"
     done
 fi
@@ -173,7 +175,7 @@ fi
 
 if run_stage 3; then
     log "Stage 3: format audio: ${fs} Hz ${audio_format} in ${data_feats}"
-    for dset in ${train_set_used} ${valid_set} ${test_sets}; do
+    for dset in $(echo "${train_set_used} ${valid_set} ${test_sets}" | tr ' ' '\n' | sort -u); do
         if [ "${dset}" = "${train_set_used}" ] || [ "${dset}" = "${valid_set}" ]; then
             out=${data_feats}/org/${dset}
         else
