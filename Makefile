@@ -39,11 +39,14 @@ $(SYS_STAMP):
 
 $(VENV_STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@# (grep drops pip's notes about this machine's absent local package indexes)
+	set -o pipefail; $(PY) -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 \
+	  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	@touch $@
 
 demo: install
 	cd egs2/mini/asr1 && ./run.sh
+	@echo; echo "==== egs2/mini/asr1 RESULTS ===="; cat egs2/mini/asr1/exp/asr_*/RESULTS.md
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \

@@ -4,7 +4,14 @@ Each line names a task module, its ``ClassChoices`` attribute, the choice name u
 in a config, and the class. Nothing here imports ESPnet or torch.
 """
 
-from espnet_ext.registry import add_plugin  # noqa: F401
+from espnet_ext.registry import add_plugin
 
-# The wav2vec 2.0 frontend and encoders are declared here as they are added, e.g.
-# add_plugin("espnet2.tasks.asr", "frontend_choices", "wav2vec2", "espnet_ext.espnet.frontend:Wav2Vec2Frontend")
+_ENCODERS = {
+    # the downsampling context network (encoder -> downsampler -> decoder) as an ASR encoder
+    "w2v2_context": "espnet_ext.espnet.encoders:W2V2ContextEncoder",
+    # dropout (+ optional LayerNorm / projection) on a backbone's output, for CTC on top
+    "w2v2_light": "espnet_ext.espnet.encoders:LightCTCEncoder",
+}
+
+for _name, _target in _ENCODERS.items():
+    add_plugin("espnet2.tasks.asr", "encoder_choices", _name, _target)

@@ -269,3 +269,7 @@ def frames_from_config(config_path: os.PathLike) -> Callable[[int], int]:
         except yaml.YAMLError as e:
             raise ValueError(f"{config_path}: not valid YAML ({e}); expected an ESPnet ASR config") from None
     return frames_from_dict(config, str(config_path))
+
+
+# The project's encoders register their lengths here (their module imports only this one).
+from espnet_ext.espnet import encoder_lengths as _project_encoder_lengths  # noqa: E402,F401

@@ -1,0 +1,238 @@
+"""The wav2vec 2.0 backbone: feature extractor, feature projection, masking, Transformer.
+
+:class:`Wav2Vec2Model` is built from sub-modules; :func:`wav2vec2_model` builds it from a
+:class:`~espnet_ext.wav2vec2.config.Wav2Vec2Config` (or a preset name). The forward pass
+follows fairseq's ``Wav2Vec2Model.forward(..., features_only=True)``; the pre-training heads
+(quantizer, ``project_q``, ``final_proj``) are not part of it.
+
+Stages, each public so that a pre-training objective can run them separately:
+:meth:`Wav2Vec2Model.extract_features` (waveform -> features, lengths, padding mask),
+:meth:`Wav2Vec2Model.apply_masks` (time and channel masks), :attr:`Wav2Vec2Model.encoder`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from espnet_ext.wav2vec2.config import Wav2Vec2Config
+from espnet_ext.wav2vec2.modules import (ConvFeatureExtractor, FeatureProjection, conv_feature_extractor,
+                                         conv_output_lengths, lengths_to_padding_mask, receptive_field,
+                                         scale_grad)
+from espnet_ext.wav2vec2.transformer import TransformerEncoder, transformer_encoder
+
+
+class FeatureOutput(NamedTuple):
+    """What :meth:`Wav2Vec2Model.extract_features` returns.
+
+    Attributes:
+        features: ``(B, T, encoder_embed_dim)`` projected features after ``dropout_input``:
+            the Transformer's input before masking.
+        unmasked_features: ``(B, T, conv_dim)`` LayerNorm-ed extractor output before the
+            projection, after ``dropout_features`` (fairseq's ``unmasked_features``: what the
+            quantizer turns into targets).
+        lengths: ``(B,)`` long, valid frames per utterance.
+        padding_mask: ``(B, T)`` bool, True at padding.
+        feature_penalty: scalar, mean square of the raw extractor output over valid frames
+            (fairseq's ``features_pen``, the loss's feature penalty).
+    """
+
+    features: Tensor
+    unmasked_features: Tensor
+    lengths: Tensor
+    padding_mask: Tensor
+    feature_penalty: Tensor
+
+
+class Wav2Vec2Output(NamedTuple):
+    """What :meth:`Wav2Vec2Model.forward` returns.
+
+    Attributes:
+        hidden_states: ``num_layers + 1`` tensors ``(B, T, encoder_embed_dim)``. Index 0 is the
+            Transformer's input after the positional convolution (and, for post-LN models, the
+            encoder LayerNorm) — Hugging Face's ``hidden_states[0]``; index ``i`` the output of
+            layer ``i`` (fairseq's ``layer_results[i - 1]``). For pre-LN models, when all layers
+            run, the last entry has the final encoder LayerNorm applied (fairseq's ``x``,
+            Hugging Face's ``last_hidden_state``).
+        lengths: ``(B,)`` long, valid frames.
+        padding_mask: ``(B, T)`` bool, True at padding.
+        features: ``(B, T, encoder_embed_dim)`` projected features before masking.
+        unmasked_features: ``(B, T, conv_dim)`` pre-projection features (see :class:`FeatureOutput`).
+        feature_penalty: scalar (see :class:`FeatureOutput`).
+    """
+
+    hidden_states: Tuple[Tensor, ...]
+    lengths: Tensor
+    padding_mask: Tensor
+    features: Tensor
+    unmasked_features: Tensor
+    feature_penalty: Tensor
+
+    @property
+    def last_hidden_state(self) -> Tensor:
+        """``hidden_states[-1]``."""
+        return self.hidden_states[-1]
+
+
+class Wav2Vec2Model(nn.Module):
+    """wav2vec 2.0 backbone (fairseq ``Wav2Vec2Model`` without the pre-training heads).
+
+    Args:
+        feature_extractor: :class:`~espnet_ext.wav2vec2.modules.ConvFeatureExtractor`.
+        feature_projection: :class:`~espnet_ext.wav2vec2.modules.FeatureProjection`.
+        encoder: :class:`~espnet_ext.wav2vec2.transformer.TransformerEncoder`.
+        mask_emb: ``(encoder_embed_dim,)`` learned vector that replaces masked time steps
+            (fairseq ``mask_emb``).
+        feature_grad_mult: fairseq ``feature_grad_mult``: gradient scale on the extractor
+            output; 0 runs the extractor without gradients.
+        dropout_features: fairseq ``dropout_features`` (on ``unmasked_features``).
+    """
+
+    def __init__(self, feature_extractor: ConvFeatureExtractor, feature_projection: FeatureProjection,
+                 encoder: TransformerEncoder, mask_emb: nn.Parameter, *, feature_grad_mult: float = 1.0,
+                 dropout_features: float = 0.0) -> None:
+        super().__init__()
+        self.feature_extractor = feature_extractor
+        self.feature_projection = feature_projection
+        self.encoder = encoder
+        self.mask_emb = mask_emb
+        self.feature_grad_mult = feature_grad_mult
+        self.dropout_features = nn.Dropout(dropout_features)
+
+    # ------------------------------------------------------------------ sizes
+    def output_size(self) -> int:
+        """Channels of every hidden state (``encoder_embed_dim``)."""
+        return self.mask_emb.numel()
+
+    @property
+    def num_layers(self) -> int:
+        """Number of Transformer layers."""
+        return len(self.encoder.layers)
+
+    @property
+    def min_input_length(self) -> int:
+        """Shortest waveform that yields one frame (the receptive field; 400 for fairseq's stack)."""
+        return receptive_field(self.feature_extractor.layer_specs)
+
+    def output_lengths(self, lengths: Union[Tensor, int]) -> Union[Tensor, int]:
+        """Frames for ``lengths`` samples (:func:`~espnet_ext.wav2vec2.modules.conv_output_lengths`)."""
+        return conv_output_lengths(lengths, self.feature_extractor.layer_specs)
+
+    # ------------------------------------------------------------------ stages
+    def _check_inputs(self, waveforms: Tensor, lengths: Optional[Tensor]) -> Tensor:
+        if waveforms.dim() != 2 or not waveforms.is_floating_point():
+            raise ValueError(f"waveforms: expected a (batch, samples) float tensor; found shape "
+                             f"{tuple(waveforms.shape)}, dtype {waveforms.dtype}")
+        batch, samples = waveforms.shape
+        if samples < self.min_input_length:
+            raise ValueError(f"waveforms: expected at least {self.min_input_length} samples (the feature "
+                             f"extractor's receptive field); found {samples}")
+        if lengths is None:
+            return torch.full((batch,), samples, dtype=torch.long, device=waveforms.device)
+        if lengths.shape != (batch,) or lengths.is_floating_point():
+            raise ValueError(f"lengths: expected a ({batch},) integer tensor; found shape {tuple(lengths.shape)}, "
+                             f"dtype {lengths.dtype}")
+        if bool(((lengths < 0) | (lengths > samples)).any()):
+            raise ValueError(f"lengths: expected values in [0, {samples}]; found {lengths.tolist()}")
+        return lengths.to(device=waveforms.device, dtype=torch.long)
+
+    def extract_features(self, waveforms: Tensor, lengths: Optional[Tensor] = None) -> FeatureOutput:
+        """Waveforms -> projected features, before masking.
+
+        Args:
+            waveforms: ``(B, L)`` float samples, zero-padded after ``lengths``.
+            lengths: ``(B,)`` valid samples per utterance, or None (all ``L``).
+        Raises:
+            ValueError: ``L`` shorter than :attr:`min_input_length`, or bad shapes/lengths. An
+                utterance shorter than that in a longer batch gets 0 frames (all padding).
+        """
+        sample_lengths = self._check_inputs(waveforms, lengths)
+        extractor_lengths = None if lengths is None else sample_lengths
+        if self.feature_grad_mult > 0:
+            conv = scale_grad(self.feature_extractor(waveforms, extractor_lengths), self.feature_grad_mult)
+        else:
+            with torch.no_grad():
+                conv = self.feature_extractor(waveforms, extractor_lengths)
+        conv = conv.transpose(1, 2)  # (B, T, C)
+        frame_lengths = self.output_lengths(sample_lengths)
+        padding_mask = lengths_to_padding_mask(frame_lengths, conv.size(1))
+        valid = (~padding_mask).unsqueeze(-1).to(conv.dtype)
+        penalty = (conv.float().square() * valid).sum() / (valid.sum().clamp(min=1) * conv.size(-1))
+        features, normalized = self.feature_projection(conv)
+        return FeatureOutput(features, self.dropout_features(normalized), frame_lengths, padding_mask, penalty)
+
+    def apply_masks(self, features: Tensor, time_mask: Optional[Tensor] = None,
+                    channel_mask: Optional[Tensor] = None) -> Tensor:
+        """Replace masked time steps by ``mask_emb`` and zero masked channels (fairseq ``apply_mask``).
+
+        Args:
+            features: ``(B, T, C)``.
+            time_mask: ``(B, T)`` bool, True where a frame is masked, or None.
+            channel_mask: ``(B, C)`` bool, True where a channel is zeroed at every frame, or None
+                (fairseq ``mask_channel_before=False``: applied after the time mask).
+        """
+        batch, steps, channels = features.shape
+        if time_mask is not None:
+            _check_mask("time_mask", time_mask, (batch, steps))
+            features = torch.where(time_mask.unsqueeze(-1), self.mask_emb.to(features.dtype), features)
+        if channel_mask is not None:
+            _check_mask("channel_mask", channel_mask, (batch, channels))
+            features = features.masked_fill(channel_mask.unsqueeze(1), 0.0)
+        return features
+
+    def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None, *, time_mask: Optional[Tensor] = None,
+                channel_mask: Optional[Tensor] = None, num_layers: Optional[int] = None) -> Wav2Vec2Output:
+        """Waveforms -> hidden states of every computed layer.
+
+        Args:
+            waveforms: ``(B, L)`` float, zero-padded after ``lengths``.
+            lengths: ``(B,)`` integer valid samples, or None.
+            time_mask: ``(B, T)`` bool frames to replace by ``mask_emb`` (``T`` =
+                :meth:`output_lengths` of ``L``), or None.
+            channel_mask: ``(B, encoder_embed_dim)`` bool channels to zero, or None.
+            num_layers: run only the first ``num_layers`` Transformer layers (0 to
+                :attr:`num_layers`); the others are not computed. None runs all.
+        Returns:
+            :class:`Wav2Vec2Output`. Values at padded frames are finite but meaningless.
+        Raises:
+            ValueError: ``L`` below :attr:`min_input_length`; bad shapes; ``num_layers`` out of range.
+        """
+        if num_layers is not None and not 0 <= num_layers <= self.num_layers:
+            raise ValueError(f"num_layers: expected 0..{self.num_layers} or None; found {num_layers}")
+        feats = self.extract_features(waveforms, lengths)
+        x = self.apply_masks(feats.features, time_mask, channel_mask)
+        hidden = self.encoder(x, feats.padding_mask, num_layers)
+        return Wav2Vec2Output(hidden, feats.lengths, feats.padding_mask, feats.features,
+                              feats.unmasked_features, feats.feature_penalty)
+
+
+def _check_mask(name: str, mask: Tensor, shape: Tuple[int, int]) -> None:
+    if mask.dtype != torch.bool or tuple(mask.shape) != shape:
+        raise ValueError(f"{name}: expected a bool tensor of shape {shape}; found {mask.dtype} {tuple(mask.shape)}")
+
+
+def wav2vec2_model(config: Union[Wav2Vec2Config, str]) -> Wav2Vec2Model:
+    """Build a randomly initialised backbone (fairseq's initialisation) from a config or preset name.
+
+    Works under ``with torch.device("meta"):`` (parameter counting without memory).
+    """
+    if isinstance(config, str):
+        from espnet_ext.wav2vec2.presets import preset_config
+
+        config = preset_config(config)
+    extractor = conv_feature_extractor(config.conv_feature_layers, config.extractor_mode, config.conv_bias)
+    projection = nn.Linear(config.conv_dim, config.encoder_embed_dim) if config.has_post_extract_proj else nn.Identity()
+    feature_projection = FeatureProjection(nn.LayerNorm(config.conv_dim, eps=config.layer_norm_eps), projection,
+                                           config.dropout_input)
+    encoder = transformer_encoder(
+        embed_dim=config.encoder_embed_dim, ffn_dim=config.encoder_ffn_embed_dim, num_layers=config.encoder_layers,
+        num_heads=config.encoder_attention_heads, layer_norm_first=config.layer_norm_first,
+        conv_pos=config.conv_pos, conv_pos_groups=config.conv_pos_groups, activation_fn=config.activation_fn,
+        dropout=config.dropout, attention_dropout=config.attention_dropout,
+        activation_dropout=config.activation_dropout, layerdrop=config.encoder_layerdrop,
+        layer_norm_eps=config.layer_norm_eps)
+    mask_emb = nn.Parameter(torch.empty(config.encoder_embed_dim).uniform_())
+    return Wav2Vec2Model(extractor, feature_projection, encoder, mask_emb,
+                         feature_grad_mult=config.feature_grad_mult, dropout_features=config.dropout_features)

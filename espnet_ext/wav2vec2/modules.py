@@ -1,0 +1,216 @@
+"""Feature extractor of wav2vec 2.0 and the arithmetic of its output lengths (torch only).
+
+The convolutional feature extractor turns a waveform ``(B, L)`` into frames ``(B, T, C)``;
+:func:`conv_output_lengths` is the one place that computes ``T`` from ``L`` (per layer
+``(L - kernel) // stride + 1``, 0 once the input is shorter than the kernel), and
+:func:`lengths_to_padding_mask` turns lengths into fairseq's padding mask (frame ``t`` of
+utterance ``b`` is padding iff ``t >= lengths[b]``).
+
+**Deviation from fairseq (padded batches only).** In ``"default"`` mode the first layer's
+GroupNorm (one group per channel) normalises each channel over time. fairseq (and Hugging
+Face) take those statistics over the whole padded length, so an utterance's features
+depend on how much padding its batch has. Here, when ``lengths`` are given and some
+utterance is padded, the statistics are taken over that utterance's valid frames only:
+a padded batch gives, on the valid frames, exactly the per-utterance output (which is
+what a model pre-trained on unpadded crops saw). Without padding the result is fairseq's.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+ConvLayer = Tuple[int, int, int]
+
+
+# ---------------------------------------------------------------------------- lengths
+def conv_output_lengths(lengths: Union[Tensor, int], conv_layers: Sequence[ConvLayer]) -> Union[Tensor, int]:
+    """Number of frames the feature extractor gives for ``lengths`` samples.
+
+    Args:
+        lengths: sample counts, a ``(B,)`` integer tensor or an ``int``.
+        conv_layers: ``(dim, kernel, stride)`` per layer (fairseq's ``conv_feature_layers``).
+    Returns:
+        Frame counts, same type (and for tensors, shape) as ``lengths``: per layer
+        ``(L - kernel) // stride + 1``, clamped at 0 (fairseq's ``_get_feat_extract_output_lengths``
+        for inputs at least one receptive field long).
+    """
+    for _, kernel, stride in conv_layers:
+        if isinstance(lengths, Tensor):
+            lengths = torch.clamp(torch.div(lengths - kernel, stride, rounding_mode="floor") + 1, min=0)
+        else:
+            lengths = max(0, (lengths - kernel) // stride + 1)
+    return lengths
+
+
+def receptive_field(conv_layers: Sequence[ConvLayer]) -> int:
+    """Samples one output frame sees: the shortest input that yields a frame (400 for fairseq's stack)."""
+    field, jump = 1, 1
+    for _, kernel, stride in conv_layers:
+        field += (kernel - 1) * jump
+        jump *= stride
+    return field
+
+
+def lengths_to_padding_mask(lengths: Tensor, max_length: int) -> Tensor:
+    """``(B,)`` lengths -> ``(B, max_length)`` bool mask, True at padding (``t >= lengths[b]``)."""
+    steps = torch.arange(max_length, device=lengths.device)
+    return steps.unsqueeze(0) >= lengths.unsqueeze(1)
+
+
+# ---------------------------------------------------------------------------- gradient scaling
+class _ScaleGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, scale: float) -> Tensor:  # type: ignore[override]
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        return grad * ctx.scale, None
+
+
+def scale_grad(x: Tensor, scale: float) -> Tensor:
+    """Identity in the forward pass; multiplies the gradient by ``scale`` (fairseq's ``GradMultiply``)."""
+    if scale == 1.0 or not x.requires_grad:
+        return x
+    return _ScaleGrad.apply(x, scale)
+
+
+# ---------------------------------------------------------------------------- activations
+def activation(name: str) -> nn.Module:
+    """fairseq's ``activation_fn`` by name (``gelu`` is exact; ``gelu_accurate`` the tanh form)."""
+    if name == "gelu":
+        return nn.GELU()
+    if name in ("gelu_accurate", "gelu_fast", "gelu_new"):
+        return nn.GELU(approximate="tanh")
+    modules = {"relu": nn.ReLU, "swish": nn.SiLU, "silu": nn.SiLU, "tanh": nn.Tanh, "linear": nn.Identity}
+    if name not in modules:
+        raise ValueError(f"activation_fn: expected one of gelu, gelu_accurate, {', '.join(modules)}; found {name!r}")
+    return modules[name]()
+
+
+# ---------------------------------------------------------------------------- feature extractor
+def _masked_channel_norm(x: Tensor, lengths: Tensor, norm: nn.GroupNorm) -> Tensor:
+    """GroupNorm with one group per channel, statistics over the first ``lengths[b]`` frames.
+
+    Args:
+        x: ``(B, C, T)``; lengths: ``(B,)`` valid frames (0 gives finite, meaningless output).
+    """
+    valid = (~lengths_to_padding_mask(lengths, x.size(-1))).unsqueeze(1).to(x.dtype)  # (B, 1, T)
+    count = valid.sum(-1, keepdim=True).clamp(min=1)
+    mean = (x * valid).sum(-1, keepdim=True) / count
+    centered = x - mean
+    var = (centered.square() * valid).sum(-1, keepdim=True) / count
+    out = centered * torch.rsqrt(var + norm.eps)
+    if norm.affine:
+        out = out * norm.weight.view(1, -1, 1) + norm.bias.view(1, -1, 1)
+    return out
+
+
+class ConvLayerBlock(nn.Module):
+    """One feature-extractor layer: Conv1d -> optional norm -> GELU.
+
+    Args:
+        conv: ``nn.Conv1d(in, dim, kernel, stride)`` (fairseq ``conv_feature_layers`` entry, ``conv_bias``).
+        norm: ``None``; ``nn.GroupNorm(dim, dim)`` (``extractor_mode="default"``, first layer), which
+            normalises each channel over time (over valid frames when ``lengths`` are given); or
+            ``nn.LayerNorm(dim)`` (``extractor_mode="layer_norm"``), over channels per frame.
+    """
+
+    def __init__(self, conv: nn.Conv1d, norm: Optional[nn.Module]) -> None:
+        super().__init__()
+        if norm is not None and not isinstance(norm, (nn.GroupNorm, nn.LayerNorm)):
+            raise ValueError(f"norm: expected None, nn.GroupNorm or nn.LayerNorm; found {type(norm).__name__}")
+        if isinstance(norm, nn.GroupNorm) and norm.num_groups != norm.num_channels:
+            raise ValueError(f"norm: expected GroupNorm(dim, dim); found {norm.num_groups} groups "
+                             f"for {norm.num_channels} channels")
+        self.conv = conv
+        self.norm = norm
+
+    def forward(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        """``(B, C_in, L)`` -> ``(B, C, T)``; ``lengths``: ``(B,)`` valid output frames, or None."""
+        x = self.conv(x)
+        if isinstance(self.norm, nn.LayerNorm):
+            x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        elif isinstance(self.norm, nn.GroupNorm):
+            if lengths is not None and bool((lengths < x.size(-1)).any()):
+                x = _masked_channel_norm(x, lengths, self.norm)
+            else:
+                x = self.norm(x)
+        return F.gelu(x)
+
+
+class ConvFeatureExtractor(nn.Module):
+    """Waveform -> frames (fairseq's ``ConvFeatureExtractionModel``).
+
+    Args:
+        conv_layers: the :class:`ConvLayerBlock` s, first to last.
+    """
+
+    def __init__(self, conv_layers: nn.ModuleList) -> None:
+        super().__init__()
+        if len(conv_layers) == 0:
+            raise ValueError("conv_layers: expected at least one ConvLayerBlock; found none")
+        self.conv_layers = conv_layers
+
+    @property
+    def layer_specs(self) -> List[ConvLayer]:
+        """``(dim, kernel, stride)`` per layer."""
+        return [(b.conv.out_channels, b.conv.kernel_size[0], b.conv.stride[0]) for b in self.conv_layers]
+
+    def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+        """``(B, L)`` samples (``lengths``: ``(B,)`` valid samples, or None) -> ``(B, C, T)``."""
+        x = waveforms.unsqueeze(1)
+        for block in self.conv_layers:
+            if lengths is not None:
+                lengths = conv_output_lengths(lengths, [(0, block.conv.kernel_size[0], block.conv.stride[0])])
+            x = block(x, lengths)
+        return x
+
+
+def conv_feature_extractor(conv_layers: Sequence[ConvLayer], mode: str = "default",
+                           conv_bias: bool = False) -> ConvFeatureExtractor:
+    """Build the extractor (fairseq ``conv_feature_layers``, ``extractor_mode``, ``conv_bias``).
+
+    Weights are initialised as fairseq does (Kaiming normal convolutions).
+    """
+    if mode not in ("default", "layer_norm"):
+        raise ValueError(f"extractor_mode: expected 'default' or 'layer_norm'; found {mode!r}")
+    blocks, in_dim = [], 1
+    for i, (dim, kernel, stride) in enumerate(conv_layers):
+        conv = nn.Conv1d(in_dim, dim, kernel, stride=stride, bias=conv_bias)
+        nn.init.kaiming_normal_(conv.weight)
+        if mode == "layer_norm":
+            norm: Optional[nn.Module] = nn.LayerNorm(dim)
+        else:
+            norm = nn.GroupNorm(dim, dim) if i == 0 else None
+        blocks.append(ConvLayerBlock(conv, norm))
+        in_dim = dim
+    return ConvFeatureExtractor(nn.ModuleList(blocks))
+
+
+# ---------------------------------------------------------------------------- feature projection
+class FeatureProjection(nn.Module):
+    """LayerNorm over the extractor's channels, then ``post_extract_proj`` and ``dropout_input``.
+
+    Args:
+        layer_norm: ``nn.LayerNorm(conv_dim)`` (fairseq's top-level ``layer_norm``).
+        projection: ``nn.Linear(conv_dim, encoder_embed_dim)`` (fairseq ``post_extract_proj``),
+            or ``nn.Identity()`` where fairseq has none.
+        dropout: fairseq ``dropout_input``.
+    """
+
+    def __init__(self, layer_norm: nn.LayerNorm, projection: nn.Module, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.layer_norm = layer_norm
+        self.projection = projection
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, features: Tensor) -> Tuple[Tensor, Tensor]:
+        """``(B, T, conv_dim)`` -> (projected ``(B, T, encoder_embed_dim)``, normalised ``(B, T, conv_dim)``)."""
+        normalized = self.layer_norm(features)
+        return self.dropout(self.projection(normalized)), normalized
