@@ -120,3 +120,36 @@ def test_project_task_uses_project_trainer():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("7")
+
+
+def test_ddp_spawned_worker_gets_the_plugins(tmp_path):
+    """ESPnet's DDP spawns workers that receive the task class by reference: a worker that
+    unpickles espnet_ext.tasks.ASRTask imports espnet_ext, hence every declared plugin."""
+    script = tmp_path / "spawn_check.py"
+    script.write_text(textwrap.dedent(
+        """
+        import multiprocessing as mp
+
+        def child(task, queue):
+            import espnet2.tasks.asr as asr
+            from espnet_ext.registry import _PLUGINS
+            declared = _PLUGINS["espnet2.tasks.asr"]
+            names = [name for _, name, _ in declared]
+            present = [name in getattr(asr, attr).classes for attr, name, _ in declared]
+            queue.put((task.__module__, names, present))
+
+        if __name__ == "__main__":
+            from espnet_ext.tasks import ASRTask
+            ctx = mp.get_context("spawn")
+            queue = ctx.Queue()
+            p = ctx.Process(target=child, args=(ASRTask, queue))
+            p.start()
+            print(queue.get(timeout=240))
+            p.join()
+        """
+    ))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    module, names, present = eval(result.stdout.strip().splitlines()[-1])
+    assert module == "espnet_ext.tasks"
+    assert "w2v2_context" in names and all(present)
