@@ -15,3 +15,7 @@ _ENCODERS = {
 
 for _name, _target in _ENCODERS.items():
     add_plugin("espnet2.tasks.asr", "encoder_choices", _name, _target)
+
+# the wav2vec 2.0 backbone (fairseq / Hugging Face / own checkpoints, or a preset) as a frontend
+for _task in ("espnet2.tasks.asr", "espnet2.tasks.ssl", "espnet2.tasks.cls"):
+    add_plugin(_task, "frontend_choices", "wav2vec2", "espnet_ext.espnet.frontend:Wav2Vec2Frontend")

@@ -1,0 +1,177 @@
+"""ESPnet frontend ``wav2vec2``: the project's wav2vec 2.0 backbone as an ASR/SSL/CLS frontend.
+
+In a training config::
+
+    frontend: wav2vec2
+    frontend_conf:
+        path: /models/wav2vec_small.pt   # fairseq .pt, Hugging Face dir, or our own checkpoint
+        freeze_finetune_updates: 10000   # optimizer updates with the backbone frozen
+        mask_prob: 0.65                  # fine-tuning time masks (training only)
+        mask_channel_prob: 0.25
+        mask_channel_length: 64
+        feature_grad_mult: 0.0           # 0: the conv feature extractor stays frozen
+        layerdrop: 0.1
+    normalize: null                      # the backbone normalizes its own input
+    input_size: null                     # taken from the checkpoint (output_size())
+
+Updates are counted by a hook on the optimizer's ``step()``: validation batches and the
+micro-batches of gradient accumulation do not count (ESPnet's own fairseq encoder counts
+forward calls, which freezes for ``accum_grad`` times fewer updates than asked). The count
+is a buffer of the model, saved in checkpoints, so a resumed training continues it.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Optional, Tuple, Union
+
+import torch
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from torch import Tensor
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from espnet_ext.wav2vec2.importers import load_checkpoint
+from espnet_ext.wav2vec2.masking import span_mask
+from espnet_ext.wav2vec2.model import wav2vec2_model
+from espnet_ext.wav2vec2.presets import preset_config
+
+_FRONTENDS: "weakref.WeakSet[Wav2Vec2Frontend]" = weakref.WeakSet()
+_OPTIMIZER_OWNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _count_update(optimizer, args, kwargs) -> None:
+    """Optimizer post-step hook: one update for every frontend whose parameters it updates."""
+    for frontend in list(_FRONTENDS):
+        owned = _OPTIMIZER_OWNS.setdefault(optimizer, weakref.WeakKeyDictionary())
+        if frontend not in owned:
+            ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            owned[frontend] = any(id(p) in ids for p in frontend.parameters())
+        if owned[frontend]:
+            frontend.num_updates += 1
+
+
+register_optimizer_step_post_hook(_count_update)
+
+
+def _sampling_rate(fs: Union[int, str]) -> int:
+    text = str(fs).lower()
+    return int(float(text[:-1]) * 1000) if text.endswith("k") else int(float(text))
+
+
+class Wav2Vec2Frontend(AbsFrontend):
+    """wav2vec 2.0 backbone -> ``(B, T, C)`` features for ESPnet.
+
+    Args:
+        path: checkpoint to load (see :func:`espnet_ext.wav2vec2.importers.load_checkpoint`).
+        preset: instead of ``path``, a randomly initialized preset (``base``, ``tiny``, ...).
+        allow_unsafe: load ``path`` with pickled code allowed (trusted files only).
+        layer: output of this Transformer layer (0: the Transformer input); layers above it
+            are not computed. None: the last layer.
+        weighted_sum: a learned softmax-weighted sum of hidden states 0..``layer`` instead.
+        freeze_finetune_updates: optimizer updates during which the backbone is not trained
+            (fairseq ``freeze_finetune_updates``); the layers above it are.
+        mask_prob, mask_length: time masks in training (fairseq semantics, at least 2 spans,
+            see :mod:`espnet_ext.wav2vec2.masking`); masked frames get the learned mask vector.
+        mask_channel_prob, mask_channel_length: channel masks in training (zeroed channels).
+        feature_grad_mult: gradient scale of the conv feature extractor (None: the
+            checkpoint's; 0.0 freezes the extractor, as fairseq's fine-tuning does).
+        layerdrop: probability of skipping a Transformer layer in training (None: checkpoint's).
+        normalize_waveform: zero-mean unit-variance each utterance first (for checkpoints
+            pre-trained with fairseq ``task.normalize: true``, e.g. LARGE LV-60).
+        fs: sampling rate of the input; only 16 kHz is accepted.
+    """
+
+    def __init__(
+        self,
+        path: Optional[str] = None,
+        preset: Optional[str] = None,
+        allow_unsafe: bool = False,
+        layer: Optional[int] = None,
+        weighted_sum: bool = False,
+        freeze_finetune_updates: int = 0,
+        mask_prob: float = 0.0,
+        mask_length: int = 10,
+        mask_channel_prob: float = 0.0,
+        mask_channel_length: int = 64,
+        feature_grad_mult: Optional[float] = None,
+        layerdrop: Optional[float] = None,
+        normalize_waveform: bool = False,
+        fs: Union[int, str] = 16000,
+    ):
+        super().__init__()
+        if (path is None) == (preset is None):
+            raise ValueError(f"wav2vec2 frontend: give exactly one of path or preset; found path={path!r}, "
+                             f"preset={preset!r}")
+        if _sampling_rate(fs) != 16000:
+            raise ValueError(f"wav2vec2 frontend: expected 16 kHz input; found fs={fs}")
+        self.path, self.preset, self.allow_unsafe = path, preset, allow_unsafe
+        if path is not None:
+            self.model = load_checkpoint(path, allow_unsafe=allow_unsafe).model
+        else:
+            self.model = wav2vec2_model(preset_config(preset))
+        if layer is not None and not 0 <= layer <= self.model.num_layers:
+            raise ValueError(f"wav2vec2 frontend: layer must be in 0..{self.model.num_layers}; found {layer}")
+        self.layer = layer
+        n_states = (self.model.num_layers if layer is None else layer) + 1
+        self.layer_weights = torch.nn.Parameter(torch.zeros(n_states)) if weighted_sum else None
+        if feature_grad_mult is not None:
+            self.model.feature_grad_mult = feature_grad_mult
+        if layerdrop is not None:
+            self.model.encoder.layerdrop = layerdrop
+        self.freeze_finetune_updates = freeze_finetune_updates
+        self.mask_prob, self.mask_length = mask_prob, mask_length
+        self.mask_channel_prob, self.mask_channel_length = mask_channel_prob, mask_channel_length
+        self.normalize_waveform = normalize_waveform
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        _FRONTENDS.add(self)
+
+    def output_size(self) -> int:
+        return self.model.output_size()
+
+    def reload_pretrained_parameters(self) -> None:
+        """Reload the checkpoint's weights (ESPnet's ``init:`` re-initializes every module)."""
+        if self.path is None:
+            logging.info("wav2vec2 frontend: preset %s has no pre-trained parameters to reload", self.preset)
+            return
+        self.model.load_state_dict(load_checkpoint(self.path, allow_unsafe=self.allow_unsafe).model.state_dict())
+        logging.info("wav2vec2 frontend: reloaded pre-trained parameters from %s", self.path)
+
+    @property
+    def frozen(self) -> bool:
+        return int(self.num_updates) < self.freeze_finetune_updates
+
+    def _masks(self, lengths: Tensor, frames: int) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+        if not self.training:
+            return None, None
+        time_mask = channel_mask = None
+        if self.mask_prob > 0:
+            time_mask = span_mask(lengths, frames, self.mask_prob, self.mask_length, min_masks=2)
+        if self.mask_channel_prob > 0:
+            channels = self.output_size()
+            full = torch.full_like(lengths, channels)
+            channel_mask = span_mask(full, channels, self.mask_channel_prob, self.mask_channel_length)
+        return time_mask, channel_mask
+
+    def _normalize(self, speech: Tensor, lengths: Tensor) -> Tensor:
+        valid = (torch.arange(speech.size(1), device=speech.device) < lengths.unsqueeze(1)).to(speech.dtype)
+        count = valid.sum(1, keepdim=True).clamp(min=1)
+        mean = (speech * valid).sum(1, keepdim=True) / count
+        var = (((speech - mean) * valid) ** 2).sum(1, keepdim=True) / count
+        return (speech - mean) / torch.sqrt(var + 1e-5) * valid
+
+    def forward(self, input: Tensor, input_lengths: Tensor) -> Tuple[Tensor, Tensor]:
+        """``(B, L)`` 16 kHz samples, ``(B,)`` lengths -> ``(B, T, C)`` features, ``(B,)`` frames."""
+        lengths = input_lengths.long()
+        speech = self._normalize(input, lengths) if self.normalize_waveform else input
+        frames = int(self.model.output_lengths(speech.size(1)))
+        time_mask, channel_mask = self._masks(self.model.output_lengths(lengths), frames)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            out = self.model(speech, lengths, time_mask=time_mask, channel_mask=channel_mask,
+                             num_layers=self.layer)
+        if self.layer_weights is None:
+            feats = out.hidden_states[-1]
+        else:
+            weights = torch.softmax(self.layer_weights, dim=0).to(out.hidden_states[0].dtype)
+            feats = sum(w * h for w, h in zip(weights, out.hidden_states))
+        return feats, out.lengths

@@ -1,0 +1,158 @@
+"""The ``wav2vec2`` ESPnet frontend: shapes, padding, layer selection, masks, update counting
+under gradient accumulation, reloading, and use inside a real ESPnet ASR model."""
+
+from __future__ import annotations
+
+import torch
+import pytest
+
+import espnet_ext  # noqa: F401
+from espnet_ext.espnet.frontend import Wav2Vec2Frontend
+from espnet_ext.wav2vec2.importers import save_backbone
+from espnet_ext.wav2vec2.presets import preset_config
+
+
+def tiny(**kwargs) -> Wav2Vec2Frontend:
+    torch.manual_seed(0)
+    return Wav2Vec2Frontend(preset="tiny", **kwargs)
+
+
+def batch(lengths=(16000, 11000, 6000)):
+    torch.manual_seed(1)
+    speech = torch.randn(len(lengths), max(lengths)) * 0.1
+    for i, n in enumerate(lengths):
+        speech[i, n:] = 0
+    return speech, torch.tensor(lengths)
+
+
+def test_shapes_and_lengths():
+    fe = tiny().eval()
+    speech, lengths = batch()
+    feats, olens = fe(speech, lengths)
+    assert feats.shape == (3, int(fe.model.output_lengths(16000)), fe.output_size())
+    assert olens.tolist() == [int(fe.model.output_lengths(int(n))) for n in lengths]
+
+
+def test_padded_batch_equals_single_utterances():
+    fe = tiny().eval()
+    speech, lengths = batch()
+    with torch.no_grad():
+        feats, olens = fe(speech, lengths)
+        for i, n in enumerate(lengths.tolist()):
+            alone, alone_len = fe(speech[i : i + 1, :n], lengths[i : i + 1])
+            t = int(alone_len)
+            assert t == int(olens[i])
+            assert torch.allclose(feats[i, :t], alone[0, :t], atol=1e-4)
+
+
+def test_layer_selection_stops_early_and_weighted_sum():
+    fe = tiny(layer=1).eval()
+    calls = []
+    for i, layer in enumerate(fe.model.encoder.layers):
+        layer.register_forward_hook(lambda m, a, o, i=i: calls.append(i))
+    speech, lengths = batch()
+    fe(speech, lengths)
+    assert calls == [0]  # only the first layer ran
+    ws = tiny(layer=1, weighted_sum=True).train()
+    feats, _ = ws(speech, lengths)
+    feats.sum().backward()
+    assert ws.layer_weights.shape == (2,) and ws.layer_weights.grad is not None
+    with pytest.raises(ValueError, match="layer must be in 0.."):
+        tiny(layer=99)
+
+
+def test_masks_only_in_training():
+    fe = tiny(mask_prob=0.5, mask_length=2, mask_channel_prob=0.3, mask_channel_length=4)
+    speech, lengths = batch()
+    frame_lengths = fe.model.output_lengths(lengths)
+    fe.eval()
+    assert fe._masks(frame_lengths, int(frame_lengths.max())) == (None, None)
+    fe.train()
+    time_mask, channel_mask = fe._masks(frame_lengths, int(frame_lengths.max()))
+    assert time_mask.shape == (3, int(frame_lengths.max())) and time_mask.any()
+    assert not time_mask[2, int(frame_lengths[2]):].any()  # never padding
+    assert channel_mask.shape == (3, fe.output_size()) and channel_mask.any()
+    fe.eval()
+    with torch.no_grad():
+        a, _ = fe(speech, lengths)
+        b, _ = fe(speech, lengths)
+    assert torch.equal(a, b)
+
+
+def run_updates(fe, head, steps: int, accum_grad: int):
+    optimizer = torch.optim.SGD(list(fe.parameters()) + list(head.parameters()), lr=1e-3)
+    speech, lengths = batch((8000, 6000))
+    grads_seen = []
+    for _ in range(steps):
+        for _ in range(accum_grad):  # micro-batches: no optimizer step
+            fe.train()
+            feats, _ = fe(speech, lengths)
+            head(feats).sum().backward()
+        grads_seen.append(any(p.grad is not None for p in fe.model.encoder.parameters()))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        fe.eval()
+        with torch.no_grad():  # validation: no update
+            fe(speech, lengths)
+    return grads_seen
+
+
+def test_freeze_counts_optimizer_updates_not_micro_batches():
+    fe = tiny(freeze_finetune_updates=3)
+    head = torch.nn.Linear(fe.output_size(), 5)
+    grads = run_updates(fe, head, steps=5, accum_grad=4)
+    assert int(fe.num_updates) == 5
+    assert grads == [False, False, False, True, True]  # frozen for exactly 3 updates
+    # an optimizer that does not hold the frontend's parameters does not count
+    other = torch.optim.SGD(head.parameters(), lr=1e-3)
+    other.step()
+    assert int(fe.num_updates) == 5
+    # the count is saved and restored with the model (resume)
+    restored = tiny(freeze_finetune_updates=3)
+    restored.load_state_dict(fe.state_dict())
+    assert int(restored.num_updates) == 5 and not restored.frozen
+
+
+def test_path_loading_and_reload_pretrained_parameters(tmp_path):
+    source = tiny()
+    save_backbone(source.model, preset_config("tiny"), tmp_path / "backbone.pt")
+    fe = Wav2Vec2Frontend(path=str(tmp_path / "backbone.pt")).eval()
+    speech, lengths = batch()
+    with torch.no_grad():
+        expected, _ = source.eval()(speech, lengths)
+        assert torch.allclose(fe(speech, lengths)[0], expected, atol=1e-6)
+        for p in fe.model.parameters():  # what ESPnet's init: would do
+            p.normal_()
+        fe.reload_pretrained_parameters()
+        assert torch.allclose(fe(speech, lengths)[0], expected, atol=1e-6)
+
+
+def test_bad_configuration_messages():
+    with pytest.raises(ValueError, match="exactly one of path or preset"):
+        Wav2Vec2Frontend()
+    with pytest.raises(ValueError, match="expected 16 kHz"):
+        Wav2Vec2Frontend(preset="tiny", fs="8k")
+
+
+def test_in_an_espnet_asr_model_with_ctc():
+    """input_size comes from the frontend; a CTC training step runs and the backbone trains."""
+    from espnet_ext.tasks import ASRTask
+
+    parser = ASRTask.get_parser()
+    args = parser.parse_args(["--output_dir", "unused"])
+    args.token_list = ["<blank>", "<unk>", "a", "b", "c", "<sos/eos>"]
+    args.frontend = "wav2vec2"
+    args.frontend_conf = {"preset": "tiny", "mask_prob": 0.3, "mask_length": 2}
+    args.encoder = "w2v2_light"
+    args.encoder_conf = {"dropout_rate": 0.1}
+    args.normalize = None
+    args.specaug = None
+    args.model_conf = {"ctc_weight": 1.0}
+    args.input_size = None
+    model = ASRTask.build_model(args)
+    speech, lengths = batch((16000, 12000))
+    text = torch.tensor([[2, 3, 4], [4, 3, -1]])
+    loss, stats, _ = model(speech, lengths, text, torch.tensor([3, 2]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert any(p.grad is not None for p in model.frontend.model.encoder.parameters())
