@@ -1,4 +1,5 @@
-"""ESPnet's Trainer, keeping the epoch checkpoints that last-N averaging needs.
+"""ESPnet's Trainer, keeping the epoch checkpoints that last-N averaging needs, and saving
+checkpoints every K optimizer updates (pre-training).
 
 ESPnet deletes ``{epoch}epoch.pth`` files that are not among the n best epochs of any
 ``best_model_criterion``. The seed study averaged "the model weights from the last 10
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+from pathlib import Path
 
 from espnet2.train.trainer import Trainer as _ESPnetTrainer
 from espnet2.train.trainer import TrainerOptions
@@ -27,6 +29,7 @@ RECENCY_CRITERION = ("train", "total_count", "max")
 @dataclasses.dataclass
 class LastNTrainerOptions(TrainerOptions):
     keep_last_epochs: int = 0
+    save_every_updates: int = 0
 
 
 class Trainer(_ESPnetTrainer):
@@ -42,12 +45,70 @@ class Trainer(_ESPnetTrainer):
             help="Keep the N most recent {epoch}epoch.pth files (for last-N averaging), "
             "in addition to the n-best ones. 0: ESPnet's behaviour.",
         )
+        group.add_argument(
+            "--save_every_updates",
+            type=int,
+            default=0,
+            help="Every K optimizer updates, save <output_dir>/checkpoints/<N>updates.pth "
+            "(all kept; the model's save_pretrained() format when it has one). 0: never.",
+        )
 
     @classmethod
     def build_options(cls, args: argparse.Namespace) -> LastNTrainerOptions:
         fields = {f.name for f in dataclasses.fields(LastNTrainerOptions)}
         options = LastNTrainerOptions(**{k: v for k, v in vars(args).items() if k in fields})
         return keep_last_epochs(options)
+
+    @classmethod
+    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+            plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+        every = getattr(trainer_options, "save_every_updates", 0)
+        handle = None
+        rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
+        if every > 0 and rank0:
+            saver = PeriodicSaver(model, Path(trainer_options.output_dir) / "checkpoints", every,
+                                  start=current_updates(model, schedulers))
+            handle = optimizers[0].register_step_post_hook(saver)
+        try:
+            super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+                        plot_attention_iter_factory, trainer_options, distributed_option)
+        finally:
+            if handle is not None:
+                handle.remove()
+
+
+def current_updates(model, schedulers) -> int:
+    """Optimizer updates done so far (after a resume): the model's ``num_updates`` buffer when
+    it has one, else the first scheduler's step count, else 0."""
+    count = getattr(model, "num_updates", None)
+    if count is not None:
+        return int(count)
+    scheduler = schedulers[0] if schedulers else None
+    return int(getattr(scheduler, "last_epoch", 0) or 0) if scheduler is not None else 0
+
+
+class PeriodicSaver:
+    """Optimizer post-step hook: every ``every`` updates, save ``<dir>/<N>updates.pth``."""
+
+    def __init__(self, model, directory: Path, every: int, start: int = 0):
+        self.model, self.directory, self.every, self.updates = model, Path(directory), every, start
+
+    def __call__(self, optimizer, args, kwargs) -> None:
+        self.updates += 1
+        if self.updates % self.every:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{self.updates}updates.pth"
+        save = getattr(self.model, "save_pretrained", None)
+        if save is not None:
+            save(path)
+        else:
+            import torch
+
+            tmp = path.with_name(path.name + ".tmp")
+            torch.save(self.model.state_dict(), tmp)
+            tmp.replace(path)
+        logging.info("Saved %s", path)
 
 
 def keep_last_epochs(options: LastNTrainerOptions) -> LastNTrainerOptions:

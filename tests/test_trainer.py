@@ -43,3 +43,35 @@ def test_recency_ranks_epochs_by_total_count():
 def test_negative_is_refused():
     with pytest.raises(ValueError, match="keep_last_epochs must be >= 0"):
         options("--keep_last_epochs", "-1")
+
+
+def test_periodic_saver_counts_updates_and_keeps_all(tmp_path):
+    import torch
+
+    from espnet_ext.trainer import PeriodicSaver, current_updates
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    saver = PeriodicSaver(model, tmp_path / "checkpoints", every=3, start=current_updates(model, []))
+    handle = optimizer.register_step_post_hook(saver)
+    for _ in range(7):
+        model(torch.ones(1, 2)).sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    handle.remove()
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["3updates.pth", "6updates.pth"]
+    state = torch.load(tmp_path / "checkpoints" / "6updates.pth", weights_only=True)
+    assert set(state) == {"weight", "bias"}
+
+    class Counted(torch.nn.Linear):
+        pass
+
+    counted = Counted(2, 1)
+    counted.register_buffer("num_updates", torch.tensor(40))
+    resumed = PeriodicSaver(counted, tmp_path / "resumed", every=5, start=current_updates(counted, []))
+    opt = torch.optim.SGD(counted.parameters(), lr=0.1)
+    opt.register_step_post_hook(resumed)
+    for _ in range(5):
+        opt.step()
+    assert (tmp_path / "resumed" / "45updates.pth").is_file()
