@@ -1,0 +1,19 @@
+"""python -m espnet_ext.bench {finetune} [options]  (see each benchmark's --help)"""
+
+import sys
+
+from espnet_ext.bench import finetune
+
+BENCHMARKS = {"finetune": finetune.main}
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in BENCHMARKS:
+        print(f"usage: python -m espnet_ext.bench {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr)
+        return 2
+    return BENCHMARKS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Timing helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Callable, List, NamedTuple
+
+import torch
+
+
+class Timing(NamedTuple):
+    median_s: float
+    times_s: List[float]
+
+
+def time_steps(step: Callable[[], None], warmup: int, repeats: int, device: str) -> Timing:
+    """Median wall time of ``step()`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return Timing(sorted(times)[len(times) // 2], times)
+
+
+def machine() -> str:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+            f"{gpu}, torch {torch.__version__}")
