@@ -1,0 +1,21 @@
+"""The wav2vec 2.0 backbone (torch only): config and presets, model, checkpoint importers.
+
+Quick use::
+
+    from espnet_ext.wav2vec2 import load_checkpoint, wav2vec2_model
+    model = wav2vec2_model("base")                      # random, fairseq initialisation
+    model, config, info = load_checkpoint("wav2vec_small.pt")   # fairseq / HF dir / save_backbone file
+    out = model(waveforms, lengths)                     # Wav2Vec2Output
+"""
+
+from espnet_ext.wav2vec2.config import Wav2Vec2Config
+from espnet_ext.wav2vec2.importers import CheckpointInfo, LoadedCheckpoint, load_checkpoint, save_backbone
+from espnet_ext.wav2vec2.model import FeatureOutput, Wav2Vec2Model, Wav2Vec2Output, wav2vec2_model
+from espnet_ext.wav2vec2.modules import conv_output_lengths, lengths_to_padding_mask, receptive_field
+from espnet_ext.wav2vec2.presets import PRESETS, ParameterCount, parameter_count, preset_config
+
+__all__ = [
+    "CheckpointInfo", "FeatureOutput", "LoadedCheckpoint", "PRESETS", "ParameterCount", "Wav2Vec2Config",
+    "Wav2Vec2Model", "Wav2Vec2Output", "conv_output_lengths", "lengths_to_padding_mask", "load_checkpoint",
+    "parameter_count", "preset_config", "receptive_field", "save_backbone", "wav2vec2_model",
+]

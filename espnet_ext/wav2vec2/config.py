@@ -219,7 +219,7 @@ class Wav2Vec2Config:
             ValueError: an architecture this package does not implement, or a fine-tuned
                 config without the embedded pre-training config.
         """
-        model = _fairseq_model_section(_to_plain(cfg))
+        model = _fairseq_model_section(to_plain(cfg))
         if "w2v_args" in model or "w2v_path" in model:
             model = _fairseq_finetuned_fields(model)
         _check_fairseq_architecture(model)
@@ -283,14 +283,25 @@ _HF_FIELDS = {
 _HF_ACTIVATIONS = {"gelu_python": "gelu", "gelu_pytorch_tanh": "gelu_accurate"}
 
 
-def _to_plain(obj: Any) -> Any:
-    """Namespace / DictConfig / ListConfig -> dicts and lists (without importing omegaconf)."""
+def to_plain(obj: Any) -> Any:
+    """Namespace / omegaconf DictConfig / ListConfig / enums -> dicts, lists and scalars.
+
+    omegaconf is imported only when ``obj`` holds its containers; missing values (``???``)
+    stay strings, interpolations are resolved where they can be.
+    """
+    if type(obj).__module__.startswith("omegaconf."):
+        from omegaconf import OmegaConf
+
+        try:
+            obj = OmegaConf.to_container(obj, resolve=True, throw_on_missing=False)
+        except Exception:  # an interpolation that cannot be resolved: keep it as text
+            obj = OmegaConf.to_container(obj, resolve=False)
     if isinstance(obj, Namespace):
         obj = vars(obj)
     if isinstance(obj, Mapping):
-        return {str(k): _to_plain(v) for k, v in obj.items()}
+        return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)):
-        return [_to_plain(v) for v in obj]
+        return [to_plain(v) for v in obj]
     if isinstance(obj, enum.Enum):  # fairseq's ChoiceEnum values
         return obj.value
     return obj
@@ -312,7 +323,7 @@ def _fairseq_finetuned_fields(model: Dict[str, Any]) -> Dict[str, Any]:
         raise ValueError("fairseq fine-tuned config: expected the pre-training config embedded as 'w2v_args'; "
                          f"found none (w2v_path={model.get('w2v_path')!r}); load the pre-trained checkpoint "
                          "it names instead")
-    base = dict(_fairseq_model_section(_to_plain(w2v_args)))
+    base = dict(_fairseq_model_section(to_plain(w2v_args)))
     for theirs, ours in FAIRSEQ_FINETUNE_OVERRIDES.items():
         if model.get(theirs) is not None:
             base[ours] = model[theirs]

@@ -99,16 +99,18 @@ def _masked_channel_norm(x: Tensor, lengths: Tensor, norm: nn.GroupNorm) -> Tens
 
     Args:
         x: ``(B, C, T)``; lengths: ``(B,)`` valid frames (0 gives finite, meaningless output).
+    Statistics are computed in float32 whatever ``x``'s dtype (as fairseq's ``Fp32GroupNorm``).
     """
-    valid = (~lengths_to_padding_mask(lengths, x.size(-1))).unsqueeze(1).to(x.dtype)  # (B, 1, T)
+    xf = x.float()
+    valid = (~lengths_to_padding_mask(lengths, x.size(-1))).unsqueeze(1).float()  # (B, 1, T)
     count = valid.sum(-1, keepdim=True).clamp(min=1)
-    mean = (x * valid).sum(-1, keepdim=True) / count
-    centered = x - mean
+    mean = (xf * valid).sum(-1, keepdim=True) / count
+    centered = xf - mean
     var = (centered.square() * valid).sum(-1, keepdim=True) / count
     out = centered * torch.rsqrt(var + norm.eps)
     if norm.affine:
-        out = out * norm.weight.view(1, -1, 1) + norm.bias.view(1, -1, 1)
-    return out
+        out = out * norm.weight.float().view(1, -1, 1) + norm.bias.float().view(1, -1, 1)
+    return out.to(x.dtype)
 
 
 class ConvLayerBlock(nn.Module):

@@ -12,18 +12,22 @@ quantizer codebook ``quantizer.vars`` and ``quantizer.weight_proj``, ``project_q
 fairseq's construction rules. The weight-normalised positional convolution counts its
 ``g`` and ``v`` (fairseq's ``weight_g``/``weight_v``). Buffers are not parameters.
 
-============  =========================================================  ==========
-preset        shape                                                      parameters
-============  =========================================================  ==========
-``base``      fairseq BASE: 12 x 768, FFN 3072, 12 heads, post-LN        95.04 M
-``medium``    8 x 768, FFN 2560, 12 heads, post-LN (BASE's width, 2/3   61.05 M
+============  ===========================================================  ==========
+preset        shape                                                        parameters
+============  ===========================================================  ==========
+``base``      fairseq BASE: 12 x 768, FFN 3072, 12 heads, post-LN          95.04 M
+``medium``    8 x 768, FFN 2560, 12 heads, post-LN (BASE's width, 2/3      60.40 M
               of its depth, a narrower FFN)
-``small``     8 x 512, FFN 2560, 8 heads, post-LN, conv_pos_groups 16   36.20 M
-``large``     fairseq LARGE (LV-60): 24 x 1024, FFN 4096, 16 heads,      317.4 M
+``small``     8 x 512, FFN 2560, 8 heads, post-LN (no post_extract_proj:   36.33 M
+              the extractor already gives 512 channels)
+``large``     fairseq LARGE (LV-60): 24 x 1024, FFN 4096, 16 heads,        317.39 M
               pre-LN, ``layer_norm`` extractor with conv bias
-``tiny``      CPU tests: 2 x 64, FFN 128, 4 heads, conv dims 32          ~0.06 M
-============  =========================================================  ==========
+``tiny``      CPU tests: 2 x 64, FFN 128, 4 heads, conv dims 32,           0.11 M
+              positional conv 16 (4 groups), V = 16
+============  ===========================================================  ==========
 
+Of these, the backbone alone (what Hugging Face's ``Wav2Vec2Model`` holds) is 94.37 M (base),
+59.72 M (medium), 35.72 M (small), 315.44 M (large), 0.10 M (tiny).
 (The counts are checked by ``tests/wav2vec2/test_presets.py``.) ``medium`` and ``small``
 stand in for the ~61 M and ~36 M models of the study in ``shared/seeds``; their other
 options are BASE's. All presets keep fairseq's 7-layer extractor geometry (400-sample
