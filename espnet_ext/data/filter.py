@@ -1,7 +1,8 @@
 """Stage 4: remove utterances that are too short, too long, untranscribed or CTC-infeasible.
 
-Reads a dumped data dir (stage 3, :mod:`espnet_ext.data.format`: ``utt2num_samples`` and
-``text`` are required) and writes ``DST`` as a full data dir of the kept utterances plus
+Reads a dumped data dir (stage 3, :mod:`espnet_ext.data.format`: ``utt2num_samples`` is
+required; a dir without ``text``, untranscribed audio for pre-training, gets the duration
+checks only) and writes ``DST`` as a full data dir of the kept utterances plus
 ``DST/removed.txt`` (``uttid<TAB>reason``). An utterance is removed, for the first reason
 that applies, when:
 
@@ -86,14 +87,17 @@ def _seconds(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-def removal_reason(num_samples: int, text: str, fs: int, min_dur: float, max_dur: float,
+def removal_reason(num_samples: int, text: Optional[str], fs: int, min_dur: float, max_dur: float,
                    tokenizer: Tokenizer, frames_fn: Optional[Callable[[int], int]]) -> str:
-    """Why an utterance is removed, or ``""`` to keep it (see the module docstring)."""
+    """Why an utterance is removed, or ``""`` to keep it (see the module docstring).
+    ``text`` None (untranscribed audio, e.g. for pre-training): duration checks only."""
     duration = num_samples / fs
     if num_samples < math.ceil(min_dur * fs - 1e-6):
         return f"too short: {_seconds(duration)} s < min_dur {min_dur:g} s"
     if num_samples > max_dur * fs + 1e-6:
         return f"too long: {_seconds(duration)} s > max_dur {max_dur:g} s"
+    if text is None:
+        return ""
     if not text.strip():
         return "empty transcript"
     if frames_fn is None:
@@ -145,17 +149,19 @@ def filter_data(
         raise ValueError(f"{dst}: same as the source; expected a different output directory")
     if not 0 <= min_dur <= max_dur or fs <= 0:
         raise ValueError(f"min_dur={min_dur}, max_dur={max_dur}, fs={fs}: expected 0 <= min_dur <= max_dur, fs > 0")
-    datadir.validate_data_dir(src, require_text=True)
+    transcribed = (src / "text").is_file()  # untranscribed dirs (pre-training): duration only
+    datadir.validate_data_dir(src, require_text=transcribed)
     data = datadir.load_data_dir(src)
     if "utt2num_samples" not in data.utt_maps:
         raise ValueError(f"{src}/utt2num_samples: missing; expected a dump dir written by stage 3 (format_wav_scp)")
-    if frames_fn is None:
+    if frames_fn is None and transcribed:
         logger.warning("CTC feasibility not checked: no ASR config given")
     tokenizer = tokenizer or make_tokenizer("char")
-    num_samples, text = data.utt_maps["utt2num_samples"], data.utt_maps["text"]
+    num_samples, text = data.utt_maps["utt2num_samples"], data.utt_maps.get("text", {})
     removed: Dict[str, str] = {}
     for utt in data.utts:
-        reason = removal_reason(int(num_samples[utt]), text[utt], fs, min_dur, max_dur, tokenizer, frames_fn)
+        reason = removal_reason(int(num_samples[utt]), text.get(utt) if transcribed else None, fs,
+                                min_dur, max_dur, tokenizer, frames_fn)
         if reason:
             removed[utt] = reason
     dst.mkdir(parents=True, exist_ok=True)

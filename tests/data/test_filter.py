@@ -172,3 +172,19 @@ def test_cli_with_asr_config(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "espnet_ext.bin.filter_data", str(src), str(tmp_path / "x"),
                           "--token_type", "bpe"], capture_output=True, text=True)
     assert bad.returncode == 1 and "expected the sentencepiece model for token_type bpe" in bad.stderr
+
+
+def test_untranscribed_dir_gets_duration_checks_only(tmp_path):
+    from espnet_ext.data.filter import filter_data
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "wav.scp").write_text("a-1 /x/1.flac\na-2 /x/2.flac\na-3 /x/3.flac\n")
+    (src / "utt2spk").write_text("a-1 a\na-2 a\na-3 a\n")
+    (src / "spk2utt").write_text("a a-1 a-2 a-3\n")
+    (src / "utt2num_samples").write_text("a-1 800\na-2 16000\na-3 480000\n")
+    removed = filter_data(src, tmp_path / "dst", fs=16000, min_dur=0.1, max_dur=20)
+    assert set(removed) == {"a-1", "a-3"}
+    assert removed["a-1"].startswith("too short") and removed["a-3"].startswith("too long")
+    assert (tmp_path / "dst" / "wav.scp").read_text() == "a-2 /x/2.flac\n"
+    assert not (tmp_path / "dst" / "text").exists()
