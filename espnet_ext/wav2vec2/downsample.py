@@ -38,24 +38,34 @@ Padding convention: ``padding_mask`` is ``(B, T)`` bool, ``True`` = padding, rig
 on self- and cross-attention), zeroed before every convolution, and never read by the
 downsampler, so a padded batch gives each utterance's own output on its valid frames.
 
+The encoder is :mod:`espnet_ext.wav2vec2.transformer`'s :class:`TransformerEncoder` and the
+decoder is built from its blocks (attention, FFN, residual sub-layers); only the convolutional
+FFN, the decoder layer's cross-attention sub-layer and the downsampler are this module's own.
 Only torch is imported here (no ESPnet); :func:`downsampled_length` needs no tensors.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 from fractions import Fraction
 from typing import NamedTuple, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from espnet_ext.wav2vec2.modules import activation as activation_module
+from espnet_ext.wav2vec2.transformer import (
+    ConvPositionalEmbedding,
+    EncoderLayer,
+    FeedForward,
+    MultiheadAttention,
+    TransformerEncoder,
+    key_padding_attn_mask,
+    residual,
+)
 
 #: Largest denominator used to read a float rate as a fraction (0.7 -> 7/10).
 MAX_RATE_DENOMINATOR = 1000
-
-_ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU}
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,89 +225,20 @@ def downsample_targets(targets: Tensor, lengths: Tensor, rate: numbers.Real) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# Transformer building blocks
+# Transformer blocks beyond transformer.py's: the conv FFN and the decoder layer
 # --------------------------------------------------------------------------------------------
-
-
-class MultiheadAttention(nn.Module):
-    """Multi-head attention through ``F.scaled_dot_product_attention`` with a key padding mask.
-
-    Args:
-        embed_dim: model dimension C (fairseq ``encoder_embed_dim``).
-        num_heads: heads H, dividing C (fairseq ``encoder_attention_heads``).
-        dropout: dropout on attention weights (fairseq ``attention_dropout``).
-    """
-
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        if embed_dim % num_heads != 0:
-            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
-        self.num_heads = num_heads
-        self.dropout = dropout
-        self.q_proj = nn.Linear(embed_dim, embed_dim)
-        self.k_proj = nn.Linear(embed_dim, embed_dim)
-        self.v_proj = nn.Linear(embed_dim, embed_dim)
-        self.out_proj = nn.Linear(embed_dim, embed_dim)
-
-    def _heads(self, x: Tensor) -> Tensor:
-        batch, frames, channels = x.shape
-        return x.view(batch, frames, self.num_heads, channels // self.num_heads).transpose(1, 2)
-
-    def forward(self, query: Tensor, memory: Tensor, key_padding_mask: Optional[Tensor] = None) -> Tensor:
-        """Attend from ``query`` (B, Tq, C) to ``memory`` (B, Tk, C).
-
-        Args:
-            key_padding_mask: (B, Tk) bool, True = padding (never attended). A query whose keys
-                are all padding (an empty utterance) attends to all of them instead of producing NaN.
-
-        Returns:
-            (B, Tq, C).
-        """
-        attn_mask = None
-        if key_padding_mask is not None:
-            allowed = ~key_padding_mask
-            allowed = allowed | ~allowed.any(dim=-1, keepdim=True)
-            attn_mask = allowed[:, None, None, :]
-        out = F.scaled_dot_product_attention(
-            self._heads(self.q_proj(query)),
-            self._heads(self.k_proj(memory)),
-            self._heads(self.v_proj(memory)),
-            attn_mask=attn_mask,
-            dropout_p=self.dropout if self.training else 0.0,
-        )
-        batch, _, frames, _ = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(batch, frames, -1))
-
-
-class FeedForward(nn.Module):
-    """Position-wise FFN: Linear(C, F) -> activation -> dropout -> Linear(F, C) (fairseq fc1/fc2).
-
-    Args:
-        embed_dim: C.  hidden_dim: F (fairseq ``encoder_ffn_embed_dim``).
-        dropout: after the activation (fairseq ``activation_dropout``).  activation: gelu, relu, swish.
-    """
-
-    def __init__(self, embed_dim: int, hidden_dim: int, dropout: float = 0.0, activation: str = "gelu") -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(embed_dim, hidden_dim)
-        self.activation = _activation(activation)
-        self.dropout = nn.Dropout(dropout)
-        self.fc2 = nn.Linear(hidden_dim, embed_dim)
-
-    def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> Tensor:
-        """(B, T, C) -> (B, T, C); frame-wise, so ``padding_mask`` is not needed."""
-        return self.fc2(self.dropout(self.activation(self.fc1(x))))
 
 
 class ConvFeedForward(nn.Module):
     """Convolutional FFN: Conv1d(C, F, kernel_size) -> activation -> dropout -> Conv1d(F, C, 1).
 
     'Same' padding; padding frames are zeroed before each convolution, so they never reach
-    valid frames (the seed's FFN: kernels 5 and 1, hidden 2048 for C = 512).
+    valid frames (the seed's FFN: kernels 5 and 1, hidden 2048 for C = 512). Called as
+    :class:`~espnet_ext.wav2vec2.transformer.FeedForward` is, ``feed_forward(x, padding_mask)``.
 
     Args:
         embed_dim: C.  hidden_dim: F.  kernel_size: first kernel, odd.
-        dropout: after the activation.  activation: gelu, relu, swish.
+        dropout: after the activation.  activation: fairseq ``activation_fn`` (gelu, relu, swish, ...).
     """
 
     def __init__(
@@ -307,7 +248,7 @@ class ConvFeedForward(nn.Module):
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"conv FFN kernel_size: expected an odd positive integer, found {kernel_size}")
         self.conv1 = nn.Conv1d(embed_dim, hidden_dim, kernel_size, padding=kernel_size // 2)
-        self.activation = _activation(activation)
+        self.activation = activation_module(activation)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv1d(hidden_dim, embed_dim, 1)
 
@@ -318,115 +259,41 @@ class ConvFeedForward(nn.Module):
         return self.conv2(hidden.transpose(1, 2)).transpose(1, 2)
 
 
-def _activation(name: str) -> nn.Module:
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"activation: expected one of {', '.join(_ACTIVATIONS)}, found {name!r}")
-    return _ACTIVATIONS[name]()
-
-
-def _sublayer(x: Tensor, norm: nn.Module, dropout: nn.Module, fn, layer_norm_first: bool) -> Tensor:
-    """Residual block: pre-LN ``x + drop(fn(norm(x)))`` or post-LN ``norm(x + drop(fn(x)))``."""
-    if layer_norm_first:
-        return x + dropout(fn(norm(x)))
-    return norm(x + dropout(fn(x)))
-
-
-class EncoderLayer(nn.Module):
-    """Self-attention + FFN, each residual with LayerNorm (fairseq ``TransformerSentenceEncoderLayer``).
-
-    Args:
-        attention: a :class:`MultiheadAttention`.
-        feed_forward: a :class:`FeedForward` or :class:`ConvFeedForward`.
-        embed_dim: C.  dropout: on each residual branch (fairseq ``dropout``).
-        layer_norm_first: pre-LN if True, post-LN (BASE) if False (fairseq ``layer_norm_first``).
-    """
-
-    def __init__(
-        self, attention: nn.Module, feed_forward: nn.Module, embed_dim: int, dropout: float, layer_norm_first: bool
-    ) -> None:
-        super().__init__()
-        self.attention = attention
-        self.feed_forward = feed_forward
-        self.attention_norm = nn.LayerNorm(embed_dim)
-        self.ffn_norm = nn.LayerNorm(embed_dim)
-        self.dropout = nn.Dropout(dropout)
-        self.layer_norm_first = layer_norm_first
-
-    def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> Tensor:
-        """(B, T, C) with (B, T) ``padding_mask`` -> (B, T, C)."""
-        x = _sublayer(x, self.attention_norm, self.dropout, lambda h: self.attention(h, h, padding_mask),
-                      self.layer_norm_first)
-        return _sublayer(x, self.ffn_norm, self.dropout, lambda h: self.feed_forward(h, padding_mask),
-                         self.layer_norm_first)
-
-
-class DecoderLayer(nn.Module):
+class DecoderLayer(EncoderLayer):
     """Self-attention over the target, cross-attention to the memory, FFN (no causal mask).
 
+    An :class:`~espnet_ext.wav2vec2.transformer.EncoderLayer` with a cross-attention sub-layer
+    between its two; each sub-layer is a :func:`~espnet_ext.wav2vec2.transformer.residual`.
+
     Args:
-        self_attention, cross_attention: :class:`MultiheadAttention` modules.
-        feed_forward: a :class:`FeedForward` or :class:`ConvFeedForward`.
-        embed_dim: C.  dropout: on each residual branch.  layer_norm_first: pre-LN if True.
+        attention, cross_attention: :class:`~espnet_ext.wav2vec2.transformer.MultiheadAttention`.
+        feed_forward: :class:`~espnet_ext.wav2vec2.transformer.FeedForward` or :class:`ConvFeedForward`.
+        attn_layer_norm, cross_attn_layer_norm, final_layer_norm: one LayerNorm per sub-layer.
+        layer_norm_first: pre-LN if True, post-LN if False.  dropout: on each residual branch.
     """
 
-    def __init__(
-        self,
-        self_attention: nn.Module,
-        cross_attention: nn.Module,
-        feed_forward: nn.Module,
-        embed_dim: int,
-        dropout: float,
-        layer_norm_first: bool,
-    ) -> None:
-        super().__init__()
-        self.self_attention = self_attention
+    def __init__(self, attention: MultiheadAttention, cross_attention: MultiheadAttention, feed_forward: nn.Module,
+                 attn_layer_norm: nn.LayerNorm, cross_attn_layer_norm: nn.LayerNorm,
+                 final_layer_norm: nn.LayerNorm, *, layer_norm_first: bool, dropout: float = 0.0) -> None:
+        super().__init__(attention, feed_forward, attn_layer_norm, final_layer_norm,
+                         layer_norm_first=layer_norm_first, dropout=dropout)
         self.cross_attention = cross_attention
-        self.feed_forward = feed_forward
-        self.self_attention_norm = nn.LayerNorm(embed_dim)
-        self.cross_attention_norm = nn.LayerNorm(embed_dim)
-        self.ffn_norm = nn.LayerNorm(embed_dim)
-        self.dropout = nn.Dropout(dropout)
-        self.layer_norm_first = layer_norm_first
+        self.cross_attn_layer_norm = cross_attn_layer_norm
 
-    def forward(self, target: Tensor, target_mask: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
-        """``target`` (B, T', C) with mask (B, T'); ``memory`` (B, T, C) with mask (B, T) -> (B, T', C)."""
-        first = self.layer_norm_first
-        x = _sublayer(target, self.self_attention_norm, self.dropout,
-                      lambda h: self.self_attention(h, h, target_mask), first)
-        x = _sublayer(x, self.cross_attention_norm, self.dropout,
-                      lambda h: self.cross_attention(h, memory, memory_mask), first)
-        return _sublayer(x, self.ffn_norm, self.dropout, lambda h: self.feed_forward(h, target_mask), first)
+    def forward(self, x: Tensor, attn_mask: Optional[Tensor], padding_mask: Optional[Tensor], memory: Tensor,
+                memory_attn_mask: Optional[Tensor]) -> Tensor:
+        """Target ``x`` (B, T', C), ``memory`` (B, T, C) -> (B, T', C).
 
-
-class ConvPositionalEmbedding(nn.Module):
-    """wav2vec 2.0's relative positional embedding: ``x + GELU(Conv1d(x))`` (fairseq ``pos_conv``).
-
-    Grouped convolution over time, 'same' padding (one trailing frame removed for an even kernel,
-    fairseq's ``SamePad``), padding frames zeroed first. Plain weights (no weight norm).
-
-    Args:
-        embed_dim: C.  kernel_size: fairseq ``conv_pos`` (128).  groups: ``conv_pos_groups`` (16).
-    """
-
-    def __init__(self, embed_dim: int, kernel_size: int = 128, groups: int = 16) -> None:
-        super().__init__()
-        if kernel_size < 1 or groups < 1 or embed_dim % groups != 0:
-            raise ValueError(
-                f"positional conv: expected kernel_size >= 1 and groups dividing embed_dim ({embed_dim}), "
-                f"found kernel_size={kernel_size}, groups={groups}"
-            )
-        self.conv = nn.Conv1d(embed_dim, embed_dim, kernel_size, padding=kernel_size // 2, groups=groups)
-        nn.init.normal_(self.conv.weight, mean=0.0, std=math.sqrt(4.0 / (kernel_size * embed_dim)))
-        nn.init.zeros_(self.conv.bias)
-        self.remove = 1 if kernel_size % 2 == 0 else 0
-
-    def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> Tensor:
-        """(B, T, C) with (B, T) ``padding_mask`` -> (B, T, C)."""
-        x = _zero_padding(x, padding_mask)
-        pos = self.conv(x.transpose(1, 2))
-        if self.remove:
-            pos = pos[..., : -self.remove]
-        return x + F.gelu(pos).transpose(1, 2)
+        Args:
+            attn_mask, memory_attn_mask: ``(B, 1, 1, T')`` and ``(B, 1, 1, T)`` from
+                :func:`~espnet_ext.wav2vec2.transformer.key_padding_attn_mask`, or None.
+            padding_mask: (B, T') bool, True at the target's padding (for the FFN), or None.
+        """
+        first, drop = self.layer_norm_first, self.dropout
+        x = residual(x, lambda h: self.attention(h, attn_mask), self.attn_layer_norm, drop, first)
+        x = residual(x, lambda h: self.cross_attention(h, memory_attn_mask, memory), self.cross_attn_layer_norm,
+                     drop, first)
+        return residual(x, lambda h: self.feed_forward(h, padding_mask), self.final_layer_norm, drop, first)
 
 
 # --------------------------------------------------------------------------------------------
@@ -449,36 +316,21 @@ class DownsamplingContextNetwork(nn.Module):
     Build one with :func:`downsampling_context_network`.
 
     Args:
-        pos_embedding: applied to the input first (e.g. :class:`ConvPositionalEmbedding`) or None.
-        input_norm: LayerNorm after it for post-LN (fairseq), ``nn.Identity`` for pre-LN.
-        encoder_layers: :class:`EncoderLayer` list (N_enc).
-        encoder_norm: final encoder LayerNorm for pre-LN, ``nn.Identity`` for post-LN.
+        encoder: a :class:`~espnet_ext.wav2vec2.transformer.TransformerEncoder` (positional
+            convolution or none, input LayerNorm for post-LN, dropout, N_enc layers, final
+            LayerNorm for pre-LN), no layerdrop.
         downsampler: a :class:`LinearDownsampler`.
         decoder_layers: :class:`DecoderLayer` list (N_dec).
         decoder_norm: final decoder LayerNorm for pre-LN, ``nn.Identity`` for post-LN.
-        dropout: on the input after the positional embedding (fairseq ``dropout``).
     """
 
-    def __init__(
-        self,
-        pos_embedding: Optional[nn.Module],
-        input_norm: nn.Module,
-        encoder_layers: nn.ModuleList,
-        encoder_norm: nn.Module,
-        downsampler: LinearDownsampler,
-        decoder_layers: nn.ModuleList,
-        decoder_norm: nn.Module,
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, encoder: TransformerEncoder, downsampler: LinearDownsampler, decoder_layers: nn.ModuleList,
+                 decoder_norm: nn.Module) -> None:
         super().__init__()
-        self.pos_embedding = pos_embedding
-        self.input_norm = input_norm
-        self.encoder_layers = encoder_layers
-        self.encoder_norm = encoder_norm
+        self.encoder = encoder
         self.downsampler = downsampler
         self.decoder_layers = decoder_layers
         self.decoder_norm = decoder_norm
-        self.dropout = nn.Dropout(dropout)
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         """(B,) input lengths -> (B,) output lengths, ``ceil(r * L)`` (see :func:`downsampled_length`)."""
@@ -494,17 +346,14 @@ class DownsamplingContextNetwork(nn.Module):
 
     def encode(self, x: Tensor, padding_mask: Tensor) -> Tensor:
         """The full-rate encoder: (B, T, C) -> (B, T, C), zero at padding."""
-        if self.pos_embedding is not None:
-            x = self.pos_embedding(x, padding_mask)
-        x = self.dropout(self.input_norm(x))
-        for layer in self.encoder_layers:
-            x = layer(x, padding_mask)
-        return _zero_padding(self.encoder_norm(x), padding_mask)
+        return _zero_padding(self.encoder(x, padding_mask)[-1], padding_mask)
 
     def decode(self, target: Tensor, target_mask: Tensor, memory: Tensor, memory_mask: Tensor) -> Tensor:
-        """The decoder: target (B, T', C), memory (B, T, C) -> (B, T', C), zero at padding."""
+        """The decoder: target (B, T', C) with mask (B, T'), memory (B, T, C) with mask (B, T)
+        (True at padding) -> (B, T', C), zero at padding."""
+        attn_mask, memory_attn_mask = key_padding_attn_mask(target_mask), key_padding_attn_mask(memory_mask)
         for layer in self.decoder_layers:
-            target = layer(target, target_mask, memory, memory_mask)
+            target = layer(target, attn_mask, target_mask, memory, memory_attn_mask)
         return _zero_padding(self.decoder_norm(target), target_mask)
 
     def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> ContextOutput:
@@ -534,14 +383,15 @@ class DownsamplingContextNetwork(nn.Module):
         return ContextOutput(output, target_mask, out_lengths, memory)
 
 
-def _feed_forward(embed_dim: int, hidden_dim: int, conv: bool, kernel: int, dropout: float, activation: str):
-    if conv:
-        return ConvFeedForward(embed_dim, hidden_dim, kernel, dropout, activation)
-    return FeedForward(embed_dim, hidden_dim, dropout, activation)
-
-
-def _norm(embed_dim: int, enabled: bool) -> nn.Module:
-    return nn.LayerNorm(embed_dim) if enabled else nn.Identity()
+def _check_sizes(num_encoder_layers: int, num_decoder_layers: int, embed_dim: int, pos_conv_kernel: int,
+                 pos_conv_groups: int) -> None:
+    """Raise ``ValueError`` for negative layer counts or positional-conv groups that do not divide C."""
+    for name, value in (("num_encoder_layers", num_encoder_layers), ("num_decoder_layers", num_decoder_layers)):
+        if value < 0:
+            raise ValueError(f"{name}: expected a non-negative integer, found {value}")
+    if pos_conv_kernel > 0 and (pos_conv_groups < 1 or embed_dim % pos_conv_groups):
+        raise ValueError(f"pos_conv_groups: expected a positive divisor of embed_dim ({embed_dim}), "
+                         f"found {pos_conv_groups}")
 
 
 def downsampling_context_network(
@@ -561,7 +411,7 @@ def downsampling_context_network(
     pos_conv_groups: int = 16,
     activation: str = "gelu",
 ) -> DownsamplingContextNetwork:
-    """Build a :class:`DownsamplingContextNetwork`.
+    """Build a :class:`DownsamplingContextNetwork` from :mod:`~espnet_ext.wav2vec2.transformer`'s blocks.
 
     Args:
         embed_dim: C (fairseq ``encoder_embed_dim``).  num_heads: attention heads.
@@ -571,34 +421,33 @@ def downsampling_context_network(
         conv_ffn: two 1-D convolutions (kernels ``conv_ffn_kernel`` and 1) instead of the linear FFN.
         dropout, attention_dropout, activation_dropout: fairseq's three dropouts.
         layer_norm_first: pre-LN (True) or post-LN (False, fairseq BASE).
-        pos_conv_kernel, pos_conv_groups: the convolutional positional embedding (0 kernel: none).
-        activation: FFN activation, gelu (fairseq), relu or swish.
+        pos_conv_kernel, pos_conv_groups: wav2vec 2.0's weight-normalised convolutional positional
+            embedding (fairseq ``conv_pos``, ``conv_pos_groups``; 0 kernel: none).
+        activation: FFN activation, fairseq ``activation_fn`` (gelu, relu, swish, ...).
+
+    Linear and convolution layers keep PyTorch's default initialisation (the positional
+    convolution: fairseq's).
     """
-    for name, value in (("num_encoder_layers", num_encoder_layers), ("num_decoder_layers", num_decoder_layers)):
-        if value < 0:
-            raise ValueError(f"{name}: expected a non-negative integer, found {value}")
+    _check_sizes(num_encoder_layers, num_decoder_layers, embed_dim, pos_conv_kernel, pos_conv_groups)
 
     def ffn() -> nn.Module:
-        return _feed_forward(embed_dim, ffn_dim, conv_ffn, conv_ffn_kernel, activation_dropout, activation)
+        if conv_ffn:
+            return ConvFeedForward(embed_dim, ffn_dim, conv_ffn_kernel, activation_dropout, activation)
+        return FeedForward(embed_dim, ffn_dim, activation, activation_dropout)
 
     def attention() -> MultiheadAttention:
         return MultiheadAttention(embed_dim, num_heads, attention_dropout)
 
-    encoder = [
-        EncoderLayer(attention(), ffn(), embed_dim, dropout, layer_norm_first) for _ in range(num_encoder_layers)
-    ]
-    decoder = [
-        DecoderLayer(attention(), attention(), ffn(), embed_dim, dropout, layer_norm_first)
-        for _ in range(num_decoder_layers)
-    ]
-    pos = ConvPositionalEmbedding(embed_dim, pos_conv_kernel, pos_conv_groups) if pos_conv_kernel > 0 else None
-    return DownsamplingContextNetwork(
-        pos_embedding=pos,
-        input_norm=_norm(embed_dim, not layer_norm_first),
-        encoder_layers=nn.ModuleList(encoder),
-        encoder_norm=_norm(embed_dim, layer_norm_first),
-        downsampler=LinearDownsampler(downsample_rate),
-        decoder_layers=nn.ModuleList(decoder),
-        decoder_norm=_norm(embed_dim, layer_norm_first),
-        dropout=dropout,
-    )
+    def norm() -> nn.LayerNorm:
+        return nn.LayerNorm(embed_dim)
+
+    encoder_layers = [EncoderLayer(attention(), ffn(), norm(), norm(), layer_norm_first=layer_norm_first,
+                                   dropout=dropout) for _ in range(num_encoder_layers)]
+    decoder_layers = [DecoderLayer(attention(), attention(), ffn(), norm(), norm(), norm(),
+                                   layer_norm_first=layer_norm_first, dropout=dropout)
+                      for _ in range(num_decoder_layers)]
+    pos_conv = ConvPositionalEmbedding(embed_dim, pos_conv_kernel, pos_conv_groups) if pos_conv_kernel > 0 else None
+    encoder = TransformerEncoder(pos_conv, nn.ModuleList(encoder_layers), norm(), layer_norm_first=layer_norm_first,
+                                 dropout=dropout)
+    return DownsamplingContextNetwork(encoder, LinearDownsampler(downsample_rate), nn.ModuleList(decoder_layers),
+                                      norm() if layer_norm_first else nn.Identity())

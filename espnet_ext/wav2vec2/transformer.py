@@ -3,6 +3,9 @@
 Post-LN layers (BASE, fairseq ``layer_norm_first=False``) and pre-LN layers (LARGE,
 ``layer_norm_first=True``), a convolutional positional embedding, layerdrop, and attention
 through :func:`torch.nn.functional.scaled_dot_product_attention` with a key padding mask.
+The downsampling context network (:mod:`espnet_ext.wav2vec2.downsample`) builds its encoder
+and decoder from these same pieces (cross-attention through :class:`MultiheadAttention`'s
+``memory``, a convolutional FFN through the layers' ``padding_mask``).
 
 Padded frames follow fairseq: they are zeroed before the positional convolution and never
 attended to as keys; their own outputs are finite but meaningless.
@@ -11,7 +14,7 @@ attended to as keys; their own outputs are finite but meaningless.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -50,8 +53,8 @@ class ConvPositionalEmbedding(nn.Module):
         return F.gelu(y).transpose(1, 2)
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention (fairseq ``self_attn``) via ``scaled_dot_product_attention``.
+class MultiheadAttention(nn.Module):
+    """Multi-head self- or cross-attention (fairseq ``self_attn``) via ``scaled_dot_product_attention``.
 
     Args:
         embed_dim: ``encoder_embed_dim``; num_heads: ``encoder_attention_heads``;
@@ -69,14 +72,25 @@ class SelfAttention(nn.Module):
         self.v_proj = nn.Linear(embed_dim, embed_dim)
         self.out_proj = nn.Linear(embed_dim, embed_dim)
 
-    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None) -> Tensor:
-        """``(B, T, C)`` -> ``(B, T, C)``; ``attn_mask``: ``(B, 1, 1, T)`` bool, True where a key may be attended."""
+    def _heads(self, x: Tensor) -> Tensor:
+        """``(B, T, C)`` -> ``(B, H, T, C / H)``."""
         batch, steps, channels = x.shape
-        shape = (batch, steps, self.num_heads, channels // self.num_heads)
-        q, k, v = (proj(x).view(shape).transpose(1, 2) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        return x.view(batch, steps, self.num_heads, channels // self.num_heads).transpose(1, 2)
+
+    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, memory: Optional[Tensor] = None) -> Tensor:
+        """Queries from ``x`` ``(B, T, C)``, keys and values from ``memory`` ``(B, S, C)`` (``x`` when None).
+
+        Args:
+            attn_mask: ``(B, 1, 1, S)`` bool, True where a key may be attended
+                (:func:`key_padding_attn_mask`), or None.
+        Returns:
+            ``(B, T, C)``.
+        """
+        memory = x if memory is None else memory
+        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(memory)), self._heads(self.v_proj(memory))
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
                                            dropout_p=self.dropout if self.training else 0.0)
-        return self.out_proj(y.transpose(1, 2).reshape(batch, steps, channels))
+        return self.out_proj(y.transpose(1, 2).flatten(2))
 
 
 class FeedForward(nn.Module):
@@ -90,24 +104,33 @@ class FeedForward(nn.Module):
         self.dropout = nn.Dropout(activation_dropout)
         self.fc2 = nn.Linear(ffn_dim, embed_dim)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, T, C)`` -> ``(B, T, C)``."""
+    def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> Tensor:
+        """``(B, T, C)`` -> ``(B, T, C)``; frame-wise, so ``padding_mask`` is unused (the layers pass it
+        to every FFN, see :class:`~espnet_ext.wav2vec2.downsample.ConvFeedForward`)."""
         return self.fc2(self.dropout(self.activation(self.fc1(x))))
+
+
+def residual(x: Tensor, fn: Callable[[Tensor], Tensor], layer_norm: nn.Module, dropout: nn.Module,
+             layer_norm_first: bool) -> Tensor:
+    """One residual sub-layer: pre-LN ``x + dropout(fn(LN(x)))`` or post-LN ``LN(x + dropout(fn(x)))``."""
+    if layer_norm_first:
+        return x + dropout(fn(layer_norm(x)))
+    return layer_norm(x + dropout(fn(x)))
 
 
 class EncoderLayer(nn.Module):
     """One Transformer layer (fairseq ``TransformerSentenceEncoderLayer``).
 
     Args:
-        attention: :class:`SelfAttention`.
-        feed_forward: :class:`FeedForward`.
+        attention: :class:`MultiheadAttention`.
+        feed_forward: :class:`FeedForward` (or any module called as ``feed_forward(x, padding_mask)``).
         attn_layer_norm: fairseq ``self_attn_layer_norm``; final_layer_norm: ``final_layer_norm``.
         layer_norm_first: pre-LN (``x + f(LN(x))``, LARGE) when True; post-LN
             (``LN(x + f(x))``, BASE) when False.
         dropout: fairseq ``dropout``, on the attention and FFN outputs before the residual sum.
     """
 
-    def __init__(self, attention: SelfAttention, feed_forward: FeedForward, attn_layer_norm: nn.LayerNorm,
+    def __init__(self, attention: MultiheadAttention, feed_forward: nn.Module, attn_layer_norm: nn.LayerNorm,
                  final_layer_norm: nn.LayerNorm, *, layer_norm_first: bool, dropout: float = 0.0) -> None:
         super().__init__()
         self.attention = attention
@@ -117,13 +140,13 @@ class EncoderLayer(nn.Module):
         self.layer_norm_first = layer_norm_first
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None) -> Tensor:
-        """``(B, T, C)`` -> ``(B, T, C)``; ``attn_mask`` as in :class:`SelfAttention`."""
-        if self.layer_norm_first:
-            x = x + self.dropout(self.attention(self.attn_layer_norm(x), attn_mask))
-            return x + self.dropout(self.feed_forward(self.final_layer_norm(x)))
-        x = self.attn_layer_norm(x + self.dropout(self.attention(x, attn_mask)))
-        return self.final_layer_norm(x + self.dropout(self.feed_forward(x)))
+    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None,
+                padding_mask: Optional[Tensor] = None) -> Tensor:
+        """``(B, T, C)`` -> ``(B, T, C)``; ``attn_mask`` as in :class:`MultiheadAttention`;
+        ``padding_mask`` ``(B, T)`` bool (True at padding) or None, passed to the FFN."""
+        first = self.layer_norm_first
+        x = residual(x, lambda h: self.attention(h, attn_mask), self.attn_layer_norm, self.dropout, first)
+        return residual(x, lambda h: self.feed_forward(h, padding_mask), self.final_layer_norm, self.dropout, first)
 
 
 def key_padding_attn_mask(padding_mask: Optional[Tensor]) -> Optional[Tensor]:
@@ -142,7 +165,7 @@ class TransformerEncoder(nn.Module):
     """Positional convolution, (input LayerNorm,) dropout, layers, (final LayerNorm).
 
     Args:
-        pos_conv: :class:`ConvPositionalEmbedding`.
+        pos_conv: :class:`ConvPositionalEmbedding`, or None for no positional embedding.
         layers: the :class:`EncoderLayer` s.
         layer_norm: fairseq ``encoder.layer_norm``: applied to the layers' input for post-LN
             models, to the last layer's output for pre-LN ones.
@@ -153,8 +176,9 @@ class TransformerEncoder(nn.Module):
             parameters unused: DDP needs ``find_unused_parameters=True``.
     """
 
-    def __init__(self, pos_conv: ConvPositionalEmbedding, layers: nn.ModuleList, layer_norm: nn.LayerNorm, *,
-                 layer_norm_first: bool, dropout: float = 0.0, layerdrop: float = 0.0) -> None:
+    def __init__(self, pos_conv: Optional[ConvPositionalEmbedding], layers: nn.ModuleList,
+                 layer_norm: nn.LayerNorm, *, layer_norm_first: bool, dropout: float = 0.0,
+                 layerdrop: float = 0.0) -> None:
         super().__init__()
         self.pos_conv = pos_conv
         self.layers = layers
@@ -180,7 +204,8 @@ class TransformerEncoder(nn.Module):
         num_layers = total if num_layers is None else num_layers
         if padding_mask is not None:
             x = x.masked_fill(padding_mask.unsqueeze(-1), 0.0)
-        x = x + self.pos_conv(x)
+        if self.pos_conv is not None:
+            x = x + self.pos_conv(x)
         if not self.layer_norm_first:
             x = self.layer_norm(x)
         x = self.dropout(x)
@@ -189,7 +214,7 @@ class TransformerEncoder(nn.Module):
         for layer in self.layers[:num_layers]:
             skip = self.training and self.layerdrop > 0 and float(torch.rand(())) < self.layerdrop
             if not skip:
-                x = layer(x, attn_mask)
+                x = layer(x, attn_mask, padding_mask)
             states.append(x)
         if self.layer_norm_first and num_layers == total:
             states[-1] = self.layer_norm(x)
@@ -208,7 +233,7 @@ def transformer_encoder(*, embed_dim: int, ffn_dim: int, num_layers: int, num_he
     layers = nn.ModuleList()
     for _ in range(num_layers):
         layers.append(EncoderLayer(
-            SelfAttention(embed_dim, num_heads, attention_dropout),
+            MultiheadAttention(embed_dim, num_heads, attention_dropout),
             FeedForward(embed_dim, ffn_dim, activation_fn, activation_dropout),
             nn.LayerNorm(embed_dim, eps=layer_norm_eps), nn.LayerNorm(embed_dim, eps=layer_norm_eps),
             layer_norm_first=layer_norm_first, dropout=dropout))
