@@ -19,3 +19,6 @@ for _name, _target in _ENCODERS.items():
 # the wav2vec 2.0 backbone (fairseq / Hugging Face / own checkpoints, or a preset) as a frontend
 for _task in ("espnet2.tasks.asr", "espnet2.tasks.ssl", "espnet2.tasks.cls"):
     add_plugin(_task, "frontend_choices", "wav2vec2", "espnet_ext.espnet.frontend:Wav2Vec2Frontend")
+
+# wav2vec 2.0 pre-training as a whole SSL model (espnet_ext.espnet.ssl_model explains why)
+add_plugin("espnet2.tasks.ssl", "model_choices", "wav2vec2", "espnet_ext.espnet.ssl_model:ESPnetWav2Vec2Model")

@@ -1,10 +1,10 @@
-"""python -m espnet_ext.bench {finetune} [options]  (see each benchmark's --help)"""
+"""python -m espnet_ext.bench {finetune,extractor} [options]  (see each benchmark's --help)"""
 
 import sys
 
-from espnet_ext.bench import finetune
+from espnet_ext.bench import extractor, finetune
 
-BENCHMARKS = {"finetune": finetune.main}
+BENCHMARKS = {"finetune": finetune.main, "extractor": extractor.main}
 
 
 def main(argv=None) -> int:

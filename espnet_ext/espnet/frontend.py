@@ -14,44 +14,26 @@ In a training config::
     normalize: null                      # the backbone normalizes its own input
     input_size: null                     # taken from the checkpoint (output_size())
 
-Updates are counted by a hook on the optimizer's ``step()``: validation batches and the
-micro-batches of gradient accumulation do not count (ESPnet's own fairseq encoder counts
-forward calls, which freezes for ``accum_grad`` times fewer updates than asked). The count
+Updates are counted by a hook on the optimizer's ``step()`` (:mod:`espnet_ext.espnet.updates`):
+validation batches and the micro-batches of gradient accumulation do not count (ESPnet's own
+fairseq encoder counts forward calls, which freezes for ``accum_grad`` times fewer updates than asked). The count
 is a buffer of the model, saved in checkpoints, so a resumed training continues it.
 """
 
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import Optional, Tuple, Union
 
 import torch
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from torch import Tensor
-from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from espnet_ext.espnet.updates import count_updates
 from espnet_ext.wav2vec2.importers import load_checkpoint
 from espnet_ext.wav2vec2.masking import span_mask
 from espnet_ext.wav2vec2.model import wav2vec2_model
 from espnet_ext.wav2vec2.presets import preset_config
-
-_FRONTENDS: "weakref.WeakSet[Wav2Vec2Frontend]" = weakref.WeakSet()
-_OPTIMIZER_OWNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _count_update(optimizer, args, kwargs) -> None:
-    """Optimizer post-step hook: one update for every frontend whose parameters it updates."""
-    for frontend in list(_FRONTENDS):
-        owned = _OPTIMIZER_OWNS.setdefault(optimizer, weakref.WeakKeyDictionary())
-        if frontend not in owned:
-            ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
-            owned[frontend] = any(id(p) in ids for p in frontend.parameters())
-        if owned[frontend]:
-            frontend.num_updates += 1
-
-
-register_optimizer_step_post_hook(_count_update)
 
 
 def _sampling_rate(fs: Union[int, str]) -> int:
@@ -123,8 +105,7 @@ class Wav2Vec2Frontend(AbsFrontend):
         self.mask_prob, self.mask_length = mask_prob, mask_length
         self.mask_channel_prob, self.mask_channel_length = mask_channel_prob, mask_channel_length
         self.normalize_waveform = normalize_waveform
-        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
-        _FRONTENDS.add(self)
+        count_updates(self)  # self.num_updates: optimizer updates, saved with the model
 
     def output_size(self) -> int:
         return self.model.output_size()

@@ -58,7 +58,8 @@ from espnet_ext.wav2vec2.losses import (ContrastiveStats, PretrainingLoss, contr
 from espnet_ext.wav2vec2.masking import span_mask
 from espnet_ext.wav2vec2.model import Wav2Vec2Model, wav2vec2_model
 from espnet_ext.wav2vec2.negatives import Negatives, sample_negatives
-from espnet_ext.wav2vec2.quantizer import GumbelVectorQuantizer, QuantizerOutput, gumbel_temperature, gumbel_vector_quantizer
+from espnet_ext.wav2vec2.quantizer import (GumbelVectorQuantizer, QuantizerOutput, gumbel_temperature,
+                                           gumbel_vector_quantizer)
 
 
 class PretrainingOptions(NamedTuple):

@@ -103,6 +103,11 @@ def perplexity(probs: Tensor, valid: Optional[Tensor] = None) -> Tensor:
     return torch.exp(-(mean * torch.log(mean + 1e-7)).sum(dim=-1)).sum()
 
 
+def _one_hot(index: Tensor, size: int, dtype: torch.dtype) -> Tensor:
+    """``(N,)`` -> ``(N, size)`` one-hot by scatter (``F.one_hot`` may check the range on the host)."""
+    return torch.zeros(index.numel(), size, dtype=dtype, device=index.device).scatter_(1, index.view(-1, 1), 1.0)
+
+
 class GumbelVectorQuantizer(nn.Module):
     """Product quantizer with Gumbel-softmax selection (fairseq ``GumbelVectorQuantizer``,
     ``combine_groups=False``, ``time_first=True``).
@@ -148,13 +153,13 @@ class GumbelVectorQuantizer(nn.Module):
             codes = one_hot.argmax(dim=-1)
         else:
             codes = hard_codes
-            one_hot = F.one_hot(codes, self.num_vars).type_as(logits)
+            one_hot = _one_hot(codes, self.num_vars, logits.dtype)
         one_hot = one_hot.view(batch * steps, self.groups, self.num_vars)
         codebooks = self.vars.view(self.groups, self.num_vars, -1)
         quantized = torch.einsum("ngv,gvd->ngd", one_hot, codebooks).reshape(batch, steps, -1)
         shape = (batch, steps, self.groups, self.num_vars)
         soft = torch.softmax(logits.float().view(shape), dim=-1)
-        hard = F.one_hot(hard_codes, self.num_vars).float().view(shape)
+        hard = _one_hot(hard_codes, self.num_vars, torch.float32).view(shape)
         if isinstance(temperature, Tensor):
             temp = temperature.detach().to(device=x.device, dtype=torch.float32)
         else:  # a fill kernel, not a host-to-device copy

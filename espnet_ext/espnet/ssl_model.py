@@ -1,0 +1,221 @@
+"""wav2vec 2.0 pre-training as an ESPnet SSL model (``espnet2.tasks.ssl``, ``model: wav2vec2``).
+
+In a training config (``python -m espnet_ext.bin.ssl_train``: ``espnet_ext.tasks.SSLTask``, ESPnet's
+SSLTask with :class:`Wav2Vec2TaskMixin` and the project's Trainer)::
+
+    model: wav2vec2
+    model_conf:
+        preset: base                 # base, medium, small, large, tiny (espnet_ext.wav2vec2.presets)
+        config:                      # overrides of Wav2Vec2Config fields (fairseq names)
+            encoder_layerdrop: 0.05
+            num_negatives: 100
+            latent_temp: [2.0, 0.5, 0.999995]
+        diversity_weight: 0.1        # fairseq loss_weights[0] (alpha)
+        feature_penalty_weight: 10.0 # fairseq loss_weights[1] (beta)
+        normalize_waveform: false    # fairseq task.normalize (true for LARGE)
+        context: null                # or the downsampling context network, e.g.
+        #   {downsample_rate: 0.7, num_encoder_layers: 6, num_decoder_layers: 6, conv_ffn: true,
+        #    pos_conv_kernel: 0}   (with config: {encoder_layers: 0} it replaces the Transformer;
+        #   the backbone's positional convolution has already run)
+    batch_type: numel
+    collate_fn_conf: {crop_audio: true}   # fairseq: crop each batch to its shortest utterance
+    save_every_updates: 25000             # the project's Trainer: all kept, save_pretrained format
+
+Design. ESPnet's ``ESPnetSSLModel`` assembles an SSL model from task slots (frontend,
+normalize, preencoder, a masking util, an ``AbsEncoder``, ``AbsSSLLoss`` objects that see the
+encoder's outputs). wav2vec 2.0 does not fit those slots faithfully:
+
+* its targets are the *unmasked* LayerNorm-ed conv features, quantized; the frontend output
+  the losses may see would have to be those, while the Transformer input is their projection;
+* the feature penalty is the mean square of the conv output *before* that LayerNorm, which no
+  slot carries;
+* the masking util must be ESPnet's ``Masking`` under the fixed name ``mask`` (a Python loop
+  over utterances with host syncs, and its own mask vector outside the backbone);
+* ``SSLTask.build_model`` always builds an encoder and HuBERT-style losses (``num_classes``,
+  a token list), and counts ``global_step`` per forward call, while the Gumbel temperature
+  decays per optimizer update.
+
+So the whole of :class:`~espnet_ext.wav2vec2.pretraining.Wav2Vec2Pretraining` is one
+``model_choices`` entry, :class:`ESPnetWav2Vec2Model`, whose ``model_conf`` picks the preset
+and overrides; checkpoints keep the backbone's parameter names (``pretraining.backbone.*``) and
+:meth:`ESPnetWav2Vec2Model.save_pretrained` writes the file the ``wav2vec2`` frontend loads.
+What is kept from ESPnet's SSL task: its data pipeline (``speech`` only, optional ``text``
+ignored; ``HuBERTCollateFn``, whose training-time random crop of every utterance to the
+batch's shortest is fairseq's ``pad: false`` batching; fairseq's ``max_sample_size`` crop is
+not applied: filter long utterances instead), trainer, DDP, AMP and resume. An epoch file
+(``exp/.../valid.loss.ave.pth``) becomes a frontend checkpoint with
+``SSLTask.build_model_from_file(config, model_file)[0].save_pretrained(path)``.
+:class:`Wav2Vec2TaskMixin` makes an SSLTask build this model directly from ``model_conf``: no
+frontend, normalize, encoder or loss is built for it and their options are ignored, no token
+list is required, and the preprocessor (noise / RIR / volume options) gets no tokenizer.
+Every other ``model`` (e.g. ESPnet's HuBERT ``espnet``) is built by ESPnet's code unchanged.
+
+Loss and weight. ``forward`` returns fairseq's ``Wav2vecCriterion`` loss divided by its
+``sample_size`` ``M`` (masked frames) and weight ``M``: ESPnet's distributed training
+multiplies by the weight and divides by the total over workers, which is fairseq's gradient
+normalisation (with gradient accumulation, ESPnet averages the micro-batch means instead of
+normalising by their total ``M``). Stats (logged every ``log_interval``, plotted per epoch,
+averaged with weight ``M``): ``loss`` (per masked frame), ``loss_m`` (``L_m`` per masked frame,
+``log(K + 1)`` at chance), ``loss_d`` (``L_d``), ``feature_pen``, ``code_ppl``, ``prob_ppl``,
+``acc``, ``sim_pos``, ``sim_neg``, ``temp``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import torch
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+from torch import Tensor
+
+from espnet_ext.espnet.updates import count_updates
+from espnet_ext.wav2vec2.config import Wav2Vec2Config
+from espnet_ext.wav2vec2.importers import save_backbone
+from espnet_ext.wav2vec2.pretraining import PretrainingOutput, downsampling_context, wav2vec2_pretraining
+from espnet_ext.wav2vec2.presets import preset_config
+
+
+def _config(preset: str, overrides: Optional[Mapping[str, Any]]) -> Wav2Vec2Config:
+    values = preset_config(preset).to_dict()
+    unknown = sorted(set(overrides or {}) - set(values))
+    if unknown:
+        raise ValueError(f"wav2vec2 model_conf.config: unknown fields {unknown}; expected Wav2Vec2Config fields "
+                         f"(fairseq names), e.g. encoder_layerdrop, num_negatives, latent_temp")
+    values.update(overrides or {})
+    return Wav2Vec2Config.from_dict(values)
+
+
+def normalize_waveforms(speech: Tensor, lengths: Tensor) -> Tensor:
+    """Zero mean, unit variance per utterance over its valid samples; padding stays 0 (fairseq
+    ``task.normalize``, ``F.layer_norm`` of each waveform)."""
+    valid = (torch.arange(speech.size(1), device=speech.device) < lengths.unsqueeze(1)).to(speech.dtype)
+    count = valid.sum(dim=1, keepdim=True).clamp(min=1)
+    mean = (speech * valid).sum(dim=1, keepdim=True) / count
+    var = (((speech - mean) * valid) ** 2).sum(dim=1, keepdim=True) / count
+    return (speech - mean) * torch.rsqrt(var + 1e-5) * valid
+
+
+class ESPnetWav2Vec2Model(AbsESPnetModel):
+    """wav2vec 2.0 pre-training for ESPnet's trainer (see the module docstring).
+
+    Args:
+        preset: backbone preset (:func:`~espnet_ext.wav2vec2.presets.preset_config`).
+        config: overrides of :class:`~espnet_ext.wav2vec2.config.Wav2Vec2Config` fields.
+        context: None for the standard Transformer context network, or keyword arguments of
+            :func:`~espnet_ext.wav2vec2.pretraining.downsampling_context` for the downsampling one.
+        diversity_weight: fairseq ``loss_weights[0]`` (alpha, BASE 0.1).
+        feature_penalty_weight: fairseq ``loss_weights[1]`` (beta, BASE 10).
+        normalize_waveform: fairseq ``task.normalize`` (per-utterance zero mean, unit variance).
+    """
+
+    def __init__(self, preset: str = "base", config: Optional[Dict[str, Any]] = None,
+                 context: Optional[Dict[str, Any]] = None, diversity_weight: float = 0.1,
+                 feature_penalty_weight: float = 10.0, normalize_waveform: bool = False) -> None:
+        super().__init__()
+        self.config = _config(preset, config)
+        network = None if context is None else downsampling_context(self.config, **context)
+        self.pretraining = wav2vec2_pretraining(self.config, context=network, diversity_weight=diversity_weight,
+                                                feature_penalty_weight=feature_penalty_weight)
+        self.normalize_waveform = normalize_waveform
+        count_updates(self)  # self.num_updates: optimizer updates, sets the Gumbel temperature
+
+    def forward(self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any
+                ) -> Tuple[Tensor, Dict[str, Tensor], Tensor]:
+        """``(B, L)`` waveforms, ``(B,)`` lengths -> (loss per masked frame, stats, weight = masked frames).
+
+        Other batch entries (``text``) are ignored.
+        """
+        lengths = speech_lengths.long()
+        if self.normalize_waveform:
+            speech = normalize_waveforms(speech, lengths)
+        out = self.pretraining(speech, lengths, num_updates=self.num_updates)
+        loss = out.loss.per_frame
+        stats = self.stats(out)
+        loss, stats, weight = force_gatherable((loss, stats, out.loss.sample_size), loss.device)
+        return loss, stats, weight
+
+    @staticmethod
+    def stats(out: PretrainingOutput) -> Dict[str, Tensor]:
+        """The logged values of one forward pass (detached scalars)."""
+        values = {
+            "loss": out.loss.per_frame, "loss_m": out.loss.contrastive_per_frame, "loss_d": out.loss.diversity,
+            "feature_pen": out.loss.feature_penalty, "code_ppl": out.quantizer.code_perplexity,
+            "prob_ppl": out.quantizer.prob_perplexity, "acc": out.stats.accuracy, "sim_pos": out.stats.sim_pos,
+            "sim_neg": out.stats.sim_neg, "temp": out.quantizer.temperature,
+        }
+        return {name: value.detach().float() for name, value in values.items()}
+
+    def collect_feats(self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any) -> Dict[str, Tensor]:
+        """The model reads waveforms: the "features" are the samples (for ESPnet's collect_stats)."""
+        return {"feats": speech, "feats_lengths": speech_lengths}
+
+    def save_pretrained(self, path) -> None:
+        """Write the backbone and the heads (``save_backbone`` format; the ``wav2vec2`` frontend and
+        :func:`~espnet_ext.wav2vec2.pretraining.pretraining_from_checkpoint` load it). A
+        downsampling context network goes into ``pretraining_state`` as ``context_network.*``."""
+        save_backbone(self.pretraining.backbone, self.config, path,
+                      pretraining_state=self.pretraining.pretraining_state())
+
+
+def _builds_wav2vec2(args: argparse.Namespace) -> bool:
+    from espnet2.tasks.ssl import model_choices
+
+    name = getattr(args, "model", None)
+    if name is None or name not in model_choices.classes:
+        return False
+    model_class = model_choices.get_class(name)
+    return isinstance(model_class, type) and issubclass(model_class, ESPnetWav2Vec2Model)
+
+
+class Wav2Vec2TaskMixin:
+    """Put before ESPnet's ``SSLTask`` in a subclass's bases: ``model: wav2vec2`` is then built from
+    its ``model_conf`` (no frontend, normalize, encoder or loss built; their options are unused;
+    ``--init``, if given, replaces fairseq's initialisation as it does for ESPnet's models),
+    ``--token_list`` is optional (ESPnet's own SSL models still need it and say so when building),
+    and the preprocessor (noise / RIR / volume options) gets no tokenizer. Every other ``model``
+    is built by ESPnet's code unchanged. (A mixin, not a subclass, because this module must not
+    import ``espnet2.tasks.ssl``: the registry imports this module while that one is loading.)
+
+    Example (``espnet_ext/tasks.py``)::
+
+        class SSLTask(Wav2Vec2TaskMixin, espnet2.tasks.ssl.SSLTask):
+            trainer = Trainer
+    """
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        super().add_task_arguments(parser)
+        required = parser.get_default("required")
+        if "token_list" in required:
+            required.remove("token_list")
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool):
+        if not _builds_wav2vec2(args):
+            return super().build_preprocess_fn(args, train)
+        if not args.use_preprocessor:
+            return None
+        from espnet2.train.preprocessor import CommonPreprocessor
+
+        return CommonPreprocessor(
+            train=train, token_type=None, token_list=None, rir_scp=args.rir_scp,
+            rir_apply_prob=args.rir_apply_prob, noise_scp=args.noise_scp, noise_apply_prob=args.noise_apply_prob,
+            noise_db_range=args.noise_db_range, speech_volume_normalize=args.speech_volume_normalize)
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
+        if not _builds_wav2vec2(args):
+            return super().build_model(args)
+        from espnet2.tasks.ssl import model_choices
+
+        model = model_choices.get_class(args.model)(**(args.model_conf or {}))
+        logging.info("wav2vec2 pre-training model %s; frontend, normalize, encoder and loss options are not used",
+                     type(model).__name__)
+        if getattr(args, "init", None) is not None:  # replaces fairseq's initialisation, as asked
+            from espnet2.torch_utils.initialize import initialize
+
+            initialize(model, args.init)
+        return model

@@ -1,0 +1,160 @@
+"""wav2vec 2.0 pre-training as an ESPnet SSL model: built through SSLTask from model_conf, one
+training step, the logged stats and weight, update counting (Gumbel temperature), checkpoints the
+frontend loads, and the downsampling variant."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import espnet_ext  # noqa: F401  (registry)
+from espnet_ext.espnet.ssl_model import ESPnetWav2Vec2Model, Wav2Vec2TaskMixin, normalize_waveforms
+from espnet_ext.espnet.updates import count_updates, updates_done
+from espnet_ext.registry import add_plugin
+from espnet_ext.wav2vec2.importers import load_checkpoint
+from espnet_ext.wav2vec2.pretraining import pretraining_from_checkpoint
+from espnet_ext.wav2vec2.quantizer import gumbel_temperature
+
+add_plugin("espnet2.tasks.ssl", "model_choices", "wav2vec2", "espnet_ext.espnet.ssl_model:ESPnetWav2Vec2Model")
+
+from espnet2.tasks.ssl import SSLTask as ESPnetSSLTask  # noqa: E402
+
+from espnet_ext.trainer import Trainer  # noqa: E402
+
+
+class SSLTask(Wav2Vec2TaskMixin, ESPnetSSLTask):
+    """What ``espnet_ext.tasks.SSLTask`` is."""
+
+    trainer = Trainer
+
+
+STATS = {"loss", "loss_m", "loss_d", "feature_pen", "code_ppl", "prob_ppl", "acc", "sim_pos", "sim_neg", "temp"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def build(*extra: str) -> ESPnetWav2Vec2Model:
+    args = SSLTask.get_parser().parse_args(["--output_dir", "unused", "--model", "wav2vec2", *extra])
+    SSLTask.check_required_command_args(args)  # no --token_list needed
+    torch.manual_seed(0)
+    return SSLTask.build_model(args)
+
+
+def batch(lengths=(16000, 12000)):
+    generator = torch.Generator().manual_seed(1)
+    speech = torch.randn(len(lengths), max(lengths), generator=generator) * 0.1
+    for i, n in enumerate(lengths):
+        speech[i, n:] = 0
+    return speech, torch.tensor(lengths)
+
+
+def test_built_through_ssltask_and_one_training_step():
+    model = build("--model_conf", "preset=tiny", "--model_conf", "config={num_negatives: 20}")
+    assert isinstance(model, ESPnetWav2Vec2Model) and model.config.num_negatives == 20
+    assert not hasattr(model, "encoder")  # no ESPnet encoder / frontend / loss was built
+    speech, lengths = batch()
+    loss, stats, weight = model(speech, lengths, text=torch.zeros(2, 1), text_lengths=torch.ones(2))
+    loss.backward()
+    assert set(stats) == STATS and all(v.numel() == 1 and torch.isfinite(v).all() for v in stats.values())
+    assert torch.allclose(loss.detach(), stats["loss"])
+    assert abs(float(stats["loss_m"]) - math.log(21)) < 0.2 * math.log(21)
+    assert float(stats["temp"]) == 2.0 and 0 < float(stats["acc"]) <= 1
+    assert int(weight) > 0  # masked frames: the sample size ESPnet weights the stats with
+    backbone = model.pretraining.backbone
+    assert backbone.feature_extractor.conv_layers[0].conv.weight.grad.abs().sum() > 0
+    assert model.pretraining.quantizer.weight_proj.weight.grad.abs().sum() > 0
+    assert SSLTask.build_preprocess_fn(SSLTask.get_parser().parse_args(
+        ["--output_dir", "x", "--model", "wav2vec2"]), train=True).tokenizer is None
+
+
+def test_gumbel_temperature_follows_optimizer_updates_not_forward_calls():
+    model = build("--model_conf", "preset=tiny",
+                  "--model_conf", "config={num_negatives: 5, latent_temp: [2.0, 0.5, 0.9]}")
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    speech, lengths = batch((8000, 8000))
+    for _ in range(3):           # three updates ...
+        for _ in range(2):       # ... of two accumulated micro-batches each
+            model(speech, lengths)[0].backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    with torch.no_grad():        # validation: counts nothing
+        model.eval()
+        _, stats, _ = model(speech, lengths)
+    assert updates_done(model) == 3
+    assert float(stats["temp"]) == pytest.approx(gumbel_temperature(3, 2.0, 0.5, 0.9))
+    torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1).step()  # another model's optimizer
+    assert updates_done(model) == 3
+    restored = build("--model_conf", "preset=tiny")
+    restored.load_state_dict(model.state_dict())  # the count is in checkpoints (resume)
+    assert updates_done(restored) == 3
+
+
+def test_count_updates_helper():
+    module = count_updates(torch.nn.Linear(3, 1))
+    assert count_updates(module) is module and module.num_updates.dtype == torch.long
+    optimizer = torch.optim.Adam(module.parameters())
+    module(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    assert updates_done(module) == 1
+    bad = torch.nn.Linear(1, 1)
+    bad.num_updates = 3
+    with pytest.raises(ValueError, match="expected a 0-dim long buffer"):
+        count_updates(bad)
+
+
+def test_save_pretrained_is_loaded_by_the_frontend_loader(tmp_path):
+    model = build("--model_conf", "preset=tiny").eval()
+    model.save_pretrained(tmp_path / "100updates.pth")
+    backbone, config, info = load_checkpoint(tmp_path / "100updates.pth")
+    assert config == model.config
+    speech, lengths = batch()
+    with torch.no_grad():
+        expected = model.pretraining.backbone(speech, lengths).last_hidden_state
+        assert torch.allclose(backbone(speech, lengths).last_hidden_state, expected, atol=1e-6)
+    resumed = pretraining_from_checkpoint(tmp_path / "100updates.pth")
+    assert torch.equal(resumed.quantizer.vars, model.pretraining.quantizer.vars)
+
+
+def test_downsampling_variant_and_waveform_normalisation():
+    model = build("--model_conf", "preset=tiny", "--model_conf", "config={encoder_layers: 0}",
+                  "--model_conf", "context={num_encoder_layers: 1, num_decoder_layers: 1, downsample_rate: 0.7}",
+                  "--model_conf", "normalize_waveform=true")
+    speech, lengths = batch()
+    loss, stats, weight = model(speech, lengths)
+    loss.backward()
+    assert torch.isfinite(loss).all() and int(weight) > 0
+    assert model.pretraining.context_network.decoder_layers[0].cross_attention is not None
+    normalized = normalize_waveforms(speech, lengths)
+    assert torch.allclose(normalized[1, :12000].mean(), torch.tensor(0.0), atol=1e-5)
+    assert torch.allclose(normalized[1, :12000].std(unbiased=False), torch.tensor(1.0), atol=1e-3)
+    assert bool((normalized[1, 12000:] == 0).all())
+
+
+def test_other_ssl_models_are_still_built_by_espnet():
+    """The mixin changes nothing for ESPnet's own HuBERT model (``model: espnet``)."""
+    from espnet2.ssl.espnet_model import ESPnetSSLModel
+
+    args = SSLTask.get_parser().parse_args([
+        "--output_dir", "x", "--token_type", "char", "--preencoder_conf", "output_size=16",
+        "--frontend_conf", "norm_mode=group_norm", "--frontend_conf", "conv_mode=standard",
+        "--frontend_conf", "bias=false", "--encoder_conf", "output_size=16", "--encoder_conf", "linear_units=16",
+        "--encoder_conf", "num_blocks=1", "--encoder_conf", "attention_heads=2"])
+    args.token_list = ["<blank>", "<unk>", "a", "b"]
+    args.loss = [{"name": "hubert", "conf": {"num_classes": 4, "final_dim": 8}}]
+    assert isinstance(SSLTask.build_model(args), ESPnetSSLModel)
+    assert SSLTask.build_preprocess_fn(args, train=True).tokenizer is not None
+
+
+def test_bad_model_conf_is_named():
+    with pytest.raises(ValueError, match=r"unknown fields \['num_negative'\]"):
+        ESPnetWav2Vec2Model(preset="tiny", config={"num_negative": 10})
+    with pytest.raises(ValueError, match="preset: expected one of"):
+        ESPnetWav2Vec2Model(preset="huge")
