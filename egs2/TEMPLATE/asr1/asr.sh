@@ -99,14 +99,8 @@ __asr_args_all=("$@")  # for the generated exp/<tag>/run.sh
 # shellcheck disable=SC1091
 . ./cmd.sh
 
-run_stage() {  # run_stage N: whether stage N is selected
-    [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] && [[ " ${skip_stages} " != *" $1 "* ]]
-}
-die() { log "ERROR: $*"; exit 1; }
-is_done() {  # is_done MARKER: log and succeed when MARKER exists (the step is skipped)
-    if [ -f "$1" ]; then log "  already done: $(dirname "$1") (remove $1 to redo)"; return 0; fi
-    return 1
-}
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
 
 [ -n "${train_set}" ] || die "--train_set is required"
 [ -n "${valid_set}" ] || die "--valid_set is required"
@@ -161,7 +155,7 @@ if run_stage 1; then
     # shellcheck disable=SC2086
     local/data.sh ${local_data_opts}
     # Utterances missing from a file or malformed are dropped and listed (data/<set>/.backup/dropped.txt).
-    for dset in $(echo "${train_set} ${valid_set} ${test_sets}" | tr ' ' '\n' | sort -u); do
+    for dset in $(unique_words "${train_set} ${valid_set} ${test_sets}"); do
         python3 -m espnet_ext.bin.datadir fix "data/${dset}"
         python3 -m espnet_ext.bin.datadir validate "data/${dset}"
     done
@@ -175,7 +169,7 @@ fi
 
 if run_stage 3; then
     log "Stage 3: format audio: ${fs} Hz ${audio_format} in ${data_feats}"
-    for dset in $(echo "${train_set_used} ${valid_set} ${test_sets}" | tr ' ' '\n' | sort -u); do
+    for dset in $(unique_words "${train_set_used} ${valid_set} ${test_sets}"); do
         if [ "${dset}" = "${train_set_used}" ] || [ "${dset}" = "${valid_set}" ]; then
             out=${data_feats}/org/${dset}
         else
