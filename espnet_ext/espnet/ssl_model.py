@@ -152,12 +152,13 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         """The model reads waveforms: the "features" are the samples (for ESPnet's collect_stats)."""
         return {"feats": speech, "feats_lengths": speech_lengths}
 
-    def save_pretrained(self, path) -> None:
+    def save_pretrained(self, path, heads: bool = True) -> None:
         """Write the backbone and the heads (``save_backbone`` format; the ``wav2vec2`` frontend and
         :func:`~espnet_ext.wav2vec2.pretraining.pretraining_from_checkpoint` load it). A
-        downsampling context network goes into ``pretraining_state`` as ``context_network.*``."""
+        downsampling context network goes into ``pretraining_state`` as ``context_network.*``.
+        ``heads=False``: the backbone alone (the small export for fine-tuning)."""
         save_backbone(self.pretraining.backbone, self.config, path,
-                      pretraining_state=self.pretraining.pretraining_state())
+                      pretraining_state=self.pretraining.pretraining_state() if heads else None)
 
 
 def _builds_wav2vec2(args: argparse.Namespace) -> bool:

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The shared pre-training driver. Every <corpus>/ssl1/run.sh sets corpus options and calls it.
+# Stages as in asr.sh where they exist; see --help. Safe to re-run: finished steps leave a
+# .done marker (delete it to redo the step), training resumes from its last checkpoint.
+
+set -euo pipefail
+
+# shellcheck disable=SC1091
+. ./path.sh
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/log.sh"
+SECONDS=0
+
+stage=1                 # first stage to run
+stop_stage=10000        # last stage to run
+skip_stages=""
+nj=4                    # parallel jobs for data preparation and stats
+ngpu=0                  # GPUs for training (0: CPU)
+num_nodes=1             # nodes for training (slurm backend)
+dumpdir=dump
+expdir=exp
+local_data_opts=""      # options passed to local/data.sh
+
+train_set=""            # audio to pre-train on (a data dir; text is not needed)
+valid_set=""
+fs=16000                # sampling rate after stage 3, Hz
+audio_format=flac
+expected_fs=""          # comma-separated rates the corpus should have; "" any
+min_wav_duration=1.0    # seconds; shorter utterances are removed in stage 4
+max_wav_duration=30     # seconds; longer ones too (batches are cropped to their shortest)
+
+ssl_config=""           # pre-training YAML (conf/tuning/*.yaml, model: wav2vec2)
+ssl_args=""             # extra options for espnet_ext.bin.ssl_train
+ssl_tag=""              # experiment name (default: the config's name)
+save_every_updates=""   # checkpoint every K optimizer updates (default: the config's value)
+
+help_message=$(cat <<EOF
+Usage: $0 --train_set <set> --valid_set <set> --ssl_config <yaml> [options]
+
+Stages:
+  1  data: local/data.sh -> data/<set>/{wav.scp,utt2spk,spk2utt} (text optional)
+  3  format: resample to --fs, dump audio to ${dumpdir}/raw
+  4  filter by duration (--min_wav_duration, --max_wav_duration; listed in removed.txt)
+  10 collect shapes
+  11 pre-train (python -m espnet_ext.bin.ssl_train): exp/ssl_<tag>/checkpoints/<N>updates.pth
+     every K updates, all kept, each loadable by the wav2vec2 frontend (frontend_conf: path)
+  12 export the backbone alone: exp/ssl_<tag>/backbone.pth (weights + config, no heads)
+
+Options (defaults in brackets):
+  --stage ${stage} --stop_stage ${stop_stage} --nj ${nj} --ngpu ${ngpu} --num_nodes ${num_nodes}
+  --train_set --valid_set --fs ${fs} --expected_fs "${expected_fs}"
+  --min_wav_duration ${min_wav_duration} --max_wav_duration ${max_wav_duration} (seconds)
+  --ssl_config --ssl_args --ssl_tag --save_every_updates
+EOF
+)
+
+__ssl_args_all=("$@")  # for the generated exp/<tag>/run.sh
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/parse_options.sh"
+# shellcheck disable=SC1091
+. ./cmd.sh
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
+
+[ -n "${train_set}" ] || die "--train_set is required"
+[ -n "${valid_set}" ] || die "--valid_set is required"
+[ -n "${ssl_config}" ] || die "--ssl_config is required"
+[ -f "${ssl_config}" ] || die "--ssl_config ${ssl_config}: no such file"
+[ -n "${ssl_tag}" ] || ssl_tag=$(basename "${ssl_config}" .yaml)
+ssl_exp=${expdir}/ssl_${ssl_tag}
+ssl_stats_dir=${expdir}/ssl_stats_${fs}
+data_feats=${dumpdir}/raw
+
+if run_stage 1; then
+    log "Stage 1: prepare data directories (local/data.sh ${local_data_opts})"
+    # shellcheck disable=SC2086
+    local/data.sh ${local_data_opts}
+    for dset in $(unique_words "${train_set} ${valid_set}"); do
+        python3 -m espnet_ext.bin.datadir fix "data/${dset}"
+        python3 -m espnet_ext.bin.datadir validate --no-text "data/${dset}"
+    done
+fi
+
+if run_stage 3; then
+    log "Stage 3: format audio: ${fs} Hz ${audio_format} in ${data_feats}/org"
+    for dset in $(unique_words "${train_set} ${valid_set}"); do
+        out=${data_feats}/org/${dset}
+        is_done "${out}/.done" && continue
+        python3 -m espnet_ext.bin.format_wav_scp "data/${dset}" "${out}" --fs "${fs}" --nj "${nj}" \
+            --audio_format "${audio_format}" ${expected_fs:+--expected_fs "${expected_fs}"}
+        touch "${out}/.done"
+    done
+fi
+
+if run_stage 4; then
+    log "Stage 4: filter by duration: ${min_wav_duration}-${max_wav_duration} s"
+    for dset in $(unique_words "${train_set} ${valid_set}"); do
+        is_done "${data_feats}/${dset}/.done" && continue
+        python3 -m espnet_ext.bin.filter_data "${data_feats}/org/${dset}" "${data_feats}/${dset}" \
+            --fs "${fs}" --min_dur "${min_wav_duration}" --max_dur "${max_wav_duration}"
+        touch "${data_feats}/${dset}/.done"
+    done
+fi
+
+if run_stage 10; then
+    log "Stage 10: collect shapes in ${ssl_stats_dir}"
+    if ! is_done "${ssl_stats_dir}/.done"; then
+    _logdir=${ssl_stats_dir}/logdir
+    mkdir -p "${_logdir}"
+    _n=$(wc -l < "${data_feats}/${valid_set}/wav.scp")
+    _nj=$(( nj < _n ? nj : _n ))
+    for name in train valid; do
+        [ "${name}" = train ] && _dir=${data_feats}/${train_set} || _dir=${data_feats}/${valid_set}
+        awk -v n="${_nj}" -v p="${_logdir}/${name}" '{ print > (p "." ((NR-1)%n+1) ".scp") }' "${_dir}/wav.scp"
+    done
+    # shellcheck disable=SC2086
+    ${train_cmd} JOB=1:"${_nj}" "${_logdir}/stats.JOB.log" \
+        python3 -m espnet_ext.bin.ssl_train --collect_stats true --use_preprocessor true \
+            --train_data_path_and_name_and_type "${data_feats}/${train_set}/wav.scp,speech,sound" \
+            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/wav.scp,speech,sound" \
+            --train_shape_file "${_logdir}/train.JOB.scp" --valid_shape_file "${_logdir}/valid.JOB.scp" \
+            --output_dir "${_logdir}/stats.JOB" --config "${ssl_config}" ${ssl_args}
+    _opts=()
+    for n in $(seq "${_nj}"); do _opts+=(--input_dir "${_logdir}/stats.${n}"); done
+    python3 -m espnet2.bin.aggregate_stats_dirs "${_opts[@]}" --output_dir "${ssl_stats_dir}"
+    touch "${ssl_stats_dir}/.done"
+    fi
+fi
+
+if run_stage 11; then
+    log "Stage 11: pre-train ${ssl_exp} (${ssl_config}; log: ${ssl_exp}/train.log)"
+    if ! is_done "${ssl_exp}/.done_train"; then
+    mkdir -p "${ssl_exp}"
+    _opts=()
+    [ -n "${save_every_updates}" ] && _opts+=(--save_every_updates "${save_every_updates}")
+    printf '#!/usr/bin/env bash\n# Generated by ssl.sh: resumes pre-training with the same options (from checkpoint.pth).\n# A finished training leaves .done_train here: remove it to train on (e.g. a larger max_epoch).\ncd %q\n%q %s --stage 11 --stop_stage 11 "$@"\n' \
+        "${PWD}" "$0" "$(printf '%q ' "${__ssl_args_all[@]+"${__ssl_args_all[@]}"}")" > "${ssl_exp}/run.sh"
+    chmod +x "${ssl_exp}/run.sh"
+    # shellcheck disable=SC2086
+    ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${ssl_exp}/train.log" \
+        python3 -m espnet_ext.bin.ssl_train --use_preprocessor true \
+            --train_data_path_and_name_and_type "${data_feats}/${train_set}/wav.scp,speech,sound" \
+            --train_shape_file "${ssl_stats_dir}/train/speech_shape" \
+            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/wav.scp,speech,sound" \
+            --valid_shape_file "${ssl_stats_dir}/valid/speech_shape" \
+            --resume true --fold_length 80000 \
+            --ngpu "${ngpu}" --multiprocessing_distributed true \
+            --output_dir "${ssl_exp}" --config "${ssl_config}" "${_opts[@]}" ${ssl_args} \
+        || die "pre-training failed: see ${ssl_exp}/train.log"
+    touch "${ssl_exp}/.done_train"
+    fi
+fi
+
+if run_stage 12; then
+    log "Stage 12: export the backbone of ${ssl_exp}/latest.pth to ${ssl_exp}/backbone.pth"
+    python3 -m espnet_ext.bin.export_backbone --config "${ssl_exp}/config.yaml" \
+        --model "${ssl_exp}/latest.pth" --out "${ssl_exp}/backbone.pth"
+    log "  checkpoints: $(find "${ssl_exp}/checkpoints" -name '*updates.pth' 2>/dev/null | wc -l) in ${ssl_exp}/checkpoints"
+fi
+
+log "Successfully finished. [elapsed=${SECONDS}s]"
