@@ -34,6 +34,7 @@ from espnet_ext.wav2vec2.importers import load_checkpoint
 from espnet_ext.wav2vec2.masking import span_mask
 from espnet_ext.wav2vec2.model import wav2vec2_model
 from espnet_ext.wav2vec2.presets import preset_config
+from espnet_ext.wav2vec2.waveform import normalize_waveforms
 
 
 def _sampling_rate(fs: Union[int, str]) -> int:
@@ -134,17 +135,10 @@ class Wav2Vec2Frontend(AbsFrontend):
             channel_mask = span_mask(full, channels, self.mask_channel_prob, self.mask_channel_length)
         return time_mask, channel_mask
 
-    def _normalize(self, speech: Tensor, lengths: Tensor) -> Tensor:
-        valid = (torch.arange(speech.size(1), device=speech.device) < lengths.unsqueeze(1)).to(speech.dtype)
-        count = valid.sum(1, keepdim=True).clamp(min=1)
-        mean = (speech * valid).sum(1, keepdim=True) / count
-        var = (((speech - mean) * valid) ** 2).sum(1, keepdim=True) / count
-        return (speech - mean) / torch.sqrt(var + 1e-5) * valid
-
     def forward(self, input: Tensor, input_lengths: Tensor) -> Tuple[Tensor, Tensor]:
         """``(B, L)`` 16 kHz samples, ``(B,)`` lengths -> ``(B, T, C)`` features, ``(B,)`` frames."""
         lengths = input_lengths.long()
-        speech = self._normalize(input, lengths) if self.normalize_waveform else input
+        speech = normalize_waveforms(input, lengths) if self.normalize_waveform else input
         frames = int(self.model.output_lengths(speech.size(1)))
         time_mask, channel_mask = self._masks(self.model.output_lengths(lengths), frames)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
@@ -72,6 +73,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from torch import Tensor
 
 from espnet_ext.espnet.updates import count_updates
+from espnet_ext.wav2vec2.waveform import normalize_waveforms
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
 from espnet_ext.wav2vec2.importers import save_backbone
 from espnet_ext.wav2vec2.pretraining import PretrainingOutput, downsampling_context, wav2vec2_pretraining
@@ -88,14 +90,51 @@ def _config(preset: str, overrides: Optional[Mapping[str, Any]]) -> Wav2Vec2Conf
     return Wav2Vec2Config.from_dict(values)
 
 
-def normalize_waveforms(speech: Tensor, lengths: Tensor) -> Tensor:
-    """Zero mean, unit variance per utterance over its valid samples; padding stays 0 (fairseq
-    ``task.normalize``, ``F.layer_norm`` of each waveform)."""
-    valid = (torch.arange(speech.size(1), device=speech.device) < lengths.unsqueeze(1)).to(speech.dtype)
-    count = valid.sum(dim=1, keepdim=True).clamp(min=1)
-    mean = (speech * valid).sum(dim=1, keepdim=True) / count
-    var = (((speech - mean) * valid) ** 2).sum(dim=1, keepdim=True) / count
-    return (speech - mean) * torch.rsqrt(var + 1e-5) * valid
+class CollapseMonitor:
+    """Warns when pre-training goes wrong in the two usual ways.
+
+    * codebook collapse: code perplexity below ``ppl_fraction`` x G·V for ``patience``
+      training batches in a row;
+    * no learning: ``L_m`` within ``chance_margin`` (relative) of chance, ``log(K + 1)``, for
+      ``patience`` training batches in a row, after the first ``patience`` batches.
+
+    Values are read every ``every`` training batches only (one host synchronisation per read).
+    A warning is logged when a condition starts to hold long enough, and again every
+    ``patience`` batches while it lasts.
+    """
+
+    def __init__(self, num_vars: int, num_negatives: int, ppl_fraction: float = 0.1,
+                 chance_margin: float = 0.02, patience: int = 1000, every: int = 50) -> None:
+        if not 0 <= ppl_fraction <= 1 or patience < 1 or every < 1:
+            raise ValueError(f"collapse monitor: expected 0 <= ppl_fraction <= 1, patience >= 1, every >= 1; "
+                             f"found {ppl_fraction}, {patience}, {every}")
+        self.num_vars, self.chance = num_vars, math.log(num_negatives + 1)
+        self.ppl_fraction, self.chance_margin = ppl_fraction, chance_margin
+        self.patience, self.every = patience, every
+        self.batches = 0
+        self.since = {"collapse": None, "chance": None}
+
+    def update(self, code_ppl: Tensor, loss_m: Tensor) -> None:
+        self.batches += 1
+        if self.batches % self.every:
+            return
+        ppl, lm = float(code_ppl), float(loss_m)
+        self._check("collapse", ppl < self.ppl_fraction * self.num_vars,
+                    f"code perplexity {ppl:.1f} < {self.ppl_fraction:g} x G·V = {self.ppl_fraction * self.num_vars:.1f}"
+                    " (codebook collapse: raise diversity_weight or the Gumbel temperature)")
+        self._check("chance", self.batches > self.patience and lm > self.chance * (1 - self.chance_margin),
+                    f"L_m {lm:.3f} at chance, log(K+1) = {self.chance:.3f} (not learning: check the learning "
+                    "rate, masking and data)")
+
+    def _check(self, name: str, bad: bool, message: str) -> None:
+        if not bad:
+            self.since[name] = None
+            return
+        if self.since[name] is None:
+            self.since[name] = self.batches
+        held = self.batches - self.since[name]
+        if held >= self.patience and (held - self.patience) % self.patience < self.every:
+            logging.warning("wav2vec2 pre-training: %s for %d training batches", message, held)
 
 
 class ESPnetWav2Vec2Model(AbsESPnetModel):
@@ -109,11 +148,13 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         diversity_weight: fairseq ``loss_weights[0]`` (alpha, BASE 0.1).
         feature_penalty_weight: fairseq ``loss_weights[1]`` (beta, BASE 10).
         normalize_waveform: fairseq ``task.normalize`` (per-utterance zero mean, unit variance).
+        collapse_ppl_fraction, collapse_patience: :class:`CollapseMonitor` (warnings only).
     """
 
     def __init__(self, preset: str = "base", config: Optional[Dict[str, Any]] = None,
                  context: Optional[Dict[str, Any]] = None, diversity_weight: float = 0.1,
-                 feature_penalty_weight: float = 10.0, normalize_waveform: bool = False) -> None:
+                 feature_penalty_weight: float = 10.0, normalize_waveform: bool = False,
+                 collapse_ppl_fraction: float = 0.1, collapse_patience: int = 1000) -> None:
         super().__init__()
         self.config = _config(preset, config)
         network = None if context is None else downsampling_context(self.config, **context)
@@ -121,6 +162,9 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
                                                 feature_penalty_weight=feature_penalty_weight)
         self.normalize_waveform = normalize_waveform
         count_updates(self)  # self.num_updates: optimizer updates, sets the Gumbel temperature
+        self.monitor = CollapseMonitor(self.config.latent_groups * self.config.latent_vars,
+                                       self.config.num_negatives, collapse_ppl_fraction,
+                                       patience=collapse_patience)
 
     def forward(self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any
                 ) -> Tuple[Tensor, Dict[str, Tensor], Tensor]:
@@ -134,6 +178,8 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         out = self.pretraining(speech, lengths, num_updates=self.num_updates)
         loss = out.loss.per_frame
         stats = self.stats(out)
+        if self.training:
+            self.monitor.update(stats["code_ppl"], stats["loss_m"])
         loss, stats, weight = force_gatherable((loss, stats, out.loss.sample_size), loss.device)
         return loss, stats, weight
 

@@ -158,3 +158,28 @@ def test_bad_model_conf_is_named():
         ESPnetWav2Vec2Model(preset="tiny", config={"num_negative": 10})
     with pytest.raises(ValueError, match="preset: expected one of"):
         ESPnetWav2Vec2Model(preset="huge")
+
+
+def test_collapse_monitor_warns_after_patience(caplog):
+    import logging
+    import math
+
+    from espnet_ext.espnet.ssl_model import CollapseMonitor
+
+    monitor = CollapseMonitor(num_vars=640, num_negatives=100, ppl_fraction=0.1, patience=20, every=5)
+    good, chance = torch.tensor(300.0), torch.tensor(math.log(101))
+    with caplog.at_level(logging.WARNING):
+        for _ in range(30):
+            monitor.update(good, torch.tensor(1.0))
+        assert not caplog.records
+        for _ in range(19):  # collapsed, not yet for `patience` batches
+            monitor.update(torch.tensor(10.0), torch.tensor(1.0))
+        assert not caplog.records
+        for _ in range(6):
+            monitor.update(torch.tensor(10.0), torch.tensor(1.0))
+        assert any("codebook collapse" in r.getMessage() for r in caplog.records)
+        caplog.clear()
+        for _ in range(40):
+            monitor.update(good, chance)
+        assert any("at chance" in r.getMessage() for r in caplog.records)
+        assert not any("collapse" in r.getMessage() for r in caplog.records)
