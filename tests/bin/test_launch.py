@@ -38,3 +38,25 @@ def test_cli_usage_error():
     result = subprocess.run([sys.executable, "-m", "espnet_ext.bin.launch", "only-a-log"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "expected LOGFILE and a COMMAND" in result.stderr
+
+
+def test_slurm_backend_runs_each_job_through_srun(tmp_path, monkeypatch):
+    """No slurm here: a fake srun records its options and runs the command it is given."""
+    fake = tmp_path / "bin" / "srun"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        f"echo \"$@\" >> {tmp_path}/srun_calls\n"
+        "while [ $# -gt 0 ] && [ \"$1\" != bash ]; do shift; done\n"
+        "exec \"$@\"\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{__import__('os').environ['PATH']}")
+    rc = main(["--backend", "slurm", "--gpu", "2", "--num_nodes", "3", "--mem", "8G", "JOB=1:2",
+               str(tmp_path / "log.JOB"), f"echo ran JOB > {tmp_path}/out.JOB"])
+    assert rc == 0
+    assert (tmp_path / "out.1").read_text() == "ran 1\n" and (tmp_path / "out.2").read_text() == "ran 2\n"
+    calls = (tmp_path / "srun_calls").read_text().splitlines()
+    assert len(calls) == 2
+    for call in calls:
+        assert "--nodes 3 --ntasks-per-node 1" in call and "--gres=gpu:2" in call and "--mem 8G" in call

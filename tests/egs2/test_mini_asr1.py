@@ -146,3 +146,16 @@ print("HYP", text)
     # a well-trained tiny model: the hypothesis shares most characters with the reference
     common = sum(min(hyp.count(c), ref.count(c)) for c in set(ref.replace(" ", "")))
     assert common >= len(ref.replace(" ", "")) // 2, (hyp, ref)
+
+
+@pytest.mark.slow
+def test_beam_search_decoding_config(recipe_run):
+    """conf/decode_ctc_beam.yaml goes through ESPnet's asr_inference (CTC prefix beam search)."""
+    recipe, env, _, _ = recipe_run
+    run_recipe(recipe, env, "--stage", "12", "--stop_stage", "13", "--test_sets", "test",
+               "--inference_config", "conf/decode_ctc_beam.yaml", "--inference_nj", "2")
+    exp = asr_exp(recipe)
+    beam = sum_avg_error(next(exp.glob("decode_ctc_beam_*/test")) / "score_cer" / "result.txt")
+    greedy = sum_avg_error(next(exp.glob("decode_ctc_greedy_*/test")) / "score_cer" / "result.txt")
+    assert beam <= greedy + 5.0, (beam, greedy)
+    assert "decode_ctc_beam" in (exp / "RESULTS.md").read_text(encoding="utf-8")

@@ -1,0 +1,110 @@
+"""Integration: the mini pre-training recipe, killed with SIGKILL mid-training and resumed.
+
+Checks what a short pre-training on the mini corpus must show: L_m clearly below chance
+(log(K+1)), masked-frame accuracy above 1/(K+1), no codebook collapse; the update count and
+the checkpoints every K updates continue across the resume; the exports load in the
+``wav2vec2`` frontend.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+MINI = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "ssl1"
+
+
+def make_recipe(dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    for name in ("ssl.sh", "path.sh", "cmd.sh", "db.sh", "run.sh", "conf", "local"):
+        (dest / name).symlink_to((MINI / name).resolve())
+    return dest
+
+
+def run(recipe, env, *args, check=True):
+    result = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True,
+                            timeout=1800)
+    if check and result.returncode != 0:
+        raise AssertionError(f"run.sh {' '.join(args)} failed:\n{result.stderr[-4000:]}")
+    return result
+
+
+def epochs_done(log: Path) -> int:
+    return len(re.findall(r"\d+epoch results", log.read_text(errors="replace"))) if log.exists() else 0
+
+
+def last_valid(log: Path, key: str) -> float:
+    lines = [line for line in log.read_text().splitlines() if "epoch results" in line]
+    valid = lines[-1].split("[valid]")[1]
+    return float(re.search(rf"\b{key}=([-0-9.e]+)", valid).group(1))
+
+
+@pytest.fixture(scope="module")
+def pretrained(project_root, venv_env, tmp_path_factory):
+    recipe = make_recipe(tmp_path_factory.mktemp("mini") / "ssl1")
+    env = dict(venv_env, ESPNET_EXT_ROOT=str(project_root))
+    run(recipe, env, "--stop_stage", "10")
+    exp = recipe / "exp" / "ssl_train_ssl_w2v2_tiny"
+    train = subprocess.Popen(["./run.sh", "--stage", "11", "--stop_stage", "11"], cwd=recipe, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 900
+    while epochs_done(exp / "train.log") < 3 and train.poll() is None and time.time() < deadline:
+        time.sleep(1)
+    assert train.poll() is None, "pre-training ended before it could be killed"
+    os.killpg(train.pid, signal.SIGKILL)  # kill -9 the whole job: launcher and trainer
+    train.wait()
+    killed_at = epochs_done(exp / "train.log")
+    log_before = (exp / "train.log").read_text(errors="replace")
+    run(recipe, env, "--stage", "11")  # resumes, then exports
+    return recipe, exp, killed_at, log_before
+
+
+@pytest.mark.slow
+def test_resume_after_kill_continues_updates(pretrained):
+    recipe, exp, killed_at, _ = pretrained
+    log = (exp / "train.log").read_text()
+    assert "The training was resumed using" in log
+    conf = yaml.safe_load((recipe / "conf/tuning/train_ssl_w2v2_tiny.yaml").read_text())
+    first_epoch = int(re.search(r"(\d+)epoch results", log).group(1))
+    assert first_epoch == killed_at + 1 or first_epoch == killed_at  # the epoch cut short is redone
+    state = torch.load(exp / "checkpoint.pth", map_location="cpu", weights_only=False)
+    updates = int(state["model"]["num_updates"])
+    assert updates == int(state["schedulers"][0]["last_epoch"])  # the LR schedule saw every update
+    every = conf["save_every_updates"]
+    names = sorted(int(p.name[: -len("updates.pth")]) for p in (exp / "checkpoints").glob("*updates.pth"))
+    assert names == list(range(every, updates + 1, every))  # all kept, none repeated or skipped
+
+
+@pytest.mark.slow
+def test_pretraining_learns_without_collapse(pretrained):
+    _, exp, _, _ = pretrained
+    conf = yaml.safe_load((MINI / "conf/tuning/train_ssl_w2v2_tiny.yaml").read_text())
+    k = conf["model_conf"]["config"]["num_negatives"]
+    log = exp / "train.log"
+    chance = math.log(k + 1)
+    assert last_valid(log, "loss_m") < 0.95 * chance
+    assert last_valid(log, "acc") > 2.0 / (k + 1)
+    assert last_valid(log, "code_ppl") > 0.5 * 2 * 16  # G x V of the tiny preset = 32
+    assert (exp / "images" / "loss_m.png").is_file() and (exp / "images" / "code_ppl.png").is_file()
+
+
+@pytest.mark.slow
+def test_exports_load_in_the_frontend(pretrained):
+    from espnet_ext.espnet.frontend import Wav2Vec2Frontend
+
+    _, exp, _, _ = pretrained
+    last = max((exp / "checkpoints").glob("*updates.pth"), key=lambda p: int(p.name[: -len("updates.pth")]))
+    for path in (last, exp / "backbone.pth"):
+        frontend = Wav2Vec2Frontend(path=str(path)).eval()
+        feats, lengths = frontend(torch.randn(1, 16000) * 0.1, torch.tensor([16000]))
+        assert feats.shape == (1, 49, frontend.output_size()) and int(lengths) == 49
+    assert (exp / "backbone.pth").stat().st_size < last.stat().st_size  # no pre-training heads
