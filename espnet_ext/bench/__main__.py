@@ -1,10 +1,10 @@
-"""python -m espnet_ext.bench {finetune,extractor} [options]  (see each benchmark's --help)"""
+"""python -m espnet_ext.bench {finetune,extractor,pretrain} [options]  (see each benchmark's --help)"""
 
 import sys
 
-from espnet_ext.bench import extractor, finetune
+from espnet_ext.bench import extractor, finetune, pretrain
 
-BENCHMARKS = {"finetune": finetune.main, "extractor": extractor.main}
+BENCHMARKS = {"finetune": finetune.main, "extractor": extractor.main, "pretrain": pretrain.main}
 
 
 def main(argv=None) -> int:

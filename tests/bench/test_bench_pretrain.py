@@ -1,0 +1,34 @@
+"""``python -m espnet_ext.bench pretrain`` runs end to end (it checks the output, not a speed)."""
+
+import math
+import re
+
+import pytest
+import torch
+
+from espnet_ext.bench import pretrain
+
+SECONDS = r"(\d+\.\d+) s/step"
+
+
+def test_pretrain_benchmark_prints_both_timings_a_ratio_and_comparable_losses(capsys):
+    assert pretrain.main(["--size", "tiny", "--batch", "2", "--seconds", "1", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("pre-training step, tiny model, batch 2 x 1-0.6 s"), out
+    ours = re.search(r"ours \(Wav2Vec2Pretraining\)\s+" + SECONDS, out)
+    reference = re.search(r"transformers Wav2Vec2ForPreTraining\s+" + SECONDS, out)
+    ratio = re.search(r"ratio ours/reference: (\d+\.\d+)", out)
+    assert ours and reference and ratio, out
+    ours_s, reference_s = float(ours.group(1)), float(reference.group(1))
+    assert ours_s > 0 and reference_s > 0
+    assert float(ratio.group(1)) == pytest.approx(ours_s / reference_s, rel=0.05)  # of rounded figures
+    assert ("audio per second" in out) == torch.cuda.is_available()  # for the (default) cuda device only
+    losses = re.search(r"first-step loss per masked frame: ours (\S+), reference (\S+) \(chance", out)
+    assert losses, out
+    for loss in map(float, losses.groups()):  # both near chance at initialisation: both pre-train
+        assert abs(loss / math.log(101) - 1) < 0.25, out
+
+
+def test_pretrain_benchmark_rejects_bad_sizes():
+    with pytest.raises(SystemExit):
+        pretrain.main(["--batch", "0"])
