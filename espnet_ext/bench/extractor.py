@@ -17,13 +17,12 @@ printed (padded ones differ by design: our first-layer GroupNorm ignores the pad
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Callable, Dict, List, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from espnet_ext.bench.common import machine
+from espnet_ext.bench.common import machine, time_steps
 from espnet_ext.bench.finetune import SIZES
 from espnet_ext.wav2vec2.importers import HUGGINGFACE_RULES, map_state
 from espnet_ext.wav2vec2.modules import ConvFeatureExtractor, conv_feature_extractor
@@ -80,13 +79,7 @@ def time_alternately(first: Callable[[], None], second: Callable[[], None], repe
     second()
     for _ in range(repeats):
         for step, out in ((first, times[0]), (second, times[1])):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            step()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            out.append(time.perf_counter() - start)
+            out += time_steps(step, warmup=0, repeats=1, device=device).times_s
     return times
 
 
