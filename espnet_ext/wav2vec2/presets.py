@@ -22,16 +22,19 @@ preset        shape                                                        param
               the extractor already gives 512 channels)
 ``large``     fairseq LARGE (LV-60): 24 x 1024, FFN 4096, 16 heads,        317.39 M
               pre-LN, ``layer_norm`` extractor with conv bias
+``mini``      the mini recipes (CPU, minutes): 4 x 128, FFN 512, 4 heads,   0.95 M
+              pre-LN, ``layer_norm`` extractor with 64 conv channels,
+              positional conv 32 (8 groups), G x V = 2 x 32
 ``tiny``      CPU tests: 2 x 64, FFN 128, 4 heads, conv dims 32,           0.11 M
               positional conv 16 (4 groups), V = 16
 ============  ===========================================================  ==========
 
 Of these, the backbone alone (what Hugging Face's ``Wav2Vec2Model`` holds) is 94.37 M (base),
-59.72 M (medium), 35.72 M (small), 315.44 M (large), 0.10 M (tiny).
+59.72 M (medium), 35.72 M (small), 315.44 M (large), 0.94 M (mini), 0.10 M (tiny).
 (The counts are checked by ``tests/wav2vec2/test_presets.py``.) ``medium`` and ``small``
 stand in for the ~61 M and ~36 M models of the study in ``shared/seeds``; their other
 options are BASE's. All presets keep fairseq's 7-layer extractor geometry (400-sample
-receptive field, 320-sample hop) except ``tiny``, which keeps the geometry with 32 channels.
+receptive field, 320-sample hop) except that ``mini`` and ``tiny`` keep the geometry with 64 and 32 channels.
 """
 
 from __future__ import annotations
@@ -76,6 +79,19 @@ def large_config() -> Wav2Vec2Config:
         feature_grad_mult=1.0)
 
 
+def mini_config() -> Wav2Vec2Config:
+    """The mini recipes' CPU model (pre-training and fine-tuning in minutes on 2 cores).
+
+    LARGE's stable choices at a small size: pre-LN layers and a ``layer_norm`` extractor with
+    conv bias, 64 conv channels with fairseq's geometry, 4 x 128 Transformer, no layerdrop.
+    """
+    return dataclasses.replace(
+        large_config(), conv_feature_layers=[(64, 10, 5)] + [(64, 3, 2)] * 4 + [(64, 2, 2)] * 2,
+        encoder_layers=4, encoder_embed_dim=128, encoder_ffn_embed_dim=512, encoder_attention_heads=4,
+        conv_pos=32, conv_pos_groups=8, final_dim=64, latent_vars=32, latent_groups=2,
+        latent_temp=(2.0, 0.5, 0.999995))
+
+
 def tiny_config() -> Wav2Vec2Config:
     """A few thousand parameters per part for CPU tests; BASE's options otherwise."""
     return dataclasses.replace(
@@ -90,6 +106,7 @@ PRESETS: Dict[str, Callable[[], Wav2Vec2Config]] = {
     "medium": medium_config,
     "small": small_config,
     "large": large_config,
+    "mini": mini_config,
     "tiny": tiny_config,
 }
 
