@@ -3,7 +3,8 @@
 Importing this module registers, in :mod:`espnet_ext.data.frames`:
 
 ``w2v2_context``  ``ceil(r * T)`` with ``r = encoder_conf.downsample_rate`` (default
-                  :data:`DEFAULT_DOWNSAMPLE_RATE`), read as an exact fraction (0.7 = 7/10):
+                  :data:`DEFAULT_DOWNSAMPLE_RATE`; with ``encoder_conf.path``, the checkpoint's
+                  rate), read as an exact fraction (0.7 = 7/10):
                   :func:`espnet_ext.wav2vec2.downsample.downsampled_length`.
 ``w2v2_light``    ``T`` (the encoder keeps the length).
 
@@ -14,6 +15,7 @@ length is computed (the length arithmetic lives beside the model, in a torch mod
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping
 
 from espnet_ext.data.frames import register_encoder_length
@@ -30,11 +32,19 @@ def context_encoder_length(num_frames: int, encoder_conf: Mapping[str, Any]) -> 
     """
     from espnet_ext.wav2vec2.downsample import downsampled_length
 
-    rate = (encoder_conf or {}).get("downsample_rate", DEFAULT_DOWNSAMPLE_RATE)
+    conf = encoder_conf or {}
+    rate = _checkpoint_rate(conf["path"]) if conf.get("path") else conf.get("downsample_rate", DEFAULT_DOWNSAMPLE_RATE)
     try:
         return downsampled_length(max(0, int(num_frames)), rate)
     except ValueError as e:
         raise ValueError(f"encoder_conf: {e}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _checkpoint_rate(path: str) -> Any:
+    from espnet_ext.espnet.encoders import pretrained_context
+
+    return pretrained_context(path)[0].get("downsample_rate", DEFAULT_DOWNSAMPLE_RATE)
 
 
 def light_encoder_length(num_frames: int, encoder_conf: Mapping[str, Any]) -> int:

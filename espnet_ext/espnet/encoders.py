@@ -4,7 +4,9 @@
     an input projection, then the downsampling context network
     (:mod:`espnet_ext.wav2vec2.downsample`): Transformer encoder -> downsampler (rate r) ->
     Transformer decoder. The CTC layer sees ``ceil(r * T)`` frames for ``T`` input frames.
-    Works on top of any frontend (``default`` fbank, ``wav2vec2``, ...).
+    Works on top of any frontend (``default`` fbank, ``wav2vec2``, ...). With ``path``, the
+    network pre-trained on top of a backbone (ssl1 with ``model_conf.context``) is loaded: its
+    architecture and weights come from the checkpoint, the frontend loads the same file.
 
 ``w2v2_light`` (:class:`LightCTCEncoder`)
     what goes between a wav2vec 2.0 backbone (as frontend) and ESPnet's CTC layer. fairseq's
@@ -19,13 +21,34 @@ for the stage-4 data filter live in :mod:`espnet_ext.espnet.encoder_lengths`.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+import logging
+from typing import Any, Dict, Optional, Tuple
 
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from torch import Tensor, nn
 
 from espnet_ext.espnet.encoder_lengths import DEFAULT_DOWNSAMPLE_RATE
 from espnet_ext.wav2vec2.downsample import downsampling_context_network, make_padding_mask
+
+
+def pretrained_context(path: str) -> Tuple[Dict[str, Any], Dict[str, Tensor]]:
+    """(options, weights) of the downsampling context network stored in ``path``.
+
+    Raises:
+        ValueError: ``path`` is not a checkpoint of this project, or holds no context network.
+    """
+    from espnet_ext.wav2vec2.importers import FORMAT, torch_load
+
+    checkpoint = torch_load(path)
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise ValueError(f"w2v2_context: {path}: expected a checkpoint of this project's pre-training "
+                         f"(format {FORMAT!r}); only those hold a downsampling context network")
+    prefix = "context_network."
+    state = {k[len(prefix):]: v for k, v in (checkpoint.get("pretraining_state") or {}).items() if k.startswith(prefix)}
+    if not checkpoint.get("context") or not state:
+        raise ValueError(f"w2v2_context: {path}: no downsampling context network in this checkpoint (it was "
+                         "pre-trained without model_conf.context); drop encoder_conf.path to train one from scratch")
+    return dict(checkpoint["context"]), state
 
 
 def _check_input(xs_pad: Tensor, ilens: Tensor, input_size: int) -> None:
@@ -58,6 +81,11 @@ class W2V2ContextEncoder(AbsEncoder):
         normalize_before: pre-LN (True) or post-LN (False, fairseq BASE).
         pos_conv_kernel: kernel (frames) of the convolutional positional embedding; 0: none.
         pos_conv_groups: its groups; must divide ``output_size``.
+        path: a checkpoint of this project's pre-training with a downsampling context network
+            (``exp/ssl_<tag>/checkpoints/<N>updates.pth`` or the exported ``backbone.pth``). Its
+            stored options replace every option above except the three dropouts, its weights are
+            loaded (and reloaded after ESPnet's ``init``), and ``input_size`` must equal its width
+            (use the ``wav2vec2`` frontend on the same file).
     """
 
     def __init__(
@@ -77,27 +105,34 @@ class W2V2ContextEncoder(AbsEncoder):
         normalize_before: bool = True,
         pos_conv_kernel: int = 128,
         pos_conv_groups: int = 16,
+        path: Optional[str] = None,
     ) -> None:
         super().__init__()
-        self._input_size = input_size
-        self._output_size = output_size
-        self.input_layer = nn.Identity() if input_size == output_size else nn.Linear(input_size, output_size)
-        self.context = downsampling_context_network(
-            embed_dim=output_size,
-            num_heads=attention_heads,
-            ffn_dim=linear_units,
-            num_encoder_layers=num_encoder_blocks,
-            num_decoder_layers=num_decoder_blocks,
-            downsample_rate=downsample_rate,
-            conv_ffn=conv_ffn,
-            conv_ffn_kernel=conv_ffn_kernel,
-            dropout=dropout_rate,
-            attention_dropout=attention_dropout_rate,
-            activation_dropout=activation_dropout_rate,
-            layer_norm_first=normalize_before,
-            pos_conv_kernel=pos_conv_kernel,
-            pos_conv_groups=pos_conv_groups,
+        options = dict(
+            embed_dim=output_size, num_heads=attention_heads, ffn_dim=linear_units,
+            num_encoder_layers=num_encoder_blocks, num_decoder_layers=num_decoder_blocks,
+            downsample_rate=downsample_rate, conv_ffn=conv_ffn, conv_ffn_kernel=conv_ffn_kernel,
+            layer_norm_first=normalize_before, pos_conv_kernel=pos_conv_kernel, pos_conv_groups=pos_conv_groups,
         )
+        self.path, self._pretrained = path, None
+        if path is not None:
+            options, self._pretrained = pretrained_context(path)
+            if input_size != options["embed_dim"]:
+                raise ValueError(f"w2v2_context: {path} holds a context network of width {options['embed_dim']}; "
+                                 f"found input_size {input_size} (use the wav2vec2 frontend on the same checkpoint)")
+        options.update(dropout=dropout_rate, attention_dropout=attention_dropout_rate,
+                       activation_dropout=activation_dropout_rate)
+        self._input_size = input_size
+        self._output_size = options["embed_dim"]
+        self.input_layer = nn.Identity() if input_size == self._output_size else nn.Linear(input_size, self._output_size)
+        self.context = downsampling_context_network(**options)
+        self.reload_pretrained_parameters()
+
+    def reload_pretrained_parameters(self) -> None:
+        """Load the checkpoint's context network again (ESPnet's ``init:`` re-initializes every module)."""
+        if self._pretrained is not None:
+            self.context.load_state_dict(self._pretrained)
+            logging.info("w2v2_context: loaded the pre-trained context network of %s", self.path)
 
     def output_size(self) -> int:
         return self._output_size

@@ -76,7 +76,8 @@ from espnet_ext.espnet.updates import count_updates
 from espnet_ext.wav2vec2.waveform import normalize_waveforms
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
 from espnet_ext.wav2vec2.importers import save_backbone
-from espnet_ext.wav2vec2.pretraining import PretrainingOutput, downsampling_context, wav2vec2_pretraining
+from espnet_ext.wav2vec2.downsample import downsampling_context_network
+from espnet_ext.wav2vec2.pretraining import PretrainingOutput, downsampling_context_options, wav2vec2_pretraining
 from espnet_ext.wav2vec2.presets import preset_config
 
 
@@ -157,7 +158,8 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
                  collapse_ppl_fraction: float = 0.1, collapse_patience: int = 1000) -> None:
         super().__init__()
         self.config = _config(preset, config)
-        network = None if context is None else downsampling_context(self.config, **context)
+        self.context_options = None if context is None else downsampling_context_options(self.config, **context)
+        network = None if context is None else downsampling_context_network(**self.context_options)
         self.pretraining = wav2vec2_pretraining(self.config, context=network, diversity_weight=diversity_weight,
                                                 feature_penalty_weight=feature_penalty_weight)
         self.normalize_waveform = normalize_waveform
@@ -201,10 +203,14 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
     def save_pretrained(self, path, heads: bool = True) -> None:
         """Write the backbone and the heads (``save_backbone`` format; the ``wav2vec2`` frontend and
         :func:`~espnet_ext.wav2vec2.pretraining.pretraining_from_checkpoint` load it). A
-        downsampling context network goes into ``pretraining_state`` as ``context_network.*``.
-        ``heads=False``: the backbone alone (the small export for fine-tuning)."""
-        save_backbone(self.pretraining.backbone, self.config, path,
-                      pretraining_state=self.pretraining.pretraining_state() if heads else None)
+        downsampling context network goes into ``pretraining_state`` as ``context_network.*``
+        and its options into ``context`` (the ``w2v2_context`` encoder's ``path`` loads both).
+        ``heads=False``: the backbone (and context network) alone, the small export for fine-tuning."""
+        state = self.pretraining.pretraining_state()
+        if not heads:
+            state = {k: v for k, v in state.items() if k.startswith("context_network.")}
+        save_backbone(self.pretraining.backbone, self.config, path, pretraining_state=state,
+                      context=self.context_options)
 
 
 def _builds_wav2vec2(args: argparse.Namespace) -> bool:

@@ -68,6 +68,8 @@ class CheckpointInfo(NamedTuple):
         initialized: backbone parameters absent from the checkpoint, left at their initialisation.
         raw_config: the config as stored, as plain dicts/lists (fairseq ``cfg``/``args``,
             ``config.json``, or :meth:`Wav2Vec2Config.to_dict`).
+        context: the options of a downsampling context network pre-trained on top of the
+            backbone (its weights are ``context_network.*`` in ``pretraining_state``); None if none.
     """
 
     source_format: str
@@ -77,6 +79,7 @@ class CheckpointInfo(NamedTuple):
     head_state: Dict[str, Tensor]
     initialized: Tuple[str, ...]
     raw_config: Dict[str, Any]
+    context: Optional[Dict[str, Any]] = None
 
 
 class LoadedCheckpoint(NamedTuple):
@@ -287,8 +290,9 @@ def _load_own(path: Path, checkpoint: Mapping[str, Any]) -> LoadedCheckpoint:
     config = Wav2Vec2Config.from_dict(checkpoint["config"])
     mapped = _Mapped(dict(checkpoint["model"]), dict(checkpoint.get("pretraining_state") or {}), {}, [])
     model, initialized = _build(config, mapped, str(path))
+    context = checkpoint.get("context")
     info = CheckpointInfo("espnet_ext", str(path), False, mapped.pretraining, {}, initialized,
-                          dict(checkpoint["config"]))
+                          dict(checkpoint["config"]), dict(context) if context is not None else None)
     return LoadedCheckpoint(model, config, info)
 
 
@@ -359,19 +363,25 @@ def load_checkpoint(path: PathLike, *, allow_unsafe: bool = False) -> LoadedChec
 
 
 def save_backbone(model: Wav2Vec2Model, config: Wav2Vec2Config, path: PathLike, *,
-                  pretraining_state: Optional[Mapping[str, Tensor]] = None) -> None:
+                  pretraining_state: Optional[Mapping[str, Tensor]] = None,
+                  context: Optional[Mapping[str, Any]] = None) -> None:
     """Write ``{"format": "espnet_ext.wav2vec2", "version": 1, "config": config.to_dict(), "model": state_dict}``.
 
     Args:
         pretraining_state: optional pre-training head weights under fairseq's names
-            (``quantizer.*``, ``project_q.*``, ``final_proj.*``), returned by
-            :func:`load_checkpoint` as ``info.pretraining_state``.
+            (``quantizer.*``, ``project_q.*``, ``final_proj.*``), and a downsampling context
+            network's ``context_network.*``; returned by :func:`load_checkpoint` as
+            ``info.pretraining_state``.
+        context: the keyword arguments that network was built with (plain values; stored as
+            ``"context"``, returned as ``info.context``; the ``w2v2_context`` encoder's ``path``).
     The file loads with ``torch.load(weights_only=True)``; it is written atomically.
     """
     path = Path(path)
     payload = {"format": FORMAT, "version": FORMAT_VERSION, "config": config.to_dict(),
                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "pretraining_state": {k: v.detach().cpu() for k, v in (pretraining_state or {}).items()}}
+    if context is not None:
+        payload["context"] = dict(context)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)

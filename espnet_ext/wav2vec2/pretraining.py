@@ -262,22 +262,29 @@ def check_pretraining_config(config: Wav2Vec2Config) -> None:
         raise ValueError(f"mask_length: expected >= 1; found {config.mask_length}")
 
 
-def downsampling_context(config: Wav2Vec2Config, **options: Any) -> nn.Module:
-    """A :class:`~espnet_ext.wav2vec2.downsample.DownsamplingContextNetwork` sized like ``config``'s
-    Transformer (width, heads, FFN, dropouts, LN placement); ``options`` override the keyword
-    arguments of :func:`~espnet_ext.wav2vec2.downsample.downsampling_context_network`
-    (``num_encoder_layers``, ``num_decoder_layers``, ``downsample_rate``, ``conv_ffn``, ...)."""
-    from espnet_ext.wav2vec2.downsample import downsampling_context_network
-
-    values = dict(embed_dim=config.encoder_embed_dim, num_heads=config.encoder_attention_heads,
-                  ffn_dim=config.encoder_ffn_embed_dim, dropout=config.dropout,
-                  attention_dropout=config.attention_dropout, activation_dropout=config.activation_dropout,
-                  layer_norm_first=config.layer_norm_first, pos_conv_kernel=config.conv_pos,
-                  pos_conv_groups=config.conv_pos_groups)
+def downsampling_context_options(config: Wav2Vec2Config, **options: Any) -> Dict[str, Any]:
+    """Keyword arguments of :func:`~espnet_ext.wav2vec2.downsample.downsampling_context_network`
+    for a context network sized like ``config``'s Transformer (width, heads, FFN, dropouts, LN
+    placement, positional convolution), ``options`` overriding (``num_encoder_layers``,
+    ``num_decoder_layers``, ``downsample_rate``, ``conv_ffn``, ...). Plain values: checkpoints
+    store them (:func:`~espnet_ext.wav2vec2.importers.save_backbone` ``context``)."""
+    values: Dict[str, Any] = dict(
+        embed_dim=config.encoder_embed_dim, num_heads=config.encoder_attention_heads,
+        ffn_dim=config.encoder_ffn_embed_dim, dropout=config.dropout, attention_dropout=config.attention_dropout,
+        activation_dropout=config.activation_dropout, layer_norm_first=config.layer_norm_first,
+        pos_conv_kernel=config.conv_pos, pos_conv_groups=config.conv_pos_groups)
     if config.activation_fn in ("gelu", "relu", "swish"):
         values["activation"] = config.activation_fn
     values.update(options)
-    return downsampling_context_network(**values)
+    return values
+
+
+def downsampling_context(config: Wav2Vec2Config, **options: Any) -> nn.Module:
+    """A :class:`~espnet_ext.wav2vec2.downsample.DownsamplingContextNetwork` built from
+    :func:`downsampling_context_options`."""
+    from espnet_ext.wav2vec2.downsample import downsampling_context_network
+
+    return downsampling_context_network(**downsampling_context_options(config, **options))
 
 
 def wav2vec2_pretraining(config: Union[Wav2Vec2Config, str], *, context: Optional[nn.Module] = None,

@@ -138,6 +138,47 @@ def test_downsampling_variant_and_waveform_normalisation():
     assert bool((normalized[1, 12000:] == 0).all())
 
 
+@pytest.mark.parametrize("heads", [True, False])
+def test_downsampling_checkpoint_fine_tunes_through_frontend_and_context_encoder(tmp_path, heads):
+    """ssl1 with model_conf.context -> checkpoint -> wav2vec2 frontend + w2v2_context encoder on the
+    same file compute exactly the pre-trained context network's output; ESPnet's init is undone."""
+    from espnet2.torch_utils.initialize import initialize
+
+    from espnet_ext.espnet.encoder_lengths import context_encoder_length
+    from espnet_ext.espnet.encoders import W2V2ContextEncoder
+    from espnet_ext.espnet.frontend import Wav2Vec2Frontend
+    from espnet_ext.wav2vec2.downsample import make_padding_mask
+
+    model = build("--model_conf", "preset=tiny", "--model_conf", "config={encoder_layers: 0}",
+                  "--model_conf", "context={num_encoder_layers: 1, num_decoder_layers: 1, downsample_rate: 0.6, "
+                  "conv_ffn: true, pos_conv_kernel: 0}").eval()
+    path = tmp_path / "200updates.pth"
+    model.save_pretrained(path, heads=heads)
+    speech, lengths = batch()
+    with torch.no_grad():
+        out = model.pretraining.backbone(speech, lengths)
+        expected = model.pretraining.context_network(out.last_hidden_state, out.padding_mask)
+    frontend = Wav2Vec2Frontend(path=str(path)).eval()
+    encoder = W2V2ContextEncoder(frontend.output_size(), output_size=999, num_encoder_blocks=5, path=str(path)).eval()
+    assert len(encoder.context.decoder_layers) == 1 and encoder.output_size() == 64  # from the checkpoint
+    holder = torch.nn.Module()
+    holder.frontend, holder.encoder = frontend, encoder
+    before = encoder.context.decoder_layers[0].cross_attention.q_proj.weight.clone()
+    initialize(holder, "xavier_uniform")  # ESPnet's init, then the reload hooks it calls
+    assert torch.equal(encoder.context.decoder_layers[0].cross_attention.q_proj.weight, before)
+    with torch.no_grad():
+        feats, feat_lengths = frontend(speech, lengths)
+        hidden, hidden_lengths, _ = encoder(feats, feat_lengths)
+    valid = ~make_padding_mask(hidden_lengths, hidden.size(1))
+    assert torch.equal(hidden_lengths, expected.lengths)
+    assert torch.allclose(hidden[valid], expected.output[valid], atol=1e-5)
+    assert context_encoder_length(50, {"path": str(path)}) == 30  # the checkpoint's rate 0.6
+    with pytest.raises(ValueError, match="no downsampling context network"):
+        plain = build("--model_conf", "preset=tiny").eval()
+        plain.save_pretrained(tmp_path / "plain.pth")
+        W2V2ContextEncoder(64, path=str(tmp_path / "plain.pth"))
+
+
 def test_other_ssl_models_are_still_built_by_espnet():
     """The mixin changes nothing for ESPnet's own HuBERT model (``model: espnet``)."""
     from espnet2.ssl.espnet_model import ESPnetSSLModel
