@@ -18,7 +18,9 @@ SSLTask with :class:`Wav2Vec2TaskMixin` and the project's Trainer)::
         #    pos_conv_kernel: 0}   (with config: {encoder_layers: 0} it replaces the Transformer;
         #   the backbone's positional convolution has already run)
     batch_type: numel
-    collate_fn_conf: {crop_audio: true}   # fairseq: crop each batch to its shortest utterance
+    collate_fn_conf:
+        crop_audio: true                  # fairseq pad: false: crop each batch to its shortest utterance
+        max_sample_size: 250000           # fairseq task.max_sample_size: longer ones to a random window
     save_every_updates: 25000             # the project's Trainer: all kept, save_pretrained format
 
 Design. ESPnet's ``ESPnetSSLModel`` assembles an SSL model from task slots (frontend,
@@ -41,8 +43,8 @@ and overrides; checkpoints keep the backbone's parameter names (``pretraining.ba
 :meth:`ESPnetWav2Vec2Model.save_pretrained` writes the file the ``wav2vec2`` frontend loads.
 What is kept from ESPnet's SSL task: its data pipeline (``speech`` only, optional ``text``
 ignored; ``HuBERTCollateFn``, whose training-time random crop of every utterance to the
-batch's shortest is fairseq's ``pad: false`` batching; fairseq's ``max_sample_size`` crop is
-not applied: filter long utterances instead), trainer, DDP, AMP and resume. An epoch file
+batch's shortest is fairseq's ``pad: false`` batching, to which :class:`MaxSampleCrop` adds
+fairseq's ``max_sample_size``), trainer, DDP, AMP and resume. An epoch file
 (``exp/.../valid.loss.ave.pth``) becomes a frontend checkpoint with
 ``SSLTask.build_model_from_file(config, model_file)[0].save_pretrained(path)``.
 :class:`Wav2Vec2TaskMixin` makes an SSLTask build this model directly from ``model_conf``: no
@@ -213,6 +215,33 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
                       context=self.context_options)
 
 
+class MaxSampleCrop:
+    """fairseq's ``task.max_sample_size`` for training batches (``collate_fn_conf.max_sample_size``).
+
+    After ESPnet's collate (which, with ``crop_audio``, crops every utterance to the batch's
+    shortest at a random offset), an utterance longer than ``max_samples`` is cropped to a
+    window of ``max_samples`` at a uniformly random offset; shorter ones are kept whole.
+    Validation batches are not cropped. Picklable, for DataLoader workers.
+    """
+
+    def __init__(self, collate: Any, max_samples: int) -> None:
+        if max_samples < 1:
+            raise ValueError(f"collate_fn_conf.max_sample_size: expected a positive number of samples; "
+                             f"found {max_samples}")
+        self.collate, self.max_samples = collate, max_samples
+
+    def __call__(self, data: Any) -> Any:
+        keys, batch = self.collate(data)
+        speech, lengths = batch["speech"], batch["speech_lengths"]
+        n = self.max_samples
+        if speech.size(1) > n:
+            excess = (lengths.long() - n).clamp(min=0)
+            offsets = (torch.rand(lengths.shape) * (excess + 1).to(torch.float)).long().clamp(max=excess)
+            index = offsets[:, None] + torch.arange(n)
+            batch = dict(batch, speech=speech.gather(1, index), speech_lengths=lengths.clamp(max=n))
+        return keys, batch
+
+
 def _builds_wav2vec2(args: argparse.Namespace) -> bool:
     from espnet2.tasks.ssl import model_choices
 
@@ -244,6 +273,14 @@ class Wav2Vec2TaskMixin:
         required = parser.get_default("required")
         if "token_list" in required:
             required.remove("token_list")
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool):
+        collate = super().build_collate_fn(args, train)
+        max_samples = (args.collate_fn_conf or {}).get("max_sample_size")
+        if not _builds_wav2vec2(args) or max_samples is None or not train or args.collect_stats:
+            return collate
+        return MaxSampleCrop(collate, int(max_samples))
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool):

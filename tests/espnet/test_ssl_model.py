@@ -224,3 +224,28 @@ def test_collapse_monitor_warns_after_patience(caplog):
             monitor.update(good, chance)
         assert any("at chance" in r.getMessage() for r in caplog.records)
         assert not any("collapse" in r.getMessage() for r in caplog.records)
+
+
+def test_max_sample_size_crops_training_batches_to_random_windows():
+    from espnet_ext.espnet.ssl_model import MaxSampleCrop
+
+    ramp = torch.arange(30, dtype=torch.float).repeat(3, 1)  # each sample holds its index
+    crop = MaxSampleCrop(lambda data: (data, {"speech": ramp.clone(), "speech_lengths": torch.tensor([30, 30, 8])}),
+                         max_samples=10)
+    torch.manual_seed(0)
+    starts = set()
+    for _ in range(50):
+        _, batch = crop(["a", "b", "c"])
+        assert batch["speech"].shape == (3, 10)
+        assert batch["speech_lengths"].tolist() == [10, 10, 8]
+        for row in batch["speech"][:2]:  # contiguous windows inside the utterance
+            assert torch.equal(row, torch.arange(10, dtype=torch.float) + row[0]) and 0 <= row[0] <= 20
+            starts.add(int(row[0]))
+        assert torch.equal(batch["speech"][2], torch.arange(10, dtype=torch.float))  # short: kept whole
+    assert len(starts) > 10  # offsets vary
+    with pytest.raises(ValueError, match="max_sample_size"):
+        MaxSampleCrop(None, 0)
+    args = SSLTask.get_parser().parse_args(["--output_dir", "x", "--model", "wav2vec2",
+                                            "--collate_fn_conf", "max_sample_size=16000"])
+    assert isinstance(SSLTask.build_collate_fn(args, train=True), MaxSampleCrop)
+    assert not isinstance(SSLTask.build_collate_fn(args, train=False), MaxSampleCrop)

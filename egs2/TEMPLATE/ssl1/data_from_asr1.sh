@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Stage 1 of a corpus's pre-training recipe (egs2/<corpus>/ssl1/local/data.sh links here): the
+# asr1 recipe's data preparation (../asr1/local/data.sh, same corpus, same db.sh settings),
+# whose training audio becomes data/ssl_train and whose validation audio data/ssl_dev, plus any
+# extra directory trees of audio files (AISHELL-2, other corpora, your own recordings) added to
+# data/ssl_train. Transcripts are not needed and not kept. The asr1 test sets are never used.
+set -euo pipefail
+# shellcheck disable=SC1091
+. ./path.sh
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/log.sh"
+SECONDS=0
+
+asr_train_set=train     # the asr1 data dir (data/<set>) whose audio is pre-trained on
+asr_valid_set=dev       # the asr1 data dir used for validation
+extra_audio_dirs=""     # comma-separated directory trees of wav/flac files, added to ssl_train
+extra_speaker_level=0   # directory depth below each extra root that names the speaker (-1: per file)
+help_message="Usage: $0 [--asr_train_set ${asr_train_set}] [--asr_valid_set ${asr_valid_set}]
+          [--extra_audio_dirs DIR[,DIR...]] [--extra_speaker_level 0] [options of ../asr1/local/data.sh]
+Writes data/ssl_train (audio of data/\${asr_train_set} + extra dirs) and data/ssl_dev; any other
+option goes to ../asr1/local/data.sh (e.g. --train_set train_960 for LibriSpeech)."
+asr_data_opts=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --help|-h) echo -e "${help_message}" >&2; exit 0 ;;
+        --asr_train_set|--asr_valid_set|--extra_audio_dirs|--extra_speaker_level)
+            [ $# -ge 2 ] || { log "ERROR: $1 needs a value"; exit 1; }
+            printf -v "${1#--}" '%s' "$2"; shift 2 ;;
+        *) asr_data_opts+=("$1"); shift ;;
+    esac
+done
+
+[ -x ../asr1/local/data.sh ] || { log "ERROR: ../asr1/local/data.sh not found: run from egs2/<corpus>/ssl1"; exit 2; }
+../asr1/local/data.sh "${asr_data_opts[@]+"${asr_data_opts[@]}"}"
+for dset in "${asr_train_set}" "${asr_valid_set}"; do
+    [ -f "data/${dset}/wav.scp" ] || { log "ERROR: data/${dset}/wav.scp not written by ../asr1/local/data.sh"; exit 1; }
+done
+
+sources=("data/${asr_train_set}")
+if [ -n "${extra_audio_dirs}" ]; then
+    i=0
+    IFS=, read -r -a dirs <<< "${extra_audio_dirs}"
+    for dir in "${dirs[@]}"; do
+        i=$((i + 1))
+        python3 -m espnet_ext.data.audio_dirs "${dir}" --out "data/extra${i}" --prefix "extra${i}" \
+            --speaker_level "${extra_speaker_level}"
+        sources+=("data/extra${i}")
+    done
+fi
+rm -rf data/ssl_train data/ssl_dev
+python3 -m espnet_ext.bin.datadir combine data/ssl_train "${sources[@]}"
+python3 -m espnet_ext.bin.datadir combine data/ssl_dev "data/${asr_valid_set}"
+rm -f data/ssl_train/text data/ssl_dev/text
+log "data/ssl_train: $(wc -l < data/ssl_train/wav.scp) utterances (${sources[*]}); data/ssl_dev: $(wc -l < data/ssl_dev/wav.scp)"
+log "Successfully finished. [elapsed=${SECONDS}s]"

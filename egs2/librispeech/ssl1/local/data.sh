@@ -1,0 +1,1 @@
+../../../TEMPLATE/ssl1/data_from_asr1.sh
