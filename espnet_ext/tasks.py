@@ -11,15 +11,38 @@ from __future__ import annotations
 import espnet_ext  # noqa: F401  (registry)
 from espnet2.tasks.asr import ASRTask as _ESPnetASRTask
 from espnet2.tasks.ssl import SSLTask as _ESPnetSSLTask
+from espnet2.utils.types import str2bool
 
 from espnet_ext.espnet.ssl_model import Wav2Vec2TaskMixin
 from espnet_ext.trainer import Trainer
 
 
+def _no_feats(**batch):
+    return {}
+
+
 class ASRTask(_ESPnetASRTask):
-    """ESPnet's ASRTask with the project's plugins registered and trainer."""
+    """ESPnet's ASRTask with the project's plugins registered and trainer, and
+    ``--collect_feats_stats false``: with ``--collect_stats true``, write the shape files only,
+    without running the frontend over the data (a wav2vec 2.0 frontend makes that pass as costly
+    as an epoch of inference, for feature statistics that ``normalize: null`` never reads)."""
 
     trainer = Trainer
+
+    @classmethod
+    def add_task_arguments(cls, parser) -> None:
+        super().add_task_arguments(parser)
+        parser.add_argument_group("espnet_ext").add_argument(
+            "--collect_feats_stats", type=str2bool, default=True,
+            help="with --collect_stats: also compute feature statistics (for global_mvn) by running "
+                 "the frontend; false: shapes only")
+
+    @classmethod
+    def build_model(cls, args):
+        model = super().build_model(args)
+        if getattr(args, "collect_stats", False) and not getattr(args, "collect_feats_stats", True):
+            model.collect_feats = _no_feats
+        return model
 
 
 class SSLTask(Wav2Vec2TaskMixin, _ESPnetSSLTask):

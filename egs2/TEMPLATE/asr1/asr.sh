@@ -227,7 +227,8 @@ if run_stage 10; then
     collect_stats espnet_ext.bin.asr_train "${asr_stats_dir}" "${nj}" "${data_feats}/${train_set_used}" \
         "${data_feats}/${valid_set}" "${asr_config}" "${tokenizer_opts[@]}" \
         --train_data_path_and_name_and_type "${data_feats}/${train_set_used}/text,text,text" \
-        --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,text,text" ${asr_args}
+        --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,text,text" \
+        --collect_feats_stats "$([ "${feats_normalize}" = global_mvn ] && echo true || echo false)" ${asr_args}
     for name in train valid; do
         awk -v N="$(wc -l < "${token_list}")" '{ print $0 "," N }' \
             "${asr_stats_dir}/${name}/text_shape" > "${asr_stats_dir}/${name}/text_shape.${token_type}"

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Mini recipe: a CTC model on the English part of the embedded synthesized corpus, in a few
-# minutes on 2 CPU cores. Corpus options only; the stages are in asr.sh (see ./asr.sh --help).
+# Mini recipe: CTC fine-tuning of a wav2vec 2.0 backbone on the English part of the embedded
+# synthesized corpus, in a few minutes on 2 CPU cores. Corpus options only; the stages are in
+# asr.sh (see ./asr.sh --help).
+#
+#   ./run.sh                                   # the mini preset from random initialisation
+#   ./run.sh --pretrained ../ssl1/exp/ssl_train_ssl_w2v2_mini   # from that pre-training's last
+#                                              # checkpoint (or give a checkpoint file)
 set -euo pipefail
 
 train_set=train
@@ -9,6 +14,30 @@ test_sets="dev test"
 
 asr_config=conf/train_asr.yaml
 inference_config=conf/decode_ctc_greedy.yaml
+pretrained=""   # a checkpoint for the wav2vec2 frontend, or an ssl1 exp dir (its last checkpoint)
+
+# --pretrained is read here; every other option goes to asr.sh.
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --pretrained) [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
+            pretrained=$2; shift 2 ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+if [ -n "${pretrained}" ]; then
+    if [ -d "${pretrained}" ]; then
+        dir=${pretrained}
+        pretrained=$(find "${dir}/checkpoints" -name '*updates.pth' 2>/dev/null | sort -V | tail -n 1)
+        [ -n "${pretrained}" ] || { echo "$0: no checkpoints/<N>updates.pth in ${dir}" >&2; exit 1; }
+    fi
+    [ -f "${pretrained}" ] || { echo "$0: --pretrained ${pretrained}: no such file" >&2; exit 1; }
+    pretrained=$(cd "$(dirname "${pretrained}")" && pwd)/$(basename "${pretrained}")
+    echo "$0: fine-tuning from ${pretrained}"
+    name=$(basename "$(dirname "$(dirname "${pretrained}")")")_$(basename "${pretrained}" .pth)
+    args=(--asr_tag "$(basename "${asr_config}" .yaml)_${name#ssl_}"
+          --asr_args "--frontend_conf preset=null --frontend_conf path=${pretrained}" "${args[@]+"${args[@]}"}")
+fi
 
 ./asr.sh \
     --nj 2 \
@@ -16,10 +45,11 @@ inference_config=conf/decode_ctc_greedy.yaml
     --token_type char \
     --min_wav_duration 0.3 \
     --max_wav_duration 10 \
+    --feats_normalize none \
     --average last:5 \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \
     --asr_config "${asr_config}" \
     --inference_config "${inference_config}" \
-    "$@"
+    "${args[@]+"${args[@]}"}"
