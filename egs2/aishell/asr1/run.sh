@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# AISHELL-1 (Mandarin, 178 h, openslr.org/33): CTC on a wav2vec 2.0 backbone, or a conformer
+# from scratch. Corpus options only; the stages are in asr.sh (see ./asr.sh --help, README.md).
+set -euo pipefail
+
+train_set=train
+valid_set=dev
+test_sets="dev test"
+
+asr_config=conf/train_asr.yaml                  # -> conf/tuning/train_asr_w2v2_base_ctc.yaml
+inference_config=conf/decode_ctc_greedy.yaml
+
+./asr.sh \
+    --nj 8 \
+    --inference_nj 8 \
+    --token_type char \
+    --expected_fs 16000 \
+    --min_wav_duration 0.3 \
+    --max_wav_duration 20 \
+    --average last:10 \
+    --score_metrics cer \
+    --train_set "${train_set}" \
+    --valid_set "${valid_set}" \
+    --test_sets "${test_sets}" \
+    --asr_config "${asr_config}" \
+    --inference_config "${inference_config}" \
+    "$@"

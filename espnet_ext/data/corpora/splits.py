@@ -1,0 +1,130 @@
+"""What every corpus module shares: utterance records -> Kaldi data dirs, with the left-out listed.
+
+A corpus module (:mod:`espnet_ext.data.corpora.aishell`, :mod:`espnet_ext.data.corpora.jsut`)
+collects :class:`Utterance` records per split and the utterances it leaves out with a reason;
+:func:`write_split` writes ``<out_dir>/<split>/{wav.scp,text,utt2spk,spk2utt}`` (sorted, C
+locale, via :mod:`espnet_ext.data.datadir`) and ``<out_dir>/<split>/excluded.txt``
+(``uttid<TAB>reason``, one line per utterance left out; empty when none), the same report format
+as stage 3's ``dump/raw/<set>/excluded.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Sequence, Tuple
+
+from espnet_ext.data import datadir
+
+logger = logging.getLogger(__name__)
+
+
+class Utterance(NamedTuple):
+    """One utterance of a corpus: id, audio file, transcript, speaker."""
+
+    utt_id: str
+    path: Path
+    text: str
+    speaker: str
+
+
+def check_path(path: Path) -> str:
+    """``path`` made absolute for ``wav.scp``; ValueError if it holds whitespace (Kaldi can't)."""
+    text = str(path.resolve())
+    if any(c.isspace() for c in text):
+        raise ValueError(f"{text}: audio path contains whitespace, which wav.scp cannot hold; "
+                         "move the corpus to a path without spaces")
+    return text
+
+
+def join_transcripts(
+    wavs: Iterable[Tuple[str, str, Path]], texts: Mapping[str, str], transcript: Path
+) -> Tuple[List[Utterance], Dict[str, str]]:
+    """Pair ``(utt, speaker, path)`` audio with ``texts``: the utterances, and the ids left out
+    (no line in ``transcript``, or an empty one) with the reason."""
+    utts, excluded = [], {}
+    for utt_id, speaker, path in wavs:
+        if utt_id not in texts:
+            excluded[utt_id] = f"no transcript line in {transcript} (audio {path})"
+        elif not texts[utt_id]:
+            excluded[utt_id] = f"empty transcript in {transcript}"
+        else:
+            utts.append(Utterance(utt_id, path, texts[utt_id], speaker))
+    return utts, excluded
+
+
+def write_split(split_dir: Path, utts: Sequence[Utterance], excluded: Mapping[str, str]) -> int:
+    """Write the data dir ``split_dir`` from ``utts`` and its ``excluded.txt``; return the count.
+
+    Raises:
+        ValueError: no utterance left (naming the split and the first reasons), a duplicate id.
+    """
+    if not utts:
+        reasons = "; ".join(f"{u}: {r}" for u, r in list(excluded.items())[:3])
+        raise ValueError(f"{split_dir}: no utterances left to write{' (' + reasons + ')' if reasons else ''}")
+    data = datadir.DataDir()
+    data.utt_maps["wav.scp"] = {}
+    data.utt_maps["text"] = {}
+    data.utt_maps["utt2spk"] = {}
+    for utt in utts:
+        if utt.utt_id in data.utt_maps["wav.scp"]:
+            raise ValueError(f"{utt.path}: utterance id {utt.utt_id} appears twice; expected unique ids")
+        data.utt_maps["wav.scp"][utt.utt_id] = check_path(utt.path)
+        data.utt_maps["text"][utt.utt_id] = utt.text
+        data.utt_maps["utt2spk"][utt.utt_id] = utt.speaker
+    datadir.write_data_dir(data, split_dir)
+    write_excluded(split_dir / "excluded.txt", excluded)
+    if excluded:
+        logger.warning("%s: %d utterances, %d left out (listed in %s)", split_dir, len(utts), len(excluded),
+                       split_dir / "excluded.txt")
+    else:
+        logger.info("%s: %d utterances", split_dir, len(utts))
+    return len(utts)
+
+
+def write_excluded(path: Path, excluded: Mapping[str, str]) -> None:
+    """``uttid<TAB>reason`` lines sorted by id (an empty file when nothing was left out)."""
+    lines = [f"{utt}\t{excluded[utt]}\n" for utt in datadir.sorted_keys(excluded)]
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def log_listing(message: str, items: Iterable[str], limit: int = 10, log: logging.Logger = logger) -> None:
+    """Warn ``message`` followed by up to ``limit`` of ``items`` (and how many more) on ``log``."""
+    items = list(items)
+    shown = ", ".join(items[:limit]) + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
+    log.warning("%s: %s", message, shown)
+
+
+def corpus_parser(module: str, doc: str, archives: str, base_url: str, layout: str,
+                  splits: str) -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The ``download`` / ``prepare`` command line of a corpus module; returns (parser, prepare).
+
+    ``archives`` names what ``download`` fetches, ``layout`` what ``corpus_dir`` holds and
+    ``splits`` the data dirs ``prepare`` writes (for the help texts); add corpus options to the
+    returned ``prepare`` sub-parser.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    down = sub.add_parser("download", help=f"download {archives} into TARGET_DIR and extract")
+    down.add_argument("target_dir", type=Path)
+    down.add_argument("--base_url", default=base_url, help=f"folder URL holding {archives} (http(s):// or file://)")
+    down.add_argument("--remove_archive", action="store_true", help="delete the archives once extracted")
+    prep = sub.add_parser("prepare", help=f"write the Kaldi data dirs {splits}")
+    prep.add_argument("corpus_dir", type=Path, help=f"directory holding {layout}")
+    prep.add_argument("out_dir", type=Path, help="output folder, e.g. data")
+    return parser, prep
+
+
+def run_cli(func: Callable[[], object]) -> int:
+    """Call ``func()`` with the project's log format; a ValueError or OSError -> logged, status 1."""
+    from espnet_ext.bin.datadir import setup_logging
+
+    setup_logging()
+    try:
+        func()
+    except (ValueError, OSError) as err:
+        logger.error("%s", err)
+        return 1
+    return 0
