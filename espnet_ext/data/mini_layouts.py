@@ -71,26 +71,13 @@ import numpy as np
 import soundfile as sf
 
 from espnet_ext.data import mini_corpus
+from espnet_ext.data.corpora.timit import CORE_TEST_SPEAKERS, DEV_SPEAKERS  # TIMIT's real speaker ids
 from espnet_ext.data.mini_corpus import CorpusUtterance, Segment
 from espnet_ext.data.sphere import write_sphere
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "corpus"
 ARCHIVE_MTIME = 1_600_000_000  # fixed member time, so archives are byte-for-byte reproducible
 
-# TIMIT's 24-speaker core test set, three per dialect region DR1..DR8 in order.
-CORE_TEST_SPEAKERS = (
-    "MDAB0", "MWBT0", "FELC0", "MTAS1", "MWEW0", "FPAS0", "MJMP0", "MLNT0", "FPKT0",
-    "MLLL0", "MTLS0", "FJLM0", "MBPM0", "MKLT0", "FNLP0", "MCMJ0", "MJDH0", "FMGD0",
-    "MGRT0", "MNJM0", "FDHC0", "MJLN0", "MPAM0", "FMLD0",
-)  # fmt: skip
-# TIMIT's 50-speaker development set (from the TEST part, disjoint from the core test set).
-DEV_SPEAKERS = (
-    "FAKS0", "FDAC1", "FJEM0", "MGWT0", "MJAR0", "MMDB1", "MMDM2", "MPDF0", "FCMH0", "FKMS0",
-    "MBDG0", "MBWM0", "MCSH0", "FADG0", "FDMS0", "FEDW0", "MGJF0", "MGLB0", "MRTK0", "MTAA0",
-    "MTDT0", "MTHC0", "MWJG0", "FNMR0", "FREW0", "FSEM0", "MBNS0", "MMJR0", "MDLS0", "MDLF0",
-    "MDVC0", "MERS0", "FMAH0", "FDRW0", "MRCS0", "MRJM4", "FCAL1", "MMWH0", "FJSJ0", "MAJC0",
-    "MJSW0", "MREB0", "FGJD0", "FJMG0", "MROA0", "MTEB0", "MJFC0", "MRJR0", "FMML0", "MRWS1",
-)  # fmt: skip
 # Dialect regions of the development speakers that the mini layout uses, in the order used.
 DEV_SPEAKER_REGIONS = {
     "FAKS0": 1, "MRWS1": 5, "FSEM0": 4, "MJSW0": 1, "FKMS0": 3, "MREB0": 1, "FDAC1": 1, "FJEM0": 1,

@@ -200,7 +200,7 @@ if run_stage 5; then
     mkdir -p "$(dirname "${token_list}")"
     if [ "${token_type}" = bpe ]; then
         cut -d' ' -f2- "${data_feats}/org/${train_set_used}.filtered/text" > "${bpedir}/train_text"
-        python3 -m espnet2.bin.spm_train --input="${bpedir}/train_text" --vocab_size="${nbpe}" \
+        python3 -m espnet_ext.bin.spm_train --input="${bpedir}/train_text" --vocab_size="${nbpe}" \
             --model_type="${bpemode}" --model_prefix="${bpedir}/bpe" --character_coverage=1.0 \
             --input_sentence_size="${bpe_input_sentence_size}" --minloglevel=1
         for dset in ${train_set_used} ${valid_set}; do

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Stage 1 of the LibriSpeech recipe: download the parts that are missing (openslr.org resource 12)
+# and write data/{dev_clean,dev_other,test_clean,test_other,train_clean_100}, data/dev
+# (dev_clean + dev_other, the validation set) and, by option, data/train_960 or a random subset
+# data/train_clean_100_sub<N>. Utterances left out are listed in data/<set>/excluded.txt.
+set -euo pipefail
+# shellcheck disable=SC1091
+. ./path.sh
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/log.sh"
+# shellcheck disable=SC1091
+. ./db.sh
+SECONDS=0
+
+train_set=train_clean_100   # train_clean_100 | train_960 | train_clean_100_sub<N> (N random utterances)
+subset_seed=0               # seed of the random subset (fixed, so the same N gives the same utterances)
+download=true               # fetch parts that lack LIBRISPEECH/LibriSpeech/<part>/.complete
+data_url=https://www.openslr.org/resources/12  # folder URL of <part>.tar.gz (a mirror, or file://)
+md5_check=true              # check each archive against openslr's md5 sums
+remove_archive=false        # delete each archive once extracted (saves ~6.3 GB for train-clean-100)
+help_message="Usage: $0 [options]
+Writes data/<set>/ for LibriSpeech from \${LIBRISPEECH} (db.sh: ${LIBRISPEECH:-unset}).
+Options (defaults in brackets):
+  --train_set ${train_set}   train_clean_100, train_960 or train_clean_100_sub<N>
+  --subset_seed ${subset_seed} --download ${download} --data_url ${data_url}
+  --md5_check ${md5_check} --remove_archive ${remove_archive}"
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/parse_options.sh"
+
+if [ -z "${LIBRISPEECH:-}" ]; then
+    log "ERROR: set LIBRISPEECH in db.sh to the directory holding (or receiving) LibriSpeech/"; exit 2
+fi
+if ! ${download} && [ ! -d "${LIBRISPEECH}" ]; then
+    log "ERROR: ${LIBRISPEECH} not found: LIBRISPEECH in db.sh must point to the directory holding LibriSpeech/ (or use --download true)"
+    exit 2
+fi
+
+parts="dev-clean dev-other test-clean test-other train-clean-100"
+subset_size=0
+case "${train_set}" in
+    train_clean_100) ;;
+    train_960) parts="${parts} train-clean-360 train-other-500" ;;
+    train_clean_100_sub[0-9]*) subset_size=${train_set#train_clean_100_sub}
+        [[ "${subset_size}" =~ ^[1-9][0-9]*$ ]] || { log "ERROR: --train_set ${train_set}: expected train_clean_100_sub<N>, N > 0"; exit 2; } ;;
+    *) log "ERROR: --train_set must be train_clean_100, train_960 or train_clean_100_sub<N>, got '${train_set}'"; exit 2 ;;
+esac
+
+if ${download}; then
+    log "Download (where missing) of ${parts} from ${data_url} into ${LIBRISPEECH}"
+    opts=()
+    ${md5_check} || opts+=(--no_md5)
+    ${remove_archive} && opts+=(--remove_archive)
+    # shellcheck disable=SC2086
+    python3 -m espnet_ext.data.corpora.librispeech download "${LIBRISPEECH}" --parts ${parts} \
+        --base_url "${data_url}" "${opts[@]+"${opts[@]}"}"
+fi
+
+log "Data directories for ${parts}"
+# shellcheck disable=SC2086
+python3 -m espnet_ext.data.corpora.librispeech prepare "${LIBRISPEECH}" data --parts ${parts}
+
+combine() {  # combine DST SRC...: the union of data dirs, with the sources' excluded.txt lists
+    local dst=$1; shift
+    python3 -m espnet_ext.bin.datadir combine "${dst}" "$@"
+    local src
+    for src in "$@"; do cat "${src}/excluded.txt"; done | LC_ALL=C sort > "${dst}/excluded.txt"
+}
+combine data/dev data/dev_clean data/dev_other
+if [ "${train_set}" = train_960 ]; then
+    combine data/train_960 data/train_clean_100 data/train_clean_360 data/train_other_500
+fi
+if [ "${subset_size}" -gt 0 ]; then
+    log "A random subset of ${subset_size} utterances of data/train_clean_100 (seed ${subset_seed})"
+    python3 -m espnet_ext.bin.datadir subset data/train_clean_100 "data/${train_set}" \
+        --random "${subset_size}" --seed "${subset_seed}"
+fi
+
+for dset in "${train_set}" dev dev_clean dev_other test_clean test_other; do
+    n_excluded=0; [ -f "data/${dset}/excluded.txt" ] && n_excluded=$(wc -l < "data/${dset}/excluded.txt")
+    log "  data/${dset}: $(wc -l < "data/${dset}/text") utterances, ${n_excluded} excluded"
+done
+log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# LibriSpeech (openslr.org/12): CTC fine-tuning of wav2vec 2.0 on train-clean-100 (or all 960 h,
+# or a random subset), WER and CER on dev/test clean/other. Corpus options only; the stages are
+# in asr.sh (./asr.sh --help). README.md: what to download, runtime, disk, reference numbers.
+set -euo pipefail
+
+train_set=train_clean_100   # train_clean_100 | train_960 | train_clean_100_sub<N>: N utterances of
+                            # train-clean-100 drawn at random with a fixed seed (the seed study's 10000)
+local_data_opts=""          # more options for local/data.sh (--download, --data_url, ...)
+# These two are read here (--train_set decides what local/data.sh downloads); the rest go to asr.sh.
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --train_set=*|--local_data_opts=*)
+            name=${1%%=*}; printf -v "${name#--}" '%s' "${1#*=}"; shift ;;
+        --train_set|--local_data_opts)
+            [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
+            printf -v "${1#--}" '%s' "$2"; shift 2 ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+
+# Tokens: char (letters, as fairseq's wav2vec 2.0 fine-tuning) or --token_type bpe (--nbpe pieces).
+# --feats_normalize none: each config sets its own (wav2vec2: none; conformer: utterance_mvn).
+# Durations in seconds (LibriSpeech utterances are 1.3-35 s long).
+./asr.sh \
+    --nj 4 \
+    --inference_nj 4 \
+    --token_type char \
+    --nbpe 300 \
+    --expected_fs 16000 \
+    --min_wav_duration 0.5 \
+    --max_wav_duration 35 \
+    --feats_normalize none \
+    --average last:10 \
+    --train_set "${train_set}" \
+    --valid_set dev \
+    --test_sets "dev_clean dev_other test_clean test_other" \
+    --local_data_opts "--train_set ${train_set} ${local_data_opts}" \
+    --asr_config conf/train_asr.yaml \
+    --inference_config conf/decode_ctc_greedy.yaml \
+    "${args[@]+"${args[@]}"}"

@@ -1,0 +1,279 @@
+"""LibriSpeech (openslr.org resource 12): download the parts and write Kaldi data dirs.
+
+What it reads, the corpus as distributed (``<part>.tar.gz`` extracted)::
+
+    <corpus>/LibriSpeech/<part>/<reader>/<chapter>/<reader>-<chapter>-<nnnn>.flac
+    <corpus>/LibriSpeech/<part>/<reader>/<chapter>/<reader>-<chapter>.trans.txt   ("<id> UPPER CASE TEXT")
+
+(``<corpus>`` may also be the ``LibriSpeech`` directory itself.) What it writes, per part, into
+``<out>/<part with underscores>/`` (``train-clean-100`` -> ``train_clean_100``):
+
+``wav.scp``      ``<id> <absolute path of the .flac>`` (stage 3 decodes FLAC directly)
+``text``         ``<id> <transcript>``, upper case as distributed
+``utt2spk``      ``<id> <reader>-<chapter>`` (Kaldi's convention: one "speaker" per chapter)
+``spk2utt``      derived from ``utt2spk``
+``excluded.txt`` ``<id><TAB><reason>`` for every utterance left out (possibly empty): a .flac
+                 without transcript line or transcript file, a transcript line without .flac,
+                 an empty (0-byte) .flac. Undecodable audio is found and listed by stage 3.
+
+A missing or empty part directory, a malformed or non-UTF-8 transcript line, a duplicate id
+and a corpus path with white space (wav.scp cannot hold it) raise ValueError naming the file
+(and line). A part whose utterance count differs from the published one
+(:data:`EXPECTED_UTTERANCES`) is logged as a warning. The data dirs are written by
+:func:`espnet_ext.data.corpora.splits.write_split`.
+
+Download (:func:`download_librispeech`): ``<base_url>/<part>.tar.gz`` into ``<target>``,
+checked against openslr's md5 (:data:`MD5`), extracted into ``<target>/LibriSpeech/<part>``;
+``<target>/LibriSpeech/<part>/.complete`` (Kaldi's marker) is written only after the
+extraction has finished, and a part that has it is not fetched again.
+
+Command line (what ``egs2/librispeech/asr1/local/data.sh`` calls)::
+
+    python -m espnet_ext.data.corpora.librispeech download TARGET --parts dev-clean ... \\
+        [--base_url URL] [--no_md5] [--remove_archive]
+    python -m espnet_ext.data.corpora.librispeech prepare CORPUS OUT --parts dev-clean ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from espnet_ext.data.corpora.splits import Utterance, run_cli, write_split
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://www.openslr.org/resources/12"
+PARTS = (
+    "train-clean-100", "train-clean-360", "train-other-500",
+    "dev-clean", "dev-other", "test-clean", "test-other",
+)  # fmt: skip
+TRAIN_960_PARTS = ("train-clean-100", "train-clean-360", "train-other-500")
+#: md5 of each ``<part>.tar.gz`` (openslr.org/resources/12/md5sum.txt).
+MD5 = {
+    "train-clean-100": "2a93770f6d5c6c964bc36631d331a522",
+    "train-clean-360": "c0e676e450a7ff2f54aeade5171606fa",
+    "train-other-500": "d1a0fd59409feb2c614ce4d30c387708",
+    "dev-clean": "42e2234ba48799c1f50f24a7926300a1",
+    "dev-other": "c8d0bcc9cca99d4f8b62fcc847357931",
+    "test-clean": "32fa31d27d2e1cad72775fee3f4849a9",
+    "test-other": "fb5a50374b501bb3bac4815ee91d3135",
+}
+#: Utterances per part in the published corpus.
+EXPECTED_UTTERANCES = {
+    "train-clean-100": 28539, "train-clean-360": 104014, "train-other-500": 148688,
+    "dev-clean": 2703, "dev-other": 2864, "test-clean": 2620, "test-other": 2939,
+}  # fmt: skip
+DONE_MARKER = ".complete"
+LOG_INTERVAL_S = 10.0  # seconds between progress lines while scanning a part
+
+_ID_RE = re.compile(r"(\d+)-(\d+)-(\d+)")
+
+
+class PartResult(NamedTuple):
+    """What :func:`prepare_part` wrote: the data dir, kept utterances, excluded ones (id -> reason)."""
+
+    data_dir: Path
+    count: int
+    excluded: Dict[str, str]
+
+
+def set_name(part: str) -> str:
+    """Data-dir name of a part: ``train-clean-100`` -> ``train_clean_100``."""
+    return part.replace("-", "_")
+
+
+def check_parts(parts: Sequence[str]) -> List[str]:
+    """``parts`` if every one is a LibriSpeech part, else ValueError listing the valid names."""
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise ValueError(f"expected LibriSpeech parts among {', '.join(PARTS)}; found {list(parts)}")
+    return list(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Download
+# ---------------------------------------------------------------------------------------------
+
+
+def download_librispeech(
+    target_dir,
+    parts: Sequence[str],
+    base_url: str = DEFAULT_BASE_URL,
+    verify_md5: bool = True,
+    remove_archive: bool = False,
+) -> Path:
+    """Fetch and extract ``parts`` into ``target_dir``; return ``target_dir/LibriSpeech``.
+
+    ``base_url``: where ``<part>.tar.gz`` are (http, https or file URL of a folder).
+    ``verify_md5``: check each archive against :data:`MD5` (off for other archives, e.g. tests').
+    """
+    from espnet_ext.data.download import fetch_and_extract
+
+    target_dir = Path(target_dir)
+    for part in check_parts(parts):
+        url = f"{base_url.rstrip('/')}/{part}.tar.gz"
+        fetch_and_extract(
+            url,
+            target_dir,
+            md5=MD5[part] if verify_md5 else None,
+            done_marker=f"LibriSpeech/{part}/{DONE_MARKER}",
+            remove_archive=remove_archive,
+        )
+        if not (target_dir / "LibriSpeech" / part).is_dir():
+            raise ValueError(f"{url}: expected the archive to hold LibriSpeech/{part}/; it does not")
+    return target_dir / "LibriSpeech"
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparation
+# ---------------------------------------------------------------------------------------------
+
+
+def find_corpus_root(corpus_dir) -> Path:
+    """The ``LibriSpeech`` directory: ``corpus_dir/LibriSpeech`` or ``corpus_dir`` itself."""
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        raise ValueError(
+            f"{corpus_dir}: no such directory; expected the directory holding LibriSpeech/ "
+            "(set LIBRISPEECH in db.sh)"
+        )
+    if (corpus_dir / "LibriSpeech").is_dir():
+        return corpus_dir / "LibriSpeech"
+    if any((corpus_dir / part).is_dir() for part in PARTS):
+        return corpus_dir
+    raise ValueError(
+        f"{corpus_dir}: expected LibriSpeech/<part>/ or <part>/ directories (parts: "
+        f"{', '.join(PARTS)}); found none"
+    )
+
+
+def read_transcripts(path: Path, reader: str, chapter: str) -> Dict[str, str]:
+    """``<reader>-<chapter>.trans.txt`` -> {id: upper-case text}; ValueError (file:line) if malformed."""
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err}); expected '<id> TRANSCRIPT' lines") from None
+    result: Dict[str, str] = {}
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        match = _ID_RE.fullmatch(parts[0])
+        if len(parts) != 2 or not match or match.group(1, 2) != (reader, chapter):
+            raise ValueError(
+                f"{path}:{lineno}: expected '{reader}-{chapter}-<nnnn> TRANSCRIPT', found {line!r}"
+            )
+        if parts[0] in result:
+            raise ValueError(f"{path}:{lineno}: utterance {parts[0]} appears twice")
+        result[parts[0]] = " ".join(parts[1].upper().split())
+    return result
+
+
+def _chapter_dirs(part_dir: Path) -> List[Tuple[str, str, Path]]:
+    """(reader, chapter, dir) for every ``<reader>/<chapter>/`` of a part, sorted."""
+    chapters = []
+    for reader_dir in sorted(p for p in part_dir.iterdir() if p.is_dir()):
+        for chapter_dir in sorted(p for p in reader_dir.iterdir() if p.is_dir()):
+            chapters.append((reader_dir.name, chapter_dir.name, chapter_dir))
+    return chapters
+
+
+def _chapter_utterances(
+    reader: str, chapter: str, chapter_dir: Path, excluded: Dict[str, str]
+) -> List[Utterance]:
+    """One chapter's usable utterances; the others go to ``excluded`` with the reason."""
+    flacs = {p.stem: p for p in chapter_dir.glob("*.flac")}
+    trans_path = chapter_dir / f"{reader}-{chapter}.trans.txt"
+    if not trans_path.is_file():
+        excluded.update({utt: f"no transcript file {trans_path}" for utt in flacs})
+        return []
+    texts = read_transcripts(trans_path, reader, chapter)
+    for utt in flacs.keys() - texts.keys():
+        excluded[utt] = f"no line in {trans_path}"
+    for utt in texts.keys() - flacs.keys():
+        excluded[utt] = f"no audio file {chapter_dir / (utt + '.flac')}"
+    kept = []
+    for utt in sorted(flacs.keys() & texts.keys()):
+        if flacs[utt].stat().st_size == 0:
+            excluded[utt] = f"empty audio file {flacs[utt]}"
+        else:
+            kept.append(Utterance(utt, flacs[utt], texts[utt], f"{reader}-{chapter}"))
+    return kept
+
+
+def prepare_part(corpus_root, part: str, out_dir) -> PartResult:
+    """Write ``out_dir/<set_name(part)>/`` from ``corpus_root/<part>`` (see the module docstring)."""
+    part_dir = Path(corpus_root) / part
+    if not part_dir.is_dir():
+        raise ValueError(
+            f"{part_dir}: no such directory; expected LibriSpeech's {part} (download it, or point "
+            "LIBRISPEECH in db.sh at the directory holding LibriSpeech/)"
+        )
+    chapters = _chapter_dirs(part_dir)
+    if not chapters:
+        raise ValueError(f"{part_dir}: empty; expected <reader>/<chapter>/ directories with .flac files")
+    utts: List[Utterance] = []
+    excluded: Dict[str, str] = {}
+    last = time.monotonic()
+    for index, (reader, chapter, chapter_dir) in enumerate(chapters):
+        utts += _chapter_utterances(reader, chapter, chapter_dir, excluded)
+        if time.monotonic() - last >= LOG_INTERVAL_S:
+            last = time.monotonic()
+            logger.info("%s: %d of %d chapters, %d utterances", part, index + 1, len(chapters), len(utts))
+    data_dir = Path(out_dir) / set_name(part)
+    count = write_split(data_dir, utts, excluded)
+    if count != EXPECTED_UTTERANCES[part]:
+        logger.warning("%s: %d utterances, the published corpus has %d", part, count, EXPECTED_UTTERANCES[part])
+    return PartResult(data_dir, count, excluded)
+
+
+def prepare_librispeech(corpus_dir, out_dir, parts: Sequence[str]) -> Dict[str, PartResult]:
+    """Write a data dir per part (see :func:`prepare_part`); returns them by part name."""
+    root = find_corpus_root(corpus_dir)
+    return {part: prepare_part(root, part, out_dir) for part in check_parts(parts)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """The command-line parser (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.data.corpora.librispeech",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    down = sub.add_parser("download", help="fetch and extract parts into TARGET")
+    down.add_argument("target", type=Path, help="directory to download into (LibriSpeech/ goes there)")
+    down.add_argument("--base_url", default=DEFAULT_BASE_URL, help="folder URL holding <part>.tar.gz")
+    down.add_argument("--no_md5", action="store_true", help="do not check openslr's md5 sums")
+    down.add_argument("--remove_archive", action="store_true", help="delete each archive once extracted")
+    prep = sub.add_parser("prepare", help="write data dirs for parts of an extracted corpus")
+    prep.add_argument("corpus", type=Path, help="directory holding LibriSpeech/ (or LibriSpeech/ itself)")
+    prep.add_argument("out", type=Path, help="output directory (data dirs <out>/<part_name>/)")
+    for p in (down, prep):
+        p.add_argument("--parts", nargs="+", required=True, choices=PARTS, metavar="PART",
+                       help=f"parts among {', '.join(PARTS)}")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point; exit status 1 with the error message on bad input."""
+    args = get_parser().parse_args(argv)
+    if args.command == "download":
+        return run_cli(lambda: download_librispeech(args.target, args.parts, args.base_url, not args.no_md5,
+                                                    args.remove_archive))
+    return run_cli(lambda: prepare_librispeech(args.corpus, args.out, args.parts))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""LibriSpeech preparation and download (espnet_ext.data.corpora.librispeech) on the mini corpus
+laid out as LibriSpeech (espnet_ext.data.mini_layouts): directory tree and openslr tarballs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from espnet_ext.data import mini_corpus, mini_layouts
+from espnet_ext.data.corpora import librispeech as ls
+from espnet_ext.data.datadir import read_map, validate_data_dir
+
+CORPUS = mini_layouts.DEFAULT_CORPUS
+MINI_PARTS = mini_layouts.LIBRISPEECH_PARTS
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory) -> Path:
+    """A pristine mini LibriSpeech tree (tests that damage it work on a copy)."""
+    return mini_layouts.write_librispeech(CORPUS, tmp_path_factory.mktemp("ls")).path
+
+
+@pytest.fixture(scope="module")
+def tarballs(tmp_path_factory) -> Path:
+    return mini_layouts.write_librispeech(CORPUS, tmp_path_factory.mktemp("tar"), tarballs=True).path
+
+
+@pytest.fixture
+def copy(layout, tmp_path) -> Path:
+    return Path(shutil.copytree(layout, tmp_path / "LibriSpeech"))
+
+
+def excluded(data_dir: Path) -> dict:
+    lines = (data_dir / "excluded.txt").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("\t", 1) for line in lines)
+
+
+def test_prepare_writes_every_part(layout, tmp_path):
+    results = ls.prepare_librispeech(layout.parent, tmp_path, MINI_PARTS)
+    _, utts = mini_corpus.load_language(CORPUS, "en")
+    mini_texts = sorted(u.text.upper() for u in utts)
+    texts = []
+    for part, result in results.items():
+        d = tmp_path / part.replace("-", "_")
+        assert result.data_dir == d and validate_data_dir(d) == result.count
+        assert excluded(d) == {}
+        wav, text, utt2spk = read_map(d / "wav.scp"), read_map(d / "text"), read_map(d / "utt2spk")
+        for utt, path in wav.items():
+            reader, chapter, _ = utt.split("-")
+            assert Path(path).is_absolute() and Path(path).is_file()
+            assert Path(path).parts[-4:] == (part, reader, chapter, f"{utt}.flac")
+            assert utt2spk[utt] == f"{reader}-{chapter}"
+            assert text[utt] == text[utt].upper()
+        texts += text.values()
+    assert sorted(texts) == mini_texts  # every utterance once, transcripts as distributed
+    speakers = {part: {u.split("-")[0] for u in read_map(r.data_dir / "text")} for part, r in results.items()}
+    assert all(not (speakers[a] & speakers[b]) for a in MINI_PARTS for b in MINI_PARTS if a < b)
+
+
+def test_corpus_root_is_the_parent_or_librispeech_itself(layout, tmp_path):
+    assert ls.find_corpus_root(layout.parent) == layout
+    assert ls.find_corpus_root(layout) == layout
+    a = ls.prepare_part(layout, "dev-clean", tmp_path / "a")
+    b = ls.prepare_librispeech(layout.parent, tmp_path / "b", ["dev-clean"])["dev-clean"]
+    assert (a.data_dir / "text").read_text() == (b.data_dir / "text").read_text()
+
+
+def test_missing_or_empty_corpus_directory(tmp_path):
+    with pytest.raises(ValueError, match=r"nowhere: no such directory.*LIBRISPEECH in db.sh"):
+        ls.find_corpus_root(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty: expected LibriSpeech/<part>/"):
+        ls.find_corpus_root(tmp_path / "empty")
+    (tmp_path / "empty" / "LibriSpeech" / "dev-clean").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"dev-clean: empty; expected <reader>/<chapter>/"):
+        ls.prepare_librispeech(tmp_path / "empty", tmp_path / "out", ["dev-clean"])
+    with pytest.raises(ValueError, match=r"test-other: no such directory; expected LibriSpeech's test-other"):
+        ls.prepare_librispeech(tmp_path / "empty", tmp_path / "out", ["test-other"])
+    with pytest.raises(ValueError, match="expected LibriSpeech parts among"):
+        ls.prepare_librispeech(tmp_path / "empty", tmp_path / "out", ["train-clean-5"])
+
+
+def test_missing_transcripts_and_audio_are_excluded_and_listed(copy, tmp_path):
+    chapters = sorted(p for p in (copy / "dev-clean").glob("*/*") if p.is_dir())
+    no_trans = chapters[0] / f"{chapters[0].parent.name}-{chapters[0].name}.trans.txt"
+    lost = sorted(p.stem for p in chapters[0].glob("*.flac"))
+    no_trans.unlink()
+    trans = next(chapters[1].glob("*.trans.txt"))
+    lines = trans.read_text().splitlines()
+    dropped_line = lines[0].split()[0]
+    trans.write_text("\n".join(lines[1:]) + "\n")
+    flacs = sorted(chapters[1].glob("*.flac"))
+    flacs[-1].unlink()
+    flacs[-2].write_bytes(b"")
+    result = ls.prepare_part(copy, "dev-clean", tmp_path)
+    reasons = excluded(result.data_dir)
+    assert {u: reasons[u] for u in lost} == {u: f"no transcript file {no_trans}" for u in lost}
+    assert reasons[dropped_line] == f"no line in {trans}"
+    assert reasons[flacs[-1].stem] == f"no audio file {flacs[-1]}"
+    assert reasons[flacs[-2].stem] == f"empty audio file {flacs[-2]}"
+    assert len(reasons) == len(lost) + 3
+    kept = read_map(result.data_dir / "text")
+    assert result.count == len(kept) == 30 - len(reasons) and not kept.keys() & reasons.keys()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"470-11000-0000\n", r"trans.txt:1: expected '\d+-\d+-<nnnn> TRANSCRIPT'"),
+        (b"999-1-0000 WRONG CHAPTER\n", r"trans.txt:1: expected"),
+        (b"X YES\n", r"trans.txt:1: expected"),
+        (b"\xff\xfe garbage\n", r"trans.txt: not UTF-8 text"),
+    ],
+)
+def test_corrupt_transcript_file_names_the_file(copy, tmp_path, content, message):
+    chapter = sorted(p for p in (copy / "dev-clean").glob("*/*") if p.is_dir())[0]
+    trans = chapter / f"{chapter.parent.name}-{chapter.name}.trans.txt"
+    trans.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as err:
+        ls.prepare_part(copy, "dev-clean", tmp_path)
+    assert str(trans) in str(err.value)
+
+
+def test_duplicate_transcript_line_is_an_error(copy, tmp_path):
+    trans = sorted((copy / "dev-clean").glob("*/*/*.trans.txt"))[0]
+    first = trans.read_text().splitlines()[0]
+    trans.write_text(trans.read_text() + first + "\n")
+    with pytest.raises(ValueError, match=rf"trans.txt:\d+: utterance {first.split()[0]} appears twice"):
+        ls.prepare_part(copy, "dev-clean", tmp_path)
+
+
+def test_download_from_file_urls_extracts_then_marks(tarballs, tmp_path):
+    url = tarballs.as_uri()
+    root = ls.download_librispeech(tmp_path, ["dev-other", "test-other"], base_url=url, verify_md5=False)
+    assert root == tmp_path / "LibriSpeech"
+    for part in ("dev-other", "test-other"):
+        assert (root / part / ".complete").read_text().strip() == f"{url}/{part}.tar.gz"
+    assert not (root / "dev-clean").exists()
+    # the markers make a second call a no-op (the archives' source is gone)
+    moved = shutil.move(str(tarballs / "dev-other.tar.gz"), tmp_path / "elsewhere.tar.gz")
+    try:
+        ls.download_librispeech(tmp_path, ["dev-other"], base_url=url, verify_md5=False)
+    finally:
+        shutil.move(moved, tarballs / "dev-other.tar.gz")
+    result = ls.prepare_part(root, "dev-other", tmp_path / "data")
+    assert result.count == 15 and result.excluded == {}
+
+
+def test_download_checks_openslr_md5(tarballs, tmp_path):
+    with pytest.raises(ValueError, match=rf"md5 mismatch.*expected {ls.MD5['test-other']}, got [0-9a-f]{{32}}"):
+        ls.download_librispeech(tmp_path, ["test-other"], base_url=tarballs.as_uri())
+    assert not (tmp_path / "LibriSpeech" / "test-other" / ".complete").exists()
+    assert not (tmp_path / "test-other.tar.gz").exists()
+
+
+def test_command_line_reports_errors(tmp_path, capsys):
+    assert ls.main(["prepare", str(tmp_path / "missing"), str(tmp_path / "out"), "--parts", "dev-clean"]) == 1
+    assert "ERROR: " + str(tmp_path / "missing") + ": no such directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ls.main(["prepare", str(tmp_path), str(tmp_path / "out"), "--parts", "dev-clean-2"])

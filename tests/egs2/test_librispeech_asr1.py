@@ -1,0 +1,158 @@
+"""Integration: egs2/librispeech/asr1 stages 1-5 on the mini corpus laid out as LibriSpeech.
+
+Recipe copies (conftest.py's corpus_recipe) run in tmp: stages 1-5 on the
+directory layout (a corrupt .flac and a missing transcript line injected), stage 1 from the
+openslr tarballs through the download path (file:// URLs), BPE tokens, the random subset,
+train_960, and bad corpus directories.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from espnet_ext.data import mini_layouts
+from espnet_ext.data.datadir import read_map
+
+EVAL_SETS = ("dev_clean", "dev_other", "test_clean", "test_other")
+
+
+def failed(result: subprocess.CompletedProcess, status: int) -> str:
+    """The stderr of a run that had to fail with ``status``."""
+    assert result.returncode == status, result.stderr[-4000:]
+    return result.stderr
+
+
+@pytest.fixture(scope="module")
+def copy_of(corpus_recipe):
+    """``copy_of(dest, corpus)``: a librispeech recipe directory in ``dest``, db.sh set to ``corpus``."""
+    return lambda dest, corpus: corpus_recipe("librispeech", dest, f"LIBRISPEECH={corpus}\n")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """The directory layout, with one corrupt .flac and one transcript line removed."""
+    root = mini_layouts.write_librispeech(mini_layouts.DEFAULT_CORPUS, tmp_path_factory.mktemp("c")).path
+    flacs = sorted((root / "train-clean-100").glob("*/*/*.flac"))
+    flacs[3].write_bytes(b"fLaC but not really" * 50)
+    trans = next(flacs[20].parent.glob("*.trans.txt"))
+    trans.write_text("".join(line + "\n" for line in trans.read_text().splitlines()
+                             if not line.startswith(flacs[20].stem)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def recipe_run(corpus, run_recipe, copy_of, tmp_path_factory):
+    recipe = copy_of(tmp_path_factory.mktemp("dir") / "asr1", str(corpus.parent))
+    result = run_recipe(recipe, "--nj", "2", "--stage", "1", "--stop_stage", "5",
+                        "--local_data_opts", "--download false")
+    return recipe, result
+
+
+@pytest.mark.slow
+def test_stages_1_to_5_on_the_native_layout(recipe_run, corpus):
+    recipe, result = recipe_run
+    counts = {name: len(read_map(recipe / "data" / name / "text")) for name in ("train_clean_100", *EVAL_SETS)}
+    assert counts == {"train_clean_100": 149, "dev_clean": 30, "dev_other": 15, "test_clean": 30, "test_other": 15}
+    dev = read_map(recipe / "data" / "dev" / "text")
+    assert dev == {**read_map(recipe / "data/dev_clean/text"), **read_map(recipe / "data/dev_other/text")}
+    assert all(t == t.upper() for t in dev.values())
+    flacs = sorted((corpus / "train-clean-100").glob("*/*/*.flac"))
+    missing = (recipe / "data/train_clean_100/excluded.txt").read_text()
+    assert missing == f"{flacs[20].stem}\tno line in {next(flacs[20].parent.glob('*.trans.txt'))}\n"
+    corrupt = (recipe / "dump/raw/org/train_clean_100/excluded.txt").read_text()
+    assert corrupt.startswith(flacs[3].stem) and len(corrupt.splitlines()) == 1
+    assert len(read_map(recipe / "dump/raw/train_clean_100/text")) == 148
+    for name in EVAL_SETS:  # test sets are dumped whole, not filtered
+        assert read_map(recipe / "dump/raw" / name / "text") == read_map(recipe / "data" / name / "text")
+    tokens = (recipe / "data/token_list/char/tokens.txt").read_text().split()
+    assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>"
+    assert set(tokens[2:-1]) == set("".join(read_map(recipe / "dump/raw/train_clean_100/text").values())
+                                    .replace(" ", "")) | {"<space>"}
+    assert "Successfully finished" in result.stderr
+
+
+@pytest.mark.slow
+def test_bpe_tokens(recipe_run, run_recipe):
+    import sentencepiece
+
+    recipe, _ = recipe_run
+    run_recipe(recipe, "--stage", "4", "--stop_stage", "5", "--token_type", "bpe", "--nbpe", "40")
+    bpe = sentencepiece.SentencePieceProcessor(model_file=str(recipe / "data/token_list/bpe_unigram40/bpe.model"))
+    assert bpe.get_piece_size() == 40
+    tokens = (recipe / "data/token_list/bpe_unigram40/tokens.txt").read_text().split()
+    assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>"
+    assert set(tokens[2:-1]) <= {bpe.id_to_piece(i) for i in range(40)} and "▁TWO" in tokens
+
+
+@pytest.mark.slow
+def test_download_path_from_tarballs(recipe_run, run_recipe, copy_of, tmp_path):
+    recipe, _ = recipe_run
+    tarballs = mini_layouts.write_librispeech(mini_layouts.DEFAULT_CORPUS, tmp_path / "openslr", tarballs=True).path
+    fresh = copy_of(tmp_path / "asr1", "downloads")
+    opts = f"--data_url {tarballs.as_uri()} --md5_check false"
+    run_recipe(fresh, "--stage", "1", "--stop_stage", "1", "--local_data_opts", opts)
+    for part in ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other"):
+        assert (fresh / "downloads/LibriSpeech" / part / ".complete").is_file()
+    assert not (fresh / "downloads/LibriSpeech/train-clean-360").exists()
+    for name in EVAL_SETS:  # the same data as from the directory layout (which is the same corpus)
+        assert read_map(fresh / "data" / name / "text") == read_map(recipe / "data" / name / "text")
+    # a re-run finds the markers and downloads nothing (the archives are gone from the "server")
+    shutil.rmtree(tarballs)
+    again = run_recipe(fresh, "--stage", "1", "--stop_stage", "1", "--local_data_opts", opts)
+    assert again.stderr.count("already downloaded and extracted") == 5
+    # openslr's md5 sums do not match the mini archives: the download stops, naming the archive
+    broken = copy_of(tmp_path / "asr1_md5", "downloads")
+    mini_layouts.write_librispeech(mini_layouts.DEFAULT_CORPUS, tmp_path / "openslr2", tarballs=True)
+    opts = f"--data_url {(tmp_path / 'openslr2').as_uri()}"
+    stderr = failed(run_recipe(broken, "--stop_stage", "1", "--local_data_opts", opts, check=False), 1)
+    assert "dev-clean.tar.gz: md5 mismatch" in stderr and "expected 42e2234ba48799c1f50f24a7926300a1" in stderr
+
+
+@pytest.mark.slow
+def test_random_subset_and_train_960(recipe_run, corpus, run_recipe, copy_of, tmp_path):
+    recipe, _ = recipe_run
+    full = set(read_map(recipe / "data/train_clean_100/text"))
+    subsets = []
+    for seed in (0, 0, 1):  # (both option forms: --name value and --name=value)
+        run_recipe(recipe, "--stage", "1", "--stop_stage", "1", "--train_set=train_clean_100_sub20",
+                   "--local_data_opts", f"--download false --subset_seed {seed}")
+        subsets.append(set(read_map(recipe / "data/train_clean_100_sub20/text")))
+    assert len(subsets[0]) == 20 and subsets[0] <= full
+    assert subsets[0] == subsets[1] != subsets[2]
+    # train_960: three training parts (here: train-clean-100's speakers spread over them)
+    layout = Path(shutil.copytree(corpus, tmp_path / "LibriSpeech"))
+    readers = sorted((layout / "train-clean-100").iterdir())
+    for reader, part in zip(readers[:4], ["train-clean-360"] * 2 + ["train-other-500"] * 2):
+        (layout / part).mkdir(exist_ok=True)
+        reader.rename(layout / part / reader.name)
+    big = copy_of(tmp_path / "asr1", str(tmp_path))
+    run_recipe(big, "--stage", "1", "--stop_stage", "1", "--train_set", "train_960",
+               "--local_data_opts", "--download false")
+    train_parts = ("train_clean_100", "train_clean_360", "train_other_500")
+    parts = [read_map(big / "data" / name / "text") for name in train_parts]
+    assert all(parts) and read_map(big / "data/train_960/text") == {k: v for p in parts for k, v in p.items()}
+    assert set(read_map(big / "data/train_960/text")) == full
+    listed = [(big / "data" / name / "excluded.txt").read_text().splitlines() for name in train_parts]
+    assert (big / "data/train_960/excluded.txt").read_text().splitlines() == sorted(sum(listed, []))
+    assert [line.split("\t")[0] for line in sum(listed, [])] == [
+        line.split("\t")[0] for line in (recipe / "data/train_clean_100/excluded.txt").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_missing_or_empty_corpus_directory(run_recipe, copy_of, tmp_path):
+    no_download = ("--stop_stage", "1", "--local_data_opts", "--download false")
+    missing = copy_of(tmp_path / "a", str(tmp_path / "nowhere"))
+    stderr = failed(run_recipe(missing, *no_download, check=False), 2)
+    assert f"{tmp_path / 'nowhere'} not found: LIBRISPEECH in db.sh must point to" in stderr
+    unset = copy_of(tmp_path / "b", "")
+    assert "set LIBRISPEECH in db.sh" in failed(run_recipe(unset, "--stop_stage", "1", check=False), 2)
+    (tmp_path / "empty").mkdir()
+    empty = copy_of(tmp_path / "c", str(tmp_path / "empty"))
+    stderr = failed(run_recipe(empty, *no_download, check=False), 1)
+    assert f"{tmp_path / 'empty'}: expected LibriSpeech/<part>/ or <part>/ directories" in stderr
+    stderr = failed(run_recipe(empty, "--stop_stage", "1", "--train_set", "train_clean_5", check=False), 2)
+    assert "--train_set must be train_clean_100, train_960 or train_clean_100_sub<N>" in stderr

@@ -1,0 +1,119 @@
+"""Integration: egs2/timit/asr1 on the mini corpus laid out as TIMIT (SPHERE audio).
+
+Recipe copies (conftest.py's corpus_recipe) run in tmp: stages 1-5 for phones,
+stage 13 on a made-up hypothesis (PER is what is reported), the word variant, lower-case
+names, and bad input (db.sh unset or wrong, an empty directory, an unknown phone symbol).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from espnet_ext.data import mini_layouts
+from espnet_ext.data.datadir import read_map
+
+RECIPE = Path(__file__).resolve().parents[2] / "egs2" / "timit" / "asr1"
+SETS = ("train", "dev", "test")
+
+
+def failed(result: subprocess.CompletedProcess, status: int) -> str:
+    """The stderr of a run that had to fail with ``status``."""
+    assert result.returncode == status, result.stderr[-4000:]
+    return result.stderr
+
+
+@pytest.fixture(scope="module")
+def copy_of(corpus_recipe):
+    """``copy_of(dest, corpus)``: a timit recipe directory in ``dest``, db.sh set to ``corpus``."""
+    return lambda dest, corpus: corpus_recipe("timit", dest, f"TIMIT={corpus}\n")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return mini_layouts.write_timit(mini_layouts.DEFAULT_CORPUS, tmp_path_factory.mktemp("c")).path
+
+
+@pytest.fixture(scope="module")
+def recipe_run(corpus, run_recipe, copy_of, tmp_path_factory):
+    recipe = copy_of(tmp_path_factory.mktemp("r") / "asr1", str(corpus))
+    return recipe, run_recipe(recipe, "--nj", "2", "--stage", "1", "--stop_stage", "5")
+
+
+@pytest.mark.slow
+def test_stages_1_to_5_phones(recipe_run):
+    recipe, result = recipe_run
+    texts = {name: read_map(recipe / "data" / name / "text") for name in SETS}
+    assert [len(texts[name]) for name in SETS] == [130, 39, 39]
+    assert not any(re.search(r"_SA\d$", utt) for t in texts.values() for utt in t)
+    spk = {name: set(read_map(recipe / "data" / name / "utt2spk").values()) for name in SETS}
+    assert spk["dev"] <= set(mini_layouts.DEV_SPEAKERS) and spk["test"] <= set(mini_layouts.CORE_TEST_SPEAKERS)
+    for name in SETS:  # the audio the format stage dumped is the FLAC stage 1 decoded from SPHERE
+        wav = read_map(recipe / "data" / name / "wav.scp")
+        assert all(Path(p).parent == recipe / "data/local/timit_flac" for p in wav.values())
+    assert read_map(recipe / "dump/raw/test/text") == texts["test"]
+    assert len(read_map(recipe / "dump/raw/train/utt2num_samples")) == 130
+    tokens = (recipe / "data/token_list/phn/tokens.txt").read_text().split()
+    phones = set(tokens[2:-1])
+    assert "sil" in phones and not phones & {"h#", "q", "pau", "tcl", "ao", "zh"}  # folded to 39
+    rows = [line.split() for line in (RECIPE / "conf/phones.60-48-39.map").read_text().splitlines()]
+    assert phones <= {row[2] for row in rows if len(row) == 3 and not row[0].startswith("#")}
+    assert "Successfully finished" in result.stderr
+
+
+@pytest.mark.slow
+def test_scoring_reports_per(recipe_run, run_recipe):
+    """Stage 13 on a hypothesis with known errors: PER, labelled as such, with the right count."""
+    recipe, _ = recipe_run
+    ref = read_map(recipe / "data/test/text")
+    hyp_dir = recipe / "exp/asr_train_asr_phn/decode_ctc_greedy_last10.ave/test"
+    hyp_dir.mkdir(parents=True)
+    hyp = {u: " ".join(t.split()[1:]) for u, t in ref.items()}  # one deletion per utterance
+    (hyp_dir / "text").write_text("".join(f"{u} {t}\n" for u, t in hyp.items()))
+    result = run_recipe(recipe, "--stage", "13", "--stop_stage", "13", "--test_sets", "test")
+    assert "Stage 13: score test (per)" in result.stderr
+    results = (recipe / "exp/asr_train_asr_phn/RESULTS.md").read_text()
+    n_phones = sum(len(t.split()) for t in ref.values())
+    per = 100 * len(ref) / n_phones
+    assert "### PER" in results and "### CER" not in results and "### WER" not in results
+    assert f"|test|{len(ref)}|{n_phones}|" in results and f"|{per:.1f}|" in results
+    assert (hyp_dir / "score_per/result.txt").is_file()
+
+
+@pytest.mark.slow
+def test_word_variant_and_lower_case_names(recipe_run, run_recipe, copy_of, tmp_path):
+    recipe, _ = recipe_run
+    run_recipe(recipe, "--stage", "1", "--stop_stage", "1", "--trans_type=word")
+    words = {name: read_map(recipe / "data" / f"{name}_word" / "text") for name in SETS}
+    for name in SETS:
+        assert words[name].keys() == read_map(recipe / "data" / name / "text").keys()
+        assert all(re.fullmatch(r"[a-z' ]+", t) for t in words[name].values())
+    lower = mini_layouts.write_timit(mini_layouts.DEFAULT_CORPUS, tmp_path / "lower", case="lower").path
+    assert (lower.name, next(lower.iterdir()).name.islower()) == ("timit", True)
+    other = copy_of(tmp_path / "asr1", str(lower))
+    run_recipe(other, "--stage", "1", "--stop_stage", "1")
+    for name in SETS:
+        assert read_map(other / "data" / name / "text") == read_map(recipe / "data" / name / "text")
+
+
+@pytest.mark.slow
+def test_bad_corpus_input(corpus, run_recipe, copy_of, tmp_path):
+    def stage1_fails(name: str, corpus_dir, status: int, *args: str) -> str:
+        recipe = copy_of(tmp_path / name, str(corpus_dir))
+        return failed(run_recipe(recipe, "--stop_stage", "1", *args, check=False), status)
+
+    assert "set TIMIT in db.sh" in stage1_fails("a", "", 2)
+    nowhere, empty = tmp_path / "nowhere", tmp_path / "empty"
+    assert f"{nowhere} not found: TIMIT in db.sh must point to your copy" in stage1_fails("b", nowhere, 2)
+    empty.mkdir()
+    assert f"{empty}: expected TRAIN/ and TEST/" in stage1_fails("c", empty, 1)
+    assert "--trans_type phn|word" in stage1_fails("d", corpus, 1, "--trans_type", "chars")
+    # an unknown phone symbol stops stage 1, naming the symbol and the file
+    broken = Path(shutil.copytree(corpus, tmp_path / "TIMIT"))
+    phn = sorted(broken.glob("TEST/DR*/*/SX*.PHN"))[0]
+    phn.write_text(phn.read_text().replace(" h#\n", " xx\n", 1))
+    assert f"{phn}: unknown phone symbol 'xx'" in stage1_fails("e", broken, 1)
