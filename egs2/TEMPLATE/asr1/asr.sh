@@ -51,7 +51,7 @@ asr_config=""           # training YAML (conf/tuning/*.yaml)
 asr_args=""             # extra options for espnet_ext.bin.asr_train
 asr_tag=""              # experiment name (default: derived from the config)
 asr_stats_dir=""
-feats_normalize=global_mvn  # global_mvn, utterance_mvn or none
+feats_normalize=config  # config (the training config's normalize), global_mvn, utterance_mvn or none
 average="last:10"       # last:N (the last N epochs) or best (ESPnet's best-N by criterion)
 
 # Decoding and scoring
@@ -139,6 +139,12 @@ else
 fi
 [ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config}" .yaml)_${token_type}
 [ -n "${asr_stats_dir}" ] || asr_stats_dir=${expdir}/asr_stats_${token_type}_${fs}
+if [ "${feats_normalize}" = config ] && [ -f "${asr_config}" ]; then
+    # the config's normalize (ESPnet's default utterance_mvn when absent; null -> none)
+    feats_normalize=$(python3 -c 'import sys, yaml
+c = yaml.safe_load(open(sys.argv[1], encoding="utf-8")) or {}
+print(c.get("normalize", "utterance_mvn") or "none")' "${asr_config}")
+fi
 asr_exp=${expdir}/asr_${asr_tag}
 [ -n "${inference_tag}" ] || { inference_tag=$(basename "${inference_config:-default}" .yaml); inference_tag=${inference_tag#decode_}; }
 decode_tag=decode_${inference_tag}_${inference_asr_model%.pth}

@@ -45,7 +45,6 @@ fi
     --token_type char \
     --min_wav_duration 0.3 \
     --max_wav_duration 10 \
-    --feats_normalize none \
     --average last:5 \
     --train_set "${train_set}" \
     --valid_set "${valid_set}" \
