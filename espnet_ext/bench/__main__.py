@@ -1,10 +1,11 @@
-"""python -m espnet_ext.bench {finetune,extractor,pretrain} [options]  (see each benchmark's --help)"""
+"""python -m espnet_ext.bench {finetune,extractor,pretrain,decode,dataprep} [options]  (see each benchmark's --help)"""
 
 import sys
 
-from espnet_ext.bench import extractor, finetune, pretrain
+from espnet_ext.bench import dataprep, decode, extractor, finetune, pretrain
 
-BENCHMARKS = {"finetune": finetune.main, "extractor": extractor.main, "pretrain": pretrain.main}
+BENCHMARKS = {"finetune": finetune.main, "extractor": extractor.main, "pretrain": pretrain.main,
+              "decode": decode.main, "dataprep": dataprep.main}
 
 
 def main(argv=None) -> int:
