@@ -74,7 +74,7 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from torch import Tensor
 
-from espnet_ext.espnet.updates import count_updates
+from espnet_ext.espnet.updates import count_updates, updates_done
 from espnet_ext.wav2vec2.waveform import normalize_waveforms
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
 from espnet_ext.wav2vec2.importers import save_backbone
@@ -212,7 +212,7 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         if not heads:
             state = {k: v for k, v in state.items() if k.startswith("context_network.")}
         save_backbone(self.pretraining.backbone, self.config, path, pretraining_state=state,
-                      context=self.context_options)
+                      context=self.context_options, num_updates=updates_done(self))
 
 
 class MaxSampleCrop:

@@ -364,7 +364,7 @@ def load_checkpoint(path: PathLike, *, allow_unsafe: bool = False) -> LoadedChec
 
 def save_backbone(model: Wav2Vec2Model, config: Wav2Vec2Config, path: PathLike, *,
                   pretraining_state: Optional[Mapping[str, Tensor]] = None,
-                  context: Optional[Mapping[str, Any]] = None) -> None:
+                  context: Optional[Mapping[str, Any]] = None, num_updates: Optional[int] = None) -> None:
     """Write ``{"format": "espnet_ext.wav2vec2", "version": 1, "config": config.to_dict(), "model": state_dict}``.
 
     Args:
@@ -374,6 +374,8 @@ def save_backbone(model: Wav2Vec2Model, config: Wav2Vec2Config, path: PathLike, 
             ``info.pretraining_state``.
         context: the keyword arguments that network was built with (plain values; stored as
             ``"context"``, returned as ``info.context``; the ``w2v2_context`` encoder's ``path``).
+        num_updates: pre-training optimizer updates done, stored as ``"num_updates"`` when given
+            (the update axis of :mod:`espnet_ext.report.checkpoints`).
     The file loads with ``torch.load(weights_only=True)``; it is written atomically.
     """
     path = Path(path)
@@ -382,6 +384,8 @@ def save_backbone(model: Wav2Vec2Model, config: Wav2Vec2Config, path: PathLike, 
                "pretraining_state": {k: v.detach().cpu() for k, v in (pretraining_state or {}).items()}}
     if context is not None:
         payload["context"] = dict(context)
+    if num_updates is not None:
+        payload["num_updates"] = int(num_updates)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)

@@ -45,6 +45,8 @@ Stages:
   11 pre-train (python -m espnet_ext.bin.ssl_train): exp/ssl_<tag>/checkpoints/<N>updates.pth
      every K updates, all kept, each loadable by the wav2vec2 frontend (frontend_conf: path)
   12 export the backbone alone: exp/ssl_<tag>/backbone.pth (weights + config, no heads)
+  13 report: exp/ssl_<tag>/report.png (curves of L_m, L_d, perplexities, accuracy, similarities,
+     learning rate) and report.md (start/end/best values, chance levels, collapse warnings)
 
 Options (defaults in brackets):
   --stage ${stage} --stop_stage ${stop_stage} --nj ${nj} --ngpu ${ngpu} --num_nodes ${num_nodes}
@@ -136,6 +138,11 @@ if run_stage 12; then
     python3 -m espnet_ext.bin.export_backbone --config "${ssl_exp}/config.yaml" \
         --model "${ssl_exp}/latest.pth" --out "${ssl_exp}/backbone.pth"
     log "  checkpoints: $(find "${ssl_exp}/checkpoints" -name '*updates.pth' 2>/dev/null | wc -l) in ${ssl_exp}/checkpoints"
+fi
+
+if run_stage 13; then
+    log "Stage 13: report of ${ssl_exp}: ${ssl_exp}/report.png, ${ssl_exp}/report.md"
+    python3 -m espnet_ext.bin.ssl_report "${ssl_exp}"
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"
