@@ -22,6 +22,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --pretrained) [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
             pretrained=$2; shift 2 ;;
+        --asr_config) [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
+            asr_config=$2; shift 2 ;;
         *) args+=("$1"); shift ;;
     esac
 done
