@@ -234,7 +234,8 @@ if run_stage 10; then
         "${data_feats}/${valid_set}" "${asr_config}" "${tokenizer_opts[@]}" \
         --train_data_path_and_name_and_type "${data_feats}/${train_set_used}/text,text,text" \
         --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,text,text" \
-        --collect_feats_stats "$([ "${feats_normalize}" = global_mvn ] && echo true || echo false)" ${asr_args}
+        --collect_feats_stats "$([ "${feats_normalize}" = global_mvn ] && echo true || echo false)" \
+        --normalize none ${asr_args}
     for name in train valid; do
         awk -v N="$(wc -l < "${token_list}")" '{ print $0 "," N }' \
             "${asr_stats_dir}/${name}/text_shape" > "${asr_stats_dir}/${name}/text_shape.${token_type}"
