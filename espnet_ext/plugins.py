@@ -15,6 +15,8 @@ _ENCODERS = {
 
 for _name, _target in _ENCODERS.items():
     add_plugin("espnet2.tasks.asr", "encoder_choices", _name, _target)
+# classification (egs2/*/cls1): dropout between the backbone (frontend) and the pooling head
+add_plugin("espnet2.tasks.cls", "encoder_choices", "w2v2_light", _ENCODERS["w2v2_light"])
 
 # the wav2vec 2.0 backbone (fairseq / Hugging Face / own checkpoints, or a preset) as a frontend
 for _task in ("espnet2.tasks.asr", "espnet2.tasks.ssl", "espnet2.tasks.cls"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import espnet_ext  # noqa: F401  (registry)
 from espnet2.tasks.asr import ASRTask as _ESPnetASRTask
+from espnet2.tasks.cls import CLSTask as _ESPnetCLSTask
 from espnet2.tasks.ssl import SSLTask as _ESPnetSSLTask
 from espnet2.utils.types import str2bool
 
@@ -21,13 +22,10 @@ def _no_feats(**batch):
     return {}
 
 
-class ASRTask(_ESPnetASRTask):
-    """ESPnet's ASRTask with the project's plugins registered and trainer, and
-    ``--collect_feats_stats false``: with ``--collect_stats true``, write the shape files only,
+class FeatsStatsMixin:
+    """``--collect_feats_stats false``: with ``--collect_stats true``, write the shape files only,
     without running the frontend over the data (a wav2vec 2.0 frontend makes that pass as costly
     as an epoch of inference, for feature statistics that ``normalize: null`` never reads)."""
-
-    trainer = Trainer
 
     @classmethod
     def add_task_arguments(cls, parser) -> None:
@@ -43,6 +41,18 @@ class ASRTask(_ESPnetASRTask):
         if getattr(args, "collect_stats", False) and not getattr(args, "collect_feats_stats", True):
             model.collect_feats = _no_feats
         return model
+
+
+class ASRTask(FeatsStatsMixin, _ESPnetASRTask):
+    """ESPnet's ASRTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`)."""
+
+    trainer = Trainer
+
+
+class CLSTask(FeatsStatsMixin, _ESPnetCLSTask):
+    """ESPnet's CLSTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`)."""
+
+    trainer = Trainer
 
 
 class SSLTask(Wav2Vec2TaskMixin, _ESPnetSSLTask):

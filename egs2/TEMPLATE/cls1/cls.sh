@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# The shared classification driver (one label per utterance, e.g. emotion). Every
+# <corpus>/cls1/run.sh sets corpus options and calls it. Stages follow ESPnet's cls.sh
+# numbering; see --help. Safe to re-run: finished steps leave a .done marker (delete it to
+# redo the step), training resumes from its last checkpoint.
+
+set -euo pipefail
+
+# shellcheck disable=SC1091
+. ./path.sh
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/log.sh"
+SECONDS=0
+
+# General
+stage=1                 # first stage to run
+stop_stage=10000        # last stage to run
+skip_stages=""          # e.g. "7 8"
+nj=4                    # parallel jobs for data preparation and stats
+inference_nj=4          # parallel inference jobs
+gpu_inference=false     # classify on GPU
+ngpu=0                  # GPUs for training (0: CPU)
+num_nodes=1             # nodes for training (slurm backend)
+dumpdir=dump
+expdir=exp
+local_data_opts=""      # options passed to local/data.sh
+
+# Data
+train_set=""
+valid_set=""
+test_sets=""
+fs=16000                # sampling rate after stage 2, Hz
+audio_format=flac       # flac or wav, for the dumped audio
+expected_fs=""          # comma-separated rates the corpus should have (others excluded); "" any
+min_wav_duration=0.1    # seconds; shorter training/validation utterances are removed in stage 3
+max_wav_duration=20     # seconds; longer ones too
+classes=""              # space-separated class labels in output order; "" = sorted training labels
+
+# Training
+cls_config=""           # training YAML (conf/tuning/*.yaml)
+cls_args=""             # extra options for espnet_ext.bin.cls_train
+cls_tag=""              # experiment name (default: the config's name)
+cls_stats_dir=""
+
+# Inference and scoring
+inference_model=valid.acc.ave.pth  # model file in exp/cls_<tag>/ (ESPnet's average of the best epochs)
+inference_args=""       # extra options for espnet_ext.bin.cls_inference
+inference_tag=""        # default: inference_<model name>
+
+help_message=$(cat <<EOF
+Usage: $0 --train_set <set> --valid_set <set> --test_sets "<sets>" --cls_config <yaml> [options]
+
+Stages (ESPnet's cls.sh numbering):
+  1  data: local/data.sh -> data/<set>/{wav.scp,text,utt2spk,spk2utt}; text = one class label
+  2  format: resample to --fs, dump audio to ${dumpdir}/raw (unreadable audio listed in excluded.txt)
+  3  filter the training and validation sets by duration and empty labels (listed in removed.txt)
+  4  label list (data/token_list/labels.txt; --classes), and a check of every set's labels
+  5  collect shapes and feature statistics
+  6  train (python -m espnet_ext.bin.cls_train)
+  7  classify the test sets with exp/cls_<tag>/--inference_model
+  8  score: accuracy, macro-F1, confusion matrix (Markdown, PNG) -> exp/cls_<tag>/RESULTS.md
+
+Options (defaults in brackets):
+  --stage ${stage} --stop_stage ${stop_stage} --skip_stages "${skip_stages}"
+  --nj ${nj} --inference_nj ${inference_nj} --ngpu ${ngpu} --num_nodes ${num_nodes}
+  --train_set --valid_set --test_sets --fs ${fs} --expected_fs "${expected_fs}"
+  --min_wav_duration ${min_wav_duration} --max_wav_duration ${max_wav_duration} (seconds)
+  --classes "${classes}" --cls_config --cls_args --cls_tag --cls_stats_dir
+  --inference_model ${inference_model} --inference_args --inference_tag --gpu_inference ${gpu_inference}
+EOF
+)
+
+__cls_args_all=("$@")  # for the generated exp/<tag>/run.sh
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/parse_options.sh"
+# shellcheck disable=SC1091
+. ./cmd.sh
+# shellcheck disable=SC1091
+. "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
+
+[ -n "${train_set}" ] || die "--train_set is required"
+[ -n "${valid_set}" ] || die "--valid_set is required"
+[ -n "${test_sets}" ] || die "--test_sets is required"
+[ -n "${cls_config}" ] || die "--cls_config is required"
+[ -f "${cls_config}" ] || die "--cls_config ${cls_config}: no such file"
+
+# Names derived from the options
+[ -n "${cls_tag}" ] || cls_tag=$(basename "${cls_config}" .yaml)
+[ -n "${cls_stats_dir}" ] || cls_stats_dir=${expdir}/cls_stats_${fs}
+[ -n "${inference_tag}" ] || inference_tag=inference_${inference_model%.pth}
+cls_exp=${expdir}/cls_${cls_tag}
+label_list=data/token_list/labels.txt
+data_feats=${dumpdir}/raw
+label_opts=(--token_list "${label_list}" --token_type word --frontend_conf "fs=${fs}")
+
+# ---------------------------------------------------------------------------------------
+if run_stage 1; then
+    log "Stage 1: prepare data directories (local/data.sh ${local_data_opts})"
+    # shellcheck disable=SC2086
+    local/data.sh ${local_data_opts}
+    # Utterances missing from a file or malformed are dropped and listed (data/<set>/.backup/dropped.txt).
+    check_data_dirs $(for dset in $(unique_words "${train_set} ${valid_set} ${test_sets}"); do echo "data/${dset}"; done)
+fi
+
+if run_stage 2; then
+    log "Stage 2: format audio: ${fs} Hz ${audio_format} in ${data_feats}"
+    for dset in $(unique_words "${train_set} ${valid_set} ${test_sets}"); do
+        if [ "${dset}" = "${train_set}" ] || [ "${dset}" = "${valid_set}" ]; then
+            out=${data_feats}/org/${dset}
+        else
+            out=${data_feats}/${dset}
+        fi
+        is_done "${out}/.done" && continue
+        python3 -m espnet_ext.bin.format_wav_scp "data/${dset}" "${out}" --fs "${fs}" --nj "${nj}" \
+            --audio_format "${audio_format}" ${expected_fs:+--expected_fs "${expected_fs}"}
+        touch "${out}/.done"
+    done
+fi
+
+if run_stage 3; then
+    # A label is one word; the config gives the model's frame count: every kept utterance
+    # yields at least one frame to pool over.
+    log "Stage 3: filter ${train_set} ${valid_set}: ${min_wav_duration}-${max_wav_duration} s, empty labels"
+    for dset in $(unique_words "${train_set} ${valid_set}"); do
+        is_done "${data_feats}/${dset}/.done" && continue
+        python3 -m espnet_ext.bin.filter_data "${data_feats}/org/${dset}" "${data_feats}/${dset}" \
+            --fs "${fs}" --min_dur "${min_wav_duration}" --max_dur "${max_wav_duration}" \
+            --token_type word --asr_config "${cls_config}"
+        touch "${data_feats}/${dset}/.done"
+    done
+fi
+
+if run_stage 4; then
+    log "Stage 4: label list ${label_list} from ${data_feats}/${train_set}/text${classes:+ (--classes ${classes})}"
+    _checks=()
+    for dset in $(unique_words "${valid_set} ${test_sets}"); do _checks+=(--check "${data_feats}/${dset}/text"); done
+    python3 -m espnet_ext.bin.cls_labels --text "${data_feats}/${train_set}/text" --out "${label_list}" \
+        --classes "${classes}" "${_checks[@]}" || die "stage 4: bad labels (see the message above)"
+fi
+
+if run_stage 5; then
+    log "Stage 5: collect shapes and statistics in ${cls_stats_dir}"
+    if ! is_done "${cls_stats_dir}/.done"; then
+    # shellcheck disable=SC2086
+    collect_stats espnet_ext.bin.cls_train "${cls_stats_dir}" "${nj}" "${data_feats}/${train_set}" \
+        "${data_feats}/${valid_set}" "${cls_config}" "${label_opts[@]}" \
+        --train_data_path_and_name_and_type "${data_feats}/${train_set}/text,label,text" \
+        --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,label,text" \
+        --collect_feats_stats "$(python3 -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1])) or {}
+print("true" if c.get("normalize", "utterance_mvn") == "global_mvn" else "false")' "${cls_config}")" ${cls_args}
+    touch "${cls_stats_dir}/.done"
+    fi
+fi
+
+if run_stage 6; then
+    log "Stage 6: train ${cls_exp} (${cls_config}; log: ${cls_exp}/train.log)"
+    if ! is_done "${cls_exp}/.done_train"; then
+    mkdir -p "${cls_exp}"
+    write_resume_script "${cls_exp}" "$0" 6 "${__cls_args_all[@]+"${__cls_args_all[@]}"}"
+    # shellcheck disable=SC2086
+    ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${cls_exp}/train.log" \
+        python3 -m espnet_ext.bin.cls_train --use_preprocessor true "${label_opts[@]}" \
+            --train_data_path_and_name_and_type "${data_feats}/${train_set}/wav.scp,speech,sound" \
+            --train_data_path_and_name_and_type "${data_feats}/${train_set}/text,label,text" \
+            --train_shape_file "${cls_stats_dir}/train/speech_shape" \
+            --train_shape_file "${cls_stats_dir}/train/label_shape" \
+            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/wav.scp,speech,sound" \
+            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,label,text" \
+            --valid_shape_file "${cls_stats_dir}/valid/speech_shape" \
+            --valid_shape_file "${cls_stats_dir}/valid/label_shape" \
+            --resume true --fold_length 80000 --fold_length 1 \
+            --ngpu "${ngpu}" --multiprocessing_distributed true \
+            --output_dir "${cls_exp}" --config "${cls_config}" ${cls_args} \
+        || die "training failed: see ${cls_exp}/train.log"
+    touch "${cls_exp}/.done_train"
+    fi
+fi
+
+if run_stage 7; then
+    log "Stage 7: classify ${test_sets} with ${cls_exp}/${inference_model}"
+    [ -f "${cls_exp}/${inference_model}" ] || die "${cls_exp}/${inference_model}: no such model (stage 6 writes it)"
+    _ngpu=0; ${gpu_inference} && _ngpu=1
+    for dset in ${test_sets}; do
+        _dir=${cls_exp}/${inference_tag}/${dset}
+        _logdir=${_dir}/logdir
+        if [ "${_dir}/.done" -nt "${cls_exp}/${inference_model}" ]; then
+            log "  already done: ${_dir} (remove ${_dir}/.done to redo)"; continue
+        fi
+        mkdir -p "${_logdir}"
+        _n=$(wc -l < "${data_feats}/${dset}/wav.scp")
+        _nj=$(( inference_nj < _n ? inference_nj : _n ))
+        split_keys "${_nj}" "${_logdir}/keys" "${data_feats}/${dset}/wav.scp"
+        # shellcheck disable=SC2086
+        ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${_logdir}/cls_inference.JOB.log" \
+            python3 -m espnet_ext.bin.cls_inference --ngpu "${_ngpu}" --num_workers 0 \
+                --data_path_and_name_and_type "${data_feats}/${dset}/wav.scp,speech,sound" \
+                --key_file "${_logdir}/keys.JOB.scp" \
+                --classification_train_config "${cls_exp}/config.yaml" \
+                --classification_model_file "${cls_exp}/${inference_model}" \
+                --output_dir "${_logdir}/output.JOB" --output_all_probabilities true ${inference_args} \
+            || die "inference failed: see ${_logdir}/cls_inference.*.log"
+        for f in text score; do
+            for n in $(seq "${_nj}"); do cat "${_logdir}/output.${n}/prediction/${f}"; done \
+                | LC_ALL=C sort -k1,1 > "${_dir}/${f}"
+        done
+        log "  ${_dir}/text: $(wc -l < "${_dir}/text") predictions"
+        touch "${_dir}/.done"
+    done
+fi
+
+if run_stage 8; then
+    log "Stage 8: score ${test_sets} (accuracy, macro-F1, confusion matrix)"
+    for dset in ${test_sets}; do
+        # References from data/<set>: an utterance excluded in stage 2 counts as not predicted.
+        python3 -m espnet_ext.bin.cls_score --ref "data/${dset}/text" \
+            --hyp "${cls_exp}/${inference_tag}/${dset}/text" --labels "${label_list}" \
+            --out_dir "${cls_exp}/${inference_tag}/${dset}/scoring" --name "${dset}"
+    done
+    python3 -m espnet_ext.bin.cls_score collect "${cls_exp}" --out "${cls_exp}/RESULTS.md"
+    cat "${cls_exp}/RESULTS.md"
+fi
+
+log "Successfully finished. [elapsed=${SECONDS}s]"

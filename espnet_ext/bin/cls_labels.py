@@ -1,0 +1,117 @@
+"""Stage 4 of the classification driver: the label list, and a check of every set's labels.
+
+Usage::
+
+    python -m espnet_ext.bin.cls_labels --text dump/raw/train/text --out data/token_list/labels.txt \\
+        [--classes "neutral calm happy"] [--check dump/raw/dev/text --check dump/raw/test/text]
+
+``--text`` files hold ``<uttid> <label>`` lines (a Kaldi ``text`` whose transcript is one
+class label). The classes are ``--classes`` in the order given, or else the labels found in
+the ``--text`` files, sorted. ``--out`` gets one class a line, then ``<unk>`` (ESPnet's
+``CLSTask`` counts ``len(token_list) - 1`` classes and needs ``<unk>`` in the list).
+
+Every line of the ``--text`` and ``--check`` files must hold exactly one label, and one of
+the classes: anything else is an error naming the file, the utterance and the label (ESPnet
+would map an unknown label to ``<unk>``, outside the classifier's outputs). Classes without
+a training example are logged as a warning. Exit status 1 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from espnet_ext.bin.datadir import setup_logging
+from espnet_ext.data.datadir import read_map
+
+UNK = "<unk>"
+logger = logging.getLogger(__name__)
+
+
+def read_labels(path: Path) -> Dict[str, str]:
+    """``uttid -> label`` of a label file.
+
+    Raises:
+        ValueError: a line without exactly one label (naming the file and utterance).
+    """
+    labels = read_map(path, allow_empty_value=True)
+    for uttid, label in labels.items():
+        if len(label.split()) != 1:
+            raise ValueError(f"{path}: utterance {uttid} has label {label!r}; expected exactly one class label")
+    return labels
+
+
+def read_label_list(path: Path) -> List[str]:
+    """The classes of a label list written by :func:`write_label_list` (``<unk>`` dropped)."""
+    classes = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not classes or classes[-1] != UNK:
+        raise ValueError(f"{path}: expected one class a line and {UNK} last (stage 4 of cls.sh)")
+    return classes[:-1]
+
+
+def choose_classes(train: Dict[str, str], classes: Optional[Sequence[str]]) -> List[str]:
+    """``classes`` if given (checked: unique, no ``<unk>``), else the sorted training labels."""
+    if classes:
+        dup = [c for c, n in Counter(classes).items() if n > 1]
+        if dup or UNK in classes:
+            raise ValueError(f"--classes {' '.join(classes)}: expected distinct class names other than {UNK}")
+        return list(classes)
+    return sorted(set(train.values()))
+
+
+def check_labels(path: Path, labels: Dict[str, str], classes: Sequence[str]) -> None:
+    """Raise ValueError naming the first utterances of ``path`` whose label is not a class."""
+    known = set(classes)
+    bad = [(u, lab) for u, lab in labels.items() if lab not in known]
+    if bad:
+        shown = ", ".join(f"{u}: {lab!r}" for u, lab in bad[:5])
+        raise ValueError(f"{path}: {len(bad)} label(s) not among the classes ({' '.join(classes)}): {shown}")
+
+
+def write_label_list(path: Path, classes: Sequence[str]) -> None:
+    """One class a line, then ``<unk>``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{c}\n" for c in [*classes, UNK]), encoding="utf-8")
+
+
+def make_label_list(texts: Sequence[Path], out: Path, classes: Optional[Sequence[str]] = None,
+                    checks: Sequence[Path] = ()) -> List[str]:
+    """Write ``out`` (see the module docstring) and return the classes."""
+    per_file = {path: read_labels(path) for path in [*texts, *checks]}
+    train = {u: lab for path in texts for u, lab in per_file[path].items()}
+    chosen = choose_classes(train, classes)
+    for path, labels in per_file.items():
+        check_labels(path, labels, chosen)
+    counts = Counter(train.values())
+    unseen = [c for c in chosen if not counts[c]]
+    if unseen:
+        logger.warning("class(es) without a training example: %s", " ".join(unseen))
+    write_label_list(out, chosen)
+    logger.info("%d classes in %s: %s", len(chosen), out, ", ".join(f"{c} ({counts[c]})" for c in chosen))
+    return chosen
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.cls_labels", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--text", type=Path, action="append", required=True, help="training label file(s)")
+    parser.add_argument("--out", type=Path, required=True, help="label list to write")
+    parser.add_argument("--classes", default="", help="space-separated classes in output order (default: sorted labels)")
+    parser.add_argument("--check", type=Path, action="append", default=[], help="other label files to check")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        make_label_list(args.text, args.out, args.classes.split(), args.check)
+    except (ValueError, OSError) as e:
+        logger.error("%s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

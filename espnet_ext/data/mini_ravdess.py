@@ -1,0 +1,166 @@
+"""A mini corpus in RAVDESS's layout, made from the shipped mini corpus, for tests and demos.
+
+What is read: ``<corpus>/en/{text,utt2spk,spk2info,wav/*.flac}`` of the mini corpus
+(``egs2/mini/corpus``, 16 synthesized English voices, 16 kHz; see
+:mod:`espnet_ext.data.mini_corpus`). What is written::
+
+    <out>/Actor_NN/03-01-EE-01-SS-RR-NN.wav      48 kHz, 16-bit mono, like RAVDESS
+
+for 24 actors, each with ``takes`` files per emotion (8 emotions; statement ``SS`` and
+repetition ``RR`` count the takes: 01-01, 02-01, 01-02, 02-02; intensity normal).
+
+Emotions are made learnable by a tiny model in a short CPU run: each emotion has its own
+speaking rate (a speed change by resampling, so pitch moves with it), gain and a steady
+tone mixed under the speech (:data:`STYLES`). These are stand-ins for what acted emotion
+changes (rate, pitch, loudness, timbre), not a model of it.
+
+Actors follow RAVDESS's convention, odd male and even female: actor ``a`` speaks with a
+mini-corpus voice of that sex. Actors 1-20 share 6 voices per sex; actors 21-24 (the
+default dev and test actors) get the remaining 2 voices per sex, which no other actor
+uses, so the default split stays speaker-independent.
+
+Command line::
+
+    python -m espnet_ext.data.mini_ravdess --out DIR [--corpus egs2/mini/corpus] [--takes 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Sequence
+
+import numpy as np
+import soundfile as sf
+
+from espnet_ext.data.corpora.ravdess import EMOTIONS, N_ACTORS, SAMPLE_RATE, RavdessId, speaker_id
+from espnet_ext.data.mini_corpus import SAMPLE_RATE as SOURCE_RATE
+from espnet_ext.data.mini_corpus import CorpusUtterance, load_language
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "corpus"
+MAX_TAKES = 4  # (statement, repetition) pairs: 01-01, 02-01, 01-02, 02-02
+TRAIN_VOICES_PER_SEX = 6  # voices shared by actors 1-20; actors 21-24 get the others
+
+
+class EmotionStyle(NamedTuple):
+    """How one emotion changes a neutral utterance."""
+
+    speed: Fraction  # playback speed (>1 faster and higher); resampling, so pitch follows
+    gain_db: float  # level change, dB (limited so that the peak stays below full scale)
+    tone_hz: float  # a steady tone mixed in at TONE_LEVEL of the speech's RMS, Hz
+
+
+TONE_LEVEL = 0.25  # tone amplitude relative to the utterance's RMS
+PEAK_LIMIT = 0.95  # full scale = 1.0
+
+#: emotion code (1..8) -> its style
+STYLES: Dict[int, EmotionStyle] = {
+    1: EmotionStyle(Fraction(1), 0.0, 300.0),          # neutral
+    2: EmotionStyle(Fraction(9, 10), -6.0, 450.0),     # calm
+    3: EmotionStyle(Fraction(11, 10), 2.0, 650.0),     # happy
+    4: EmotionStyle(Fraction(17, 20), -8.0, 900.0),    # sad
+    5: EmotionStyle(Fraction(23, 20), 6.0, 1250.0),    # angry
+    6: EmotionStyle(Fraction(6, 5), -2.0, 1700.0),     # fearful
+    7: EmotionStyle(Fraction(19, 20), -4.0, 2300.0),   # disgust
+    8: EmotionStyle(Fraction(21, 20), 3.0, 3100.0),    # surprised
+}
+
+
+def apply_style(audio: np.ndarray, style: EmotionStyle) -> np.ndarray:
+    """16 kHz float samples -> 48 kHz float samples in the emotion's style."""
+    from scipy.signal import resample_poly
+
+    # speed s at 16 kHz, then 16 -> 48 kHz: n samples become n * 3 / s.
+    ratio = Fraction(SAMPLE_RATE, SOURCE_RATE) / style.speed
+    out = resample_poly(audio, ratio.numerator, ratio.denominator)
+    rms = float(np.sqrt(np.mean(out**2))) or 1e-3
+    t = np.arange(out.shape[0]) / SAMPLE_RATE
+    out = out + TONE_LEVEL * rms * np.sqrt(2.0) * np.sin(2 * np.pi * style.tone_hz * t)
+    out = out * 10.0 ** (style.gain_db / 20.0)
+    peak = float(np.max(np.abs(out)))
+    return out * (PEAK_LIMIT / peak) if peak > PEAK_LIMIT else out
+
+
+def actor_voices(speakers: Dict[str, Dict[str, str]]) -> Dict[int, str]:
+    """Actor number -> mini-corpus speaker of the actor's sex (see the module docstring).
+
+    Raises:
+        ValueError: fewer than ``TRAIN_VOICES_PER_SEX + 2`` voices of a sex.
+    """
+    by_sex = {sex: sorted(s for s, info in speakers.items() if info.get("sex") == sex) for sex in "mf"}
+    need = TRAIN_VOICES_PER_SEX + (N_ACTORS // 2 - 10)
+    for sex, voices in by_sex.items():
+        if len(voices) < need:
+            raise ValueError(f"mini corpus: expected at least {need} voices with sex={sex} in "
+                             f"en/spk2info, found {len(voices)}")
+    out = {}
+    for actor in range(1, N_ACTORS + 1):
+        k = (actor - 1) // 2  # index among the actors of this sex
+        index = k % TRAIN_VOICES_PER_SEX if k < 10 else TRAIN_VOICES_PER_SEX + k - 10
+        out[actor] = by_sex["m" if actor % 2 else "f"][index]
+    return out
+
+
+def _take_fields(take: int) -> tuple:
+    """(statement, repetition) of take 0..3."""
+    return 1 + take % 2, 1 + take // 2
+
+
+def _pick(utts: Sequence[CorpusUtterance], actor: int, emotion: int, take: int) -> CorpusUtterance:
+    """A source utterance of the actor's voice; actors sharing a voice read different ones."""
+    return utts[(emotion - 1 + len(EMOTIONS) * take + 7 * ((actor - 1) // 12)) % len(utts)]
+
+
+def write_mini_ravdess(out_dir, corpus_dir=DEFAULT_CORPUS, takes: int = 1) -> int:
+    """Write the corpus (see the module docstring); returns the number of files."""
+    if not 1 <= takes <= MAX_TAKES:
+        raise ValueError(f"takes: expected 1..{MAX_TAKES}, found {takes}")
+    speakers, utts = load_language(corpus_dir, "en")
+    by_speaker: Dict[str, List[CorpusUtterance]] = {}
+    for utt in utts:
+        by_speaker.setdefault(utt.spk, []).append(utt)
+    out_dir = Path(out_dir)
+    count = 0
+    for actor, voice in actor_voices(speakers).items():
+        actor_dir = out_dir / speaker_id(actor)
+        actor_dir.mkdir(parents=True, exist_ok=True)
+        for emotion in range(1, len(EMOTIONS) + 1):
+            for take in range(takes):
+                source = _pick(by_speaker[voice], actor, emotion, take)
+                audio, rate = sf.read(str(source.audio), dtype="float64")
+                if rate != SOURCE_RATE:
+                    raise ValueError(f"{source.audio}: expected {SOURCE_RATE} Hz, found {rate} Hz")
+                rid = RavdessId(3, 1, emotion, 1, *_take_fields(take), actor)
+                sf.write(str(actor_dir / f"{rid.stem}.wav"), apply_style(audio, STYLES[emotion]),
+                         SAMPLE_RATE, subtype="PCM_16")
+                count += 1
+    logger.info("wrote %d files of %d actors to %s", count, N_ACTORS, out_dir)
+    return count
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``python -m espnet_ext.data.mini_ravdess``."""
+    from espnet_ext.bin.datadir import setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m espnet_ext.data.mini_ravdess", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="output directory (gets Actor_01 ... Actor_24)")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help=f"mini corpus (default: {DEFAULT_CORPUS})")
+    parser.add_argument("--takes", type=int, default=1, help=f"files per actor and emotion, 1..{MAX_TAKES} (default: 1)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        write_mini_ravdess(args.out, args.corpus, args.takes)
+    except ValueError as e:
+        logger.error("%s", e)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
