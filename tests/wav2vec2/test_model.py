@@ -243,7 +243,7 @@ def test_config_validation_names_field_and_values():
         Wav2Vec2Config(encoder_embed_dim=100)
     with pytest.raises(ValueError, match="conv_feature_layers"):
         Wav2Vec2Config(conv_feature_layers=[(512, 10)])
-    with pytest.raises(ValueError, match="preset: expected one of base, medium, small, large, tiny"):
+    with pytest.raises(ValueError, match="preset: expected one of base, medium, small, large, mini, tiny"):
         preset_config("huge")
 
 
