@@ -24,3 +24,14 @@ for _task in ("espnet2.tasks.asr", "espnet2.tasks.ssl", "espnet2.tasks.cls"):
 
 # wav2vec 2.0 pre-training as a whole SSL model (espnet_ext.espnet.ssl_model explains why)
 add_plugin("espnet2.tasks.ssl", "model_choices", "wav2vec2", "espnet_ext.espnet.ssl_model:ESPnetWav2Vec2Model")
+
+# wav2vec 1.0: its network as a frontend, its pre-training as a whole SSL model (espnet_ext.espnet.wav2vec1)
+for _task in ("espnet2.tasks.asr", "espnet2.tasks.ssl", "espnet2.tasks.cls"):
+    add_plugin(_task, "frontend_choices", "wav2vec1", "espnet_ext.espnet.wav2vec1:Wav2Vec1Frontend")
+add_plugin("espnet2.tasks.ssl", "model_choices", "wav2vec1", "espnet_ext.espnet.wav2vec1:ESPnetWav2Vec1Model")
+
+# the wav2vec1 frontend's frame count, for the stage-4 CTC-feasibility filter (torch-free)
+from espnet_ext.data.frames import register_frontend_length  # noqa: E402
+from espnet_ext.wav2vec1.config import frontend_frames as _wav2vec1_frames  # noqa: E402
+
+register_frontend_length("wav2vec1", _wav2vec1_frames)
