@@ -4,6 +4,8 @@
 ``egs2/<corpus>/asr1`` (outputs stay in ``dest``) with its own ``db.sh`` text;
 ``run_recipe(recipe, *args, script="./run.sh", check=True)`` runs a script there with the
 project's venv and ``ESPNET_EXT_ROOT`` (raising with the stderr tail when ``check`` and it fails).
+``tiny_checkpoint`` is a random tiny wav2vec 2.0 backbone saved in this project's format: the
+config dry runs put it where a config's ``frontend_conf.path`` points (no model hub here).
 """
 
 from __future__ import annotations
@@ -40,3 +42,14 @@ def run_recipe(project_root, venv_env):
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    from espnet_ext.wav2vec2.importers import save_backbone
+    from espnet_ext.wav2vec2.model import wav2vec2_model
+    from espnet_ext.wav2vec2.presets import preset_config
+
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_backbone(wav2vec2_model(preset_config("tiny")), preset_config("tiny"), path)
+    return path

@@ -1,6 +1,6 @@
 """Dry run of every training config in the repository (asr1 and ssl1): it parses, ESPnet builds
 the model, and a forward/backward step runs. A frontend ``path`` is replaced by a tiny checkpoint
-the test builds (no model hub here)."""
+(``tiny_checkpoint`` in tests/egs2/conftest.py; no model hub here)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(ROOT.glob("egs2/*/asr1/conf/tuning/*.yaml"))
 SSL_CONFIGS = sorted({p.resolve() for p in ROOT.glob("egs2/*/ssl1/conf/tuning/*.yaml")})
 TOKENS = ["<blank>", "<unk>", "a", "b", "c", "<space>", "<sos/eos>"]
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from espnet_ext.wav2vec2.importers import save_backbone
-    from espnet_ext.wav2vec2.model import wav2vec2_model
-    from espnet_ext.wav2vec2.presets import preset_config
-
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_backbone(wav2vec2_model(preset_config("tiny")), preset_config("tiny"), path)
-    return path
 
 
 def test_there_are_configs():

@@ -141,17 +141,6 @@ def test_strict_and_missing_corpus(recipe_run, tmp_path):
 # ------------------------------------------------------------------------ config dry runs
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from espnet_ext.wav2vec2.importers import save_backbone
-    from espnet_ext.wav2vec2.model import wav2vec2_model
-    from espnet_ext.wav2vec2.presets import preset_config
-
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_backbone(wav2vec2_model(preset_config("tiny")), preset_config("tiny"), path)
-    return path
-
-
 def test_there_are_configs():
     assert {p.name for p in CONFIGS} >= {"train_cls_w2v2_tiny.yaml", "train_cls_w2v2_base_frozen.yaml",
                                          "train_cls_w2v2_base_finetune.yaml"}

@@ -33,12 +33,7 @@ class SSLTask(Wav2Vec2TaskMixin, ESPnetSSLTask):
 STATS = {"loss", "loss_m", "loss_d", "feature_pen", "code_ppl", "prob_ppl", "acc", "sim_pos", "sim_neg", "temp"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(*extra: str) -> ESPnetWav2Vec2Model:

@@ -25,13 +25,7 @@ MODES = [("default", False), ("layer_norm", True), ("default", True), ("layer_no
 MODE_IDS = ["group", "layer-bias", "group-bias", "layer"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: intra-op threads cost more than they save (and oversubscribe 2 shared cores)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomize(module: nn.Module, seed: int = 0) -> nn.Module:

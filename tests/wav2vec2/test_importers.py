@@ -29,13 +29,7 @@ TOLERANCE = 1e-4
 LENGTHS = [3200, 2100]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: intra-op threads cost more than they save (and oversubscribe 2 shared cores)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomize(module: torch.nn.Module, seed: int = 0) -> None:

@@ -15,13 +15,7 @@ ARCHS = [("default", False), ("default", True), ("layer_norm", False), ("layer_n
 ARCH_IDS = ["group-postLN", "group-preLN", "layer-postLN", "layer-preLN"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: intra-op threads cost more than they save (and oversubscribe 2 shared cores)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _config(mode: str = "default", layer_norm_first: bool = False, **overrides) -> Wav2Vec2Config:

@@ -23,13 +23,7 @@ from espnet_ext.wav2vec2.pretraining import (downsampling_context, pretraining_f
                                              wav2vec2_pretraining)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tensors this small run faster on one thread (and far faster on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_config(**overrides):
