@@ -74,3 +74,18 @@ write_resume_script() {  # write_resume_script EXP_DIR DRIVER STAGE ARGS...: EXP
     } > "${exp}/run.sh"
     chmod +x "${exp}/run.sh"
 }
+
+format_sets() {  # format_sets "TRAIN_LIKE_SETS" SET...: the "format" stage of each data/<set>
+    # (resample to ${fs}, dump ${audio_format} audio; --expected_fs ${expected_fs} when set).
+    # Sets named in TRAIN_LIKE_SETS go to ${data_feats}/org/<set> (a filter stage follows),
+    # the others to ${data_feats}/<set>. A set whose output has a .done marker is skipped.
+    local train_like=" $1 " dset out
+    shift
+    for dset in $(unique_words "$*"); do
+        if [[ "${train_like}" == *" ${dset} "* ]]; then out=${data_feats}/org/${dset}; else out=${data_feats}/${dset}; fi
+        is_done "${out}/.done" && continue
+        python3 -m espnet_ext.bin.format_wav_scp "data/${dset}" "${out}" --fs "${fs}" --nj "${nj}" \
+            --audio_format "${audio_format}" ${expected_fs:+--expected_fs "${expected_fs}"}
+        touch "${out}/.done"
+    done
+}

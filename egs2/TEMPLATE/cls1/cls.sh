@@ -104,17 +104,7 @@ fi
 
 if run_stage 2; then
     log "Stage 2: format audio: ${fs} Hz ${audio_format} in ${data_feats}"
-    for dset in $(unique_words "${train_set} ${valid_set} ${test_sets}"); do
-        if [ "${dset}" = "${train_set}" ] || [ "${dset}" = "${valid_set}" ]; then
-            out=${data_feats}/org/${dset}
-        else
-            out=${data_feats}/${dset}
-        fi
-        is_done "${out}/.done" && continue
-        python3 -m espnet_ext.bin.format_wav_scp "data/${dset}" "${out}" --fs "${fs}" --nj "${nj}" \
-            --audio_format "${audio_format}" ${expected_fs:+--expected_fs "${expected_fs}"}
-        touch "${out}/.done"
-    done
+    format_sets "${train_set} ${valid_set}" "${train_set}" "${valid_set}" ${test_sets}
 fi
 
 if run_stage 3; then

@@ -82,13 +82,7 @@ fi
 
 if run_stage 3; then
     log "Stage 3: format audio: ${fs} Hz ${audio_format} in ${data_feats}/org"
-    for dset in $(unique_words "${train_set} ${valid_set}"); do
-        out=${data_feats}/org/${dset}
-        is_done "${out}/.done" && continue
-        python3 -m espnet_ext.bin.format_wav_scp "data/${dset}" "${out}" --fs "${fs}" --nj "${nj}" \
-            --audio_format "${audio_format}" ${expected_fs:+--expected_fs "${expected_fs}"}
-        touch "${out}/.done"
-    done
+    format_sets "${train_set} ${valid_set}" "${train_set}" "${valid_set}"
 fi
 
 if run_stage 4; then
