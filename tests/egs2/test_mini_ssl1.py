@@ -52,9 +52,10 @@ def last_valid(log: Path, key: str) -> float:
 def pretrained(project_root, venv_env, tmp_path_factory):
     recipe = make_recipe(tmp_path_factory.mktemp("mini") / "ssl1")
     env = dict(venv_env, ESPNET_EXT_ROOT=str(project_root))
-    run(recipe, env, "--stop_stage", "10")
+    tiny = ("--ssl_config", "conf/tuning/train_ssl_w2v2_tiny.yaml")  # (the recipe's default is mini)
+    run(recipe, env, "--stop_stage", "10", *tiny)
     exp = recipe / "exp" / "ssl_train_ssl_w2v2_tiny"
-    train = subprocess.Popen(["./run.sh", "--stage", "11", "--stop_stage", "11"], cwd=recipe, env=env,
+    train = subprocess.Popen(["./run.sh", "--stage", "11", "--stop_stage", "11", *tiny], cwd=recipe, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 900
     while epochs_done(exp / "train.log") < 3 and train.poll() is None and time.time() < deadline:
@@ -64,7 +65,7 @@ def pretrained(project_root, venv_env, tmp_path_factory):
     train.wait()
     killed_at = epochs_done(exp / "train.log")
     log_before = (exp / "train.log").read_text(errors="replace")
-    run(recipe, env, "--stage", "11")  # resumes, then exports
+    run(recipe, env, "--stage", "11", *tiny)  # resumes, then exports
     return recipe, exp, killed_at, log_before
 
 
@@ -108,3 +109,32 @@ def test_exports_load_in_the_frontend(pretrained):
         feats, lengths = frontend(torch.randn(1, 16000) * 0.1, torch.tensor([16000]))
         assert feats.shape == (1, 49, frontend.output_size()) and int(lengths) == 49
     assert (exp / "backbone.pth").stat().st_size < last.stat().st_size  # no pre-training heads
+
+
+@pytest.mark.slow
+def test_asr1_fine_tunes_from_the_last_checkpoint(pretrained, project_root, venv_env):
+    """``egs2/mini/asr1/run.sh --pretrained <ssl1 exp dir>`` (the second half of ``make demo``):
+    the tag names the checkpoint, and with the backbone frozen for the one epoch trained here
+    its parameters are the checkpoint's, bit for bit."""
+    from espnet_ext.espnet.frontend import Wav2Vec2Frontend
+
+    recipe, exp, _, _ = pretrained
+    asr = recipe.parent / "asr1"
+    asr.mkdir()
+    for name in ("asr.sh", "path.sh", "cmd.sh", "db.sh", "run.sh", "conf", "local"):
+        (asr / name).symlink_to((project_root / "egs2/mini/asr1" / name).resolve())
+    env = dict(venv_env, ESPNET_EXT_ROOT=str(project_root))
+    result = subprocess.run(
+        ["./run.sh", "--pretrained", str(exp), "--stop_stage", "11",
+         "--asr_args", "--max_epoch 1 --frontend_conf freeze_finetune_updates=100000"],
+        cwd=asr, env=env, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-4000:]
+    last = max((exp / "checkpoints").glob("*updates.pth"), key=lambda p: int(p.name[: -len("updates.pth")]))
+    tag = f"asr_train_asr_w2v2_mini_ctc_train_ssl_w2v2_tiny_{last.stem}"
+    config = yaml.safe_load((asr / "exp" / tag / "config.yaml").read_text())
+    assert config["frontend_conf"]["path"] == str(last.resolve())
+    assert config["max_epoch"] == 1
+    trained = torch.load(asr / "exp" / tag / "1epoch.pth", map_location="cpu")
+    reference = Wav2Vec2Frontend(path=str(last))
+    for name, value in reference.named_parameters():
+        assert torch.equal(trained[f"frontend.{name}"], value), name

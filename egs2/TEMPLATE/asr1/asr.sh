@@ -138,12 +138,17 @@ else
     token_list=${token_listdir}/${token_type}/tokens.txt
 fi
 [ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config}" .yaml)_${token_type}
-[ -n "${asr_stats_dir}" ] || asr_stats_dir=${expdir}/asr_stats_${token_type}_${fs}
 if [ "${feats_normalize}" = config ] && [ -f "${asr_config}" ]; then
     # the config's normalize (ESPnet's default utterance_mvn when absent; null -> none)
     feats_normalize=$(python3 -c 'import sys, yaml
 c = yaml.safe_load(open(sys.argv[1], encoding="utf-8")) or {}
 print(c.get("normalize", "utterance_mvn") or "none")' "${asr_config}")
+fi
+if [ -z "${asr_stats_dir}" ]; then
+    # Shapes depend only on the data: one directory for every experiment. Feature statistics
+    # (global_mvn) depend on the frontend and its checkpoint: one directory per experiment.
+    asr_stats_dir=${expdir}/asr_stats_${token_type}_${fs}
+    [ "${feats_normalize}" = global_mvn ] && asr_stats_dir=${asr_stats_dir}_${asr_tag}
 fi
 asr_exp=${expdir}/asr_${asr_tag}
 [ -n "${inference_tag}" ] || { inference_tag=$(basename "${inference_config:-default}" .yaml); inference_tag=${inference_tag#decode_}; }

@@ -15,6 +15,7 @@ test_sets="dev test"
 asr_config=conf/train_asr.yaml
 inference_config=conf/decode_ctc_greedy.yaml
 pretrained=""   # a checkpoint for the wav2vec2 frontend, or an ssl1 exp dir (its last checkpoint)
+asr_args=""     # extra training options (with --pretrained, added after the frontend's path)
 
 # --pretrained is read here; every other option goes to asr.sh.
 args=()
@@ -24,6 +25,8 @@ while [ $# -gt 0 ]; do
             pretrained=$2; shift 2 ;;
         --asr_config) [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
             asr_config=$2; shift 2 ;;
+        --asr_args) [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
+            asr_args=$2; shift 2 ;;
         *) args+=("$1"); shift ;;
     esac
 done
@@ -37,9 +40,11 @@ if [ -n "${pretrained}" ]; then
     pretrained=$(cd "$(dirname "${pretrained}")" && pwd)/$(basename "${pretrained}")
     echo "$0: fine-tuning from ${pretrained}"
     name=$(basename "$(dirname "$(dirname "${pretrained}")")")_$(basename "${pretrained}" .pth)
-    args=(--asr_tag "$(basename "${asr_config}" .yaml)_${name#ssl_}"
-          --asr_args "--frontend_conf preset=null --frontend_conf path=${pretrained}" "${args[@]+"${args[@]}"}")
+    # the tag names the config a link such as conf/train_asr.yaml points to
+    args=(--asr_tag "$(basename "$(readlink -f "${asr_config}")" .yaml)_${name#ssl_}" "${args[@]+"${args[@]}"}")
+    asr_args="--frontend_conf preset=null --frontend_conf path=${pretrained} ${asr_args}"
 fi
+[ -n "${asr_args}" ] && args+=(--asr_args "${asr_args}")
 
 ./asr.sh \
     --nj 2 \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Mini pre-training recipe: the tiny wav2vec 2.0 preset on all the audio of the embedded mini
+# Mini pre-training recipe: the mini wav2vec 2.0 preset (0.95 M parameters) on all the audio of the embedded mini
 # corpus (en, zh, ja; ~10 minutes), a few minutes on 2 CPU cores. Corpus options only; the
 # stages are in ssl.sh (see ./ssl.sh --help).
 set -euo pipefail
@@ -10,5 +10,5 @@ set -euo pipefail
     --valid_set dev \
     --min_wav_duration 0.5 \
     --max_wav_duration 10 \
-    --ssl_config conf/tuning/train_ssl_w2v2_tiny.yaml \
+    --ssl_config conf/tuning/train_ssl_w2v2_mini.yaml \
     "$@"
