@@ -154,6 +154,8 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         collapse_ppl_fraction, collapse_patience: :class:`CollapseMonitor` (warnings only).
     """
 
+    builds_from_model_conf = True  # Wav2Vec2TaskMixin builds it from model_conf alone
+
     def __init__(self, preset: str = "base", config: Optional[Dict[str, Any]] = None,
                  context: Optional[Dict[str, Any]] = None, diversity_weight: float = 0.1,
                  feature_penalty_weight: float = 10.0, normalize_waveform: bool = False,
@@ -243,13 +245,14 @@ class MaxSampleCrop:
 
 
 def _builds_wav2vec2(args: argparse.Namespace) -> bool:
+    """Whether ``args.model`` names a model class that sets ``builds_from_model_conf`` (this
+    project's pre-training models: wav2vec 2.0 here, wav2vec 1.0 in espnet_ext.espnet.wav2vec1)."""
     from espnet2.tasks.ssl import model_choices
 
     name = getattr(args, "model", None)
     if name is None or name not in model_choices.classes:
         return False
-    model_class = model_choices.get_class(name)
-    return isinstance(model_class, type) and issubclass(model_class, ESPnetWav2Vec2Model)
+    return bool(getattr(model_choices.get_class(name), "builds_from_model_conf", False))
 
 
 class Wav2Vec2TaskMixin:

@@ -45,7 +45,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from torch import Tensor
 
 from espnet_ext.espnet.frontend import _sampling_rate
-from espnet_ext.espnet.ssl_model import CollapseMonitor, ESPnetWav2Vec2Model
+from espnet_ext.espnet.ssl_model import CollapseMonitor
 from espnet_ext.espnet.updates import count_updates
 from espnet_ext.wav2vec1.checkpoint import load_wav2vec1, save_wav2vec1
 from espnet_ext.wav2vec1.config import Wav2Vec1Config, preset_config
@@ -83,6 +83,8 @@ class ESPnetWav2Vec1Model(AbsESPnetModel):
         config: overrides of :class:`~espnet_ext.wav2vec1.config.Wav2Vec1Config` fields.
         chance_patience: :class:`ChanceMonitor` (a warning only), in training batches.
     """
+
+    builds_from_model_conf = True  # the SSL task mixin builds it from model_conf alone (as wav2vec2)
 
     def __init__(self, preset: str = "base", config: Optional[Dict[str, Any]] = None,
                  chance_patience: int = 1000) -> None:
@@ -122,10 +124,6 @@ class ESPnetWav2Vec1Model(AbsESPnetModel):
         predictor = self.pretraining.predictor.state_dict() if heads else None
         save_wav2vec1(self.pretraining.backbone, path, predictor)
 
-
-# The SSL task mixin builds every model it recognises as ESPnetWav2Vec2Model directly from
-# model_conf (see Wav2Vec2TaskMixin); this model is built the same way.
-ESPnetWav2Vec2Model.register(ESPnetWav2Vec1Model)
 
 
 class Wav2Vec1Frontend(AbsFrontend):
