@@ -147,7 +147,7 @@ fi
 if [ -z "${asr_stats_dir}" ]; then
     # Shapes depend only on the data: one directory for every experiment. Feature statistics
     # (global_mvn) depend on the frontend and its checkpoint: one directory per experiment.
-    asr_stats_dir=${expdir}/asr_stats_${token_type}_${fs}
+    asr_stats_dir=${expdir}/asr_stats_${train_set_used}_${token_type}_${fs}
     [ "${feats_normalize}" = global_mvn ] && asr_stats_dir=${asr_stats_dir}_${asr_tag}
 fi
 asr_exp=${expdir}/asr_${asr_tag}

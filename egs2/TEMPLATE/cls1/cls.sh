@@ -86,7 +86,7 @@ __cls_args_all=("$@")  # for the generated exp/<tag>/run.sh
 
 # Names derived from the options
 [ -n "${cls_tag}" ] || cls_tag=$(basename "${cls_config}" .yaml)
-[ -n "${cls_stats_dir}" ] || cls_stats_dir=${expdir}/cls_stats_${fs}
+[ -n "${cls_stats_dir}" ] || cls_stats_dir=${expdir}/cls_stats_${train_set}_${fs}
 [ -n "${inference_tag}" ] || inference_tag=inference_${inference_model%.pth}
 cls_exp=${expdir}/cls_${cls_tag}
 label_list=data/token_list/labels.txt

@@ -70,7 +70,7 @@ __ssl_args_all=("$@")  # for the generated exp/<tag>/run.sh
 [ -f "${ssl_config}" ] || die "--ssl_config ${ssl_config}: no such file"
 [ -n "${ssl_tag}" ] || ssl_tag=$(basename "${ssl_config}" .yaml)
 ssl_exp=${expdir}/ssl_${ssl_tag}
-ssl_stats_dir=${expdir}/ssl_stats_${fs}
+ssl_stats_dir=${expdir}/ssl_stats_${train_set}_${fs}  # shapes of train_set (and valid_set)
 data_feats=${dumpdir}/raw
 
 if run_stage 1; then
