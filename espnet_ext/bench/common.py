@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
-from typing import Callable, List, NamedTuple
+from typing import Callable, Dict, List, NamedTuple
 
 import torch
 
@@ -28,6 +28,17 @@ def time_steps(step: Callable[[], None], warmup: int, repeats: int, device: str)
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return Timing(sorted(times)[len(times) // 2], times)
+
+
+def time_interleaved(steps: Dict[str, Callable[[], None]], repeats: int, device: str) -> Dict[str, List[float]]:
+    """One warm-up step each, then ``repeats`` rounds of one timed step each, alternating."""
+    for step in steps.values():
+        step()
+    times: Dict[str, List[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            times[name] += time_steps(step, warmup=0, repeats=1, device=device).times_s
+    return times
 
 
 def machine() -> str:

@@ -51,8 +51,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 import numpy as np
 import torch
 
-from espnet_ext.bench.common import machine
-from espnet_ext.bench.pretrain import time_interleaved
+from espnet_ext.bench.common import machine, time_interleaved
 
 SAMPLE_RATE = 16000
 MINI_WAVS = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "corpus" / "en" / "wav"

@@ -3,7 +3,8 @@
 
     python -m espnet_ext.bench finetune [--size tiny|base] [--batch 4] [--seconds 4] [--repeats 3]
 
-Both run the same model config, batch and CTC head in training mode, with Hugging Face's
+Both run the same model config, batch and CTC head in training mode, timed interleaved (one
+warm-up step each, then ours, reference, ours, ...: a shared machine slows both alike), with Hugging Face's
 time masking and layerdrop off (the frontends would draw different masks). ESPnet's frontend
 returns sample counts as lengths, so the CTC lengths here come from the conv arithmetic for
 both.
@@ -16,7 +17,7 @@ import tempfile
 
 import torch
 
-from espnet_ext.bench.common import machine, time_steps
+from espnet_ext.bench.common import machine, time_interleaved
 
 SIZES = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
@@ -76,15 +77,18 @@ def main(argv=None) -> int:
     out_lengths = ours.model.output_lengths(lengths)
     targets = torch.randint(1, 30, (args.batch, 20), device=args.device)
     target_lengths = torch.full((args.batch,), 20, device=args.device)
-    results = {}
+    steps = {}
     for name, frontend in (("ours (wav2vec2 frontend)", ours), ("ESPnet huggingface frontend", reference)):
         head = torch.nn.Linear(frontend.output_size(), 32).to(args.device)
         optimizer = torch.optim.SGD(list(frontend.parameters()) + list(head.parameters()), lr=1e-5)
-        step = make_step(frontend, head, speech, lengths, out_lengths, targets, target_lengths, optimizer)
-        results[name] = time_steps(step, warmup=1, repeats=args.repeats, device=args.device).median_s
-    ours_s, ref_s = results.values()
-    print(f"fine-tuning step, {args.size} model, batch {args.batch} x {args.seconds:g} s, {machine()}")
-    for name, seconds in results.items():
-        print(f"  {name:32s} {seconds:8.3f} s/step")
-    print(f"  ratio ours/reference: {ours_s / ref_s:.3f}")
+        steps[name] = make_step(frontend, head, speech, lengths, out_lengths, targets, target_lengths, optimizer)
+    times = time_interleaved(steps, args.repeats, args.device)
+    medians = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+    ours_s, ref_s = medians.values()
+    print(f"fine-tuning step, {args.size} model, batch {args.batch} x {args.seconds:g} s, "
+          f"{args.repeats} interleaved repeats, {machine()}")
+    for name, seconds in medians.items():
+        print(f"  {name:32s} {seconds:8.3f} s/step  (range {min(times[name]):.3f}-{max(times[name]):.3f})")
+    print(f"  ratio ours/reference: {ours_s / ref_s:.3f} (of medians; of fastest steps: "
+          f"{min(times['ours (wav2vec2 frontend)']) / min(times['ESPnet huggingface frontend']):.3f})")
     return 0

@@ -33,7 +33,7 @@ from typing import Callable, Dict, List
 
 import torch
 
-from espnet_ext.bench.common import machine, time_steps
+from espnet_ext.bench.common import machine, time_interleaved
 from espnet_ext.bench.finetune import SIZES as FINETUNE_SIZES
 
 PRETRAINING = dict(num_negatives=100, mask_time_prob=0.65, mask_time_length=10, layerdrop=0.0)
@@ -137,17 +137,6 @@ def reference_step(model, speech, attention_mask, bf16: bool, losses: List[float
             losses.append(float(loss.detach()))
 
     return step
-
-
-def time_interleaved(steps: Dict[str, Callable[[], None]], repeats: int, device: str) -> Dict[str, List[float]]:
-    """One warm-up step each, then ``repeats`` rounds of one timed step each, alternating."""
-    for step in steps.values():
-        step()
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            times[name] += time_steps(step, warmup=0, repeats=1, device=device).times_s
-    return times
 
 
 def main(argv=None) -> int:

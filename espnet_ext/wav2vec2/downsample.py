@@ -53,6 +53,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from espnet_ext.wav2vec2.dropout import Dropout
 from espnet_ext.wav2vec2.modules import activation as activation_module
 from espnet_ext.wav2vec2.transformer import (
     ConvPositionalEmbedding,
@@ -249,7 +250,7 @@ class ConvFeedForward(nn.Module):
             raise ValueError(f"conv FFN kernel_size: expected an odd positive integer, found {kernel_size}")
         self.conv1 = nn.Conv1d(embed_dim, hidden_dim, kernel_size, padding=kernel_size // 2)
         self.activation = activation_module(activation)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.conv2 = nn.Conv1d(hidden_dim, embed_dim, 1)
 
     def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> Tensor:

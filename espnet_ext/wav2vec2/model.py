@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
+from espnet_ext.wav2vec2.dropout import Dropout
 from espnet_ext.wav2vec2.modules import (ConvFeatureExtractor, FeatureProjection, conv_feature_extractor,
                                          conv_output_lengths, lengths_to_padding_mask, receptive_field,
                                          scale_grad)
@@ -99,7 +100,7 @@ class Wav2Vec2Model(nn.Module):
         self.encoder = encoder
         self.mask_emb = mask_emb
         self.feature_grad_mult = feature_grad_mult
-        self.dropout_features = nn.Dropout(dropout_features)
+        self.dropout_features = Dropout(dropout_features)
 
     # ------------------------------------------------------------------ sizes
     def output_size(self) -> int:

@@ -31,6 +31,8 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from espnet_ext.wav2vec2.dropout import Dropout
+
 ConvLayer = Tuple[int, int, int]
 
 
@@ -712,7 +714,7 @@ class FeatureProjection(nn.Module):
         super().__init__()
         self.layer_norm = layer_norm
         self.projection = projection
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, features: Tensor) -> Tuple[Tensor, Tensor]:
         """``(B, T, conv_dim)`` -> (projected ``(B, T, encoder_embed_dim)``, normalised ``(B, T, conv_dim)``)."""

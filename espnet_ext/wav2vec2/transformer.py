@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
+from espnet_ext.wav2vec2.dropout import Dropout
 from espnet_ext.wav2vec2.modules import activation
 
 
@@ -116,7 +117,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(embed_dim, ffn_dim)
         self.activation = activation(activation_fn)
-        self.dropout = nn.Dropout(activation_dropout)
+        self.dropout = Dropout(activation_dropout)
         self.fc2 = nn.Linear(ffn_dim, embed_dim)
 
     def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> Tensor:
@@ -153,7 +154,7 @@ class EncoderLayer(nn.Module):
         self.attn_layer_norm = attn_layer_norm
         self.final_layer_norm = final_layer_norm
         self.layer_norm_first = layer_norm_first
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None,
                 padding_mask: Optional[Tensor] = None) -> Tensor:
@@ -199,7 +200,7 @@ class TransformerEncoder(nn.Module):
         self.layers = layers
         self.layer_norm = layer_norm
         self.layer_norm_first = layer_norm_first
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.layerdrop = layerdrop
 
     def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None,
