@@ -42,7 +42,32 @@ def _sampling_rate(fs: Union[int, str]) -> int:
     return int(float(text[:-1]) * 1000) if text.endswith("k") else int(float(text))
 
 
-class Wav2Vec2Frontend(AbsFrontend):
+class PretrainedFrontend(AbsFrontend):
+    """What the ``wav2vec2`` and ``wav2vec1`` frontends share: ``self.model`` from ``self.path`` (a
+    checkpoint, reloaded by :meth:`reload_pretrained_parameters`) or ``self.preset`` (random
+    weights), and a freeze for the first ``self.freeze_finetune_updates`` optimizer updates
+    (``self.num_updates``, :func:`~espnet_ext.espnet.updates.count_updates`). ``log_name`` names it in logs."""
+
+    log_name = "pretrained"
+
+    def _load_model(self) -> torch.nn.Module:
+        """The network stored at ``self.path``."""
+        raise NotImplementedError
+
+    def reload_pretrained_parameters(self) -> None:
+        """Reload the checkpoint's weights (ESPnet's ``init:`` re-initializes every module)."""
+        if self.path is None:
+            logging.info("%s frontend: preset %s has no pre-trained parameters to reload", self.log_name, self.preset)
+            return
+        self.model.load_state_dict(self._load_model().state_dict())
+        logging.info("%s frontend: reloaded pre-trained parameters from %s", self.log_name, self.path)
+
+    @property
+    def frozen(self) -> bool:
+        return int(self.num_updates) < self.freeze_finetune_updates
+
+
+class Wav2Vec2Frontend(PretrainedFrontend):
     """wav2vec 2.0 backbone -> ``(B, T, C)`` features for ESPnet.
 
     Args:
@@ -64,6 +89,8 @@ class Wav2Vec2Frontend(AbsFrontend):
             pre-trained with fairseq ``task.normalize: true``, e.g. LARGE LV-60).
         fs: sampling rate of the input; only 16 kHz is accepted.
     """
+
+    log_name = "wav2vec2"
 
     def __init__(
         self,
@@ -111,17 +138,8 @@ class Wav2Vec2Frontend(AbsFrontend):
     def output_size(self) -> int:
         return self.model.output_size()
 
-    def reload_pretrained_parameters(self) -> None:
-        """Reload the checkpoint's weights (ESPnet's ``init:`` re-initializes every module)."""
-        if self.path is None:
-            logging.info("wav2vec2 frontend: preset %s has no pre-trained parameters to reload", self.preset)
-            return
-        self.model.load_state_dict(load_checkpoint(self.path, allow_unsafe=self.allow_unsafe).model.state_dict())
-        logging.info("wav2vec2 frontend: reloaded pre-trained parameters from %s", self.path)
-
-    @property
-    def frozen(self) -> bool:
-        return int(self.num_updates) < self.freeze_finetune_updates
+    def _load_model(self) -> torch.nn.Module:
+        return load_checkpoint(self.path, allow_unsafe=self.allow_unsafe).model
 
     def _masks(self, lengths: Tensor, frames: int) -> Tuple[Optional[Tensor], Optional[Tensor]]:
         if not self.training:

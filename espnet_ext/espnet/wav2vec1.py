@@ -34,17 +34,15 @@ Fine-tuning (an ASR/SSL/CLS config)::
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
-from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from torch import Tensor
 
-from espnet_ext.espnet.frontend import _sampling_rate
+from espnet_ext.espnet.frontend import PretrainedFrontend, _sampling_rate
 from espnet_ext.espnet.ssl_model import CollapseMonitor
 from espnet_ext.espnet.updates import count_updates
 from espnet_ext.wav2vec1.checkpoint import load_wav2vec1, save_wav2vec1
@@ -126,7 +124,7 @@ class ESPnetWav2Vec1Model(AbsESPnetModel):
 
 
 
-class Wav2Vec1Frontend(AbsFrontend):
+class Wav2Vec1Frontend(PretrainedFrontend):
     """wav2vec 1.0 network -> ``(B, T, C)`` features, one frame per 10 ms.
 
     Args:
@@ -140,6 +138,8 @@ class Wav2Vec1Frontend(AbsFrontend):
             (fairseq ``freeze_finetune_updates``, counted as the ``wav2vec2`` frontend counts them).
         fs: sampling rate of the input; only 16 kHz is accepted.
     """
+
+    log_name = "wav2vec1"
 
     OUTPUTS = ("context", "features")
 
@@ -167,17 +167,8 @@ class Wav2Vec1Frontend(AbsFrontend):
         config = self.model.config
         return config.context_dim if self.output == "context" else config.encoder_dim
 
-    def reload_pretrained_parameters(self) -> None:
-        """Reload the checkpoint's weights (ESPnet's ``init:`` re-initializes every module)."""
-        if self.path is None:
-            logging.info("wav2vec1 frontend: preset %s has no pre-trained parameters to reload", self.preset)
-            return
-        self.model.load_state_dict(load_wav2vec1(self.path, allow_unsafe=self.allow_unsafe).model.state_dict())
-        logging.info("wav2vec1 frontend: reloaded pre-trained parameters from %s", self.path)
-
-    @property
-    def frozen(self) -> bool:
-        return int(self.num_updates) < self.freeze_finetune_updates
+    def _load_model(self) -> torch.nn.Module:
+        return load_wav2vec1(self.path, allow_unsafe=self.allow_unsafe).model
 
     def forward(self, input: Tensor, input_lengths: Tensor) -> Tuple[Tensor, Tensor]:
         """``(B, L)`` 16 kHz samples, ``(B,)`` lengths -> ``(B, T, C)`` features, ``(B,)`` frames."""
