@@ -22,6 +22,7 @@ scripts call many times (``python -m espnet_ext.bin.datadir``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
@@ -29,7 +30,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ SCALAR_FILES = ("feats_type", "audio_format")
 REPORT_FILES = ("excluded.txt", "removed.txt")
 #: Files whose value may be empty (an empty transcript is data, filtered in stage 4).
 EMPTY_VALUE_OK = ("text",)
+#: Every file name the data-dir tools know (others are reported, not carried over).
+KNOWN_FILES = frozenset(UTT_FILES + SPK_FILES + SCALAR_FILES + REPORT_FILES + ("spk2utt",))
 
 _LINE_RE = re.compile(r"([^ \t]+)(?:[ \t]+(.*))?")
 
@@ -267,11 +270,10 @@ def load_data_dir(path: PathLike) -> DataDir:
     for name in SCALAR_FILES:
         if (path / name).is_file():
             data.scalars[name] = (path / name).read_bytes()
-    known = set(UTT_FILES) | set(SPK_FILES) | set(SCALAR_FILES) | set(REPORT_FILES) | {"spk2utt"}
     # hidden files (the recipes' .done markers) are not data
     data.others = sorted(
         p.name for p in path.iterdir()
-        if p.is_file() and p.name not in known and not p.name.startswith(".")
+        if p.is_file() and p.name not in KNOWN_FILES and not p.name.startswith(".")
     )
     return data
 
@@ -305,57 +307,102 @@ def write_data_dir(data: DataDir, path: PathLike) -> None:
 
 
 # ----------------------------------------------------------------------------- validate
+#
+# Validation streams: every file is read line by line (per-utterance files in lockstep with
+# utt2spk, as all are sorted by the same key), so that checking a corpus-sized data dir takes
+# memory independent of its size. Errors name the file and line of the first problem.
 
 
-def _read_sorted_unique(path: Path, allow_empty_value: bool) -> Dict[str, Entry]:
-    """Read ``path`` checking that keys are unique and in C-locale order; key -> entry."""
-    entries: Dict[str, Entry] = {}
+def iter_sorted_entries(path: PathLike, allow_empty_value: bool = False) -> Iterator[Entry]:
+    """Yield the entries of ``path``, checking that keys rise strictly in C-locale order (so are
+    unique) and that there is at least one.
+
+    Raises:
+        ValueError: ``path:line`` of a malformed line, a duplicate key or one out of order; an
+            empty file.
+    """
     prev: Optional[Entry] = None
+    prev_key = b""
     for entry in iter_entries(path, allow_empty_value):
-        if entry.key in entries:
-            raise ValueError(
-                f"{path}:{entry.lineno}: duplicate key {entry.key!r} (first on line "
-                f"{entries[entry.key].lineno}); expected unique keys"
-            )
-        if prev is not None and sort_key(entry.key) < sort_key(prev.key):
-            raise ValueError(
-                f"{path}:{entry.lineno}: key {entry.key!r} sorts before {prev.key!r} of line "
-                f"{prev.lineno}; expected keys sorted in C-locale byte order (run 'fix')"
-            )
-        entries[entry.key] = entry
-        prev = entry
-    if not entries:
+        key = sort_key(entry.key)
+        if prev is not None and key <= prev_key:
+            if key == prev_key:
+                raise ValueError(f"{path}:{entry.lineno}: duplicate key {entry.key!r} (first on line "
+                                 f"{prev.lineno}); expected unique keys")
+            raise ValueError(f"{path}:{entry.lineno}: key {entry.key!r} sorts before {prev.key!r} of line "
+                             f"{prev.lineno}; expected keys sorted in C-locale byte order (run 'fix')")
+        yield entry
+        prev, prev_key = entry, key
+    if prev is None:
         raise ValueError(f"{path}: empty file; expected at least one entry")
-    return entries
 
 
-def _check_same_utts(path: Path, name: str, entries: Dict[str, Entry], utt2spk: Dict[str, Entry]) -> None:
-    for key, entry in entries.items():
-        if key not in utt2spk:
-            raise ValueError(f"{path / name}:{entry.lineno}: utterance {key!r} is not in utt2spk; expected "
-                             "the same utterances in every file (run 'fix')")
-    for key in sorted_keys(utt2spk):
-        if key not in entries:
-            raise ValueError(f"{path / name}: no entry for utterance {key!r} (utt2spk line "
-                             f"{utt2spk[key].lineno}); expected the same utterances in every file (run 'fix')")
+def _check_value(path: Path, name: str, entry: Entry) -> None:
+    if name == "utt2num_samples" and (not entry.value.isdigit() or int(entry.value) <= 0):
+        raise ValueError(f"{path / name}:{entry.lineno}: {entry.value!r} is not a positive "
+                         "integer; expected a number of samples")
+    if name == "utt2spk" and len(entry.value.split()) != 1:
+        raise ValueError(f"{path / name}:{entry.lineno}: {entry.value!r}; expected one speaker id")
 
 
-def _check_values(path: Path, name: str, entries: Dict[str, Entry]) -> None:
-    if name == "utt2num_samples":
-        for entry in entries.values():
-            if not entry.value.isdigit() or int(entry.value) <= 0:
-                raise ValueError(f"{path / name}:{entry.lineno}: {entry.value!r} is not a positive "
-                                 "integer; expected a number of samples")
-    if name == "utt2spk":
-        for entry in entries.values():
-            if len(entry.value.split()) != 1:
-                raise ValueError(f"{path / name}:{entry.lineno}: {entry.value!r}; expected one speaker id")
+def _check_same_utts(path: Path, name: str) -> None:
+    """``path/name`` lists exactly the utterances of ``path/utt2spk`` (both read in lockstep).
+
+    A problem within the file (format, order, duplicates, values) is reported before a
+    difference in the utterances, as it is usually the cause of the difference."""
+    reference = iter_entries(path / "utt2spk")  # already checked: sorted, unique, well-formed
+    mismatch: Optional[str] = None
+    for entry in iter_sorted_entries(path / name, allow_empty_value=name in EMPTY_VALUE_OK):
+        _check_value(path, name, entry)
+        if mismatch is not None:
+            continue  # read on: the file's own problems come first
+        ref = next(reference, None)
+        if ref is None or sort_key(entry.key) < sort_key(ref.key):
+            mismatch = (f"{path / name}:{entry.lineno}: utterance {entry.key!r} is not in utt2spk; expected "
+                        "the same utterances in every file (run 'fix')")
+        elif ref.key != entry.key:
+            mismatch = (f"{path / name}: no entry for utterance {ref.key!r} (utt2spk line "
+                        f"{ref.lineno}); expected the same utterances in every file (run 'fix')")
+    ref = next(reference, None) if mismatch is None else None
+    if ref is not None:
+        mismatch = (f"{path / name}: no entry for utterance {ref.key!r} (utt2spk line "
+                    f"{ref.lineno}); expected the same utterances in every file (run 'fix')")
+    if mismatch is not None:
+        raise ValueError(mismatch)
 
 
-def _check_spk2utt(path: Path, utt2spk: Dict[str, Entry]) -> None:
-    spk2utt = _read_sorted_unique(path / "spk2utt", allow_empty_value=False)
+def _pair_digest(utt: str, spk: str) -> int:
+    data = f"{utt} {spk}".encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest(), "little")
+
+
+def _pairs_fingerprint(pairs: Iterable[Tuple[str, str]]) -> Tuple[int, int]:
+    """(count, sum of 128-bit hashes mod 2**128) of (utterance, speaker) pairs: equal for two
+    files that hold the same pairs in any order; a difference changes it except with
+    probability about 2**-128."""
+    count, total = 0, 0
+    for utt, spk in pairs:
+        count += 1
+        total = (total + _pair_digest(utt, spk)) & ((1 << 128) - 1)
+    return count, total
+
+
+def _spk2utt_pairs(path: Path) -> Iterator[Tuple[str, str]]:
+    for entry in iter_sorted_entries(path / "spk2utt"):
+        for utt in entry.value.split():
+            yield utt, entry.key
+
+
+def _check_spk2utt(path: Path) -> None:
+    """``spk2utt`` is sorted and holds the pairs of ``utt2spk``. Compared by fingerprint (no
+    size-dependent memory); on a mismatch the files are compared in memory to name the line."""
+    expected = _pairs_fingerprint((e.key, e.value) for e in iter_entries(path / "utt2spk"))
+    if _pairs_fingerprint(_spk2utt_pairs(path)) == expected:
+        return
+    utt2spk = {e.key: e for e in iter_entries(path / "utt2spk")}
     seen: Dict[str, str] = {}
-    for spk, entry in spk2utt.items():
+    for entry in iter_entries(path / "spk2utt"):
+        spk = entry.key
         for utt in entry.value.split():
             where = f"{path / 'spk2utt'}:{entry.lineno}"
             if utt in seen:
@@ -371,6 +418,7 @@ def _check_spk2utt(path: Path, utt2spk: Dict[str, Entry]) -> None:
         if utt not in seen:
             raise ValueError(f"{path / 'spk2utt'}: utterance {utt!r} (utt2spk line {utt2spk[utt].lineno}) "
                              "is not listed; expected spk2utt to match utt2spk")
+    raise AssertionError(f"{path}: spk2utt and utt2spk fingerprints differ but no difference was found")
 
 
 def validate_data_dir(path: PathLike, require_text: bool = True) -> int:
@@ -380,7 +428,8 @@ def validate_data_dir(path: PathLike, require_text: bool = True) -> int:
     ``require_text``); every per-utterance file is UTF-8, well-formed, non-empty, sorted with
     unique keys and lists exactly the utterances of ``utt2spk``; ``spk2utt`` matches
     ``utt2spk``; ``utt2num_samples`` holds positive integers. A ``text`` that exists is
-    checked even when not required.
+    checked even when not required. The files are streamed: memory does not grow with the
+    number of utterances.
 
     Raises:
         ValueError: the first problem found, naming the file and line.
@@ -393,18 +442,117 @@ def validate_data_dir(path: PathLike, require_text: bool = True) -> int:
     for name in required:
         if not (path / name).is_file():
             raise ValueError(f"{path / name}: missing; expected a data dir with {', '.join(required)}")
-    utt2spk = _read_sorted_unique(path / "utt2spk", allow_empty_value=False)
-    _check_values(path, "utt2spk", utt2spk)
+    count = 0
+    for entry in iter_sorted_entries(path / "utt2spk"):
+        _check_value(path, "utt2spk", entry)
+        count += 1
     for name in UTT_FILES:
         if name != "utt2spk" and (path / name).is_file():
-            entries = _read_sorted_unique(path / name, allow_empty_value=name in EMPTY_VALUE_OK)
-            _check_values(path, name, entries)
-            _check_same_utts(path, name, entries, utt2spk)
-    _check_spk2utt(path, utt2spk)
+            _check_same_utts(path, name)
+    _check_spk2utt(path)
     for name in SCALAR_FILES:
         if (path / name).is_file() and len((path / name).read_bytes().split()) != 1:
             raise ValueError(f"{path / name}: expected exactly one word")
-    return len(utt2spk)
+    return count
+
+
+def iter_utterances(path: PathLike, names: Sequence[str]) -> Iterator[Tuple[str, Dict[str, str]]]:
+    """``(uttid, {file name: value})`` for every utterance of a data dir that
+    :func:`validate_data_dir` accepted, in C-locale order, reading the per-utterance files
+    ``names`` in lockstep (one line of each in memory at a time)."""
+    path = Path(path)
+    streams = {name: iter_entries(path / name, name in EMPTY_VALUE_OK) for name in names}
+    for entries in zip(*streams.values()):
+        key = entries[0].key
+        if any(e.key != key for e in entries):
+            raise ValueError(f"{path}: the per-utterance files {', '.join(names)} differ at "
+                             f"{', '.join(f'{n}:{e.lineno} {e.key!r}' for n, e in zip(names, entries))}; "
+                             "expected a valid data dir (run 'validate')")
+        yield key, {name: e.value for name, e in zip(names, entries)}
+
+
+class SortedDataDirWriter:
+    """Write a data dir from utterances that arrive in C-locale order, one line at a time.
+
+    ``names``: the per-utterance files to write (``utt2spk`` among them). ``spk2utt`` is
+    written as the utterances arrive when every speaker's utterances are contiguous and the
+    speakers rise in C-locale order (ids prefixed by their speaker, as Kaldi asks); otherwise
+    it is derived from the finished ``utt2spk`` in memory. Files go to ``<name>.tmp`` and
+    replace the old ones on :meth:`close` (and known data files not written are removed then),
+    so an aborted write leaves the directory as it was.
+    """
+
+    def __init__(self, path: PathLike, names: Sequence[str]):
+        if "utt2spk" not in names:
+            raise ValueError(f"{names}: expected utt2spk among the files to write")
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.names = list(names)
+        self.files = {name: self._open(name) for name in self.names + ["spk2utt"]}
+        self.count = 0
+        self.speakers: set = set()
+        self._last_utt = b""
+        self._spk: Optional[str] = None
+        self._spk_utts: List[str] = []
+        self._streamed_spk2utt = True
+
+    def _open(self, name: str):
+        return open(self.path / f"{name}.tmp", "w", encoding="utf-8", errors="surrogateescape", newline="\n")
+
+    def add(self, utt: str, values: Mapping[str, str]) -> None:
+        """Write one utterance; ``values`` holds a value for every file of ``names``.
+
+        Raises:
+            ValueError: an id that does not sort after the previous one (or repeats it).
+        """
+        key = sort_key(utt)
+        if self.count and key <= self._last_utt:
+            problem = "appears twice" if key == self._last_utt else "arrives out of C-locale order"
+            raise ValueError(f"{self.path}: utterance id {utt!r} {problem}; expected unique ids in order")
+        self._last_utt = key
+        for name in self.names:
+            value = values[name]
+            self.files[name].write(f"{utt} {value}\n" if value != "" else f"{utt}\n")
+        spk = values["utt2spk"]
+        if spk != self._spk:
+            if self._spk is not None:
+                self._flush_speaker()
+            if spk in self.speakers or (self._spk is not None and sort_key(spk) < sort_key(self._spk)):
+                self._streamed_spk2utt = False
+            self.speakers.add(spk)
+            self._spk = spk
+        self._spk_utts.append(utt)
+        self.count += 1
+
+    def _flush_speaker(self) -> None:
+        if self._streamed_spk2utt:
+            self.files["spk2utt"].write(f"{self._spk} {' '.join(self._spk_utts)}\n")
+        self._spk_utts = []
+
+    def abort(self) -> None:
+        """Close and delete the temporary files; the directory keeps its old files."""
+        for name, f in self.files.items():
+            f.close()
+            (self.path / f"{name}.tmp").unlink(missing_ok=True)
+
+    def close(self) -> int:
+        """Finish the files, move them into place; return the number of utterances."""
+        if self._spk is not None:
+            self._flush_speaker()
+        for f in self.files.values():
+            f.close()
+        for name in self.names:
+            os.replace(self.path / f"{name}.tmp", self.path / name)
+        if self._streamed_spk2utt:
+            os.replace(self.path / "spk2utt.tmp", self.path / "spk2utt")
+        else:
+            (self.path / "spk2utt.tmp").unlink()
+            logger.info("%s: speakers' utterances are not contiguous in id order: spk2utt built in memory", self.path)
+            write_spk2utt(self.path / "spk2utt", read_map(self.path / "utt2spk"))
+        for name in UTT_FILES:
+            if name not in self.names and (self.path / name).exists():
+                (self.path / name).unlink()
+        return self.count
 
 
 # ----------------------------------------------------------------------------- fix

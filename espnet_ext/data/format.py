@@ -17,20 +17,26 @@ SPHERE, ...) and, failing that, converted by ``sox``. Resampling uses
 Bad audio (a missing file, an undecodable one, zero samples, a failing pipe, a sample rate
 outside ``expected_fs``) excludes the utterance; the run goes on and fails only if every
 utterance is bad. Re-running overwrites ``DST`` cleanly (stale audio files are removed).
-Neither torch nor ESPnet is imported.
+Memory does not grow with the corpus: the data dir is validated and read line by line, the
+outputs are written as the results arrive in order, and only the excluded utterances are
+held (see ``python -m espnet_ext.bench dataprep``). Neither torch nor ESPnet is imported.
 """
 
 from __future__ import annotations
 
+import collections
 import io
+import itertools
 import logging
 import math
 import multiprocessing
+import multiprocessing.pool
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Deque, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
@@ -40,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 AUDIO_FORMATS = ("flac", "wav")
 MAX_WARNINGS = 20
+CHUNK_SIZE = 16  # utterances per task sent to a worker process (nj > 1)
+CHUNKS_IN_FLIGHT_PER_JOB = 4  # tasks queued ahead per worker: bounds memory, keeps workers busy
+
+T = TypeVar("T")
 
 
 class AudioError(Exception):
@@ -195,7 +205,7 @@ class _Progress:
         self.total, self.done, self.start = total, 0, time.time()
         self.step = max(1, math.ceil(total / 10))
         self.excluded = 0
-        self.multichannel: List[Result] = []
+        self.multichannel = 0
         self.resampled: Dict[int, int] = {}
 
     def add(self, result: Result, fs: int) -> None:
@@ -210,7 +220,7 @@ class _Progress:
                 if not self.multichannel:
                     logger.info("%s: %d channels in %s; taking channel 0 (logged once)",
                                 result.uttid, result.channels, result.source)
-                self.multichannel.append(result)
+                self.multichannel += 1
             if result.source_fs != fs:
                 self.resampled[result.source_fs] = self.resampled.get(result.source_fs, 0) + 1
         if self.done % self.step == 0 or self.done == self.total:
@@ -224,26 +234,40 @@ class _Progress:
         if self.excluded:
             logger.warning("%d of %d utterance(s) excluded: listed in %s", self.excluded, self.total, excluded_path)
         if self.multichannel:
-            logger.info("%d multi-channel utterance(s): took channel 0 of each", len(self.multichannel))
+            logger.info("%d multi-channel utterance(s): took channel 0 of each", self.multichannel)
         for source_fs, count in sorted(self.resampled.items()):
             logger.info("resampled %d utterance(s) from %d Hz to %d Hz", count, source_fs, fs)
 
 
-def _run_jobs(jobs: Sequence[Job], nj: int, fs: int) -> Tuple[List[Result], _Progress]:
-    progress = _Progress(len(jobs))
-    results: List[Result] = []
-    nj = max(1, min(nj, len(jobs)))
+def _process_chunk(jobs: List[Job]) -> List[Result]:
+    return [process(job) for job in jobs]
+
+
+def _run_in_order(items: Iterator[Tuple[Job, T]], nj: int) -> Iterator[Tuple[Job, T, Result]]:
+    """``(job, extra, result)`` for each ``(job, extra)`` of ``items``, in their order.
+
+    With ``nj`` > 1 the jobs run in a pool of ``nj`` processes, in chunks of up to
+    ``CHUNK_SIZE``, at most ``CHUNKS_IN_FLIGHT_PER_JOB * nj`` chunks ahead of the consumer:
+    the memory held does not grow with the number of utterances (``Pool.imap`` would read all
+    of ``items`` ahead).
+    """
     if nj == 1:
-        for job in jobs:
-            results.append(process(job))
-            progress.add(results[-1], fs)
-        return results, progress
-    chunksize = max(1, min(16, len(jobs) // (nj * 8)))
+        for job, extra in items:
+            yield job, extra, process(job)
+        return
+    pending: Deque[Tuple[List[Tuple[Job, T]], multiprocessing.pool.AsyncResult]] = collections.deque()
     with multiprocessing.get_context("spawn").Pool(nj) as pool:
-        for result in pool.imap_unordered(process, jobs, chunksize=chunksize):
-            results.append(result)
-            progress.add(result, fs)
-    return results, progress
+        while True:
+            while len(pending) < CHUNKS_IN_FLIGHT_PER_JOB * nj:
+                chunk = list(itertools.islice(items, CHUNK_SIZE))
+                if not chunk:
+                    break
+                pending.append((chunk, pool.apply_async(_process_chunk, ([job for job, _ in chunk],))))
+            if not pending:
+                return
+            chunk, future = pending.popleft()
+            for (job, extra), result in zip(chunk, future.get()):
+                yield job, extra, result
 
 
 def _check_args(src: Path, dst: Path, fs: int, nj: int, audio_format: str) -> None:
@@ -255,10 +279,16 @@ def _check_args(src: Path, dst: Path, fs: int, nj: int, audio_format: str) -> No
         raise ValueError(f"{dst}: same as the source data dir; expected a separate dump dir")
 
 
-def _remove_stale(data_dir: Path, keep: set) -> None:
-    for item in data_dir.iterdir():
-        if item.name not in keep and item.is_file():
-            item.unlink()
+def _swap_in(new_dir: Path, audio_dir: Path) -> None:
+    """Replace ``audio_dir`` by ``new_dir`` (the old one, stale files and all, is deleted)."""
+    old_dir = audio_dir.with_name(audio_dir.name + ".old")
+    if old_dir.exists():
+        shutil.rmtree(old_dir)
+    if audio_dir.exists():
+        os.replace(audio_dir, old_dir)
+    os.replace(new_dir, audio_dir)
+    if old_dir.exists():
+        shutil.rmtree(old_dir)
 
 
 def format_wav_scp(
@@ -271,6 +301,11 @@ def format_wav_scp(
 ) -> Dict[str, str]:
     """Dump the audio of data dir ``src`` into ``dst`` (see the module docstring).
 
+    Streams: the data dir's files are read in lockstep and the outputs written line by line,
+    so memory does not grow with the number of utterances (only with the excluded ones).
+    The audio is written into ``dst/data.new/``, which replaces ``dst/data/`` at the end (a
+    failed run leaves the previous dump's audio in place).
+
     Returns:
         The excluded utterances: uttid -> reason (also in ``dst/excluded.txt``).
 
@@ -279,30 +314,64 @@ def format_wav_scp(
     """
     src, dst = Path(src), Path(dst)
     _check_args(src, dst, fs, nj, audio_format)
-    datadir.validate_data_dir(src, require_text=False)
-    data = datadir.load_data_dir(src)
-    audio_dir = dst / "data"
-    audio_dir.mkdir(parents=True, exist_ok=True)
+    total = datadir.validate_data_dir(src, require_text=False)
+    names = [n for n in datadir.UTT_FILES if (src / n).is_file() and n != "utt2num_samples"]
+    audio_dir, new_dir = dst / "data", dst / "data.new"
+    if new_dir.exists():
+        shutil.rmtree(new_dir)  # left by an interrupted run
+    new_dir.mkdir(parents=True)
     expected = tuple(expected_fs) if expected_fs else None
-    wav_scp = data.utt_maps["wav.scp"]
-    jobs = [Job(u, wav_scp[u], str(audio_dir / f"{file_name(u)}.{audio_format}"), fs, audio_format, expected)
-            for u in data.utts]
+    items = ((Job(u, values["wav.scp"], str(new_dir / f"{file_name(u)}.{audio_format}"), fs, audio_format, expected),
+              values) for u, values in datadir.iter_utterances(src, names))
     logger.info("%s: dumping %d utterance(s) to %s at %d Hz as %s with %d job(s)",
-                src, len(jobs), dst, fs, audio_format, nj)
-    results, progress = _run_jobs(jobs, nj, fs)
-    excluded = {r.uttid: r.reason for r in results if r.reason}
-    kept = {r.uttid: r for r in results if not r.reason}
-    _remove_stale(audio_dir, {Path(j.out_path).name for j in jobs if j.uttid in kept})
+                src, total, dst, fs, audio_format, nj)
+    progress = _Progress(total)
+    excluded: Dict[str, str] = {}
+    writer = datadir.SortedDataDirWriter(dst, names + ["utt2num_samples"])
+    try:
+        for job, values, result in _run_in_order(items, max(1, min(nj, total))):
+            progress.add(result, fs)
+            if result.reason:
+                excluded[job.uttid] = result.reason
+                continue
+            final_path = audio_dir / Path(job.out_path).name
+            writer.add(job.uttid, {**values, "wav.scp": str(final_path), "utt2num_samples": str(result.num_samples)})
+    except BaseException:
+        writer.abort()
+        raise
     excluded_path = dst / "excluded.txt"
     excluded_path.write_text("".join(f"{u}\t{excluded[u]}\n" for u in datadir.sorted_keys(excluded)), "utf-8")
     progress.summary(fs, excluded_path)
-    if not kept:
-        raise ValueError(f"{src}/wav.scp: all {len(jobs)} utterance(s) excluded (see {excluded_path}); "
+    if not writer.count:
+        writer.abort()
+        _swap_in(new_dir, audio_dir)
+        raise ValueError(f"{src}/wav.scp: all {total} utterance(s) excluded (see {excluded_path}); "
                          "expected at least one readable audio")
-    out = data.subset(kept)
-    out.utt_maps["wav.scp"] = {j.uttid: j.out_path for j in jobs if j.uttid in kept}
-    out.utt_maps["utt2num_samples"] = {u: str(r.num_samples) for u, r in kept.items()}
-    out.scalars.update(feats_type=b"raw\n", audio_format=f"{audio_format}\n".encode())
-    datadir.write_data_dir(out, dst)
-    logger.info("%s: wrote %d utterance(s), excluded %d", dst, len(kept), len(excluded))
+    _swap_in(new_dir, audio_dir)
+    writer.close()
+    _write_speaker_files(src, dst, writer.speakers, audio_format)
+    logger.info("%s: wrote %d utterance(s), excluded %d", dst, writer.count, len(excluded))
     return excluded
+
+
+def _write_speaker_files(src: Path, dst: Path, speakers: set, audio_format: str) -> None:
+    """The per-speaker files (restricted to ``speakers``) and the scalar files of ``dst``."""
+    for name in datadir.SPK_FILES:
+        if (src / name).is_file():
+            mapping = datadir.read_map(src / name)
+            datadir.write_map(dst / name, {s: v for s, v in mapping.items() if s in speakers})
+        elif (dst / name).exists():
+            (dst / name).unlink()
+    scalars = {n: (src / n).read_bytes() for n in datadir.SCALAR_FILES if (src / n).is_file()}
+    scalars.update(feats_type=b"raw\n", audio_format=f"{audio_format}\n".encode())
+    for name in datadir.SCALAR_FILES:
+        if name in scalars:
+            (dst / name).write_bytes(scalars[name])
+        elif (dst / name).exists():
+            (dst / name).unlink()
+    others = sorted(
+        p.name for p in src.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name not in datadir.KNOWN_FILES
+    )
+    if others:
+        logger.warning("%s: not carried over (unknown to the data-dir tools): %s", dst, ", ".join(others))

@@ -329,3 +329,70 @@ def test_tools_refuse_an_inconsistent_source(tmp_path, tool):
     }[tool]
     with pytest.raises(ValueError, match=f"{src}/text: no entry for utterance 'a-2'"):
         call()
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def test_validate_spk2utt_same_pairs_in_another_order_passes(tmp_path):
+    path = make_dir(tmp_path / "d", UTTS)
+    write_files(path, {"spk2utt": "a a-3 a-1 a-2\nb b-2 b-1\nc c-1\n"})  # within a line any order
+    assert dd.validate_data_dir(path) == len(UTTS)
+
+
+@pytest.mark.parametrize("spk2utt, message", [
+    ("a a-1 a-2 a-3\nb b-1 b-2 b-2\nc c-1\n", "spk2utt:2: utterance 'b-2' listed again"),
+    ("a a-1 a-2 a-3\nb b-1 b-2\nc c-1 x-9\n", "spk2utt:3: utterance 'x-9' is not in utt2spk"),
+    ("a a-1 a-2 b-1\nb a-3 b-2\nc c-1\n", "spk2utt:1: utterance 'b-1' listed under 'a'"),
+    ("a a-1 a-2 a-3\nc c-1\nb b-1 b-2\n", "spk2utt:3: key 'b' sorts before 'c' of line 2"),
+])
+def test_validate_spk2utt_differences_name_the_line(tmp_path, spk2utt, message):
+    path = make_dir(tmp_path / "d", UTTS)
+    write_files(path, {"spk2utt": spk2utt})
+    with pytest.raises(ValueError, match=message):
+        dd.validate_data_dir(path)
+
+
+def test_iter_utterances_reads_the_files_in_lockstep(tmp_path):
+    path = make_dir(tmp_path / "d", UTTS)
+    got = list(dd.iter_utterances(path, ["wav.scp", "text", "utt2spk"]))
+    assert [u for u, _ in got] == [u for u, _ in UTTS]
+    assert got[3] == ("b-1", {"wav.scp": "/audio/b-1.wav", "text": "words of b-1", "utt2spk": "b"})
+    write_files(path, {"text": "a-1 x\na-2 x\na-3 x\nb-2 x\nb-3 x\nc-1 x\n"})
+    with pytest.raises(ValueError, match=r"differ at wav.scp:4 'b-1', text:4 'b-2'"):
+        list(dd.iter_utterances(path, ["wav.scp", "text"]))
+
+
+def _write_with(path, utts):
+    writer = dd.SortedDataDirWriter(path, ["wav.scp", "utt2spk"])
+    for utt, spk in utts:
+        writer.add(utt, {"wav.scp": f"/w/{utt}.wav", "utt2spk": spk})
+    return writer
+
+
+@pytest.mark.parametrize("utts", [
+    UTTS,  # speakers contiguous and rising: spk2utt streamed
+    [("a-1", "z"), ("a-2", "y"), ("b-1", "z"), ("c-1", "a")],  # neither: derived at the end
+])
+def test_sorted_writer_equals_write_data_dir(tmp_path, utts):
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "text").write_text("stale\n")  # a known file not written: removed
+    assert _write_with(tmp_path / "w", utts).close() == len(utts)
+    reference = dd.DataDir(utt_maps={"wav.scp": {u: f"/w/{u}.wav" for u, _ in utts}, "utt2spk": dict(utts)})
+    dd.write_data_dir(reference, tmp_path / "r")
+    for name in ("wav.scp", "utt2spk", "spk2utt"):
+        assert (tmp_path / "w" / name).read_text() == (tmp_path / "r" / name).read_text()
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["spk2utt", "utt2spk", "wav.scp"]
+    assert dd.validate_data_dir(tmp_path / "w", require_text=False) == len(utts)
+
+
+def test_sorted_writer_refuses_disorder_and_abort_keeps_the_old_files(tmp_path):
+    path = make_dir(tmp_path / "d", UTTS)
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+    writer = _write_with(path, [("b-1", "b")])
+    with pytest.raises(ValueError, match="'b-1' appears twice"):
+        writer.add("b-1", {"wav.scp": "x", "utt2spk": "b"})
+    with pytest.raises(ValueError, match="'a-1' arrives out of C-locale order"):
+        writer.add("a-1", {"wav.scp": "x", "utt2spk": "a"})
+    writer.abort()
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before

@@ -243,3 +243,68 @@ def test_cli_parallel_matches_serial(corpus, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "espnet_ext.bin.format_wav_scp", str(data), str(tmp_path / "x"),
                           "--expected_fs", "16k"], capture_output=True, text=True)
     assert bad.returncode == 2 and "expected comma-separated sample rates" in bad.stderr
+
+
+def test_parallel_small_chunks_keep_the_order(corpus, tmp_path, monkeypatch):
+    """Many chunks in flight (2 utterances each): the outputs equal the serial run's."""
+    import espnet_ext.data.format as fmt
+
+    data, _ = corpus
+    format_wav_scp(data, tmp_path / "serial", fs=16000, nj=1)
+    monkeypatch.setattr(fmt, "CHUNK_SIZE", 2)
+    monkeypatch.setattr(fmt, "CHUNKS_IN_FLIGHT_PER_JOB", 1)
+    format_wav_scp(data, tmp_path / "par", fs=16000, nj=2)
+    for name in ("wav.scp", "utt2num_samples", "text", "utt2spk", "spk2utt", "excluded.txt"):
+        serial = (tmp_path / "serial" / name).read_text().replace(str(tmp_path / "serial"), "DUMP")
+        assert (tmp_path / "par" / name).read_text().replace(str(tmp_path / "par"), "DUMP") == serial
+
+
+def test_parallel_reads_a_bounded_window_ahead(tmp_path, monkeypatch):
+    """The pool is fed at most CHUNK_SIZE * CHUNKS_IN_FLIGHT_PER_JOB * nj utterances ahead of
+    the results taken (``Pool.imap`` would read the whole corpus ahead)."""
+    import espnet_ext.data.format as fmt
+
+    monkeypatch.setattr(fmt, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(fmt, "CHUNKS_IN_FLIGHT_PER_JOB", 2)
+    read = []
+
+    def items():
+        for i in range(100):
+            read.append(i)
+            yield fmt.Job(f"u{i:03d}", str(tmp_path / "none.wav"), str(tmp_path / f"{i}.flac"), 16000, "flac", None), i
+
+    taken = 0
+    for job, extra, result in fmt._run_in_order(items(), nj=2):
+        assert extra == taken and result.uttid == job.uttid and result.reason.startswith("no such file")
+        taken += 1
+        assert len(read) <= taken + 3 * 2 * 2 + 3  # the window, and the chunk being refilled
+    assert taken == 100
+
+
+def test_interrupted_run_keeps_the_previous_audio(corpus, tmp_path, monkeypatch):
+    import espnet_ext.data.format as fmt
+
+    data, _ = corpus
+    dump = tmp_path / "dump"
+    format_wav_scp(data, dump, fs=16000)
+    before = {p.name: p.read_bytes() for p in (dump / "data").iterdir()}
+    before_scp = (dump / "wav.scp").read_text()
+    calls = []
+
+    def failing(job):
+        calls.append(job.uttid)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return fmt.process(job)
+
+    monkeypatch.setattr(fmt, "process", failing)
+    with pytest.raises(KeyboardInterrupt):
+        format_wav_scp(data, dump, fs=16000)
+    assert {p.name: p.read_bytes() for p in (dump / "data").iterdir()} == before
+    assert (dump / "wav.scp").read_text() == before_scp
+    assert not list(dump.glob("*.tmp"))
+    assert (dump / "data.new").is_dir()  # the interrupted run's partial audio ...
+    monkeypatch.undo()
+    format_wav_scp(data, dump, fs=16000)  # ... is cleared by the next run
+    assert not (dump / "data.new").exists()
+    assert {p.name: p.read_bytes() for p in (dump / "data").iterdir()} == before

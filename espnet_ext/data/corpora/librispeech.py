@@ -20,7 +20,7 @@ A missing or empty part directory, a malformed or non-UTF-8 transcript line, a d
 and a corpus path with white space (wav.scp cannot hold it) raise ValueError naming the file
 (and line). A part whose utterance count differs from the published one
 (:data:`EXPECTED_UTTERANCES`) is logged as a warning. The data dirs are written by
-:func:`espnet_ext.data.corpora.splits.write_split`.
+:class:`espnet_ext.data.datadir.SortedDataDirWriter`, chapter by chapter.
 
 Download (:func:`download_librispeech`): ``<base_url>/<part>.tar.gz`` into ``<target>``,
 checked against openslr's md5 (:data:`MD5`), extracted into ``<target>/LibriSpeech/<part>``;
@@ -44,7 +44,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from espnet_ext.data.corpora.splits import Utterance, run_cli, write_split
+from espnet_ext.data import datadir
+from espnet_ext.data.corpora.splits import Utterance, check_path, log_written, run_cli
 
 logger = logging.getLogger(__name__)
 
@@ -187,8 +188,11 @@ def _chapter_dirs(part_dir: Path) -> List[Tuple[str, str, Path]]:
 def _chapter_utterances(
     reader: str, chapter: str, chapter_dir: Path, excluded: Dict[str, str]
 ) -> List[Utterance]:
-    """One chapter's usable utterances; the others go to ``excluded`` with the reason."""
-    flacs = {p.stem: p for p in chapter_dir.glob("*.flac")}
+    """One chapter's usable utterances in id order; the others go to ``excluded`` with the reason.
+
+    The audio paths are the ``.flac`` names under the chapter directory made absolute (resolved
+    once per chapter, not per file)."""
+    flacs = {p.stem: p.name for p in chapter_dir.glob("*.flac")}
     trans_path = chapter_dir / f"{reader}-{chapter}.trans.txt"
     if not trans_path.is_file():
         excluded.update({utt: f"no transcript file {trans_path}" for utt in flacs})
@@ -199,16 +203,23 @@ def _chapter_utterances(
     for utt in texts.keys() - flacs.keys():
         excluded[utt] = f"no audio file {chapter_dir / (utt + '.flac')}"
     kept = []
+    absolute = Path(check_path(chapter_dir))
     for utt in sorted(flacs.keys() & texts.keys()):
-        if flacs[utt].stat().st_size == 0:
-            excluded[utt] = f"empty audio file {flacs[utt]}"
+        path = absolute / flacs[utt]
+        if path.stat().st_size == 0:
+            excluded[utt] = f"empty audio file {path}"
         else:
-            kept.append(Utterance(utt, flacs[utt], texts[utt], f"{reader}-{chapter}"))
+            kept.append(Utterance(utt, path, texts[utt], f"{reader}-{chapter}"))
     return kept
 
 
 def prepare_part(corpus_root, part: str, out_dir) -> PartResult:
-    """Write ``out_dir/<set_name(part)>/`` from ``corpus_root/<part>`` (see the module docstring)."""
+    """Write ``out_dir/<set_name(part)>/`` from ``corpus_root/<part>`` (see the module docstring).
+
+    Streams: chapters are read in order and their utterances written at once (LibriSpeech's
+    ids, ``<reader>-<chapter>-<nnnn>`` with numeric fields, sort as the directories do), so
+    memory does not grow with the size of the part (only with the excluded utterances).
+    """
     part_dir = Path(corpus_root) / part
     if not part_dir.is_dir():
         raise ValueError(
@@ -218,16 +229,26 @@ def prepare_part(corpus_root, part: str, out_dir) -> PartResult:
     chapters = _chapter_dirs(part_dir)
     if not chapters:
         raise ValueError(f"{part_dir}: empty; expected <reader>/<chapter>/ directories with .flac files")
-    utts: List[Utterance] = []
     excluded: Dict[str, str] = {}
-    last = time.monotonic()
-    for index, (reader, chapter, chapter_dir) in enumerate(chapters):
-        utts += _chapter_utterances(reader, chapter, chapter_dir, excluded)
-        if time.monotonic() - last >= LOG_INTERVAL_S:
-            last = time.monotonic()
-            logger.info("%s: %d of %d chapters, %d utterances", part, index + 1, len(chapters), len(utts))
     data_dir = Path(out_dir) / set_name(part)
-    count = write_split(data_dir, utts, excluded)
+    writer = datadir.SortedDataDirWriter(data_dir, ["wav.scp", "text", "utt2spk"])
+    last = time.monotonic()
+    try:
+        for index, (reader, chapter, chapter_dir) in enumerate(chapters):
+            for utt in _chapter_utterances(reader, chapter, chapter_dir, excluded):
+                writer.add(utt.utt_id, {"wav.scp": str(utt.path), "text": utt.text, "utt2spk": utt.speaker})
+            if time.monotonic() - last >= LOG_INTERVAL_S:
+                last = time.monotonic()
+                logger.info("%s: %d of %d chapters, %d utterances", part, index + 1, len(chapters), writer.count)
+    except BaseException:
+        writer.abort()
+        raise
+    if not writer.count:
+        writer.abort()
+        reasons = "; ".join(f"{u}: {r}" for u, r in list(excluded.items())[:3])
+        raise ValueError(f"{data_dir}: no utterances left to write{' (' + reasons + ')' if reasons else ''}")
+    count = writer.close()
+    log_written(data_dir, count, excluded)
     if count != EXPECTED_UTTERANCES[part]:
         logger.warning("%s: %d utterances, the published corpus has %d", part, count, EXPECTED_UTTERANCES[part])
     return PartResult(data_dir, count, excluded)

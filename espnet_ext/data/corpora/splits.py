@@ -74,13 +74,18 @@ def write_split(split_dir: Path, utts: Sequence[Utterance], excluded: Mapping[st
         data.utt_maps["text"][utt.utt_id] = utt.text
         data.utt_maps["utt2spk"][utt.utt_id] = utt.speaker
     datadir.write_data_dir(data, split_dir)
+    log_written(split_dir, len(utts), excluded)
+    return len(utts)
+
+
+def log_written(split_dir: Path, count: int, excluded: Mapping[str, str]) -> None:
+    """Write ``split_dir/excluded.txt`` and log the count of utterances written and left out."""
     write_excluded(split_dir / "excluded.txt", excluded)
     if excluded:
-        logger.warning("%s: %d utterances, %d left out (listed in %s)", split_dir, len(utts), len(excluded),
+        logger.warning("%s: %d utterances, %d left out (listed in %s)", split_dir, count, len(excluded),
                        split_dir / "excluded.txt")
     else:
-        logger.info("%s: %d utterances", split_dir, len(utts))
-    return len(utts)
+        logger.info("%s: %d utterances", split_dir, count)
 
 
 def write_excluded(path: Path, excluded: Mapping[str, str]) -> None:
