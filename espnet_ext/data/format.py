@@ -321,7 +321,10 @@ def format_wav_scp(
         shutil.rmtree(new_dir)  # left by an interrupted run
     new_dir.mkdir(parents=True)
     expected = tuple(expected_fs) if expected_fs else None
-    items = ((Job(u, values["wav.scp"], str(new_dir / f"{file_name(u)}.{audio_format}"), fs, audio_format, expected),
+    # per-utterance paths are strings: Python 3.11's pathlib interns every path component
+    # (``sys.intern``), which would keep each utterance's file name for the life of the process
+    new_prefix, final_prefix = os.path.join(new_dir, ""), os.path.join(audio_dir, "")
+    items = ((Job(u, values["wav.scp"], f"{new_prefix}{file_name(u)}.{audio_format}", fs, audio_format, expected),
               values) for u, values in datadir.iter_utterances(src, names))
     logger.info("%s: dumping %d utterance(s) to %s at %d Hz as %s with %d job(s)",
                 src, total, dst, fs, audio_format, nj)
@@ -334,8 +337,8 @@ def format_wav_scp(
             if result.reason:
                 excluded[job.uttid] = result.reason
                 continue
-            final_path = audio_dir / Path(job.out_path).name
-            writer.add(job.uttid, {**values, "wav.scp": str(final_path), "utt2num_samples": str(result.num_samples)})
+            final_path = final_prefix + job.out_path[len(new_prefix):]
+            writer.add(job.uttid, {**values, "wav.scp": final_path, "utt2num_samples": str(result.num_samples)})
     except BaseException:
         writer.abort()
         raise

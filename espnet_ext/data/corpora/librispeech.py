@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 import time
@@ -192,7 +193,10 @@ def _chapter_utterances(
 
     The audio paths are the ``.flac`` names under the chapter directory made absolute (resolved
     once per chapter, not per file)."""
-    flacs = {p.stem: p.name for p in chapter_dir.glob("*.flac")}
+    # names as strings (os.scandir), not Path objects: Python 3.11's pathlib interns every
+    # path component, which would keep each file name for the life of the process
+    with os.scandir(chapter_dir) as entries:
+        flacs = {e.name[: -len(".flac")]: e.name for e in entries if e.name.endswith(".flac")}
     trans_path = chapter_dir / f"{reader}-{chapter}.trans.txt"
     if not trans_path.is_file():
         excluded.update({utt: f"no transcript file {trans_path}" for utt in flacs})
@@ -203,10 +207,10 @@ def _chapter_utterances(
     for utt in texts.keys() - flacs.keys():
         excluded[utt] = f"no audio file {chapter_dir / (utt + '.flac')}"
     kept = []
-    absolute = Path(check_path(chapter_dir))
+    absolute = check_path(chapter_dir)
     for utt in sorted(flacs.keys() & texts.keys()):
-        path = absolute / flacs[utt]
-        if path.stat().st_size == 0:
+        path = f"{absolute}/{flacs[utt]}"
+        if os.stat(path).st_size == 0:
             excluded[utt] = f"empty audio file {path}"
         else:
             kept.append(Utterance(utt, path, texts[utt], f"{reader}-{chapter}"))
@@ -236,7 +240,7 @@ def prepare_part(corpus_root, part: str, out_dir) -> PartResult:
     try:
         for index, (reader, chapter, chapter_dir) in enumerate(chapters):
             for utt in _chapter_utterances(reader, chapter, chapter_dir, excluded):
-                writer.add(utt.utt_id, {"wav.scp": str(utt.path), "text": utt.text, "utt2spk": utt.speaker})
+                writer.add(utt.utt_id, {"wav.scp": utt.path, "text": utt.text, "utt2spk": utt.speaker})
             if time.monotonic() - last >= LOG_INTERVAL_S:
                 last = time.monotonic()
                 logger.info("%s: %d of %d chapters, %d utterances", part, index + 1, len(chapters), writer.count)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Sequence, Tuple, Union
 
 from espnet_ext.data import datadir
 
@@ -24,7 +24,7 @@ class Utterance(NamedTuple):
     """One utterance of a corpus: id, audio file, transcript, speaker."""
 
     utt_id: str
-    path: Path
+    path: Union[Path, str]  # the audio file (absolute, as wav.scp holds it, when a str)
     text: str
     speaker: str
 
