@@ -135,8 +135,12 @@ class Wav2Vec2Model(nn.Module):
         if lengths.shape != (batch,) or lengths.is_floating_point():
             raise ValueError(f"lengths: expected a ({batch},) integer tensor; found shape {tuple(lengths.shape)}, "
                              f"dtype {lengths.dtype}")
-        if bool(((lengths < 0) | (lengths > samples)).any()):
-            raise ValueError(f"lengths: expected values in [0, {samples}]; found {lengths.tolist()}")
+        out_of_range = ((lengths < 0) | (lengths > samples)).any()
+        if lengths.device.type == "cpu":
+            if bool(out_of_range):
+                raise ValueError(f"lengths: expected values in [0, {samples}]; found {lengths.tolist()}")
+        else:  # checked on the device: reading the flag back would make the host wait for it
+            torch._assert_async(~out_of_range, f"lengths: expected values in [0, {samples}]")
         return lengths.to(device=waveforms.device, dtype=torch.long)
 
     def extract_features(self, waveforms: Tensor, lengths: Optional[Tensor] = None) -> FeatureOutput:
