@@ -17,7 +17,8 @@ stage 3  the format step: :func:`espnet_ext.data.format.format_wav_scp` (what
 
 Printed per N and step: seconds (the step itself, timed inside the process, without the
 interpreter's start and imports), files per second, milliseconds per file, the process's peak
-resident memory (``ru_maxrss`` from ``wait4``) and that peak less the process's peak after its
+resident memory (``VmHWM``, read by the step's process at its end: ``ru_maxrss`` would carry
+the forking parent's pages over ``exec``) and that peak less the process's peak after its
 imports (what the step itself added). Then, between the largest and the smallest N, the ratio
 of the per-file time (1.0: linear) and of the peak memory (1.0: flat), and the memory added
 per extra utterance. With ``--nj`` above 1 the peak is that of the largest single process.
