@@ -11,6 +11,9 @@ In a training config::
         mask_channel_length: 64
         feature_grad_mult: 0.0           # 0: the conv feature extractor stays frozen
         layerdrop: 0.1
+        dropout: 0.0                     # fairseq fine-tuning's dropouts (None: the checkpoint's)
+        attention_dropout: 0.0
+        activation_dropout: 0.1
     normalize: null                      # the backbone normalizes its own input
     input_size: null                     # taken from the checkpoint (output_size())
 
@@ -85,6 +88,11 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         feature_grad_mult: gradient scale of the conv feature extractor (None: the
             checkpoint's; 0.0 freezes the extractor, as fairseq's fine-tuning does).
         layerdrop: probability of skipping a Transformer layer in training (None: checkpoint's).
+        dropout, attention_dropout, activation_dropout, dropout_input: the backbone's dropout
+            probabilities in training (see :meth:`~espnet_ext.wav2vec2.model.Wav2Vec2Model.set_dropout`);
+            None keeps the checkpoint's (its pre-training values). fairseq's fine-tuning sets
+            them (``Wav2Vec2AsrConfig``: 0.0 each unless given; its BASE recipes give
+            ``activation_dropout`` 0.1).
         normalize_waveform: zero-mean unit-variance each utterance first (for checkpoints
             pre-trained with fairseq ``task.normalize: true``, e.g. LARGE LV-60).
         fs: sampling rate of the input; only 16 kHz is accepted.
@@ -106,6 +114,10 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         mask_channel_length: int = 64,
         feature_grad_mult: Optional[float] = None,
         layerdrop: Optional[float] = None,
+        dropout: Optional[float] = None,
+        attention_dropout: Optional[float] = None,
+        activation_dropout: Optional[float] = None,
+        dropout_input: Optional[float] = None,
         normalize_waveform: bool = False,
         fs: Union[int, str] = 16000,
     ):
@@ -129,6 +141,8 @@ class Wav2Vec2Frontend(PretrainedFrontend):
             self.model.feature_grad_mult = feature_grad_mult
         if layerdrop is not None:
             self.model.encoder.layerdrop = layerdrop
+        self.model.set_dropout(dropout=dropout, attention_dropout=attention_dropout,
+                               activation_dropout=activation_dropout, dropout_input=dropout_input)
         self.freeze_finetune_updates = freeze_finetune_updates
         self.mask_prob, self.mask_length = mask_prob, mask_length
         self.mask_channel_prob, self.mask_channel_length = mask_channel_prob, mask_channel_length

@@ -102,6 +102,35 @@ class Wav2Vec2Model(nn.Module):
         self.feature_grad_mult = feature_grad_mult
         self.dropout_features = Dropout(dropout_features)
 
+    def set_dropout(self, *, dropout: Optional[float] = None, attention_dropout: Optional[float] = None,
+                    activation_dropout: Optional[float] = None, dropout_input: Optional[float] = None) -> None:
+        """Change the dropout probabilities (None keeps one), as fairseq's fine-tuning overrides
+        the pre-trained model's (``Wav2Vec2AsrConfig``: all 0.0 unless set).
+
+        ``dropout``: the Transformer's input and each sub-layer's output (fairseq ``dropout``);
+        ``attention_dropout``: on the attention weights; ``activation_dropout``: inside the
+        feed-forward blocks; ``dropout_input``: on the projected features (before masking).
+
+        Raises:
+            ValueError: a probability outside [0, 1).
+        """
+        given = dict(dropout=dropout, attention_dropout=attention_dropout,
+                     activation_dropout=activation_dropout, dropout_input=dropout_input)
+        for name, p in given.items():
+            if p is not None and not 0.0 <= p < 1.0:
+                raise ValueError(f"{name}: expected a probability in [0, 1); found {p}")
+        if dropout is not None:
+            self.encoder.dropout.p = dropout
+        for layer in self.encoder.layers:
+            if dropout is not None:
+                layer.dropout.p = dropout
+            if attention_dropout is not None:
+                layer.attention.dropout = attention_dropout
+            if activation_dropout is not None:
+                layer.feed_forward.dropout.p = activation_dropout
+        if dropout_input is not None:
+            self.feature_projection.dropout.p = dropout_input
+
     # ------------------------------------------------------------------ sizes
     def output_size(self) -> int:
         """Channels of every hidden state (``encoder_embed_dim``)."""

@@ -127,6 +127,26 @@ def test_path_loading_and_reload_pretrained_parameters(tmp_path):
         assert torch.allclose(fe(speech, lengths)[0], expected, atol=1e-6)
 
 
+def test_dropout_overrides_reach_every_module_and_none_keeps_the_checkpoints(tmp_path):
+    """fairseq's fine-tuning replaces the pre-trained dropouts; here each is an option."""
+    speech, lengths = batch()
+    kept = tiny().train()  # the tiny preset pre-trains with dropout 0.1, attention 0.1, input 0.1
+    assert kept.model.encoder.dropout.p == 0.1 and kept.model.encoder.layers[0].attention.dropout == 0.1
+    torch.manual_seed(2)
+    first = kept(speech, lengths)[0]
+    assert not torch.allclose(kept(speech, lengths)[0], first)  # dropout draws differ per call
+    off = tiny(dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, dropout_input=0.0).train()
+    assert torch.equal(off(speech, lengths)[0], off(speech, lengths)[0])  # training, yet deterministic
+    with torch.no_grad():
+        assert torch.allclose(off(speech, lengths)[0], kept.eval()(speech, lengths)[0], atol=1e-6)
+    some = tiny(activation_dropout=0.25, attention_dropout=0.05)
+    layer = some.model.encoder.layers[-1]
+    assert (layer.feed_forward.dropout.p, layer.attention.dropout, layer.dropout.p) == (0.25, 0.05, 0.1)
+    assert some.model.feature_projection.dropout.p == 0.1
+    with pytest.raises(ValueError, match=r"dropout: expected a probability in \[0, 1\); found 1.5"):
+        tiny(dropout=1.5)
+
+
 def test_bad_configuration_messages():
     with pytest.raises(ValueError, match="exactly one of path or preset"):
         Wav2Vec2Frontend()
