@@ -1,19 +1,21 @@
 """Fine-tuning step (forward + backward, CTC) of the ``wav2vec2`` frontend against ESPnet's
 ``huggingface`` frontend on the same Hugging Face model (random weights, saved locally).
 
-    python -m espnet_ext.bench finetune [--size tiny|base] [--batch 4] [--seconds 4] [--repeats 3]
+    python -m espnet_ext.bench finetune [--size tiny|base] [--batch 4] [--seconds 4] [--repeats 3] [--compile]
 
 Both run the same model config, batch and CTC head in training mode, timed interleaved (one
 warm-up step each, then ours, reference, ours, ...: a shared machine slows both alike), with Hugging Face's
 time masking and layerdrop off (the frontends would draw different masks). ESPnet's frontend
 returns sample counts as lengths, so the CTC lengths here come from the conv arithmetic for
-both.
+both. ``--compile`` adds a third frontend to the rotation, ours with ``torch_compile: true``
+(compiled Transformer layers); its first step, which compiles, is timed apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 
 import torch
 
@@ -57,6 +59,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="longest utterance, seconds")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time ours with torch.compile'd Transformer layers (frontend torch_compile: true)")
     args = parser.parse_args(argv)
 
     import espnet_ext  # noqa: F401
@@ -68,6 +72,7 @@ def main(argv=None) -> int:
         save_hf_model(args.size, directory)
         ours = Wav2Vec2Frontend(path=directory).to(args.device).train()
         reference = HuggingFaceFrontend(directory).to(args.device).train()
+        compiled = Wav2Vec2Frontend(path=directory, torch_compile=True).to(args.device).train() if args.compile else None
     torch.manual_seed(1)
     samples = int(args.seconds * 16000)
     lengths = torch.linspace(samples, samples * 0.6, args.batch).long()
@@ -77,18 +82,33 @@ def main(argv=None) -> int:
     out_lengths = ours.model.output_lengths(lengths)
     targets = torch.randint(1, 30, (args.batch, 20), device=args.device)
     target_lengths = torch.full((args.batch,), 20, device=args.device)
+    frontends = {"ours (wav2vec2 frontend)": ours, "ESPnet huggingface frontend": reference}
+    if compiled is not None:
+        frontends["ours, torch_compile: true"] = compiled
     steps = {}
-    for name, frontend in (("ours (wav2vec2 frontend)", ours), ("ESPnet huggingface frontend", reference)):
+    for name, frontend in frontends.items():
+        torch.manual_seed(2)  # the same CTC head for each
         head = torch.nn.Linear(frontend.output_size(), 32).to(args.device)
         optimizer = torch.optim.SGD(list(frontend.parameters()) + list(head.parameters()), lr=1e-5)
         steps[name] = make_step(frontend, head, speech, lengths, out_lengths, targets, target_lengths, optimizer)
+    compile_s = None
+    if compiled is not None:
+        start = time.perf_counter()
+        steps["ours, torch_compile: true"]()  # compiles
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        compile_s = time.perf_counter() - start
     times = time_interleaved(steps, args.repeats, args.device)
     medians = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
-    ours_s, ref_s = medians.values()
+    ours_s, ref_s = medians["ours (wav2vec2 frontend)"], medians["ESPnet huggingface frontend"]
     print(f"fine-tuning step, {args.size} model, batch {args.batch} x {args.seconds:g} s, "
           f"{args.repeats} interleaved repeats, {machine()}")
     for name, seconds in medians.items():
         print(f"  {name:32s} {seconds:8.3f} s/step  (range {min(times[name]):.3f}-{max(times[name]):.3f})")
     print(f"  ratio ours/reference: {ours_s / ref_s:.3f} (of medians; of fastest steps: "
           f"{min(times['ours (wav2vec2 frontend)']) / min(times['ESPnet huggingface frontend']):.3f})")
+    if compile_s is not None:
+        compiled_s = medians["ours, torch_compile: true"]
+        print(f"  compiled: first step (compilation included) {compile_s:.1f} s; ratio compiled/ours "
+              f"{compiled_s / ours_s:.3f}, compiled/reference {compiled_s / ref_s:.3f} (of medians)")
     return 0

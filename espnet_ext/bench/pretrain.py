@@ -2,7 +2,7 @@
 ``transformers.Wav2Vec2ForPreTraining`` on the same weights and config.
 
     python -m espnet_ext.bench pretrain [--size tiny|base] [--batch 4] [--seconds 4] [--repeats 3]
-                                        [--device cpu|cuda] [--bf16]
+                                        [--device cpu|cuda] [--bf16] [--compile]
 
 A random Hugging Face ``Wav2Vec2ForPreTraining`` (``num_negatives`` 100, ``mask_time_prob``
 0.65, ``mask_time_length`` 10, layerdrop 0) is saved to a temporary directory and ours is
@@ -20,14 +20,21 @@ The two are timed interleaved (ours, reference, ours, ...) after one warm-up ste
 that a machine shared with other jobs slows both alike; medians are printed. The losses of
 the first step are printed too: they differ (different masks, negatives and Gumbel noise)
 but must both be near chance, ``log(K + 1)`` per masked frame, at initialisation.
+
+``--compile`` adds a third model to the rotation: a copy of ours (same weights) whose
+Transformer layers are compiled (:func:`~espnet_ext.wav2vec2.compile.compile_layers`,
+dynamic shapes). Its first step, which compiles, is timed apart and printed; the ratio
+line then compares the compiled copy with both eager models.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import math
 import tempfile
+import time
 from statistics import median
 from typing import Callable, Dict, List
 
@@ -147,6 +154,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast in the forward pass")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time a copy of ours with torch.compile'd Transformer layers")
     args = parser.parse_args(argv)
     if args.batch < 1 or args.seconds <= 0 or args.repeats < 1:
         parser.error(f"expected --batch >= 1, --seconds > 0, --repeats >= 1; "
@@ -154,24 +163,44 @@ def main(argv=None) -> int:
 
     ours, reference = build_models(args.size, args.device)
     speech, lengths, attention_mask = make_batch(args.batch, args.seconds, args.device)
-    first_loss: Dict[str, List[float]] = {"ours": [], "reference": []}
+    first_loss: Dict[str, List[float]] = {"ours": [], "reference": [], "compiled": []}
     steps = {"ours": our_step(ours, speech, lengths, args.bf16, first_loss["ours"]),
              "reference": reference_step(reference, speech, attention_mask, args.bf16, first_loss["reference"])}
+    labels = {"ours": "ours (Wav2Vec2Pretraining)", "reference": "transformers Wav2Vec2ForPreTraining"}
+    compile_s = None
+    if args.compile:
+        from espnet_ext.wav2vec2.compile import compile_layers
+
+        compiled = copy.deepcopy(ours)
+        num_compiled = compile_layers(compiled)
+        steps["compiled"] = our_step(compiled, speech, lengths, args.bf16, first_loss["compiled"])
+        labels["compiled"] = f"ours, {num_compiled} layers compiled"
+        start = time.perf_counter()
+        steps["compiled"]()  # compiles
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        compile_s = time.perf_counter() - start
     times = time_interleaved(steps, args.repeats, args.device)
-    ours_s, ref_s = median(times["ours"]), median(times["reference"])
+    medians = {name: median(t) for name, t in times.items()}
+    ours_s, ref_s = medians["ours"], medians["reference"]
 
     precision = ", bf16 autocast" if args.bf16 else ""
     print(f"pre-training step, {args.size} model, batch {args.batch} x {args.seconds:g}-{0.6 * args.seconds:g} s, "
           f"{args.repeats} interleaved repeats{precision}, {machine()}")
-    for name, label in (("ours", "ours (Wav2Vec2Pretraining)"), ("reference", "transformers Wav2Vec2ForPreTraining")):
-        print(f"  {label:36s} {median(times[name]):8.3f} s/step  "
+    for name, label in labels.items():
+        print(f"  {label:36s} {medians[name]:8.3f} s/step  "
               f"(range {min(times[name]):.3f}-{max(times[name]):.3f})")
     fastest = min(times["ours"]) / min(times["reference"])  # less sensitive to other jobs on the machine
     print(f"  ratio ours/reference: {ours_s / ref_s:.3f} (of medians; of fastest steps: {fastest:.3f})")
+    if compile_s is not None:
+        print(f"  compiled: first step (compilation included) {compile_s:.1f} s; ratio compiled/ours "
+              f"{medians['compiled'] / ours_s:.3f}, compiled/reference {medians['compiled'] / ref_s:.3f} (of medians)")
+    audio_s = float(lengths.sum()) / 16000
     if args.device.startswith("cuda"):
-        audio_s = float(lengths.sum()) / 16000
-        print(f"  ours: {audio_s / ours_s:.1f} s of audio per second")
+        best = min(medians, key=lambda name: medians[name] if name != "reference" else math.inf)
+        print(f"  ours: {audio_s / medians[best]:.1f} s of audio per second ({labels[best]})")
     chance = math.log(ours.options.num_negatives + 1)
+    compiled_loss = f", compiled {first_loss['compiled'][0]:.3f}" if first_loss["compiled"] else ""
     print(f"  first-step loss per masked frame: ours {first_loss['ours'][0]:.3f}, "
-          f"reference {first_loss['reference'][0]:.3f} (chance log(K+1) = {chance:.3f})")
+          f"reference {first_loss['reference'][0]:.3f}{compiled_loss} (chance log(K+1) = {chance:.3f})")
     return 0

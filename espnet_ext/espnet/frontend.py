@@ -33,6 +33,7 @@ from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from torch import Tensor
 
 from espnet_ext.espnet.updates import count_updates
+from espnet_ext.wav2vec2.compile import compile_layers
 from espnet_ext.wav2vec2.importers import load_checkpoint
 from espnet_ext.wav2vec2.masking import span_mask
 from espnet_ext.wav2vec2.model import wav2vec2_model
@@ -96,6 +97,8 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         normalize_waveform: zero-mean unit-variance each utterance first (for checkpoints
             pre-trained with fairseq ``task.normalize: true``, e.g. LARGE LV-60).
         fs: sampling rate of the input; only 16 kHz is accepted.
+        torch_compile: compile the Transformer layers (:func:`~espnet_ext.wav2vec2.compile.compile_layers`;
+            off by default: the first step pays the compilation, and on CPU it is not faster).
     """
 
     log_name = "wav2vec2"
@@ -120,6 +123,7 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         dropout_input: Optional[float] = None,
         normalize_waveform: bool = False,
         fs: Union[int, str] = 16000,
+        torch_compile: bool = False,
     ):
         super().__init__()
         if (path is None) == (preset is None):
@@ -148,6 +152,8 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         self.mask_channel_prob, self.mask_channel_length = mask_channel_prob, mask_channel_length
         self.normalize_waveform = normalize_waveform
         count_updates(self)  # self.num_updates: optimizer updates, saved with the model
+        if torch_compile:
+            compile_layers(self.model)
 
     def output_size(self) -> int:
         return self.model.output_size()

@@ -76,6 +76,7 @@ from torch import Tensor
 
 from espnet_ext.espnet.updates import count_updates, updates_done
 from espnet_ext.wav2vec2.waveform import normalize_waveforms
+from espnet_ext.wav2vec2.compile import compile_layers
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
 from espnet_ext.wav2vec2.importers import save_backbone
 from espnet_ext.wav2vec2.downsample import downsampling_context_network
@@ -152,6 +153,8 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         feature_penalty_weight: fairseq ``loss_weights[1]`` (beta, BASE 10).
         normalize_waveform: fairseq ``task.normalize`` (per-utterance zero mean, unit variance).
         collapse_ppl_fraction, collapse_patience: :class:`CollapseMonitor` (warnings only).
+        torch_compile: compile the Transformer layers (:func:`~espnet_ext.wav2vec2.compile.compile_layers`;
+            off by default: the first step pays the compilation, and on CPU it is not faster).
     """
 
     builds_from_model_conf = True  # Wav2Vec2TaskMixin builds it from model_conf alone
@@ -159,7 +162,8 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
     def __init__(self, preset: str = "base", config: Optional[Dict[str, Any]] = None,
                  context: Optional[Dict[str, Any]] = None, diversity_weight: float = 0.1,
                  feature_penalty_weight: float = 10.0, normalize_waveform: bool = False,
-                 collapse_ppl_fraction: float = 0.1, collapse_patience: int = 1000) -> None:
+                 collapse_ppl_fraction: float = 0.1, collapse_patience: int = 1000,
+                 torch_compile: bool = False) -> None:
         super().__init__()
         self.config = _config(preset, config)
         self.context_options = None if context is None else downsampling_context_options(self.config, **context)
@@ -171,6 +175,8 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         self.monitor = CollapseMonitor(self.config.latent_groups * self.config.latent_vars,
                                        self.config.num_negatives, collapse_ppl_fraction,
                                        patience=collapse_patience)
+        if torch_compile:
+            compile_layers(self.pretraining)
 
     def forward(self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any
                 ) -> Tuple[Tensor, Dict[str, Tensor], Tensor]:

@@ -6,7 +6,7 @@ in a BASE fine-tuning step on 2 cores the dropout layers took ~10% of the time. 
 kept when a uniform draw is at least ``p`` (the same Bernoulli(1 - p) distribution) and the
 kept units are scaled by ``1 / (1 - p)``; the scaled mask is saved for the backward pass, which
 is one multiplication. The draws differ from ``F.dropout``'s for the same seed; on other devices,
-and for ``inplace`` or ``p`` of 0 or 1, ``nn.Dropout`` runs unchanged.
+for ``inplace`` or ``p`` of 0 or 1, and inside ``torch.compile``, ``nn.Dropout`` runs unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Dropout(nn.Dropout):
     """``nn.Dropout`` (same arguments, same state) with the CPU path described in the module docstring."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.inplace or not 0.0 < self.p < 1.0 or x.device.type != "cpu":
+        if (not self.training or self.inplace or not 0.0 < self.p < 1.0 or x.device.type != "cpu"
+                or torch.compiler.is_compiling()):  # a compiled graph fuses nn.Dropout's draws itself
             return super().forward(x)
         return _ScaledMask.apply(x, self.p)

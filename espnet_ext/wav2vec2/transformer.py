@@ -90,7 +90,8 @@ class MultiheadAttention(nn.Module):
         memory = x if memory is None else memory
         q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(memory)), self._heads(self.v_proj(memory))
         dropout = self.dropout if self.training else 0.0
-        if dropout > 0 and x.device.type == "cpu" and (attn_mask is None or bool(attn_mask.any(-1).all())):
+        if (dropout > 0 and x.device.type == "cpu" and not torch.compiler.is_compiling()
+                and (attn_mask is None or bool(attn_mask.any(-1).all()))):
             y = _attention_with_dropout(q, k, v, attn_mask, dropout)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)

@@ -32,3 +32,20 @@ def test_pretrain_benchmark_prints_both_timings_a_ratio_and_comparable_losses(ca
 def test_pretrain_benchmark_rejects_bad_sizes():
     with pytest.raises(SystemExit):
         pretrain.main(["--batch", "0"])
+
+
+def test_pretrain_benchmark_with_compile_times_a_compiled_copy_of_ours(capsys):
+    torch._dynamo.reset()
+    assert pretrain.main(["--size", "tiny", "--batch", "2", "--seconds", "1", "--repeats", "1", "--compile"]) == 0
+    torch._dynamo.reset()
+    out = capsys.readouterr().out
+    ours = re.search(r"ours \(Wav2Vec2Pretraining\)\s+" + SECONDS, out)
+    compiled = re.search(r"ours, (\d+) layers compiled\s+" + SECONDS, out)
+    summary = re.search(r"first step \(compilation included\) (\d+\.\d) s; ratio compiled/ours (\d+\.\d+)", out)
+    assert ours and compiled and summary, out
+    assert int(compiled.group(1)) == 2  # the tiny config's layers
+    assert float(summary.group(2)) == pytest.approx(float(compiled.group(2)) / float(ours.group(1)), rel=0.2)  # of rounded figures
+    losses = re.search(r"ours (\S+), reference (\S+), compiled (\S+) \(chance", out)
+    assert losses, out
+    for loss in map(float, losses.groups()):
+        assert abs(loss / math.log(101) - 1) < 0.25, out

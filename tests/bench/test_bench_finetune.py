@@ -1,0 +1,46 @@
+"""``python -m espnet_ext.bench finetune`` and ``extractor`` run end to end (they check the output,
+not a speed)."""
+
+import re
+
+import pytest
+import torch
+
+from espnet_ext.bench import extractor, finetune
+
+SECONDS = r"(\d+\.\d+) s/step"
+
+
+@pytest.mark.parametrize("compile_", [False, True], ids=["eager", "compile"])
+def test_finetune_benchmark_prints_both_timings_and_their_ratio(capsys, compile_):
+    torch._dynamo.reset()
+    argv = ["--size", "tiny", "--batch", "2", "--seconds", "1", "--repeats", "1", "--device", "cpu"]
+    assert finetune.main(argv + ["--compile"] * compile_) == 0
+    torch._dynamo.reset()
+    out = capsys.readouterr().out
+    assert out.startswith("fine-tuning step, tiny model, batch 2 x 1 s, 1 interleaved repeats"), out
+    ours = re.search(r"ours \(wav2vec2 frontend\)\s+" + SECONDS, out)
+    reference = re.search(r"ESPnet huggingface frontend\s+" + SECONDS, out)
+    ratio = re.search(r"ratio ours/reference: (\d+\.\d+)", out)
+    assert ours and reference and ratio, out
+    ours_s, reference_s = float(ours.group(1)), float(reference.group(1))
+    assert ours_s > 0 and reference_s > 0
+    assert float(ratio.group(1)) == pytest.approx(ours_s / reference_s, rel=0.2)  # of rounded figures
+    compiled = re.search(r"ours, torch_compile: true\s+" + SECONDS, out)
+    summary = re.search(r"first step \(compilation included\) (\d+\.\d) s; ratio compiled/ours (\d+\.\d+)", out)
+    assert bool(compiled) == bool(summary) == compile_, out
+    if compile_:
+        assert float(summary.group(2)) == pytest.approx(float(compiled.group(1)) / ours_s, rel=0.2)
+
+
+def test_extractor_benchmark_agrees_with_transformers_and_prints_both_passes(capsys):
+    assert extractor.main(["--size", "tiny", "--batch", "2", "--seconds", "1", "--repeats", "1",
+                           "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    diff = re.search(r"on the unpadded utterances: (\S+)", out)
+    assert diff and float(diff.group(1)) < 1e-4, out  # the same function as transformers' extractor
+    rows = re.findall(r"^  (forward(?:\+backward)?)\s+(\d+\.\d) ms\s+(\d+\.\d) ms\s+(\d+\.\d+)$", out, re.M)
+    assert [row[0] for row in rows] == ["forward", "forward+backward"], out
+    for _, ours_ms, ref_ms, ratio in rows:
+        assert float(ours_ms) > 0 and float(ref_ms) > 0
+        assert float(ratio) == pytest.approx(float(ours_ms) / float(ref_ms), rel=0.2, abs=0.05)
