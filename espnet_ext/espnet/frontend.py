@@ -68,7 +68,19 @@ class PretrainedFrontend(AbsFrontend):
 
     @property
     def frozen(self) -> bool:
-        return int(self.num_updates) < self.freeze_finetune_updates
+        """Within the first ``freeze_finetune_updates`` updates. Reading the count back makes the
+        host wait for the device, so it is read only during that phase: once past it (the count
+        only grows), the answer is kept until a ``state_dict`` is loaded."""
+        if self.freeze_finetune_updates <= 0 or getattr(self, "_thawed", False):
+            return False
+        if int(self.num_updates) < self.freeze_finetune_updates:
+            return True
+        self._thawed = True
+        return False
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._thawed = False  # a loaded count may be within the freeze again
+        super()._load_from_state_dict(*args, **kwargs)
 
 
 class Wav2Vec2Frontend(PretrainedFrontend):

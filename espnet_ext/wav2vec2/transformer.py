@@ -170,8 +170,10 @@ def key_padding_attn_mask(padding_mask: Optional[Tensor]) -> Optional[Tensor]:
     """``(B, T)`` True-at-padding -> ``(B, 1, 1, T)`` True-where-attended, or None when nothing is padded.
 
     An utterance with no valid frame attends to all of them (finite output instead of NaN).
+    "Nothing is padded" is checked on CPU only: on other devices reading it back would make the
+    host wait for the device, so the mask is always built there (an all-True mask: same result).
     """
-    if padding_mask is None or not bool(padding_mask.any()):
+    if padding_mask is None or (padding_mask.device.type == "cpu" and not bool(padding_mask.any())):
         return None
     attend = ~padding_mask
     attend = attend | ~attend.any(dim=1, keepdim=True)

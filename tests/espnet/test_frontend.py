@@ -111,6 +111,12 @@ def test_freeze_counts_optimizer_updates_not_micro_batches():
     restored = tiny(freeze_finetune_updates=3)
     restored.load_state_dict(fe.state_dict())
     assert int(restored.num_updates) == 5 and not restored.frozen
+    # past the freeze the count is no longer read (no host sync); a loaded earlier count
+    # (here through a parent module, as ESPnet loads the whole model) freezes it again
+    parent = torch.nn.ModuleDict({"frontend": restored})
+    earlier = {f"frontend.{k}": v for k, v in tiny(freeze_finetune_updates=3).state_dict().items()}
+    parent.load_state_dict(earlier)
+    assert int(restored.num_updates) == 0 and restored.frozen
 
 
 def test_path_loading_and_reload_pretrained_parameters(tmp_path):
