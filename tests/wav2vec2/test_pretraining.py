@@ -301,3 +301,22 @@ def test_heads_state_and_bad_configurations():
         wav2vec2_pretraining(tiny_config(codebook_negatives=10))
     with pytest.raises(ValueError, match="num_negatives: expected a positive integer"):
         sample_negatives(torch.ones(1, 3, dtype=torch.bool), 0)
+
+
+def test_bf16_autocast_keeps_the_objective_in_float32_and_close():
+    """What ``use_amp: true`` does on a bf16 GPU, here with CPU autocast: the Transformer runs in
+    bfloat16, the logits and losses stay float32, and the loss is within bf16 rounding of the
+    float32 one (same masks, negatives and Gumbel noise)."""
+    model = tiny(dropout=0.0, attention_dropout=0.0, dropout_input=0.0, dropout_features=0.0).eval()
+    speech, lengths = waves((16000, 12000))
+    with torch.no_grad():
+        reference = model(speech, lengths, temperature=2.0)
+    given = dict(temperature=2.0, time_mask=reference.mask, negatives=reference.negatives)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(speech, lengths, **given)
+    assert out.predictions.dtype == torch.bfloat16  # the network did run in bf16
+    assert out.logits.dtype == torch.float32 and out.loss.per_frame.dtype == torch.float32
+    out.loss.per_frame.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(bool(torch.isfinite(g).all()) for g in grads)
+    assert float(out.loss.per_frame) == pytest.approx(float(reference.loss.per_frame), rel=0.02)
