@@ -55,7 +55,7 @@ def test_every_utterance_comes_through_and_figures_agree(run_output):
     assert [(r[0], r[1]) for r in rows] == [(n, s) for n in SIZES for s in ("stage 1 prepare", "stage 3 format")], out
     for n, step, seconds, per_s, ms, peak_mb, added_mb, written, excluded in rows:
         assert seconds > 0 and (written, excluded) == (n, 0)
-        assert per_s * ms / 1000 == pytest.approx(1.0, rel=0.01)
+        assert per_s * ms / 1000 == pytest.approx(1.0, rel=0.01 + 0.0005 / ms)  # ms/file is printed to 0.001
         assert seconds == pytest.approx(n * ms / 1000, abs=0.001)  # seconds are rounded to ms
         assert 0 < peak_mb and -0.1 <= added_mb <= peak_mb
     dump = workdir / str(SIZES[-1]) / "dump"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from espnet_ext.wav2vec2.dropout import Dropout
+from espnet_ext.wav2vec2.dropout import Dropout, keep_mask, scaled_mask_dropout
 
 
 def test_is_an_nn_dropout_with_the_same_state():
@@ -57,3 +57,27 @@ def test_bfloat16_input_keeps_its_dtype():
     y = Dropout(0.25).train()(x)
     assert y.dtype == torch.bfloat16
     assert set(y.unique().tolist()) <= {0.0, torch.tensor(1 / 0.75, dtype=torch.bfloat16).item()}
+
+
+@pytest.mark.parametrize("p", [0.05, 0.3, 0.9])
+def test_keep_mask_rate_is_p_at_every_position_of_its_64_bit_words(p):
+    # four units share a 64-bit draw: each of the four positions must see the same rate (a draw
+    # whose top bit is fixed would keep or drop every fourth unit)
+    torch.manual_seed(2)
+    keep = keep_mask(torch.Size([250_000, 4]), p, torch.device("cpu")).float()
+    rates = keep.mean(0)
+    sd = (p * (1 - p) / 250_000) ** 0.5
+    assert (rates - (1 - p)).abs().max() < 5 * sd, rates
+    assert abs(keep.mean() - (1 - p)) < 5 * sd / 2
+
+
+def test_odd_sizes_and_probabilities_the_16_bit_draw_cannot_make():
+    assert keep_mask(torch.Size([3, 7]), 0.5, torch.device("cpu")).shape == (3, 7)  # not a multiple of 4
+    x = torch.rand(64, 64) + 0.5
+    for p in (1e-7, 1 - 1e-7):  # rounded to 0 or 1 in 16 bits: nn.Dropout's own draws
+        torch.manual_seed(4)
+        ours = scaled_mask_dropout(x, p)
+        torch.manual_seed(4)
+        assert torch.equal(ours, torch.nn.functional.dropout(x, p, training=True))
+        torch.manual_seed(4)
+        assert torch.equal(Dropout(p).train()(x), ours)
