@@ -41,6 +41,12 @@ def time_interleaved(steps: Dict[str, Callable[[], None]], repeats: int, device:
     return times
 
 
+def compiled_summary(compile_s: float, compiled_s: float, ours_s: float, reference_s: float) -> str:
+    """The ``--compile`` line: the compiling first step's seconds, and the compiled median against both."""
+    return (f"  compiled: first step (compilation included) {compile_s:.1f} s; ratio compiled/ours "
+            f"{compiled_s / ours_s:.3f}, compiled/reference {compiled_s / reference_s:.3f} (of medians)")
+
+
 def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import torch
 
-from espnet_ext.bench.common import machine, time_interleaved
+from espnet_ext.bench.common import compiled_summary, machine, time_interleaved, time_steps
 
 SIZES = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
@@ -93,11 +92,8 @@ def main(argv=None) -> int:
         steps[name] = make_step(frontend, head, speech, lengths, out_lengths, targets, target_lengths, optimizer)
     compile_s = None
     if compiled is not None:
-        start = time.perf_counter()
-        steps["ours, torch_compile: true"]()  # compiles
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        compile_s = time.perf_counter() - start
+        compile_s = time_steps(steps["ours, torch_compile: true"], warmup=0, repeats=1,
+                               device=args.device).median_s  # compiles
     times = time_interleaved(steps, args.repeats, args.device)
     medians = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
     ours_s, ref_s = medians["ours (wav2vec2 frontend)"], medians["ESPnet huggingface frontend"]
@@ -108,7 +104,5 @@ def main(argv=None) -> int:
     print(f"  ratio ours/reference: {ours_s / ref_s:.3f} (of medians; of fastest steps: "
           f"{min(times['ours (wav2vec2 frontend)']) / min(times['ESPnet huggingface frontend']):.3f})")
     if compile_s is not None:
-        compiled_s = medians["ours, torch_compile: true"]
-        print(f"  compiled: first step (compilation included) {compile_s:.1f} s; ratio compiled/ours "
-              f"{compiled_s / ours_s:.3f}, compiled/reference {compiled_s / ref_s:.3f} (of medians)")
+        print(compiled_summary(compile_s, medians["ours, torch_compile: true"], ours_s, ref_s))
     return 0

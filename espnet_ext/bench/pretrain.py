@@ -34,13 +34,12 @@ import contextlib
 import copy
 import math
 import tempfile
-import time
 from statistics import median
 from typing import Callable, Dict, List
 
 import torch
 
-from espnet_ext.bench.common import machine, time_interleaved
+from espnet_ext.bench.common import compiled_summary, machine, time_interleaved, time_steps
 from espnet_ext.bench.finetune import SIZES as FINETUNE_SIZES
 
 PRETRAINING = dict(num_negatives=100, mask_time_prob=0.65, mask_time_length=10, layerdrop=0.0)
@@ -175,11 +174,7 @@ def main(argv=None) -> int:
         num_compiled = compile_layers(compiled)
         steps["compiled"] = our_step(compiled, speech, lengths, args.bf16, first_loss["compiled"])
         labels["compiled"] = f"ours, {num_compiled} layers compiled"
-        start = time.perf_counter()
-        steps["compiled"]()  # compiles
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        compile_s = time.perf_counter() - start
+        compile_s = time_steps(steps["compiled"], warmup=0, repeats=1, device=args.device).median_s  # compiles
     times = time_interleaved(steps, args.repeats, args.device)
     medians = {name: median(t) for name, t in times.items()}
     ours_s, ref_s = medians["ours"], medians["reference"]
@@ -193,10 +188,9 @@ def main(argv=None) -> int:
     fastest = min(times["ours"]) / min(times["reference"])  # less sensitive to other jobs on the machine
     print(f"  ratio ours/reference: {ours_s / ref_s:.3f} (of medians; of fastest steps: {fastest:.3f})")
     if compile_s is not None:
-        print(f"  compiled: first step (compilation included) {compile_s:.1f} s; ratio compiled/ours "
-              f"{medians['compiled'] / ours_s:.3f}, compiled/reference {medians['compiled'] / ref_s:.3f} (of medians)")
-    audio_s = float(lengths.sum()) / 16000
+        print(compiled_summary(compile_s, medians["compiled"], ours_s, ref_s))
     if args.device.startswith("cuda"):
+        audio_s = float(lengths.sum()) / 16000
         best = min(medians, key=lambda name: medians[name] if name != "reference" else math.inf)
         print(f"  ours: {audio_s / medians[best]:.1f} s of audio per second ({labels[best]})")
     chance = math.log(ours.options.num_negatives + 1)

@@ -13,8 +13,8 @@ compiled, because only their shapes allow it:
   per-step draw, the quantizer's straight-through Gumbel-softmax.
 
 Inside a compiled graph the CPU-only fast paths step aside (:class:`~espnet_ext.wav2vec2.dropout.Dropout`
-uses ``nn.Dropout``, attention with dropout uses ``scaled_dot_product_attention``): the
-compiler fuses those itself and they would break the graph.
+uses ``nn.Dropout``, whose draws the compiler fuses itself; attention with dropout uses
+``scaled_dot_product_attention``, as the written-out path's check of the mask would break the graph).
 
 The first step pays the compilation (tens of seconds for BASE on CPU, a C++ compiler is
 needed for the ``inductor`` backend on CPU); ``python -m espnet_ext.bench pretrain --compile``

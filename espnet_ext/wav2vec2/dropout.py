@@ -62,7 +62,7 @@ class Dropout(nn.Dropout):
     """``nn.Dropout`` (same arguments, same state) with the CPU path described in the module docstring."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if (not self.training or self.inplace or not 0 < _drop_level(self.p) < _LEVELS or x.device.type != "cpu"
+        if (not self.training or self.inplace or x.device.type != "cpu"
                 or torch.compiler.is_compiling()):  # a compiled graph fuses nn.Dropout's draws itself
             return super().forward(x)
-        return scaled_mask_dropout(x, self.p)
+        return scaled_mask_dropout(x, self.p)  # F.dropout for a p the 16 bits cannot draw

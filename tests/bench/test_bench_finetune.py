@@ -8,29 +8,17 @@ import torch
 
 from espnet_ext.bench import extractor, finetune
 
-SECONDS = r"(\d+\.\d+) s/step"
-
 
 @pytest.mark.parametrize("compile_", [False, True], ids=["eager", "compile"])
-def test_finetune_benchmark_prints_both_timings_and_their_ratio(capsys, check_ratio, compile_):
+def test_finetune_benchmark_prints_both_timings_and_their_ratio(capsys, step_timings, compiled_timing, compile_):
     torch._dynamo.reset()
     argv = ["--size", "tiny", "--batch", "2", "--seconds", "1", "--repeats", "1", "--device", "cpu"]
     assert finetune.main(argv + ["--compile"] * compile_) == 0
     torch._dynamo.reset()
     out = capsys.readouterr().out
     assert out.startswith("fine-tuning step, tiny model, batch 2 x 1 s, 1 interleaved repeats"), out
-    ours = re.search(r"ours \(wav2vec2 frontend\)\s+" + SECONDS, out)
-    reference = re.search(r"ESPnet huggingface frontend\s+" + SECONDS, out)
-    ratio = re.search(r"ratio ours/reference: (\d+\.\d+)", out)
-    assert ours and reference and ratio, out
-    ours_s, reference_s = float(ours.group(1)), float(reference.group(1))
-    assert ours_s > 0 and reference_s > 0
-    check_ratio(float(ratio.group(1)), ours_s, reference_s, half_unit=0.0005)  # s/step printed to 1 ms
-    compiled = re.search(r"ours, torch_compile: true\s+" + SECONDS, out)
-    summary = re.search(r"first step \(compilation included\) (\d+\.\d) s; ratio compiled/ours (\d+\.\d+)", out)
-    assert bool(compiled) == bool(summary) == compile_, out
-    if compile_:
-        check_ratio(float(summary.group(2)), float(compiled.group(1)), ours_s, half_unit=0.0005)
+    ours_s, _ = step_timings(out, "ours (wav2vec2 frontend)", "ESPnet huggingface frontend")
+    assert bool(compiled_timing(out, r"ours, torch_compile: true", ours_s)) == compile_, out
 
 
 def test_extractor_benchmark_agrees_with_transformers_and_prints_both_passes(capsys, check_ratio):
