@@ -2,7 +2,8 @@
 
 Per frame the most likely token; repeats collapsed, then blanks (id 0) removed. The score
 written is the sum of the chosen frames' log-probabilities. Output files follow ESPnet's
-``asr_inference`` layout: ``<output_dir>/1best_recog/{text,token,token_int,score}``.
+``asr_inference`` layout: ``<output_dir>/1best_recog/{text,token,token_int,score}``; the
+text of a phone model is its phones separated by spaces (:func:`hypothesis_text`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ def collapse(ids: torch.Tensor, length: int, blank: int = 0) -> List[int]:
     """Greedy CTC path -> labels: merge repeats, drop blanks."""
     path = torch.unique_consecutive(ids[:length])
     return [int(i) for i in path if int(i) != blank]
+
+
+def hypothesis_text(tokenizer, token_type: str, tokens: Sequence[str]) -> str:
+    """The ``text`` of a hypothesis: phones (``token_type`` ``phn``) separated by spaces, as
+    PER scoring reads them; other token types through ``tokenizer.tokens2text``. (ESPnet's
+    phoneme tokenizer joins its tokens with nothing between them.)"""
+    if token_type == "phn":
+        return " ".join(tokens)
+    return tokenizer.tokens2text(tokens)
 
 
 def greedy_batch(model, speech: torch.Tensor, lengths: torch.Tensor) -> List[Tuple[List[int], float]]:
@@ -75,7 +85,7 @@ def decode(
                 audio_s += float(lengths.sum()) / 16000
                 for key, (ids, score) in zip(keys, greedy_batch(model, speech, lengths)):
                     tokens = converter.ids2tokens(ids)
-                    files["text"].write(f"{key} {tokenizer.tokens2text(tokens)}\n")
+                    files["text"].write(f"{key} {hypothesis_text(tokenizer, args.token_type, tokens)}\n")
                     files["token"].write(f"{key} {' '.join(tokens)}\n")
                     files["token_int"].write(f"{key} {' '.join(map(str, ids))}\n")
                     files["score"].write(f"{key} {score:.4f}\n")

@@ -355,6 +355,65 @@ def prepare(
     return pairs, missing
 
 
+# --------------------------------------------------------------------------- folding, left out
+
+
+def read_fold_map(path) -> Dict[str, Optional[str]]:
+    """A token folding map from a file of rows ``<symbol> [<symbol> ...] <target>`` (e.g.
+    TIMIT's ``phones.60-48-39.map``: 60-, 48- and 39-phone set): every symbol of a row, the
+    target included, folds to the row's last column; a symbol alone on its row (TIMIT's
+    ``q``) is deleted (``None``). ``#`` starts a comment line. A symbol folded to two
+    different targets raises ValueError naming the line."""
+    mapping: Dict[str, Optional[str]] = {}
+    for lineno, line in _read_lines(path):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        target = fields[-1] if len(fields) > 1 else None
+        for symbol in fields:
+            if mapping.get(symbol, target) != target:
+                raise ValueError(
+                    f"{path}:{lineno}: {symbol!r} folds to {target!r} here but to {mapping[symbol]!r} before"
+                )
+            mapping[symbol] = target
+    if not mapping:
+        raise ValueError(f"{path}: expected rows '<symbol> ... <target>', found none")
+    return mapping
+
+
+def fold_texts(texts: Mapping[str, str], mapping: Mapping[str, Optional[str]]) -> Dict[str, str]:
+    """Whitespace-separated tokens of each text folded with ``mapping`` (from
+    :func:`read_fold_map`): a token mapped to None is dropped, a token the map lacks (e.g.
+    ``<unk>``) is kept as it is."""
+    return {
+        utt: " ".join(t for t in (mapping.get(tok, tok) for tok in text.split()) if t is not None)
+        for utt, text in texts.items()
+    }
+
+
+def left_out(source: Iterable[str], scored: Mapping[str, str], reason_files: Iterable = ()) -> Dict[str, str]:
+    """The utterances of ``source`` (ids of a test set as prepared, ``data/<set>/text``)
+    missing from ``scored`` (the references of what was decoded, ``dump/raw/<set>/text``),
+    each with its reason from the first of ``reason_files`` (``uttid<TAB>reason``: stage 3's
+    ``excluded.txt``, stage 4's ``removed.txt``; absent files are skipped) that lists it,
+    else "not in the decoded set"."""
+    reasons: Dict[str, str] = {}
+    for path in reason_files:
+        if Path(path).is_file():
+            for _, line in _read_lines(path):
+                utt, _, reason = line.partition("\t")
+                reasons.setdefault(utt.strip(), reason.strip() or "no reason given")
+    return {u: reasons.get(u, "not in the decoded set") for u in source if u not in scored}
+
+
+def write_left_out(items: Mapping[str, str], path) -> Path:
+    """Write ``uttid<TAB>reason`` lines (possibly none) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{u}\t{r}\n" for u, r in items.items()), encoding="utf-8")
+    return path
+
+
 # --------------------------------------------------------------------------- alignment
 
 
@@ -885,13 +944,26 @@ def _environment_lines() -> List[str]:
     return lines
 
 
-def _metric_table(metric: str, rows: Sequence[Tuple[str, Path]]) -> List[str]:
-    """A ``### <metric>`` Markdown table, a row per ``(dataset, result.txt)``."""
-    out = [f"### {metric}", "", "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|", "|---" * 9 + "|"]
+LEFT_OUT = "left_out.txt"  # beside result.txt: the test set's utterances not decoded (uttid<TAB>reason)
+
+
+def _metric_table(metric: str, rows: Sequence[Tuple[str, Path]], exp_parent: Path) -> List[str]:
+    """A ``### <metric>`` Markdown table, a row per ``(dataset, result.txt)``: the counts
+    scored (Snt: utterances, Wrd: tokens) and, from ``left_out.txt`` beside ``result.txt``,
+    how many of the set's utterances were left out before decoding ("?" when it was not
+    written), followed by the files that list them."""
+    out = [f"### {metric}", "", "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|Left out|", "|---" * 10 + "|"]
+    listed = []
     for dataset, path in rows:
         s = read_summary(path)
         pct = "|".join("%.1f" % x for x in s[2:])
-        out.append(f"|{dataset}|{s.sentences}|{s.words}|{pct}|")
+        left = path.parent / LEFT_OUT
+        n_left = sum(1 for _ in _read_lines(left)) if left.is_file() else "?"
+        if n_left not in (0, "?"):
+            listed.append(f"{dataset}: `{left.relative_to(exp_parent).as_posix()}`")
+        out.append(f"|{dataset}|{s.sentences}|{s.words}|{pct}|{n_left}|")
+    if listed:
+        out += ["", "Left out before decoding (excluded in stage 3 or removed in stage 4), listed in " + "; ".join(listed)]
     return out + [""]
 
 
@@ -911,7 +983,7 @@ def collect_results(exp_dir) -> str:
     for decode_dir, by_metric in found.items():
         out += [f"## {decode_dir.relative_to(exp_dir.parent).as_posix()}", ""]
         for metric, rows in by_metric.items():
-            out += _metric_table(metric, rows)
+            out += _metric_table(metric, rows, exp_dir.parent)
     return "\n".join(out)
 
 

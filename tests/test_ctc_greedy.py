@@ -1,6 +1,6 @@
 import torch
 
-from espnet_ext.ctc_greedy import collapse, greedy_batch
+from espnet_ext.ctc_greedy import collapse, greedy_batch, hypothesis_text
 
 
 def test_collapse_merges_repeats_then_drops_blanks():
@@ -34,3 +34,30 @@ def test_greedy_batch_respects_lengths_and_scores():
     assert [labels for labels, _ in out] == [[1, 2], [2, 2]]
     logp = torch.log_softmax(logits, -1).max(-1).values
     assert abs(out[1][1] - float(logp[1, :3].sum())) < 1e-5
+
+
+def test_phone_hypotheses_are_space_separated():
+    """ESPnet's phoneme tokenizer joins phones with nothing between; PER needs them apart."""
+    from espnet2.text.build_tokenizer import build_tokenizer
+
+    phones = ["sil", "hh", "ae", "sil"]
+    assert hypothesis_text(build_tokenizer(token_type="phn"), "phn", phones) == "sil hh ae sil"
+    chars = ["a", "b", "<space>", "c"]
+    assert hypothesis_text(build_tokenizer(token_type="char"), "char", chars) == "ab c"
+
+
+def test_beam_search_phone_text_rewritten_from_tokens(tmp_path):
+    from espnet_ext.bin.asr_inference import space_phone_hypotheses
+
+    config = tmp_path / "config.yaml"
+    out = tmp_path / "output.1"
+    for n in (1, 2):
+        (out / f"{n}best_recog").mkdir(parents=True)
+        (out / f"{n}best_recog/token").write_text("u1 sil hh ae\nu2 \n")
+        (out / f"{n}best_recog/text").write_text("u1 silhhae\nu2 \n")
+    config.write_text("token_type: char\n")
+    assert space_phone_hypotheses(out, config) == 0
+    assert (out / "1best_recog/text").read_text() == "u1 silhhae\nu2 \n"
+    config.write_text("token_type: phn\n")
+    assert space_phone_hypotheses(out, config) == 2
+    assert (out / "2best_recog/text").read_text() == "u1 sil hh ae\nu2 \n"

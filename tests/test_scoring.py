@@ -280,10 +280,11 @@ def test_results_md(tmp_path):
     first = text.split("## asr_x/decode_ctc_beam")[1].split("## asr_x/")[0]
     assert first.index("### CER") < first.index("### WER")
     wer = first.split("### WER")[1].strip().splitlines()
-    assert wer[0] == "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|"
-    assert wer[2:4] == ["|dev|2|6|66.7|16.7|16.7|0.0|33.3|100.0|", "|test|2|6|66.7|16.7|16.7|0.0|33.3|100.0|"]
+    assert wer[0] == "|dataset|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|Left out|"
+    # no left_out.txt beside result.txt: the count is unknown
+    assert wer[2:4] == ["|dev|2|6|66.7|16.7|16.7|0.0|33.3|100.0|?|", "|test|2|6|66.7|16.7|16.7|0.0|33.3|100.0|?|"]
     cer = first.split("### CER")[1].split("###")[0].strip().splitlines()
-    assert cer[2] == "|dev|2|10|70.0|10.0|20.0|0.0|30.0|100.0|"  # "a b c d": 7 tokens with <space>, "e f": 3
+    assert cer[2] == "|dev|2|10|70.0|10.0|20.0|0.0|30.0|100.0|?|"  # "a b c d": 7 tokens with <space>, "e f": 3
     path = scoring.write_results_md(exp)
     assert path == exp / "RESULTS.md" and "### WER" in path.read_text(encoding="utf-8")
     with pytest.raises(ValueError, match="found none"):
@@ -327,7 +328,78 @@ def test_cli_scores_and_collects(tmp_path, backend):
     assert (out / "hyp.trn").exists() == (backend == "yes")
     proc = run_cli("collect", tmp_path / "exp" / "asr_x", "--out", "-", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "|test|3|6|50.0|16.7|33.3|0.0|50.0|100.0|" in proc.stdout
+    assert "|test|3|6|50.0|16.7|33.3|0.0|50.0|100.0|?|" in proc.stdout
+
+
+# --------------------------------------------------------------------------- folding, left out
+
+
+MAP_60_48_39 = """# 60 48 39
+aa\taa\taa
+ao\tao\taa
+ax-h\tax\tah
+ax\tax\tah
+ah\tah\tah
+bcl\tvcl\tsil
+h#\tsil\tsil
+q
+"""
+
+
+def test_fold_map_folds_every_column_to_the_last(tmp_path):
+    mapping = scoring.read_fold_map(write(tmp_path / "map", MAP_60_48_39))
+    assert mapping["ao"] == mapping["aa"] == "aa" and mapping["ax-h"] == mapping["ax"] == "ah"
+    assert mapping["vcl"] == mapping["bcl"] == mapping["sil"] == "sil" and mapping["q"] is None
+    folded = scoring.fold_texts({"u": "h# ao q ax-h <unk> bcl"}, mapping)
+    assert folded == {"u": "sil aa ah <unk> sil"}  # q deleted, <unk> kept
+
+
+def test_fold_map_conflict_names_the_line(tmp_path):
+    path = tmp_path / "map"
+    path.write_text("ao ao aa\nx ao ah\n")
+    with pytest.raises(ValueError, match=r"map:2: 'ao' folds to 'ah' here but to 'aa' before"):
+        scoring.read_fold_map(path)
+
+
+def test_timit_map_folds_to_39_phones(project_root):
+    mapping = scoring.read_fold_map(project_root / "egs2/timit/asr1/conf/phones.60-48-39.map")
+    assert len({t for t in mapping.values() if t}) == 39 and mapping["q"] is None
+
+
+def test_left_out_lists_reasons(tmp_path):
+    excluded = write(tmp_path / "excluded.txt", "u2\tunreadable audio\n")
+    removed = write(tmp_path / "removed.txt", "u3\ttoo short (0.05 s)\nu2\tlater reason\n")
+    left = scoring.left_out(["u1", "u2", "u3", "u4"], {"u1": "a"}, [excluded, tmp_path / "absent", removed])
+    assert left == {"u2": "unreadable audio", "u3": "too short (0.05 s)", "u4": "not in the decoded set"}
+
+
+def test_cli_folds_phones_and_lists_left_out(tmp_path):
+    """PER on folded phones against the decoded set; the set's other utterances counted as left out."""
+    fold = write(tmp_path / "map", MAP_60_48_39)
+    source = write(tmp_path / "data_text", "s-1 h# ao ax\ns-2 aa\ns-3 ah aa\n")
+    ref = write(tmp_path / "dump_text", "s-1 h# ao ax\ns-3 ah aa\n")
+    hyp = write(tmp_path / "hyp", "s-1 sil aa ah\ns-3 ah ao\n")  # all correct once folded
+    removed = write(tmp_path / "removed.txt", "s-2\ttoo short\n")
+    exp = tmp_path / "exp" / "asr_x"
+    out = exp / "decode_a" / "test" / "score_per"
+    args = ["--ref", ref, "--hyp", hyp, "--unit", "phn", "--out_dir", out, "--sclite", "no",
+            "--source_ref", source, "--left_out_reasons", removed]
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert tuple(scoring.read_summary(out / "result.txt")) == (2, 5, 20.0, 80.0, 0.0, 0.0, 80.0, 100.0)
+    assert "1 of 3 utterances" in proc.stdout and (out / "left_out.txt").read_text() == "s-2\ttoo short\n"
+    proc = run_cli(*args, "--fold_map", fold, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert scoring.read_summary(out / "result.txt")[:3] == (2, 5, 100.0)
+    results = run_cli("collect", exp, "--out", "-", cwd=tmp_path).stdout
+    assert "|test|2|5|100.0|0.0|0.0|0.0|0.0|0.0|1|" in results
+    assert "listed in test: `asr_x/decode_a/test/score_per/left_out.txt`" in results
+    proc = run_cli(*args[:-4], cwd=tmp_path)  # without --source_ref: no stale list stays behind
+    assert proc.returncode == 0 and not (out / "left_out.txt").exists()
+    proc = run_cli(*args[:-4], "--source_ref", ref, "--ref", source, cwd=tmp_path)
+    assert proc.returncode == 1 and "not in --source_ref" in proc.stderr
+    proc = run_cli("--ref", ref, "--hyp", hyp, "--unit", "char", "--out_dir", out, "--fold_map", fold, cwd=tmp_path)
+    assert proc.returncode == 1 and "expected --unit phn or word" in proc.stderr
 
 
 def test_cli_errors(tmp_path):

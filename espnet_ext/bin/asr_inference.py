@@ -2,12 +2,16 @@
 
 With a decoding config that says ``decoding: ctc_greedy`` (conf/decode_ctc_greedy.yaml) this
 runs the project's batched CTC greedy decoder (options: ``batch_size``); otherwise it is
-ESPnet's ``asr_inference`` (beam search; same options, see ``--help``).
+ESPnet's ``asr_inference`` (beam search; same options, see ``--help``). Either way a phone
+model's hypotheses (``token_type: phn``) are written as phones separated by spaces: ESPnet's
+phoneme tokenizer joins them with nothing between, so its ``text`` files are rewritten from
+its ``token`` files.
 """
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -30,13 +34,34 @@ def _greedy_parser() -> argparse.ArgumentParser:
 
 def _decoding_config(argv):
     """The YAML given with --config, or {} when there is none."""
+    path = _option(argv, "config")
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
+
+
+def _option(argv, name):
+    """The value of ``--name`` (``--name value`` or ``--name=value``) in argv, else None."""
     for i, arg in enumerate(argv):
-        path = argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None
-        path = arg.split("=", 1)[1] if arg.startswith("--config=") else path
-        if path:
-            with open(path, encoding="utf-8") as f:
-                return yaml.safe_load(f) or {}
-    return {}
+        if arg == f"--{name}" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(f"--{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def space_phone_hypotheses(output_dir, asr_train_config) -> int:
+    """For a phone model, rewrite every ``<output_dir>/*best_recog/text`` from its ``token``
+    file (phones separated by spaces); returns the number of files rewritten (0 otherwise)."""
+    with open(asr_train_config, encoding="utf-8") as f:
+        if (yaml.safe_load(f) or {}).get("token_type") != "phn":
+            return 0
+    rewritten = 0
+    for token_file in sorted(Path(output_dir).glob("*best_recog/token")):
+        token_file.with_name("text").write_text(token_file.read_text(encoding="utf-8"), encoding="utf-8")
+        rewritten += 1
+    return rewritten
 
 
 def main(cmd=None):
@@ -45,7 +70,11 @@ def main(cmd=None):
     if conf.get("decoding") != "ctc_greedy":
         from espnet2.bin.asr_inference import main as espnet_main
 
-        return espnet_main(argv)
+        result = espnet_main(argv)
+        output_dir, train_config = _option(argv, "output_dir"), _option(argv, "asr_train_config")
+        if output_dir and train_config:
+            space_phone_hypotheses(output_dir, train_config)
+        return result
     args = _greedy_parser().parse_args(argv)
     unknown = set(conf) - {"decoding", "batch_size"}
     if unknown:

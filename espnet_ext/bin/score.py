@@ -5,7 +5,8 @@ Score one decode of one test set (stage 13 of the recipes)::
     python -m espnet_ext.bin.score --ref data/test/text --hyp exp/<tag>/<decode>/test/text \\
         --unit char --out_dir exp/<tag>/<decode>/test/score_cer \\
         [--sclite auto|yes|no] [--nlsyms FILE] [--remove_tokens a,b] [--utt2spk FILE] \\
-        [--case_sensitive] [--title TITLE]
+        [--case_sensitive] [--title TITLE] [--fold_map MAP] \\
+        [--source_ref data/test/text [--left_out_reasons FILE ...]]
 
 ``--unit``: ``char`` (CER; spaces become ``<space>`` tokens), ``word`` (WER), ``phn`` (PER).
 Writes ``OUT_DIR/result.txt`` (sclite's ``-o all stdout`` layout: summary tables whose
@@ -16,6 +17,15 @@ sclite when it is installed, ``yes`` requires it, ``no`` never runs it. When scl
 project's own, totals and per utterance, else the command fails printing both and
 writes no ``result.txt``; ``result.txt`` is then sclite's report. Otherwise it is written by
 :func:`espnet_ext.scoring.write_result_txt`, same counts, same layout.
+
+``--fold_map``: fold the tokens of both sides before scoring (``phn``/``word``), with a file of
+rows ``<symbol> ... <target>`` (TIMIT's ``phones.60-48-39.map``: PER on 39 phones whatever
+the training set); a symbol alone on its row is deleted, a token the map lacks is kept.
+``--source_ref``: the test set as prepared (``data/<set>/text``) when ``--ref`` is what was
+decoded (``dump/raw/<set>/text``): its utterances missing from ``--ref`` are written to
+``OUT_DIR/left_out.txt`` (``uttid<TAB>reason``, the reason from the first
+``--left_out_reasons`` file listing it: stage 3's ``excluded.txt``, stage 4's ``removed.txt``)
+and counted in RESULTS.md's "Left out" column.
 
 Texts are Kaldi style (``<uttid> <text...>``, UTF-8). Reference utterances without
 hypothesis count as all deletions (with a warning); a hypothesis without reference is an
@@ -65,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--utt2spk", type=Path, help="speakers for the per-speaker rows")
     parser.add_argument("--case_sensitive", action="store_true", help="like sclite -s")
     parser.add_argument("--title", help="the tables' title (default: the --hyp path)")
+    parser.add_argument("--fold_map", type=Path, help="fold tokens with this map (rows '<symbol> ... <target>')")
+    parser.add_argument("--source_ref", type=Path, help="the set before formatting/filtering (data/<set>/text)")
+    parser.add_argument("--left_out_reasons", type=Path, action="append", default=[],
+                        help="uttid<TAB>reason file for the utterances left out (repeatable)")
     parser.add_argument("--out", help="with --collect: output file, '-' for stdout")
     return parser
 
@@ -83,6 +97,23 @@ def _use_sclite(choice: str) -> bool:
 def run_scoring(args: argparse.Namespace) -> Path:
     """Score ``--hyp`` against ``--ref`` and write ``out_dir/result.txt``; returns its path."""
     refs, hyps = scoring.read_text(args.ref), scoring.read_text(args.hyp)
+    if args.fold_map is not None:
+        if args.unit == "char":
+            raise ValueError("--fold_map folds whole tokens: expected --unit phn or word, found char")
+        mapping = scoring.read_fold_map(args.fold_map)
+        refs, hyps = scoring.fold_texts(refs, mapping), scoring.fold_texts(hyps, mapping)
+    if args.source_ref is not None:
+        source = scoring.read_text(args.source_ref)
+        unknown = [u for u in refs if u not in source]
+        if unknown:
+            raise ValueError(f"{args.ref}: {len(unknown)} utterances are not in --source_ref {args.source_ref}: "
+                             f"{', '.join(unknown[:5])}")
+        left = scoring.left_out(source, refs, args.left_out_reasons)
+        path = scoring.write_left_out(left, args.out_dir / scoring.LEFT_OUT)
+        if left:
+            print(f"{len(left)} of {len(source)} utterances of {args.source_ref} left out before decoding: {path}")
+    else:
+        (args.out_dir / scoring.LEFT_OUT).unlink(missing_ok=True)  # none from an earlier run
     options = dict(
         nlsyms=scoring.read_nlsyms(args.nlsyms) if args.nlsyms else (),
         remove_tokens=[t for t in args.remove_tokens.split(",") if t],

@@ -21,9 +21,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 # data set suffix (as local/data.sh names them) and token type
+# PER is scored on 39 phones whatever the training set (both sides folded with the map, as
+# published TIMIT results are: Lee & Hon; Kaldi's and ESPnet's recipes do the same).
+score_opts=()
 case "${trans_type}:${phone_set}" in
-    phn:39) token_type=phn; suffix="" ;;
-    phn:60|phn:48) token_type=phn; suffix=_phn${phone_set} ;;
+    phn:39) token_type=phn; suffix=""; score_opts=(--score_opts "--fold_map conf/phones.60-48-39.map") ;;
+    phn:60|phn:48) token_type=phn; suffix=_phn${phone_set}; score_opts=(--score_opts "--fold_map conf/phones.60-48-39.map") ;;
     word:*) token_type=char; suffix=_word ;;
     *) echo "$0: expected --trans_type phn|word and --phone_set 60|48|39, got ${trans_type} ${phone_set}" >&2; exit 1 ;;
 esac
@@ -45,4 +48,5 @@ esac
     --local_data_opts "--trans_type ${trans_type} --phone_set ${phone_set} ${local_data_opts}" \
     --asr_config conf/train_asr.yaml \
     --inference_config conf/decode_ctc_greedy.yaml \
+    "${score_opts[@]+"${score_opts[@]}"}" \
     "${args[@]+"${args[@]}"}"
