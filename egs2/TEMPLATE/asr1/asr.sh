@@ -61,6 +61,7 @@ inference_tag=""
 inference_asr_model=""  # default: last<N>.ave.pth for average=last:N, else valid.acc.ave.pth
 score_metrics=""        # default by token type: char/bpe -> "cer wer", word -> wer, phn -> per
 use_sclite=auto         # auto (when installed), yes or no
+score_opts=""           # more options for espnet_ext.bin.score (e.g. "--fold_map conf/phones.60-48-39.map")
 
 # Packing
 packed_model=""         # default: exp/<asr_tag>/packed_model.zip
@@ -77,7 +78,8 @@ Stages (ESPnet numbering):
   10 collect shape and feature statistics
   11 train (python -m espnet_ext.bin.asr_train)
   12 decode test sets (--inference_nj jobs), averaging the last N epochs first
-  13 score (CER/WER/PER, sclite-compatible result.txt) and write RESULTS.md
+  13 score what was decoded (CER/WER/PER, sclite-compatible result.txt; utterances of data/<set>
+     left out before decoding listed in score_*/left_out.txt) and write RESULTS.md
   14 pack the model into a zip for espnet_model_zoo / Speech2Text
 
 Options (defaults in brackets):
@@ -89,7 +91,7 @@ Options (defaults in brackets):
   --token_type ${token_type} --nbpe ${nbpe} --bpemode ${bpemode} --nlsyms_txt ${nlsyms_txt}
   --asr_config --asr_args --asr_tag --feats_normalize ${feats_normalize}
   --average ${average} --inference_config --inference_args --inference_asr_model
-  --score_metrics --use_sclite ${use_sclite} --packed_model
+  --score_metrics --use_sclite ${use_sclite} --score_opts --packed_model
 EOF
 )
 
@@ -314,9 +316,15 @@ if run_stage 13; then
         for metric in ${score_metrics}; do
             case ${metric} in cer) unit=char ;; wer) unit=word ;; per) unit=phn ;;
                 *) die "unknown metric ${metric} (cer, wer or per)" ;; esac
-            python3 -m espnet_ext.bin.score --ref "data/${dset}/text" --hyp "${_dir}/text" \
+            # the reference is what was decoded; data/<set>'s other utterances are listed as left out
+            # shellcheck disable=SC2086
+            python3 -m espnet_ext.bin.score --ref "${data_feats}/${dset}/text" --hyp "${_dir}/text" \
                 --unit "${unit}" --out_dir "${_dir}/score_${metric}" --sclite "${use_sclite}" \
-                "${nlsyms_opt[@]}"
+                --source_ref "data/${dset}/text" \
+                --left_out_reasons "${data_feats}/org/${dset}/excluded.txt" \
+                --left_out_reasons "${data_feats}/${dset}/excluded.txt" \
+                --left_out_reasons "${data_feats}/${dset}/removed.txt" \
+                "${nlsyms_opt[@]}" ${score_opts}
         done
     done
     python3 -m espnet_ext.bin.score collect "${asr_exp}" --out "${asr_exp}/RESULTS.md"
