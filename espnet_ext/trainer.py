@@ -1,5 +1,6 @@
-"""ESPnet's Trainer, keeping the epoch checkpoints that last-N averaging needs, and saving
-checkpoints every K optimizer updates (pre-training).
+"""ESPnet's Trainer, keeping the epoch checkpoints that last-N averaging needs, saving
+checkpoints every K optimizer updates (pre-training), and printing one progress line per epoch
+(:mod:`espnet_ext.progress`: the job launcher shows these lines on the terminal).
 
 ESPnet deletes ``{epoch}epoch.pth`` files that are not among the n best epochs of any
 ``best_model_criterion``. The seed study averaged "the model weights from the last 10
@@ -18,10 +19,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import sys
 from pathlib import Path
+from typing import Dict, Optional
 
+from espnet2.train.reporter import SubReporter, aggregate
 from espnet2.train.trainer import Trainer as _ESPnetTrainer
 from espnet2.train.trainer import TrainerOptions
+
+from espnet_ext.progress import EpochProgress
 
 RECENCY_CRITERION = ("train", "total_count", "max")
 
@@ -33,7 +39,10 @@ class LastNTrainerOptions(TrainerOptions):
 
 
 class Trainer(_ESPnetTrainer):
-    """ESPnet's Trainer with ``--keep_last_epochs N``."""
+    """ESPnet's Trainer with ``--keep_last_epochs N``, ``--save_every_updates K`` and a progress
+    line per epoch on stderr (rank 0)."""
+
+    _progress: Optional[EpochProgress] = None  # set by run() in the process that reports
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser):
@@ -69,12 +78,35 @@ class Trainer(_ESPnetTrainer):
             saver = PeriodicSaver(model, Path(trainer_options.output_dir) / "checkpoints", every,
                                   start=current_updates(model, schedulers))
             handle = optimizers[0].register_step_post_hook(saver)
+        if rank0:
+            cls._progress = EpochProgress(trainer_options.max_epoch)
         try:
             super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
                         plot_attention_iter_factory, trainer_options, distributed_option)
         finally:
+            cls._progress = None
             if handle is not None:
                 handle.remove()
+
+    @classmethod
+    def train_one_epoch(cls, *, reporter: SubReporter, **kwargs) -> bool:
+        """ESPnet's (which calls it with keywords), then note the epoch's training values."""
+        result = super().train_one_epoch(reporter=reporter, **kwargs)
+        if cls._progress is not None:
+            cls._progress.train_done(reporter.get_epoch(), epoch_means(reporter))
+        return result
+
+    @classmethod
+    def validate_one_epoch(cls, *, reporter: SubReporter, **kwargs) -> None:
+        """ESPnet's, then print the epoch's progress line (rank 0)."""
+        super().validate_one_epoch(reporter=reporter, **kwargs)
+        if cls._progress is not None:
+            print(cls._progress.line(reporter.get_epoch(), epoch_means(reporter)), file=sys.stderr, flush=True)
+
+
+def epoch_means(reporter: SubReporter) -> Dict[str, float]:
+    """The epoch's mean of each value registered so far (as ESPnet's Reporter will log them)."""
+    return {key: float(aggregate(values)) for key, values in reporter.stats.items() if values}
 
 
 def current_updates(model, schedulers) -> int:

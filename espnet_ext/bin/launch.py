@@ -7,6 +7,11 @@ output goes to its log file, which starts with the command and ends with its exi
 elapsed time. The launcher waits for all jobs and exits non-zero when any failed, naming
 the failed jobs' log files.
 
+A single job's progress lines (those starting with ``espnet_ext.progress.PREFIX``: the trainer
+prints one per epoch) are also shown on stderr as they reach the log, dated and named by the
+log file, e.g. ``2026-11-22T10:04:10 (train.log) epoch 3/10: train loss 52.1, ...``; when the
+job fails, the log's last lines follow (without those already shown).
+
 Backends (``--backend``, usually set once in a recipe's cmd.sh):
   local   jobs run here, at most --max_jobs_run at a time (default: number of CPU cores).
   slurm   each job is ``srun`` (blocking, so arrays run in parallel as separate sruns),
@@ -26,7 +31,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, TextIO
+
+from espnet_ext.progress import progress_message
 
 _JOB_RANGE = re.compile(r"^([A-Za-z_]\w*)=(\d+):(\d+)$")
 
@@ -87,7 +94,50 @@ def slurm_prefix(opts: argparse.Namespace) -> List[str]:
     return prefix
 
 
-def run_job(opts: argparse.Namespace, log: Path, cmd: str) -> int:
+class ProgressEcho:
+    """Follows a log file as a job writes it and echoes its progress lines to ``out``.
+
+    :meth:`poll` reads what was appended since the last call; a line is looked at once it is
+    complete (``final``: the rest too), so each progress line is shown exactly once.
+    """
+
+    def __init__(self, log: Path, out: TextIO):
+        self.log, self.out = log, out
+        self.offset, self.partial = 0, b""
+
+    def poll(self, final: bool = False) -> None:
+        with open(self.log, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        lines = (self.partial + data).split(b"\n")
+        self.partial = b"" if final else lines.pop()
+        for raw in lines:
+            message = progress_message(raw.decode("utf-8", errors="replace").rstrip("\r"))
+            if message is not None:
+                print(f"{datetime.now():%Y-%m-%dT%H:%M:%S} ({self.log.name}) {message}", file=self.out, flush=True)
+
+
+def wait_echoing(proc: subprocess.Popen, echo: Optional[ProgressEcho], interval: float = 0.5) -> int:
+    """Wait for ``proc`` (killed if waiting is interrupted), polling ``echo`` meanwhile."""
+    try:
+        while True:
+            try:
+                rc = proc.wait(timeout=interval if echo is not None else None)
+                break
+            except subprocess.TimeoutExpired:
+                echo.poll()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if echo is not None:
+        echo.poll(final=True)
+    return rc
+
+
+def run_job(opts: argparse.Namespace, log: Path, cmd: str, echo: bool = False) -> int:
+    """Run ``cmd`` with its output in ``log``; ``echo``: show its progress lines on stderr."""
     log.parent.mkdir(parents=True, exist_ok=True)
     argv = ["bash", "-c", f"set -o pipefail; {cmd}"]
     if opts.backend == "slurm":
@@ -96,7 +146,8 @@ def run_job(opts: argparse.Namespace, log: Path, cmd: str) -> int:
     with open(log, "w", encoding="utf-8") as f:
         f.write(f"# {cmd}\n# Started at {datetime.now():%c}\n")
         f.flush()
-        rc = subprocess.call(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        rc = wait_echoing(proc, ProgressEcho(log, sys.stderr) if echo else None)
         f.write(f"# Accounting: time={time.time() - start:.0f} threads=1\n")
         f.write(f"# Ended (code {rc}) at {datetime.now():%c}, elapsed time {time.time() - start:.0f} seconds\n")
     return rc
@@ -115,7 +166,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if opts.backend == "slurm":
         workers = len(jobs)
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
-        codes = list(pool.map(lambda job: run_job(opts, *job), jobs))
+        codes = list(pool.map(lambda job: run_job(opts, *job, echo=len(jobs) == 1), jobs))
     failed = [str(log) for (log, _), rc in zip(jobs, codes) if rc != 0]
     if failed:
         print(
@@ -123,8 +174,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             + (" ..." if len(failed) > 5 else ""),
             file=sys.stderr,
         )
-        if len(jobs) == 1:
-            tail = Path(failed[0]).read_text(encoding="utf-8", errors="replace").splitlines()[-20:]
+        if len(jobs) == 1:  # its progress lines are on the terminal already
+            lines = Path(failed[0]).read_text(encoding="utf-8", errors="replace").splitlines()
+            tail = [line for line in lines if progress_message(line) is None][-20:]
             print("\n".join(tail), file=sys.stderr)
         return 1
     return 0

@@ -1,7 +1,14 @@
+import io
 import subprocess
 import sys
 
-from espnet_ext.bin.launch import job_indices, main, substitute
+from espnet_ext.bin.launch import ProgressEcho, job_indices, main, substitute
+from espnet_ext.progress import PREFIX
+
+# A job that prints a progress line (and another line) per "epoch", 0.6 s apart: the launcher
+# polls the log every 0.5 s, so it sees the lines while the job runs, not only at its end.
+EPOCHS = (f"for i in 1 2 3; do echo \"{PREFIX}epoch $i/3: train loss $i\"; echo \"other $i\"; "
+          "if [ $i -lt 3 ]; then sleep 0.6; fi; done")
 
 
 def test_job_array_runs_each_index(tmp_path):
@@ -40,7 +47,7 @@ def test_cli_usage_error():
     assert result.returncode == 2 and "expected LOGFILE and a COMMAND" in result.stderr
 
 
-def test_slurm_backend_runs_each_job_through_srun(tmp_path, monkeypatch):
+def fake_srun(tmp_path, monkeypatch):
     """No slurm here: a fake srun records its options and runs the command it is given."""
     fake = tmp_path / "bin" / "srun"
     fake.parent.mkdir()
@@ -52,6 +59,10 @@ def test_slurm_backend_runs_each_job_through_srun(tmp_path, monkeypatch):
     )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{__import__('os').environ['PATH']}")
+
+
+def test_slurm_backend_runs_each_job_through_srun(tmp_path, monkeypatch):
+    fake_srun(tmp_path, monkeypatch)
     rc = main(["--backend", "slurm", "--gpu", "2", "--num_nodes", "3", "--mem", "8G", "JOB=1:2",
                str(tmp_path / "log.JOB"), f"echo ran JOB > {tmp_path}/out.JOB"])
     assert rc == 0
@@ -60,3 +71,61 @@ def test_slurm_backend_runs_each_job_through_srun(tmp_path, monkeypatch):
     assert len(calls) == 2
     for call in calls:
         assert "--nodes 3 --ntasks-per-node 1" in call and "--gres=gpu:2" in call and "--mem 8G" in call
+
+
+def echoed(err: str):
+    """The progress messages among stderr's lines (``<date> (<log name>) <message>``)."""
+    return [line.split(") ", 1)[1] for line in err.splitlines() if "(train.log) " in line]
+
+
+def test_single_job_echoes_each_progress_line_once(tmp_path, capsys):
+    rc = main([str(tmp_path / "train.log"), EPOCHS])
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert echoed(err) == [f"epoch {i}/3: train loss {i}" for i in (1, 2, 3)], err
+    assert "other" not in err and PREFIX not in err
+    log = (tmp_path / "train.log").read_text()
+    assert [line for line in log.splitlines() if line.startswith(PREFIX)] == [
+        f"{PREFIX}epoch {i}/3: train loss {i}" for i in (1, 2, 3)]
+    assert "other 3" in log
+
+
+def test_failed_job_keeps_its_last_progress_line_and_shows_the_tail_once(tmp_path, capsys):
+    rc = main([str(tmp_path / "train.log"), f"{EPOCHS}; echo 'Traceback: boom'; exit 3"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert echoed(err) == [f"epoch {i}/3: train loss {i}" for i in (1, 2, 3)], err
+    assert err.count("train loss 3") == 1 and "Traceback: boom" in err and "other 3" in err
+    assert err.index("epoch 3/3") < err.index("1 of 1 jobs failed") < err.index("Traceback: boom")
+
+
+def test_job_arrays_echo_nothing(tmp_path, capsys):
+    assert main(["JOB=1:2", str(tmp_path / "train.JOB.log"), EPOCHS.replace("sleep 0.6", ":")]) == 0
+    assert capsys.readouterr().err == ""
+    assert PREFIX in (tmp_path / "train.1.log").read_text()
+
+
+def test_slurm_single_job_echoes_progress(tmp_path, monkeypatch, capsys):
+    fake_srun(tmp_path, monkeypatch)
+    assert main(["--backend", "slurm", "--gpu", "1", str(tmp_path / "train.log"), EPOCHS]) == 0
+    assert echoed(capsys.readouterr().err) == [f"epoch {i}/3: train loss {i}" for i in (1, 2, 3)]
+    assert "--gres=gpu:1" in (tmp_path / "srun_calls").read_text()
+
+
+def test_progress_echo_shows_complete_lines_as_they_arrive(tmp_path):
+    log, out = tmp_path / "train.log", io.StringIO()
+    echo = ProgressEcho(log, out)
+    with open(log, "wb") as f:
+        f.write(f"# header\n{PREFIX}epoch 1/2: a\nother\n{PREFIX}epoch 2/".encode())
+        f.flush()
+        echo.poll()
+        assert [line.split(") ", 1)[1] for line in out.getvalue().splitlines()] == ["epoch 1/2: a"]
+        f.write(b"2: b\r\n")
+        f.flush()
+        echo.poll()
+        echo.poll()
+        f.write(f"{PREFIX}epoch 3/2: no newline".encode())
+        f.flush()
+    echo.poll(final=True)
+    assert [line.split(") ", 1)[1] for line in out.getvalue().splitlines()] == [
+        "epoch 1/2: a", "epoch 2/2: b", "epoch 3/2: no newline"]
