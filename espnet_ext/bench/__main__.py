@@ -1,17 +1,33 @@
 """python -m espnet_ext.bench {finetune,extractor,pretrain,decode,dataprep} [options]  (see each benchmark's --help)"""
 
 import sys
+import textwrap
 
 from espnet_ext.bench import dataprep, decode, extractor, finetune, pretrain
 
-BENCHMARKS = {"finetune": finetune.main, "extractor": extractor.main, "pretrain": pretrain.main,
-              "decode": decode.main, "dataprep": dataprep.main}
+MODULES = {"finetune": finetune, "extractor": extractor, "pretrain": pretrain, "decode": decode,
+           "dataprep": dataprep}
+BENCHMARKS = {name: module.main for name, module in MODULES.items()}
+
+
+def usage() -> str:
+    """The usage line and each benchmark with the first paragraph of its module's docstring."""
+    lines = [f"usage: python -m espnet_ext.bench {{{','.join(BENCHMARKS)}}} [options]", "",
+             "benchmarks (each has --help; figures in docs/benchmarks.md):"]
+    for name, module in MODULES.items():
+        summary = " ".join(module.__doc__.split("\n\n")[0].split()).replace("``", "")
+        lines += textwrap.wrap(summary, width=100, initial_indent=f"  {name:<10} ", subsequent_indent=" " * 13)
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
     if not argv or argv[0] not in BENCHMARKS:
-        print(f"usage: python -m espnet_ext.bench {{{','.join(BENCHMARKS)}}} [options]", file=sys.stderr)
+        found = f"unknown benchmark '{argv[0]}'" if argv else "no benchmark named"
+        print(f"{usage()}\n\nerror: {found}; expected one of {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
     return BENCHMARKS[argv[0]](argv[1:])
 

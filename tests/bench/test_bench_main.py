@@ -1,0 +1,26 @@
+"""python -m espnet_ext.bench: --help lists the benchmarks and exits 0; a wrong name exits 2."""
+
+import subprocess
+import sys
+
+from espnet_ext.bench.__main__ import BENCHMARKS
+
+
+def bench(*args):
+    return subprocess.run([sys.executable, "-m", "espnet_ext.bench", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_help_lists_every_benchmark_and_exits_0():
+    result = bench("--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ") and line[2] != " "]
+    assert listed == list(BENCHMARKS) == ["finetune", "extractor", "pretrain", "decode", "dataprep"]
+    assert "huggingface frontend" in result.stdout and "``" not in result.stdout
+
+
+def test_unknown_or_missing_benchmark_is_a_usage_error():
+    for args, found in ((("nope",), "unknown benchmark 'nope'"), ((), "no benchmark named")):
+        result = bench(*args)
+        assert result.returncode == 2 and f"error: {found}; expected one of finetune," in result.stderr
+        assert result.stdout == ""
