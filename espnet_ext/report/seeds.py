@@ -1,0 +1,64 @@
+"""Error rates of several training arms (e.g. pre-trained and random initialisation), each run
+with several seeds: per test set the mean and sample standard deviation over seeds, and the
+ratio of the arms' means.
+
+Reads ``<exp>/<decode>/<test_set>/score_<metric>/result.txt`` (stage 13 of asr.sh) of every
+experiment dir given; ``<decode>`` is the one decode dir matching ``decode_glob``
+(ValueError when there are none or several). Used by ``egs2/mini/pretraining_gain.sh``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Dict, List, Mapping, NamedTuple, Sequence
+
+from espnet_ext.scoring import read_summary
+
+
+class ArmStats(NamedTuple):
+    """One arm on one test set: its error rate (%) per seed, their mean and standard deviation."""
+
+    values: List[float]
+    mean: float
+    sd: float  # sample standard deviation (n - 1); 0.0 for a single seed
+
+
+def result_txt(exp: Path, test_set: str, metric: str, decode_glob: str) -> Path:
+    """The ``result.txt`` of ``test_set`` in the one decode dir of ``exp`` matching ``decode_glob``."""
+    found = sorted(Path(exp).glob(f"{decode_glob}/{test_set}/score_{metric}/result.txt"))
+    if len(found) != 1:
+        raise ValueError(
+            f"{exp}: expected one {decode_glob}/{test_set}/score_{metric}/result.txt, found {len(found)}"
+            + (f": {', '.join(str(p) for p in found)}" if found else " (run stages 12-13)")
+        )
+    return found[0]
+
+
+def arm_stats(exps: Sequence[Path], test_set: str, metric: str, decode_glob: str = "decode_*") -> ArmStats:
+    """Error rates (``Err`` of the Sum/Avg row) of ``exps`` on ``test_set``, with mean and sd."""
+    values = [read_summary(result_txt(e, test_set, metric, decode_glob)).errors for e in exps]
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return ArmStats(values, statistics.fmean(values), sd)
+
+
+def table(arms: Mapping[str, Sequence[Path]], test_sets: Sequence[str], metric: str,
+          decode_glob: str = "decode_*") -> str:
+    """A Markdown table: a row per test set, per arm ``mean ± sd`` and the values per seed, then
+    the ratio of each other arm's mean to the first arm's."""
+    names = list(arms)
+    stats: Dict[str, Dict[str, ArmStats]] = {
+        name: {t: arm_stats(arms[name], t, metric, decode_glob) for t in test_sets} for name in names
+    }
+    head = ["test set"] + [f"{n}: {metric.upper()} % mean ± sd (per seed)" for n in names]
+    head += [f"{n} / {names[0]}" for n in names[1:]]
+    lines = ["|" + "|".join(head) + "|", "|" + "---|" * len(head)]
+    for t in test_sets:
+        cells = [t]
+        for n in names:
+            s = stats[n][t]
+            cells.append(f"{s.mean:.1f} ± {s.sd:.1f} ({', '.join(f'{v:.1f}' for v in s.values)})")
+        base = stats[names[0]][t].mean
+        cells += [f"{stats[n][t].mean / base:.2f}" if base else "n/a" for n in names[1:]]
+        lines.append("|" + "|".join(cells) + "|")
+    return "\n".join(lines) + "\n"
