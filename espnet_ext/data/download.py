@@ -20,6 +20,12 @@ Command line (what ``local/data.sh`` of the corpus recipes calls)::
 downloads ``URL`` to ``DEST_DIR/<basename of URL>``, optionally extracts it into ``DEST_DIR``,
 then writes ``DEST_DIR/NAME`` (only after the extraction has completed). When that marker exists
 the command does nothing, so a recipe stage can be re-run safely.
+
+:class:`LocalCopy` and :func:`needs_download` decide, for a corpus (or one part of it) that a
+corpus module has checked on disk, whether to use it, download it, or stop: a complete copy is
+used as it is (no marker needed: a corpus extracted by hand counts), a missing one is downloaded,
+a partial one is an error naming what is missing, unless it is this project's own interrupted
+download (its archive is still in place), which is resumed.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, List, NamedTuple, Optional, Union
+from typing import BinaryIO, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +56,8 @@ TIMEOUT_S = 60.0  # socket timeout of one HTTP request, seconds
 RETRIES = 3  # extra attempts after a network error, each resuming the .part file
 RETRY_WAIT_S = 5.0  # pause before a retry, seconds
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
+REQUIRE_COMPLETE_HELP = ("first check that the copy is complete and stop, naming what is missing, if it is not "
+                         "(what local/data.sh --download false runs)")
 
 
 class _Source(NamedTuple):
@@ -386,6 +394,69 @@ def fetch_and_extract(url: str, dest_dir: PathLike, *, md5: Optional[str] = None
     if marker is not None:
         marker.write_text(f"{url}\n")
     return archive
+
+
+class LocalCopy(NamedTuple):
+    """What a corpus module's check found on disk for a corpus, or for one part of it.
+
+    ``name``: what was checked (``"AISHELL-1"``, ``"train-other-500"``); ``where``: its directory;
+    ``found``: whether any of it is there (False: a download starts from nothing); ``missing``:
+    what a complete copy has and this one lacks, one item per entry (empty: complete);
+    ``fix``: how to complete it by hand; ``summary``: what was found (for the log).
+    """
+
+    name: str
+    where: Path
+    found: bool
+    missing: Tuple[str, ...] = ()
+    fix: str = ""
+    summary: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.found and not self.missing
+
+
+def listing(items: Iterable[str], limit: int = 5) -> str:
+    """``a, b, c, ... (N more)``: the first ``limit`` items and how many were left out."""
+    items = list(items)
+    more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def needs_download(copy: LocalCopy, archives: Sequence[PathLike] = (), download: bool = True) -> bool:
+    """Whether ``copy`` must be downloaded; logs the decision. ``archives``: the files a download
+    of it leaves in place (their ``.part`` counts too).
+
+    - complete: False ("<name> found complete at <where>: not downloading");
+    - not there: True ("downloading <name>: missing from <where>");
+    - partial, with one of ``archives`` (or its ``.part``) present: True, since it is an interrupted
+      download, which fetching (resumed or skipped) and extracting again completes;
+    - partial otherwise: ValueError listing what is missing and saying what to do (delete it to
+      download it again, or complete it by hand), rather than extracting over someone's copy.
+
+    With ``download`` False anything but a complete copy is a ValueError naming what is missing.
+    """
+    if copy.complete:
+        logger.info("%s found complete at %s%s: not downloading", copy.name, copy.where,
+                    f" ({copy.summary})" if copy.summary else "")
+        return False
+    again = " to download it again" if download else " and run local/data.sh with --download true to download it"
+    if not copy.found:
+        if not download:
+            raise ValueError(f"{copy.name}: missing from {copy.where}; run local/data.sh with --download true "
+                             "to download it, or point db.sh at a copy that has it")
+        logger.info("downloading %s: missing from %s", copy.name, copy.where)
+        return True
+    in_place = [Path(a) for a in archives if Path(a).exists() or _part_path(Path(a)).exists()]
+    if download and in_place:
+        logger.info("%s at %s is incomplete (%s) and %s is there (an interrupted download): "
+                    "downloading (where unfinished) and extracting again", copy.name, copy.where,
+                    listing(copy.missing, 2), in_place[0].name)
+        return True
+    fix = f", or complete it: {copy.fix}" if copy.fix else ", or complete it"
+    raise ValueError(f"{copy.name} at {copy.where} is incomplete; missing: {'; '.join(copy.missing)}. "
+                     f"Delete {copy.where}{again}{fix}")
 
 
 def get_parser() -> argparse.ArgumentParser:

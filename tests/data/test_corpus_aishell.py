@@ -116,7 +116,8 @@ def test_download_extracts_speaker_tarballs_then_marks_done(tarballs: Path, nati
     aishell.download_aishell(target, base_url=(tmp_path / "gone").as_uri())
 
 
-def test_interrupted_extraction_is_redone(tarballs: Path, native: Path, tmp_path: Path, monkeypatch) -> None:
+def test_interrupted_extraction_is_redone(tarballs: Path, native: Path, tmp_path: Path, monkeypatch,
+                                          caplog) -> None:
     target = tmp_path / "db"
     real_extract, calls = aishell.extract, []
 
@@ -131,7 +132,9 @@ def test_interrupted_extraction_is_redone(tarballs: Path, native: Path, tmp_path
         aishell.download_aishell(target, base_url=tarballs.as_uri())
     assert not (target / aishell.DONE_MARKER).exists()
     monkeypatch.setattr(aishell, "extract", real_extract)
-    aishell.download_aishell(target, base_url=tarballs.as_uri())
+    with caplog.at_level(logging.INFO):  # a partial copy, but with its archive beside it: resumed, not refused
+        aishell.download_aishell(target, base_url=tarballs.as_uri())
+    assert "data_aishell.tgz is there (an interrupted download)" in caplog.text
     assert (target / aishell.DONE_MARKER).is_file()
     counts = aishell.prepare_aishell(target, tmp_path / "data")
     assert sum(counts.values()) == len(_transcript_lines(native))
@@ -141,3 +144,81 @@ def test_cli(native: Path, tmp_path: Path) -> None:
     assert aishell.main(["prepare", str(native), str(tmp_path / "data")]) == 0
     assert (tmp_path / "data/train/wav.scp").is_file()
     assert aishell.main(["prepare", str(tmp_path / "nowhere"), str(tmp_path / "data2")]) == 1
+
+
+def _no_fetch(url, dest, **kwargs):
+    raise AssertionError(f"unexpected download of {url}")
+
+
+def test_complete_copy_without_marker_is_used(native: Path, tmp_path: Path, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(aishell, "fetch", _no_fetch)
+    corpus = _copy(native, tmp_path)  # data_aishell/ as extracted by hand: no marker, no resource_aishell/
+    wavs = len(list(native.rglob("*.wav")))
+    with caplog.at_level(logging.INFO):
+        root = aishell.download_aishell(corpus, base_url=(tmp_path / "gone").as_uri())
+    assert root == corpus / "data_aishell"
+    speakers = len([p for p in root.glob("wav/*/*") if p.is_dir()])
+    assert f"AISHELL-1 found complete at {root} ({speakers} speakers, {wavs} wav files): not downloading" in caplog.text
+    assert not (corpus / aishell.DONE_MARKER).exists()  # the user's copy is left as it is
+    assert not (corpus / "resource_aishell").exists()  # not needed by the recipe: not fetched
+    # data_aishell itself as the corpus directory; and the prepare-time check agrees
+    assert aishell.download_aishell(root, base_url=(tmp_path / "gone").as_uri()) == root
+    assert sum(aishell.prepare_aishell(corpus, tmp_path / "data", require_complete=True).values()) == wavs
+
+
+@pytest.mark.parametrize("damage", ["tarball", "speaker", "transcript"])
+def test_partial_copy_is_an_error_naming_what_is_missing(native: Path, tmp_path: Path, monkeypatch,
+                                                         damage: str) -> None:
+    monkeypatch.setattr(aishell, "fetch", _no_fetch)
+    corpus = _copy(native, tmp_path)
+    wav = corpus / "data_aishell/wav"
+    if damage == "transcript":
+        (corpus / "data_aishell" / aishell.TRANSCRIPT).unlink()
+        expected = r"missing: transcript/aishell_transcript_v0.8.txt \(the transcript"
+    else:  # one dev speaker not extracted: its tarball still there, or nothing at all
+        shutil.rmtree(wav / "dev/S0724")
+        if damage == "tarball":
+            (wav / "S0724.tar.gz").write_bytes(b"")
+        note = r" \(S0724.tar.gz not extracted\)" if damage == "tarball" else r"\."
+        expected = rf"for 1 of the 6 speakers in aishell_transcript_v0.8.txt: S0724{note}"
+    with pytest.raises(ValueError, match=expected) as err:
+        aishell.download_aishell(corpus, base_url=(tmp_path / "gone").as_uri())
+    assert f"AISHELL-1 at {corpus / 'data_aishell'} is incomplete" in str(err.value)
+    assert f"Delete {corpus / 'data_aishell'} to download it again, or complete it" in str(err.value)
+    with pytest.raises(ValueError, match=expected):  # --download false: the same check before preparing
+        aishell.prepare_aishell(corpus, tmp_path / "data", require_complete=True)
+    assert not (tmp_path / "data").exists()
+
+
+def test_copy_claiming_the_published_corpus_needs_its_wav_count(tmp_path: Path) -> None:
+    """A transcript naming the 400 published speakers: every one extracted is not enough when
+    their wav files fall short of the published 141,925 (a tarball extracted in part)."""
+    root = tmp_path / "data_aishell"
+    speakers = [f"S{n:04d}" for n in range(2, 2 + aishell.PUBLISHED_SPEAKERS)]
+    lines = []
+    for n, spk in enumerate(speakers):
+        split = "train" if n < 340 else "dev" if n < 380 else "test"
+        (root / "wav" / split / spk).mkdir(parents=True)
+        (root / "wav" / split / spk / f"BAC009{spk}W0121.wav").write_bytes(b"")
+        lines.append(f"BAC009{spk}W0121 你好")
+    (root / aishell.TRANSCRIPT).parent.mkdir()
+    (root / aishell.TRANSCRIPT).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    copy = aishell.check_aishell(tmp_path)
+    assert copy.found and not copy.complete
+    assert copy.missing == ("wav files: 400 found, the published corpus (whose 400 speakers the transcript names) "
+                            "has 141,925: some speaker tarballs were extracted only in part",)
+    # the same copy with one speaker fewer in its transcript makes no such claim
+    (root / aishell.TRANSCRIPT).write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
+    assert aishell.check_aishell(tmp_path).complete
+
+
+def test_nothing_there_is_downloaded(tarballs: Path, tmp_path: Path, caplog) -> None:
+    target = tmp_path / "db"
+    (target / "data_aishell").mkdir(parents=True)  # an empty directory holds nothing to keep
+    with caplog.at_level(logging.INFO):
+        aishell.download_aishell(target, base_url=tarballs.as_uri())
+    assert f"downloading AISHELL-1: missing from {target / 'data_aishell'}" in caplog.text
+    assert (target / aishell.DONE_MARKER).is_file() and (target / "resource_aishell").is_dir()
+    with pytest.raises(ValueError, match=r"AISHELL-1: missing from .*nowhere/data_aishell; run local/data.sh "
+                                         r"with --download true"):
+        aishell.prepare_aishell(tmp_path / "nowhere", tmp_path / "data", require_complete=True)

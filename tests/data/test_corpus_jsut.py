@@ -130,3 +130,80 @@ def test_missing_basic5000_is_an_error(native: Path, tmp_path: Path) -> None:
     shutil.rmtree(corpus / jsut.ROOT_NAME / "basic5000")
     with pytest.raises(ValueError, match="no jsut_ver1.1/basic5000"):
         jsut.prepare_jsut(corpus, tmp_path / "data", 5, 5)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """jsut_ver1.1.zip as distributed (the folder is returned)."""
+    out = tmp_path_factory.mktemp("jsut_zip")
+    mini_layouts.write_jsut(mini_layouts.DEFAULT_CORPUS, out, make_zip=True)
+    return out
+
+
+def _no_download(url, dest_dir, **kwargs):
+    raise AssertionError(f"unexpected download of {url}")
+
+
+def test_complete_copy_without_marker_is_used(native: Path, tmp_path: Path, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(jsut, "fetch_and_extract", _no_download)
+    corpus = _copy(native, tmp_path)  # unzipped by hand: no marker
+    with caplog.at_level(logging.INFO):
+        root = jsut.download_jsut(corpus, base_url=(tmp_path / "gone").as_uri())
+    assert root == corpus / jsut.ROOT_NAME and not (corpus / jsut.DONE_MARKER).exists()
+    assert f"JSUT 1.1 found complete at {root} (3 subsets of 9): not downloading" in caplog.text
+    assert jsut.download_jsut(root, base_url=(tmp_path / "gone").as_uri()) == root  # jsut_ver1.1 itself
+    counts = jsut.prepare_jsut(corpus, tmp_path / "data", 5, 5, require_complete=True)
+    assert sum(counts.values()) == len(list(root.rglob("*.wav")))
+
+
+@pytest.mark.parametrize("damage", ["wavs", "transcript"])
+def test_partial_copy_is_an_error_naming_what_is_missing(native: Path, tmp_path: Path, monkeypatch,
+                                                         damage: str) -> None:
+    monkeypatch.setattr(jsut, "fetch_and_extract", _no_download)
+    corpus = _copy(native, tmp_path)
+    root = corpus / jsut.ROOT_NAME
+    if damage == "wavs":  # an unzip that stopped inside basic5000/wav
+        for path in sorted((root / "basic5000/wav").glob("*.wav"))[-2:]:
+            path.unlink()
+        expected = (rf"basic5000/wav/: 2 of the {len(_ids(native, 'basic5000'))} files listed in "
+                    r"basic5000/transcript_utf8.txt \(BASIC5000_\d{4}.wav, BASIC5000_\d{4}.wav\)")
+    else:
+        (root / "onomatopee300/transcript_utf8.txt").unlink()
+        expected = r"missing: onomatopee300/transcript_utf8.txt\."
+    with pytest.raises(ValueError, match=expected) as err:
+        jsut.download_jsut(corpus, base_url=(tmp_path / "gone").as_uri())
+    assert f"JSUT 1.1 at {root} is incomplete" in str(err.value) and f"Delete {root}" in str(err.value)
+    with pytest.raises(ValueError, match=expected):  # --download false: the same check before preparing
+        jsut.prepare_jsut(corpus, tmp_path / "data", 5, 5, require_complete=True)
+    assert not (tmp_path / "data").exists()
+
+
+def test_copy_claiming_the_published_corpus_needs_all_subsets(tmp_path: Path) -> None:
+    """basic5000 with the published 5,000 utterances is the published corpus: all nine subsets are
+    required; the same copy with one utterance fewer is checked by the subsets it has."""
+    basic = tmp_path / jsut.ROOT_NAME / "basic5000"
+    (basic / "wav").mkdir(parents=True)
+    ids = [f"BASIC5000_{n:04d}" for n in range(1, 5001)]
+    for utt in ids:
+        (basic / "wav" / f"{utt}.wav").write_bytes(b"")
+    (basic / "transcript_utf8.txt").write_text("".join(f"{u}:テキスト\n" for u in ids), encoding="utf-8")
+    copy = jsut.check_jsut(tmp_path)
+    assert copy.found and copy.missing == tuple(f"{name}/" for name in jsut.SUBSETS if name != "basic5000")
+    (basic / "transcript_utf8.txt").write_text("".join(f"{u}:テキスト\n" for u in ids[1:]), encoding="utf-8")
+    assert jsut.check_jsut(tmp_path).complete
+
+
+def test_interrupted_download_is_resumed_and_nothing_there_downloaded(site: Path, native: Path, tmp_path: Path,
+                                                                      caplog) -> None:
+    db = tmp_path / "db"
+    with caplog.at_level(logging.INFO):
+        jsut.download_jsut(db, base_url=site.as_uri())
+    assert f"downloading JSUT 1.1: missing from {db / jsut.ROOT_NAME}" in caplog.text
+    # an unzip that stopped: no marker, a subset half there, the zip still in place: extracted again
+    (db / jsut.DONE_MARKER).unlink()
+    shutil.rmtree(db / jsut.ROOT_NAME / "voiceactress100/wav")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        jsut.download_jsut(db, base_url=(tmp_path / "gone").as_uri())
+    assert "jsut_ver1.1.zip is there (an interrupted download)" in caplog.text
+    assert (db / jsut.DONE_MARKER).is_file() and _ids(db, "voiceactress100") == _ids(native, "voiceactress100")

@@ -160,3 +160,79 @@ def test_command_line_reports_errors(tmp_path, capsys):
     assert "ERROR: " + str(tmp_path / "missing") + ": no such directory" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         ls.main(["prepare", str(tmp_path), str(tmp_path / "out"), "--parts", "dev-clean-2"])
+
+
+def _no_download(url, dest_dir, **kwargs):
+    raise AssertionError(f"unexpected download of {url}")
+
+
+def test_complete_copy_without_markers_is_used(copy, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(ls, "fetch_and_extract", _no_download)
+    with caplog.at_level("INFO"):
+        root = ls.download_librispeech(copy.parent, MINI_PARTS, base_url=(tmp_path / "gone").as_uri())
+    assert root == copy and not list(copy.glob("*/.complete"))
+    for part in MINI_PARTS:
+        chapters = len(list((copy / part).glob("*/*")))
+        assert (f"{part} found complete at {copy / part} ({chapters} chapters, every one CHAPTERS.TXT lists): "
+                "not downloading") in caplog.text
+    assert ls.download_librispeech(copy, ["dev-clean"], base_url=(tmp_path / "gone").as_uri()) == copy
+    # without CHAPTERS.TXT a part is checked by the chapters it has
+    (copy / ls.CHAPTERS).unlink()
+    assert ls.check_part(copy, "dev-other").complete
+    assert ls.prepare_librispeech(copy, tmp_path / "data", ["dev-other"], require_complete=True)["dev-other"].count
+
+
+def test_only_the_missing_part_is_downloaded(copy, tarballs, tmp_path, caplog):
+    shutil.rmtree(copy / "test-other")
+    server = tmp_path / "server"  # holds test-other.tar.gz only: fetching any other part fails
+    server.mkdir()
+    shutil.copy(tarballs / "test-other.tar.gz", server)
+    with caplog.at_level("INFO"):
+        ls.download_librispeech(copy.parent, MINI_PARTS, base_url=server.as_uri(), verify_md5=False)
+    assert f"downloading test-other: missing from {copy / 'test-other'}" in caplog.text
+    assert caplog.text.count("downloading ") == 1
+    assert [p.parent.name for p in copy.glob("*/.complete")] == ["test-other"]
+    assert ls.prepare_part(copy, "test-other", tmp_path / "data").count == 15
+
+
+@pytest.mark.parametrize("damage", ["chapter", "flac", "trans"])
+def test_partial_part_is_an_error_naming_what_is_missing(copy, tmp_path, monkeypatch, damage):
+    monkeypatch.setattr(ls, "fetch_and_extract", _no_download)
+    chapter = sorted(p for p in (copy / "dev-clean").glob("*/*") if p.is_dir())[1]
+    reader_chapter = f"{chapter.parent.name}/{chapter.name}"
+    if damage == "chapter":  # an extraction that stopped before this chapter
+        shutil.rmtree(chapter)
+        expected = rf"missing: 1 of the 4 chapter directories that CHAPTERS.TXT lists for dev-clean: {reader_chapter}\."
+    elif damage == "flac":  # ... inside it
+        sorted(chapter.glob("*.flac"))[-1].unlink()
+        expected = rf"files in 1 of its 4 chapters: {reader_chapter}/: 1 .flac files that \S+.trans.txt lists"
+    else:
+        next(chapter.glob("*.trans.txt")).unlink()
+        expected = rf"files in 1 of its 4 chapters: {reader_chapter}/{chapter.parent.name}-{chapter.name}.trans.txt"
+    shutil.rmtree(copy / "test-other")  # missing, and would be downloaded, but the partial part stops everything
+    with pytest.raises(ValueError, match=expected) as err:
+        ls.download_librispeech(copy.parent, MINI_PARTS, base_url=(tmp_path / "gone").as_uri())
+    assert f"dev-clean at {copy / 'dev-clean'} is incomplete" in str(err.value)
+    assert f"Delete {copy / 'dev-clean'} to download it again" in str(err.value)
+    # --download false: both the partial and the missing part are named before anything is prepared
+    with pytest.raises(ValueError, match=expected) as err:
+        ls.prepare_librispeech(copy.parent, tmp_path / "data", MINI_PARTS, require_complete=True)
+    assert f"test-other: missing from {copy / 'test-other'}" in str(err.value)
+    assert not (tmp_path / "data").exists()
+
+
+def test_interrupted_download_of_a_part_is_resumed(copy, tarballs, tmp_path, caplog):
+    shutil.rmtree(sorted((copy / "dev-other").glob("*/*"))[0])
+    shutil.copy(tarballs / "dev-other.tar.gz", copy.parent)  # the archive of an unfinished download
+    with caplog.at_level("INFO"):
+        ls.download_librispeech(copy.parent, ["dev-other"], base_url=(tmp_path / "gone").as_uri(), verify_md5=False)
+    assert "dev-other.tar.gz is there (an interrupted download)" in caplog.text
+    assert (copy / "dev-other/.complete").is_file() and ls.check_part(copy, "dev-other", ()).complete
+    assert ls.prepare_part(copy, "dev-other", tmp_path / "data").count == 15
+
+
+def test_parts_in_the_corpus_dir_itself_are_not_hidden_by_a_download(copy, tmp_path):
+    shutil.rmtree(copy / "test-other")
+    with pytest.raises(ValueError, match=r"holds LibriSpeech's parts itself.*to download test-other"):
+        ls.download_librispeech(copy, ["dev-clean", "test-other"], base_url=(tmp_path / "gone").as_uri())
+    assert not (copy / "LibriSpeech").exists()

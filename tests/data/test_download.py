@@ -258,3 +258,50 @@ def test_cli_help_runs_as_module() -> None:
     proc = subprocess.run([sys.executable, "-m", "espnet_ext.data.download", "--help"],
                           capture_output=True, text=True, check=True)
     assert "--done_marker" in proc.stdout and "--md5" in proc.stdout
+
+
+def _copy(tmp_path: Path, found: bool = True, missing=()) -> download.LocalCopy:
+    return download.LocalCopy("corpus-part", tmp_path / "corpus", found, tuple(missing), fix="extract it again",
+                              summary="3 chapters")
+
+
+def test_needs_download_complete_copy_is_used(tmp_path: Path, caplog) -> None:
+    with caplog.at_level("INFO"):
+        assert download.needs_download(_copy(tmp_path)) is False
+        assert download.needs_download(_copy(tmp_path), download=False) is False
+    assert f"corpus-part found complete at {tmp_path / 'corpus'} (3 chapters): not downloading" in caplog.text
+
+
+def test_needs_download_missing_copy(tmp_path: Path, caplog) -> None:
+    with caplog.at_level("INFO"):
+        assert download.needs_download(_copy(tmp_path, found=False)) is True
+    assert f"downloading corpus-part: missing from {tmp_path / 'corpus'}" in caplog.text
+    with pytest.raises(ValueError, match=r"corpus-part: missing from .*corpus; run local/data.sh with --download true"):
+        download.needs_download(_copy(tmp_path, found=False), download=False)
+
+
+@pytest.mark.parametrize("download_on", [True, False])
+def test_needs_download_partial_copy_is_an_error(tmp_path: Path, download_on: bool) -> None:
+    partial = _copy(tmp_path, missing=["a/1/", "b/2.txt"])
+    with pytest.raises(ValueError) as err:
+        download.needs_download(partial, [tmp_path / "part.tar.gz"], download=download_on)
+    message = str(err.value)
+    assert f"corpus-part at {tmp_path / 'corpus'} is incomplete; missing: a/1/; b/2.txt." in message
+    assert f"Delete {tmp_path / 'corpus'}" in message and "complete it: extract it again" in message
+    assert ("--download true" in message) is not download_on
+
+
+@pytest.mark.parametrize("left", ["part.tar.gz", "part.tar.gz.part"])
+def test_needs_download_resumes_own_interrupted_download(tmp_path: Path, left: str, caplog) -> None:
+    (tmp_path / left).write_bytes(b"half")
+    partial = _copy(tmp_path, missing=["a/1/"])
+    with caplog.at_level("INFO"):
+        assert download.needs_download(partial, [tmp_path / "part.tar.gz"]) is True
+    assert "is incomplete (a/1/) and part.tar.gz is there (an interrupted download)" in caplog.text
+    with pytest.raises(ValueError, match="is incomplete"):  # nothing is resumed without --download true
+        download.needs_download(partial, [tmp_path / "part.tar.gz"], download=False)
+
+
+def test_listing_shows_the_first_items_and_the_rest_counted() -> None:
+    assert download.listing(["a", "b"]) == "a, b"
+    assert download.listing([str(i) for i in range(8)], limit=3) == "0, 1, 2, ... (5 more)"

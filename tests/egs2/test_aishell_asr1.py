@@ -8,6 +8,7 @@ conformer CTC config (2 epochs). Bad input for local/data.sh is tried on its own
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -106,10 +107,33 @@ def test_data_sh_bad_input(case, corpus_recipe, run_recipe, tmp_path):
         (corpus / "data_aishell/transcript/aishell_transcript_v0.8.txt").unlink()
     recipe = corpus_recipe("aishell", tmp_path / "asr1", f"AISHELL={corpus}\n")
     result = run_recipe(recipe, "--download", "false", script="local/data.sh", check=False)
-    if case == "no_transcript":
+    if case == "no_transcript":  # --download false: the completeness check names it before anything is written
         assert result.returncode == 1
-        assert "aishell_transcript_v0.8.txt: AISHELL-1 transcript not found" in result.stderr
+        assert f"AISHELL-1 at {corpus}/data_aishell is incomplete; missing: " \
+               "transcript/aishell_transcript_v0.8.txt" in result.stderr
     else:
         assert result.returncode == 2
         assert f"{corpus}/data_aishell not found: point AISHELL in db.sh" in result.stderr
     assert not (recipe / "data/train/wav.scp").exists()
+
+
+@pytest.mark.slow
+def test_data_sh_uses_a_complete_copy_and_refuses_a_partial_one(corpus_recipe, run_recipe, tmp_path):
+    """The default --download true with the archives unreachable: a copy extracted by hand (no
+    marker) is used; with one speaker's tarball left unextracted, stage 1 stops naming it."""
+    corpus = tmp_path / "corpus"
+    mini_layouts.write_aishell(mini_layouts.DEFAULT_CORPUS, corpus)
+    recipe = corpus_recipe("aishell", tmp_path / "asr1", f"AISHELL={corpus}\n")
+    gone = f"--base_url {(tmp_path / 'gone').as_uri()}"
+    result = run_recipe(recipe, *gone.split(), script="local/data.sh")
+    assert f"AISHELL-1 found complete at {corpus}/data_aishell" in result.stderr and "Downloading" not in result.stderr
+    assert len((recipe / "data/test/text").read_text("utf-8").splitlines()) == \
+        len(list((corpus / "data_aishell/wav/test").rglob("*.wav")))
+    speaker = sorted((corpus / "data_aishell/wav/test").iterdir())[0]
+    shutil.rmtree(speaker)
+    (corpus / "data_aishell/wav" / f"{speaker.name}.tar.gz").write_bytes(b"")
+    for opts in (gone.split(), ["--download", "false"]):
+        result = run_recipe(recipe, *opts, script="local/data.sh", check=False)
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert f"AISHELL-1 at {corpus}/data_aishell is incomplete" in result.stderr
+        assert f"{speaker.name} ({speaker.name}.tar.gz not extracted)" in result.stderr

@@ -85,10 +85,31 @@ def test_data_sh_bad_input(case, corpus_recipe, run_recipe, tmp_path):
     recipe = corpus_recipe("jsut", tmp_path / "asr1", f"JSUT={corpus}\n")
     result = run_recipe(recipe, "--download", "false", "--num_eval", "5", "--num_dev", "5",
                         script="local/data.sh", check=False)
-    if case == "no_transcript":
+    if case == "no_transcript":  # --download false: the completeness check names it before anything is written
         assert result.returncode == 1
-        assert "basic5000/transcript_utf8.txt: not found" in result.stderr
+        assert f"JSUT 1.1 at {corpus}/jsut_ver1.1 is incomplete; missing: basic5000/transcript_utf8.txt" \
+            in result.stderr
     else:
         assert result.returncode == 2
         assert f"{corpus}/jsut_ver1.1 not found: point JSUT in db.sh" in result.stderr
     assert not (recipe / "data/tr_no_dev/wav.scp").exists()
+
+
+@pytest.mark.slow
+def test_data_sh_uses_a_complete_copy_and_refuses_a_partial_one(corpus_recipe, run_recipe, tmp_path):
+    """The default --download true with the zip unreachable: a copy unzipped by hand (no marker)
+    is used; with wav files its transcript lists missing, stage 1 stops naming them."""
+    corpus = tmp_path / "corpus"
+    mini_layouts.write_jsut(mini_layouts.DEFAULT_CORPUS, corpus)
+    recipe = corpus_recipe("jsut", tmp_path / "asr1", f"JSUT={corpus}\n")
+    opts = ["--base_url", (tmp_path / "gone").as_uri(), "--num_eval", "5", "--num_dev", "5"]
+    result = run_recipe(recipe, *opts, script="local/data.sh")
+    assert f"JSUT 1.1 found complete at {corpus}/jsut_ver1.1" in result.stderr and "Downloading" not in result.stderr
+    assert len((recipe / "data/eval1/text").read_text("utf-8").splitlines()) == 5
+    wav = sorted((corpus / "jsut_ver1.1/voiceactress100/wav").glob("*.wav"))[0]
+    wav.unlink()
+    for extra in ([], ["--download", "false"]):
+        result = run_recipe(recipe, *opts, *extra, script="local/data.sh", check=False)
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert f"JSUT 1.1 at {corpus}/jsut_ver1.1 is incomplete; missing: voiceactress100/wav/: 1 of the" \
+            in result.stderr and wav.name in result.stderr

@@ -126,9 +126,16 @@ def test_random_subset_and_train_960(recipe_run, corpus, run_recipe, copy_of, tm
     # train_960: three training parts (here: train-clean-100's speakers spread over them)
     layout = Path(shutil.copytree(corpus, tmp_path / "LibriSpeech"))
     readers = sorted((layout / "train-clean-100").iterdir())
+    moved = {}
     for reader, part in zip(readers[:4], ["train-clean-360"] * 2 + ["train-other-500"] * 2):
         (layout / part).mkdir(exist_ok=True)
         reader.rename(layout / part / reader.name)
+        moved.update({chapter.name: part for chapter in (layout / part / reader.name).iterdir()})
+    lines = []  # CHAPTERS.TXT says which part each chapter is in: moved chapters move there too
+    for line in (layout / "CHAPTERS.TXT").read_text().splitlines():
+        chapter = line.split("|")[0].strip()
+        lines.append(line.replace("train-clean-100", moved[chapter]) if chapter in moved else line)
+    (layout / "CHAPTERS.TXT").write_text("\n".join(lines) + "\n")
     big = copy_of(tmp_path / "asr1", str(tmp_path))
     run_recipe(big, "--stage", "1", "--stop_stage", "1", "--train_set", "train_960",
                "--local_data_opts", "--download false")
@@ -156,3 +163,29 @@ def test_missing_or_empty_corpus_directory(run_recipe, copy_of, tmp_path):
     assert f"{tmp_path / 'empty'}: expected LibriSpeech/<part>/ or <part>/ directories" in stderr
     stderr = failed(run_recipe(empty, "--stop_stage", "1", "--train_set", "train_clean_5", check=False), 2)
     assert "--train_set must be train_clean_100, train_960 or train_clean_100_sub<N>" in stderr
+
+
+@pytest.mark.slow
+def test_data_sh_uses_complete_parts_and_downloads_only_missing_ones(corpus, run_recipe, copy_of, tmp_path):
+    """The default --download true on a tree extracted by hand (no .complete markers): complete
+    parts are used, a missing one is the only one fetched, a partial one stops stage 1."""
+    layout = Path(shutil.copytree(corpus, tmp_path / "LibriSpeech"))
+    shutil.rmtree(layout / "test-clean")
+    server = tmp_path / "openslr"  # serves test-clean only: fetching another part would fail
+    mini_layouts.write_librispeech(mini_layouts.DEFAULT_CORPUS, tmp_path / "all", tarballs=True)
+    server.mkdir()
+    shutil.move(tmp_path / "all/test-clean.tar.gz", server)
+    recipe = copy_of(tmp_path / "asr1", str(tmp_path))
+    opts = ["--data_url", server.as_uri(), "--md5_check", "false"]
+    result = run_recipe(recipe, *opts, script="local/data.sh")
+    for part in ("train-clean-100", "dev-clean", "dev-other", "test-other"):
+        assert f"{part} found complete at {layout / part}" in result.stderr
+    assert f"downloading test-clean: missing from {layout / 'test-clean'}" in result.stderr
+    assert [p.parent.name for p in layout.glob("*/.complete")] == ["test-clean"]
+    assert len(read_map(recipe / "data/test_clean/text")) == 30
+    chapter = sorted((layout / "dev-other").glob("*/*"))[0]
+    shutil.rmtree(chapter)
+    for extra in ([], ["--download", "false"]):
+        stderr = failed(run_recipe(recipe, *opts, *extra, script="local/data.sh", check=False), 1)
+        assert f"dev-other at {layout / 'dev-other'} is incomplete; missing: 1 of the 2 chapter directories" \
+            in stderr and f"{chapter.parent.name}/{chapter.name}" in stderr

@@ -1,12 +1,27 @@
 """AISHELL-1 (openslr.org resource 33): download, and Kaldi data dirs train/dev/test.
 
-:func:`download_aishell` fetches ``data_aishell.tgz`` and ``resource_aishell.tgz`` from
+:func:`download_aishell` first checks ``target_dir`` (:func:`check_aishell`): a complete
+``data_aishell/`` is used as it is, with or without this module's marker (a copy extracted by
+hand, as in ESPnet's recipe, is not downloaded again); a partial one is an error naming what is
+missing, unless ``data_aishell.tgz`` lies beside it (this module's interrupted download, which
+is resumed). Otherwise it fetches ``data_aishell.tgz`` and ``resource_aishell.tgz`` from
 ``base_url`` (``https://www.openslr.org/resources/33`` or a mirror, or a ``file://`` folder)
 into ``target_dir`` (resuming partial downloads, see :mod:`espnet_ext.data.download`),
 extracts both, then extracts every per-speaker tarball ``data_aishell/wav/<SPK>.tar.gz``
 (each holds ``<split>/<SPK>/*.wav``) into ``data_aishell/wav`` and deletes it. Only then is
 ``target_dir/.aishell.done`` written: an interrupted run redoes the extraction next time (the
 outer archive brings the per-speaker tarballs back), a finished one is skipped.
+``resource_aishell/`` (the lexicon) is fetched with a download but not required of a local
+copy: the recipe does not read it.
+
+Completeness (:func:`check_aishell`) is judged against the copy's own transcript, which comes in
+the same archive as the audio: every speaker it names (``BAC009<SPK>W<nnnn>``) must have a
+``wav/<split>/<SPK>/`` directory holding ``.wav`` files, and the transcript must be there. For the
+published corpus that is its 400 speakers (340 train, 40 dev, 20 test), and a copy whose
+transcript names all 400 claims to be the published corpus, so its wav count must also reach the
+published 141,925 (:data:`EXPECTED_WAVS`; fewer means a speaker tarball was extracted only in
+part). A smaller copy (the tests' mini corpus) names its own speakers and is checked by them;
+the published counts are not asserted of it.
 
 :func:`prepare_aishell` reads the corpus as published::
 
@@ -19,24 +34,30 @@ corpus's own ``wav/<split>`` directory, the speaker its ``<SPK>`` directory, the
 transcript's words joined without spaces (the recipe uses character tokens). Utterances with
 audio but no transcript line (the real corpus has a few hundred) or an empty one are left out
 and listed in ``excluded.txt`` with the reason. A wav count other than the corpus's 141,925 is
-a warning, not an error (a partial copy, or the mini corpus of the tests).
+a warning here, not an error (the mini corpus of the tests); the check above refuses a copy of
+the published corpus with fewer.
 
 Command line (what ``egs2/aishell/asr1/local/data.sh`` runs)::
 
     python -m espnet_ext.data.corpora.aishell download TARGET_DIR [--base_url URL] [--remove_archive]
-    python -m espnet_ext.data.corpora.aishell prepare CORPUS_DIR OUT_DIR
+    python -m espnet_ext.data.corpora.aishell prepare CORPUS_DIR OUT_DIR [--require_complete]
+
+(``--require_complete``: stop unless :func:`check_aishell` finds the copy complete; what
+``local/data.sh --download false`` runs.)
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_ext.data.corpora.splits import corpus_parser, join_transcripts, log_listing, run_cli, write_split
-from espnet_ext.data.download import extract, fetch
+from espnet_ext.data.download import REQUIRE_COMPLETE_HELP, LocalCopy, extract, fetch, listing, needs_download
 
 logger = logging.getLogger(__name__)
 
@@ -46,20 +67,26 @@ DONE_MARKER = ".aishell.done"
 SPLITS = ("train", "dev", "test")
 TRANSCRIPT = Path("transcript") / "aishell_transcript_v0.8.txt"
 EXPECTED_WAVS = 141_925  # wav files in the published corpus (ESPnet's and Kaldi's recipes check it too)
+PUBLISHED_SPEAKERS = 400  # speakers in the published transcript: 340 train, 40 dev, 20 test
+_UTT_RE = re.compile(r"BAC009(S\d{4})W\d{4}")  # an utterance id; group 1 is the speaker
 LOG_INTERVAL_S = 30.0  # seconds between progress lines of the per-speaker extraction
 
 
 def download_aishell(target_dir, base_url: str = BASE_URL, remove_archive: bool = False) -> Path:
-    """Download and fully extract AISHELL-1 into ``target_dir``; return ``target_dir/data_aishell``.
+    """Download and fully extract AISHELL-1 into ``target_dir``; return its ``data_aishell``.
 
-    Skipped when ``target_dir/.aishell.done`` exists. With ``remove_archive`` the two archives
-    are deleted once everything is extracted.
+    Skipped when ``target_dir/.aishell.done`` exists or :func:`check_aishell` finds a complete
+    copy there; a partial copy raises ValueError (see :func:`espnet_ext.data.download.needs_download`).
+    With ``remove_archive`` the two archives are deleted once everything is extracted.
     """
     target_dir = Path(target_dir)
     marker = target_dir / DONE_MARKER
     if marker.exists():
         logger.info("%s exists: AISHELL-1 already downloaded and extracted", marker)
         return target_dir / "data_aishell"
+    copy = check_aishell(target_dir)
+    if not needs_download(copy, [target_dir / ARCHIVES[0]]):
+        return copy.where
     target_dir.mkdir(parents=True, exist_ok=True)
     archives = [fetch(f"{base_url.rstrip('/')}/{name}", target_dir / name) for name in ARCHIVES]
     for archive in archives:
@@ -87,6 +114,63 @@ def extract_speaker_tarballs(wav_dir: Path) -> int:
             last = time.monotonic()
             logger.info("%s: extracted %d / %d speaker tarballs", wav_dir, i, len(tarballs))
     return len(tarballs)
+
+
+def _wav_names(directory: Path) -> List[str]:
+    """Names of the ``.wav`` files (any case) directly in ``directory``."""
+    with os.scandir(directory) as entries:
+        return [e.name for e in entries if e.name.lower().endswith(".wav") and e.is_file()]
+
+
+def _speaker_dirs(wav_dir: Path) -> Dict[str, int]:
+    """``SPK -> wav files`` for every ``wav_dir/<split>/<SPK>/`` holding at least one."""
+    found: Dict[str, int] = {}
+    for split in SPLITS:
+        if (wav_dir / split).is_dir():
+            for spk_dir in (p for p in (wav_dir / split).iterdir() if p.is_dir()):
+                count = len(_wav_names(spk_dir))
+                if count:
+                    found[spk_dir.name] = found.get(spk_dir.name, 0) + count
+    return found
+
+
+def _missing_speakers(wav_dir: Path, named: Sequence[str], found: Dict[str, int]) -> List[str]:
+    """The speakers of ``named`` without audio, each marked when its tarball lies unextracted."""
+    return [spk + (f" ({spk}.tar.gz not extracted)" if (wav_dir / f"{spk}.tar.gz").is_file() else "")
+            for spk in named if spk not in found]
+
+
+def check_aishell(corpus_dir) -> LocalCopy:
+    """What of AISHELL-1 is in ``corpus_dir`` (the directory holding ``data_aishell/``, or that
+    directory itself); see the module docstring for what complete means.
+
+    ``found`` is False when there is no ``data_aishell/`` with a ``wav/`` or ``transcript/`` in it.
+    A malformed transcript raises ValueError naming the file and line (as :func:`prepare_aishell`).
+    """
+    try:
+        root = find_root(corpus_dir)
+    except ValueError:
+        return LocalCopy("AISHELL-1", Path(corpus_dir) / "data_aishell", found=False)
+    wav_dir, missing = root / "wav", []
+    missing += [f"wav/{split}/" for split in SPLITS if not (wav_dir / split).is_dir()]
+    if not (root / TRANSCRIPT).is_file():
+        missing.append(f"{TRANSCRIPT.as_posix()} (the transcript, which lists the speakers)")
+        named: List[str] = []
+    else:
+        named = sorted({m.group(1) for m in map(_UTT_RE.fullmatch, read_transcript(root / TRANSCRIPT)) if m})
+    found = _speaker_dirs(wav_dir)
+    absent = _missing_speakers(wav_dir, named, found)
+    if absent:
+        missing.append(f"wav/<split>/<SPK>/ with .wav files for {len(absent)} of the {len(named)} speakers in "
+                       f"{TRANSCRIPT.name}: {listing(absent)}")
+    wavs = sum(found.values())
+    if len(named) >= PUBLISHED_SPEAKERS and wavs < EXPECTED_WAVS:
+        missing.append(f"wav files: {wavs:,} found, the published corpus (whose {len(named)} speakers the "
+                       f"transcript names) has {EXPECTED_WAVS:,}: some speaker tarballs were extracted only in part")
+    fix = (f"extract every per-speaker tarball in {wav_dir} there (for f in *.tar.gz; do tar xzf \"$f\"; done) "
+           f"and keep {TRANSCRIPT.as_posix()} from data_aishell.tgz")
+    return LocalCopy("AISHELL-1", root, found=True, missing=tuple(missing), fix=fix,
+                     summary=f"{len(found)} speakers, {wavs:,} wav files")
 
 
 def find_root(corpus_dir) -> Path:
@@ -138,12 +222,17 @@ def find_wavs(wav_dir: Path) -> Dict[str, List[Tuple[str, str, Path]]]:
     return found
 
 
-def prepare_aishell(corpus_dir, out_dir) -> Dict[str, int]:
+def prepare_aishell(corpus_dir, out_dir, require_complete: bool = False) -> Dict[str, int]:
     """Write ``out_dir/{train,dev,test}`` from the corpus; return the utterances per split.
 
+    With ``require_complete``, first stop unless :func:`check_aishell` finds the copy complete.
+
     Raises:
-        ValueError: a missing corpus directory, transcript or split directory, naming it.
+        ValueError: a missing corpus directory, transcript or split directory, naming it; with
+            ``require_complete``, anything :func:`check_aishell` finds missing.
     """
+    if require_complete:
+        needs_download(check_aishell(corpus_dir), download=False)
     root = find_root(corpus_dir)
     transcript = root / TRANSCRIPT
     texts = read_transcript(transcript)
@@ -169,8 +258,9 @@ def prepare_aishell(corpus_dir, out_dir) -> Dict[str, int]:
 
 def get_parser() -> argparse.ArgumentParser:
     """The command-line parser: ``download`` and ``prepare`` sub-commands."""
-    parser, _ = corpus_parser("espnet_ext.data.corpora.aishell", __doc__, " and ".join(ARCHIVES), BASE_URL,
-                              "data_aishell/", "/".join(SPLITS))
+    parser, prepare = corpus_parser("espnet_ext.data.corpora.aishell", __doc__, " and ".join(ARCHIVES), BASE_URL,
+                                    "data_aishell/", "/".join(SPLITS))
+    prepare.add_argument("--require_complete", action="store_true", help=REQUIRE_COMPLETE_HELP)
     return parser
 
 
@@ -179,7 +269,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if args.command == "download":
         return run_cli(lambda: download_aishell(args.target_dir, args.base_url, args.remove_archive))
-    return run_cli(lambda: prepare_aishell(args.corpus_dir, args.out_dir))
+    return run_cli(lambda: prepare_aishell(args.corpus_dir, args.out_dir, args.require_complete))
 
 
 if __name__ == "__main__":

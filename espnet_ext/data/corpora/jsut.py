@@ -1,8 +1,20 @@
 """JSUT 1.1 (Japanese, one female speaker, 48 kHz): download, and Kaldi data dirs.
 
-:func:`download_jsut` fetches ``jsut_ver1.1.zip`` from ``base_url``
+:func:`download_jsut` first checks ``target_dir`` (:func:`check_jsut`): a complete
+``jsut_ver1.1/`` is used as it is, with or without this module's marker (an unzipped copy is
+not downloaded again); a partial one is an error naming what is missing, unless
+``jsut_ver1.1.zip`` lies beside it (this module's interrupted download, which is resumed).
+Otherwise it fetches ``jsut_ver1.1.zip`` from ``base_url``
 (``http://ss-takashi.sakura.ne.jp/corpus`` or a ``file://`` folder) into ``target_dir``,
 extracts it and writes ``target_dir/.jsut.done`` only after the extraction has completed.
+
+Completeness (:func:`check_jsut`) is judged against each subset's own ``transcript_utf8.txt``,
+which comes in the same zip as its audio: every id it lists must have ``wav/<ID>.wav``. Which
+subsets must be there depends on what the copy claims to be: one whose ``basic5000``
+transcript lists the published 5,000 utterances is the published corpus, so all nine subsets
+of :data:`SUBSETS` are required (and with them the published counts, 7,696 utterances); a
+smaller copy (the tests' mini corpus: 3 subsets, 75 ``basic5000`` utterances) is checked by the
+subsets it has, ``basic5000`` always among them.
 
 :func:`prepare_jsut` reads the corpus as published::
 
@@ -17,7 +29,8 @@ The splits follow ESPnet's ``egs2/jsut/asr1``: the ``basic5000`` ids sorted, the
 that a small copy (the tests' mini corpus has 75 ``basic5000`` utterances) can be split too.
 The audio stays at 48 kHz here; stage 3 of the recipe resamples it to 16 kHz.
 
-A missing subset is listed in a warning (``basic5000`` missing is an error); a subset whose
+Preparing, a missing subset is listed in a warning (``basic5000`` missing is an error; the
+check above refuses a copy of the published corpus without all nine); a subset whose
 ``transcript_utf8.txt`` is missing has its utterances left out and listed; so are audio files
 without a transcript line and transcript lines without audio (``excluded.txt``). Counts that
 differ from the published ones (:data:`SUBSETS`) are warnings. Transcripts are kept as written
@@ -26,7 +39,11 @@ differ from the published ones (:data:`SUBSETS`) are warnings. Transcripts are k
 Command line (what ``egs2/jsut/asr1/local/data.sh`` runs)::
 
     python -m espnet_ext.data.corpora.jsut download TARGET_DIR [--base_url URL] [--remove_archive]
-    python -m espnet_ext.data.corpora.jsut prepare CORPUS_DIR OUT_DIR [--num_dev 250] [--num_eval 250]
+    python -m espnet_ext.data.corpora.jsut prepare CORPUS_DIR OUT_DIR [--num_dev 250] [--num_eval 250] \\
+        [--require_complete]
+
+(``--require_complete``: stop unless :func:`check_jsut` finds the copy complete; what
+``local/data.sh --download false`` runs.)
 """
 
 from __future__ import annotations
@@ -37,7 +54,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from espnet_ext.data.corpora.splits import Utterance, corpus_parser, join_transcripts, log_listing, run_cli, write_split
-from espnet_ext.data.download import fetch_and_extract
+from espnet_ext.data.download import REQUIRE_COMPLETE_HELP, LocalCopy, fetch_and_extract, listing, needs_download
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +88,56 @@ class Subset(NamedTuple):
 
 
 def download_jsut(target_dir, base_url: str = BASE_URL, remove_archive: bool = False) -> Path:
-    """Download and extract ``jsut_ver1.1.zip`` into ``target_dir``; return ``target_dir/jsut_ver1.1``."""
+    """Download and extract ``jsut_ver1.1.zip`` into ``target_dir``; return its ``jsut_ver1.1``.
+
+    Skipped when ``target_dir/.jsut.done`` exists or :func:`check_jsut` finds a complete copy
+    there; a partial copy raises ValueError (see :func:`espnet_ext.data.download.needs_download`).
+    """
     target_dir = Path(target_dir)
+    if not (target_dir / DONE_MARKER).exists():
+        copy = check_jsut(target_dir)
+        if not needs_download(copy, [target_dir / ARCHIVE]):
+            return copy.where
     fetch_and_extract(f"{base_url.rstrip('/')}/{ARCHIVE}", target_dir, done_marker=DONE_MARKER,
                       remove_archive=remove_archive)
     return target_dir / ROOT_NAME
+
+
+def _subset_gaps(root: Path, name: str) -> List[str]:
+    """What subset ``name`` lacks: its directory, its transcript, or wav files its transcript lists."""
+    subset_dir = root / name
+    transcript = subset_dir / "transcript_utf8.txt"
+    if not subset_dir.is_dir():
+        return [f"{name}/"]
+    if not transcript.is_file():
+        return [f"{name}/transcript_utf8.txt"]
+    listed = read_transcript(transcript)
+    wav_dir = subset_dir / "wav"
+    have = {p.stem for p in wav_dir.iterdir() if p.suffix.lower() == ".wav"} if wav_dir.is_dir() else set()
+    lacking = sorted(listed.keys() - have)
+    if not lacking:
+        return []
+    return [f"{name}/wav/: {len(lacking)} of the {len(listed)} files listed in {name}/transcript_utf8.txt "
+            f"({listing(u + '.wav' for u in lacking)})"]
+
+
+def check_jsut(corpus_dir) -> LocalCopy:
+    """What of JSUT 1.1 is in ``corpus_dir`` (the directory holding ``jsut_ver1.1/``, or that
+    directory itself); see the module docstring for what complete means.
+
+    ``found`` is False when no subset directory is there.
+    """
+    corpus_dir = Path(corpus_dir)
+    root = next((r for r in (corpus_dir / ROOT_NAME, corpus_dir) if any((r / n).is_dir() for n in SUBSETS)), None)
+    if root is None:
+        return LocalCopy("JSUT 1.1", corpus_dir / ROOT_NAME, found=False)
+    basic = root / "basic5000" / "transcript_utf8.txt"
+    published = basic.is_file() and len(read_transcript(basic)) >= SUBSETS["basic5000"]
+    needed = [n for n in SUBSETS if published or n == "basic5000" or (root / n).is_dir()]
+    missing = [gap for name in needed for gap in _subset_gaps(root, name)]
+    summary = f"{len(needed)} subsets" + (", the published corpus" if published else f" of {len(SUBSETS)}")
+    return LocalCopy("JSUT 1.1", root, found=True, missing=tuple(missing), summary=summary,
+                     fix=f"unzip {ARCHIVE} into {root.parent} again (every subset's wav/ and transcript_utf8.txt)")
 
 
 def find_root(corpus_dir) -> Path:
@@ -143,12 +205,18 @@ def split_basic5000(utts: Sequence[Utterance], num_dev: int, num_eval: int) -> D
             "tr_no_dev": ordered[num_eval + num_dev:]}
 
 
-def prepare_jsut(corpus_dir, out_dir, num_dev: int = NUM_DEV, num_eval: int = NUM_EVAL) -> Dict[str, int]:
+def prepare_jsut(corpus_dir, out_dir, num_dev: int = NUM_DEV, num_eval: int = NUM_EVAL,
+                 require_complete: bool = False) -> Dict[str, int]:
     """Write ``out_dir/{tr_no_dev,dev,eval1}``; return the utterances per split.
 
+    With ``require_complete``, first stop unless :func:`check_jsut` finds the copy complete.
+
     Raises:
-        ValueError: a missing corpus directory or basic5000 transcript, split sizes too large.
+        ValueError: a missing corpus directory or basic5000 transcript, split sizes too large;
+            with ``require_complete``, anything :func:`check_jsut` finds missing.
     """
+    if require_complete:
+        needs_download(check_jsut(corpus_dir), download=False)
     root = find_root(corpus_dir)
     missing = [name for name in SUBSETS if not (root / name).is_dir()]
     if missing:
@@ -173,6 +241,7 @@ def get_parser() -> argparse.ArgumentParser:
                                     "/".join(SPLIT_NAMES))
     prepare.add_argument("--num_dev", type=int, default=NUM_DEV, help="basic5000 utterances in dev")
     prepare.add_argument("--num_eval", type=int, default=NUM_EVAL, help="basic5000 utterances in eval1")
+    prepare.add_argument("--require_complete", action="store_true", help=REQUIRE_COMPLETE_HELP)
     return parser
 
 
@@ -181,7 +250,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     if args.command == "download":
         return run_cli(lambda: download_jsut(args.target_dir, args.base_url, args.remove_archive))
-    return run_cli(lambda: prepare_jsut(args.corpus_dir, args.out_dir, args.num_dev, args.num_eval))
+    return run_cli(lambda: prepare_jsut(args.corpus_dir, args.out_dir, args.num_dev, args.num_eval,
+                                        args.require_complete))
 
 
 if __name__ == "__main__":

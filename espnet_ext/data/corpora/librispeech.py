@@ -22,16 +22,34 @@ and a corpus path with white space (wav.scp cannot hold it) raise ValueError nam
 (:data:`EXPECTED_UTTERANCES`) is logged as a warning. The data dirs are written by
 :class:`espnet_ext.data.datadir.SortedDataDirWriter`, chapter by chapter.
 
-Download (:func:`download_librispeech`): ``<base_url>/<part>.tar.gz`` into ``<target>``,
-checked against openslr's md5 (:data:`MD5`), extracted into ``<target>/LibriSpeech/<part>``;
+Download (:func:`download_librispeech`): each part is first checked (:func:`check_part`). A
+part found complete is used as it is, with or without a marker (a corpus extracted by hand is
+not downloaded again); a part that is not there is downloaded, and only those; a partial part is
+an error naming what it lacks, unless ``<target>/<part>.tar.gz`` (or its ``.part``) lies there,
+i.e. this module's interrupted download, which is resumed. All parts are checked before anything
+is fetched. A download fetches ``<base_url>/<part>.tar.gz`` into ``<target>``, checks it against
+openslr's md5 (:data:`MD5`) and extracts it into ``<target>/LibriSpeech/<part>``;
 ``<target>/LibriSpeech/<part>/.complete`` (Kaldi's marker) is written only after the
-extraction has finished, and a part that has it is not fetched again.
+extraction has finished, and a part that has it counts as complete without a look inside.
+
+Completeness is judged against the copy's own ``CHAPTERS.TXT`` (in every part's archive; it
+lists each chapter with its part): every chapter it lists for the part must have its
+``<reader>/<chapter>/`` directory, and in every chapter directory the ``.trans.txt`` must be
+there with a ``.flac`` for each line. For the published corpus that is the real chapter list of
+each part (and so its published utterance count); the tests' mini corpus writes its own
+``CHAPTERS.TXT`` and is checked by it. A copy without ``CHAPTERS.TXT``, or a part it lists no
+chapter for, makes no claim about which chapters the part has: it is checked by the chapters
+present (at least one, each with its transcript and audio), and a count other than the
+published one is the warning of :func:`prepare_part`.
 
 Command line (what ``egs2/librispeech/asr1/local/data.sh`` calls)::
 
     python -m espnet_ext.data.corpora.librispeech download TARGET --parts dev-clean ... \\
         [--base_url URL] [--no_md5] [--remove_archive]
-    python -m espnet_ext.data.corpora.librispeech prepare CORPUS OUT --parts dev-clean ...
+    python -m espnet_ext.data.corpora.librispeech prepare CORPUS OUT --parts dev-clean ... [--require_complete]
+
+(``--require_complete``: stop unless every part is complete, naming the parts that are not;
+what ``local/data.sh --download false`` runs.)
 """
 
 from __future__ import annotations
@@ -47,6 +65,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from espnet_ext.data import datadir
 from espnet_ext.data.corpora.splits import Utterance, check_path, log_written, run_cli
+from espnet_ext.data.download import REQUIRE_COMPLETE_HELP, LocalCopy, fetch_and_extract, listing, needs_download
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +91,7 @@ EXPECTED_UTTERANCES = {
     "dev-clean": 2703, "dev-other": 2864, "test-clean": 2620, "test-other": 2939,
 }  # fmt: skip
 DONE_MARKER = ".complete"
+CHAPTERS = "CHAPTERS.TXT"  # "<chapter> | <reader> | <minutes> | <part> | ..." per chapter of the corpus
 LOG_INTERVAL_S = 10.0  # seconds between progress lines while scanning a part
 
 _ID_RE = re.compile(r"(\d+)-(\d+)-(\d+)")
@@ -103,6 +123,87 @@ def check_parts(parts: Sequence[str]) -> List[str]:
 # ---------------------------------------------------------------------------------------------
 
 
+def read_chapter_list(root: Path) -> Dict[str, List[str]]:
+    """``part -> ["<reader>/<chapter>", ...]`` from ``root/CHAPTERS.TXT`` (empty without one).
+
+    Comment lines (``;``) and lines whose first two fields are not numbers are skipped.
+    """
+    listed: Dict[str, List[str]] = {}
+    path = root / CHAPTERS
+    if not path.is_file():
+        return listed
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        fields = [field.strip() for field in line.split("|", 4)]
+        if not line.startswith(";") and len(fields) >= 4 and fields[0].isdigit() and fields[1].isdigit():
+            listed.setdefault(fields[3], []).append(f"{fields[1]}/{fields[0]}")
+    return listed
+
+
+def _chapter_gap(reader: str, chapter: str, chapter_dir: Path) -> str:
+    """What a chapter directory lacks: its transcript, or ``.flac`` files it lists ("" if nothing)."""
+    trans_path = chapter_dir / f"{reader}-{chapter}.trans.txt"
+    if not trans_path.is_file():
+        return f"{reader}/{chapter}/{trans_path.name}"
+    with os.scandir(chapter_dir) as entries:
+        flacs = {e.name[: -len(".flac")] for e in entries if e.name.endswith(".flac")}
+    lacking = read_transcripts(trans_path, reader, chapter).keys() - flacs
+    return f"{reader}/{chapter}/: {len(lacking)} .flac files that {trans_path.name} lists" if lacking else ""
+
+
+def check_part(root, part: str, listed: Sequence[str] = ()) -> LocalCopy:
+    """What of ``part`` is in ``root/<part>`` (``root``: the ``LibriSpeech`` directory).
+
+    ``listed``: the ``<reader>/<chapter>`` that ``CHAPTERS.TXT`` gives for the part (see the
+    module docstring). A part with :data:`DONE_MARKER` is complete; an absent or empty part
+    directory is not ``found``.
+    """
+    part_dir = Path(root) / part
+    if (part_dir / DONE_MARKER).is_file():
+        return LocalCopy(part, part_dir, True, summary=f"{DONE_MARKER}: already downloaded and extracted")
+    if not part_dir.is_dir() or not any(part_dir.iterdir()):
+        return LocalCopy(part, part_dir, False)
+    chapters = _chapter_dirs(part_dir)
+    absent = [c for c in listed if not (part_dir / c).is_dir()]
+    gaps = [gap for reader, chapter, chapter_dir in chapters if (gap := _chapter_gap(reader, chapter, chapter_dir))]
+    missing = [f"{len(absent)} of the {len(listed)} chapter directories that {CHAPTERS} lists for {part}: "
+               f"{listing(absent)}"] if absent else []
+    missing += [] if chapters else ["<reader>/<chapter>/ directories (there are none)"]
+    missing += [f"files in {len(gaps)} of its {len(chapters)} chapters: {listing(gaps, 3)}"] if gaps else []
+    summary = f"{len(chapters)} chapters" + (f", every one {CHAPTERS} lists" if listed else f", no {CHAPTERS} list")
+    return LocalCopy(part, part_dir, True, tuple(missing), summary=summary,
+                     fix=f"extract {part}.tar.gz in {Path(root).parent} again")
+
+
+def _download_root(target_dir: Path) -> Path:
+    """The ``LibriSpeech`` directory in ``target_dir`` (``target_dir`` itself when it holds parts)."""
+    try:
+        return find_corpus_root(target_dir)
+    except ValueError:
+        return target_dir / "LibriSpeech"
+
+
+def parts_to_download(target_dir, parts: Sequence[str], download: bool = True) -> List[str]:
+    """The parts of ``parts`` that are not in ``target_dir`` and must be downloaded.
+
+    Each part is checked (:func:`check_part`) and the decision logged
+    (:func:`espnet_ext.data.download.needs_download`). Raises ValueError naming every part that
+    cannot be used (partial; with ``download`` False also missing), before anything is fetched.
+    """
+    target_dir = Path(target_dir)
+    root = _download_root(target_dir)
+    listed = read_chapter_list(root)
+    todo, errors = [], []
+    for part in check_parts(parts):
+        try:
+            if needs_download(check_part(root, part, listed.get(part, ())), [target_dir / f"{part}.tar.gz"], download):
+                todo.append(part)
+        except ValueError as err:
+            errors.append(str(err))
+    if errors:
+        raise ValueError("\n".join(errors))
+    return todo
+
+
 def download_librispeech(
     target_dir,
     parts: Sequence[str],
@@ -110,15 +211,20 @@ def download_librispeech(
     verify_md5: bool = True,
     remove_archive: bool = False,
 ) -> Path:
-    """Fetch and extract ``parts`` into ``target_dir``; return ``target_dir/LibriSpeech``.
+    """Fetch and extract the parts of ``parts`` that ``target_dir`` lacks (:func:`parts_to_download`);
+    return the ``LibriSpeech`` directory.
 
     ``base_url``: where ``<part>.tar.gz`` are (http, https or file URL of a folder).
     ``verify_md5``: check each archive against :data:`MD5` (off for other archives, e.g. tests').
     """
-    from espnet_ext.data.download import fetch_and_extract
-
     target_dir = Path(target_dir)
-    for part in check_parts(parts):
+    todo = parts_to_download(target_dir, parts)
+    root = _download_root(target_dir)
+    if todo and root != target_dir / "LibriSpeech":
+        raise ValueError(f"{target_dir} holds LibriSpeech's parts itself, but a download extracts into "
+                         f"{target_dir}/LibriSpeech/, which would then hide them: to download {', '.join(todo)}, "
+                         "point LIBRISPEECH in db.sh at the directory holding a LibriSpeech/ with your parts")
+    for part in todo:
         url = f"{base_url.rstrip('/')}/{part}.tar.gz"
         fetch_and_extract(
             url,
@@ -129,7 +235,7 @@ def download_librispeech(
         )
         if not (target_dir / "LibriSpeech" / part).is_dir():
             raise ValueError(f"{url}: expected the archive to hold LibriSpeech/{part}/; it does not")
-    return target_dir / "LibriSpeech"
+    return root
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,9 +364,16 @@ def prepare_part(corpus_root, part: str, out_dir) -> PartResult:
     return PartResult(data_dir, count, excluded)
 
 
-def prepare_librispeech(corpus_dir, out_dir, parts: Sequence[str]) -> Dict[str, PartResult]:
-    """Write a data dir per part (see :func:`prepare_part`); returns them by part name."""
+def prepare_librispeech(corpus_dir, out_dir, parts: Sequence[str],
+                        require_complete: bool = False) -> Dict[str, PartResult]:
+    """Write a data dir per part (see :func:`prepare_part`); returns them by part name.
+
+    With ``require_complete``, first stop unless every part is complete (:func:`check_part`),
+    with a ValueError naming each part that is not.
+    """
     root = find_corpus_root(corpus_dir)
+    if require_complete:
+        parts_to_download(corpus_dir, parts, download=False)
     return {part: prepare_part(root, part, out_dir) for part in check_parts(parts)}
 
 
@@ -288,6 +401,7 @@ def get_parser() -> argparse.ArgumentParser:
     for p in (down, prep):
         p.add_argument("--parts", nargs="+", required=True, choices=PARTS, metavar="PART",
                        help=f"parts among {', '.join(PARTS)}")
+    prep.add_argument("--require_complete", action="store_true", help=REQUIRE_COMPLETE_HELP)
     return parser
 
 
@@ -297,7 +411,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "download":
         return run_cli(lambda: download_librispeech(args.target, args.parts, args.base_url, not args.no_md5,
                                                     args.remove_archive))
-    return run_cli(lambda: prepare_librispeech(args.corpus, args.out, args.parts))
+    return run_cli(lambda: prepare_librispeech(args.corpus, args.out, args.parts, args.require_complete))
 
 
 if __name__ == "__main__":

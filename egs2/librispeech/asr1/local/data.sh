@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stage 1 of the LibriSpeech recipe: download the parts that are missing (openslr.org resource 12)
-# and write data/{dev_clean,dev_other,test_clean,test_other,train_clean_100}, data/dev
+# Stage 1 of the LibriSpeech recipe: use the parts that are complete in ${LIBRISPEECH}, download
+# those that are missing (openslr.org resource 12; a partial part is an error) and write
+# data/{dev_clean,dev_other,test_clean,test_other,train_clean_100}, data/dev
 # (dev_clean + dev_other, the validation set) and, by option, data/train_960 or a random subset
 # data/train_clean_100_sub<N>. Utterances left out are listed in data/<set>/excluded.txt.
 set -euo pipefail
@@ -14,7 +15,7 @@ SECONDS=0
 
 train_set=train_clean_100   # train_clean_100 | train_960 | train_clean_100_sub<N> (N random utterances)
 subset_seed=0               # seed of the random subset (fixed, so the same N gives the same utterances)
-download=true               # fetch parts that lack LIBRISPEECH/LibriSpeech/<part>/.complete
+download=true               # fetch the parts missing from LIBRISPEECH/LibriSpeech/ (false: a missing part is an error)
 data_url=https://www.openslr.org/resources/12  # folder URL of <part>.tar.gz (a mirror, or file://)
 md5_check=true              # check each archive against openslr's md5 sums
 remove_archive=false        # delete each archive once extracted (saves ~6.3 GB for train-clean-100)
@@ -45,19 +46,23 @@ case "${train_set}" in
     *) log "ERROR: --train_set must be train_clean_100, train_960 or train_clean_100_sub<N>, got '${train_set}'"; exit 2 ;;
 esac
 
+prepare_opts=()
 if ${download}; then
-    log "Download (where missing) of ${parts} from ${data_url} into ${LIBRISPEECH}"
+    log "Parts ${parts}: complete ones in ${LIBRISPEECH} are used, missing ones downloaded from ${data_url}"
     opts=()
     ${md5_check} || opts+=(--no_md5)
     ${remove_archive} && opts+=(--remove_archive)
     # shellcheck disable=SC2086
     python3 -m espnet_ext.data.corpora.librispeech download "${LIBRISPEECH}" --parts ${parts} \
         --base_url "${data_url}" "${opts[@]+"${opts[@]}"}"
+else
+    prepare_opts+=(--require_complete)   # nothing is downloaded: a missing or partial part stops here
 fi
 
 log "Data directories for ${parts}"
 # shellcheck disable=SC2086
-python3 -m espnet_ext.data.corpora.librispeech prepare "${LIBRISPEECH}" data --parts ${parts}
+python3 -m espnet_ext.data.corpora.librispeech prepare "${LIBRISPEECH}" data --parts ${parts} \
+    "${prepare_opts[@]+"${prepare_opts[@]}"}"
 
 combine() {  # combine DST SRC...: the union of data dirs, with the sources' excluded.txt lists
     local dst=$1; shift
