@@ -17,6 +17,8 @@ from typing import Dict, List, Sequence
 
 import torch
 
+from espnet_ext.wav2vec2.importers import torch_load
+
 _EPOCH_FILE = re.compile(r"^(\d+)epoch\.pth$")
 _LAST_N = re.compile(r"^last(\d+)\.ave\.pth$")
 
@@ -54,7 +56,7 @@ def last_n_checkpoints(exp_dir: Path, n: int) -> List[Path]:
 
 
 def _load_state(path: Path) -> Dict[str, torch.Tensor]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = torch_load(path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: expected a model state dict (name -> tensor)")
     return state

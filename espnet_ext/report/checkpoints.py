@@ -40,7 +40,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
@@ -117,17 +116,9 @@ def _as_int(value: Any) -> Optional[int]:
 
 def _peek_file(path: Path) -> Any:
     """The object in a torch file, tensors memory-mapped where the format allows it."""
-    import torch
+    from espnet_ext.wav2vec2.importers import torch_load
 
-    from espnet_ext.wav2vec2.importers import safe_globals
-
-    with torch.serialization.safe_globals(safe_globals()):
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as error:
-            if "mmap" not in str(error):
-                raise
-            return torch.load(path, map_location="cpu", weights_only=True)  # torch's legacy (non-zip) format
+    return torch_load(path, mmap=True)
 
 
 def _latest_updates(path: Path) -> Optional[int]:
@@ -145,19 +136,14 @@ def _latest_updates(path: Path) -> Optional[int]:
 
 def _file_format(path: Path) -> Tuple[str, Optional[int]]:
     """``(format, stored update count)`` of a checkpoint file."""
-    from espnet_ext.wav2vec2.importers import FORMAT
+    from espnet_ext.wav2vec2.importers import FORMAT, UnsafeCheckpointError
 
     try:
-        obj = _peek_file(path)
-    except pickle.UnpicklingError as error:
-        if "Weights only load failed" not in str(error):
-            raise ValueError(f"{path}: expected a torch checkpoint file; cannot read it: {error}") from None
+        obj = _peek_file(path)  # a file torch cannot read: a ValueError naming it
+    except UnsafeCheckpointError:
         logger.warning("%s: not inspected (it holds objects outside the safe list); taken as a foreign checkpoint "
                        "of unknown update count", path)
         return "unknown", None
-    except Exception as error:  # torch raises RuntimeError, KeyError, EOFError ... on what it cannot read
-        raise ValueError(f"{path}: expected a torch checkpoint file; cannot read it: "
-                         f"{type(error).__name__}: {error}") from None
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         stored = _as_int(obj.get("num_updates"))
         return "espnet_ext", stored if stored is not None else _latest_updates(path)

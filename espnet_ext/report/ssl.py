@@ -129,12 +129,9 @@ def _number(value: Any) -> Optional[float]:
 
 def read_checkpoint(path: PathLike) -> Tuple[Epochs, Optional[int]]:
     """The reporter's per-epoch stats and the model's ``num_updates`` from an ESPnet ``checkpoint.pth``."""
-    import torch
+    from espnet_ext.wav2vec2.importers import torch_load
 
-    from espnet_ext.wav2vec2.importers import safe_globals
-
-    with torch.serialization.safe_globals(safe_globals() + [datetime.timedelta]):
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    state = torch_load(path, mmap=True, extra_globals=[datetime.timedelta])
     reporter = state.get("reporter") if isinstance(state, Mapping) else None
     if not isinstance(reporter, Mapping) or not isinstance(reporter.get("stats"), Mapping):
         raise ValueError(f"{path}: expected an ESPnet checkpoint with reporter.stats; found none")

@@ -15,7 +15,9 @@
 Files are read with ``torch.load(weights_only=True)``, allowing only the globals listed in
 :func:`safe_globals` (what fairseq checkpoints hold besides tensors: ``argparse.Namespace``,
 omegaconf's containers, numpy scalars in the training statistics). ``allow_unsafe=True`` uses
-``weights_only=False``, which runs code pickled in the file: only for files you trust.
+``weights_only=False``, which runs code pickled in the file: only for files you trust. A truncated
+or corrupt file raises a ValueError naming it (:func:`torch_load`, which every reader of torch
+files in the project uses).
 
 Weights outside the backbone are returned, not dropped: the pre-training heads (fairseq names:
 ``quantizer.vars``, ``quantizer.weight_proj.*``, ``project_q.*``, ``final_proj.*``,
@@ -28,14 +30,16 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import logging
 import os
 import pickle
 import re
 import typing
+import zipfile
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -144,27 +148,59 @@ def _refused_globals(path: Path, error: Exception) -> List[str]:
     return refused or re.findall(r"GLOBAL (\S+) was not an allowed global", str(error))
 
 
-def torch_load(path: PathLike, *, allow_unsafe: bool = False) -> Any:
-    """``torch.load`` on the CPU with ``weights_only=True`` and :func:`safe_globals`.
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint holds globals outside :func:`safe_globals` (``allow_unsafe=True`` would load it)."""
+
+
+@contextlib.contextmanager
+def reading_checkpoint(path: PathLike, what: str = "PyTorch checkpoint") -> Iterator[None]:
+    """Turn what a reader raises on a truncated or corrupt file into a ValueError naming ``path``.
+
+    Torch raises RuntimeError ("PytorchStreamReader failed reading zip archive"), EOFError,
+    KeyError, IndexError ... without the file's name. A missing file (OSError) and
+    :class:`UnsafeCheckpointError` pass unchanged.
+    """
+    try:
+        yield
+    except (OSError, MemoryError, UnsafeCheckpointError):
+        raise
+    except Exception as error:
+        raise ValueError(f"{path}: not a readable {what} (truncated or corrupt?): "
+                         f"{type(error).__name__}: {error}") from error
+
+
+def torch_load(path: PathLike, *, allow_unsafe: bool = False, mmap: bool = False,
+               extra_globals: Sequence[Any] = ()) -> Any:
+    """``torch.load`` on the CPU with ``weights_only=True`` and :func:`safe_globals` (+ ``extra_globals``).
+
+    The one place the project reads torch files (backbones, epoch checkpoints, ESPnet's
+    ``checkpoint.pth``). ``mmap``: memory-map the tensors of a zip-format file (torch's legacy
+    format is read whole).
 
     Raises:
-        ValueError: the file needs a global outside the list; names it and the opt-in.
+        UnsafeCheckpointError (a ValueError): the file needs a global outside the list; names it and the opt-in.
+        ValueError: the file is not a readable torch file (truncated, corrupt); names it and torch's error.
+        FileNotFoundError: no such file.
     """
     path = Path(path)
-    if allow_unsafe:
-        logger.warning("Loading %s with allow_unsafe=True (torch.load weights_only=False): this runs any code "
-                       "pickled in the file; do it only for files you trust.", path)
-        return torch.load(path, map_location="cpu", weights_only=False)
-    try:
-        with torch.serialization.safe_globals(safe_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        refused = _refused_globals(path, error)
-        raise ValueError(
-            f"{path}: refused to unpickle global(s) {', '.join(refused) or '(unknown)'}: loading runs with "
-            "torch.load(weights_only=True), which only allows tensors, containers and the globals fairseq "
-            "checkpoints hold. If you trust this file, pass allow_unsafe=True (weights_only=False; this can "
-            "run arbitrary code).") from error
+    mmap = mmap and zipfile.is_zipfile(path)
+    with reading_checkpoint(path):
+        if allow_unsafe:
+            logger.warning("Loading %s with allow_unsafe=True (torch.load weights_only=False): this runs any code "
+                           "pickled in the file; do it only for files you trust.", path)
+            return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
+        try:
+            with torch.serialization.safe_globals(safe_globals() + list(extra_globals)):
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except pickle.UnpicklingError as error:  # a refused global, or garbage ("Unsupported operand")
+            refused = _refused_globals(path, error)
+            if not refused and not any(word in str(error) for word in ("Unsupported global", "allowlisted")):
+                raise
+            raise UnsafeCheckpointError(
+                f"{path}: refused to unpickle global(s) {', '.join(refused) or '(unknown)'}: loading runs with "
+                "torch.load(weights_only=True), which only allows tensors, containers and the globals fairseq "
+                "checkpoints hold. If you trust this file, pass allow_unsafe=True (weights_only=False; this can "
+                "run arbitrary code).") from error
 
 
 # ---------------------------------------------------------------------------- key mapping
@@ -313,7 +349,8 @@ def _huggingface_weights(directory: Path, allow_unsafe: bool) -> Dict[str, Tenso
         if file.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            state.update(load_file(str(file), device="cpu"))
+            with reading_checkpoint(file, "safetensors file"):
+                state.update(load_file(str(file), device="cpu"))
         else:
             state.update(torch_load(file, allow_unsafe=allow_unsafe))
     return state

@@ -102,7 +102,7 @@ def test_names_are_unique_and_hf_trainer_state_gives_updates(tmp_path):
     (lambda d: str(d / "missing.pth"), "expected a checkpoint file"),
     (lambda d: str(own_checkpoint(d / "with space/5updates.pth")), "without whitespace"),
     (lambda d: (torch.save([1, 2], d / "list.pt"), str(d / "list.pt"))[1], "expected a wav2vec 2.0 checkpoint"),
-    (lambda d: ((d / "text.pt").write_text("hello"), str(d / "text.pt"))[1], "torch checkpoint"),
+    (lambda d: ((d / "text.pt").write_text("hello"), str(d / "text.pt"))[1], "not a readable PyTorch checkpoint"),
     (lambda d: (d / "emptydir").mkdir() or str(d / "emptydir"), "config.json"),
 ])
 def test_describe_rejects_bad_input(tmp_path, make, message):

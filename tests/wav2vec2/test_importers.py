@@ -309,3 +309,62 @@ def test_unsupported_fairseq_architecture(tmp_path):
     torch.save({"cfg": {"model": {"_name": "wav2vec2", "layer_type": "conformer"}}, "model": {}}, tmp_path / "c.pt")
     with pytest.raises(ValueError, match="layer_type: expected 'transformer'.*found 'conformer'"):
         load_checkpoint(tmp_path / "c.pt")
+
+
+# ---------------------------------------------------------------------------- unreadable files
+def _damaged(tmp_path, kind: str):
+    """A copy of a saved tiny backbone, damaged as ``kind`` says."""
+    config = tiny_config()
+    save_backbone(wav2vec2_model(config), config, tmp_path / "good.pth")
+    data = (tmp_path / "good.pth").read_bytes()
+    if kind == "legacy_truncated":
+        torch.save({"w": torch.zeros(1000)}, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
+        legacy = (tmp_path / "legacy.pth").read_bytes()
+    damaged = {"truncated": data[: len(data) // 2], "empty": b"", "text": b"not a checkpoint\n" * 20,
+               "legacy_truncated": legacy[: len(legacy) // 2] if kind == "legacy_truncated" else b""}[kind]
+    path = tmp_path / "exp" / "10epoch.pth"
+    path.parent.mkdir()
+    path.write_bytes(damaged)
+    return path
+
+
+UNREADABLE = r"10epoch\.pth: not a readable PyTorch checkpoint \(truncated or corrupt\?\): \w+"
+
+
+@pytest.mark.parametrize("kind", ["truncated", "empty", "text", "legacy_truncated"])
+@pytest.mark.parametrize("mmap", [False, True])
+def test_torch_load_names_a_damaged_file(tmp_path, kind, mmap):
+    path = _damaged(tmp_path, kind)
+    with pytest.raises(ValueError, match=UNREADABLE) as caught:
+        torch_load(path, mmap=mmap)
+    assert str(caught.value).startswith(f"{path}: ")
+    if kind == "truncated":
+        assert "PytorchStreamReader failed reading zip archive" in str(caught.value)
+
+
+def test_every_reader_of_checkpoints_names_a_truncated_file(tmp_path):
+    """The backbone and wav2vec 1.0 loaders, the frontends, averaging, the checkpoint comparison
+    and the pre-training report all read through torch_load."""
+    from espnet_ext.averaging import average_last
+    from espnet_ext.espnet.encoders import pretrained_context
+    from espnet_ext.espnet.frontend import Wav2Vec2Frontend
+    from espnet_ext.report.checkpoints import describe
+    from espnet_ext.report.ssl import read_checkpoint
+    from espnet_ext.wav2vec1.checkpoint import load_wav2vec1
+
+    path = _damaged(tmp_path, "truncated")
+    readers = [load_checkpoint, load_wav2vec1, lambda p: Wav2Vec2Frontend(path=str(p)), pretrained_context,
+               lambda p: average_last(p.parent, 1), lambda p: describe([str(p)]), read_checkpoint]
+    for read in readers:
+        with pytest.raises(ValueError, match=UNREADABLE):
+            read(path)
+
+
+def test_truncated_safetensors_is_named(tmp_path):
+    from transformers import Wav2Vec2Model as HFModel
+
+    HFModel(_hf_config("group", False)).save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"model\.safetensors: not a readable safetensors file \(truncated or corrupt"):
+        load_checkpoint(tmp_path)
