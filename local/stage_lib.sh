@@ -36,6 +36,14 @@ split_keys() {  # split_keys N PREFIX FILE: deal the lines of FILE into PREFIX.1
     awk -v n="$1" -v p="$2" '{ print > (p "." ((NR-1)%n+1) ".scp") }' "$3"
 }
 
+config_normalize() {  # config_normalize CONFIG: "<normalize> [conf]": the training config's normalize
+    # (ESPnet's default utterance_mvn when absent; null -> none), then "conf" when it sets normalize_conf
+    python3 -c 'import sys, yaml
+c = yaml.safe_load(open(sys.argv[1], encoding="utf-8")) or {}
+value = str(c.get("normalize", "utterance_mvn") or "none")
+print("none" if value.lower() in ("none", "null") else value, "conf" if c.get("normalize_conf") else "")' "$1"
+}
+
 collect_stats() {  # collect_stats MODULE STATS_DIR NJ TRAIN_DIR VALID_DIR CONFIG [OPTIONS...]
     # Shapes (and feature statistics) of TRAIN_DIR/VALID_DIR with `python -m MODULE --collect_stats`
     # in NJ jobs (${train_cmd}), aggregated into STATS_DIR/{train,valid}.

@@ -20,6 +20,20 @@ def test_there_are_configs():
     assert CONFIGS, "no egs2/*/asr1/conf/tuning/*.yaml found"
 
 
+def test_configs_say_how_they_normalize_and_recipes_leave_it_to_them():
+    """asr.sh takes ``normalize`` from the config (``--feats_normalize config``): every config sets
+    it, the corpus recipes' wav2vec configs to null (the backbone reads raw waveforms), and no
+    run.sh overrides it (a global_mvn config would then train without its statistics)."""
+    for config in CONFIGS:
+        conf = yaml.safe_load(config.read_text(encoding="utf-8"))
+        assert "normalize" in conf, f"{config}: no normalize"
+        corpus = config.relative_to(ROOT / "egs2").parts[0]
+        if corpus != "mini" and conf.get("frontend") in ("wav2vec2", "wav2vec1"):
+            assert conf["normalize"] is None, f"{config}: normalize {conf['normalize']}"
+    run_shs = sorted(ROOT.glob("egs2/*/asr1/run.sh"))
+    assert len(run_shs) >= 5 and not [p for p in run_shs if "--feats_normalize" in p.read_text()]
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "egs2")))
 def test_config_builds_and_steps(config, tiny_checkpoint, tmp_path):
     from espnet_ext.tasks import ASRTask

@@ -51,7 +51,7 @@ asr_config=""           # training YAML (conf/tuning/*.yaml)
 asr_args=""             # extra options for espnet_ext.bin.asr_train
 asr_tag=""              # experiment name (default: derived from the config)
 asr_stats_dir=""
-feats_normalize=config  # config (the training config's normalize), global_mvn, utterance_mvn or none
+feats_normalize=config  # config (the training config's normalize), or global_mvn, utterance_mvn, none (wins over the config's)
 average="last:10"       # last:N (the last N epochs) or best (ESPnet's best-N by criterion)
 
 # Decoding and scoring
@@ -140,11 +140,19 @@ else
     token_list=${token_listdir}/${token_type}/tokens.txt
 fi
 [ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config}" .yaml)_${token_type}
-if [ "${feats_normalize}" = config ] && [ -f "${asr_config}" ]; then
-    # the config's normalize (ESPnet's default utterance_mvn when absent; null -> none)
-    feats_normalize=$(python3 -c 'import sys, yaml
-c = yaml.safe_load(open(sys.argv[1], encoding="utf-8")) or {}
-print(c.get("normalize", "utterance_mvn") or "none")' "${asr_config}")
+# --feats_normalize config takes the config's normalize; another value wins over it in stage 10
+# (statistics), 11 (training: always passed as --normalize) and 14 (packing).
+_normalize=$(config_normalize "${asr_config}")
+read -r config_normalize config_normalize_conf <<< "${_normalize}"
+case "${feats_normalize}" in
+    config) feats_normalize=${config_normalize} ;;
+    global_mvn|utterance_mvn|none) ;;
+    *) die "--feats_normalize must be config, global_mvn, utterance_mvn or none, got '${feats_normalize}'" ;;
+esac
+if [ "${feats_normalize}" != "${config_normalize}" ]; then
+    [ "${feats_normalize}" = none ] || [ -z "${config_normalize_conf}" ] \
+        || die "--feats_normalize ${feats_normalize} disagrees with ${asr_config} (normalize: ${config_normalize}, with its normalize_conf): set normalize and normalize_conf in the config instead"
+    log "--feats_normalize ${feats_normalize} overrides ${asr_config}'s normalize: ${config_normalize}"
 fi
 if [ -z "${asr_stats_dir}" ]; then
     # Shapes depend only on the data: one directory for every experiment. Feature statistics
@@ -226,6 +234,11 @@ fi
 
 if run_stage 10; then
     log "Stage 10: collect statistics in ${asr_stats_dir}"
+    if [ "${feats_normalize}" = global_mvn ] && [ -f "${asr_stats_dir}/.done" ] \
+        && [ ! -f "${asr_stats_dir}/train/feats_stats.npz" ]; then
+        log "  ${asr_stats_dir} has shapes but no feature statistics (global_mvn): collecting again"
+        rm "${asr_stats_dir}/.done"
+    fi
     if ! is_done "${asr_stats_dir}/.done"; then
     collect_stats espnet_ext.bin.asr_train "${asr_stats_dir}" "${nj}" "${data_feats}/${train_set_used}" \
         "${data_feats}/${valid_set}" "${asr_config}" "${tokenizer_opts[@]}" \
@@ -244,13 +257,16 @@ fi
 if run_stage 11; then
     log "Stage 11: train ${asr_exp} (${asr_config}; log: ${asr_exp}/train.log)"
     if ! is_done "${asr_exp}/.done_train"; then
-    mkdir -p "${asr_exp}"
-    _opts=()
+    _opts=(--normalize "${feats_normalize}")  # the option wins over the config (none: no normalization)
     if [ "${feats_normalize}" = global_mvn ]; then
-        _opts+=(--normalize global_mvn --normalize_conf "stats_file=${asr_stats_dir}/train/feats_stats.npz")
-    elif [ "${feats_normalize}" != none ]; then
-        _opts+=(--normalize "${feats_normalize}")
+        _stats=${asr_stats_dir}/train/feats_stats.npz
+        [ -f "${_stats}" ] || die "${_stats} not found (normalize: global_mvn): run stage 10 for this experiment (--stage 10)"
+        _opts+=(--normalize_conf "stats_file=${_stats}")
     fi
+    for _f in "${asr_stats_dir}"/{train,valid}/{speech_shape,"text_shape.${token_type}"}; do
+        [ -f "${_f}" ] || die "${_f} not found: run stage 10 first (--stage 10)"
+    done
+    mkdir -p "${asr_exp}"
     [ "${n_average}" -gt 0 ] && _opts+=(--keep_last_epochs "${n_average}")
     write_resume_script "${asr_exp}" "$0" 11 "${__asr_args_all[@]+"${__asr_args_all[@]}"}"
     # shellcheck disable=SC2086

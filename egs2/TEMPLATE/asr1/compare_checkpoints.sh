@@ -72,7 +72,7 @@ set -- "${mine[@]+"${mine[@]}"}"
 # shellcheck disable=SC1091
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 # shellcheck disable=SC1091
-. "${ESPNET_EXT_ROOT}/local/stage_lib.sh"  # die, is_done
+. "${ESPNET_EXT_ROOT}/local/stage_lib.sh"  # die, is_done, config_normalize
 
 [ -n "${checkpoints}" ] || die "--checkpoints is required (see --help)"
 [ -n "${asr_config}" ] || die "--asr_config is required (see --help)"
@@ -82,9 +82,8 @@ set -- "${mine[@]+"${mine[@]}"}"
 passed+=(--expdir "${expdir}" --feats_normalize "${feats_normalize}")
 per_ckpt_stats=${feats_normalize}  # global_mvn: feature statistics depend on the checkpoint (stage 10 each)
 if [ "${per_ckpt_stats}" = config ]; then
-    per_ckpt_stats=$(python3 -c 'import sys, yaml
-print((yaml.safe_load(open(sys.argv[1], encoding="utf-8")) or {}).get("normalize", "utterance_mvn") or "none")' \
-        "${asr_config}")
+    per_ckpt_stats=$(config_normalize "${asr_config}")
+    per_ckpt_stats=${per_ckpt_stats%% *}
 fi
 
 config_name=$(basename "${asr_config}" .yaml)

@@ -21,7 +21,6 @@ while [ $# -gt 0 ]; do
 done
 
 # Tokens: char (letters, as fairseq's wav2vec 2.0 fine-tuning) or --token_type bpe (--nbpe pieces).
-# --feats_normalize none: each config sets its own (wav2vec2: none; conformer: utterance_mvn).
 # Durations in seconds (LibriSpeech utterances are 1.3-35 s long).
 ./asr.sh \
     --nj 4 \
@@ -31,7 +30,6 @@ done
     --expected_fs 16000 \
     --min_wav_duration 0.5 \
     --max_wav_duration 35 \
-    --feats_normalize none \
     --average last:10 \
     --train_set "${train_set}" \
     --valid_set dev \

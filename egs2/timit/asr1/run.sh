@@ -31,7 +31,6 @@ case "${trans_type}:${phone_set}" in
     *) echo "$0: expected --trans_type phn|word and --phone_set 60|48|39, got ${trans_type} ${phone_set}" >&2; exit 1 ;;
 esac
 
-# --feats_normalize none: each config sets its own (wav2vec2: none; conformer: utterance_mvn).
 # Durations in seconds (TIMIT utterances are 0.9-7.8 s long).
 ./asr.sh \
     --nj 4 \
@@ -40,7 +39,6 @@ esac
     --expected_fs 16000 \
     --min_wav_duration 0.5 \
     --max_wav_duration 20 \
-    --feats_normalize none \
     --average last:10 \
     --train_set "train${suffix}" \
     --valid_set "dev${suffix}" \
