@@ -3,6 +3,7 @@
 #   make install   system packages (when root and missing) + .venv with the pinned dependencies
 #   make demo      the mini recipes: pre-training (ssl1), then CTC fine-tuning from it (asr1), RESULTS
 #   make test      the test suite (what .ci/run calls)
+#   make gpu-check the prepared GPU check (docs/benchmarks.md, "GPU check"): at most 8 minutes on one GPU
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,7 +15,7 @@ SYS_STAMP := $(VENV)/.sysdeps
 SYS_PACKAGES := sox flac sctk espeak-ng libsndfile1
 PYTEST_ARGS ?=
 
-.PHONY: install sysdeps demo test clean-demo
+.PHONY: install sysdeps demo test clean-demo gpu-check
 
 install: $(SYS_STAMP) $(VENV_STAMP)
 
@@ -55,6 +56,15 @@ demo: install
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+# Throughput against the references (fp32, bf16), decoding RTF, torch.compile, a short real pre-training
+# with its sync check, the environment: gpu_check.md, gpu_check.json and logs in $(GPU_CHECK_OUT).
+# No install step (a lent GPU machine has no network): PY=python3 uses another python.
+# GPU_CHECK_ARGS="--quick" for tiny sizes, "--quick --device cpu" without a GPU (~3 min on 2 cores).
+GPU_CHECK_OUT ?= gpu_check
+GPU_CHECK_ARGS ?=
+gpu-check:
+	$(PY) -m espnet_ext.bench gpu --out $(GPU_CHECK_OUT) $(GPU_CHECK_ARGS)
 
 clean-demo:
 	rm -rf egs2/mini/asr1/{data,dump,exp} egs2/mini/ssl1/{data,dump,exp}

@@ -1,12 +1,12 @@
-"""python -m espnet_ext.bench {finetune,extractor,pretrain,decode,dataprep} [options]  (see each benchmark's --help)"""
+"""python -m espnet_ext.bench {finetune,extractor,pretrain,decode,dataprep,gpu} [options]  (see each benchmark's --help)"""
 
 import sys
 import textwrap
 
-from espnet_ext.bench import dataprep, decode, extractor, finetune, pretrain
+from espnet_ext.bench import dataprep, decode, extractor, finetune, gpu, pretrain
 
 MODULES = {"finetune": finetune, "extractor": extractor, "pretrain": pretrain, "decode": decode,
-           "dataprep": dataprep}
+           "dataprep": dataprep, "gpu": gpu}
 BENCHMARKS = {name: module.main for name, module in MODULES.items()}
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
-from typing import Callable, Dict, List, NamedTuple
+from statistics import median
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -51,3 +53,62 @@ def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
             f"{gpu}, torch {torch.__version__}")
+
+
+def padded_noise_batch(batch: int, seconds: float, device: str):
+    """Zero-padded noise ``(B, L)``, lengths ``(B,)`` from ``seconds`` down to 0.6x, attention mask
+    ``(B, L)`` (1 on samples); seeded, so every benchmark times the same batch."""
+    torch.manual_seed(1)
+    samples = int(seconds * 16000)
+    lengths = torch.linspace(samples, samples * 0.6, batch).long()
+    attention_mask = (torch.arange(samples) < lengths.unsqueeze(1)).long()
+    speech = torch.randn(batch, samples) * 0.1 * attention_mask
+    return speech.to(device), lengths.to(device), attention_mask.to(device)
+
+
+class PeakMemory:
+    """``step`` that, on CUDA, keeps the most memory one call allocated above what was allocated
+    before it (``peak_bytes``; the first call, which creates optimizer state, is left out; None
+    on other devices)."""
+
+    def __init__(self, step: Callable[[], None], device: str) -> None:
+        self.step, self.cuda = step, device.startswith("cuda")
+        self.calls, self.peak_bytes = 0, None
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if not self.cuda or self.calls == 1:
+            self.step()
+            return
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        self.step()
+        self.peak_bytes = max(self.peak_bytes or 0, torch.cuda.max_memory_allocated() - before)
+
+
+class StepFigures(NamedTuple):
+    """One model's timed steps and, on CUDA, its peak step memory in bytes."""
+
+    times_s: List[float]
+    peak_bytes: Optional[int]
+
+    @property
+    def median_s(self) -> float:
+        return median(self.times_s)
+
+
+def time_compared(steps: Dict[str, Callable[[], None]], repeats: int, device: str,
+                  compiling: Sequence[str] = ()) -> Tuple[Dict[str, StepFigures], Dict[str, float]]:
+    """The first step of each name in ``compiling`` timed apart (it compiles), then
+    :func:`time_interleaved`; returns each step's figures and those first-step seconds."""
+    tracked = {name: PeakMemory(step, device) for name, step in steps.items()}
+    first_s = {name: time_steps(tracked[name], warmup=0, repeats=1, device=device).median_s for name in compiling}
+    times = time_interleaved(tracked, repeats, device)
+    return {name: StepFigures(times[name], tracked[name].peak_bytes) for name in steps}, first_s
+
+
+def autocast(device: str, bf16: bool):
+    """bfloat16 autocast on ``device``'s type when ``bf16``, else nothing."""
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)

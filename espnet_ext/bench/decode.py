@@ -165,14 +165,14 @@ def sharpen_ctc(model, utts: Sequence[Utterance], blank_fraction: float, logit_s
         model.ctc.ctc_lo.bias[model.blank_id] += shift
 
 
-def load_ours(files: Dict[str, str]):
-    """(model, ids -> text function) as ``espnet_ext.ctc_greedy.decode`` builds them."""
+def load_ours(files: Dict[str, str], device: str = "cpu"):
+    """(model on ``device``, ids -> text function) as ``espnet_ext.ctc_greedy.decode`` builds them."""
     from espnet2.text.build_tokenizer import build_tokenizer
     from espnet2.text.token_id_converter import TokenIDConverter
 
     from espnet_ext.tasks import ASRTask
 
-    model, args = ASRTask.build_model_from_file(files["asr_train_config"], files["asr_model_file"], "cpu")
+    model, args = ASRTask.build_model_from_file(files["asr_train_config"], files["asr_model_file"], device)
     converter = TokenIDConverter(token_list=args.token_list)
     tokenizer = build_tokenizer(token_type=args.token_type, bpemodel=args.bpemodel)
 
@@ -204,14 +204,17 @@ def pad_batch(utts: Sequence[Utterance]):
 
 def our_decoder(model, to_text, utts: Sequence[Utterance], batch_size: int,
                 out: Dict[str, Hypothesis]) -> Callable[[], None]:
-    """A step that decodes every utterance with greedy CTC, ``batch_size`` at a time, into ``out``."""
+    """A step that decodes every utterance with greedy CTC, ``batch_size`` at a time, into ``out``
+    (batches padded on the host, then copied to the model's device, as a data loader's are)."""
     from espnet_ext.ctc_greedy import greedy_batch
+
+    device = next(model.parameters()).device
 
     def step() -> None:
         with torch.no_grad():
             for first in range(0, len(utts), batch_size):
                 chunk = utts[first : first + batch_size]
-                speech, lengths = pad_batch(chunk)
+                speech, lengths = (x.to(device) for x in pad_batch(chunk))
                 for u, (ids, _) in zip(chunk, greedy_batch(model, speech, lengths)):
                     out[u.uttid] = Hypothesis(ids, to_text(ids))
 

@@ -2,6 +2,7 @@
 ``huggingface`` frontend on the same Hugging Face model (random weights, saved locally).
 
     python -m espnet_ext.bench finetune [--size tiny|base] [--batch 4] [--seconds 4] [--repeats 3] [--compile]
+                                        [--device cpu|cuda] [--bf16]
 
 Both run the same model config, batch and CTC head in training mode, timed interleaved (one
 warm-up step each, then ours, reference, ours, ...: a shared machine slows both alike), with Hugging Face's
@@ -15,16 +16,18 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-from espnet_ext.bench.common import compiled_summary, machine, time_interleaved, time_steps
+from espnet_ext.bench.common import StepFigures, autocast, compiled_summary, machine, padded_noise_batch, time_compared
 
 SIZES = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
                  conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4),
     "base": dict(),  # transformers' defaults are the BASE model
 }
+OURS, REFERENCE, COMPILED = "ours (wav2vec2 frontend)", "ESPnet huggingface frontend", "ours, torch_compile: true"
 
 
 def save_hf_model(size: str, directory: str) -> None:
@@ -37,18 +40,54 @@ def save_hf_model(size: str, directory: str) -> None:
                              do_normalize=False, return_attention_mask=True).save_pretrained(directory)
 
 
-def make_step(frontend, head, speech, lengths, out_lengths, targets, target_lengths, optimizer):
+def build_frontends(size: str, device: str, compile_: bool = False) -> Dict[str, Any]:
+    """Ours (and ours with compiled layers when ``compile_``) and ESPnet's ``huggingface``
+    frontend on one saved Hugging Face model, in training mode on ``device``, by label."""
+    import espnet_ext  # noqa: F401
+    from espnet2.asr.frontend.huggingface import HuggingFaceFrontend
+
+    from espnet_ext.espnet.frontend import Wav2Vec2Frontend
+
+    with tempfile.TemporaryDirectory() as directory:
+        save_hf_model(size, directory)
+        frontends = {OURS: Wav2Vec2Frontend(path=directory), REFERENCE: HuggingFaceFrontend(directory)}
+        if compile_:
+            frontends[COMPILED] = Wav2Vec2Frontend(path=directory, torch_compile=True)
+    return {label: frontend.to(device).train() for label, frontend in frontends.items()}
+
+
+def make_step(frontend, head, speech, lengths, out_lengths, targets, target_lengths, optimizer, bf16: bool = False):
     ctc = torch.nn.CTCLoss(zero_infinity=True)
 
     def step():
-        feats, _ = frontend(speech, lengths)
-        logp = head(feats).log_softmax(-1).transpose(0, 1)
-        loss = ctc(logp, targets, out_lengths[: feats.size(0)].clamp(max=feats.size(1)), target_lengths)
+        with autocast(speech.device.type, bf16):
+            feats, _ = frontend(speech, lengths)
+            logp = head(feats).log_softmax(-1).transpose(0, 1)
+            loss = ctc(logp.float(), targets, out_lengths[: feats.size(0)].clamp(max=feats.size(1)), target_lengths)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
     return step
+
+
+def compare(frontends: Dict[str, Any], batch: int, seconds: float, repeats: int, device: str,
+            bf16: bool = False) -> Tuple[Dict[str, StepFigures], Optional[float]]:
+    """Time fine-tuning steps (frontend + linear CTC head, SGD) of ``frontends`` on one batch,
+    interleaved: the figures by label, and the compiled frontend's first step (None without one)."""
+    speech, lengths, _ = padded_noise_batch(batch, seconds, device)
+    out_lengths = frontends[OURS].model.output_lengths(lengths)
+    targets = torch.randint(1, 30, (batch, 20), device=device)
+    target_lengths = torch.full((batch,), 20, device=device)
+    steps = {}
+    for name, frontend in frontends.items():
+        torch.manual_seed(2)  # the same CTC head for each
+        head = torch.nn.Linear(frontend.output_size(), 32).to(device)
+        optimizer = torch.optim.SGD(list(frontend.parameters()) + list(head.parameters()), lr=1e-5)
+        steps[name] = make_step(frontend, head, speech, lengths, out_lengths, targets, target_lengths, optimizer,
+                                bf16)
+    figures, first_s = time_compared(steps, repeats, device, compiling=[COMPILED] if COMPILED in steps else [])
+    return figures, first_s.get(COMPILED)
 
 
 def main(argv=None) -> int:
@@ -60,49 +99,20 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--compile", action="store_true",
                         help="also time ours with torch.compile'd Transformer layers (frontend torch_compile: true)")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast in the forward pass")
     args = parser.parse_args(argv)
 
-    import espnet_ext  # noqa: F401
-    from espnet2.asr.frontend.huggingface import HuggingFaceFrontend
-
-    from espnet_ext.espnet.frontend import Wav2Vec2Frontend
-
-    with tempfile.TemporaryDirectory() as directory:
-        save_hf_model(args.size, directory)
-        ours = Wav2Vec2Frontend(path=directory).to(args.device).train()
-        reference = HuggingFaceFrontend(directory).to(args.device).train()
-        compiled = Wav2Vec2Frontend(path=directory, torch_compile=True).to(args.device).train() if args.compile else None
-    torch.manual_seed(1)
-    samples = int(args.seconds * 16000)
-    lengths = torch.linspace(samples, samples * 0.6, args.batch).long()
-    speech = torch.randn(args.batch, samples) * 0.1
-    speech = speech * (torch.arange(samples) < lengths.unsqueeze(1))
-    speech, lengths = speech.to(args.device), lengths.to(args.device)
-    out_lengths = ours.model.output_lengths(lengths)
-    targets = torch.randint(1, 30, (args.batch, 20), device=args.device)
-    target_lengths = torch.full((args.batch,), 20, device=args.device)
-    frontends = {"ours (wav2vec2 frontend)": ours, "ESPnet huggingface frontend": reference}
-    if compiled is not None:
-        frontends["ours, torch_compile: true"] = compiled
-    steps = {}
-    for name, frontend in frontends.items():
-        torch.manual_seed(2)  # the same CTC head for each
-        head = torch.nn.Linear(frontend.output_size(), 32).to(args.device)
-        optimizer = torch.optim.SGD(list(frontend.parameters()) + list(head.parameters()), lr=1e-5)
-        steps[name] = make_step(frontend, head, speech, lengths, out_lengths, targets, target_lengths, optimizer)
-    compile_s = None
-    if compiled is not None:
-        compile_s = time_steps(steps["ours, torch_compile: true"], warmup=0, repeats=1,
-                               device=args.device).median_s  # compiles
-    times = time_interleaved(steps, args.repeats, args.device)
-    medians = {name: sorted(t)[len(t) // 2] for name, t in times.items()}
-    ours_s, ref_s = medians["ours (wav2vec2 frontend)"], medians["ESPnet huggingface frontend"]
+    frontends = build_frontends(args.size, args.device, args.compile)
+    figures, compile_s = compare(frontends, args.batch, args.seconds, args.repeats, args.device, args.bf16)
+    medians = {name: f.median_s for name, f in figures.items()}
+    times = {name: f.times_s for name, f in figures.items()}
+    ours_s, ref_s = medians[OURS], medians[REFERENCE]
     print(f"fine-tuning step, {args.size} model, batch {args.batch} x {args.seconds:g} s, "
-          f"{args.repeats} interleaved repeats, {machine()}")
+          f"{args.repeats} interleaved repeats{', bf16 autocast' if args.bf16 else ''}, {machine()}")
     for name, seconds in medians.items():
         print(f"  {name:32s} {seconds:8.3f} s/step  (range {min(times[name]):.3f}-{max(times[name]):.3f})")
     print(f"  ratio ours/reference: {ours_s / ref_s:.3f} (of medians; of fastest steps: "
-          f"{min(times['ours (wav2vec2 frontend)']) / min(times['ESPnet huggingface frontend']):.3f})")
+          f"{min(times[OURS]) / min(times[REFERENCE]):.3f})")
     if compile_s is not None:
-        print(compiled_summary(compile_s, medians["ours, torch_compile: true"], ours_s, ref_s))
+        print(compiled_summary(compile_s, medians[COMPILED], ours_s, ref_s))
     return 0

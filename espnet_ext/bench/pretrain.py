@@ -30,16 +30,15 @@ line then compares the compiled copy with both eager models.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import math
 import tempfile
-from statistics import median
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 import torch
 
-from espnet_ext.bench.common import compiled_summary, machine, time_interleaved, time_steps
+from espnet_ext.bench.common import (StepFigures, autocast, compiled_summary, machine, padded_noise_batch,
+                                     time_compared)
 from espnet_ext.bench.finetune import SIZES as FINETUNE_SIZES
 
 PRETRAINING = dict(num_negatives=100, mask_time_prob=0.65, mask_time_length=10, layerdrop=0.0)
@@ -63,23 +62,6 @@ def build_models(size: str, device: str):
         reference.save_pretrained(directory)
         ours = pretraining_from_checkpoint(directory, feature_penalty_weight=0.0)
     return ours.to(device).train(), reference.to(device).train()
-
-
-def make_batch(batch: int, seconds: float, device: str):
-    """Zero-padded noise ``(B, L)``, lengths ``(B,)`` from ``seconds`` down to 0.6x, attention mask."""
-    torch.manual_seed(1)
-    samples = int(seconds * 16000)
-    lengths = torch.linspace(samples, samples * 0.6, batch).long()
-    attention_mask = (torch.arange(samples) < lengths.unsqueeze(1)).long()
-    speech = torch.randn(batch, samples) * 0.1 * attention_mask
-    return speech.to(device), lengths.to(device), attention_mask.to(device)
-
-
-def autocast(device: str, bf16: bool):
-    """bfloat16 autocast on ``device``'s type when ``bf16``, else nothing."""
-    if not bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def our_step(model, speech, lengths, bf16: bool, losses: List[float]) -> Callable[[], None]:
@@ -145,6 +127,65 @@ def reference_step(model, speech, attention_mask, bf16: bool, losses: List[float
     return step
 
 
+class Comparison(NamedTuple):
+    """What :func:`compare` measured, per model (``ours``, ``reference``, ``compiled``)."""
+
+    labels: Dict[str, str]
+    steps: Dict[str, StepFigures]
+    first_loss: Dict[str, float]  # of the first step, per masked frame
+    compile_s: Optional[float]  # the compiled copy's first step (compilation included)
+    audio_s: float  # seconds of audio in the batch (padding left out)
+
+
+def compare(ours, reference, batch: int, seconds: float, repeats: int, device: str, bf16: bool = False,
+            compile_: bool = False) -> Comparison:
+    """Time pre-training steps of ``ours`` and ``reference`` (None: ours alone) on one batch,
+    interleaved; ``compile_`` adds a copy of ours with compiled Transformer layers."""
+    speech, lengths, attention_mask = padded_noise_batch(batch, seconds, device)
+    losses: Dict[str, List[float]] = {"ours": []}
+    steps = {"ours": our_step(ours, speech, lengths, bf16, losses["ours"])}
+    labels = {"ours": "ours (Wav2Vec2Pretraining)"}
+    if reference is not None:
+        losses["reference"] = []
+        steps["reference"] = reference_step(reference, speech, attention_mask, bf16, losses["reference"])
+        labels["reference"] = "transformers Wav2Vec2ForPreTraining"
+    if compile_:
+        from espnet_ext.wav2vec2.compile import compile_layers
+
+        compiled = copy.deepcopy(ours)
+        labels["compiled"] = f"ours, {compile_layers(compiled)} layers compiled"
+        losses["compiled"] = []
+        steps["compiled"] = our_step(compiled, speech, lengths, bf16, losses["compiled"])
+    figures, first_s = time_compared(steps, repeats, device, compiling=["compiled"] if compile_ else [])
+    return Comparison(labels, figures, {name: values[0] for name, values in losses.items()},
+                      first_s.get("compiled"), float(lengths.sum()) / 16000)
+
+
+def print_comparison(args: argparse.Namespace, result: Comparison, num_negatives: int) -> None:
+    """The benchmark's report: s/step per model, ratios, audio throughput on CUDA, first-step losses."""
+    medians = {name: figures.median_s for name, figures in result.steps.items()}
+    times = {name: figures.times_s for name, figures in result.steps.items()}
+    ours_s, ref_s = medians["ours"], medians["reference"]
+    precision = ", bf16 autocast" if args.bf16 else ""
+    print(f"pre-training step, {args.size} model, batch {args.batch} x {args.seconds:g}-{0.6 * args.seconds:g} s, "
+          f"{args.repeats} interleaved repeats{precision}, {machine()}")
+    for name, label in result.labels.items():
+        print(f"  {label:36s} {medians[name]:8.3f} s/step  "
+              f"(range {min(times[name]):.3f}-{max(times[name]):.3f})")
+    fastest = min(times["ours"]) / min(times["reference"])  # less sensitive to other jobs on the machine
+    print(f"  ratio ours/reference: {ours_s / ref_s:.3f} (of medians; of fastest steps: {fastest:.3f})")
+    if result.compile_s is not None:
+        print(compiled_summary(result.compile_s, medians["compiled"], ours_s, ref_s))
+    if args.device.startswith("cuda"):
+        best = min(medians, key=lambda name: medians[name] if name != "reference" else math.inf)
+        print(f"  ours: {result.audio_s / medians[best]:.1f} s of audio per second ({result.labels[best]})")
+    chance = math.log(num_negatives + 1)
+    loss = result.first_loss
+    compiled_loss = f", compiled {loss['compiled']:.3f}" if "compiled" in loss else ""
+    print(f"  first-step loss per masked frame: ours {loss['ours']:.3f}, "
+          f"reference {loss['reference']:.3f}{compiled_loss} (chance log(K+1) = {chance:.3f})")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
@@ -161,40 +202,6 @@ def main(argv=None) -> int:
                      f"found {args.batch}, {args.seconds}, {args.repeats}")
 
     ours, reference = build_models(args.size, args.device)
-    speech, lengths, attention_mask = make_batch(args.batch, args.seconds, args.device)
-    first_loss: Dict[str, List[float]] = {"ours": [], "reference": [], "compiled": []}
-    steps = {"ours": our_step(ours, speech, lengths, args.bf16, first_loss["ours"]),
-             "reference": reference_step(reference, speech, attention_mask, args.bf16, first_loss["reference"])}
-    labels = {"ours": "ours (Wav2Vec2Pretraining)", "reference": "transformers Wav2Vec2ForPreTraining"}
-    compile_s = None
-    if args.compile:
-        from espnet_ext.wav2vec2.compile import compile_layers
-
-        compiled = copy.deepcopy(ours)
-        num_compiled = compile_layers(compiled)
-        steps["compiled"] = our_step(compiled, speech, lengths, args.bf16, first_loss["compiled"])
-        labels["compiled"] = f"ours, {num_compiled} layers compiled"
-        compile_s = time_steps(steps["compiled"], warmup=0, repeats=1, device=args.device).median_s  # compiles
-    times = time_interleaved(steps, args.repeats, args.device)
-    medians = {name: median(t) for name, t in times.items()}
-    ours_s, ref_s = medians["ours"], medians["reference"]
-
-    precision = ", bf16 autocast" if args.bf16 else ""
-    print(f"pre-training step, {args.size} model, batch {args.batch} x {args.seconds:g}-{0.6 * args.seconds:g} s, "
-          f"{args.repeats} interleaved repeats{precision}, {machine()}")
-    for name, label in labels.items():
-        print(f"  {label:36s} {medians[name]:8.3f} s/step  "
-              f"(range {min(times[name]):.3f}-{max(times[name]):.3f})")
-    fastest = min(times["ours"]) / min(times["reference"])  # less sensitive to other jobs on the machine
-    print(f"  ratio ours/reference: {ours_s / ref_s:.3f} (of medians; of fastest steps: {fastest:.3f})")
-    if compile_s is not None:
-        print(compiled_summary(compile_s, medians["compiled"], ours_s, ref_s))
-    if args.device.startswith("cuda"):
-        audio_s = float(lengths.sum()) / 16000
-        best = min(medians, key=lambda name: medians[name] if name != "reference" else math.inf)
-        print(f"  ours: {audio_s / medians[best]:.1f} s of audio per second ({labels[best]})")
-    chance = math.log(ours.options.num_negatives + 1)
-    compiled_loss = f", compiled {first_loss['compiled'][0]:.3f}" if first_loss["compiled"] else ""
-    print(f"  first-step loss per masked frame: ours {first_loss['ours'][0]:.3f}, "
-          f"reference {first_loss['reference'][0]:.3f}{compiled_loss} (chance log(K+1) = {chance:.3f})")
+    result = compare(ours, reference, args.batch, args.seconds, args.repeats, args.device, args.bf16, args.compile)
+    print_comparison(args, result, ours.options.num_negatives)
     return 0

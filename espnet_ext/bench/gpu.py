@@ -1,0 +1,306 @@
+"""One prepared GPU check, a few minutes: pre-training and fine-tuning throughput against the
+references in fp32 and bf16, decoding RTF, torch.compile, a short real pre-training through
+the mini recipe (no host-device sync in its step), and the environment; one Markdown table and
+one JSON file.
+
+    python -m espnet_ext.bench gpu [--quick] [--device cuda|cpu] [--out DIR] [--sections NAME ...]
+                                   [--limit NAME=SECONDS ...] [--budget SECONDS] [--fault NAME=error|hang ...]
+
+Sections, in this order (``--sections`` picks some):
+
+  env       Python, torch, CUDA, cuDNN, the GPU, its driver, transformers and ESPnet versions.
+  pretrain  BASE pre-training step (forward, masks, negatives, backward, AdamW), ours against
+            ``transformers.Wav2Vec2ForPreTraining`` on the same weights and batch
+            (:mod:`~espnet_ext.bench.pretrain`), bf16 autocast and fp32, batches of 8 and 32
+            utterances of 8 down to 4.8 s: seconds of audio per second, peak step memory (CUDA),
+            the throughput ratio; then which SDPA fast kernels (flash, memory-efficient) our bf16
+            step can run with.
+  finetune  BASE fine-tuning step, the ``wav2vec2`` frontend + CTC against ESPnet's
+            ``huggingface`` frontend (:mod:`~espnet_ext.bench.finetune`), bf16 and fp32, batch 8.
+  decode    CTC greedy decoding RTF (:mod:`~espnet_ext.bench.decode`'s built BASE model) at
+            batch 1 and 32 on 32 mini-corpus utterances; hypotheses equal at both batch sizes.
+  compile   Our BASE pre-training step with ``torch.compile``'d Transformer layers against the
+            eager one (bf16 on CUDA): compilation time, step time after it.
+  recipe    ``egs2/mini/ssl1`` stages 1-11 in a temporary copy of the recipe, the ``mini``
+            preset on the whole mini corpus, ``--ngpu 1`` and ``use_amp: true``, training
+            stopped after 90 s: the train loss per epoch must be finite and fall. Then two
+            training steps (bf16 autocast, backward, clipping, AdamW) of the model built from
+            the same config on the recipe's audio, under
+            ``torch.cuda.set_sync_debug_mode("error")``: no host-device synchronisation.
+
+Each section runs in its own process (a crash, a hang or a poisoned CUDA context stays there)
+with a time limit (``--limit``; together at most ``--budget``, 480 s by default): a section
+that fails or runs out of time is recorded with its status and error, with what it measured
+before, and the next one runs. The exit status is 1 when any section did not succeed, 0 when
+all did. Targets (reported, not asserted): BASE bf16 pre-training at least 1,000 s of audio per
+second on one H100/H200-class GPU, and at least 1.5x Hugging Face's throughput on the same GPU
+and batch.
+
+``--quick`` runs the same code at tiny sizes (the ``tiny`` model, batches of 1 and 2 one-second
+utterances, one timed step each, the recipe's ``tiny`` config on the English part for 2 epochs
+of 3 updates); ``--quick --device cpu`` is the test suite's run (``tests/bench/test_bench_gpu.py``).
+
+Written under ``--out`` (default ``gpu_check``), after every section: ``gpu_check.md`` (the
+table), ``gpu_check.json`` (every number: per-step times, audio seconds per second, peak
+memory, losses, limits, errors), ``gpu_check.log`` (each section's output) and
+``recipe_train.log`` (the recipe's ESPnet train.log).
+
+For testing the runner: ``--fault NAME=error`` makes section NAME raise after its
+measurements (its figures are kept, its status is failed), ``--fault NAME=hang`` makes it
+sleep until its time limit kills it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+
+from espnet_ext.bench.gpu_sections import FULL, QUICK, SECTIONS, Row, Section, one_line, terminate
+
+FAULTS = ("error", "hang")
+MIN_SECTION_S = 5.0  # a section is not started with less of the budget left
+GRACE_S = 0.1  # of its limit, a section keeps for stopping between measurements
+STOP_WAIT_S = 10.0  # a section stopped at its limit gets this long to stop what it started
+
+
+class Outcome(NamedTuple):
+    """A section's run, as the table and the JSON file report it."""
+
+    status: str  # ok, failed, timeout, skipped
+    seconds: float
+    limit_s: float
+    error: Optional[str]
+    rows: List[Row]
+    results: List[Dict[str, Any]]
+
+
+def key_values(values: Sequence[str], option: str, parse, parser: argparse.ArgumentParser) -> Dict[str, Any]:
+    """``NAME=VALUE`` options, NAME a section, VALUE through ``parse``; a usage error otherwise."""
+    out = {}
+    for text in values:
+        name, _, value = text.partition("=")
+        try:
+            if name not in SECTIONS:
+                raise ValueError(f"unknown section '{name}'")
+            out[name] = parse(value)
+        except ValueError as e:
+            parser.error(f"{option} {text}: expected NAME=VALUE with NAME one of {', '.join(SECTIONS)}; {e}")
+    return out
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bench gpu", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes: the same code, a smoke test (~3 min on 2 CPU cores)")
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when there is one)")
+    parser.add_argument("--out", default="gpu_check", help="where the table, the JSON file and the logs go")
+    parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
+                        help="the sections to run (default: all)")
+    parser.add_argument("--limit", action="append", default=[], metavar="NAME=SECONDS",
+                        help="a section's time limit (defaults: see gpu_check.json)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds for all sections together (default 480, quick 900)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME=error|hang",
+                        help="for testing: make a section fail after its measurements, or hang")
+    parser.add_argument("--section", choices=list(SECTIONS), help=argparse.SUPPRESS)  # a section's own process
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--seconds_left", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.limits = key_values(args.limit, "--limit", positive_float, parser)
+    args.faults = key_values(args.fault, "--fault", fault_kind, parser)
+    if args.budget is not None and args.budget <= 0:
+        parser.error(f"--budget: expected seconds > 0; found {args.budget}")
+    import torch  # (initialises no CUDA context; the sections run in processes of their own)
+
+    if args.device is None:
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA device; use --device cpu")
+    return args
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError(f"expected seconds > 0; found {text}")
+    return value
+
+
+def fault_kind(text: str) -> str:
+    if text not in FAULTS:
+        raise ValueError(f"expected one of {', '.join(FAULTS)}; found '{text}'")
+    return text
+
+
+# ----------------------------------------------------------------------------- a section's process
+
+
+def run_here(args: argparse.Namespace) -> int:
+    """Run section ``args.section`` in this process; 0 when every measurement succeeded."""
+    plan = QUICK if args.quick else FULL
+    section = Section(args.section, plan, args.device, Path(args.out), Path(args.result),
+                      time.monotonic() + args.seconds_left)
+    section.save()
+    signal.signal(signal.SIGTERM, terminate)
+    fault = args.faults.get(args.section)
+    if fault == "hang":
+        time.sleep(10**6)
+    try:
+        SECTIONS[args.section](section)
+        if fault == "error":
+            raise RuntimeError("forced failure (--fault)")
+    except Exception as e:  # noqa: BLE001  (recorded for the runner)
+        import traceback
+
+        traceback.print_exc()
+        section.errors.append(one_line(e))
+        section.save()
+    return 1 if section.errors else 0
+
+
+# ----------------------------------------------------------------------------- the runner
+
+
+def run_section(name: str, args: argparse.Namespace, limit_s: float, work: Path) -> Outcome:
+    """Section ``name`` in a child process (its own process group, killed after ``limit_s``)."""
+    result, log = work / f"{name}.json", work / f"{name}.log"
+    argv = [sys.executable, "-m", "espnet_ext.bench.gpu", "--section", name, "--result", str(result),
+            "--seconds_left", f"{limit_s * (1 - GRACE_S):.1f}", "--device", args.device, "--out", args.out]
+    argv += ["--quick"] * args.quick + [f"--fault={k}={v}" for k, v in args.faults.items()]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if args.quick and args.device == "cpu":
+        env.setdefault("OMP_NUM_THREADS", "1")  # tiny tensors: a second thread costs more than it saves
+    start = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            status: Optional[int] = proc.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            stop(proc)
+            status = None
+        except BaseException:  # (Ctrl-C): no section left running
+            stop(proc)
+            raise
+    seconds = time.monotonic() - start
+    data = json.loads(result.read_text()) if result.is_file() else dict(rows=[], results=[], errors=[])
+    rows = [Row(*row) for row in data["rows"]]
+    if status == 0:
+        return Outcome("ok", seconds, limit_s, None, rows, data["results"])
+    if status is None:
+        return Outcome("timeout", seconds, limit_s, f"killed at its time limit, {limit_s:.0f} s", rows,
+                       data["results"])
+    tail = " ".join(log.read_text(errors="replace").strip().splitlines()[-3:])[-300:]
+    error = "; ".join(data["errors"]) or f"exit status {status}; its log ends: {tail}"
+    return Outcome("failed", seconds, limit_s, error, rows, data["results"])
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a section's process: SIGTERM (it kills the process groups it started, see
+    :func:`~espnet_ext.bench.gpu_sections.terminate`), then SIGKILL to its group (compile
+    workers and the like) after ``STOP_WAIT_S``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_WAIT_S)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def run_all(args: argparse.Namespace) -> int:
+    plan = QUICK if args.quick else FULL
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    budget = args.budget or plan.budget_s
+    header = dict(command="python -m espnet_ext.bench gpu " + shlex.join(args.argv),
+                  started=datetime.datetime.now().astimezone().isoformat(timespec="seconds"), device=args.device,
+                  quick=args.quick, budget_s=budget, plan=plan._asdict())
+    outcomes: Dict[str, Outcome] = {}
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="gpu_check_") as work:
+        (out / "gpu_check.log").write_text("")
+        for name in args.sections:
+            left = budget - (time.monotonic() - start)
+            limit = min(args.limits.get(name, plan.limits[name]), left)
+            print(f"[gpu check] {name}: running (limit {limit:.0f} s)", flush=True)
+            if left < MIN_SECTION_S:
+                outcome = Outcome("skipped", 0.0, 0.0, f"not started: {left:.0f} s of the {budget:.0f} s budget left",
+                                  [], [])
+            else:
+                outcome = run_section(name, args, limit, Path(work))
+                with (out / "gpu_check.log").open("a") as log:
+                    log.write(f"===== {name}: {outcome.status} ({outcome.seconds:.1f} s)\n")
+                    log.write((Path(work) / f"{name}.log").read_text(errors="replace"))
+            outcomes[name] = outcome
+            print(f"[gpu check] {name}: {status_text(outcome)}", flush=True)
+            write_reports(out, header, outcomes, time.monotonic() - start)
+    failed = [name for name, o in outcomes.items() if o.status != "ok"]
+    print((out / "gpu_check.md").read_text())
+    print(f"[gpu check] {len(outcomes) - len(failed)} of {len(outcomes)} sections ok"
+          f"{'; not ok: ' + ', '.join(failed) if failed else ''}; written: {out}/gpu_check.md, gpu_check.json, "
+          f"gpu_check.log", flush=True)
+    return 1 if failed else 0
+
+
+# ----------------------------------------------------------------------------- reports
+
+
+def status_text(outcome: Outcome) -> str:
+    text = f"{outcome.status}, {outcome.seconds:.0f} s"
+    return text if outcome.error is None else f"{text}: {outcome.error}"
+
+
+def cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def markdown(header: Dict[str, Any], outcomes: Dict[str, Outcome], total_s: float) -> str:
+    """The table: one row per measurement, the section's status on its first row."""
+    ok = sum(o.status == "ok" for o in outcomes.values())
+    lines = [f"GPU check, {header['started']}, device {header['device']}{' (quick)' if header['quick'] else ''}: "
+             f"{ok} of {len(outcomes)} sections ok, {total_s:.0f} s (budget {header['budget_s']:.0f} s).",
+             f"Command: `{header['command']}`", "",
+             "| section | status | measurement | ours | reference | ours vs reference | target |",
+             "|---|---|---|---|---|---|---|"]
+    for name, outcome in outcomes.items():
+        rows = outcome.rows or [Row("—")]
+        for i, row in enumerate(rows):
+            status = status_text(outcome) if i == 0 else ""
+            lines.append("| " + " | ".join(cell(x) for x in (name if i == 0 else "", status, *row)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(out: Path, header: Dict[str, Any], outcomes: Dict[str, Outcome], total_s: float) -> None:
+    failed = [name for name, o in outcomes.items() if o.status != "ok"]
+    data = dict(header, total_s=total_s, exit_status=1 if failed else 0, not_ok=failed,
+                sections={name: dict(status=o.status, seconds=o.seconds, limit_s=o.limit_s, error=o.error,
+                                     rows=[r._asdict() for r in o.rows], results=o.results)
+                          for name, o in outcomes.items()})
+    (out / "gpu_check.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    (out / "gpu_check.md").write_text(markdown(header, outcomes, total_s))
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.section:
+        return run_here(args)
+    return run_all(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""``python -m espnet_ext.bench gpu --quick --device cpu``: the GPU check's code at tiny sizes on
+CPU, so that it cannot rot before a GPU runs it. One run with a forced failure in a middle
+section: every section reports a status and its figures, the sections after the failed one
+still run, the exit status is 1. (No speed is checked.) The quick run takes ~3 minutes on 2
+cores (imports of ESPnet's tasks in three processes, the recipe's stages 1-11, compilation):
+its tests are marked slow."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+
+import pytest
+
+from espnet_ext.bench import gpu
+from espnet_ext.bench.gpu_sections import SECTIONS, Epoch, parse_epochs
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, venv_env):
+    out = tmp_path_factory.mktemp("gpu_check")
+    result = subprocess.run([sys.executable, "-m", "espnet_ext.bench", "gpu", "--quick", "--device", "cpu",
+                             "--out", str(out), "--fault", "decode=error"],
+                            capture_output=True, text=True, timeout=900, env=venv_env)
+    data = json.loads((out / "gpu_check.json").read_text())
+    return result, data, (out / "gpu_check.md").read_text(), out
+
+
+def results(data, section):
+    return {r["measurement"]: r for r in data["sections"][section]["results"]}
+
+
+@pytest.mark.slow  # the quick run: the mini pre-training recipe (stages 1-11) among the rest
+def test_every_section_runs_and_a_failure_does_not_stop_the_others(quick_run):
+    result, data, _, out = quick_run
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert list(data["sections"]) == list(SECTIONS)  # decode failed; compile and recipe still ran
+    statuses = {name: section["status"] for name, section in data["sections"].items()}
+    assert statuses == dict.fromkeys(SECTIONS, "ok") | {"decode": "failed"}, data["sections"]["recipe"]["error"]
+    assert "forced failure (--fault)" in data["sections"]["decode"]["error"]
+    assert data["exit_status"] == 1 and data["not_ok"] == ["decode"]
+    assert data["device"] == "cpu" and data["quick"] and data["total_s"] <= data["budget_s"]
+    for section in data["sections"].values():
+        assert 0 < section["seconds"] <= section["limit_s"] and section["rows"]
+    log = (out / "gpu_check.log").read_text()
+    assert [m.group(1) for m in re.finditer(r"^===== (\w+): (\w+)", log, re.M)] == list(SECTIONS)
+    assert "5 of 6 sections ok; not ok: decode" in result.stdout
+
+
+@pytest.mark.slow
+def test_training_step_figures(quick_run):
+    _, data, _, _ = quick_run
+    rows = results(data, "pretrain")
+    steps = [r for r in rows.values() if "precision" in r]
+    assert [(r["precision"], r["batch"]) for r in steps] == [("bf16", 1), ("bf16", 2), ("fp32", 1), ("fp32", 2)]
+    for r in steps:
+        for model in (r["ours"], r["reference"]):
+            assert model["s_per_step"] > 0 and model["audio_per_s"] == pytest.approx(r["audio_s"] / model["s_per_step"])
+            assert model["peak_step_memory_bytes"] is None  # CUDA only
+            assert abs(model["first_loss"] / math.log(101) - 1) < 0.25  # near chance: both pre-train
+        assert r["speedup"] == pytest.approx(r["reference"]["s_per_step"] / r["ours"]["s_per_step"])
+        assert set(r["targets"].values()) == {"n/a (BASE, bf16, GPU only)"}
+    sdpa = rows["SDPA fast kernels in our bf16 pre-training step"]
+    assert set(sdpa["kernels"]) == {"flash", "memory-efficient"}
+    finetune = [r for r in results(data, "finetune").values()]
+    assert [r["precision"] for r in finetune] == ["bf16", "fp32"]
+    for r in finetune:
+        assert r["ours"]["s_per_step"] > 0 and r["reference"]["s_per_step"] > 0 and r["speedup"] > 0
+    (compiled,) = results(data, "compile").values()
+    assert compiled["first_step_s"] > 0 and compiled["layers"] == "ours, 2 layers compiled"
+    assert compiled["speedup"] == pytest.approx(compiled["eager"]["s_per_step"] / compiled["compiled"]["s_per_step"])
+
+
+@pytest.mark.slow
+def test_decoding_figures_are_kept_when_the_section_fails(quick_run):
+    _, data, _, _ = quick_run
+    rows = list(results(data, "decode").values())
+    assert [r["batch"] for r in rows] == [1, 32]
+    for r in rows:
+        assert r["rtf"] == pytest.approx(r["seconds"] / r["audio_s"]) and r["rtf"] > 0
+        assert r["hypotheses_equal_first_batch"] and r["utterances"] == 4
+
+
+@pytest.mark.slow
+def test_recipe_trains_and_its_loss_falls(quick_run):
+    _, data, _, out = quick_run
+    rows = list(results(data, "recipe").values())
+    assert len(rows) == 3, rows
+    data_stage, train, sync = rows
+    assert data_stage["train_utterances"] > 0
+    assert train["status"] == 0 and len(train["epochs"]) == 2 and train["updates"] == 6  # 2 epochs of 3 updates
+    assert train["loss_finite"] and train["loss_falls"]
+    assert train["epochs"] == [e._asdict() for e in parse_epochs((out / "recipe_train.log").read_text())]
+    assert sync["checked"] is False and len(sync["losses"]) == 3 and all(map(math.isfinite, sync["losses"]))
+    env = {k: v for r in results(data, "env").values() for k, v in r.items()}
+    assert env["gpu"] is None and env["torch"] and env["python"]
+
+
+@pytest.mark.slow
+def test_table_has_a_row_per_measurement_and_each_sections_status(quick_run):
+    _, data, table, _ = quick_run
+    lines = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| section")]
+    assert len(lines) == sum(len(s["rows"]) for s in data["sections"].values())
+    first = {}
+    for line in lines:
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        assert len(cells) == 7, line
+        if cells[0]:
+            first[cells[0]] = cells[1]
+    assert list(first) == list(SECTIONS)
+    assert first["decode"].startswith("failed, ") and "forced failure" in first["decode"]
+    assert all(first[name].startswith("ok, ") for name in SECTIONS if name != "decode")
+    assert "| ≥ 1,000 audio-s/s: n/a (BASE, bf16, GPU only); ≥ 1.5× HF: n/a (BASE, bf16, GPU only) |" in table
+    assert re.search(r"\| [\d.,]+ audio-s/s \([\d.]+ s/step\) \|", table)
+
+
+def test_a_hanging_section_is_killed_at_its_limit(tmp_path, capsys):
+    status = gpu.main(["--quick", "--device", "cpu", "--out", str(tmp_path), "--sections", "env",
+                       "--fault", "env=hang", "--limit", "env=3"])
+    assert status == 1
+    section = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]["env"]
+    assert section["status"] == "timeout" and section["limit_s"] == 3 and 3 <= section["seconds"] < 10
+    assert section["error"] == "killed at its time limit, 3 s"
+    assert "| env | timeout, 3 s: killed at its time limit, 3 s | — |" in (tmp_path / "gpu_check.md").read_text()
+
+
+def test_a_spent_budget_skips_the_remaining_sections(tmp_path, capsys):
+    status = gpu.main(["--quick", "--device", "cpu", "--out", str(tmp_path), "--sections", "env", "pretrain",
+                       "--fault", "env=hang", "--budget", "6"])
+    assert status == 1
+    sections = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]
+    assert sections["env"]["status"] == "timeout" and sections["pretrain"]["status"] == "skipped"
+    assert sections["pretrain"]["error"].startswith("not started: ")
+
+
+def test_bad_options_are_usage_errors():
+    for argv in (["--limit", "nope=3"], ["--limit", "env=0"], ["--fault", "env=explode"], ["--budget", "-1"],
+                 ["--sections", "nope"]):
+        with pytest.raises(SystemExit) as e:
+            gpu.parse_args(argv)
+        assert e.value.code == 2
+
+
+def test_epoch_lines_of_an_espnet_train_log_are_parsed():
+    line = ("[vm] 2026-12-02 14:22:50,166 (trainer:394) INFO: 12epoch results: [train] iter_time=0.020, loss=6.168, "
+            "loss_m=2.884, train_time=0.805, time=14.5 seconds, total_count=18, [valid] loss=4.965, loss_m=2.826, "
+            "time=0.6 seconds, total_count=4, [att_plot] time=1.13 seconds, total_count=0")
+    assert parse_epochs(f"noise\n{line}\nmore") == [Epoch(12, 6.168, 4.965, 14.5, 18)]
+    assert parse_epochs(line.split(", [valid]")[0]) == [Epoch(12, 6.168, None, 14.5, 18)]
