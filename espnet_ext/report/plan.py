@@ -1,0 +1,661 @@
+"""The effective training schedule of an ESPnet training config, beside fairseq's recipe.
+
+``python -m espnet_ext.bin.plan <config.yaml>`` (:func:`plan_config`) reads an asr1 or ssl1
+config and prints what a run of it will do, in the units fairseq's recipes are written in:
+audio per optimizer update, updates per epoch and in total, passes over the data, the
+learning-rate curve (warmup / hold / decay in updates, initial, peak and final LR), the
+updates with the backbone frozen, the feature extractor's gradient scale, the masking rates
+(and the expected masked fraction, :func:`mask_statistics`), the final Gumbel temperature and
+the gradient clipping. With a reference (:data:`REFERENCES`: fairseq's ``base_100h``,
+``base_10h``, ``wav2vec2_base_librispeech``, ``wav2vec2_large_librivox``) the same rows are
+computed for fairseq's recipe and differences are flagged.
+
+What the numbers assume (ESPnet 202511, read from ``espnet2``):
+
+* ``batch_bins`` counts the whole micro-batch over all GPUs (``build_sequence_iter_factory``
+  builds the batches once, then gives rank ``r`` the utterances ``batch[r::world_size]``);
+  ``--ngpu`` only sets ``min_batch_size`` and the audio each GPU gets.
+* The ``numel`` sampler (:func:`numel_batches`) sorts utterances by length, ascending, and
+  closes a batch *after* the utterance that makes ``count x longest`` (plus labels x vocabulary
+  for ASR) exceed ``batch_bins``: a batch holds slightly more than ``batch_bins``, where
+  fairseq's ``max_tokens`` is a ceiling. It counts uncropped lengths; with
+  ``collate_fn_conf.crop_audio`` the model sees ``count x min(shortest, max_sample_size)``
+  samples, which is what "audio per update" counts for pre-training.
+* An optimizer update is ``accum_grad`` batches; an epoch is every batch (``floor(batches /
+  accum_grad)`` updates) or ``num_iters_per_epoch`` batches when that is set.
+* Schedulers step once per optimizer update; update ``u`` (1-based) uses ESPnet's step ``u``.
+  fairseq's audio per update is ``max_tokens x GPUs x update_freq`` (a ceiling) and its
+  updates per epoch are estimated as the corpus's audio over that.
+* Masking follows fairseq's ``compute_mask_indices`` (``mask_type static``, overlaps allowed,
+  ``min_masks`` 2 for time masks and 0 for channel masks), evaluated exactly per utterance of
+  the stated length (``require_same_masks`` trims a batch to its least-masked utterance; that
+  is not counted).
+
+Nothing here builds a model: numpy and PyYAML only, except that an ssl1 config naming a
+backbone ``preset`` reads that preset's defaults from :mod:`espnet_ext.wav2vec2.presets`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+import yaml
+
+SAMPLE_RATE = 16000
+ESPNET_GRAD_CLIP = 5.0          # espnet2 abs_task --grad_clip default
+DEFAULT_UTTERANCE_S = 10.0      # utterance length at which masking is evaluated without shapes
+NO_CLIP_ABOVE = 1.0e6           # a grad_clip this large never clips: "none"
+
+# Defaults of the fine-tuning frontend (espnet_ext.espnet.frontend.Wav2Vec2Frontend.__init__).
+FRONTEND_DEFAULTS = {"freeze_finetune_updates": 0, "mask_prob": 0.0, "mask_length": 10,
+                     "mask_channel_prob": 0.0, "mask_channel_length": 64, "feature_grad_mult": None}
+
+
+class Reference(NamedTuple):
+    """One of fairseq's wav2vec 2.0 recipes, as the planner needs it (see :data:`REFERENCES`)."""
+
+    source: str                   # the fairseq file the values come from
+    task: str                     # "asr" (fine-tuning) or "ssl" (pre-training)
+    max_tokens: int               # dataset.max_tokens: samples per GPU batch (a ceiling)
+    gpus: int                     # distributed_world_size x update_freq (the recipe's effective GPUs)
+    train_hours: float            # hours of the training data the recipe names
+    max_update: int
+    lr: float
+    scheduler: Tuple[str, Dict[str, float]]
+    freeze_finetune_updates: int
+    feature_grad_mult: float
+    mask_prob: float
+    mask_length: int
+    mask_channel_prob: float
+    mask_channel_length: int
+    channels: int                 # encoder_embed_dim (what channel masks act on)
+    latent_temp: Optional[Tuple[float, float, float]]
+    clip_norm: float              # 0: no clipping (fairseq optimization.clip_norm default)
+    max_sample_size: Optional[int]
+
+
+_FT = "fairseq examples/wav2vec/config/finetuning/"
+_PT = "fairseq examples/wav2vec/config/pretraining/"
+#: fairseq's recipes. Values from the yaml files named in ``source``; where a file is silent,
+#: fairseq's defaults: tri_stage init_lr_scale 0.01, polynomial_decay power 1 to 0 at
+#: max_update, clip_norm 0, mask_length 10, Wav2Vec2Config latent_temp (2, 0.5, 0.999995).
+#: GPUs: base_100h/10h run distributed_world_size 2 x update_freq 4 ("8 GPUs" in their
+#: header). Data: train-clean-100 100.6 h, Libri-light's 10 h split, LibriSpeech 960.9 h,
+#: LibriVox (LV-60k) ~53.2 kh (the wav2vec 2.0 paper).
+REFERENCES: Dict[str, Reference] = {
+    "base_100h": Reference(
+        _FT + "base_100h.yaml", "asr", 3_200_000, 2 * 4, 100.6, 80_000, 3e-5,
+        ("tristage", {"warmup_ratio": 0.1, "hold_ratio": 0.4, "decay_ratio": 0.5,
+                      "init_lr_scale": 0.01, "final_lr_scale": 0.05}),
+        0, 0.0, 0.65, 10, 0.5, 64, 768, None, 0.0, None),
+    "base_10h": Reference(
+        _FT + "base_10h.yaml", "asr", 3_200_000, 2 * 4, 10.0, 20_000, 5e-5,
+        ("tristage", {"warmup_ratio": 0.1, "hold_ratio": 0.4, "decay_ratio": 0.5,
+                      "init_lr_scale": 0.01, "final_lr_scale": 0.05}),
+        10_000, 0.0, 0.65, 10, 0.5, 64, 768, None, 0.0, None),
+    "pretrain_base": Reference(
+        _PT + "wav2vec2_base_librispeech.yaml", "ssl", 1_400_000, 64, 960.9, 400_000, 5e-4,
+        ("polynomial", {"warmup_updates": 32_000, "end_lr": 0.0, "power": 1.0}),
+        0, 0.1, 0.65, 10, 0.0, 10, 768, (2.0, 0.5, 0.999995), 0.0, 250_000),
+    "pretrain_large": Reference(
+        _PT + "wav2vec2_large_librivox.yaml", "ssl", 1_200_000, 128, 53_200.0, 1_000_000, 5e-3,
+        ("polynomial", {"warmup_updates": 32_000, "end_lr": 0.0, "power": 1.0}),
+        0, 1.0, 0.65, 10, 0.0, 10, 1024, (2.0, 0.1, 0.999995), 0.0, 320_000),
+}
+
+
+class Schedule(NamedTuple):
+    """A learning-rate curve over optimizer updates (``lr(u)``: the LR of update ``u``, 1-based)."""
+
+    shape: str                  # in words, comparable across ESPnet's and fairseq's schedulers
+    warmup: int
+    hold: int
+    decay: int
+    end: Optional[int]          # the update where the scheduler's own curve ends (None: never)
+    lr: Callable[[int], float]
+    note: str = ""
+
+
+class MaskStats(NamedTuple):
+    """Expectations of fairseq's span masks on one utterance of ``frames`` frames."""
+
+    spans: float        # spans drawn (``max(min_masks, floor(p T / l + U))``)
+    fraction: float     # masked frames / frames
+    runs: float         # contiguous masked runs (overlapping spans merge)
+    run_frames: float   # frames per run (ratio of the expectations)
+
+
+class Row(NamedTuple):
+    key: str
+    label: str
+    ours: Any
+    reference: Any = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Masking
+
+
+def _starts(frames: int, num: int, length: int, fairseq: bool) -> Tuple[int, int]:
+    """(number of start positions, spans) as fairseq's or this project's ``span_mask`` draws them."""
+    if fairseq:     # np.random.choice(sz - min_len, num_mask): the last frame is never a start + l - 1
+        return (frames - length if frames - length > num else num + 1), num
+    span = max(min(length, frames), 1)
+    available = max(frames - span + 1, 0)
+    return available, min(num, available)
+
+
+def _unmasked_probability(free: np.ndarray, starts: int, num: int) -> np.ndarray:
+    """P(no start among ``num`` drawn without replacement from ``starts`` lies in a set of
+    ``starts - free`` positions), per element of ``free`` (the positions outside the set)."""
+    out = np.ones(free.shape, dtype=float)
+    for i in range(num):
+        out *= np.clip(free - i, 0, None) / (starts - i)
+    return out
+
+
+def _stats_given_spans(frames: int, num: int, length: int, fairseq: bool) -> Tuple[float, float]:
+    """(expected masked frames, expected runs) for exactly ``num`` spans requested."""
+    starts, num = _starts(frames, num, length, fairseq)
+    if num <= 0 or starts <= 0:
+        return 0.0, 0.0
+    t = np.arange(frames)
+    cover = np.clip(np.minimum(t, starts - 1) - np.maximum(t - length + 1, 0) + 1, 0, None)
+    unmasked = _unmasked_probability(starts - cover, starts, num)
+    cover2 = np.clip(np.minimum(t[1:], starts - 1) - np.maximum(t[1:] - length, 0) + 1, 0, None)
+    both = _unmasked_probability(starts - cover2, starts, num)  # frames t-1 and t unmasked
+    runs = (1.0 - unmasked[0]) + float(np.sum(unmasked[:-1] - both))
+    return float(np.sum(1.0 - unmasked)), runs
+
+
+def mask_statistics(frames: int, mask_prob: float, mask_length: int, min_masks: int = 0,
+                    fairseq: bool = True) -> MaskStats:
+    """Exact expectations of fairseq's ``compute_mask_indices`` on one utterance.
+
+    fairseq draws ``n = max(min_masks, floor(mask_prob * T / mask_length + U))`` spans
+    (``U ~ U[0, 1)``), their starts without replacement from ``[0, T - mask_length)`` (``[0, n]``
+    when that is too short), each ``mask_length`` frames, clipped at ``T``; spans may overlap.
+    So ``mask_prob`` is the expected *spans x length* per frame, not the masked fraction
+    (0.65 and 10 mask ~49%). ``fairseq=False``: this project's ``span_mask``, which also allows
+    the start ``T - mask_length`` (one more position).
+
+    Args:
+        frames: ``T``, the utterance's frames (channels, for channel masks).
+        mask_prob, mask_length, min_masks: fairseq's ``mask_prob``, ``mask_length``,
+            ``min_masks`` (2 for wav2vec 2.0's time masks, 0 for channel masks).
+    """
+    if not 0.0 <= mask_prob <= 1.0:
+        raise ValueError(f"mask_prob: expected a probability in [0, 1]; found {mask_prob}")
+    if mask_length < 1 or frames < 1:
+        raise ValueError(f"expected mask_length >= 1 and frames >= 1; found {mask_length}, {frames}")
+    x = mask_prob * frames / mask_length
+    low = math.floor(x)
+    spans = masked = runs = 0.0
+    for n, weight in ((low, 1.0 - (x - low)), (low + 1, x - low)):
+        if weight <= 0.0:
+            continue
+        n = max(min_masks, n)
+        m, r = _stats_given_spans(frames, n, mask_length, fairseq)
+        spans, masked, runs = spans + weight * n, masked + weight * m, runs + weight * r
+    return MaskStats(spans, masked / frames, runs, masked / runs if runs else 0.0)
+
+
+def wav2vec2_frames(samples: int) -> int:
+    """Frames of the standard wav2vec 2.0 extractor (receptive field 400, hop 320 samples)."""
+    return (samples - 400) // 320 + 1 if samples >= 400 else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Batching
+
+
+def numel_batches(lengths: Sequence[int], batch_bins: int, label_bins: Optional[Sequence[int]] = None,
+                  min_batch_size: int = 1) -> List[np.ndarray]:
+    """ESPnet's ``NumElementsBatchSampler`` (padding, ``drop_last`` false): index arrays of batches.
+
+    Utterances sorted by length (ascending, stable); a batch closes after the utterance that
+    makes ``count x (its length + its label_bins)`` exceed ``batch_bins`` (once it has
+    ``min_batch_size``); a last batch smaller than ``min_batch_size`` is spread over the others.
+    ``label_bins``: labels x vocabulary per utterance (ASR's text shape), else 0.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    extra = np.zeros_like(lengths) if label_bins is None else np.asarray(label_bins, dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    sizes, count = [], 0
+    for i in order:
+        count += 1
+        if count * (lengths[i] + extra[i]) > batch_bins and count >= min_batch_size:
+            sizes.append(count)
+            count = 0
+    if count:
+        sizes.append(count)
+    if len(sizes) > 1 and sizes[-1] < min_batch_size:
+        for i in range(sizes.pop()):
+            sizes[-(i % len(sizes)) - 1] += 1
+    return np.split(order, np.cumsum(sizes)[:-1])
+
+
+def read_shape(path: Path) -> Dict[str, List[int]]:
+    """An ESPnet shape file (``uttid L[,D...]`` per line)."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                out[parts[0]] = [int(v) for v in parts[1].split(",")]
+            except (IndexError, ValueError):
+                raise ValueError(f"{path}:{number}: expected 'uttid L[,D]'; found {line.strip()!r}") from None
+    if not out:
+        raise ValueError(f"{path}: no utterances")
+    return out
+
+
+def read_train_shapes(stats_dir: Path) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """(samples per utterance, labels x vocabulary per utterance or None) from a stats dir's
+    ``train/speech_shape`` and, if there is exactly one, ``train/text_shape.*``."""
+    speech = read_shape(Path(stats_dir) / "train" / "speech_shape")
+    keys = sorted(speech)
+    texts = sorted((Path(stats_dir) / "train").glob("text_shape.*"))
+    labels = None
+    if len(texts) == 1:
+        text = read_shape(texts[0])
+        if set(text) != set(speech):
+            raise ValueError(f"{texts[0]}: utterances differ from {Path(stats_dir) / 'train' / 'speech_shape'}")
+        labels = np.array([int(np.prod(text[k])) for k in keys])
+    return np.array([speech[k][0] for k in keys]), labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning-rate schedules
+
+
+def _tristage(lr: float, total: int, conf: Mapping[str, Any]) -> Schedule:
+    """ESPnet's ``TristageLR`` (fairseq ``tri_stage``): linear warmup from ``init_lr_scale x lr``,
+    hold, exponential decay to ``final_lr_scale x lr`` at ``max_steps``, then constant."""
+    warmup = int(total * float(conf.get("warmup_ratio", 0.1)))
+    hold = int(total * float(conf.get("hold_ratio", 0.4)))
+    decay = total - warmup - hold
+    init, final = float(conf.get("init_lr_scale", 0.01)), float(conf.get("final_lr_scale", 0.01))
+    factor = -math.log(final) / decay if decay else 0.0
+
+    def at(u: int) -> float:
+        step = min(u, total)
+        if step < warmup:
+            return init * lr + (lr - init * lr) / warmup * step
+        if step < warmup + hold:
+            return lr
+        return lr * math.exp(-factor * (step - warmup - hold))
+    return Schedule("tri-stage: linear, hold, exponential", warmup, hold, decay, total, at)
+
+
+def _warmuplr(lr: float, conf: Mapping[str, Any], total: int) -> Schedule:
+    """ESPnet's ``WarmupLR``: linear to ``lr`` at ``warmup_steps``, then ``lr x sqrt(w / u)``."""
+    w = float(conf.get("warmup_steps", 25000))
+    return Schedule("linear warmup, inverse square root decay", int(w), 0, max(total - int(w), 0), None,
+                    lambda u: lr * w ** 0.5 * min(u ** -0.5, u * w ** -1.5))
+
+
+def _piecewise(lr: float, conf: Mapping[str, Any], total: int) -> Schedule:
+    """ESPnet's ``PiecewiseLinearWarmupLR``: ``np.interp`` over ``(warmup_steps_list,
+    warmup_lr_list)``; past the last step ESPnet returns ``lr x sqrt(last / u)``, not the last LR."""
+    steps = [float(s) for s in conf.get("warmup_steps_list", [0, 25000])]
+    lrs = [float(v) for v in conf.get("warmup_lr_list", [0.0, 0.001])]
+    peak = max(lrs)
+    first = steps[lrs.index(peak)]
+    last = steps[len(lrs) - 1 - lrs[::-1].index(peak)]
+
+    def at(u: int) -> float:
+        return float(np.interp(u, steps, lrs, right=lr * steps[-1] ** 0.5 * u ** -0.5))
+    note = ""
+    if total > steps[-1]:
+        note = (f"after update {int(steps[-1])} the LR jumps to lr x sqrt({int(steps[-1])} / u) "
+                f"= {at(int(steps[-1]) + 1):.3g} (ESPnet's 'right' branch)")
+    shape = "piecewise linear"
+    if len(lrs) == 3 and lrs[0] == 0.0 and lrs[2] == 0.0:
+        shape = "linear warmup from 0, linear decay to 0"
+    return Schedule(shape, int(first), int(last - first), int(steps[-1] - last), int(steps[-1]), at, note)
+
+
+def _cosine_restarts(conf: Mapping[str, Any], total: int) -> Schedule:
+    """ESPnet's ``CosineAnnealingWarmupRestarts`` (``cycle_mult`` 1, ``gamma`` 1): linear from
+    ``min_lr`` to ``max_lr`` over ``warmup_steps``, cosine to ``min_lr`` at ``first_cycle_steps``,
+    then the cycle restarts."""
+    cycle, w = int(conf["first_cycle_steps"]), int(conf.get("warmup_steps", 0))
+    high, low = float(conf.get("max_lr", 0.1)), float(conf.get("min_lr", 0.001))
+    if float(conf.get("cycle_mult", 1.0)) != 1.0 or float(conf.get("gamma", 1.0)) != 1.0:
+        raise ValueError("scheduler_conf: the planner handles cycle_mult 1 and gamma 1 only; "
+                         f"found {conf.get('cycle_mult')}, {conf.get('gamma')}")
+
+    def at(u: int) -> float:
+        s = (u - 1) % cycle
+        if s < w:
+            return (high - low) * s / w + low
+        return low + (high - low) * (1 + math.cos(math.pi * (s - w) / (cycle - w))) / 2
+    note = f"restarts every {cycle} updates" if total > cycle else ""
+    return Schedule("linear warmup, cosine decay", w, 0, cycle - w, cycle, at, note)
+
+
+def _polynomial(lr: float, total: int, conf: Mapping[str, Any]) -> Schedule:
+    """fairseq's ``polynomial_decay``: linear warmup from 0, then ``(lr - end) (1 - progress)^power + end``."""
+    w, end, power = int(conf["warmup_updates"]), float(conf["end_lr"]), float(conf["power"])
+
+    def at(u: int) -> float:
+        if u <= w:
+            return lr * u / w
+        return end + (lr - end) * max(1 - (u - w) / (total - w), 0.0) ** power
+    shape = f"linear warmup from 0, polynomial decay (power {power:g}) to {end:g}"
+    if power == 1.0 and end == 0.0:
+        shape = "linear warmup from 0, linear decay to 0"
+    return Schedule(shape, w, 0, total - w, total, at)
+
+
+def schedule_of(config: Mapping[str, Any], total: Optional[int], source: str) -> Tuple[Schedule, int]:
+    """The config's LR schedule and the updates it is drawn over (``total`` if known, else where
+    the scheduler itself ends). Raises ``ValueError`` naming ``source`` for a scheduler the
+    planner does not know."""
+    name = config.get("scheduler")
+    conf = config.get("scheduler_conf") or {}
+    lr = float((config.get("optim_conf") or {}).get("lr", 1e-3))   # ESPnet's optimizers: lr default 1e-3
+    name = name.lower() if isinstance(name, str) else name
+    if name == "tristagelr":
+        steps = int(float(conf.get("max_steps", 25000)))
+        return _tristage(lr, steps, conf), total or steps
+    if name == "warmuplr":
+        return _warmuplr(lr, conf, total or 0), total or int(conf.get("warmup_steps", 25000))
+    if name == "piecewiselinearwarmuplr":
+        end = int(float((conf.get("warmup_steps_list") or [0, 25000])[-1]))
+        return _piecewise(lr, conf, total or end), total or end
+    if name == "cosineannealingwarmuprestarts":
+        return _cosine_restarts(conf, total or 0), total or int(conf["first_cycle_steps"])
+    if name in (None, "none"):
+        return Schedule("constant", 0, total or 0, 0, None, lambda u: lr), total or 0
+    raise ValueError(f"{source}: scheduler {name!r}: the planner knows tristagelr, warmuplr, "
+                     "piecewiselinearwarmuplr, cosineannealingwarmuprestarts or none")
+
+
+def _reference_schedule(ref: Reference) -> Schedule:
+    kind, conf = ref.scheduler
+    if kind == "tristage":
+        return _tristage(ref.lr, ref.max_update, conf)
+    return _polynomial(ref.lr, ref.max_update, conf)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plans
+
+
+class Options(NamedTuple):
+    """Command-line overrides and data description (see ``espnet_ext.bin.plan``)."""
+
+    ngpu: int = 1
+    accum_grad: Optional[int] = None
+    batch_bins: Optional[int] = None
+    train_shape: Optional[Path] = None
+    train_hours: Optional[float] = None
+    utterance_seconds: Optional[float] = None
+    channels: Optional[int] = None
+
+
+class Model(NamedTuple):
+    """What the planner reads of the backbone's options (None: not a wav2vec 2.0 model)."""
+
+    freeze_finetune_updates: Any
+    feature_grad_mult: Any
+    mask_prob: float
+    mask_length: int
+    mask_channel_prob: float
+    mask_channel_length: int
+    channels: int
+    latent_temp: Optional[Tuple[float, float, float]]
+
+
+def _model_of(config: Mapping[str, Any], task: str, channels: Optional[int]) -> Optional[Model]:
+    if task == "ssl":
+        if config.get("model") != "wav2vec2":
+            return None
+        conf = config.get("model_conf") or {}
+        from espnet_ext.wav2vec2.config import Wav2Vec2Config
+        from espnet_ext.wav2vec2.presets import preset_config
+        base = preset_config(conf["preset"]) if conf.get("preset") else Wav2Vec2Config()
+        c = {f: getattr(base, f) for f in ("feature_grad_mult", "mask_prob", "mask_length", "mask_channel_prob",
+                                            "mask_channel_length", "encoder_embed_dim", "latent_temp")}
+        c.update({k: v for k, v in (conf.get("config") or {}).items() if k in c})
+        return Model(0, c["feature_grad_mult"], c["mask_prob"], c["mask_length"], c["mask_channel_prob"],
+                     c["mask_channel_length"], c["encoder_embed_dim"], tuple(float(v) for v in c["latent_temp"]))
+    if config.get("frontend") != "wav2vec2":
+        return None
+    c = dict(FRONTEND_DEFAULTS, **{k: v for k, v in (config.get("frontend_conf") or {}).items()
+                                   if k in FRONTEND_DEFAULTS})
+    fgm = "checkpoint's" if c["feature_grad_mult"] is None else c["feature_grad_mult"]
+    return Model(c["freeze_finetune_updates"], fgm, c["mask_prob"], c["mask_length"], c["mask_channel_prob"],
+                 c["mask_channel_length"], channels or 768, None)
+
+
+class Batching(NamedTuple):
+    audio_per_batch_s: Optional[float]     # audio the model sees per micro-batch
+    batches_per_epoch: Optional[float]
+    data_hours: Optional[float]
+    utterance_s: float                     # median (cropped) utterance: where masks are evaluated
+    note: str
+
+
+def _batching(config: Mapping[str, Any], task: str, opts: Options, source: str) -> Batching:
+    if config.get("batch_type", "folded") != "numel":
+        raise ValueError(f"{source}: batch_type {config.get('batch_type', 'folded')!r}: the planner "
+                         "simulates batch_type numel only")
+    bins = int(opts.batch_bins or config.get("batch_bins", 1_000_000))
+    collate = config.get("collate_fn_conf") or {}
+    crop, max_samples = bool(collate.get("crop_audio")), collate.get("max_sample_size")
+    utt = opts.utterance_seconds or DEFAULT_UTTERANCE_S
+    if opts.train_shape is not None:
+        lengths, labels = read_train_shapes(opts.train_shape)
+        batches = numel_batches(lengths, bins, labels if task == "asr" else None, min_batch_size=opts.ngpu)
+        cap = int(max_samples) if max_samples else None
+        seen = [len(b) * min(int(lengths[b].min()), cap or 1 << 62) if crop
+                else int(np.minimum(lengths[b], cap or 1 << 62).sum()) for b in batches]
+        if opts.utterance_seconds is None:
+            utt = float(np.median(np.minimum(lengths, cap or 1 << 62))) / SAMPLE_RATE
+        note = f"simulated over {len(lengths)} utterances of {opts.train_shape}"
+        return Batching(float(np.mean(seen)) / SAMPLE_RATE, float(len(batches)),
+                        float(lengths.sum()) / SAMPLE_RATE / 3600, utt, note)
+    if opts.train_hours is not None:
+        per_batch = bins / SAMPLE_RATE
+        note = (f"estimated from {opts.train_hours} h: batches hold batch_bins of audio "
+                "(labels x vocabulary and cropping not counted)")
+        return Batching(per_batch, opts.train_hours * 3600 / per_batch, opts.train_hours, utt, note)
+    return Batching(None, None, None, utt, "no --train_shape/--train_hours: data-dependent rows unknown")
+
+
+def _values(task: str, audio_per_update: Optional[float], upe: Optional[float], epochs: Optional[float],
+            total: Optional[int], data_hours: Optional[float], schedule: Schedule, model: Optional[Model],
+            frames: int, clip: Any, ngpu: int) -> Dict[str, Any]:
+    """The rows' values, for our config and for a reference alike."""
+    v: Dict[str, Any] = {"task": task, "audio_per_update_s": audio_per_update,
+                         "audio_per_gpu_batch_s": None, "updates_per_epoch": upe, "epochs": epochs,
+                         "total_updates": total}
+    v["passes_over_data"] = (total * audio_per_update / (data_hours * 3600)
+                             if None not in (total, audio_per_update, data_hours) else None)
+    v.update({"lr_scheduler": schedule.shape, "lr_schedule_end": schedule.end, "lr_warmup_updates": schedule.warmup,
+              "lr_hold_updates": schedule.hold, "lr_decay_updates": schedule.decay,
+              "lr_initial": schedule.lr(1),
+              "lr_peak": max(schedule.lr(max(schedule.warmup, 1)), schedule.lr(schedule.warmup + 1)),
+              "lr_final": schedule.lr(total) if total else None})
+    if model is not None:
+        time = mask_statistics(frames, model.mask_prob, model.mask_length, min_masks=2)
+        chan = mask_statistics(model.channels, model.mask_channel_prob, model.mask_channel_length)
+        v.update({"frozen_backbone_updates": model.freeze_finetune_updates,
+                  "feature_grad_mult": model.feature_grad_mult, "mask_prob": model.mask_prob,
+                  "mask_length": model.mask_length, "masked_fraction": time.fraction,
+                  "mask_spans": time.spans, "mask_run_frames": time.run_frames,
+                  "mask_channel_prob": model.mask_channel_prob,
+                  "mask_channel_length": model.mask_channel_length,
+                  "channel_masked_fraction": chan.fraction})
+        if model.latent_temp is not None:
+            start, end, decay = model.latent_temp
+            v["gumbel_temp_final"] = max(end, start * decay ** total) if total else None
+    v["grad_clip"] = "none" if clip in (None, 0) or float(clip) >= NO_CLIP_ABOVE else float(clip)
+    return v
+
+
+def load_config(path: os.PathLike) -> Dict[str, Any]:
+    """A training config (YAML mapping); ``ValueError`` naming the file otherwise."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a mapping of training options; found {type(config).__name__}")
+    return config
+
+
+def task_of(config: Mapping[str, Any]) -> str:
+    """"ssl" for this project's pre-training models (``model: wav2vec2 | wav2vec1``), else "asr"."""
+    return "ssl" if config.get("model") in ("wav2vec2", "wav2vec1") else "asr"
+
+
+def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: str = "config") -> Dict[str, Any]:
+    """The rows' values for a training config (see the module docstring for what they assume)."""
+    task = task_of(config)
+    batching = _batching(config, task, opts, source)
+    accum = int(opts.accum_grad or config.get("accum_grad", 1))
+    per_update = batching.audio_per_batch_s * accum if batching.audio_per_batch_s is not None else None
+    iters = config.get("num_iters_per_epoch")
+    if iters:
+        upe: Optional[float] = int(iters) // accum
+    elif batching.batches_per_epoch is not None:
+        upe = int(batching.batches_per_epoch // accum)
+    else:
+        upe = None
+    max_epoch = int(config.get("max_epoch", 40))               # espnet2 --max_epoch default
+    total = int(upe * max_epoch) if upe is not None else None
+    schedule, drawn_over = schedule_of(config, total, source)
+    model = _model_of(config, task, opts.channels)
+    frames = wav2vec2_frames(int(batching.utterance_s * SAMPLE_RATE))
+    v = _values(task, per_update, upe, float(max_epoch), total, batching.data_hours, schedule, model,
+                frames, config.get("grad_clip", ESPNET_GRAD_CLIP), opts.ngpu)
+    if batching.audio_per_batch_s is not None:
+        v["audio_per_gpu_batch_s"] = batching.audio_per_batch_s / opts.ngpu
+    if total is None:
+        v["lr_final"] = schedule.lr(drawn_over) if drawn_over else None
+    v["_notes"] = [n for n in (batching.note, schedule.note) if n]
+    if total is None:
+        v["_notes"].append(f"total updates unknown: lr_final at the scheduler's end ({drawn_over})")
+    v["_utterance_s"] = batching.utterance_s
+    return v
+
+
+def reference_values(name: str, utterance_s: float = DEFAULT_UTTERANCE_S,
+                     train_hours: Optional[float] = None) -> Dict[str, Any]:
+    """The rows' values for fairseq's recipe ``name`` (a key of :data:`REFERENCES`)."""
+    if name not in REFERENCES:
+        raise ValueError(f"reference: expected one of {', '.join(REFERENCES)}; found {name!r}")
+    ref = REFERENCES[name]
+    per_update = ref.max_tokens * ref.gpus / SAMPLE_RATE
+    hours = train_hours if train_hours is not None else ref.train_hours
+    upe = hours * 3600 / per_update
+    model = Model(ref.freeze_finetune_updates, ref.feature_grad_mult, ref.mask_prob, ref.mask_length,
+                  ref.mask_channel_prob, ref.mask_channel_length, ref.channels, ref.latent_temp)
+    if ref.max_sample_size:
+        utterance_s = min(utterance_s, ref.max_sample_size / SAMPLE_RATE)
+    v = _values(ref.task, per_update, upe, ref.max_update / upe, ref.max_update, hours,
+                _reference_schedule(ref), model, wav2vec2_frames(int(utterance_s * SAMPLE_RATE)),
+                ref.clip_norm, ref.gpus)
+    v["audio_per_gpu_batch_s"] = ref.max_tokens / SAMPLE_RATE
+    v["_notes"] = [f"{name}: {ref.source}; audio per update = max_tokens x {ref.gpus} GPUs (a ceiling); "
+                   f"{hours} h of training data"]
+    return v
+
+
+def plan_config(path: os.PathLike, opts: Options = Options(), reference: Optional[str] = None
+                ) -> Tuple[List[Row], List[str]]:
+    """The rows for the config at ``path`` (and ``reference``'s beside them) and the notes.
+
+    Without ``--train_shape``/``--train_hours``, a reference's training hours stand in for ours.
+    """
+    config = load_config(path)
+    if reference is not None and reference not in REFERENCES:
+        raise ValueError(f"reference: expected one of {', '.join(REFERENCES)}; found {reference!r}")
+    if reference is not None and opts.train_shape is None and opts.train_hours is None:
+        opts = opts._replace(train_hours=REFERENCES[reference].train_hours)
+    ours = plan_values(config, opts, str(path))
+    theirs = reference_values(reference, ours["_utterance_s"]) if reference else {}
+    rows = [Row(k, LABELS[k], ours.get(k), theirs.get(k)) for k in LABELS if k in ours or k in theirs]
+    return rows, ours["_notes"] + theirs.get("_notes", [])
+
+
+LABELS: Dict[str, str] = {
+    "task": "task",
+    "audio_per_update_s": "audio per optimizer update (s)",
+    "audio_per_gpu_batch_s": "audio per GPU per micro-batch (s)",
+    "updates_per_epoch": "updates per epoch",
+    "epochs": "epochs",
+    "total_updates": "updates in all",
+    "passes_over_data": "passes over the training data",
+    "lr_scheduler": "LR schedule",
+    "lr_schedule_end": "LR schedule ends at update",
+    "lr_warmup_updates": "LR warmup (updates)",
+    "lr_hold_updates": "LR hold at peak (updates)",
+    "lr_decay_updates": "LR decay (updates)",
+    "lr_initial": "LR at update 1",
+    "lr_peak": "LR peak",
+    "lr_final": "LR at the last update",
+    "frozen_backbone_updates": "backbone frozen (updates)",
+    "feature_grad_mult": "feature extractor gradient scale",
+    "mask_prob": "mask_prob (span starts per frame x length)",
+    "mask_length": "mask_length (frames)",
+    "masked_fraction": "expected masked fraction of frames",
+    "mask_spans": "expected spans per utterance",
+    "mask_run_frames": "frames per masked run",
+    "mask_channel_prob": "mask_channel_prob",
+    "mask_channel_length": "mask_channel_length (channels)",
+    "channel_masked_fraction": "expected masked fraction of channels",
+    "gumbel_temp_final": "Gumbel temperature at the last update",
+    "grad_clip": "gradient clipping (max norm)",
+}
+
+
+def same(a: Any, b: Any, rel: float = 0.02) -> bool:
+    """Equal, or within ``rel`` for numbers (the flag's tolerance)."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=rel, abs_tol=1e-12)
+    return a == b
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "?"
+    if isinstance(v, float):
+        if v == int(v) and abs(v) < 1e9:
+            return f"{int(v)}"
+        return f"{v:.3g}" if abs(v) < 1e-2 or abs(v) >= 1e4 else f"{v:.3f}".rstrip("0").rstrip(".")
+    return str(v)
+
+
+def format_table(rows: Sequence[Row], notes: Sequence[str], reference: Optional[str] = None) -> str:
+    """A plain-text table: row, ours[, fairseq, flag], then the notes."""
+    head = ["row", "ours"] + ([f"fairseq {reference}", ""] if reference else [])
+    body = []
+    for r in rows:
+        line = [r.label, _fmt(r.ours)]
+        if reference:
+            flag = "" if r.ours is None or r.reference is None else ("same" if same(r.ours, r.reference)
+                                                                      else "differs")
+            line += [_fmt(r.reference), flag]
+        body.append(line)
+    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(x, widths)).rstrip() for x in [head] + body)
+    return text + "\n" + "".join(f"note: {n}\n" for n in notes)
+
+
+def to_json(rows: Sequence[Row], notes: Sequence[str]) -> str:
+    return json.dumps({"rows": {r.key: {"ours": r.ours, "reference": r.reference,
+                                        "same": None if r.reference is None else same(r.ours, r.reference)}
+                                for r in rows}, "notes": list(notes)}, indent=1)
