@@ -169,7 +169,7 @@ def _stats_given_spans(frames: int, num: int, length: int, fairseq: bool) -> Tup
     unmasked = _unmasked_probability(starts - cover, starts, num)
     cover2 = np.clip(np.minimum(t[1:], starts - 1) - np.maximum(t[1:] - length, 0) + 1, 0, None)
     both = _unmasked_probability(starts - cover2, starts, num)  # frames t-1 and t unmasked
-    runs = (1.0 - unmasked[0]) + float(np.sum(unmasked[:-1] - both))
+    runs = float(1.0 - unmasked[0]) + float(np.sum(unmasked[:-1] - both))
     return float(np.sum(1.0 - unmasked)), runs
 
 

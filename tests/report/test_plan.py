@@ -1,0 +1,247 @@
+"""Tests of the planner (espnet_ext.report.plan, espnet_ext.bin.plan)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from espnet_ext.bin import plan as plan_cli
+from espnet_ext.report import plan
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted(glob.glob(str(ROOT / "egs2/*/*/conf/tuning/*.yaml")))
+BASE_100H = ROOT / "egs2/librispeech/asr1/conf/tuning/train_asr_w2v2_base_100h_ctc.yaml"
+BASE_10H = ROOT / "egs2/librispeech/asr1/conf/tuning/train_asr_w2v2_base_10h_ctc.yaml"
+SSL_BASE = ROOT / "egs2/librispeech/ssl1/conf/tuning/train_ssl_w2v2_base.yaml"
+SSL_MINI = ROOT / "egs2/mini/ssl1/conf/tuning/train_ssl_w2v2_mini.yaml"
+
+
+# --- an independent reference: fairseq's compute_mask_indices for one unpadded utterance --------
+# (data_utils.py, mask_type "static", no_overlap False), transcribed as a loop.
+
+
+def fairseq_mask(rng: np.random.Generator, sz: int, mask_prob: float, mask_length: int,
+                 min_masks: int) -> np.ndarray:
+    num_mask = int(mask_prob * sz / float(mask_length) + rng.random())
+    num_mask = max(min_masks, num_mask)
+    lengths = np.full(num_mask, mask_length)
+    mask = np.zeros(sz, dtype=bool)
+    if num_mask == 0:
+        return mask
+    min_len = min(lengths)
+    if sz - min_len <= num_mask:
+        min_len = sz - num_mask - 1
+    mask_idc = rng.choice(sz - min_len, num_mask, replace=False)
+    mask_idc = np.asarray([mask_idc[j] + offset for j in range(len(mask_idc)) for offset in range(lengths[j])])
+    mask[np.unique(mask_idc[mask_idc < sz])] = True
+    return mask
+
+
+def monte_carlo(draws: int, sz: int, mask_prob: float, mask_length: int, min_masks: int):
+    rng = np.random.default_rng(0)
+    masked = runs = 0
+    for _ in range(draws):
+        m = fairseq_mask(rng, sz, mask_prob, mask_length, min_masks)
+        masked += m.sum()
+        runs += int(m[0]) + int(np.sum(m[1:] & ~m[:-1]))
+    return masked / (draws * sz), runs / draws
+
+
+@pytest.mark.parametrize("sz, prob, length, min_masks", [
+    (50, 0.65, 10, 2),      # a short utterance: edges and overlaps matter
+    (13, 0.65, 10, 2),      # sz - mask_length <= spans: fairseq's shortened start range
+    (30, 0.3, 3, 0),
+    (768, 0.5, 64, 0),      # base_100h's channel masks
+])
+def test_masked_fraction_matches_fairseq_algorithm(sz, prob, length, min_masks):
+    draws = 4000 if sz < 100 else 1500
+    fraction, runs = monte_carlo(draws, sz, prob, length, min_masks)
+    stats = plan.mask_statistics(sz, prob, length, min_masks)
+    assert stats.fraction == pytest.approx(fraction, abs=0.01)
+    assert stats.runs == pytest.approx(runs, rel=0.03, abs=0.03)
+    assert stats.run_frames == pytest.approx(stats.fraction * sz / stats.runs)
+
+
+def test_mask_statistics_by_hand():
+    # T=5, one-frame spans, x = 0.4 * 5 / 1 = 2 spans exactly; starts: 2 of [0, 4) -> 2 of 5 frames
+    # masked; adjacent with probability 3/6, so runs = 2 - 0.5.
+    s = plan.mask_statistics(5, 0.4, 1)
+    assert (s.spans, s.fraction, s.runs) == pytest.approx((2, 0.4, 1.5))
+    # T=20, one span of 10 (x = 1): exactly half of the frames, one run of 10
+    s = plan.mask_statistics(20, 0.5, 10)
+    assert (s.spans, s.fraction, s.runs, s.run_frames) == pytest.approx((1, 0.5, 1, 10))
+    # min_masks raises the span count: x = 0.1 -> 2 spans
+    assert plan.mask_statistics(20, 0.05, 10, min_masks=2).spans == pytest.approx(2)
+    # long utterances: 1 - (1 - p / l) ** l, the "~49%" of mask_prob 0.65 and span 10
+    assert plan.mask_statistics(20000, 0.65, 10).fraction == pytest.approx(1 - 0.935 ** 10, abs=2e-3)
+    assert plan.mask_statistics(100, 0.0, 10).fraction == 0.0
+    with pytest.raises(ValueError, match="mask_prob"):
+        plan.mask_statistics(100, 1.5, 10)
+
+
+def test_project_span_mask_semantics():
+    torch = pytest.importorskip("torch")
+    from espnet_ext.wav2vec2.masking import span_mask
+
+    g = torch.Generator().manual_seed(0)
+    mask = span_mask(torch.full((4000,), 50), 50, 0.65, 10, min_masks=2, generator=g)
+    expected = plan.mask_statistics(50, 0.65, 10, 2, fairseq=False).fraction
+    assert mask.float().mean().item() == pytest.approx(expected, abs=0.01)
+
+
+# --- batching ------------------------------------------------------------------------------
+
+
+def test_numel_batches_by_hand():
+    # sorted: 1, 2, 3 -> 3 x 3 = 9 > 6 closes [1, 2, 3]; 4, 5 -> 2 x 5 = 10 > 6 closes [4, 5]
+    batches = plan.numel_batches([5, 1, 3, 2, 4], 6)
+    assert [b.tolist() for b in batches] == [[1, 3, 2], [4, 0]]
+    # min_batch_size 3: the last batch (2 < 3) is spread over the others
+    assert [len(b) for b in plan.numel_batches([5, 1, 3, 2, 4], 6, min_batch_size=3)] == [5]
+    # labels x vocabulary count toward the bins
+    assert [len(b) for b in plan.numel_batches([1, 1, 1, 1], 4, label_bins=[1, 1, 1, 1])] == [3, 1]
+
+
+def _write_shapes(stats: Path, speech, text=None):
+    (stats / "train").mkdir(parents=True)
+    (stats / "train" / "speech_shape").write_text(
+        "".join(f"u{i:03d} {n}\n" for i, n in enumerate(speech)), encoding="utf-8")
+    if text is not None:
+        (stats / "train" / "text_shape.char").write_text(
+            "".join(f"u{i:03d} {n},30\n" for i, n in enumerate(text)), encoding="utf-8")
+
+
+def test_numel_batches_equal_espnet_sampler(tmp_path):
+    from espnet2.samplers.num_elements_batch_sampler import NumElementsBatchSampler
+
+    rng = np.random.default_rng(1)
+    speech, text = rng.integers(8000, 250000, 300), rng.integers(5, 200, 300)
+    _write_shapes(tmp_path, speech, text)
+    shapes = [str(tmp_path / "train" / "speech_shape"), str(tmp_path / "train" / "text_shape.char")]
+    lengths, labels = plan.read_train_shapes(tmp_path)
+    names = sorted(f"u{i:03d}" for i in range(300))
+    for bins, min_bs in ((1_000_000, 1), (3_200_000, 4)):
+        theirs = NumElementsBatchSampler(bins, shapes, min_batch_size=min_bs)
+        ours = plan.numel_batches(lengths, bins, labels, min_batch_size=min_bs)
+        assert sorted(sorted(names[i] for i in b) for b in ours) == sorted(sorted(b) for b in theirs)
+
+
+# --- rows of shipped configs, by hand -----------------------------------------------------
+
+
+def _rows(config, reference=None, **opts):
+    rows, notes = plan.plan_config(config, plan.Options(**opts), reference)
+    return {r.key: r for r in rows}, notes
+
+
+def test_base_100h_rows():
+    rows, _ = _rows(BASE_100H, "base_100h")
+    ours = {k: r.ours for k, r in rows.items()}
+    ref = {k: r.reference for k, r in rows.items()}
+    # ours: 3.2 M samples, 1 batch per update; 100.6 h (the reference's) / 200 s = 1810.8 -> 1810
+    assert ours["audio_per_update_s"] == 200.0
+    assert ours["updates_per_epoch"] == 1810 and ours["total_updates"] == 36200
+    # TristageLR(max_steps 36000): 3600 / 14400 / 18000; after it the LR stays at 0.05 x 5e-5
+    assert (ours["lr_warmup_updates"], ours["lr_hold_updates"], ours["lr_decay_updates"]) == (3600, 14400, 18000)
+    assert ours["lr_schedule_end"] == 36000
+    assert ours["lr_peak"] == pytest.approx(5e-5) and ours["lr_final"] == pytest.approx(2.5e-6)
+    assert ours["lr_initial"] == pytest.approx(5e-7 + (5e-5 - 5e-7) / 3600)
+    assert ours["grad_clip"] == 5.0 and ref["grad_clip"] == "none"
+    assert (ours["frozen_backbone_updates"], ours["feature_grad_mult"]) == (0, 0.0)
+    # fairseq: 3.2 M x 2 GPUs x update_freq 4 = 1600 s; 80 k updates; 8000 / 32000 / 40000
+    assert ref["audio_per_update_s"] == 1600.0 and ref["total_updates"] == 80000
+    assert (ref["lr_warmup_updates"], ref["lr_hold_updates"], ref["lr_decay_updates"]) == (8000, 32000, 40000)
+    assert ref["lr_peak"] == pytest.approx(3e-5) and ref["lr_final"] == pytest.approx(1.5e-6)
+    assert ref["passes_over_data"] == pytest.approx(80000 * 1600 / (100.6 * 3600))
+    # masks: same options; 10 s -> 499 frames; channels of 768
+    assert ours["masked_fraction"] == ref["masked_fraction"] == pytest.approx(
+        plan.mask_statistics(499, 0.65, 10, 2).fraction)
+    assert 0.45 < ours["masked_fraction"] < 0.52
+    assert ours["channel_masked_fraction"] == pytest.approx(plan.mask_statistics(768, 0.5, 64).fraction)
+    assert "gumbel_temp_final" not in rows
+    assert not plan.same(ours["audio_per_update_s"], ref["audio_per_update_s"])
+
+
+def test_base_10h_rows():
+    rows, _ = _rows(BASE_10H, "base_10h", train_hours=35.0)
+    assert rows["updates_per_epoch"].ours == 630          # 35 h x 3600 / 200 s
+    assert rows["lr_schedule_end"].ours == 13000
+    assert rows["frozen_backbone_updates"].ours == 3000
+    assert rows["frozen_backbone_updates"].reference == 10000
+    assert rows["total_updates"].reference == 20000
+    assert rows["lr_peak"].reference == pytest.approx(5e-5) == rows["lr_peak"].ours
+
+
+def test_pretrain_base_rows_and_fewer_gpu_advice():
+    rows, _ = _rows(SSL_BASE, "pretrain_base")
+    assert rows["audio_per_update_s"].ours == 11_200_000 * 8 / 16000 == rows["audio_per_update_s"].reference
+    assert rows["total_updates"].ours == 400_000          # 32000 iterations / 8 x 100 epochs
+    assert rows["lr_final"].ours == pytest.approx(0.0, abs=1e-12)
+    assert rows["gumbel_temp_final"].ours == rows["gumbel_temp_final"].reference == 0.5
+    assert rows["grad_clip"].ours == "none"
+    # the config's fewer-GPU advice: batch_bins 1.4 M, accum_grad 64 keeps num_iters_per_epoch 32000
+    rows, _ = _rows(SSL_BASE, "pretrain_base", batch_bins=1_400_000, accum_grad=64)
+    assert rows["total_updates"].ours == 50_000
+    assert rows["gumbel_temp_final"].ours == pytest.approx(2 * 0.999995 ** 50_000)   # ~1.56
+    assert rows["lr_final"].ours == pytest.approx(5e-4 * (1 - (50_000 - 32_000) / 368_000))
+
+
+def test_mini_ssl_rows_from_shapes(tmp_path):
+    _write_shapes(tmp_path, [100000, 100000, 150000, 150000, 200000, 200000])
+    rows, notes = _rows(SSL_MINI, train_shape=tmp_path, ngpu=2)
+    v = {k: r.ours for k, r in rows.items()}
+    # batches [100k, 100k, 150k] (3 x 150k > 400k) and [150k, 200k, 200k]; cropped to the shortest:
+    # 300k and 450k samples
+    assert v["audio_per_update_s"] == pytest.approx(375000 / 16000)
+    assert v["audio_per_gpu_batch_s"] == pytest.approx(375000 / 16000 / 2)
+    assert (v["updates_per_epoch"], v["total_updates"]) == (2, 30)
+    assert v["passes_over_data"] == pytest.approx(30 * 375000 / 900000)
+    assert v["lr_initial"] == pytest.approx(0.002 * 10 * 100 ** -1.5)
+    assert v["lr_final"] == pytest.approx(0.002 * 10 * 30 * 100 ** -1.5)
+    assert v["gumbel_temp_final"] == pytest.approx(2 * 0.9995 ** 30)
+    assert v["feature_grad_mult"] == 0.1 and v["grad_clip"] == 10.0
+    # masks at the median utterance, 150000 samples = 468 frames
+    assert v["masked_fraction"] == pytest.approx(plan.mask_statistics(468, 0.65, 10, 2).fraction)
+    assert any("simulated over 6 utterances" in n for n in notes)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(Path(p).relative_to(ROOT)))
+def test_every_shipped_config_plans(config):
+    cfg = plan.load_config(config)
+    rows, _ = _rows(config, train_hours=10.0)
+    accum = int(cfg.get("accum_grad", 1))
+    assert rows["audio_per_update_s"].ours == pytest.approx(cfg["batch_bins"] * accum / 16000)
+    iters = cfg.get("num_iters_per_epoch")
+    per_epoch = iters // accum if iters else int(10.0 * 3600 / (cfg["batch_bins"] / 16000) // accum)
+    assert rows["total_updates"].ours == per_epoch * cfg["max_epoch"]
+    clip = cfg.get("grad_clip", 5.0)
+    assert rows["grad_clip"].ours == ("none" if clip >= 1e6 else clip)
+    assert rows["lr_peak"].ours > 0
+
+
+# --- errors and the command line ----------------------------------------------------------
+
+
+def test_unknown_scheduler_names_the_file(tmp_path, capsys):
+    config = tmp_path / "conf.yaml"
+    config.write_text("batch_type: numel\nbatch_bins: 1000\nscheduler: foolr\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=f"{config}: scheduler 'foolr'"):
+        plan.plan_config(config)
+    assert plan_cli.main([str(config)]) == 1
+    assert str(config) in capsys.readouterr().err
+
+
+def test_cli_json_and_table(capsys):
+    assert plan_cli.main([str(BASE_100H), "--reference", "base_100h", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"]["total_updates"] == {"ours": 36200, "reference": 80000, "same": False}
+    assert out["rows"]["mask_prob"]["same"] is True
+    assert plan_cli.main([str(BASE_100H), "--reference", "base_100h"]) == 0
+    table = capsys.readouterr().out
+    assert "differs" in table and "fairseq base_100h" in table
+    assert math.isfinite(out["rows"]["masked_fraction"]["ours"])
