@@ -2,7 +2,7 @@
 (espnet_ext.report.plan)::
 
     python -m espnet_ext.bin.plan conf/tuning/train_asr_w2v2_base_100h_ctc.yaml \\
-        [--ngpu N] [--accum_grad A] [--batch_bins B] \\
+        [--ngpu N] [--accum_grad A] [--batch_bins B] [--num_iters_per_epoch I] \\
         [--train_shape exp/asr_stats_raw_char/ | --train_hours H] \\
         [--reference base_100h|base_10h|pretrain_base|pretrain_large] [--json]
 
@@ -29,6 +29,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--ngpu", type=int, default=1, help="GPUs (batch_bins is over all of them)")
     parser.add_argument("--accum_grad", type=int, help="override the config's accum_grad")
     parser.add_argument("--batch_bins", type=int, help="override the config's batch_bins")
+    parser.add_argument("--num_iters_per_epoch", type=int, help="override the config's num_iters_per_epoch")
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--train_shape", type=Path, metavar="STATS_DIR",
                       help="stats dir with train/speech_shape (and train/text_shape.*): simulate the sampler")
@@ -42,7 +43,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.ngpu < 1:
         parser.error("--ngpu: expected >= 1")
     opts = plan.Options(args.ngpu, args.accum_grad, args.batch_bins, args.train_shape, args.train_hours,
-                        args.utterance_seconds, args.channels)
+                        args.utterance_seconds, args.channels, args.num_iters_per_epoch)
     try:
         rows, notes = plan.plan_config(args.config, opts, args.reference)
     except (ValueError, OSError, KeyError) as e:

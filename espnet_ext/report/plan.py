@@ -401,6 +401,7 @@ class Options(NamedTuple):
     train_hours: Optional[float] = None
     utterance_seconds: Optional[float] = None
     channels: Optional[int] = None
+    num_iters_per_epoch: Optional[int] = None
 
 
 class Model(NamedTuple):
@@ -527,7 +528,7 @@ def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: st
     batching = _batching(config, task, opts, source)
     accum = int(opts.accum_grad or config.get("accum_grad", 1))
     per_update = batching.audio_per_batch_s * accum if batching.audio_per_batch_s is not None else None
-    iters = config.get("num_iters_per_epoch")
+    iters = opts.num_iters_per_epoch or config.get("num_iters_per_epoch")
     if iters:
         upe: Optional[float] = int(iters) // accum
     elif batching.batches_per_epoch is not None:
@@ -548,6 +549,9 @@ def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: st
     v["_notes"] = [n for n in (batching.note, schedule.note) if n]
     if total is None:
         v["_notes"].append(f"total updates unknown: lr_final at the scheduler's end ({drawn_over})")
+    elif schedule.end is not None and total != schedule.end:
+        v["_notes"].append(f"training ends at update {total}, the LR schedule at {schedule.end}"
+                           + (": the LR never reaches its final value" if total < schedule.end else ""))
     v["_utterance_s"] = batching.utterance_s
     return v
 

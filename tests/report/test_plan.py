@@ -245,3 +245,12 @@ def test_cli_json_and_table(capsys):
     table = capsys.readouterr().out
     assert "differs" in table and "fairseq base_100h" in table
     assert math.isfinite(out["rows"]["masked_fraction"]["ours"])
+
+
+def test_schedule_end_notes_and_num_iters_override():
+    # base_10h at 35 h: 630 x 20 = 12600 updates, the tri-stage curve is drawn over 13000
+    _, notes = _rows(BASE_10H, train_hours=35.0)
+    assert "training ends at update 12600, the LR schedule at 13000: the LR never reaches its final value" in notes
+    # the fewer-GPU advice made whole: 8 x the iterations per epoch restores 4 k updates per epoch
+    rows, _ = _rows(SSL_BASE, batch_bins=1_400_000, accum_grad=64, num_iters_per_epoch=256_000)
+    assert rows["updates_per_epoch"].ours == 4000 and rows["total_updates"].ours == 400_000
