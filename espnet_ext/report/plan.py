@@ -27,9 +27,10 @@ What the numbers assume (ESPnet 202511, read from ``espnet2``):
   fairseq's audio per update is ``max_tokens x GPUs x update_freq`` (a ceiling) and its
   updates per epoch are estimated as the corpus's audio over that.
 * Masking follows fairseq's ``compute_mask_indices`` (``mask_type static``, overlaps allowed,
-  ``min_masks`` 2 for time masks and 0 for channel masks), evaluated exactly per utterance of
-  the stated length (``require_same_masks`` trims a batch to its least-masked utterance; that
-  is not counted).
+  ``min_masks`` 2 for time masks and 0 for channel masks) for the reference and this project's
+  ``span_mask`` (the same, with one more start position) for ours, evaluated exactly per
+  utterance of the stated length (fairseq's ``require_same_masks`` trims a padded batch to its
+  least-masked utterance; that is not counted).
 
 Nothing here builds a model: numpy and PyYAML only, except that an ssl1 config naming a
 backbone ``preset`` reads that preset's defaults from :mod:`espnet_ext.wav2vec2.presets`.
@@ -476,21 +477,23 @@ def _batching(config: Mapping[str, Any], task: str, opts: Options, source: str) 
 
 def _values(task: str, audio_per_update: Optional[float], upe: Optional[float], epochs: Optional[float],
             total: Optional[int], data_hours: Optional[float], schedule: Schedule, model: Optional[Model],
-            frames: int, clip: Any, ngpu: int) -> Dict[str, Any]:
-    """The rows' values, for our config and for a reference alike."""
+            frames: int, clip: Any, fairseq: bool) -> Dict[str, Any]:
+    """The rows' values, for our config and for a reference alike (masks drawn the way
+    fairseq's ``compute_mask_indices`` draws them, or this project's ``span_mask``)."""
     v: Dict[str, Any] = {"task": task, "audio_per_update_s": audio_per_update,
                          "audio_per_gpu_batch_s": None, "updates_per_epoch": upe, "epochs": epochs,
                          "total_updates": total}
     v["passes_over_data"] = (total * audio_per_update / (data_hours * 3600)
                              if None not in (total, audio_per_update, data_hours) else None)
-    v.update({"lr_scheduler": schedule.shape, "lr_schedule_end": schedule.end, "lr_warmup_updates": schedule.warmup,
-              "lr_hold_updates": schedule.hold, "lr_decay_updates": schedule.decay,
+    v.update({"lr_scheduler": schedule.shape, "lr_schedule_end": schedule.end,
+              "lr_warmup_updates": schedule.warmup, "lr_hold_updates": schedule.hold,
+              "lr_decay_updates": schedule.decay,
               "lr_initial": schedule.lr(1),
               "lr_peak": max(schedule.lr(max(schedule.warmup, 1)), schedule.lr(schedule.warmup + 1)),
               "lr_final": schedule.lr(total) if total else None})
     if model is not None:
-        time = mask_statistics(frames, model.mask_prob, model.mask_length, min_masks=2)
-        chan = mask_statistics(model.channels, model.mask_channel_prob, model.mask_channel_length)
+        time = mask_statistics(frames, model.mask_prob, model.mask_length, 2, fairseq)
+        chan = mask_statistics(model.channels, model.mask_channel_prob, model.mask_channel_length, 0, fairseq)
         v.update({"frozen_backbone_updates": model.freeze_finetune_updates,
                   "feature_grad_mult": model.feature_grad_mult, "mask_prob": model.mask_prob,
                   "mask_length": model.mask_length, "masked_fraction": time.fraction,
@@ -541,7 +544,7 @@ def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: st
     model = _model_of(config, task, opts.channels)
     frames = wav2vec2_frames(int(batching.utterance_s * SAMPLE_RATE))
     v = _values(task, per_update, upe, float(max_epoch), total, batching.data_hours, schedule, model,
-                frames, config.get("grad_clip", ESPNET_GRAD_CLIP), opts.ngpu)
+                frames, config.get("grad_clip", ESPNET_GRAD_CLIP), fairseq=False)
     if batching.audio_per_batch_s is not None:
         v["audio_per_gpu_batch_s"] = batching.audio_per_batch_s / opts.ngpu
     if total is None:
@@ -571,7 +574,7 @@ def reference_values(name: str, utterance_s: float = DEFAULT_UTTERANCE_S,
         utterance_s = min(utterance_s, ref.max_sample_size / SAMPLE_RATE)
     v = _values(ref.task, per_update, upe, ref.max_update / upe, ref.max_update, hours,
                 _reference_schedule(ref), model, wav2vec2_frames(int(utterance_s * SAMPLE_RATE)),
-                ref.clip_norm, ref.gpus)
+                ref.clip_norm, fairseq=True)
     v["audio_per_gpu_batch_s"] = ref.max_tokens / SAMPLE_RATE
     v["_notes"] = [f"{name}: {ref.source}; audio per update = max_tokens x {ref.gpus} GPUs (a ceiling); "
                    f"{hours} h of training data"]
