@@ -436,6 +436,10 @@ def _model_of(config: Mapping[str, Any], task: str, channels: Optional[int]) -> 
     c = dict(FRONTEND_DEFAULTS, **{k: v for k, v in (config.get("frontend_conf") or {}).items()
                                    if k in FRONTEND_DEFAULTS})
     fgm = "checkpoint's" if c["feature_grad_mult"] is None else c["feature_grad_mult"]
+    preset = (config.get("frontend_conf") or {}).get("preset")
+    if channels is None and preset:
+        from espnet_ext.wav2vec2.presets import preset_config
+        channels = preset_config(preset).encoder_embed_dim
     return Model(c["freeze_finetune_updates"], fgm, c["mask_prob"], c["mask_length"], c["mask_channel_prob"],
                  c["mask_channel_length"], channels or 768, None)
 

@@ -257,3 +257,15 @@ def test_schedule_end_notes_and_num_iters_override():
     # the fewer-GPU advice made whole: 8 x the iterations per epoch restores 4 k updates per epoch
     rows, _ = _rows(SSL_BASE, batch_bins=1_400_000, accum_grad=64, num_iters_per_epoch=256_000)
     assert rows["updates_per_epoch"].ours == 4000 and rows["total_updates"].ours == 400_000
+
+
+def test_frontend_defaults_match_the_frontend():
+    # read from the source, not by importing (which builds ESPnet's registry)
+    import ast
+
+    tree = ast.parse((ROOT / "espnet_ext/espnet/frontend.py").read_text(encoding="utf-8"))
+    init = next(n for c in ast.walk(tree) if isinstance(c, ast.ClassDef) and c.name == "Wav2Vec2Frontend"
+                for n in c.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    names = [a.arg for a in init.args.args][-len(init.args.defaults):]
+    defaults = {n: ast.literal_eval(d) for n, d in zip(names, init.args.defaults)}
+    assert {k: defaults[k] for k in plan.FRONTEND_DEFAULTS} == plan.FRONTEND_DEFAULTS
