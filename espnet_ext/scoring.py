@@ -56,6 +56,7 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+import os
 import platform
 import re
 import shutil
@@ -941,7 +942,20 @@ def _environment_lines() -> List[str]:
             lines.append(f"- {package} version: `{package} {metadata.version(package)}`")
         except metadata.PackageNotFoundError:
             pass
-    return lines
+    return lines + [f"- cpu: `{_cpu_description()}`"]
+
+
+def _cpu_description() -> str:
+    """The CPU model and core count, and OMP_NUM_THREADS when set: trained weights (hence the
+    figures) depend on the thread count and the CPU's kernels."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    threads = os.environ.get("OMP_NUM_THREADS")
+    return f"{model}, {os.cpu_count()} cores" + (f", OMP_NUM_THREADS={threads}" if threads else "")
 
 
 LEFT_OUT = "left_out.txt"  # beside result.txt: the test set's utterances not decoded (uttid<TAB>reason)

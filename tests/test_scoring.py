@@ -271,7 +271,7 @@ def make_exp(tmp_path):
 def test_results_md(tmp_path):
     exp = make_exp(tmp_path)
     text = scoring.collect_results(exp)
-    assert "python version" in text and "- date:" in text
+    assert "python version" in text and "- date:" in text and "cores" in text.split("- cpu:")[1]
     sections = [line for line in text.splitlines() if line.startswith("## asr_x/")]
     assert sections == [
         "## asr_x/decode_ctc_beam_asr_model_1epoch",

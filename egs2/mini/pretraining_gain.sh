@@ -30,6 +30,9 @@ for seed in ${seeds}; do
     mkdir -p ssl1/exp
     (cd ssl1 && ./run.sh --ssl_tag "${ssl_tag}" --ssl_args "--seed ${seed}") > "ssl1/exp/ssl_${ssl_tag}.log" 2>&1 \
         || { log "ERROR: pre-training failed: see ssl1/exp/ssl_${ssl_tag}.log"; exit 1; }
+    # the pre-training report's checks (codebook collapse, L_m at chance), so a bad seed is seen
+    grep -h -e "^- last epoch:" -e "^- log:" "ssl1/exp/ssl_${ssl_tag}/report.md" 2>/dev/null | while read -r line; do
+        log "WARNING: seed ${seed}: pre-training ${line#- }"; done
     last=$(find "ssl1/exp/ssl_${ssl_tag}/checkpoints" -name '*updates.pth' | sort -V | tail -n 1)
     pretrained+=("asr1/exp/asr_train_asr_w2v2_mini_ctc_${ssl_tag}_$(basename "${last}" .pth)")
     random_tag=train_asr_char; [ "${seed}" = 0 ] || random_tag=train_asr_random${suffix}
