@@ -53,3 +53,92 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_backbone(wav2vec2_model(preset_config("tiny")), preset_config("tiny"), path)
     return path
+
+
+# --------------------------------------------------------------------------- end to end
+
+TINY_CTC_CONFIG = {  # fbank + a 2-block conformer, CTC only: trains in seconds per epoch on the mini corpus
+    "frontend": "default",
+    "frontend_conf": {"n_fft": 512, "win_length": 400, "hop_length": 160, "n_mels": 40},
+    "normalize": "utterance_mvn",
+    "encoder": "conformer",
+    "encoder_conf": {"output_size": 64, "attention_heads": 2, "linear_units": 128, "num_blocks": 2,
+                     "input_layer": "conv2d", "macaron_style": True, "pos_enc_layer_type": "rel_pos",
+                     "selfattention_layer_type": "rel_selfattn", "rel_pos_type": "latest",
+                     "use_cnn_module": True, "cnn_module_kernel": 7},
+    "model_conf": {"ctc_weight": 1.0, "lsm_weight": 0.0},
+    "optim": "adam", "optim_conf": {"lr": 0.002},
+    "scheduler": "warmuplr", "scheduler_conf": {"warmup_steps": 50},
+    "batch_type": "numel", "batch_bins": 160000, "max_epoch": 2, "num_workers": 0,
+    "num_att_plot": 0, "best_model_criterion": [["valid", "loss", "min"]], "keep_nbest_models": 2,
+    "seed": 0,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_ctc_config(tmp_path_factory):
+    """``tiny_ctc_config(**changes)``: :data:`TINY_CTC_CONFIG` with ``changes`` (top-level keys),
+    written to a new YAML file whose path is returned."""
+    import yaml
+
+    def write(**changes) -> Path:
+        path = tmp_path_factory.mktemp("conf") / "train_tiny_ctc.yaml"
+        path.write_text(yaml.safe_dump({**TINY_CTC_CONFIG, **changes}))
+        return path
+
+    return write
+
+
+def error_rate(result_txt: Path) -> float:
+    """The Err % of the ``Sum/Avg`` row of an sclite-layout ``result.txt``."""
+    from espnet_ext.scoring import read_summary
+
+    return read_summary(result_txt).errors
+
+
+def _check_decodes(recipe: Path, exp: Path, test_sets, metric: str, below: float) -> dict:
+    """Every decode dir of ``exp`` (greedy and beam): a hypothesis per utterance that was
+    decoded (``dump/raw/<set>``), error below ``below`` %, sclite's counts equal to ours where
+    sclite is installed (it leaves hyp.trn), RESULTS.md with a row per set. Returns
+    ``{(decode dir name, set): error %}``."""
+    from espnet_ext.scoring import read_text, sclite_available
+
+    found = {}
+    decodes = sorted(d for d in exp.glob("decode_*") if d.is_dir())
+    assert {d.name.split("_")[2] for d in decodes} >= {"greedy", "beam"}, decodes
+    results = (exp / "RESULTS.md").read_text(encoding="utf-8")
+    for decode in decodes:
+        for dset in test_sets:
+            scored = read_text(recipe / "dump/raw" / dset / "text")
+            hyps = read_text(decode / dset / "text")
+            assert hyps.keys() == scored.keys(), f"{decode}/{dset}"
+            score_dir = decode / dset / f"score_{metric}"
+            err = error_rate(score_dir / "result.txt")
+            assert err < below, f"{score_dir}: {metric.upper()} {err}% is not below {below}%"
+            assert (score_dir / "hyp.trn").is_file() == sclite_available()
+            assert f"|{dset}|{len(scored)}|" in results
+            found[(decode.name, dset)] = err
+    return found
+
+
+@pytest.fixture(scope="session")
+def check_decodes():
+    """``check_decodes(recipe, exp, test_sets, metric, below)``: see :func:`_check_decodes`."""
+    return _check_decodes
+
+
+@pytest.fixture(scope="session")
+def train_decode_score(run_recipe):
+    """``train_decode_score(recipe, config, *args)``: :func:`_train_decode_score`."""
+    return lambda recipe, config, *args: _train_decode_score(run_recipe, recipe, config, *args)
+
+
+def _train_decode_score(run_recipe, recipe: Path, config: Path, *args: str) -> Path:
+    """Stages 10-13 with ``config`` and greedy decoding, then 12-13 with the beam-search
+    config; returns the experiment dir."""
+    run_recipe(recipe, "--stage", "10", "--stop_stage", "13", "--nj", "1", "--inference_nj", "1",
+               "--asr_config", str(config), "--asr_tag", "e2e",
+               "--inference_config", "conf/decode_ctc_greedy.yaml", *args)
+    run_recipe(recipe, "--stage", "12", "--stop_stage", "13", "--inference_nj", "1", "--asr_config", str(config),
+               "--asr_tag", "e2e", "--inference_config", "conf/decode_ctc_beam.yaml", *args)
+    return recipe / "exp" / "asr_e2e"
