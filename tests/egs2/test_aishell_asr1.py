@@ -21,8 +21,8 @@ from espnet_ext.data import mini_layouts
 # The mini AISHELL layout has few training utterances: the tiny CTC model needs ~300 updates
 # (5 s batches, 20 epochs) to leave the all-blank stage (8 epochs of 10 s batches gave 100 %
 # greedy). Measured (2 cores, 2026-12-02): CER 45.6 / 42.6 % (greedy / beam) on the 14 test
-# utterances; chance
-# (nothing output) is 100 %. The bound leaves room for another machine's arithmetic.
+# utterances; chance (nothing output) is 100 %. The bound leaves room for another machine's
+# arithmetic.
 E2E_EPOCHS = 20
 E2E_BATCH_BINS = 80000  # audio samples per batch (5 s)
 CER_BELOW = 70.0
