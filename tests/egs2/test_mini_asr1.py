@@ -159,3 +159,26 @@ def test_beam_search_decoding_config(recipe_run):
     greedy = sum_avg_error(next(exp.glob("decode_ctc_greedy_*/test")) / "score_cer" / "result.txt")
     assert beam <= greedy + 5.0, (beam, greedy)
     assert "decode_ctc_beam" in (exp / "RESULTS.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_training_is_reproducible(recipe_run):
+    """Two trainings with the same config and seed on this machine give the same weights,
+    hypotheses and RESULTS.md figures: what makes two ``make demo`` runs print the same table."""
+    import torch
+
+    recipe, env, _, _ = recipe_run
+    for tag in ("repro_a", "repro_b"):
+        run_recipe(recipe, env, "--stage", "10", "--stop_stage", "13", "--asr_tag", tag, "--test_sets", "test",
+                   "--asr_args", "--max_epoch 3", "--average", "last:2")
+    a, b = recipe / "exp/asr_repro_a", recipe / "exp/asr_repro_b"
+    weights_a, weights_b = (torch.load(e / "last2.ave.pth", map_location="cpu") for e in (a, b))
+    assert weights_a.keys() == weights_b.keys()
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    (decode_a,), (decode_b,) = a.glob("decode_*/test"), b.glob("decode_*/test")
+    assert (decode_a / "text").read_text() == (decode_b / "text").read_text()
+
+    def table(exp):
+        return [line for line in (exp / "RESULTS.md").read_text().splitlines() if line.startswith("|")]
+
+    assert table(a) == table(b) and len(table(a)) >= 3
