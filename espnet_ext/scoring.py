@@ -397,7 +397,12 @@ def left_out(source: Iterable[str], scored: Mapping[str, str], reason_files: Ite
     missing from ``scored`` (the references of what was decoded, ``dump/raw/<set>/text``),
     each with its reason from the first of ``reason_files`` (``uttid<TAB>reason``: stage 3's
     ``excluded.txt``, stage 4's ``removed.txt``; absent files are skipped) that lists it,
-    else "not in the decoded set"."""
+    else "not in the decoded set". A scored utterance missing from ``source`` raises ValueError."""
+    source = list(source)
+    known = set(source)
+    unknown = [u for u in scored if u not in known]
+    if unknown:
+        raise ValueError(f"{len(unknown)} decoded utterances are not in the source set: {_preview(unknown)}")
     reasons: Dict[str, str] = {}
     for path in reason_files:
         if Path(path).is_file():

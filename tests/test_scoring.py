@@ -397,7 +397,7 @@ def test_cli_folds_phones_and_lists_left_out(tmp_path):
     proc = run_cli(*args[:-4], cwd=tmp_path)  # without --source_ref: no stale list stays behind
     assert proc.returncode == 0 and not (out / "left_out.txt").exists()
     proc = run_cli(*args[:-4], "--source_ref", ref, "--ref", source, cwd=tmp_path)
-    assert proc.returncode == 1 and "not in --source_ref" in proc.stderr
+    assert proc.returncode == 1 and "against --source_ref" in proc.stderr and "not in the source set" in proc.stderr
     proc = run_cli("--ref", ref, "--hyp", hyp, "--unit", "char", "--out_dir", out, "--fold_map", fold, cwd=tmp_path)
     assert proc.returncode == 1 and "expected --unit phn or word" in proc.stderr
 

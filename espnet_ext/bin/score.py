@@ -104,11 +104,10 @@ def run_scoring(args: argparse.Namespace) -> Path:
         refs, hyps = scoring.fold_texts(refs, mapping), scoring.fold_texts(hyps, mapping)
     if args.source_ref is not None:
         source = scoring.read_text(args.source_ref)
-        unknown = [u for u in refs if u not in source]
-        if unknown:
-            raise ValueError(f"{args.ref}: {len(unknown)} utterances are not in --source_ref {args.source_ref}: "
-                             f"{', '.join(unknown[:5])}")
-        left = scoring.left_out(source, refs, args.left_out_reasons)
+        try:
+            left = scoring.left_out(source, refs, args.left_out_reasons)
+        except ValueError as e:
+            raise ValueError(f"{args.ref} against --source_ref {args.source_ref}: {e}") from None
         path = scoring.write_left_out(left, args.out_dir / scoring.LEFT_OUT)
         if left:
             print(f"{len(left)} of {len(source)} utterances of {args.source_ref} left out before decoding: {path}")
