@@ -13,6 +13,7 @@ from espnet2.tasks.asr import ASRTask as _ESPnetASRTask
 from espnet2.tasks.cls import CLSTask as _ESPnetCLSTask
 from espnet2.tasks.ssl import SSLTask as _ESPnetSSLTask
 from espnet2.utils.types import str2bool
+from torch import nn
 
 from espnet_ext.espnet.ssl_model import Wav2Vec2TaskMixin
 from espnet_ext.trainer import Trainer
@@ -43,10 +44,45 @@ class FeatsStatsMixin:
         return model
 
 
+CTC_INITS = ("pytorch", "xavier_uniform")
+
+
+def init_ctc_output(model: nn.Module, how: str) -> None:
+    """Initialise the CTC output layer (``model.ctc.ctc_lo``, the Linear to the vocabulary).
+
+    ``xavier_uniform``: fairseq's fine-tuning head (``wav2vec2_asr.Linear``: weights
+    ``U(-a, a)``, ``a = sqrt(6 / (fan_in + fan_out))``, bias 0); ``pytorch``: left as built
+    (``nn.Linear``'s default, or whatever ESPnet's ``--init`` made of it).
+    """
+    if how not in CTC_INITS:
+        raise ValueError(f"ctc_init: expected one of {', '.join(CTC_INITS)}; found {how!r}")
+    ctc = getattr(model, "ctc", None)
+    if how == "pytorch" or ctc is None:
+        return
+    nn.init.xavier_uniform_(ctc.ctc_lo.weight)
+    if ctc.ctc_lo.bias is not None:
+        nn.init.zeros_(ctc.ctc_lo.bias)
+
+
 class ASRTask(FeatsStatsMixin, _ESPnetASRTask):
-    """ESPnet's ASRTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`)."""
+    """ESPnet's ASRTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`),
+    and ``--ctc_init`` (:func:`init_ctc_output`, applied after ESPnet's ``--init``)."""
 
     trainer = Trainer
+
+    @classmethod
+    def add_task_arguments(cls, parser) -> None:
+        super().add_task_arguments(parser)
+        parser.add_argument_group("espnet_ext").add_argument(
+            "--ctc_init", choices=CTC_INITS, default="pytorch",
+            help="initialisation of the CTC output layer: xavier_uniform with bias 0 (fairseq's "
+                 "wav2vec 2.0 fine-tuning head) or pytorch (nn.Linear's default)")
+
+    @classmethod
+    def build_model(cls, args):
+        model = super().build_model(args)
+        init_ctc_output(model, getattr(args, "ctc_init", "pytorch"))
+        return model
 
 
 class CLSTask(FeatsStatsMixin, _ESPnetCLSTask):

@@ -46,6 +46,14 @@ def test_wav2vec2_finetuning_configs_do_not_clip_gradients():
         assert float(clip) >= 1e6, f"{config}: grad_clip {clip} clips (fairseq fine-tuning: clip_norm 0)"
 
 
+def test_wav2vec2_finetuning_configs_init_ctc_like_fairseq():
+    """fairseq's fine-tuning head is a Xavier-uniform Linear with bias 0 (``--ctc_init``)."""
+    for config in CONFIGS:
+        conf = yaml.safe_load(config.read_text(encoding="utf-8"))
+        if config.relative_to(ROOT / "egs2").parts[0] != "mini" and conf.get("frontend") == "wav2vec2":
+            assert conf.get("ctc_init") == "xavier_uniform", f"{config}: ctc_init {conf.get('ctc_init')}"
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "egs2")))
 def test_config_builds_and_steps(config, tiny_checkpoint, tmp_path):
     from espnet_ext.tasks import ASRTask
