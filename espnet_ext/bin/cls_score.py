@@ -188,7 +188,7 @@ def load_scores(metrics_json: Path) -> Scores:
 def collect_results(exp_dir: Path) -> str:
     """RESULTS.md text: per inference dir of ``exp_dir``, a summary table of its scored sets,
     then each set's confusion matrix (Markdown and the PNG) and per-class figures."""
-    from espnet_ext.scoring import _environment_lines
+    from espnet_ext.scoring.results_md import environment_lines as _environment_lines
 
     exp_dir = Path(exp_dir)
     found = sorted(exp_dir.glob(f"*/*/{SCORE_DIR}/metrics.json"))

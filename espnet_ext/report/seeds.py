@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Sequence
 
-from espnet_ext.scoring import read_summary
+from espnet_ext.scoring.result_txt import read_summary
 
 
 class ArmStats(NamedTuple):

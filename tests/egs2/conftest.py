@@ -91,7 +91,7 @@ def tiny_ctc_config(tmp_path_factory):
 
 def error_rate(result_txt: Path) -> float:
     """The Err % of the ``Sum/Avg`` row of an sclite-layout ``result.txt``."""
-    from espnet_ext.scoring import read_summary
+    from espnet_ext.scoring.result_txt import read_summary
 
     return read_summary(result_txt).errors
 
