@@ -98,6 +98,9 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         mask_prob, mask_length: time masks in training (fairseq semantics, at least 2 spans,
             see :mod:`espnet_ext.wav2vec2.masking`); masked frames get the learned mask vector.
         mask_channel_prob, mask_channel_length: channel masks in training (zeroed channels).
+        require_same_masks: trim every utterance's time mask to the batch's least masked count
+            (fairseq ``require_same_masks``, True in its fine-tuning too); channel masks always
+            are, as fairseq's.
         feature_grad_mult: gradient scale of the conv feature extractor (None: the
             checkpoint's; 0.0 freezes the extractor, as fairseq's fine-tuning does).
         layerdrop: probability of skipping a Transformer layer in training (None: checkpoint's).
@@ -127,6 +130,7 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         mask_length: int = 10,
         mask_channel_prob: float = 0.0,
         mask_channel_length: int = 64,
+        require_same_masks: bool = True,
         feature_grad_mult: Optional[float] = None,
         layerdrop: Optional[float] = None,
         dropout: Optional[float] = None,
@@ -162,6 +166,7 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         self.freeze_finetune_updates = freeze_finetune_updates
         self.mask_prob, self.mask_length = mask_prob, mask_length
         self.mask_channel_prob, self.mask_channel_length = mask_channel_prob, mask_channel_length
+        self.require_same_masks = require_same_masks
         self.normalize_waveform = normalize_waveform
         count_updates(self)  # self.num_updates: optimizer updates, saved with the model
         if torch_compile:
@@ -178,7 +183,8 @@ class Wav2Vec2Frontend(PretrainedFrontend):
             return None, None
         time_mask = channel_mask = None
         if self.mask_prob > 0:
-            time_mask = span_mask(lengths, frames, self.mask_prob, self.mask_length, min_masks=2)
+            time_mask = span_mask(lengths, frames, self.mask_prob, self.mask_length, min_masks=2,
+                                  require_same_masks=self.require_same_masks)
         if self.mask_channel_prob > 0:
             channels = self.output_size()
             full = torch.full_like(lengths, channels)

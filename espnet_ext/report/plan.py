@@ -27,10 +27,13 @@ What the numbers assume (ESPnet 202511, read from ``espnet2``):
   fairseq's audio per update is ``max_tokens x GPUs x update_freq`` (a ceiling) and its
   updates per epoch are estimated as the corpus's audio over that.
 * Masking follows fairseq's ``compute_mask_indices`` (``mask_type static``, overlaps allowed,
-  ``min_masks`` 2 for time masks and 0 for channel masks) for the reference and this project's
-  ``span_mask`` (the same, with one more start position) for ours, evaluated exactly per
-  utterance of the stated length (fairseq's ``require_same_masks`` trims a padded batch to its
-  least-masked utterance; that is not counted).
+  ``min_masks`` 2 for time masks and 0 for channel masks), which this project's ``span_mask``
+  implements, evaluated exactly for utterances of the stated length. ``require_same_masks``
+  (fairseq's default; channel masks always) trims every utterance of a GPU's batch to the
+  least masked count: the masked fractions are ``E[min over B utterances] / T``, with ``B`` the
+  utterances of that length that fit a GPU's micro-batch (``floor(audio per GPU batch /
+  utterance)``, fairseq: ``floor(max_tokens / utterance)``), as if all had the same length.
+  Spans per utterance and frames per run are counted before the trimming.
 
 Nothing here builds a model: numpy and PyYAML only, except that an ssl1 config naming a
 backbone ``preset`` reads that preset's defaults from :mod:`espnet_ext.wav2vec2.presets`.
@@ -38,6 +41,7 @@ backbone ``preset`` reads that preset's defaults from :mod:`espnet_ext.wav2vec2.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -54,7 +58,8 @@ NO_CLIP_ABOVE = 1.0e6           # a grad_clip this large never clips: "none"
 
 # Defaults of the fine-tuning frontend (espnet_ext.espnet.frontend.Wav2Vec2Frontend.__init__).
 FRONTEND_DEFAULTS = {"freeze_finetune_updates": 0, "mask_prob": 0.0, "mask_length": 10,
-                     "mask_channel_prob": 0.0, "mask_channel_length": 64, "feature_grad_mult": None}
+                     "mask_channel_prob": 0.0, "mask_channel_length": 64, "feature_grad_mult": None,
+                     "require_same_masks": True}
 
 
 class Reference(NamedTuple):
@@ -123,12 +128,13 @@ class Schedule(NamedTuple):
 
 
 class MaskStats(NamedTuple):
-    """Expectations of fairseq's span masks on one utterance of ``frames`` frames."""
+    """Expectations of fairseq's span masks on utterances of ``frames`` frames."""
 
     spans: float        # spans drawn (``max(min_masks, floor(p T / l + U))``)
-    fraction: float     # masked frames / frames
-    runs: float         # contiguous masked runs (overlapping spans merge)
-    run_frames: float   # frames per run (ratio of the expectations)
+    fraction: float     # masked frames / frames, one utterance
+    runs: float         # contiguous masked runs (overlapping spans merge), one utterance
+    run_frames: float   # frames per run (ratio of the expectations), one utterance
+    same_fraction: float  # with require_same_masks over ``batch`` utterances: E[least count] / frames
 
 
 class Row(NamedTuple):
@@ -142,13 +148,10 @@ class Row(NamedTuple):
 # Masking
 
 
-def _starts(frames: int, num: int, length: int, fairseq: bool) -> Tuple[int, int]:
-    """(number of start positions, spans) as fairseq's or this project's ``span_mask`` draws them."""
-    if fairseq:     # np.random.choice(sz - min_len, num_mask): the last frame is never a start + l - 1
-        return (frames - length if frames - length > num else num + 1), num
-    span = max(min(length, frames), 1)
-    available = max(frames - span + 1, 0)
-    return available, min(num, available)
+def _starts(frames: int, num: int, length: int) -> int:
+    """Start positions fairseq's ``compute_mask_indices`` (and ``span_mask``) draw ``num`` from:
+    ``np.random.choice(sz - min_len, num_mask)``; the last frame is never a start + l - 1."""
+    return frames - length if frames - length > num else num + 1
 
 
 def _unmasked_probability(free: np.ndarray, starts: int, num: int) -> np.ndarray:
@@ -160,9 +163,9 @@ def _unmasked_probability(free: np.ndarray, starts: int, num: int) -> np.ndarray
     return out
 
 
-def _stats_given_spans(frames: int, num: int, length: int, fairseq: bool) -> Tuple[float, float]:
+def _stats_given_spans(frames: int, num: int, length: int) -> Tuple[float, float]:
     """(expected masked frames, expected runs) for exactly ``num`` spans requested."""
-    starts, num = _starts(frames, num, length, fairseq)
+    starts = _starts(frames, num, length)
     if num <= 0 or starts <= 0:
         return 0.0, 0.0
     t = np.arange(frames)
@@ -174,36 +177,78 @@ def _stats_given_spans(frames: int, num: int, length: int, fairseq: bool) -> Tup
     return float(np.sum(1.0 - unmasked)), runs
 
 
+def masked_count_distribution(frames: int, num: int, length: int) -> np.ndarray:
+    """``P(masked frames = c)``, ``c = 0..min(frames, num x length)``, for exactly ``num`` spans of
+    ``length`` drawn as fairseq does (starts without replacement from :func:`_starts` positions,
+    spans clipped at ``frames``). Exact: a scan over the frames with the state (starts drawn,
+    frames the latest span still covers, masked so far); at frame ``t`` a start is drawn with
+    probability ``(num - drawn) / (positions - t)`` (sequential sampling without replacement)."""
+    return _count_distribution(int(frames), int(num), int(length)).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _count_distribution(frames: int, num: int, length: int) -> np.ndarray:
+    starts = _starts(frames, num, length)
+    if num <= 0 or frames <= 0:
+        return np.ones(1)
+    top = min(frames, num * length)
+    p = np.zeros((num + 1, length + 1, top + 1))   # (starts drawn, frames still covered, masked)
+    p[0, 0, 0] = 1.0
+    left = np.arange(num, -1, -1, dtype=float)      # num - drawn
+    for t in range(frames):
+        if t < starts:
+            pick = left / (starts - t)
+            drawn = np.einsum("jdc,j->jc", p, pick)
+            p *= (1.0 - pick)[:, None, None]
+            p[1:, length, :] += drawn[:-1]
+        p[:, 0, 1:] += p[:, 1, :-1]                 # frame t masked by a span ending here
+        p[:, 1:length, 1:] = p[:, 2:, :-1]          # ... or by one that goes on
+        p[:, 1:length, 0] = 0.0
+        p[:, length, :] = 0.0
+    return p.sum(axis=(0, 1))
+
+
 def mask_statistics(frames: int, mask_prob: float, mask_length: int, min_masks: int = 0,
-                    fairseq: bool = True) -> MaskStats:
-    """Exact expectations of fairseq's ``compute_mask_indices`` on one utterance.
+                    batch: int = 1) -> MaskStats:
+    """Exact expectations of fairseq's ``compute_mask_indices`` (this project's ``span_mask``).
 
     fairseq draws ``n = max(min_masks, floor(mask_prob * T / mask_length + U))`` spans
     (``U ~ U[0, 1)``), their starts without replacement from ``[0, T - mask_length)`` (``[0, n]``
     when that is too short), each ``mask_length`` frames, clipped at ``T``; spans may overlap.
     So ``mask_prob`` is the expected *spans x length* per frame, not the masked fraction
-    (0.65 and 10 mask ~49%). ``fairseq=False``: this project's ``span_mask``, which also allows
-    the start ``T - mask_length`` (one more position).
+    (0.65 and 10 mask ~49%). ``require_same_masks`` then keeps, in each of the ``batch``
+    utterances, as many masked frames as the least masked one has: ``same_fraction`` is
+    ``E[min of batch independent counts] / T`` (``batch`` 1: ``fraction``).
 
     Args:
         frames: ``T``, the utterance's frames (channels, for channel masks).
         mask_prob, mask_length, min_masks: fairseq's ``mask_prob``, ``mask_length``,
             ``min_masks`` (2 for wav2vec 2.0's time masks, 0 for channel masks).
+        batch: utterances (all of ``T`` frames) whose masks are trimmed together.
     """
     if not 0.0 <= mask_prob <= 1.0:
         raise ValueError(f"mask_prob: expected a probability in [0, 1]; found {mask_prob}")
-    if mask_length < 1 or frames < 1:
-        raise ValueError(f"expected mask_length >= 1 and frames >= 1; found {mask_length}, {frames}")
+    if mask_length < 1 or frames < 1 or batch < 1:
+        raise ValueError(f"expected mask_length >= 1, frames >= 1 and batch >= 1; found {mask_length}, "
+                         f"{frames}, {batch}")
     x = mask_prob * frames / mask_length
     low = math.floor(x)
     spans = masked = runs = 0.0
+    counts = np.zeros(frames + 1)
     for n, weight in ((low, 1.0 - (x - low)), (low + 1, x - low)):
         if weight <= 0.0:
             continue
         n = max(min_masks, n)
-        m, r = _stats_given_spans(frames, n, mask_length, fairseq)
+        m, r = _stats_given_spans(frames, n, mask_length)
         spans, masked, runs = spans + weight * n, masked + weight * m, runs + weight * r
-    return MaskStats(spans, masked / frames, runs, masked / runs if runs else 0.0)
+        if batch > 1:
+            dist = _count_distribution(frames, n, mask_length)
+            counts[:len(dist)] += weight * dist
+    same = masked
+    if batch > 1:       # E[min] = sum over k >= 1 of P(count >= k) ** batch
+        at_least = np.clip(1.0 - np.cumsum(counts)[:-1], 0.0, 1.0)
+        same = float(np.sum(at_least ** batch))
+    return MaskStats(spans, masked / frames, runs, masked / runs if runs else 0.0, same / frames)
 
 
 def wav2vec2_frames(samples: int) -> int:
@@ -416,6 +461,7 @@ class Model(NamedTuple):
     mask_channel_length: int
     channels: int
     latent_temp: Optional[Tuple[float, float, float]]
+    require_same_masks: bool = True
 
 
 def _model_of(config: Mapping[str, Any], task: str, channels: Optional[int]) -> Optional[Model]:
@@ -427,10 +473,12 @@ def _model_of(config: Mapping[str, Any], task: str, channels: Optional[int]) -> 
         from espnet_ext.wav2vec2.presets import preset_config
         base = preset_config(conf["preset"]) if conf.get("preset") else Wav2Vec2Config()
         c = {f: getattr(base, f) for f in ("feature_grad_mult", "mask_prob", "mask_length", "mask_channel_prob",
-                                            "mask_channel_length", "encoder_embed_dim", "latent_temp")}
+                                            "mask_channel_length", "encoder_embed_dim", "latent_temp",
+                                            "require_same_masks")}
         c.update({k: v for k, v in (conf.get("config") or {}).items() if k in c})
         return Model(0, c["feature_grad_mult"], c["mask_prob"], c["mask_length"], c["mask_channel_prob"],
-                     c["mask_channel_length"], c["encoder_embed_dim"], tuple(float(v) for v in c["latent_temp"]))
+                     c["mask_channel_length"], c["encoder_embed_dim"], tuple(float(v) for v in c["latent_temp"]),
+                     bool(c["require_same_masks"]))
     if config.get("frontend") != "wav2vec2":
         return None
     c = dict(FRONTEND_DEFAULTS, **{k: v for k, v in (config.get("frontend_conf") or {}).items()
@@ -441,7 +489,7 @@ def _model_of(config: Mapping[str, Any], task: str, channels: Optional[int]) -> 
         from espnet_ext.wav2vec2.presets import preset_config
         channels = preset_config(preset).encoder_embed_dim
     return Model(c["freeze_finetune_updates"], fgm, c["mask_prob"], c["mask_length"], c["mask_channel_prob"],
-                 c["mask_channel_length"], channels or 768, None)
+                 c["mask_channel_length"], channels or 768, None, bool(c["require_same_masks"]))
 
 
 class Batching(NamedTuple):
@@ -479,11 +527,20 @@ def _batching(config: Mapping[str, Any], task: str, opts: Options, source: str) 
     return Batching(None, None, None, utt, "no --train_shape/--train_hours: data-dependent rows unknown")
 
 
+def mask_batch(audio_per_gpu_batch_s: Optional[float], utterance_s: float) -> int:
+    """Utterances of ``utterance_s`` in a GPU's micro-batch (the masks ``require_same_masks``
+    trims together): ``floor(audio / utterance)``, at least 1; 1 when the audio is unknown."""
+    if audio_per_gpu_batch_s is None or utterance_s <= 0:
+        return 1
+    return max(1, int(math.floor(audio_per_gpu_batch_s / utterance_s + 1e-9)))
+
+
 def _values(task: str, audio_per_update: Optional[float], upe: Optional[float], epochs: Optional[float],
             total: Optional[int], data_hours: Optional[float], schedule: Schedule, model: Optional[Model],
-            frames: int, clip: Any, fairseq: bool) -> Dict[str, Any]:
+            frames: int, clip: Any, batch: int) -> Dict[str, Any]:
     """The rows' values, for our config and for a reference alike (masks drawn the way
-    fairseq's ``compute_mask_indices`` draws them, or this project's ``span_mask``)."""
+    fairseq's ``compute_mask_indices`` draws them, trimmed over ``batch`` utterances with
+    ``require_same_masks``)."""
     v: Dict[str, Any] = {"task": task, "audio_per_update_s": audio_per_update,
                          "audio_per_gpu_batch_s": None, "updates_per_epoch": upe, "epochs": epochs,
                          "total_updates": total}
@@ -496,15 +553,20 @@ def _values(task: str, audio_per_update: Optional[float], upe: Optional[float], 
               "lr_peak": max(schedule.lr(max(schedule.warmup, 1)), schedule.lr(schedule.warmup + 1)),
               "lr_final": schedule.lr(total) if total else None})
     if model is not None:
-        time = mask_statistics(frames, model.mask_prob, model.mask_length, 2, fairseq)
-        chan = mask_statistics(model.channels, model.mask_channel_prob, model.mask_channel_length, 0, fairseq)
+        time = mask_statistics(frames, model.mask_prob, model.mask_length, 2,
+                               batch if model.require_same_masks else 1) if frames else None
+        chan = mask_statistics(model.channels, model.mask_channel_prob, model.mask_channel_length, 0, batch)
         v.update({"frozen_backbone_updates": model.freeze_finetune_updates,
                   "feature_grad_mult": model.feature_grad_mult, "mask_prob": model.mask_prob,
-                  "mask_length": model.mask_length, "masked_fraction": time.fraction,
-                  "mask_spans": time.spans, "mask_run_frames": time.run_frames,
+                  "mask_length": model.mask_length, "require_same_masks": model.require_same_masks,
+                  "mask_batch": batch,
+                  "masked_fraction_utterance": time.fraction if time else None,
+                  "masked_fraction": time.same_fraction if time else None,
+                  "mask_spans": time.spans if time else None,
+                  "mask_run_frames": time.run_frames if time else None,
                   "mask_channel_prob": model.mask_channel_prob,
                   "mask_channel_length": model.mask_channel_length,
-                  "channel_masked_fraction": chan.fraction})
+                  "channel_masked_fraction": chan.same_fraction})
         if model.latent_temp is not None:
             start, end, decay = model.latent_temp
             v["gumbel_temp_final"] = max(end, start * decay ** total) if total else None
@@ -547,10 +609,10 @@ def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: st
     schedule, drawn_over = schedule_of(config, total, source)
     model = _model_of(config, task, opts.channels)
     frames = wav2vec2_frames(int(batching.utterance_s * SAMPLE_RATE))
+    per_gpu = batching.audio_per_batch_s / opts.ngpu if batching.audio_per_batch_s is not None else None
     v = _values(task, per_update, upe, float(max_epoch), total, batching.data_hours, schedule, model,
-                frames, config.get("grad_clip", ESPNET_GRAD_CLIP), fairseq=False)
-    if batching.audio_per_batch_s is not None:
-        v["audio_per_gpu_batch_s"] = batching.audio_per_batch_s / opts.ngpu
+                frames, config.get("grad_clip", ESPNET_GRAD_CLIP), mask_batch(per_gpu, batching.utterance_s))
+    v["audio_per_gpu_batch_s"] = per_gpu
     if total is None:
         v["lr_final"] = schedule.lr(drawn_over) if drawn_over else None
     v["_notes"] = [n for n in (batching.note, schedule.note) if n]
@@ -578,7 +640,7 @@ def reference_values(name: str, utterance_s: float = DEFAULT_UTTERANCE_S,
         utterance_s = min(utterance_s, ref.max_sample_size / SAMPLE_RATE)
     v = _values(ref.task, per_update, upe, ref.max_update / upe, ref.max_update, hours,
                 _reference_schedule(ref), model, wav2vec2_frames(int(utterance_s * SAMPLE_RATE)),
-                ref.clip_norm, fairseq=True)
+                ref.clip_norm, mask_batch(ref.max_tokens / SAMPLE_RATE, utterance_s))
     v["audio_per_gpu_batch_s"] = ref.max_tokens / SAMPLE_RATE
     v["_notes"] = [f"{name}: {ref.source}; audio per update = max_tokens x {ref.gpus} GPUs (a ceiling); "
                    f"{hours} h of training data"]
@@ -622,9 +684,12 @@ LABELS: Dict[str, str] = {
     "feature_grad_mult": "feature extractor gradient scale",
     "mask_prob": "mask_prob (span starts per frame x length)",
     "mask_length": "mask_length (frames)",
+    "require_same_masks": "require_same_masks (time masks)",
+    "mask_batch": "utterances per GPU batch (masks trimmed together)",
+    "masked_fraction_utterance": "expected masked fraction, one utterance",
     "masked_fraction": "expected masked fraction of frames",
-    "mask_spans": "expected spans per utterance",
-    "mask_run_frames": "frames per masked run",
+    "mask_spans": "expected spans per utterance (before trimming)",
+    "mask_run_frames": "frames per masked run (before trimming)",
     "mask_channel_prob": "mask_channel_prob",
     "mask_channel_length": "mask_channel_length (channels)",
     "channel_masked_fraction": "expected masked fraction of channels",

@@ -1,18 +1,29 @@
 """Span masks with fairseq's semantics, vectorized (no Python loop over utterances, no
 host-device synchronization).
 
-fairseq ``compute_mask_indices`` (``mask_type="static"``, ``no_overlap=False``): an utterance
-of ``L`` valid frames gets ``n = floor(mask_prob * L / mask_length + u)`` spans, ``u ~ U[0, 1)``,
-at least ``min_masks``; span starts are drawn uniformly *without replacement* from
-``[0, L - mask_length]``; each span covers ``mask_length`` frames and spans may overlap. So
-``mask_prob`` is not the masked fraction: each frame starts a span with probability
-``mask_prob / mask_length`` and, with overlaps, ``mask_prob = 0.65``, ``mask_length = 10``
-masks about 49% of the frames (the wav2vec 2.0 paper's "p = 0.065 of the frames start a
-span"). Padding is never masked. Utterances shorter than ``mask_length`` get no span unless
-``min_masks`` > 0, in which case (as fairseq clamps the span) their whole length is masked.
+fairseq ``compute_mask_indices`` (``mask_type="static"``, ``no_overlap=False``, ``mask_dropout``
+0): an utterance of ``L`` valid frames gets ``n = max(min_masks, floor(mask_prob * L /
+mask_length + u))`` spans, ``u ~ U[0, 1)``; span starts are drawn uniformly *without
+replacement* from ``[0, L - mask_length)`` (``L - mask_length`` positions: a span never ends on
+the last frame), or from ``[0, n]`` when ``L - mask_length <= n`` (``n + 1`` positions); each
+span covers ``mask_length`` frames, clipped at ``L``, and spans may overlap. So ``mask_prob``
+is not the masked fraction: each frame starts a span with probability ``mask_prob /
+mask_length`` and, with overlaps, ``mask_prob = 0.65``, ``mask_length = 10`` masks about 49% of
+the frames (the wav2vec 2.0 paper's "p = 0.065 of the frames start a span"). Padding is never
+masked. An utterance shorter than ``mask_length`` with ``min_masks`` > 0 is masked from its
+first span's start to its end (entirely when a span starts at 0; fairseq's newest version
+raises an error then, earlier ones masked it, as here).
+
+``require_same_masks`` (fairseq's default, in pre-training and fine-tuning): every utterance
+then keeps only as many masked frames as the least-masked utterance of the batch has, chosen
+uniformly at random among its masked frames (the others are unmasked). With ``mask_prob`` 0.65
+and spans of 10 this takes a batch of 10-s utterances from ~49% to ~44-46% masked, depending on
+the batch size (:func:`espnet_ext.report.plan.mask_statistics` computes it exactly). Utterances
+of no valid frames do not count towards the least (fairseq fails on them).
 
 The same function makes channel masks: apply it to ``(B, C)`` with every length ``C``
-(fairseq ``mask_channel_prob`` / ``mask_channel_length``, one channel mask per utterance).
+(fairseq ``mask_channel_prob`` / ``mask_channel_length``, one channel mask per utterance;
+fairseq's channel masks always use ``require_same_masks``' default, True).
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ def span_mask(
     mask_length: int,
     min_masks: int = 0,
     generator: Optional[torch.Generator] = None,
+    require_same_masks: bool = True,
 ) -> Tensor:
     """``(B, max_length)`` bool mask, True at masked frames (see the module docstring).
 
@@ -38,8 +50,10 @@ def span_mask(
         max_length: ``T``, the padded length.
         mask_prob: fairseq ``mask_prob`` (in [0, 1]).
         mask_length: fairseq ``mask_length`` (>= 1), span length in frames.
-        min_masks: fairseq ``mask_min_space``-free ``min_masks``: spans per utterance at least.
+        min_masks: fairseq ``min_masks``: spans per utterance at least (2 for time masks).
         generator: random generator (its device must be the lengths' device).
+        require_same_masks: fairseq ``require_same_masks``: trim every utterance's mask to the
+            batch's smallest masked count.
     """
     if not 0.0 <= mask_prob <= 1.0:
         raise ValueError(f"mask_prob: expected a probability in [0, 1]; found {mask_prob}")
@@ -50,21 +64,33 @@ def span_mask(
     lengths = lengths.long()
     if batch == 0 or max_length == 0 or (mask_prob == 0.0 and min_masks == 0):
         return torch.zeros(batch, max_length, dtype=torch.bool, device=device)
-    span = torch.clamp(torch.clamp(lengths, max=mask_length), min=1)  # (B,) clamped span
     uniform = torch.rand(batch, device=device, generator=generator)
     num = torch.floor(mask_prob * lengths.float() / mask_length + uniform).long()
     num = torch.clamp(num, min=min_masks)
-    starts_available = torch.clamp(lengths - span + 1, min=0)  # start positions per utterance
-    num = torch.minimum(num, starts_available)
-    # Without replacement: random scores, invalid starts last; the n best scores are the starts.
-    positions = torch.arange(max_length, device=device)
-    scores = torch.rand(batch, max_length, device=device, generator=generator)
+    # fairseq: starts in [0, L - mask_length), or [0, num] when that range holds num or fewer.
+    # num <= max(min_masks, L), so ``width`` positions always suffice.
+    starts_available = torch.where(lengths - mask_length > num, lengths - mask_length, num + 1)
+    width = max(max_length, min_masks) + 1
+    # Without replacement: random scores, invalid starts last; the num best scores are the starts.
+    positions = torch.arange(width, device=device)
+    scores = torch.rand(batch, width, device=device, generator=generator)
     scores = scores.masked_fill(positions.unsqueeze(0) >= starts_available.unsqueeze(1), 2.0)
-    ranks = scores.argsort(dim=1).argsort(dim=1)
-    starts = ranks < num.unsqueeze(1)
-    # Span expansion: frame t is masked when a span starts in (t - span, t].
+    starts = scores.argsort(dim=1).argsort(dim=1) < num.unsqueeze(1)
+    # Span expansion: frame t is masked when a span starts in (t - mask_length, t].
     started = torch.cumsum(starts.long(), dim=1)
-    idx = positions.unsqueeze(0) - span.unsqueeze(1)  # (B, T)
-    before = torch.where(idx >= 0, started.gather(1, idx.clamp(min=0)), torch.zeros_like(started))
-    mask = (started - before) > 0
-    return mask & (positions.unsqueeze(0) < lengths.unsqueeze(1))
+    before = torch.nn.functional.pad(started, (mask_length, 0))[:, :width]
+    mask = ((started - before) > 0)[:, :max_length]
+    mask = mask & (positions[:max_length].unsqueeze(0) < lengths.unsqueeze(1))
+    if require_same_masks:
+        mask = same_mask_count(mask, lengths > 0, generator)
+    return mask
+
+
+def same_mask_count(mask: Tensor, counted: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+    """fairseq's ``require_same_masks``: keep, in every row of ``mask`` ``(B, T)``, a uniformly
+    random subset of its True entries as large as the smallest row count among the rows where
+    ``counted`` ``(B,)`` is True (all rows' entries are kept when none is counted)."""
+    counts = mask.sum(dim=1)
+    target = torch.where(counted, counts, torch.full_like(counts, mask.size(1))).min()
+    scores = torch.rand(mask.shape, device=mask.device, generator=generator).masked_fill(~mask, 2.0)
+    return mask & (scores.argsort(dim=1).argsort(dim=1) < target)

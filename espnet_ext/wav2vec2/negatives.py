@@ -13,9 +13,9 @@ pass the non-padding frames as ``candidates``.
 
 Differences from fairseq, both forced by its ``(B, M, C)`` reshape and not by the method:
 fairseq needs the same number ``M`` of masked frames in every utterance
-(``require_same_masks``) and at least 2 of them (an assertion); here each utterance has its
-own count, and a frame whose utterance has no other candidate gets no valid negative (its
-loss then has only the positive: 0).
+(``require_same_masks``, which the masks here follow by default too) and at least 2 of them
+(an assertion); here utterances may have different counts, and a frame whose utterance has no
+other candidate gets no valid negative (its loss then has only the positive: 0).
 
 No host-device synchronisation: the sampler works on the dense ``(B, T)`` grid. Every frame
 (masked or not) gets ``K`` indices; the caller uses those of the frames it scores. Output

@@ -5,7 +5,8 @@ followed by ``Wav2vecCriterion``, written as a composition:
 
 1. span masks (:func:`~espnet_ext.wav2vec2.masking.span_mask`, fairseq semantics: ``mask_prob``
    is the chance that a frame *starts* a span, at least 2 spans per utterance as fairseq's
-   pre-training asks); channel masks when ``mask_channel_prob > 0``;
+   pre-training asks; ``require_same_masks``, fairseq's default, trims every utterance to the
+   batch's least masked count); channel masks when ``mask_channel_prob > 0``;
 2. the backbone (:class:`~espnet_ext.wav2vec2.model.Wav2Vec2Model`): conv features, feature
    penalty, masked frames replaced by ``mask_emb``, the Transformer;
 3. optionally a further **context network** on the backbone's output (the hook below);
@@ -19,9 +20,10 @@ Everything is computed on the dense ``(B, T)`` grid (targets quantized at every 
 loss summed over the masked ones) so that no step needs the number of masked frames on the
 host: no host-device synchronisation in the forward pass. fairseq gathers the masked frames
 into ``(B, M, C)`` instead, which forces the same ``M`` per utterance
-(``require_same_masks``); here each utterance keeps its own masks (``require_same_masks`` and
-``mask_dropout`` are not used). The quantizer's perplexities average over the masked frames,
-as fairseq (which quantizes only those) and Hugging Face do.
+(``require_same_masks``); here the masks follow the config's ``require_same_masks`` (default
+True, as fairseq: the same count in every utterance), and with it off each utterance keeps its
+own count (``mask_dropout`` is not implemented). The quantizer's perplexities average over the
+masked frames, as fairseq (which quantizes only those) and Hugging Face do.
 
 Context-network hook
 --------------------
@@ -66,7 +68,8 @@ class PretrainingOptions(NamedTuple):
     """Options of the objective, under fairseq's names (see :class:`~espnet_ext.wav2vec2.config.Wav2Vec2Config`).
 
     ``diversity_weight`` and ``feature_penalty_weight`` are fairseq's criterion
-    ``loss_weights`` (BASE ``[0.1, 10]``); ``min_masks`` is the 2 spans fairseq's pre-training asks.
+    ``loss_weights`` (BASE ``[0.1, 10]``); ``min_masks`` is the 2 spans fairseq's pre-training asks;
+    ``require_same_masks`` applies to the time masks (fairseq's channel masks always have it).
     """
 
     num_negatives: int = 100
@@ -80,6 +83,7 @@ class PretrainingOptions(NamedTuple):
     negatives_from_everywhere: bool = False
     diversity_weight: float = 0.1
     feature_penalty_weight: float = 10.0
+    require_same_masks: bool = True
 
     @classmethod
     def from_config(cls, config: Wav2Vec2Config, diversity_weight: float = 0.1,
@@ -87,7 +91,8 @@ class PretrainingOptions(NamedTuple):
         """The options a :class:`Wav2Vec2Config` carries, plus the criterion's loss weights."""
         return cls(config.num_negatives, config.logit_temp, tuple(config.latent_temp), config.mask_prob,
                    config.mask_length, 2, config.mask_channel_prob, config.mask_channel_length,
-                   config.negatives_from_everywhere, diversity_weight, feature_penalty_weight)
+                   config.negatives_from_everywhere, diversity_weight, feature_penalty_weight,
+                   config.require_same_masks)
 
 
 class PretrainingOutput(NamedTuple):
@@ -153,7 +158,8 @@ class Wav2Vec2Pretraining(nn.Module):
             frames: ``T``, padded frames.
         """
         opt = self.options
-        time_mask = span_mask(lengths, frames, opt.mask_prob, opt.mask_length, opt.min_masks, generator)
+        time_mask = span_mask(lengths, frames, opt.mask_prob, opt.mask_length, opt.min_masks, generator,
+                              require_same_masks=opt.require_same_masks)
         channel_mask = None
         if opt.mask_channel_prob > 0:
             channels = self.backbone.output_size()
@@ -251,6 +257,7 @@ def check_pretraining_config(config: Wav2Vec2Config) -> None:
         "no_mask_overlap": (config.no_mask_overlap, False),
         "mask_channel_selection": (config.mask_channel_selection, "static"),
         "mask_channel_before": (config.mask_channel_before, False),
+        "mask_dropout": (config.mask_dropout, 0.0),
     }
     for name, (found, expected) in unsupported.items():
         if found != expected:

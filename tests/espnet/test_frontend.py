@@ -72,6 +72,12 @@ def test_masks_only_in_training():
     assert time_mask.shape == (3, int(frame_lengths.max())) and time_mask.any()
     assert not time_mask[2, int(frame_lengths[2]):].any()  # never padding
     assert channel_mask.shape == (3, fe.output_size()) and channel_mask.any()
+    # require_same_masks (default, as fairseq): every utterance the same masked count, channels too
+    assert len(set(time_mask.sum(1).tolist())) == 1 and len(set(channel_mask.sum(1).tolist())) == 1
+    torch.manual_seed(0)
+    own = tiny(mask_prob=0.65, mask_length=2, require_same_masks=False).train()
+    counts = [own._masks(frame_lengths, int(frame_lengths.max()))[0].sum(1) for _ in range(20)]
+    assert any(len(set(c.tolist())) > 1 for c in counts)   # off: each utterance keeps its own
     fe.eval()
     with torch.no_grad():
         a, _ = fe(speech, lengths)

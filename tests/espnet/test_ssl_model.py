@@ -61,7 +61,7 @@ def test_built_through_ssltask_and_one_training_step():
     assert set(stats) == STATS and all(v.numel() == 1 and torch.isfinite(v).all() for v in stats.values())
     assert torch.allclose(loss.detach(), stats["loss"])
     assert abs(float(stats["loss_m"]) - math.log(21)) < 0.2 * math.log(21)
-    assert float(stats["temp"]) == 2.0 and 0 < float(stats["acc"]) <= 1
+    assert float(stats["temp"]) == 2.0 and 0 <= float(stats["acc"]) <= 1  # at chance (1/21) at init: 0 happens
     assert int(weight) > 0  # masked frames: the sample size ESPnet weights the stats with
     backbone = model.pretraining.backbone
     assert backbone.feature_extractor.conv_layers[0].conv.weight.grad.abs().sum() > 0

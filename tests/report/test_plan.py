@@ -27,6 +27,7 @@ SSL_MINI = ROOT / "egs2/mini/ssl1/conf/tuning/train_ssl_w2v2_mini.yaml"
 
 def fairseq_mask(rng: np.random.Generator, sz: int, mask_prob: float, mask_length: int,
                  min_masks: int) -> np.ndarray:
+    """One utterance, before require_same_masks."""
     num_mask = int(mask_prob * sz / float(mask_length) + rng.random())
     num_mask = max(min_masks, num_mask)
     lengths = np.full(num_mask, mask_length)
@@ -40,6 +41,17 @@ def fairseq_mask(rng: np.random.Generator, sz: int, mask_prob: float, mask_lengt
     mask_idc = np.asarray([mask_idc[j] + offset for j in range(len(mask_idc)) for offset in range(lengths[j])])
     mask[np.unique(mask_idc[mask_idc < sz])] = True
     return mask
+
+
+def fairseq_batch_mask(rng, batch, sz, mask_prob, mask_length, min_masks):
+    """require_same_masks: each utterance keeps a random subset of its masked frames as large as
+    the least masked utterance's count."""
+    masks = [fairseq_mask(rng, sz, mask_prob, mask_length, min_masks) for _ in range(batch)]
+    least = min(int(m.sum()) for m in masks)
+    out = np.zeros((batch, sz), dtype=bool)
+    for i, m in enumerate(masks):
+        out[i, rng.choice(np.flatnonzero(m), least, replace=False)] = True
+    return out
 
 
 def monte_carlo(draws: int, sz: int, mask_prob: float, mask_length: int, min_masks: int):
@@ -84,14 +96,41 @@ def test_mask_statistics_by_hand():
         plan.mask_statistics(100, 1.5, 10)
 
 
+@pytest.mark.parametrize("sz, num, length", [(50, 3, 10), (12, 2, 10), (5, 2, 10), (30, 6, 3), (40, 1, 1)])
+def test_masked_count_distribution_matches_fairseq_algorithm(sz, num, length):
+    # mask_prob 0, min_masks num: always num spans
+    rng = np.random.default_rng(0)
+    counts = np.bincount([fairseq_mask(rng, sz, 0.0, length, num).sum() for _ in range(6000)], minlength=sz + 1)
+    dist = plan.masked_count_distribution(sz, num, length)
+    assert dist.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(dist, counts[:len(dist)] / 6000, atol=0.015)
+    assert counts[len(dist):].sum() == 0
+    assert (dist @ np.arange(len(dist))) / sz == pytest.approx(plan.mask_statistics(sz, 0.0, length, num).fraction)
+
+
+@pytest.mark.parametrize("batch, sz, prob, length, min_masks", [
+    (5, 50, 0.65, 10, 2), (20, 120, 0.65, 10, 2), (8, 768, 0.5, 64, 0)])
+def test_require_same_masks_fraction_matches_fairseq_algorithm(batch, sz, prob, length, min_masks):
+    rng = np.random.default_rng(1)
+    draws = 1500 if sz < 500 else 400
+    fraction = np.mean([fairseq_batch_mask(rng, batch, sz, prob, length, min_masks).mean() for _ in range(draws)])
+    stats = plan.mask_statistics(sz, prob, length, min_masks, batch=batch)
+    assert stats.same_fraction == pytest.approx(fraction, abs=0.008)
+    assert stats.same_fraction < stats.fraction - 0.02          # trimming costs masked frames
+    assert plan.mask_statistics(sz, prob, length, min_masks, batch=1).same_fraction == stats.fraction
+
+
 def test_project_span_mask_semantics():
     torch = pytest.importorskip("torch")
     from espnet_ext.wav2vec2.masking import span_mask
 
     g = torch.Generator().manual_seed(0)
-    mask = span_mask(torch.full((4000,), 50), 50, 0.65, 10, min_masks=2, generator=g)
-    expected = plan.mask_statistics(50, 0.65, 10, 2, fairseq=False).fraction
-    assert mask.float().mean().item() == pytest.approx(expected, abs=0.01)
+    mask = span_mask(torch.full((4000,), 50), 50, 0.65, 10, min_masks=2, generator=g, require_same_masks=False)
+    assert mask.float().mean().item() == pytest.approx(plan.mask_statistics(50, 0.65, 10, 2).fraction, abs=0.01)
+    masks = torch.stack([span_mask(torch.full((6,), 50), 50, 0.65, 10, min_masks=2, generator=g)
+                         for _ in range(800)])
+    expected = plan.mask_statistics(50, 0.65, 10, 2, batch=6).same_fraction
+    assert masks.float().mean().item() == pytest.approx(expected, abs=0.01)
 
 
 # --- batching ------------------------------------------------------------------------------
@@ -158,14 +197,16 @@ def test_base_100h_rows():
     assert (ref["lr_warmup_updates"], ref["lr_hold_updates"], ref["lr_decay_updates"]) == (8000, 32000, 40000)
     assert ref["lr_peak"] == pytest.approx(3e-5) and ref["lr_final"] == pytest.approx(1.5e-6)
     assert ref["passes_over_data"] == pytest.approx(80000 * 1600 / (100.6 * 3600))
-    # masks: same options; 10 s -> 499 frames; channels of 768
-    # (ours: this project's span_mask, one more start position than fairseq's)
-    assert ref["masked_fraction"] == pytest.approx(plan.mask_statistics(499, 0.65, 10, 2).fraction)
-    assert ours["masked_fraction"] == pytest.approx(plan.mask_statistics(499, 0.65, 10, 2, fairseq=False).fraction)
-    assert rows["masked_fraction"].reference != ours["masked_fraction"]
-    assert 0.45 < ours["masked_fraction"] < 0.52
-    assert ref["channel_masked_fraction"] == pytest.approx(plan.mask_statistics(768, 0.5, 64).fraction)
-    assert plan.same(ours["channel_masked_fraction"], ref["channel_masked_fraction"])
+    # masks: same options; 10 s -> 499 frames; channels of 768; require_same_masks over the
+    # 20 utterances of 10 s in 200 s (ours: batch_bins on one GPU; fairseq: max_tokens per GPU)
+    assert ours["mask_batch"] == ref["mask_batch"] == 20
+    assert ours["require_same_masks"] is ref["require_same_masks"] is True
+    time = plan.mask_statistics(499, 0.65, 10, 2, batch=20)
+    assert ref["masked_fraction"] == ours["masked_fraction"] == pytest.approx(time.same_fraction)
+    assert ours["masked_fraction_utterance"] == pytest.approx(time.fraction)
+    assert 0.47 < time.fraction < 0.51 and 0.42 < time.same_fraction < 0.46      # ~49% -> ~44%
+    chan = plan.mask_statistics(768, 0.5, 64, batch=20)
+    assert ref["channel_masked_fraction"] == ours["channel_masked_fraction"] == pytest.approx(chan.same_fraction)
     assert "gumbel_temp_final" not in rows
     assert not plan.same(ours["audio_per_update_s"], ref["audio_per_update_s"])
 
@@ -204,12 +245,15 @@ def test_mini_ssl_rows_from_shapes(tmp_path):
     assert v["audio_per_gpu_batch_s"] == pytest.approx(375000 / 16000 / 2)
     assert (v["updates_per_epoch"], v["total_updates"]) == (2, 30)
     assert v["passes_over_data"] == pytest.approx(30 * 375000 / 900000)
-    assert v["lr_initial"] == pytest.approx(0.002 * 10 * 100 ** -1.5)
-    assert v["lr_final"] == pytest.approx(0.002 * 10 * 30 * 100 ** -1.5)
+    lr = plan.load_config(SSL_MINI)["optim_conf"]["lr"]        # WarmupLR, warmup_steps 100
+    assert v["lr_initial"] == pytest.approx(lr * 10 * 100 ** -1.5)
+    assert v["lr_final"] == pytest.approx(lr * 10 * 30 * 100 ** -1.5)
     assert v["gumbel_temp_final"] == pytest.approx(2 * 0.9995 ** 30)
     assert v["feature_grad_mult"] == 0.1 and v["grad_clip"] == 10.0
     # masks at the median utterance, 150000 samples = 468 frames
-    assert v["masked_fraction"] == pytest.approx(plan.mask_statistics(468, 0.65, 10, 2, fairseq=False).fraction)
+    # (one utterance of 9.4 s per GPU's 11.7 s: nothing to trim)
+    assert v["mask_batch"] == 1
+    assert v["masked_fraction"] == pytest.approx(plan.mask_statistics(468, 0.65, 10, 2).fraction)
     assert any("simulated over 6 utterances" in n for n in notes)
 
 

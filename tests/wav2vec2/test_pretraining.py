@@ -301,6 +301,23 @@ def test_heads_state_and_bad_configurations():
         wav2vec2_pretraining(tiny_config(codebook_negatives=10))
     with pytest.raises(ValueError, match="num_negatives: expected a positive integer"):
         sample_negatives(torch.ones(1, 3, dtype=torch.bool), 0)
+    with pytest.raises(ValueError, match="mask_dropout: expected 0.0"):
+        wav2vec2_pretraining(tiny_config(mask_dropout=0.1))
+
+
+def test_require_same_masks_follows_the_config():
+    """fairseq's default: every utterance of a batch is masked as much as the least masked one
+    (time masks as the config says; channel masks always, as fairseq's)."""
+    frames = torch.tensor([120, 90, 60, 0])
+    for same in (True, False):
+        model = tiny(require_same_masks=same, mask_channel_prob=0.5, mask_channel_length=4)
+        assert model.options.require_same_masks is same
+        counts = set()
+        for seed in range(10):
+            time_mask, channel_mask = model.make_masks(frames, 120, torch.Generator().manual_seed(seed))
+            assert not time_mask[3].any() and len(set(channel_mask.sum(1).tolist())) == 1
+            counts.add(len(set(time_mask[:3].sum(1).tolist())))
+        assert counts == {1} if same else max(counts) > 1
 
 
 def test_bf16_autocast_keeps_the_objective_in_float32_and_close():
