@@ -19,8 +19,8 @@ Sections, in this order (``--sections`` picks some):
             ``huggingface`` frontend (:mod:`~espnet_ext.bench.finetune`), bf16 and fp32, batch 8.
   decode    CTC greedy decoding RTF (:mod:`~espnet_ext.bench.decode`'s built BASE model) at
             batch 1 and 32 on 32 mini-corpus utterances; hypotheses equal at both batch sizes.
-  compile   Our BASE pre-training step with ``torch.compile``'d Transformer layers against the
-            eager one (bf16 on CUDA): compilation time, step time after it.
+  compile   Our BASE pre-training step with ``torch.compile``'d Transformer layers (``inductor``)
+            against the eager one (bf16 on CUDA): compilation time, step time after it.
   recipe    ``egs2/mini/ssl1`` stages 1-11 in a temporary copy of the recipe, the ``mini``
             preset on the whole mini corpus, ``--ngpu 1`` and ``use_amp: true``, training
             stopped after 90 s: the train loss per epoch must be finite and fall. Then two
@@ -38,7 +38,11 @@ and batch.
 
 ``--quick`` runs the same code at tiny sizes (the ``tiny`` model, batches of 1 and 2 one-second
 utterances, one timed step each, the recipe's ``tiny`` config on the English part for 2 epochs
-of 3 updates); ``--quick --device cpu`` is the test suite's run (``tests/bench/test_bench_gpu.py``).
+of 3 updates). ``--quick --device cpu`` is the test suite's run (``tests/bench/test_bench_gpu.py``),
+under a minute on 2 idle cores: as its timings mean nothing, the recipe section runs beside the
+others (started first, in its own process as they are; the reports keep the sections' order),
+and the compile section uses the ``aot_eager`` backend (it traces and differentiates the layers
+as ``inductor`` does but builds no C++ code, which alone takes about a minute on 2 cores).
 
 Written under ``--out`` (default ``gpu_check``), after every section: ``gpu_check.md`` (the
 table), ``gpu_check.json`` (every number: per-step times, audio seconds per second, peak
@@ -53,6 +57,7 @@ sleep until its time limit kills it.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import datetime
 import json
@@ -64,9 +69,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from espnet_ext.bench.gpu_sections import FULL, QUICK, SECTIONS, Row, Section, one_line, terminate
+from espnet_ext.bench.gpu_sections import SECTIONS, Row, Section, one_line, plan_for, terminate
 
 FAULTS = ("error", "hang")
 MIN_SECTION_S = 5.0  # a section is not started with less of the budget left
@@ -103,7 +108,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m espnet_ext.bench gpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes: the same code, a smoke test (~3 min on 2 CPU cores)")
+                        help="tiny sizes: the same code, a smoke test (under a minute on 2 CPU cores)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when there is one)")
     parser.add_argument("--out", default="gpu_check", help="where the table, the JSON file and the logs go")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
@@ -149,7 +154,7 @@ def fault_kind(text: str) -> str:
 
 def run_here(args: argparse.Namespace) -> int:
     """Run section ``args.section`` in this process; 0 when every measurement succeeded."""
-    plan = QUICK if args.quick else FULL
+    plan = plan_for(args.quick, args.device)
     section = Section(args.section, plan, args.device, Path(args.out), Path(args.result),
                       time.monotonic() + args.seconds_left)
     section.save()
@@ -173,8 +178,18 @@ def run_here(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- the runner
 
 
-def run_section(name: str, args: argparse.Namespace, limit_s: float, work: Path) -> Outcome:
-    """Section ``name`` in a child process (its own process group, killed after ``limit_s``)."""
+class Started(NamedTuple):
+    """A section's process, started by :func:`start_section`."""
+
+    proc: subprocess.Popen
+    start: float  # time.monotonic()
+    limit_s: float
+    result: Path
+    log: Path
+
+
+def start_section(name: str, args: argparse.Namespace, limit_s: float, work: Path) -> Started:
+    """Section ``name`` in a child process of its own process group, output to ``work/NAME.log``."""
     result, log = work / f"{name}.json", work / f"{name}.log"
     argv = [sys.executable, "-m", "espnet_ext.bench.gpu", "--section", name, "--result", str(result),
             "--seconds_left", f"{limit_s * (1 - GRACE_S):.1f}", "--device", args.device, "--out", args.out]
@@ -182,28 +197,38 @@ def run_section(name: str, args: argparse.Namespace, limit_s: float, work: Path)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if args.quick and args.device == "cpu":
         env.setdefault("OMP_NUM_THREADS", "1")  # tiny tensors: a second thread costs more than it saves
-    start = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        try:
-            status: Optional[int] = proc.wait(timeout=limit_s)
-        except subprocess.TimeoutExpired:
-            stop(proc)
-            status = None
-        except BaseException:  # (Ctrl-C): no section left running
-            stop(proc)
-            raise
-    seconds = time.monotonic() - start
-    data = json.loads(result.read_text()) if result.is_file() else dict(rows=[], results=[], errors=[])
+    return Started(proc, time.monotonic(), limit_s, result, log)
+
+
+def finish_section(started: Started) -> Outcome:
+    """Wait for a started section until its time limit (then stop it); its outcome."""
+    proc, limit_s = started.proc, started.limit_s
+    try:
+        status: Optional[int] = proc.wait(timeout=max(limit_s - (time.monotonic() - started.start), 0.0))
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        status = None
+    except BaseException:  # (Ctrl-C): no section left running
+        stop(proc)
+        raise
+    seconds = time.monotonic() - started.start
+    data = json.loads(started.result.read_text()) if started.result.is_file() else dict(rows=[], results=[], errors=[])
     rows = [Row(*row) for row in data["rows"]]
     if status == 0:
         return Outcome("ok", seconds, limit_s, None, rows, data["results"])
     if status is None:
         return Outcome("timeout", seconds, limit_s, f"killed at its time limit, {limit_s:.0f} s", rows,
                        data["results"])
-    tail = " ".join(log.read_text(errors="replace").strip().splitlines()[-3:])[-300:]
+    tail = " ".join(started.log.read_text(errors="replace").strip().splitlines()[-3:])[-300:]
     error = "; ".join(data["errors"]) or f"exit status {status}; its log ends: {tail}"
     return Outcome("failed", seconds, limit_s, error, rows, data["results"])
+
+
+def run_section(name: str, args: argparse.Namespace, limit_s: float, work: Path) -> Outcome:
+    """Section ``name`` in a child process (its own process group, killed after ``limit_s``)."""
+    return finish_section(start_section(name, args, limit_s, work))
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -222,7 +247,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def run_all(args: argparse.Namespace) -> int:
-    plan = QUICK if args.quick else FULL
+    """The sections in order, each after the one before, except the plan's ``beside`` ones:
+    started first, they run beside the others (each waited for, and stopped at its limit, by a
+    thread of its own) and are reported at the end. The table, the JSON file and the log keep
+    the sections' order."""
+    plan = plan_for(args.quick, args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     budget = args.budget or plan.budget_s
@@ -230,25 +259,54 @@ def run_all(args: argparse.Namespace) -> int:
                   started=datetime.datetime.now().astimezone().isoformat(timespec="seconds"), device=args.device,
                   quick=args.quick, budget_s=budget, plan=plan._asdict())
     outcomes: Dict[str, Outcome] = {}
+    beside: Dict[str, Tuple[Started, concurrent.futures.Future]] = {}
+    waiters = concurrent.futures.ThreadPoolExecutor(max_workers=max(len(plan.beside), 1))
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="gpu_check_") as work:
-        (out / "gpu_check.log").write_text("")
-        for name in args.sections:
-            left = budget - (time.monotonic() - start)
-            limit = min(args.limits.get(name, plan.limits[name]), left)
-            print(f"[gpu check] {name}: running (limit {limit:.0f} s)", flush=True)
-            if left < MIN_SECTION_S:
-                outcome = Outcome("skipped", 0.0, 0.0, f"not started: {left:.0f} s of the {budget:.0f} s budget left",
-                                  [], [])
-            else:
-                outcome = run_section(name, args, limit, Path(work))
-                with (out / "gpu_check.log").open("a") as log:
-                    log.write(f"===== {name}: {outcome.status} ({outcome.seconds:.1f} s)\n")
-                    log.write((Path(work) / f"{name}.log").read_text(errors="replace"))
-            outcomes[name] = outcome
-            print(f"[gpu check] {name}: {status_text(outcome)}", flush=True)
-            write_reports(out, header, outcomes, time.monotonic() - start)
-    failed = [name for name, o in outcomes.items() if o.status != "ok"]
+    work_dir = tempfile.TemporaryDirectory(prefix="gpu_check_")
+    work = Path(work_dir.name)  # each section's result and log
+
+    def limit_for(name: str) -> Optional[float]:
+        """The section's time limit; None (it is skipped) when too little of the budget is left."""
+        left = budget - (time.monotonic() - start)
+        limit = min(args.limits.get(name, plan.limits[name]), left)
+        print(f"[gpu check] {name}: running (limit {limit:.0f} s{', beside the others' * (name in plan.beside)})",
+              flush=True)
+        if left >= MIN_SECTION_S:
+            return limit
+        record(name, Outcome("skipped", 0.0, 0.0, f"not started: {left:.0f} s of the {budget:.0f} s budget left",
+                             [], []))
+        return None
+
+    def record(name: str, outcome: Outcome) -> None:
+        outcomes[name] = outcome
+        print(f"[gpu check] {name}: {status_text(outcome)}", flush=True)
+        done = {n: outcomes[n] for n in args.sections if n in outcomes}
+        with (out / "gpu_check.log").open("w") as log:
+            for n, o in done.items():
+                if o.status != "skipped":
+                    log.write(f"===== {n}: {o.status} ({o.seconds:.1f} s)\n")
+                    log.write((work / f"{n}.log").read_text(errors="replace"))
+        write_reports(out, header, done, time.monotonic() - start)
+
+    (out / "gpu_check.log").write_text("")
+    try:
+        for name in [n for n in args.sections if n in plan.beside]:
+            limit = limit_for(name)
+            if limit is not None:
+                started = start_section(name, args, limit, work)
+                beside[name] = started, waiters.submit(finish_section, started)
+        for name in [n for n in args.sections if n not in plan.beside]:
+            limit = limit_for(name)
+            if limit is not None:
+                record(name, run_section(name, args, limit, work))
+        for name in list(beside):
+            record(name, beside.pop(name)[1].result())
+    finally:  # (Ctrl-C): no section left running
+        for started, _ in beside.values():
+            stop(started.proc)
+        waiters.shutdown()
+        work_dir.cleanup()
+    failed = [name for name in args.sections if name in outcomes and outcomes[name].status != "ok"]
     print((out / "gpu_check.md").read_text())
     print(f"[gpu check] {len(outcomes) - len(failed)} of {len(outcomes)} sections ok"
           f"{'; not ok: ' + ', '.join(failed) if failed else ''}; written: {out}/gpu_check.md, gpu_check.json, "

@@ -1,9 +1,9 @@
 """``python -m espnet_ext.bench gpu --quick --device cpu``: the GPU check's code at tiny sizes on
 CPU, so that it cannot rot before a GPU runs it. One run with a forced failure in a middle
 section: every section reports a status and its figures, the sections after the failed one
-still run, the exit status is 1. (No speed is checked.) The quick run takes ~3 minutes on 2
-cores (imports of ESPnet's tasks in three processes, the recipe's stages 1-11, compilation):
-its tests are marked slow."""
+still run, the exit status is 1. (No speed is checked.) The quick run takes under a minute on 2
+idle cores (the recipe's stages 1-11 beside the other sections, most of it ESPnet's imports in
+their processes); as it runs a recipe, its tests are marked slow (``make test`` runs them)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from espnet_ext.bench import gpu
-from espnet_ext.bench.gpu_sections import SECTIONS, Epoch, parse_epochs
+from espnet_ext.bench.gpu_sections import FULL, QUICK, QUICK_CPU, SECTIONS, Epoch, parse_epochs, plan_for
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,7 @@ def test_every_section_runs_and_a_failure_does_not_stop_the_others(quick_run):
     assert "forced failure (--fault)" in data["sections"]["decode"]["error"]
     assert data["exit_status"] == 1 and data["not_ok"] == ["decode"]
     assert data["device"] == "cpu" and data["quick"] and data["total_s"] <= data["budget_s"]
+    assert data["plan"]["beside"] == ["recipe"]  # started first, reported last (in the sections' order)
     for section in data["sections"].values():
         assert 0 < section["seconds"] <= section["limit_s"] and section["rows"]
     log = (out / "gpu_check.log").read_text()
@@ -71,6 +72,7 @@ def test_training_step_figures(quick_run):
         assert r["ours"]["s_per_step"] > 0 and r["reference"]["s_per_step"] > 0 and r["speedup"] > 0
     (compiled,) = results(data, "compile").values()
     assert compiled["first_step_s"] > 0 and compiled["layers"] == "ours, 2 layers compiled"
+    assert compiled["backend"] == "aot_eager"  # on CPU (quick): no C++ build
     assert compiled["speedup"] == pytest.approx(compiled["eager"]["s_per_step"] / compiled["compiled"]["s_per_step"])
 
 
@@ -127,6 +129,22 @@ def test_a_hanging_section_is_killed_at_its_limit(tmp_path, capsys):
     assert "| env | timeout, 3 s: killed at its time limit, 3 s | — |" in (tmp_path / "gpu_check.md").read_text()
 
 
+def test_a_section_beside_the_others_is_killed_at_its_limit_and_reported_in_order(tmp_path, capsys):
+    status = gpu.main(["--quick", "--device", "cpu", "--out", str(tmp_path), "--sections", "recipe", "env",
+                       "--fault", "recipe=hang", "--fault", "env=hang", "--limit", "recipe=3", "--limit", "env=8"])
+    assert status == 1
+    data = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert list(data["sections"]) == ["recipe", "env"] and data["not_ok"] == ["recipe", "env"]
+    recipe, env = data["sections"]["recipe"], data["sections"]["env"]
+    assert recipe["status"] == "timeout" and recipe["limit_s"] == 3 and 3 <= recipe["seconds"] < 6  # while env ran
+    assert env["status"] == "timeout" and 8 <= env["seconds"] < 12
+    log = (tmp_path / "gpu_check.log").read_text()
+    order = [m.groups() for m in re.finditer(r"^===== (\w+): (\w+)", log, re.M)]
+    assert order == [("recipe", "timeout"), ("env", "timeout")]
+    out = capsys.readouterr().out
+    assert out.index("recipe: running (limit 3 s, beside the others)") < out.index("env: running")
+
+
 def test_a_spent_budget_skips_the_remaining_sections(tmp_path, capsys):
     status = gpu.main(["--quick", "--device", "cpu", "--out", str(tmp_path), "--sections", "env", "pretrain",
                        "--fault", "env=hang", "--budget", "6"])
@@ -134,6 +152,14 @@ def test_a_spent_budget_skips_the_remaining_sections(tmp_path, capsys):
     sections = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]
     assert sections["env"]["status"] == "timeout" and sections["pretrain"]["status"] == "skipped"
     assert sections["pretrain"]["error"].startswith("not started: ")
+
+
+def test_only_the_quick_cpu_run_changes_backend_and_runs_sections_beside():
+    assert plan_for(False, "cuda") == plan_for(False, "cpu") == FULL
+    assert plan_for(True, "cuda:0") == QUICK and QUICK_CPU == plan_for(True, "cpu")
+    assert (FULL.compile_backend, FULL.beside) == (QUICK.compile_backend, QUICK.beside) == ("inductor", ())
+    assert (QUICK_CPU.compile_backend, QUICK_CPU.beside) == ("aot_eager", ("recipe",))
+    assert QUICK_CPU._replace(compile_backend="inductor", beside=()) == QUICK  # the same sizes
 
 
 def test_bad_options_are_usage_errors():
