@@ -15,6 +15,7 @@ from espnet2.tasks.ssl import SSLTask as _ESPnetSSLTask
 from espnet2.utils.types import str2bool
 from torch import nn
 
+from espnet_ext.espnet.frontend import NormalizeMismatchError
 from espnet_ext.espnet.ssl_model import Wav2Vec2TaskMixin
 from espnet_ext.trainer import Trainer
 
@@ -80,7 +81,11 @@ class ASRTask(FeatsStatsMixin, _ESPnetASRTask):
 
     @classmethod
     def build_model(cls, args):
-        model = super().build_model(args)
+        try:
+            model = super().build_model(args)
+        except NormalizeMismatchError as e:   # name the fine-tuning config too
+            config = getattr(args, "config", None)
+            raise NormalizeMismatchError(f"{config}: {e}" if config else str(e)) from None
         init_ctc_output(model, getattr(args, "ctc_init", "pytorch"))
         return model
 

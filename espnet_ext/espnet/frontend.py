@@ -14,6 +14,7 @@ In a training config::
         dropout: 0.0                     # fairseq fine-tuning's dropouts (None: the checkpoint's)
         attention_dropout: 0.0
         activation_dropout: 0.1
+        normalize_waveform: null         # fairseq task.normalize; null: what the checkpoint records
     normalize: null                      # the backbone normalizes its own input
     input_size: null                     # taken from the checkpoint (output_size())
 
@@ -44,6 +45,33 @@ from espnet_ext.wav2vec2.waveform import normalize_waveforms
 def _sampling_rate(fs: Union[int, str]) -> int:
     text = str(fs).lower()
     return int(float(text[:-1]) * 1000) if text.endswith("k") else int(float(text))
+
+
+class NormalizeMismatchError(ValueError):
+    """The fine-tuning config's ``normalize_waveform`` disagrees with the checkpoint's pre-training."""
+
+
+def checked_normalize(path: str, recorded: Optional[bool], asked: Optional[bool]) -> bool:
+    """Whether to normalise waveforms for the backbone at ``path``: ``asked`` (the frontend's
+    ``normalize_waveform``), else what the checkpoint ``recorded``.
+
+    Raises:
+        NormalizeMismatchError: ``asked`` and ``recorded`` are both given and differ (the
+            backbone would see waveforms scaled unlike those it was pre-trained on).
+    """
+    if recorded is None:
+        value = bool(asked)
+        logging.warning("wav2vec2 frontend: %s does not record whether it was pre-trained on normalized "
+                        "waveforms (fairseq task.normalize); using normalize_waveform: %s (set "
+                        "frontend_conf.normalize_waveform to what pre-training used)", path, value)
+        return value
+    if asked is not None and bool(asked) != recorded:
+        raise NormalizeMismatchError(
+            f"wav2vec2 frontend: {path} was pre-trained with waveform normalization "
+            f"{'on' if recorded else 'off'} (normalize: {str(recorded).lower()}), but frontend_conf."
+            f"normalize_waveform is {str(bool(asked)).lower()}; set normalize_waveform: "
+            f"{str(recorded).lower()} (or leave it out to follow the checkpoint)")
+    return recorded
 
 
 class PretrainedFrontend(AbsFrontend):
@@ -109,8 +137,12 @@ class Wav2Vec2Frontend(PretrainedFrontend):
             None keeps the checkpoint's (its pre-training values). fairseq's fine-tuning sets
             them (``Wav2Vec2AsrConfig``: 0.0 each unless given; its BASE recipes give
             ``activation_dropout`` 0.1).
-        normalize_waveform: zero-mean unit-variance each utterance first (for checkpoints
-            pre-trained with fairseq ``task.normalize: true``, e.g. LARGE LV-60).
+        normalize_waveform: zero-mean unit-variance each utterance first (fairseq
+            ``task.normalize``; true for LARGE LV-60). None: what the checkpoint records
+            (:attr:`~espnet_ext.wav2vec2.importers.CheckpointInfo.normalize`; fairseq's
+            ``task.normalize``, this project's pre-training's ``normalize_waveform``); a value
+            that disagrees with the record raises :class:`NormalizeMismatchError`; a checkpoint
+            that records nothing (older files, Hugging Face) gets a warning and False unless set.
         fs: sampling rate of the input; only 16 kHz is accepted.
         torch_compile: compile the Transformer layers (:func:`~espnet_ext.wav2vec2.compile.compile_layers`;
             off by default: the first step pays the compilation, and on CPU it is not faster).
@@ -137,7 +169,7 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         attention_dropout: Optional[float] = None,
         activation_dropout: Optional[float] = None,
         dropout_input: Optional[float] = None,
-        normalize_waveform: bool = False,
+        normalize_waveform: Optional[bool] = None,
         fs: Union[int, str] = 16000,
         torch_compile: bool = False,
     ):
@@ -149,7 +181,9 @@ class Wav2Vec2Frontend(PretrainedFrontend):
             raise ValueError(f"wav2vec2 frontend: expected 16 kHz input; found fs={fs}")
         self.path, self.preset, self.allow_unsafe = path, preset, allow_unsafe
         if path is not None:
-            self.model = load_checkpoint(path, allow_unsafe=allow_unsafe).model
+            loaded = load_checkpoint(path, allow_unsafe=allow_unsafe)
+            self.model = loaded.model
+            normalize_waveform = checked_normalize(path, loaded.info.normalize, normalize_waveform)
         else:
             self.model = wav2vec2_model(preset_config(preset))
         if layer is not None and not 0 <= layer <= self.model.num_layers:
@@ -167,7 +201,7 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         self.mask_prob, self.mask_length = mask_prob, mask_length
         self.mask_channel_prob, self.mask_channel_length = mask_channel_prob, mask_channel_length
         self.require_same_masks = require_same_masks
-        self.normalize_waveform = normalize_waveform
+        self.normalize_waveform = bool(normalize_waveform)
         count_updates(self)  # self.num_updates: optimizer updates, saved with the model
         if torch_compile:
             compile_layers(self.model)

@@ -12,7 +12,9 @@ SSLTask with :class:`Wav2Vec2TaskMixin` and the project's Trainer)::
             latent_temp: [2.0, 0.5, 0.999995]
         diversity_weight: 0.1        # fairseq loss_weights[0] (alpha)
         feature_penalty_weight: 10.0 # fairseq loss_weights[1] (beta)
-        normalize_waveform: false    # fairseq task.normalize (true for LARGE)
+        normalize_waveform: false    # fairseq task.normalize (true for LARGE): each utterance zero
+                                     # mean, unit variance over its whole length before cropping;
+                                     # saved in checkpoints, the fine-tuning frontend follows it
         context: null                # or the downsampling context network, e.g.
         #   {downsample_rate: 0.7, num_encoder_layers: 6, num_decoder_layers: 6, conv_ffn: true,
         #    pos_conv_kernel: 0}   (with config: {encoder_layers: 0} it replaces the Transformer;
@@ -69,6 +71,7 @@ import logging
 import math
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+import numpy as np
 import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
@@ -151,7 +154,9 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
             :func:`~espnet_ext.wav2vec2.pretraining.downsampling_context` for the downsampling one.
         diversity_weight: fairseq ``loss_weights[0]`` (alpha, BASE 0.1).
         feature_penalty_weight: fairseq ``loss_weights[1]`` (beta, BASE 10).
-        normalize_waveform: fairseq ``task.normalize`` (per-utterance zero mean, unit variance).
+        normalize_waveform: fairseq ``task.normalize`` (per-utterance zero mean, unit variance;
+            in the task's pipeline over whole utterances before cropping,
+            :class:`NormalizeWholeUtterances`); written into checkpoints by :meth:`save_pretrained`.
         collapse_ppl_fraction, collapse_patience: :class:`CollapseMonitor` (warnings only).
         torch_compile: compile the Transformer layers (:func:`~espnet_ext.wav2vec2.compile.compile_layers`;
             off by default: the first step pays the compilation, and on CPU it is not faster).
@@ -178,14 +183,16 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         if torch_compile:
             compile_layers(self.pretraining)
 
-    def forward(self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any
+    def forward(self, speech: Tensor, speech_lengths: Tensor, speech_normalized: bool = False, **kwargs: Any
                 ) -> Tuple[Tensor, Dict[str, Tensor], Tensor]:
         """``(B, L)`` waveforms, ``(B,)`` lengths -> (loss per masked frame, stats, weight = masked frames).
 
-        Other batch entries (``text``) are ignored.
+        ``speech_normalized``: the batch comes from :class:`NormalizeWholeUtterances` (normalised
+        over whole utterances before cropping, as fairseq): not normalised again. Other batch
+        entries (``text``) are ignored.
         """
         lengths = speech_lengths.long()
-        if self.normalize_waveform:
+        if self.normalize_waveform and speech_normalized is not True:
             speech = normalize_waveforms(speech, lengths)
         out = self.pretraining(speech, lengths, num_updates=self.num_updates)
         loss = out.loss.per_frame
@@ -220,7 +227,28 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         if not heads:
             state = {k: v for k, v in state.items() if k.startswith("context_network.")}
         save_backbone(self.pretraining.backbone, self.config, path, pretraining_state=state,
-                      context=self.context_options, num_updates=updates_done(self))
+                      context=self.context_options, num_updates=updates_done(self),
+                      normalize=self.normalize_waveform)
+
+
+class NormalizeWholeUtterances:
+    """fairseq ``task.normalize`` as its data set applies it: every utterance zero-mean,
+    unit-variance over its *whole* length (``F.layer_norm``, eps 1e-5), before the collate
+    crops it (ESPnet's ``crop_audio``, :class:`MaxSampleCrop`). The batch gets
+    ``speech_normalized: True``, which tells :meth:`ESPnetWav2Vec2Model.forward` not to
+    normalise the cropped batch again (its statistics would then be the crop's). Picklable."""
+
+    def __init__(self, collate: Any) -> None:
+        self.collate = collate
+
+    def __call__(self, data: Any) -> Any:
+        normalized = []
+        for key, item in data:
+            speech = np.asarray(item["speech"], dtype=np.float64)
+            speech = (speech - speech.mean()) / np.sqrt(speech.var() + 1e-5) if speech.size else speech
+            normalized.append((key, dict(item, speech=speech.astype(np.float32))))
+        keys, batch = self.collate(normalized)
+        return keys, dict(batch, speech_normalized=True)
 
 
 class MaxSampleCrop:
@@ -286,8 +314,12 @@ class Wav2Vec2TaskMixin:
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool):
         collate = super().build_collate_fn(args, train)
+        if not _builds_wav2vec2(args) or args.collect_stats:
+            return collate
+        if (args.model_conf or {}).get("normalize_waveform"):
+            collate = NormalizeWholeUtterances(collate)   # before any crop, as fairseq
         max_samples = (args.collate_fn_conf or {}).get("max_sample_size")
-        if not _builds_wav2vec2(args) or max_samples is None or not train or args.collect_stats:
+        if max_samples is None or not train:
             return collate
         return MaxSampleCrop(collate, int(max_samples))
 

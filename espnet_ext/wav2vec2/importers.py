@@ -24,6 +24,13 @@ Weights outside the backbone are returned, not dropped: the pre-training heads (
 ``target_glu.*``) in :attr:`CheckpointInfo.pretraining_state`, and a CTC output layer in
 :attr:`CheckpointInfo.head_state` (``weight``, ``bias``). Anything else, or a backbone weight
 missing or of the wrong shape, raises a ValueError naming the keys.
+
+Whether the backbone was pre-trained on normalised waveforms (fairseq ``task.normalize``: zero
+mean, unit variance per utterance) is :attr:`CheckpointInfo.normalize`: this project's files
+record it (:func:`save_backbone` ``normalize``), fairseq's in ``cfg.task.normalize`` /
+``args.normalize`` (for a fine-tuned one, those of the embedded pre-training config first);
+None where the checkpoint does not say (older files of this project, Hugging Face directories,
+whose ``do_normalize`` is the feature extractor's setting and true even for BASE).
 """
 
 from __future__ import annotations
@@ -74,6 +81,8 @@ class CheckpointInfo(NamedTuple):
             ``config.json``, or :meth:`Wav2Vec2Config.to_dict`).
         context: the options of a downsampling context network pre-trained on top of the
             backbone (its weights are ``context_network.*`` in ``pretraining_state``); None if none.
+        normalize: pre-trained on normalised waveforms (fairseq ``task.normalize``); None: not
+            recorded (see the module docstring).
     """
 
     source_format: str
@@ -84,6 +93,7 @@ class CheckpointInfo(NamedTuple):
     initialized: Tuple[str, ...]
     raw_config: Dict[str, Any]
     context: Optional[Dict[str, Any]] = None
+    normalize: Optional[bool] = None
 
 
 class LoadedCheckpoint(NamedTuple):
@@ -301,6 +311,25 @@ def _build(config: Wav2Vec2Config, mapped: _Mapped, source: str) -> Tuple[Wav2Ve
 
 
 # ---------------------------------------------------------------------------- formats
+def fairseq_normalize(stored: Any) -> Optional[bool]:
+    """fairseq's ``task.normalize`` from a checkpoint's ``cfg`` (or ``args``): for a fine-tuned
+    checkpoint, its embedded pre-training config's (``model.w2v_args`` / ``w2v_args``) first,
+    then the fine-tuning task's; None where neither says."""
+    plain = to_plain(stored)
+    if not isinstance(plain, dict):
+        return None
+    model = plain.get("model") if isinstance(plain.get("model"), dict) else {}
+    candidates = [model.get("w2v_args"), plain.get("w2v_args"), plain]
+    for cfg in candidates:
+        if not isinstance(cfg, dict):
+            continue
+        task = cfg.get("task") if isinstance(cfg.get("task"), dict) else {}
+        for value in (task.get("normalize"), cfg.get("normalize")):
+            if isinstance(value, bool):
+                return value
+    return None
+
+
 def _load_fairseq(path: Path, checkpoint: Mapping[str, Any]) -> LoadedCheckpoint:
     stored = checkpoint.get("cfg") if checkpoint.get("cfg") is not None else checkpoint.get("args")
     if stored is None:
@@ -312,7 +341,7 @@ def _load_fairseq(path: Path, checkpoint: Mapping[str, Any]) -> LoadedCheckpoint
     mapped = map_state(state, FAIRSEQ_RULES, FAIRSEQ_PRETRAINING_RULES, FAIRSEQ_HEAD_RULES, prefix)
     model, initialized = _build(config, mapped, str(path))
     info = CheckpointInfo("fairseq", str(path), fine_tuned, mapped.pretraining, mapped.head, initialized,
-                          to_plain(stored))
+                          to_plain(stored), normalize=fairseq_normalize(stored))
     return LoadedCheckpoint(model, config, info)
 
 
@@ -327,8 +356,10 @@ def _load_own(path: Path, checkpoint: Mapping[str, Any]) -> LoadedCheckpoint:
     mapped = _Mapped(dict(checkpoint["model"]), dict(checkpoint.get("pretraining_state") or {}), {}, [])
     model, initialized = _build(config, mapped, str(path))
     context = checkpoint.get("context")
+    normalize = checkpoint.get("normalize")
     info = CheckpointInfo("espnet_ext", str(path), False, mapped.pretraining, {}, initialized,
-                          dict(checkpoint["config"]), dict(context) if context is not None else None)
+                          dict(checkpoint["config"]), dict(context) if context is not None else None,
+                          normalize=bool(normalize) if normalize is not None else None)
     return LoadedCheckpoint(model, config, info)
 
 
@@ -401,7 +432,8 @@ def load_checkpoint(path: PathLike, *, allow_unsafe: bool = False) -> LoadedChec
 
 def save_backbone(model: Wav2Vec2Model, config: Wav2Vec2Config, path: PathLike, *,
                   pretraining_state: Optional[Mapping[str, Tensor]] = None,
-                  context: Optional[Mapping[str, Any]] = None, num_updates: Optional[int] = None) -> None:
+                  context: Optional[Mapping[str, Any]] = None, num_updates: Optional[int] = None,
+                  normalize: Optional[bool] = None) -> None:
     """Write ``{"format": "espnet_ext.wav2vec2", "version": 1, "config": config.to_dict(), "model": state_dict}``.
 
     Args:
@@ -413,6 +445,9 @@ def save_backbone(model: Wav2Vec2Model, config: Wav2Vec2Config, path: PathLike, 
             ``"context"``, returned as ``info.context``; the ``w2v2_context`` encoder's ``path``).
         num_updates: pre-training optimizer updates done, stored as ``"num_updates"`` when given
             (the update axis of :mod:`espnet_ext.report.checkpoints`).
+        normalize: whether pre-training normalised its waveforms (fairseq ``task.normalize``),
+            stored as ``"normalize"`` when given; returned as ``info.normalize`` (the ``wav2vec2``
+            frontend follows it and refuses a fine-tuning config that disagrees).
     The file loads with ``torch.load(weights_only=True)``; it is written atomically.
     """
     path = Path(path)
@@ -423,6 +458,8 @@ def save_backbone(model: Wav2Vec2Model, config: Wav2Vec2Config, path: PathLike, 
         payload["context"] = dict(context)
     if num_updates is not None:
         payload["num_updates"] = int(num_updates)
+    if normalize is not None:
+        payload["normalize"] = bool(normalize)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)

@@ -188,3 +188,72 @@ def test_in_an_espnet_asr_model_with_ctc():
     loss.backward()
     assert torch.isfinite(loss)
     assert any(p.grad is not None for p in model.frontend.model.encoder.parameters())
+
+
+# --------------------------------------------------------------------- waveform normalization
+def _saved(tmp_path, name, normalize):
+    path = tmp_path / name
+    save_backbone(tiny().model, preset_config("tiny"), path, normalize=normalize)
+    return str(path)
+
+
+def test_normalize_waveform_follows_the_checkpoint_and_refuses_a_mismatch(tmp_path, caplog):
+    from espnet_ext.espnet.frontend import NormalizeMismatchError
+
+    large_like = _saved(tmp_path, "large_like.pt", True)
+    assert Wav2Vec2Frontend(path=large_like).normalize_waveform is True          # None: the checkpoint's
+    assert Wav2Vec2Frontend(path=large_like, normalize_waveform=True).normalize_waveform is True
+    with pytest.raises(NormalizeMismatchError, match=f"{large_like} was pre-trained with waveform normalization "
+                       "on .* but frontend_conf.normalize_waveform is false; set normalize_waveform: true"):
+        Wav2Vec2Frontend(path=large_like, normalize_waveform=False)
+    base_like = _saved(tmp_path, "base_like.pt", False)
+    assert Wav2Vec2Frontend(path=base_like).normalize_waveform is False
+    with pytest.raises(NormalizeMismatchError, match="normalization off"):
+        Wav2Vec2Frontend(path=base_like, normalize_waveform=True)
+    # a checkpoint that records nothing (written before the flag): a warning, the asked value (False)
+    old = _saved(tmp_path, "old.pt", None)
+    with caplog.at_level("WARNING"):
+        assert Wav2Vec2Frontend(path=old).normalize_waveform is False
+        assert Wav2Vec2Frontend(path=old, normalize_waveform=True).normalize_waveform is True
+    assert sum(f"{old} does not record whether it was pre-trained on normalized" in r.getMessage()
+               for r in caplog.records) == 2
+    assert tiny().normalize_waveform is False                                      # a preset: off
+
+
+def test_fairseq_checkpoint_with_normalize_used_without_it_names_both_files(tmp_path):
+    """A fairseq checkpoint pre-trained with task.normalize true (LARGE LV-60), fine-tuned by a
+    config that turns normalization off: the error names the config file and the checkpoint."""
+    import dataclasses
+    import warnings
+
+    import yaml
+
+    from espnet_ext.espnet.frontend import NormalizeMismatchError
+    from espnet_ext.tasks import ASRTask
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from s3prl.upstream.wav2vec2 import wav2vec2_model as fairseq_copy
+        cfg = fairseq_copy.Wav2Vec2Config(
+            conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2", encoder_layers=1,
+            encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=2, conv_pos=16,
+            conv_pos_groups=4, quantize_targets=True, final_dim=16, latent_vars=8)
+        model = fairseq_copy.Wav2Vec2Model(cfg)
+    checkpoint = tmp_path / "wav2vec_large_like.pt"
+    torch.save({"cfg": {"model": dataclasses.asdict(cfg), "task": {"_name": "audio_pretraining", "normalize": True}},
+                "model": model.state_dict()}, checkpoint)
+    config = tmp_path / "train_asr.yaml"
+    config.write_text(yaml.safe_dump({
+        "frontend": "wav2vec2", "frontend_conf": {"path": str(checkpoint), "normalize_waveform": False},
+        "encoder": "w2v2_light", "normalize": None, "model_conf": {"ctc_weight": 1.0}}), encoding="utf-8")
+    args = ASRTask.get_parser().parse_args(["--config", str(config), "--output_dir", str(tmp_path), "--token_list", "x"])
+    args.token_list = ["<blank>", "<unk>", "a", "<sos/eos>"]
+    with pytest.raises(NormalizeMismatchError) as error:
+        ASRTask.build_model(args)
+    message = str(error.value)
+    assert message.startswith(f"{config}: wav2vec2 frontend: {checkpoint} was pre-trained with waveform "
+                              "normalization on (normalize: true)")
+    assert "normalize_waveform is false" in message
+    # left out, the frontend follows the checkpoint
+    args.frontend_conf = {"path": str(checkpoint)}
+    assert ASRTask.build_model(args).frontend.normalize_waveform is True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -244,3 +245,52 @@ def test_max_sample_size_crops_training_batches_to_random_windows():
                                             "--collate_fn_conf", "max_sample_size=16000"])
     assert isinstance(SSLTask.build_collate_fn(args, train=True), MaxSampleCrop)
     assert not isinstance(SSLTask.build_collate_fn(args, train=False), MaxSampleCrop)
+
+
+def test_normalize_flag_is_saved_with_the_backbone(tmp_path):
+    for flag in ("true", "false"):
+        model = build("--model_conf", "preset=tiny", "--model_conf", f"normalize_waveform={flag}")
+        model.save_pretrained(tmp_path / f"{flag}.pth")
+        assert load_checkpoint(tmp_path / f"{flag}.pth").info.normalize is (flag == "true")
+
+
+def _ssl_args(*extra):
+    return SSLTask.get_parser().parse_args(["--output_dir", "x", "--model", "wav2vec2", "--model_conf", "preset=tiny",
+                                            *extra])
+
+
+def test_waveforms_are_normalized_over_whole_utterances_before_cropping(monkeypatch):
+    """fairseq normalizes each file (RawAudioDataset.postprocess) before the collater crops it:
+    the model sees windows of whole-utterance-normalized audio, not re-normalized windows."""
+    from espnet_ext.espnet import ssl_model
+    from espnet_ext.espnet.ssl_model import NormalizeWholeUtterances
+
+    rng = np.random.default_rng(0)
+    data = []
+    for i, n in enumerate((1200, 900, 700)):       # loud first half, quiet second half, an offset
+        x = rng.standard_normal(n) * np.where(np.arange(n) < n // 2, 3.0, 0.2) + 0.5
+        data.append((f"u{i}", {"speech": x.astype(np.float32)}))
+    whole = [(x["speech"] - x["speech"].mean()) / np.sqrt(x["speech"].var() + 1e-5) for _, x in data]
+    args = _ssl_args("--model_conf", "normalize_waveform=true", "--collate_fn_conf", "crop_audio=true",
+                     "--collate_fn_conf", "max_sample_size=400")
+    collate = SSLTask.build_collate_fn(args, train=True)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    _, batch = collate(data)
+    assert batch["speech_normalized"] is True and batch["speech"].shape == (3, 400)
+    for row, full in zip(batch["speech"].numpy(), whole):
+        windows = np.lib.stride_tricks.sliding_window_view(full, 400)
+        assert np.abs(windows - row).max(axis=1).min() < 1e-5          # a window of the normalized file
+        assert abs(row.mean()) > 1e-3 or abs(row.std() - 1) > 1e-3     # not re-normalized
+    _, valid = SSLTask.build_collate_fn(args, train=False)(data)          # validation: whole, not cropped
+    np.testing.assert_allclose(valid["speech"][2, :700].numpy(), whole[2], atol=1e-5)
+    assert not isinstance(SSLTask.build_collate_fn(_ssl_args(), train=True), NormalizeWholeUtterances)
+    # the model does not normalize a batch marked as normalized, and does one that is not
+    calls = []
+    real = ssl_model.normalize_waveforms
+    monkeypatch.setattr(ssl_model, "normalize_waveforms", lambda *a: calls.append(1) or real(*a))
+    model = build("--model_conf", "preset=tiny", "--model_conf", "normalize_waveform=true")
+    model(batch["speech"], batch["speech_lengths"], speech_normalized=True)
+    assert calls == []
+    model(batch["speech"], batch["speech_lengths"])
+    assert calls == [1]

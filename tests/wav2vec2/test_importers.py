@@ -368,3 +368,43 @@ def test_truncated_safetensors_is_named(tmp_path):
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ValueError, match=r"model\.safetensors: not a readable safetensors file \(truncated or corrupt"):
         load_checkpoint(tmp_path)
+
+
+# ---------------------------------------------------------------------------- waveform normalization record
+def test_normalize_flag_round_trips_and_old_files_have_none(tmp_path):
+    config = tiny_config()
+    model = wav2vec2_model(config)
+    for flag in (True, False):
+        save_backbone(model, config, tmp_path / f"{flag}.pt", normalize=flag)
+        assert torch.load(tmp_path / f"{flag}.pt", weights_only=True)["normalize"] is flag
+        assert load_checkpoint(tmp_path / f"{flag}.pt").info.normalize is flag
+    save_backbone(model, config, tmp_path / "old.pt")              # written before the flag existed
+    assert "normalize" not in torch.load(tmp_path / "old.pt", weights_only=True)
+    assert load_checkpoint(tmp_path / "old.pt").info.normalize is None
+
+
+@pytest.mark.parametrize("stored, expected", [
+    ({"model": {"_name": "wav2vec2"}, "task": {"_name": "audio_pretraining", "normalize": True}}, True),
+    ({"model": {"_name": "wav2vec2"}, "task": {"_name": "audio_pretraining", "normalize": False}}, False),
+    ({"model": {"_name": "wav2vec2"}, "task": {"_name": "audio_pretraining"}}, None),
+    # fine-tuned: the embedded pre-training task first
+    ({"model": {"_name": "wav2vec_ctc", "w2v_args": {"task": {"normalize": True}}}, "task": {"normalize": False}},
+     True),
+    ({"model": {"_name": "wav2vec_ctc", "w2v_args": None}, "task": {"normalize": True}}, True),
+    (argparse.Namespace(arch="wav2vec2", normalize=True), True),
+    (argparse.Namespace(arch="wav2vec_ctc", w2v_args=argparse.Namespace(normalize=False), normalize=True), False),
+    (argparse.Namespace(arch="wav2vec2"), None),
+])
+def test_fairseq_normalize_is_read_from_the_task(stored, expected):
+    from espnet_ext.wav2vec2.importers import fairseq_normalize
+
+    assert fairseq_normalize(stored) is expected
+    assert fairseq_normalize(OmegaConf.create(stored) if isinstance(stored, dict) else stored) is expected
+
+
+def test_fairseq_checkpoint_records_normalize(tmp_path):
+    model, model_cfg = _fairseq_model("default", False)
+    checkpoint = _fairseq_checkpoint(model, model_cfg, "cfg")
+    checkpoint["cfg"]["task"]["normalize"] = True
+    torch.save(checkpoint, tmp_path / "large_like.pt")
+    assert load_checkpoint(tmp_path / "large_like.pt").info.normalize is True
