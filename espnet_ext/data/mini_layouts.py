@@ -247,6 +247,32 @@ def write_librispeech(corpus_dir, out_dir, tarballs: bool = False) -> LayoutResu
     return LayoutResult(out_dir, count)
 
 
+def write_librilight_finetuning(librispeech_root, out_dir) -> LayoutResult:
+    """Libri-light's ``librispeech_finetuning`` tree in ``out_dir`` from a LibriSpeech tree's
+    ``train-clean-100`` (as :func:`write_librispeech` writes it): chapter ``i`` goes to the
+    ``i % 14``-th of ``1h/{0..5}/{clean,other}``, ``9h/{clean,other}``, except that the first
+    chapter's utterances are split between ``1h/0/clean`` and ``9h/clean`` (the same chapter in
+    two directories, each with a ``.trans.txt`` of its own lines, as in the real archive)."""
+    slots = [f"1h/{n}/{s}" for n in range(6) for s in ("clean", "other")] + ["9h/clean", "9h/other"]
+    root = Path(out_dir) / "librispeech_finetuning"
+    chapters = sorted(p for p in (Path(librispeech_root) / "train-clean-100").glob("*/*") if p.is_dir())
+    count = 0
+    for index, chapter_dir in enumerate(chapters):
+        reader, chapter = chapter_dir.parent.name, chapter_dir.name
+        lines = (chapter_dir / f"{reader}-{chapter}.trans.txt").read_text(encoding="utf-8").splitlines()
+        halves = [(slots[index % len(slots)], lines)]
+        if index == 0:
+            halves = [("1h/0/clean", lines[: len(lines) // 2]), ("9h/clean", lines[len(lines) // 2:])]
+        for slot, part in halves:
+            target = root / slot / reader / chapter
+            target.mkdir(parents=True, exist_ok=True)
+            for line in part:
+                shutil.copyfile(chapter_dir / f"{line.split()[0]}.flac", target / f"{line.split()[0]}.flac")
+            _write_lines(target / f"{reader}-{chapter}.trans.txt", part)
+            count += len(part)
+    return LayoutResult(root, count)
+
+
 # ---------------------------------------------------------------------------------------------
 # TIMIT
 # ---------------------------------------------------------------------------------------------

@@ -186,7 +186,27 @@ def test_missing_or_empty_corpus_directory(run_recipe, copy_of, tmp_path):
     stderr = failed(run_recipe(empty, *no_download, check=False), 1)
     assert f"{tmp_path / 'empty'}: expected LibriSpeech/<part>/ or <part>/ directories" in stderr
     stderr = failed(run_recipe(empty, "--stop_stage", "1", "--train_set", "train_clean_5", check=False), 2)
-    assert "--train_set must be train_clean_100, train_960 or train_clean_100_sub<N>" in stderr
+    assert "--train_set must be train_clean_100, train_960, train_clean_100_sub<N>, train_10h" in stderr
+
+
+def test_librilight_10h_split_from_a_local_copy(corpus, corpus_recipe, run_recipe, tmp_path):
+    """--train_set train_10h: dev/test from LibriSpeech, the training set from Libri-light's
+    librispeech_finetuning/ (here the mini train-clean-100 laid out as it; LIBRILIGHT in db.sh)."""
+    librilight = mini_layouts.write_librilight_finetuning(corpus, tmp_path / "ll").path
+    db_sh = f"LIBRISPEECH={corpus.parent}\nLIBRILIGHT={librilight.parent}\n"
+    recipe = corpus_recipe("librispeech", tmp_path / "asr1", db_sh)
+    opts = ["--train_set", "train_10h", "--download", "false"]
+    result = run_recipe(recipe, *opts, script="local/data.sh")
+    assert "Libri-light's 10h split from" in result.stderr
+    text = read_map(recipe / "data/train_10h/text")
+    expected = {}
+    for trans in (librilight / "9h").glob("*/*/*/*.trans.txt"):
+        expected.update(line.split(maxsplit=1) for line in trans.read_text().splitlines())
+    assert set(expected) < set(text) and len(read_map(recipe / "data/test_clean/text")) == 30
+    assert not (recipe / "data/train_clean_100").exists()
+    unset = corpus_recipe("librispeech", tmp_path / "b", f"LIBRISPEECH={corpus.parent}\n")
+    stderr = failed(run_recipe(unset, *opts, script="local/data.sh", check=False), 2)
+    assert "set LIBRILIGHT in db.sh to the directory holding it" in stderr
 
 
 @pytest.mark.slow
