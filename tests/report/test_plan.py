@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from espnet_ext.bin import plan as plan_cli
 from espnet_ext.report import plan
@@ -182,21 +183,22 @@ def test_base_100h_rows():
     rows, _ = _rows(BASE_100H, "base_100h")
     ours = {k: r.ours for k, r in rows.items()}
     ref = {k: r.reference for k, r in rows.items()}
-    # ours: 3.2 M samples, 1 batch per update; 100.6 h (the reference's) / 200 s = 1810.8 -> 1810
-    assert ours["audio_per_update_s"] == 200.0
-    assert ours["updates_per_epoch"] == 1810 and ours["total_updates"] == 36200
-    # TristageLR(max_steps 36000): 3600 / 14400 / 18000; after it the LR stays at 0.05 x 5e-5
-    assert (ours["lr_warmup_updates"], ours["lr_hold_updates"], ours["lr_decay_updates"]) == (3600, 14400, 18000)
-    assert ours["lr_schedule_end"] == 36000
-    assert ours["lr_peak"] == pytest.approx(5e-5) and ours["lr_final"] == pytest.approx(2.5e-6)
-    assert ours["lr_initial"] == pytest.approx(5e-7 + (5e-5 - 5e-7) / 3600)
+    # ours (1 GPU): 3.2 M samples x accum_grad 8 = 1600 s; num_iters_per_epoch 8000 / 8 = 1000
+    # updates per epoch x 80 epochs
+    assert ours["audio_per_update_s"] == 1600.0 and ours["audio_per_gpu_batch_s"] == 200.0
+    assert ours["updates_per_epoch"] == 1000 and ours["total_updates"] == 80000
+    # TristageLR(max_steps 80000): 8000 / 32000 / 40000, from 0.01 x 3e-5 to 0.05 x 3e-5
+    assert (ours["lr_warmup_updates"], ours["lr_hold_updates"], ours["lr_decay_updates"]) == (8000, 32000, 40000)
+    assert ours["lr_schedule_end"] == 80000
+    assert ours["lr_peak"] == pytest.approx(3e-5) and ours["lr_final"] == pytest.approx(1.5e-6)
+    assert ours["lr_initial"] == pytest.approx(3e-7 + (3e-5 - 3e-7) / 8000)
     assert ours["grad_clip"] == ref["grad_clip"] == "none"          # grad_clip 1e10, fairseq clip_norm 0
     assert (ours["frozen_backbone_updates"], ours["feature_grad_mult"]) == (0, 0.0)
     # fairseq: 3.2 M x 2 GPUs x update_freq 4 = 1600 s; 80 k updates; 8000 / 32000 / 40000
     assert ref["audio_per_update_s"] == 1600.0 and ref["total_updates"] == 80000
     assert (ref["lr_warmup_updates"], ref["lr_hold_updates"], ref["lr_decay_updates"]) == (8000, 32000, 40000)
     assert ref["lr_peak"] == pytest.approx(3e-5) and ref["lr_final"] == pytest.approx(1.5e-6)
-    assert ref["passes_over_data"] == pytest.approx(80000 * 1600 / (100.6 * 3600))
+    assert ref["passes_over_data"] == pytest.approx(80000 * 1600 / (100.6 * 3600)) == ours["passes_over_data"]
     # masks: same options; 10 s -> 499 frames; channels of 768; require_same_masks over the
     # 20 utterances of 10 s in 200 s (ours: batch_bins on one GPU; fairseq: max_tokens per GPU)
     assert ours["mask_batch"] == ref["mask_batch"] == 20
@@ -208,17 +210,27 @@ def test_base_100h_rows():
     chan = plan.mask_statistics(768, 0.5, 64, batch=20)
     assert ref["channel_masked_fraction"] == ours["channel_masked_fraction"] == pytest.approx(chan.same_fraction)
     assert "gumbel_temp_final" not in rows
-    assert not plan.same(ours["audio_per_update_s"], ref["audio_per_update_s"])
+    # every row the same but the epoch's bookkeeping (1000 updates here, one pass in fairseq)
+    assert [k for k, r in rows.items() if not plan.same(r.ours, r.reference)] == ["updates_per_epoch", "epochs"]
+    assert ref["updates_per_epoch"] == pytest.approx(100.6 * 3600 / 1600)
+    # the config's other GPU counts (its header) keep every row
+    for ngpu, bins, accum, iters in ((2, 6_400_000, 4, 4000), (8, 25_600_000, 1, 1000)):
+        other, _ = _rows(BASE_100H, "base_100h", ngpu=ngpu, batch_bins=bins, accum_grad=accum,
+                         num_iters_per_epoch=iters)
+        assert [k for k in ours if not plan.same(other[k].ours, ours[k])] == [], ngpu
 
 
 def test_base_10h_rows():
-    rows, _ = _rows(BASE_10H, "base_10h", train_hours=35.0)
-    assert rows["updates_per_epoch"].ours == 630          # 35 h x 3600 / 200 s
-    assert rows["lr_schedule_end"].ours == 13000
-    assert rows["frozen_backbone_updates"].ours == 3000
-    assert rows["frozen_backbone_updates"].reference == 10000
-    assert rows["total_updates"].reference == 20000
-    assert rows["lr_peak"].reference == pytest.approx(5e-5) == rows["lr_peak"].ours
+    rows, _ = _rows(BASE_10H, "base_10h")                  # Libri-light's 10 h
+    ours = {k: r.ours for k, r in rows.items()}
+    # 1600 s per update; 4000 batches / 8 = 500 updates per epoch x 40 epochs = 20000
+    assert ours["audio_per_update_s"] == 1600.0 and ours["updates_per_epoch"] == 500
+    assert ours["total_updates"] == rows["total_updates"].reference == 20000
+    assert (ours["lr_warmup_updates"], ours["lr_hold_updates"], ours["lr_decay_updates"]) == (2000, 8000, 10000)
+    assert ours["frozen_backbone_updates"] == rows["frozen_backbone_updates"].reference == 10000
+    assert rows["lr_peak"].reference == pytest.approx(5e-5) == ours["lr_peak"]
+    assert ours["passes_over_data"] == pytest.approx(20000 * 1600 / 36000)
+    assert [k for k, r in rows.items() if not plan.same(r.ours, r.reference)] == ["updates_per_epoch", "epochs"]
 
 
 def test_pretrain_base_rows_and_fewer_gpu_advice():
@@ -286,7 +298,8 @@ def test_unknown_scheduler_names_the_file(tmp_path, capsys):
 def test_cli_json_and_table(capsys):
     assert plan_cli.main([str(BASE_100H), "--reference", "base_100h", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["rows"]["total_updates"] == {"ours": 36200, "reference": 80000, "same": False}
+    assert out["rows"]["total_updates"] == {"ours": 80000, "reference": 80000, "same": True}
+    assert out["rows"]["epochs"]["same"] is False
     assert out["rows"]["mask_prob"]["same"] is True
     assert plan_cli.main([str(BASE_100H), "--reference", "base_100h"]) == 0
     table = capsys.readouterr().out
@@ -294,10 +307,16 @@ def test_cli_json_and_table(capsys):
     assert math.isfinite(out["rows"]["masked_fraction"]["ours"])
 
 
-def test_schedule_end_notes_and_num_iters_override():
-    # base_10h at 35 h: 630 x 20 = 12600 updates, the tri-stage curve is drawn over 13000
-    _, notes = _rows(BASE_10H, train_hours=35.0)
-    assert "training ends at update 12600, the LR schedule at 13000: the LR never reaches its final value" in notes
+def test_schedule_end_notes_and_num_iters_override(tmp_path):
+    # base_10h without num_iters_per_epoch, 20 epochs at 35 h: 35 x 3600 / 200 = 630 batches,
+    # 78 updates per epoch, 1560 in all; the tri-stage curve is drawn over 20000
+    config = plan.load_config(BASE_10H)
+    del config["num_iters_per_epoch"]
+    config["max_epoch"] = 20
+    short = tmp_path / "short.yaml"
+    short.write_text(yaml.safe_dump(config), encoding="utf-8")
+    _, notes = _rows(short, train_hours=35.0)
+    assert "training ends at update 1560, the LR schedule at 20000: the LR never reaches its final value" in notes
     # the fewer-GPU advice made whole: 8 x the iterations per epoch restores 4 k updates per epoch
     rows, _ = _rows(SSL_BASE, batch_bins=1_400_000, accum_grad=64, num_iters_per_epoch=256_000)
     assert rows["updates_per_epoch"].ours == 4000 and rows["total_updates"].ours == 400_000
