@@ -6,8 +6,12 @@ Quick use::
     model = wav2vec2_model("base")                      # random, fairseq initialisation
     model, config, info = load_checkpoint("wav2vec_small.pt")   # fairseq / HF dir / save_backbone file
     out = model(waveforms, lengths)                     # Wav2Vec2Output
+
+Importing the package enables the CPU kernels (:mod:`espnet_ext.wav2vec2.cpu_kernels`: the same
+numbers, faster on CPU); ``cpu_kernels.disable()`` runs the plain modules as written.
 """
 
+from espnet_ext.wav2vec2 import cpu_kernels
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
 from espnet_ext.wav2vec2.importers import CheckpointInfo, LoadedCheckpoint, load_checkpoint, save_backbone
 from espnet_ext.wav2vec2.model import FeatureOutput, Wav2Vec2Model, Wav2Vec2Output, wav2vec2_model
@@ -19,3 +23,5 @@ __all__ = [
     "Wav2Vec2Model", "Wav2Vec2Output", "conv_output_lengths", "lengths_to_padding_mask", "load_checkpoint",
     "parameter_count", "preset_config", "receptive_field", "save_backbone", "wav2vec2_model",
 ]
+
+cpu_kernels.enable()

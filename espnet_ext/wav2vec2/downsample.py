@@ -53,8 +53,7 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from espnet_ext.wav2vec2.dropout import Dropout
-from espnet_ext.wav2vec2.modules import activation as activation_module
+from espnet_ext.wav2vec2.modules import Dropout, activation as activation_module
 from espnet_ext.wav2vec2.transformer import (
     ConvPositionalEmbedding,
     EncoderLayer,

@@ -18,8 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
-from espnet_ext.wav2vec2.dropout import Dropout
-from espnet_ext.wav2vec2.modules import (ConvFeatureExtractor, FeatureProjection, conv_feature_extractor,
+from espnet_ext.wav2vec2.modules import (ConvFeatureExtractor, Dropout, FeatureProjection, conv_feature_extractor,
                                          conv_output_lengths, lengths_to_padding_mask, receptive_field,
                                          scale_grad)
 from espnet_ext.wav2vec2.transformer import TransformerEncoder, transformer_encoder

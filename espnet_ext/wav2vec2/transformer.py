@@ -21,8 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
-from espnet_ext.wav2vec2.dropout import Dropout, scaled_mask_dropout
-from espnet_ext.wav2vec2.modules import activation
+from espnet_ext.wav2vec2.modules import Dropout, activation, run_kernel
 
 
 class ConvPositionalEmbedding(nn.Module):
@@ -55,7 +54,8 @@ class ConvPositionalEmbedding(nn.Module):
 
 
 class MultiheadAttention(nn.Module):
-    """Multi-head self- or cross-attention (fairseq ``self_attn``) via ``scaled_dot_product_attention``.
+    """Multi-head self- or cross-attention (fairseq ``self_attn``) via ``scaled_dot_product_attention``
+    (``KERNELS["attention"]`` where one applies).
 
     Args:
         embed_dim: ``encoder_embed_dim``; num_heads: ``encoder_attention_heads``;
@@ -90,26 +90,10 @@ class MultiheadAttention(nn.Module):
         memory = x if memory is None else memory
         q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(memory)), self._heads(self.v_proj(memory))
         dropout = self.dropout if self.training else 0.0
-        if (dropout > 0 and x.device.type == "cpu" and not torch.compiler.is_compiling()
-                and (attn_mask is None or bool(attn_mask.any(-1).all()))):
-            y = _attention_with_dropout(q, k, v, attn_mask, dropout)
-        else:
+        y = run_kernel("attention", self, q, k, v, attn_mask, dropout)
+        if y is None:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
         return self.out_proj(y.transpose(1, 2).flatten(2))
-
-
-def _attention_with_dropout(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor], dropout: float) -> Tensor:
-    """``scaled_dot_product_attention`` with dropout as its math path computes it, faster on CPU,
-    where SDPA has no fused kernel with dropout: its math path adds checks for fully masked rows
-    (here every row attends to some key), and draws its dropout mask with ``bernoulli_`` (here
-    :func:`~espnet_ext.wav2vec2.dropout.scaled_mask_dropout`: the same distribution, other draws,
-    ~3x cheaper). Without the dropout the numbers are SDPA's math path's, bit for bit.
-    """
-    scale = math.sqrt(1.0 / math.sqrt(q.size(-1)))  # on q and on k, as SDPA's math path scales them
-    scores = torch.matmul(q * scale, k.transpose(-2, -1) * scale)
-    if attn_mask is not None:
-        scores = scores.masked_fill_(~attn_mask, float("-inf"))
-    return torch.matmul(scaled_mask_dropout(torch.softmax(scores, dim=-1), dropout), v)
 
 
 class FeedForward(nn.Module):

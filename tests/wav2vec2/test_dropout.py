@@ -1,11 +1,12 @@
-"""The backbone's Dropout: nn.Dropout's distribution and gradient, with a faster CPU mask."""
+"""The backbone's Dropout with its CPU kernel: nn.Dropout's distribution and gradient, a faster CPU mask."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from espnet_ext.wav2vec2.dropout import Dropout, keep_mask, scaled_mask_dropout
+from espnet_ext.wav2vec2.cpu_kernels.dropout import keep_mask, scaled_mask_dropout
+from espnet_ext.wav2vec2.modules import Dropout
 
 
 def test_is_an_nn_dropout_with_the_same_state():

@@ -1,11 +1,15 @@
-"""CPU fast paths equal the plain paths: the channels-last GEMM feature extractor (outputs at every
-frame, padding included, and the gradients of the input and of every weight) and the written-out
-attention with dropout (SDPA's math path with the project's dropout mask). No timing here: see
+"""The CPU kernels equal the plain modules: the channels-last GEMM feature extractor (outputs at
+every frame, padding included, and the gradients of the input and of every weight) and the
+written-out attention with dropout (SDPA's math path with the project's dropout mask); the
+kernel hook (enable, disable, the plain modules without kernels). No timing here: see
 ``python -m espnet_ext.bench extractor``.
 """
 
+import ast
+import contextlib
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,13 +17,16 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-import espnet_ext.wav2vec2.modules as modules
+import espnet_ext.wav2vec2
+from espnet_ext.wav2vec2 import cpu_kernels
+from espnet_ext.wav2vec2.cpu_kernels import extractor as cpu_extractor
+from espnet_ext.wav2vec2.cpu_kernels.attention import attention_with_dropout
+from espnet_ext.wav2vec2.cpu_kernels.dropout import scaled_mask_dropout
 from espnet_ext.wav2vec2.model import wav2vec2_model
-from espnet_ext.wav2vec2.modules import (ConvFeatureExtractor, ConvLayerBlock, conv_feature_extractor,
-                                         conv_output_lengths)
+from espnet_ext.wav2vec2.modules import (KERNELS, ConvFeatureExtractor, ConvLayerBlock, Dropout,
+                                         conv_feature_extractor, conv_output_lengths)
 from espnet_ext.wav2vec2.presets import tiny_config
-from espnet_ext.wav2vec2.dropout import scaled_mask_dropout
-from espnet_ext.wav2vec2.transformer import MultiheadAttention, _attention_with_dropout
+from espnet_ext.wav2vec2.transformer import MultiheadAttention
 
 TOLERANCE = 1e-4  # relative to the largest magnitude of each compared tensor (see _assert_close)
 TINY_LAYERS = [(16, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2
@@ -54,12 +61,17 @@ def _batch(lengths, seed: int = 1, dirty=()):
     return waves * keep, lengths
 
 
+def _kernel(fast: bool):
+    """A context that runs the extractor's CPU kernel (``fast``) or its plain path."""
+    return contextlib.nullcontext() if fast else cpu_kernels.disabled("conv_feature_extractor")
+
+
 def _run(extractor: ConvFeatureExtractor, fast: bool, waves, lengths, input_grad: bool):
     """Output ``(B, C, T)``, and the gradients of a loss on every output frame (padding too)."""
-    extractor.fast_path = fast
     extractor.zero_grad(set_to_none=True)
     waves = waves.clone().requires_grad_(input_grad)
-    out = extractor(waves, lengths)
+    with _kernel(fast):
+        out = extractor(waves, lengths)
     weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(2))
     (out * weights).sum().backward()
     grads = {name: param.grad for name, param in extractor.named_parameters()}
@@ -96,13 +108,13 @@ def _assert_paths_agree(extractor, waves, lengths, input_grad: bool = False) -> 
 @pytest.mark.parametrize("mode,conv_bias", MODES, ids=MODE_IDS)
 @pytest.mark.parametrize("lengths", [[4000], [4001, 4001], [3999, 2777, 1000], [4321, 400, 2500, 4321]],
                          ids=["one", "equal-odd", "padded", "padded-unsorted"])
-def test_fast_path_equals_plain_path(mode, conv_bias, lengths):
+def test_extractor_kernel_equals_plain_path(mode, conv_bias, lengths):
     waves, lengths = _batch(lengths)
     _assert_paths_agree(_extractor(mode, conv_bias), waves, lengths)
 
 
 @pytest.mark.parametrize("mode,conv_bias", MODES[:2], ids=MODE_IDS[:2])
-def test_fast_path_without_lengths_and_input_gradient(mode, conv_bias):
+def test_extractor_kernel_without_lengths_and_input_gradient(mode, conv_bias):
     waves, _ = _batch([3001, 3001])
     _assert_paths_agree(_extractor(mode, conv_bias), waves, None, input_grad=True)
     waves, lengths = _batch([3001, 1717])
@@ -114,10 +126,10 @@ def test_fast_path_without_lengths_and_input_gradient(mode, conv_bias):
 def test_trimmed_padded_utterances_equal_plain_path(monkeypatch, mode, conv_bias, dirty):
     """Padded utterances run on trimmed waveforms; frames past the trim repeat the last one exactly
     (gradients too), and utterances with non-zero padding are not trimmed."""
-    monkeypatch.setattr(modules, "_TRIM_MIN_MACS", 0)
+    monkeypatch.setattr(cpu_extractor, "TRIM_MIN_MACS", 0)
     extractor = _extractor(mode, conv_bias)
     waves, lengths = _batch([6000, 5800, 2100, 399, 0, 1300], dirty=dirty)
-    groups = extractor._trimmed_groups(waves, lengths)
+    groups = cpu_extractor.trimmed_groups(extractor, waves, lengths)
     assert groups is not None and sorted(i for members, _ in groups for i in members) == list(range(6))
     assert groups[0][1] == 6000 and set(dirty) <= set(groups[0][0]) and len(groups) >= 3
     _assert_paths_agree(extractor, waves, lengths)
@@ -126,27 +138,26 @@ def test_trimmed_padded_utterances_equal_plain_path(monkeypatch, mode, conv_bias
 @pytest.mark.parametrize("mode,conv_bias", MODES[:2], ids=MODE_IDS[:2])
 @pytest.mark.parametrize("trim", [False, True], ids=["batch", "trimmed"])
 def test_frozen_extractor_under_no_grad_equals_plain_path(monkeypatch, mode, conv_bias, trim):
-    """Without gradients the fast path applies each GELU in place: same output."""
+    """Without gradients the kernel applies each GELU in place: same output."""
     if trim:
-        monkeypatch.setattr(modules, "_TRIM_MIN_MACS", 0)
+        monkeypatch.setattr(cpu_extractor, "TRIM_MIN_MACS", 0)
     extractor = _extractor(mode, conv_bias)
     waves, lengths = _batch([5000, 4321, 999])
     for args in ((waves, lengths), (waves[:1], None)):
         with torch.no_grad():
-            extractor.fast_path = False
-            plain = extractor(*args)
-            extractor.fast_path = True
+            with _kernel(False):
+                plain = extractor(*args)
             _assert_close(extractor(*args), plain, "output")
 
 
 def test_no_trimming_when_it_saves_little_or_the_waveform_needs_a_gradient(monkeypatch):
     extractor = _extractor("default", False)
     waves, lengths = _batch([6000, 3000])
-    assert extractor._trimmed_groups(waves, lengths) is None  # tiny layers: below _TRIM_MIN_MACS
-    monkeypatch.setattr(modules, "_TRIM_MIN_MACS", 0)
-    assert extractor._trimmed_groups(waves, lengths) is not None
-    assert extractor._trimmed_groups(waves.requires_grad_(), lengths) is None
-    assert extractor._trimmed_groups(*_batch([6000, 5900])) is None  # saves less than 10%
+    assert cpu_extractor.trimmed_groups(extractor, waves, lengths) is None  # tiny layers: below TRIM_MIN_MACS
+    monkeypatch.setattr(cpu_extractor, "TRIM_MIN_MACS", 0)
+    assert cpu_extractor.trimmed_groups(extractor, waves, lengths) is not None
+    assert cpu_extractor.trimmed_groups(extractor, waves.requires_grad_(), lengths) is None
+    assert cpu_extractor.trimmed_groups(extractor, *_batch([6000, 5900])) is None  # saves less than 10%
 
 
 def test_other_block_configurations():
@@ -175,21 +186,22 @@ def test_utterances_shorter_than_the_receptive_field_get_finite_frames():
     assert out.size(-1) == conv_output_lengths(2000, extractor.layer_specs)
 
 
-def test_fast_path_only_for_float32_cpu_outside_autocast():
+def test_extractor_kernel_only_for_float32_cpu_outside_autocast():
     waves = torch.zeros(1, 800)
-    assert modules._fast_path_applies(waves)
-    assert not modules._fast_path_applies(waves.double())
+    assert cpu_extractor.applies(waves)
+    assert not cpu_extractor.applies(waves.double())
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not modules._fast_path_applies(waves)
+        assert not cpu_extractor.applies(waves)
     extractor = _extractor("default", False).double()
     waves, lengths = _batch([1500, 900])
+    assert cpu_extractor.extractor_kernel(extractor, waves.double(), lengths) is None
     fast = extractor(waves.double(), lengths)  # float64 takes the plain path
-    extractor.fast_path = False
-    assert torch.equal(fast, extractor(waves.double(), lengths))
+    with _kernel(False):
+        assert torch.equal(fast, extractor(waves.double(), lengths))
 
 
 @pytest.mark.parametrize("mode", ["default", "layer_norm"])
-def test_model_outputs_and_gradients_equal_with_and_without_the_fast_path(mode):
+def test_model_outputs_and_gradients_equal_with_and_without_the_extractor_kernel(mode):
     config = dataclasses.replace(tiny_config(), extractor_mode=mode, conv_bias=mode == "layer_norm",
                                  feature_grad_mult=0.1)
     torch.manual_seed(0)
@@ -197,9 +209,9 @@ def test_model_outputs_and_gradients_equal_with_and_without_the_fast_path(mode):
     waves, lengths = _batch([4000, 3100, 1999])
     results = []
     for fast in (False, True):
-        model.feature_extractor.fast_path = fast
         model.zero_grad(set_to_none=True)
-        out = model(waves, lengths)
+        with _kernel(fast):
+            out = model(waves, lengths)
         loss = sum(h.square().mean() for h in out.hidden_states) + out.feature_penalty
         loss = loss + out.unmasked_features.square().mean()
         loss.backward()
@@ -229,7 +241,7 @@ def test_attention_with_dropout_is_sdpas_math_path_with_the_project_dropout(head
     q, k, v = (torch.randn(2, 3, 20, head_dim, generator=generator, requires_grad=True) for _ in range(3))
     attend = (torch.arange(20)[None] < torch.tensor([[20], [13]]))[:, None, None, :] if masked else None
     torch.manual_seed(7)
-    ours = _attention_with_dropout(q, k, v, attend, 0.1)
+    ours = attention_with_dropout(q, k, v, attend, 0.1)
     torch.manual_seed(7)
     reference = torch.matmul(scaled_mask_dropout(_sdpa_probabilities(q, k, attend), 0.1), v)
     assert torch.equal(ours, reference)
@@ -255,3 +267,71 @@ def test_attention_module_in_training_is_sdpa_with_the_project_dropout():
     assert math.isclose(attention.dropout, 0.2)
     with torch.no_grad():
         assert not torch.equal(attention.eval()(x, attend), ours)  # dropout in training only
+
+
+# ---------------------------------------------------------------------------- the kernel hook
+def test_importing_the_package_enables_every_cpu_kernel():
+    assert KERNELS == cpu_kernels.CPU_KERNELS
+    assert set(KERNELS) == {"conv_feature_extractor", "dropout", "attention"}
+
+
+def test_disable_enable_and_disabled_restore_the_registry():
+    with cpu_kernels.disabled("dropout"):
+        assert set(KERNELS) == {"conv_feature_extractor", "attention"}
+        with cpu_kernels.disabled():
+            assert not KERNELS
+        assert set(KERNELS) == {"conv_feature_extractor", "attention"}
+    assert KERNELS == cpu_kernels.CPU_KERNELS
+    try:
+        cpu_kernels.disable()
+        assert not KERNELS
+        cpu_kernels.enable("attention")
+        assert set(KERNELS) == {"attention"}
+    finally:
+        cpu_kernels.enable()
+    assert KERNELS == cpu_kernels.CPU_KERNELS
+    with pytest.raises(ValueError, match="no_such_kernel"):
+        cpu_kernels.enable("no_such_kernel")
+
+
+def test_without_kernels_the_modules_run_as_written():
+    """Dropout is nn.Dropout's (its draws), attention is SDPA, the extractor is the Conv1d stack."""
+    x = torch.rand(64, 64) + 0.5
+    with cpu_kernels.disabled():
+        torch.manual_seed(4)
+        plain = Dropout(0.3).train()(x)
+        torch.manual_seed(4)
+        assert torch.equal(plain, F.dropout(x, 0.3, training=True))
+        torch.manual_seed(0)
+        attention = MultiheadAttention(32, 4, dropout=0.2).train()
+        q = torch.randn(2, 15, 32)
+        torch.manual_seed(3)
+        ours = attention(q)
+        heads = [attention._heads(proj(q)) for proj in (attention.q_proj, attention.k_proj, attention.v_proj)]
+        torch.manual_seed(3)
+        reference = attention.out_proj(F.scaled_dot_product_attention(*heads, dropout_p=0.2).transpose(1, 2).flatten(2))
+        assert torch.equal(ours, reference)
+        extractor = _extractor("default", False)
+        waves, lengths = _batch([3000, 1200])
+        out = extractor(waves, lengths)
+        x = waves.unsqueeze(1)
+        frames = lengths
+        for block in extractor.conv_layers:
+            frames = conv_output_lengths(frames, [(0, block.conv.kernel_size[0], block.conv.stride[0])])
+            x = block(x, frames)
+        assert torch.equal(out, x)
+
+
+def test_the_model_files_import_no_kernel_code():
+    """Only the package's __init__ (which enables them) and the kernels themselves import cpu_kernels."""
+    package = Path(espnet_ext.wav2vec2.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            assert not any("cpu_kernels" in name for name in names), f"{path.name} imports the CPU kernels"

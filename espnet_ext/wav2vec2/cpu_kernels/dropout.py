@@ -1,25 +1,21 @@
-"""Dropout with a faster CPU path (the backbone's dropout layers and attention dropout use it).
+"""Dropout drawn from 16 random bits per unit: the CPU kernel of :class:`~espnet_ext.wav2vec2.modules.Dropout`.
 
-On CPU, ``torch.nn.functional.dropout`` draws its mask with ``bernoulli_``: one float draw per
-unit from a single-threaded generator; in a BASE fine-tuning step on 2 cores the dropout layers
-took ~10% of the time. Here each unit gets 16 random bits instead (64-bit words from the
-generator, seen as four 16-bit integers) and is kept when they are at least ``p`` of the way up
-their range: Bernoulli(1 - p) with ``p`` rounded to a multiple of 2^-16 (off by less than 8e-6),
-at ~1/5 of ``bernoulli_``'s cost. Kept units are scaled by ``1 / (1 - p)``; the scaled mask is
-saved for the backward pass, which is one multiplication. The draws differ from
-``F.dropout``'s for the same seed (the global generator is used, so seeding repeats them); on
-other devices, for ``inplace``, for ``p`` of 0 or 1 (or within 2^-17 of them), and inside
-``torch.compile``, ``nn.Dropout`` runs unchanged.
+Each unit is kept when its 16 bits (a quarter of a 64-bit word from the global generator) are
+at least ``p`` of the way up their range: Bernoulli(1 - p) with ``p`` rounded to a multiple of
+2^-16 (off by less than 8e-6), at ~1/5 of the cost of ``F.dropout``'s ``bernoulli_`` on CPU.
+Kept units are scaled by ``1 / (1 - p)``. The draws differ from ``F.dropout``'s for the same seed
+(seeding repeats them). Not used on other devices, for ``inplace``, in eval mode, inside
+``torch.compile``; ``p`` of 0 or 1 (or within 2^-17 of them) falls back to ``F.dropout``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-
 
 _LEVELS = 1 << 16  # 16 random bits per unit
 
@@ -58,11 +54,9 @@ def scaled_mask_dropout(x: Tensor, p: float) -> Tensor:
     return _ScaledMask.apply(x, p)
 
 
-class Dropout(nn.Dropout):
-    """``nn.Dropout`` (same arguments, same state) with the CPU path described in the module docstring."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        if (not self.training or self.inplace or x.device.type != "cpu"
-                or torch.compiler.is_compiling()):  # a compiled graph fuses nn.Dropout's draws itself
-            return super().forward(x)
-        return scaled_mask_dropout(x, self.p)  # F.dropout for a p the 16 bits cannot draw
+def dropout_kernel(module: nn.Dropout, x: Tensor) -> Optional[Tensor]:
+    """``module(x)`` with this module's mask, or None where the kernel does not apply."""
+    if (not module.training or module.inplace or x.device.type != "cpu"
+            or torch.compiler.is_compiling()):  # a compiled graph fuses nn.Dropout's draws itself
+        return None
+    return scaled_mask_dropout(x, module.p)  # F.dropout for a p the 16 bits cannot draw
