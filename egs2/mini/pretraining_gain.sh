@@ -34,11 +34,14 @@ for seed in ${seeds}; do
     grep -h -e "^- last epoch:" -e "^- log:" "ssl1/exp/ssl_${ssl_tag}/report.md" 2>/dev/null | while read -r line; do
         log "WARNING: seed ${seed}: pre-training ${line#- }"; done
     last=$(find "ssl1/exp/ssl_${ssl_tag}/checkpoints" -name '*updates.pth' | sort -V | tail -n 1)
-    pretrained+=("asr1/exp/asr_train_asr_w2v2_mini_ctc_${ssl_tag}_$(basename "${last}" .pth)")
+    # the tag asr1/run.sh --pretrained would choose, passed explicitly so the exp dir is known
+    pretrained_tag=train_asr_w2v2_mini_ctc_${ssl_tag}_$(basename "${last}" .pth)
+    pretrained+=("asr1/exp/asr_${pretrained_tag}")
     random_tag=train_asr_char; [ "${seed}" = 0 ] || random_tag=train_asr_random${suffix}
     random+=("asr1/exp/asr_${random_tag}")
     for arm in pretrained random; do
-        if [ "${arm}" = pretrained ]; then opts=(--pretrained "../ssl1/exp/ssl_${ssl_tag}"); exp=${pretrained[-1]}
+        if [ "${arm}" = pretrained ]; then
+            opts=(--pretrained "../ssl1/exp/ssl_${ssl_tag}" --asr_tag "${pretrained_tag}"); exp=${pretrained[-1]}
         else opts=(--asr_tag "${random_tag}"); exp=${random[-1]}; fi
         log "seed ${seed}: fine-tuning ${exp} (log: ${exp}.log)"
         mkdir -p asr1/exp
