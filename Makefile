@@ -53,8 +53,13 @@ demo: install
 	@echo; echo "==== egs2/mini/ssl1 pre-training ===="; sed -n '/^|stat/,/^$$/p' egs2/mini/ssl1/exp/ssl_train_ssl_w2v2_mini/report.md
 	@echo "==== egs2/mini/asr1 RESULTS ===="; cat egs2/mini/asr1/exp/asr_*_ssl_w2v2_mini_*updates/RESULTS.md
 
+# Two pytest workers, each given whole test files (a module's recipe run is shared by its tests),
+# each torch on one thread (two 2-thread trainings on 2 cores spin against each other);
+# the 30 slowest tests are listed at the end. PYTEST_ARGS="-n 0" runs in one process.
+PYTEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile \
+	  --durations=30 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 # Throughput against the references (fp32, bf16), decoding RTF, torch.compile, a short real pre-training
