@@ -1,6 +1,6 @@
 """ESPnet's Trainer, keeping the epoch checkpoints that last-N averaging needs, saving
 checkpoints every K optimizer updates (pre-training), and printing one progress line per epoch
-(:mod:`espnet_ext.progress`: the job launcher shows these lines on the terminal).
+(:mod:`espnet_ext.core.progress`: the job launcher shows these lines on the terminal).
 
 ESPnet deletes ``{epoch}epoch.pth`` files that are not among the n best epochs of any
 ``best_model_criterion``. The seed study averaged "the model weights from the last 10
@@ -27,7 +27,7 @@ from espnet2.train.reporter import SubReporter, aggregate
 from espnet2.train.trainer import Trainer as _ESPnetTrainer
 from espnet2.train.trainer import TrainerOptions
 
-from espnet_ext.progress import EpochProgress
+from espnet_ext.core.progress import EpochProgress
 
 RECENCY_CRITERION = ("train", "total_count", "max")
 

@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
-from espnet_ext.bin.datadir import setup_logging
+from espnet_ext.core.log import setup_logging
 
 logger = logging.getLogger("espnet_ext.bench.dataprep")
 

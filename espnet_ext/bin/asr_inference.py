@@ -9,13 +9,13 @@ its ``token`` files.
 """
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 import yaml
 
 import espnet_ext  # noqa: F401  (registry, before ESPnet builds a model)
+from espnet_ext.core.log import setup_logging
 
 
 def _greedy_parser() -> argparse.ArgumentParser:
@@ -79,7 +79,7 @@ def main(cmd=None):
     unknown = set(conf) - {"decoding", "batch_size"}
     if unknown:
         raise ValueError(f"{args.config}: unknown keys for ctc_greedy decoding: {sorted(unknown)}")
-    logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging(args.log_level)
     from espnet_ext.ctc_greedy import decode
 
     triples = [tuple(x.split(",")) for x in args.data_path_and_name_and_type]

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from espnet_ext.averaging import average_last, average_state_dicts
+from espnet_ext.core.log import setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     args = get_parser().parse_args(argv)
     import torch
 

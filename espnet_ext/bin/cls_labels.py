@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from espnet_ext.bin.datadir import setup_logging
+from espnet_ext.core.log import setup_logging
 from espnet_ext.data.datadir import read_map
 
 UNK = "<unk>"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_ext.report import write_if_changed
+from espnet_ext.core.log import setup_logging
 from espnet_ext.report import checkpoints as report
 
 
@@ -78,7 +79,7 @@ def run_table(args: argparse.Namespace) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     try:
         run_describe(args) if args.command == "describe" else run_table(args)
     except (ValueError, OSError) as error:

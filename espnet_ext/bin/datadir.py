@@ -20,14 +20,8 @@ import logging
 import sys
 from typing import List, Optional
 
+from espnet_ext.core.log import setup_logging
 from espnet_ext.data import datadir
-
-LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    """The project's log format, on stderr (used by every data CLI)."""
-    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
 
 
 def _positive_int(text: str) -> int:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import espnet_ext  # noqa: F401  (registry)
+from espnet_ext.core.log import setup_logging
 
 
 def main(argv=None) -> int:
@@ -22,7 +23,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--heads", action="store_true", help="keep the pre-training heads")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     from espnet_ext.tasks import SSLTask
 
     for path in (args.config, args.model):

@@ -19,7 +19,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from espnet_ext.bin.datadir import setup_logging
+from espnet_ext.core.log import setup_logging
 from espnet_ext.data.filter import TOKEN_TYPES, filter_data, make_tokenizer, read_nlsyms
 from espnet_ext.data.frames import frames_from_config
 

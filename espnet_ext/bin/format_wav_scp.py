@@ -17,7 +17,7 @@ import logging
 import sys
 from typing import List, Optional
 
-from espnet_ext.bin.datadir import setup_logging
+from espnet_ext.core.log import setup_logging
 
 
 def _rates(text: str) -> List[int]:

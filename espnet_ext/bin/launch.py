@@ -7,7 +7,7 @@ output goes to its log file, which starts with the command and ends with its exi
 elapsed time. The launcher waits for all jobs and exits non-zero when any failed, naming
 the failed jobs' log files.
 
-A single job's progress lines (those starting with ``espnet_ext.progress.PREFIX``: the trainer
+A single job's progress lines (those starting with ``espnet_ext.core.progress.PREFIX``: the trainer
 prints one per epoch) are also shown on stderr as they reach the log, dated and named by the
 log file, e.g. ``2026-11-22T10:04:10 (train.log) epoch 3/10: train loss 52.1, ...``; when the
 job fails, the log's last lines follow (without those already shown).
@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import List, Optional, Sequence, TextIO
 
-from espnet_ext.progress import progress_message
+from espnet_ext.core.progress import progress_message
 
 _JOB_RANGE = re.compile(r"^([A-Za-z_]\w*)=(\d+):(\d+)$")
 

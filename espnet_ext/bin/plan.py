@@ -4,7 +4,7 @@
     python -m espnet_ext.bin.plan conf/tuning/train_asr_w2v2_base_100h_ctc.yaml \\
         [--ngpu N] [--accum_grad A] [--batch_bins B] [--num_iters_per_epoch I] \\
         [--train_shape exp/asr_stats_raw_char/ | --train_hours H] \\
-        [--reference base_100h|base_10h|pretrain_base|pretrain_large] [--json]
+        [--reference base_100h|base_10h|pretrain_base|pretrain_large] [--json | --summary]
 
 Prints audio per optimizer update, updates per epoch and in all, passes over the data, the LR
 curve, frozen-backbone updates, the extractor's gradient scale, masking (expected masked
@@ -39,6 +39,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--channels", type=int, help="encoder width for channel masks (asr1; default 768)")
     parser.add_argument("--reference", choices=sorted(plan.REFERENCES), help="fairseq's recipe beside ours")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--summary", action="store_true",
+                        help="print the main rows in one paragraph (what config headers quote)")
     args = parser.parse_args(argv)
     if args.ngpu < 1:
         parser.error("--ngpu: expected >= 1")
@@ -49,7 +51,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ValueError, OSError, KeyError) as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 1
-    print(plan.to_json(rows, notes) if args.json else plan.format_table(rows, notes, args.reference), end="")
+    if args.summary:
+        print(plan.summary(rows, args.reference))
+    else:
+        print(plan.to_json(rows, notes) if args.json else plan.format_table(rows, notes, args.reference), end="")
     return 0
 
 

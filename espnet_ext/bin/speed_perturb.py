@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from espnet_ext.data.perturb import speed_perturb
+from espnet_ext.core.log import setup_logging
 
 
 def main(argv=None) -> int:
@@ -16,7 +17,7 @@ def main(argv=None) -> int:
     parser.add_argument("dst", type=Path)
     parser.add_argument("--factors", type=float, nargs="+", required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     n = speed_perturb(args.src, args.dst, args.factors)
     logging.info("Wrote %s: %d utterances (factors %s)", args.dst, n, args.factors)
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_ext.report import write_if_changed
+from espnet_ext.core.log import setup_logging
 from espnet_ext.report import ssl as report
 
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    setup_logging()
     out_dir = args.out_dir or args.exp_dir
     try:
         if not args.exp_dir.is_dir():

@@ -477,7 +477,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``python -m espnet_ext.data.download``."""
-    from espnet_ext.bin.datadir import setup_logging
+    from espnet_ext.core.log import setup_logging
 
     args = get_parser().parse_args(argv)
     setup_logging()

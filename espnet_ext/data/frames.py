@@ -49,17 +49,15 @@ Imports neither torch nor ESPnet.
 
 from __future__ import annotations
 
-import ast
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional
+
+from espnet_ext.core.frames import WAV2VEC2_CONV_LAYERS, conv_output_lengths, parse_conv_layers
 
 #: ``fn(num_samples, frontend_conf) -> num_frames``
 FrontendLength = Callable[[int, Mapping[str, Any]], int]
 #: ``fn(num_frames, encoder_conf) -> num_frames`` (the encoder's output, what CTC sees)
 EncoderLength = Callable[[int, Mapping[str, Any]], int]
-
-#: fairseq's ``conv_feature_layers`` default: (dim, kernel, stride) per layer.
-WAV2VEC2_CONV_LAYERS: Tuple[Tuple[int, int, int], ...] = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
 
 #: input_layer name -> output length of ESPnet's subsampling module for T input frames.
 INPUT_LAYER_LENGTHS: Dict[Optional[str], Callable[[int], int]] = {
@@ -88,55 +86,6 @@ DEFAULT_INPUT_LAYER: Dict[str, Optional[str]] = {
 DEFAULT_INPUT_LAYER["e_branchformer_ctc"] = "conv2d8"
 
 
-def conv_output_length(num: int, layers: Sequence[Tuple[int, int]]) -> int:
-    """Length after unpadded 1-D convolutions ``(kernel, stride)``: ``(L - k) // s + 1`` each, 0 if < k."""
-    for kernel, stride in layers:
-        num = (num - kernel) // stride + 1 if num >= kernel else 0
-    return num
-
-
-def _eval_layers_expr(node: ast.AST, text: str, source: str) -> Any:
-    """Evaluate fairseq's layer string: lists, tuples, integers, ``+`` and ``*`` only (no ``eval``)."""
-    if isinstance(node, ast.Expression):
-        return _eval_layers_expr(node.body, text, source)
-    if isinstance(node, ast.Constant) and isinstance(node.value, int):
-        return node.value
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return [_eval_layers_expr(e, text, source) for e in node.elts]
-    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
-        left, right = _eval_layers_expr(node.left, text, source), _eval_layers_expr(node.right, text, source)
-        too_big = isinstance(node.op, ast.Mult) and any(isinstance(x, int) and x > 1000 for x in (left, right))
-        try:
-            if not too_big:
-                return left + right if isinstance(node.op, ast.Add) else left * right
-        except TypeError:
-            pass
-    raise ValueError(f"{source}: {text!r}: unsupported expression; expected e.g. "
-                     "\"[(512, 10, 5)] + [(512, 3, 2)] * 4\"")
-
-
-def parse_conv_layers(spec: Any, source: str = "conv_layers") -> List[Tuple[int, int, int]]:
-    """``[[dim, kernel, stride], ...]`` or fairseq's string form -> list of ``(dim, kernel, stride)``.
-
-    Raises:
-        ValueError: naming ``source`` when a layer is not three positive integers.
-    """
-    if isinstance(spec, str):
-        try:
-            spec = _eval_layers_expr(ast.parse(spec, mode="eval"), spec, source)
-        except SyntaxError:
-            raise ValueError(f"{source}: cannot parse {spec!r}; expected e.g. \"[(512, 10, 5)] * 2\"") from None
-    layers = []
-    for layer in spec if isinstance(spec, (list, tuple)) else [None]:
-        if (not isinstance(layer, (list, tuple)) or len(layer) != 3
-                or not all(isinstance(x, int) and x > 0 for x in layer)):
-            raise ValueError(f"{source}: layer {layer!r}; expected [dim, kernel, stride] of positive integers")
-        layers.append(tuple(layer))
-    if not layers:
-        raise ValueError(f"{source}: no layers; expected at least one [dim, kernel, stride]")
-    return layers
-
-
 def _stft_frames(num: int, conf: Mapping[str, Any]) -> int:
     n_fft, hop = int(conf.get("n_fft", 512)), int(conf.get("hop_length", 128))
     if conf.get("center", True):
@@ -147,17 +96,17 @@ def _stft_frames(num: int, conf: Mapping[str, Any]) -> int:
 def _wav2vec2_frames(num: int, conf: Mapping[str, Any]) -> int:
     spec = conf.get("conv_layers", conf.get("conv_feature_layers"))
     layers = WAV2VEC2_CONV_LAYERS if spec is None else parse_conv_layers(spec, "frontend_conf.conv_layers")
-    return conv_output_length(num, [(k, s) for _, k, s in layers])
+    return conv_output_lengths(num, layers)
 
 
 def _cnn_frames(num: int, conf: Mapping[str, Any]) -> int:
     spec = conf.get("shapes")
     layers = WAV2VEC2_CONV_LAYERS if spec is None else parse_conv_layers(spec, "frontend_conf.shapes")
-    return conv_output_length(num, [(k, s) for _, k, s in layers])
+    return conv_output_lengths(num, layers)
 
 
 def _ssl_frames(num: int, conf: Mapping[str, Any]) -> int:
-    return conv_output_length(num, [(400, 320)])
+    return conv_output_lengths(num, [(1, 400, 320)])
 
 
 #: frontend name -> samples-to-frames function.

@@ -145,7 +145,7 @@ def write_mini_ravdess(out_dir, corpus_dir=DEFAULT_CORPUS, takes: int = 1) -> in
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``python -m espnet_ext.data.mini_ravdess``."""
-    from espnet_ext.bin.datadir import setup_logging
+    from espnet_ext.core.log import setup_logging
 
     parser = argparse.ArgumentParser(prog="python -m espnet_ext.data.mini_ravdess", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

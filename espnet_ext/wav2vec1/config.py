@@ -36,9 +36,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
-from espnet_ext.data.frames import conv_output_length, parse_conv_layers
-
-ConvLayer = Tuple[int, int, int]
+from espnet_ext.core.frames import ConvLayer, conv_output_lengths, parse_conv_layers, receptive_field, total_stride
 
 #: The paper's encoder: (channels, kernel, stride) per causal convolution; 160 samples (10 ms) per frame.
 ENCODER_LAYERS: Tuple[ConvLayer, ...] = ((512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2))
@@ -149,16 +147,12 @@ class Wav2Vec1Config:
     @property
     def stride(self) -> int:
         """Samples per encoder frame (160, 10 ms at 16 kHz, for the paper's encoder)."""
-        return math.prod(s for _, _, s in self.conv_feature_layers)
+        return total_stride(self.conv_feature_layers)
 
     @property
     def receptive_field(self) -> int:
         """Samples one encoder frame sees (465 for the paper's encoder)."""
-        field_, jump = 1, 1
-        for _, kernel, stride in self.conv_feature_layers:
-            field_ += (kernel - 1) * jump
-            jump *= stride
-        return field_
+        return receptive_field(self.conv_feature_layers)
 
     @property
     def offset_frames(self) -> int:
@@ -235,4 +229,4 @@ def frontend_frames(num_samples: int, frontend_conf: Mapping[str, Any]) -> int:
         layers: Sequence[ConvLayer] = _checkpoint_layers(str(conf["path"]))
     else:
         layers = preset_config(str(conf.get("preset", "base"))).conv_feature_layers
-    return conv_output_length(int(num_samples), [(k, s) for _, k, s in layers])
+    return conv_output_lengths(int(num_samples), layers)

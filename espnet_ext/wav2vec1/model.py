@@ -5,7 +5,7 @@ per 160 samples (10 ms at 16 kHz) for the paper's encoder (fairseq ``ConvFeature
 and ``ConvAggegator`` in ``models/wav2vec/wav2vec.py``, whose parameter layout the module
 names follow, see :mod:`espnet_ext.wav2vec1.checkpoint`).
 
-Frame counts: ``T`` is :func:`espnet_ext.wav2vec2.modules.conv_output_lengths` of the encoder
+Frame counts: ``T`` is :func:`espnet_ext.core.frames.conv_output_lengths` of the encoder
 layers (per layer ``(L - kernel) // stride + 1``); no padding, so frame ``t`` sees samples
 ``[t * S, t * S + R)`` and only those. The context network pads ``kernel - 1`` frames on the
 left of each layer, so ``c[t]`` sees ``z[<= t]``.
@@ -25,10 +25,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from espnet_ext.core.frames import ConvLayer, conv_output_lengths
 from espnet_ext.wav2vec1.config import Wav2Vec1Config, preset_config
-from espnet_ext.wav2vec2.modules import conv_output_lengths, lengths_to_padding_mask
-
-ConvLayer = Tuple[int, int, int]
+from espnet_ext.wav2vec2.modules import lengths_to_padding_mask
 
 
 class FrameNorm(nn.Module):

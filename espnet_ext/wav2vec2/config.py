@@ -22,7 +22,7 @@ from argparse import Namespace
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from espnet_ext.data.frames import WAV2VEC2_CONV_LAYERS, parse_conv_layers
+from espnet_ext.core.frames import WAV2VEC2_CONV_LAYERS, parse_conv_layers
 
 ConvLayer = Tuple[int, int, int]
 

@@ -15,13 +15,14 @@ take them over the padded length. Without padding the result is fairseq's.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-ConvLayer = Tuple[int, int, int]
+# the length arithmetic (ints or tensors), re-exported beside the modules whose lengths it gives
+from espnet_ext.core.frames import ConvLayer, conv_output_lengths, receptive_field  # noqa: F401
 
 
 # ---------------------------------------------------------------------------- kernel hook
@@ -39,34 +40,6 @@ def run_kernel(name: str, module: nn.Module, *inputs: Any) -> Optional[Tensor]:
 
 
 # ---------------------------------------------------------------------------- lengths
-def conv_output_lengths(lengths: Union[Tensor, int], conv_layers: Sequence[ConvLayer]) -> Union[Tensor, int]:
-    """Number of frames the feature extractor gives for ``lengths`` samples.
-
-    Args:
-        lengths: sample counts, a ``(B,)`` integer tensor or an ``int``.
-        conv_layers: ``(dim, kernel, stride)`` per layer (fairseq's ``conv_feature_layers``).
-    Returns:
-        Frame counts, same type (and for tensors, shape) as ``lengths``: per layer
-        ``(L - kernel) // stride + 1``, clamped at 0 (fairseq's ``_get_feat_extract_output_lengths``
-        for inputs at least one receptive field long).
-    """
-    for _, kernel, stride in conv_layers:
-        if isinstance(lengths, Tensor):
-            lengths = torch.clamp(torch.div(lengths - kernel, stride, rounding_mode="floor") + 1, min=0)
-        else:
-            lengths = max(0, (lengths - kernel) // stride + 1)
-    return lengths
-
-
-def receptive_field(conv_layers: Sequence[ConvLayer]) -> int:
-    """Samples one output frame sees: the shortest input that yields a frame (400 for fairseq's stack)."""
-    field, jump = 1, 1
-    for _, kernel, stride in conv_layers:
-        field += (kernel - 1) * jump
-        jump *= stride
-    return field
-
-
 def lengths_to_padding_mask(lengths: Tensor, max_length: int) -> Tensor:
     """``(B,)`` lengths -> ``(B, max_length)`` bool mask, True at padding (``t >= lengths[b]``)."""
     steps = torch.arange(max_length, device=lengths.device)

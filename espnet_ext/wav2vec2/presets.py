@@ -44,9 +44,10 @@ from typing import Callable, Dict, NamedTuple
 
 import torch
 
+from espnet_ext.core.frames import WAV2VEC2_CONV_LAYERS
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
 
-_STANDARD_CONV = [(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2
+_STANDARD_CONV = list(WAV2VEC2_CONV_LAYERS)
 
 
 def base_config() -> Wav2Vec2Config:

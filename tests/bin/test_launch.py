@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 from espnet_ext.bin.launch import ProgressEcho, job_indices, main, substitute
-from espnet_ext.progress import PREFIX
+from espnet_ext.core.progress import PREFIX
 
 # A job that prints a progress line (and another line) per "epoch", 0.6 s apart: the launcher
 # polls the log every 0.5 s, so it sees the lines while the job runs, not only at its end.

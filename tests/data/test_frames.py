@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 
+from espnet_ext.core.frames import WAV2VEC2_CONV_LAYERS, conv_output_lengths
 from espnet_ext.data import frames as fr
 
 os.environ.setdefault("NLTK_DATA", os.path.join(os.path.expanduser("~"), ".cache", "nltk_data"))
@@ -162,7 +163,7 @@ def test_wav2vec_cnn_frontend_matches_espnet():
 def test_ssl_frontends_equal_the_wav2vec2_stack():
     """The 400-window, 320-hop rule is exactly fairseq's default conv stack."""
     for n in list(range(0, 2000)) + LENGTHS:
-        expected = fr.conv_output_length(n, [(k, s) for _, k, s in fr.WAV2VEC2_CONV_LAYERS])
+        expected = conv_output_lengths(n, WAV2VEC2_CONV_LAYERS)
         for name in ("s3prl", "huggingface", "hf", "espnet_ssl", "wav2vec2"):
             assert fr.FRONTEND_LENGTHS[name](n, {}) == expected
 

@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from espnet_ext.data.frames import conv_output_length
 from espnet_ext.wav2vec1.checkpoint import load_wav2vec1
 from espnet_ext.wav2vec1.config import Wav2Vec1Config, frontend_frames, preset_config
 from espnet_ext.wav2vec1.loss import future_logits, wav2vec1_loss
@@ -48,7 +47,6 @@ def test_output_lengths_match_the_convolutions():
         assert out.features.shape[1] == out.context.shape[1] == expected
         assert int(model.output_lengths(torch.tensor([n]))) == expected
         assert frontend_frames(n, {"preset": "tiny"}) == expected  # the stage-4 filter's count
-        assert conv_output_length(n, [(k, s) for _, k, s in model.config.conv_feature_layers]) == expected
     assert int(model.output_lengths(16000)) == 98  # (16000 - 465) // 160 + 1: 10 ms frames
     assert int(model.output_lengths(16000 + 160)) == 99
     with pytest.raises(ValueError, match="465 samples"):

@@ -347,7 +347,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status (1 with a message on bad input)."""
-    from espnet_ext.bin.datadir import setup_logging
+    from espnet_ext.core.log import setup_logging
 
     args = get_parser().parse_args(argv)
     setup_logging()

@@ -124,7 +124,7 @@ def corpus_parser(module: str, doc: str, archives: str, base_url: str, layout: s
 
 def run_cli(func: Callable[[], object]) -> int:
     """Call ``func()`` with the project's log format; a ValueError or OSError -> logged, status 1."""
-    from espnet_ext.bin.datadir import setup_logging
+    from espnet_ext.core.log import setup_logging
 
     setup_logging()
     try:

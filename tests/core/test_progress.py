@@ -1,10 +1,10 @@
-"""espnet_ext.progress: the per-epoch progress line (epoch count, values, elapsed, time left)."""
+"""espnet_ext.core.progress: the per-epoch progress line (epoch count, values, elapsed, time left)."""
 
 import math
 
 import pytest
 
-from espnet_ext.progress import PREFIX, EpochProgress, epoch_message, format_duration, progress_message
+from espnet_ext.core.progress import PREFIX, EpochProgress, epoch_message, format_duration, progress_message
 
 
 @pytest.mark.parametrize("seconds, text", [(0, "0s"), (42.4, "42s"), (250, "4m10s"), (7500, "2h05m")])
