@@ -7,6 +7,10 @@
 #   ./run.sh --pretrained ../ssl1/exp/ssl_train_ssl_w2v2_mini   # from that pre-training's last
 #                                              # checkpoint (or give a checkpoint file)
 set -euo pipefail
+# One torch thread unless OMP_NUM_THREADS says otherwise: trained weights (hence the figures)
+# depend on the thread count, so the same figures on any core count (a second thread gains
+# little on a model this small).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 train_set=train
 valid_set=dev
