@@ -3,7 +3,7 @@
 Subclasses of ESPnet's tasks defined here, in a module of ``espnet_ext``, so that a process
 spawned for DDP (which re-imports the task class by its module path) imports ``espnet_ext``
 and therefore the registry before it builds a model. They also use the project's
-:class:`~espnet_ext.trainer.Trainer` (``--keep_last_epochs``, ``--save_every_updates``).
+:class:`~espnet_ext.espnet.trainer.Trainer` (``--keep_last_epochs``, ``--save_every_updates``).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from espnet2.utils.types import str2bool
 from torch import nn
 
 from espnet_ext.espnet.frontend import NormalizeMismatchError
+from espnet_ext.espnet.samplers import FairseqBatchesMixin
 from espnet_ext.espnet.ssl_model import Wav2Vec2TaskMixin
-from espnet_ext.trainer import Trainer
+from espnet_ext.espnet.trainer import Trainer
 
 
 def _no_feats(**batch):
@@ -65,9 +66,10 @@ def init_ctc_output(model: nn.Module, how: str) -> None:
         nn.init.zeros_(ctc.ctc_lo.bias)
 
 
-class ASRTask(FeatsStatsMixin, _ESPnetASRTask):
+class ASRTask(FairseqBatchesMixin, FeatsStatsMixin, _ESPnetASRTask):
     """ESPnet's ASRTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`),
-    and ``--ctc_init`` (:func:`init_ctc_output`, applied after ESPnet's ``--init``)."""
+    ``--ctc_init`` (:func:`init_ctc_output`, applied after ESPnet's ``--init``) and ``--fairseq_batches``
+    (:mod:`espnet_ext.espnet.samplers`)."""
 
     trainer = Trainer
 
@@ -96,7 +98,7 @@ class CLSTask(FeatsStatsMixin, _ESPnetCLSTask):
     trainer = Trainer
 
 
-class SSLTask(Wav2Vec2TaskMixin, _ESPnetSSLTask):
-    """ESPnet's SSLTask with the project's plugins, trainer, and ``model: wav2vec2``."""
+class SSLTask(FairseqBatchesMixin, Wav2Vec2TaskMixin, _ESPnetSSLTask):
+    """ESPnet's SSLTask with the project's plugins, trainer, ``model: wav2vec2`` and ``--fairseq_batches``."""
 
     trainer = Trainer
