@@ -21,6 +21,10 @@ What the numbers assume (ESPnet 202511, read from ``espnet2``):
   fairseq's ``max_tokens`` is a ceiling. It counts uncropped lengths; with
   ``collate_fn_conf.crop_audio`` the model sees ``count x min(shortest, max_sample_size)``
   samples, which is what "audio per update" counts for pre-training.
+* ``fairseq_batches: true`` (:mod:`espnet_ext.espnet.samplers`) batches as fairseq does
+  (:func:`espnet_ext.data.batches.fairseq_batches`): sizes ``min(length, max_sample_size)``,
+  ``batch_bins`` a ceiling over all GPUs, labels not counted, ``max_utterances_per_gpu`` a cap
+  per GPU; the planner simulates that sampler instead of ``numel``.
 * An optimizer update is ``accum_grad`` batches; an epoch is every batch (``floor(batches /
   accum_grad)`` updates) or ``num_iters_per_epoch`` batches when that is set.
 * Schedulers step once per optimizer update; update ``u`` (1-based) uses ESPnet's step ``u``.
@@ -50,6 +54,8 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Seq
 
 import numpy as np
 import yaml
+
+from espnet_ext.data.batches import fairseq_batches
 
 SAMPLE_RATE = 16000
 ESPNET_GRAD_CLIP = 5.0          # espnet2 abs_task --grad_clip default
@@ -508,31 +514,40 @@ def _batching(config: Mapping[str, Any], task: str, opts: Options, source: str) 
     collate = config.get("collate_fn_conf") or {}
     crop, max_samples = bool(collate.get("crop_audio")), collate.get("max_sample_size")
     utt = opts.utterance_seconds or DEFAULT_UTTERANCE_S
+    fairseq = bool(config.get("fairseq_batches"))
+    cap = int(max_samples) if max_samples else None
     if opts.train_shape is not None:
         lengths, labels = read_train_shapes(opts.train_shape)
-        batches = numel_batches(lengths, bins, labels if task == "asr" else None, min_batch_size=opts.ngpu)
-        cap = int(max_samples) if max_samples else None
+        if fairseq:
+            batches = fairseq_batches(lengths, bins, cap, config.get("max_utterances_per_gpu"), opts.ngpu,
+                                      int(config.get("required_batch_size_multiple", 1)))
+        else:
+            batches = numel_batches(lengths, bins, labels if task == "asr" else None, min_batch_size=opts.ngpu)
         seen = [len(b) * min(int(lengths[b].min()), cap or 1 << 62) if crop
                 else int(np.minimum(lengths[b], cap or 1 << 62).sum()) for b in batches]
         if opts.utterance_seconds is None:
             utt = float(np.median(np.minimum(lengths, cap or 1 << 62))) / SAMPLE_RATE
-        note = f"simulated over {len(lengths)} utterances of {opts.train_shape}"
+        note = (f"simulated over {len(lengths)} utterances of {opts.train_shape}"
+                + (" (fairseq_batches)" if fairseq else ""))
         return Batching(float(np.mean(seen)) / SAMPLE_RATE, float(len(batches)),
                         float(lengths.sum()) / SAMPLE_RATE / 3600, utt, note)
     if opts.train_hours is not None:
         per_batch = bins / SAMPLE_RATE
         note = (f"estimated from {opts.train_hours} h: batches hold batch_bins of audio "
-                "(labels x vocabulary and cropping not counted)")
+                + ("(fairseq_batches: the ceiling, as fairseq's max_tokens)" if fairseq
+                   else "(labels x vocabulary and cropping not counted)"))
         return Batching(per_batch, opts.train_hours * 3600 / per_batch, opts.train_hours, utt, note)
     return Batching(None, None, None, utt, "no --train_shape/--train_hours: data-dependent rows unknown")
 
 
-def mask_batch(audio_per_gpu_batch_s: Optional[float], utterance_s: float) -> int:
+def mask_batch(audio_per_gpu_batch_s: Optional[float], utterance_s: float, cap: Optional[int] = None) -> int:
     """Utterances of ``utterance_s`` in a GPU's micro-batch (the masks ``require_same_masks``
-    trims together): ``floor(audio / utterance)``, at least 1; 1 when the audio is unknown."""
+    trims together): ``floor(audio / utterance)``, at most ``cap`` (utterances per GPU), at least 1;
+    1 when the audio is unknown."""
     if audio_per_gpu_batch_s is None or utterance_s <= 0:
         return 1
-    return max(1, int(math.floor(audio_per_gpu_batch_s / utterance_s + 1e-9)))
+    count = max(1, int(math.floor(audio_per_gpu_batch_s / utterance_s + 1e-9)))
+    return count if cap is None else min(count, int(cap))
 
 
 def _values(task: str, audio_per_update: Optional[float], upe: Optional[float], epochs: Optional[float],
@@ -611,7 +626,9 @@ def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: st
     frames = wav2vec2_frames(int(batching.utterance_s * SAMPLE_RATE))
     per_gpu = batching.audio_per_batch_s / opts.ngpu if batching.audio_per_batch_s is not None else None
     v = _values(task, per_update, upe, float(max_epoch), total, batching.data_hours, schedule, model,
-                frames, config.get("grad_clip", ESPNET_GRAD_CLIP), mask_batch(per_gpu, batching.utterance_s))
+                frames, config.get("grad_clip", ESPNET_GRAD_CLIP),
+                mask_batch(per_gpu, batching.utterance_s,
+                           config.get("max_utterances_per_gpu") if config.get("fairseq_batches") else None))
     v["audio_per_gpu_batch_s"] = per_gpu
     if total is None:
         v["lr_final"] = schedule.lr(drawn_over) if drawn_over else None
@@ -735,3 +752,34 @@ def to_json(rows: Sequence[Row], notes: Sequence[str]) -> str:
     return json.dumps({"rows": {r.key: {"ours": r.ours, "reference": r.reference,
                                         "same": None if r.reference is None else same(r.ours, r.reference)}
                                 for r in rows}, "notes": list(notes)}, indent=1)
+
+
+#: the rows :func:`summary` names, with their short labels
+SUMMARY_ROWS: Tuple[Tuple[str, str], ...] = (
+    ("audio_per_update_s", "s/update"), ("audio_per_gpu_batch_s", "s/GPU batch"),
+    ("total_updates", "updates"), ("updates_per_epoch", "updates/epoch"), ("passes_over_data", "passes"),
+    ("lr_peak", "LR peak"), ("lr_final", "LR last"), ("frozen_backbone_updates", "frozen"),
+    ("feature_grad_mult", "extractor grad x"), ("mask_batch", "utterances/GPU batch"),
+    ("masked_fraction", "masked"), ("channel_masked_fraction", "channels masked"),
+    ("gumbel_temp_final", "Gumbel temp last"), ("grad_clip", "clip"))
+
+
+def summary(rows: Sequence[Row], reference: Optional[str] = None) -> str:
+    """The plan in one paragraph (what config headers quote): the main rows as ``value label``,
+    the LR curve as warmup/hold/decay updates, and, with a reference, the rows that differ."""
+    by_key = {r.key: r for r in rows}
+    parts = []
+    for key, label in SUMMARY_ROWS:
+        if key in by_key and by_key[key].ours is not None:
+            value = _fmt(by_key[key].ours)
+            parts.append(f"{label} {value}" if key == "grad_clip" else f"{value} {label}")
+        if key == "passes_over_data" and "lr_scheduler" in by_key:
+            parts.append(f"LR {by_key['lr_scheduler'].ours} ({_fmt(by_key['lr_warmup_updates'].ours)}/"
+                         f"{_fmt(by_key['lr_hold_updates'].ours)}/{_fmt(by_key['lr_decay_updates'].ours)} updates)")
+    text = ", ".join(parts)
+    if reference:
+        differ = [r.key for r in rows if r.ours is not None and r.reference is not None
+                  and not same(r.ours, r.reference)]
+        text += (f"; fairseq {reference}: differs in " + ", ".join(differ) if differ
+                 else f"; fairseq {reference}: every row the same")
+    return text

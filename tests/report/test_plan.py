@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -332,3 +333,170 @@ def test_frontend_defaults_match_the_frontend():
     names = [a.arg for a in init.args.args][-len(init.args.defaults):]
     defaults = {n: ast.literal_eval(d) for n, d in zip(names, init.args.defaults)}
     assert {k: defaults[k] for k in plan.FRONTEND_DEFAULTS} == plan.FRONTEND_DEFAULTS
+
+
+# --- the corpus BASE fine-tuning configs, the ssl1 configs, and the headers that quote the plan --
+
+AISHELL = ROOT / "egs2/aishell/asr1/conf/tuning/train_asr_w2v2_base_ctc.yaml"
+JSUT = ROOT / "egs2/jsut/asr1/conf/tuning/train_asr_w2v2_base_ctc.yaml"
+TIMIT = ROOT / "egs2/timit/asr1/conf/tuning/train_asr_w2v2_base_ctc.yaml"
+SSL_LARGE = ROOT / "egs2/librispeech/ssl1/conf/tuning/train_ssl_w2v2_large.yaml"
+#: fairseq's BASE fine-tuning budgets (examples/wav2vec/config/finetuning/base_{1h,10h,100h,960h}.yaml):
+#: hours of labelled data -> max_update, all at 1600 s of audio per update
+FAIRSEQ_UPDATES = {1.0: 13_000, 10.0: 20_000, 100.6: 80_000, 960.9: 320_000}
+
+
+def interpolated_updates(hours: float) -> float:
+    """The configs' rule: updates linear in log(hours) between fairseq's neighbouring recipes."""
+    points = sorted(FAIRSEQ_UPDATES.items())
+    for (h0, u0), (h1, u1) in zip(points, points[1:]):
+        if h0 <= hours <= h1:
+            return u0 * (u1 / u0) ** (math.log(hours / h0) / math.log(h1 / h0))
+    raise ValueError(hours)
+
+
+@pytest.mark.parametrize("config,hours,reference,updates,frozen,lr", [
+    (AISHELL, 150.0, "base_100h", 100_000, 0, 3e-5),
+    (JSUT, 9.4, "base_10h", 20_000, 10_000, 5e-5),
+    (TIMIT, 3.1, "base_10h", 16_000, 10_000, 5e-5),
+])
+def test_corpus_base_configs_rows(config, hours, reference, updates, frozen, lr):
+    rows, notes = _rows(config, reference, train_hours=hours)
+    ours = {k: r.ours for k, r in rows.items()}
+    ref = {k: r.reference for k, r in rows.items()}
+    # fairseq's batch: 3.2 M samples (200 s) per GPU batch, 8 of them per update; fairseq_batches
+    # makes batch_bins a ceiling on audio alone, as max_tokens
+    assert ours["audio_per_update_s"] == ref["audio_per_update_s"] == 1600.0
+    assert ours["audio_per_gpu_batch_s"] == ref["audio_per_gpu_batch_s"] == 200.0
+    assert any("fairseq_batches" in n for n in notes)
+    # the budget: the interpolation rule, rounded (within 3%); 500 or 1000 updates per epoch
+    assert ours["total_updates"] == updates
+    assert abs(updates / interpolated_updates(hours) - 1) < 0.03
+    assert ours["updates_per_epoch"] in (500, 1000)
+    assert ours["passes_over_data"] == pytest.approx(updates * 1600 / (hours * 3600))
+    # tri-stage over the whole run: 10% / 40% / 50%, 0.01 x lr to lr to 0.05 x lr
+    assert (ours["lr_warmup_updates"], ours["lr_hold_updates"], ours["lr_decay_updates"]) == (
+        updates // 10, updates * 4 // 10, updates // 2)
+    assert ours["lr_schedule_end"] == updates
+    assert ours["lr_peak"] == pytest.approx(lr) == ref["lr_peak"]
+    assert ours["lr_final"] == pytest.approx(0.05 * lr) and ours["lr_initial"] == pytest.approx(
+        0.01 * lr + 0.99 * lr / (updates // 10))
+    assert ours["frozen_backbone_updates"] == frozen == ref["frozen_backbone_updates"]
+    for key in ("feature_grad_mult", "mask_prob", "mask_length", "mask_channel_prob", "mask_channel_length",
+                "require_same_masks", "mask_batch", "masked_fraction", "channel_masked_fraction", "grad_clip"):
+        assert plan.same(ours[key], ref[key]), key
+    # what differs from the reference is the budget's size and the epoch's bookkeeping
+    differ = {k for k, r in rows.items() if not plan.same(r.ours, r.reference)}
+    assert differ <= {"updates_per_epoch", "epochs", "total_updates", "passes_over_data", "lr_schedule_end",
+                      "lr_warmup_updates", "lr_hold_updates", "lr_decay_updates", "lr_initial", "lr_final"}
+
+
+def test_fairseq_budgets_quoted_in_the_headers():
+    # passes over the data of fairseq's recipes (1,600 s per update), quoted in the AISHELL header
+    passes = [FAIRSEQ_UPDATES[h] * 1600 / (h * 3600) for h in sorted(FAIRSEQ_UPDATES)]
+    assert [round(p) for p in passes] == [5778, 889, 353, 148]
+    assert round(interpolated_updates(150.0), -3) == 102_000          # "~102k"
+    assert round(interpolated_updates(9.4), -2) == 19_800             # "~19.8k"
+    assert round(interpolated_updates(3.1), -2) == 16_100             # "~16.1k"
+
+
+def _header_plans(path):
+    """(planner arguments, quoted summary) for each '# python -m espnet_ext.bin.plan <this file>
+    ARGS:' line of a config's header, and its GPU table rows (ngpu, batch_bins, accum, iters)."""
+    lines = Path(path).read_text(encoding="utf-8").split("\n")
+    plans, table = [], []
+    for i, line in enumerate(lines):
+        if line.startswith("# python -m espnet_ext.bin.plan <this file> ") and line.endswith(":"):
+            quoted = []
+            for follow in lines[i + 1:]:
+                if not follow.startswith("#   "):
+                    break
+                quoted.append(follow[4:])
+            plans.append((line[len("# python -m espnet_ext.bin.plan <this file> "):-1].split(), " ".join(quoted)))
+        row = re.match(r"#\s+(\d+) GPUs?.*:\s+batch_bins\s+(\d+), accum_grad\s+(\d+), num_iters_per_epoch\s+(\d+)$",
+                       line)
+        if row:
+            table.append(tuple(int(v) for v in row.groups()))
+    return plans, table
+
+
+def _summary(capsys, argv):
+    assert plan_cli.main(argv) == 0
+    return " ".join(capsys.readouterr().out.split())
+
+
+HEADED = [AISHELL, JSUT, TIMIT, BASE_100H, BASE_10H] + [
+    ROOT / f"egs2/librispeech/ssl1/conf/tuning/train_ssl_w2v2_{size}.yaml" for size in ("base", "medium", "small", "large")]
+
+
+@pytest.mark.parametrize("config", HEADED, ids=lambda p: str(Path(p).relative_to(ROOT / "egs2")))
+def test_headers_quote_what_the_planner_prints(config, capsys):
+    """Each BASE fine-tuning config and each ssl1 config quotes the planner for the GPU count it
+    is written for (so the quote cannot rot), and every row of its GPU table plans the same."""
+    plans, table = _header_plans(config)
+    assert plans, f"{config}: no planner line in the header"
+    for argv, quoted in plans:
+        assert "--summary" in argv and "--ngpu" in argv
+        assert _summary(capsys, [str(config)] + argv) == " ".join(quoted.split()), (config, argv)
+    assert len(table) >= 3, f"{config}: no GPU table"
+    cfg = plan.load_config(config)
+    argv = plans[0][0]
+    for ngpu, bins, accum, iters in table:
+        if (bins, accum, iters) == (cfg["batch_bins"], cfg["accum_grad"], cfg["num_iters_per_epoch"]):
+            assert ["--ngpu", str(ngpu)] == argv[argv.index("--ngpu"):argv.index("--ngpu") + 2]
+        assert bins // ngpu == cfg["batch_bins"] // int(argv[argv.index("--ngpu") + 1])
+        other = _summary(capsys, [str(config)] + argv + ["--ngpu", str(ngpu), "--batch_bins", str(bins),
+                                                         "--accum_grad", str(accum), "--num_iters_per_epoch", str(iters)])
+        assert other == " ".join(plans[0][1].split()), (config, ngpu)
+
+
+def test_every_config_with_a_planner_line_quotes_it(capsys):
+    seen = {Path(c).resolve() for c in CONFIGS}
+    quoted = [c for c in sorted(seen) if _header_plans(c)[0]]
+    assert set(quoted) >= {Path(c).resolve() for c in HEADED}
+    for config in set(quoted) - {Path(c).resolve() for c in HEADED}:
+        for argv, text in _header_plans(config)[0]:
+            assert _summary(capsys, [str(config)] + argv) == " ".join(text.split()), config
+
+
+def test_pretrain_configs_keep_fairseqs_schedule_on_one_gpu():
+    # BASE on 1 GPU: 1.4 M x 64 = 89.6 M samples per update, 256000 / 64 x 100 = 400 k updates:
+    # the LR reaches 0 and the Gumbel temperature its floor, as in fairseq
+    rows, _ = _rows(SSL_BASE, "pretrain_base", ngpu=1, batch_bins=1_400_000, accum_grad=64,
+                    num_iters_per_epoch=256_000)
+    for key in ("audio_per_update_s", "audio_per_gpu_batch_s", "total_updates", "lr_final", "gumbel_temp_final",
+                "lr_warmup_updates", "lr_decay_updates", "mask_batch", "masked_fraction"):
+        assert plan.same(rows[key].ours, rows[key].reference), key
+    assert rows["gumbel_temp_final"].ours == 0.5 and rows["total_updates"].ours == 400_000
+    # LARGE on 1 GPU: 1.2 M x 128 = 153.6 M samples, 1 M updates, temperature floor 0.1
+    rows, _ = _rows(SSL_LARGE, "pretrain_large", ngpu=1, batch_bins=1_200_000, accum_grad=128,
+                    num_iters_per_epoch=1_280_000)
+    assert rows["audio_per_update_s"].ours == rows["audio_per_update_s"].reference == 1_200_000 * 128 / 16000
+    assert rows["total_updates"].ours == 1_000_000 and rows["gumbel_temp_final"].ours == 0.1
+    assert [k for k, r in rows.items() if not plan.same(r.ours, r.reference)] == ["updates_per_epoch", "epochs"]
+
+
+def test_fairseq_batches_simulated_from_shapes(tmp_path):
+    """With fairseq_batches the planner batches as the sampler does: sizes cropped to
+    max_sample_size, batch_bins a ceiling, the per-GPU cap; audio seen = count x shortest."""
+    lengths = [400_000] * 10 + [120_000] * 12
+    _write_shapes(tmp_path, lengths)
+    conf = yaml.safe_load(SSL_BASE.read_text(encoding="utf-8"))
+    conf.update(batch_bins=1_000_000, accum_grad=1, num_iters_per_epoch=None, max_epoch=1,
+                max_utterances_per_gpu=None)
+    path = tmp_path / "conf.yaml"
+    path.write_text(yaml.safe_dump(conf), encoding="utf-8")
+    # by hand: the 400 k ones count 250 k, so 4 fit (5 x 250 k > 1 M): [4 L], [4 L], then
+    # [L, L, S, S] (largest 250 k: 4 fit), then the 120 k ones: 8 fit (9 x 120 k > 1 M): [8 S], [2 S].
+    # crop_audio: the model sees count x shortest: 4 x 250k, 4 x 250k, 4 x 120k, 8 x 120k, 2 x 120k
+    rows, _ = _rows(path, train_shape=tmp_path)
+    seen = [1_000_000, 1_000_000, 480_000, 960_000, 240_000]
+    assert rows["updates_per_epoch"].ours == 5
+    assert rows["audio_per_update_s"].ours == pytest.approx(np.mean(seen) / 16000)
+    # capped at 3 per GPU: [3 L] x 3, [L, S, S], [3 S] x 3, [S]
+    conf["max_utterances_per_gpu"] = 3
+    path.write_text(yaml.safe_dump(conf), encoding="utf-8")
+    rows, _ = _rows(path, train_shape=tmp_path)
+    capped = [3 * 250_000] * 3 + [3 * 120_000] + [3 * 120_000] * 3 + [120_000]
+    assert rows["updates_per_epoch"].ours == 8
+    assert rows["audio_per_update_s"].ours == pytest.approx(np.mean(capped) / 16000)
