@@ -6,7 +6,7 @@ own inference path on the same model and audio.
     python -m espnet_ext.bench decode --asr_train_config exp/X/config.yaml \\
                                       --asr_model_file exp/X/last10.ave.pth --data_dir dump/raw/test
 
-Ours: :func:`espnet_ext.ctc_greedy.greedy_batch` (what ``espnet_ext.bin.asr_inference`` runs
+Ours: :func:`espnet_ext.espnet.ctc_greedy.greedy_batch` (what ``espnet_ext.bin.asr_inference`` runs
 for ``decoding: ctc_greedy``) over zero-padded batches of ``--batch_sizes`` utterances, taken
 in data order as the decoding entry point takes them, ids turned into text. The reference:
 ``espnet2.bin.asr_inference.Speech2Text`` with ``ctc_weight`` 1.0 and ``beam_size`` 1 (no LM,
@@ -127,7 +127,7 @@ def build_model_files(size: str, directory: str, utts: Sequence[Utterance], blan
     return them as Speech2Text's keyword arguments."""
     import yaml
 
-    from espnet_ext.tasks import ASRTask
+    from espnet_ext.espnet.tasks import ASRTask
 
     conf = dict(
         frontend="wav2vec2", frontend_conf=dict(preset=size), normalize=None, input_size=None,
@@ -166,11 +166,11 @@ def sharpen_ctc(model, utts: Sequence[Utterance], blank_fraction: float, logit_s
 
 
 def load_ours(files: Dict[str, str], device: str = "cpu"):
-    """(model on ``device``, ids -> text function) as ``espnet_ext.ctc_greedy.decode`` builds them."""
+    """(model on ``device``, ids -> text function) as ``espnet_ext.espnet.ctc_greedy.decode`` builds them."""
     from espnet2.text.build_tokenizer import build_tokenizer
     from espnet2.text.token_id_converter import TokenIDConverter
 
-    from espnet_ext.tasks import ASRTask
+    from espnet_ext.espnet.tasks import ASRTask
 
     model, args = ASRTask.build_model_from_file(files["asr_train_config"], files["asr_model_file"], device)
     converter = TokenIDConverter(token_list=args.token_list)
@@ -206,7 +206,7 @@ def our_decoder(model, to_text, utts: Sequence[Utterance], batch_size: int,
                 out: Dict[str, Hypothesis]) -> Callable[[], None]:
     """A step that decodes every utterance with greedy CTC, ``batch_size`` at a time, into ``out``
     (batches padded on the host, then copied to the model's device, as a data loader's are)."""
-    from espnet_ext.ctc_greedy import greedy_batch
+    from espnet_ext.espnet.ctc_greedy import greedy_batch
 
     device = next(model.parameters()).device
 

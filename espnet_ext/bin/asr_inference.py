@@ -79,8 +79,8 @@ def main(cmd=None):
     unknown = set(conf) - {"decoding", "batch_size"}
     if unknown:
         raise ValueError(f"{args.config}: unknown keys for ctc_greedy decoding: {sorted(unknown)}")
-    setup_logging(args.log_level)
-    from espnet_ext.ctc_greedy import decode
+    setup_logging(args.log_level, force=False)
+    from espnet_ext.espnet.ctc_greedy import decode
 
     triples = [tuple(x.split(",")) for x in args.data_path_and_name_and_type]
     decode(

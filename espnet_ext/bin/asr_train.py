@@ -7,7 +7,7 @@ import espnet_ext  # noqa: F401  (registry, before ESPnet builds a model)
 
 
 def main(cmd=None):
-    from espnet_ext.tasks import ASRTask
+    from espnet_ext.espnet.tasks import ASRTask
 
     ASRTask.main(cmd=cmd)
 

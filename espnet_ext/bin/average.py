@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from espnet_ext.averaging import average_last, average_state_dicts
+from espnet_ext.espnet.averaging import average_last, average_state_dicts
 from espnet_ext.core.log import setup_logging
 
 
@@ -23,7 +23,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    setup_logging()
+    setup_logging(force=False)
     args = get_parser().parse_args(argv)
     import torch
 

@@ -79,7 +79,7 @@ def run_table(args: argparse.Namespace) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    setup_logging()
+    setup_logging(force=False)
     try:
         run_describe(args) if args.command == "describe" else run_table(args)
     except (ValueError, OSError) as error:

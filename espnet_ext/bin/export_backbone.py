@@ -23,8 +23,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--heads", action="store_true", help="keep the pre-training heads")
     args = parser.parse_args(argv)
-    setup_logging()
-    from espnet_ext.tasks import SSLTask
+    setup_logging(force=False)
+    from espnet_ext.espnet.tasks import SSLTask
 
     for path in (args.config, args.model):
         if not path.is_file():

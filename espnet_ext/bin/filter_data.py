@@ -21,7 +21,7 @@ from typing import List, Optional
 
 from espnet_ext.core.log import setup_logging
 from espnet_ext.data.filter import TOKEN_TYPES, filter_data, make_tokenizer, read_nlsyms
-from espnet_ext.data.frames import frames_from_config
+from espnet_ext.espnet.lengths import frames_from_config
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     parser.add_argument("dst", type=Path)
     parser.add_argument("--factors", type=float, nargs="+", required=True)
     args = parser.parse_args(argv)
-    setup_logging()
+    setup_logging(force=False)
     n = speed_perturb(args.src, args.dst, args.factors)
     logging.info("Wrote %s: %d utterances (factors %s)", args.dst, n, args.factors)
     return 0

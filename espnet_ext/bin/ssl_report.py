@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    setup_logging()
+    setup_logging(force=False)
     out_dir = args.out_dir or args.exp_dir
     try:
         if not args.exp_dir.is_dir():

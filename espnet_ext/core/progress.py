@@ -1,7 +1,7 @@
 """One line per training epoch on the terminal, through the job launcher.
 
 Training runs through the job launcher (:mod:`espnet_ext.bin.launch`), which sends everything a
-job prints to its log file. The project's trainer (:class:`espnet_ext.trainer.Trainer`, used by
+job prints to its log file. The project's trainer (:class:`espnet_ext.espnet.trainer.Trainer`, used by
 the ASR, classification and pre-training tasks) also prints, at the end of each epoch and from
 rank 0 only, one line that starts with :data:`PREFIX`::
 

@@ -40,9 +40,10 @@ utterance padded in a batch gets up to one more frame per subsampling step (e.g.
 ``(T + 1) // 2`` instead of ``(T - 1) // 2``): the numbers here are the minimum over all
 batchings, which is what a CTC-feasibility filter must use.
 
-Encoders that downsample further register a length function in :data:`ENCODER_LENGTHS`
-(see :func:`register_encoder_length`); it replaces step 3 for that encoder name.
-Frontends likewise register in :data:`FRONTEND_LENGTHS`.
+Frontends and encoders that ESPnet does not ship are passed in by the caller
+(``frontend_lengths``, ``encoder_lengths``): an encoder's function replaces step 3 for that name.
+:mod:`espnet_ext.espnet.lengths` passes this project's (``frames_from_config`` there is what the
+stage-4 filter uses); this module knows nothing of them.
 
 Imports neither torch nor ESPnet.
 """
@@ -120,24 +121,6 @@ FRONTEND_LENGTHS: Dict[str, FrontendLength] = {
     "espnet_ssl": _ssl_frames,
 }
 
-#: encoder name -> frames-to-frames function; overrides the input_layer arithmetic.
-ENCODER_LENGTHS: Dict[str, EncoderLength] = {}
-
-
-def register_encoder_length(name: str, fn: EncoderLength) -> None:
-    """Declare how encoder ``name`` (as written in ``encoder:``) changes the frame count.
-
-    ``fn(num_frames, encoder_conf)`` receives the frontend's frame count and the config's
-    ``encoder_conf`` and returns the encoder's output length (what CTC sees); it must
-    include the encoder's own ``input_layer`` subsampling, if any.
-    """
-    ENCODER_LENGTHS[name] = fn
-
-
-def register_frontend_length(name: str, fn: FrontendLength) -> None:
-    """Declare how frontend ``name`` turns ``num_samples`` into frames (``fn(n, frontend_conf)``)."""
-    FRONTEND_LENGTHS[name] = fn
-
 
 def input_layer_length(num: int, input_layer: Optional[str], source: str = "encoder_conf") -> int:
     """Frames after ESPnet's ``input_layer`` subsampling (0 if too short)."""
@@ -147,9 +130,10 @@ def input_layer_length(num: int, input_layer: Optional[str], source: str = "enco
     return max(0, INPUT_LAYER_LENGTHS[input_layer](num))
 
 
-def _encoder_fn(encoder: Optional[str], conf: Mapping[str, Any], source: str) -> Callable[[int], int]:
-    if encoder in ENCODER_LENGTHS:
-        fn = ENCODER_LENGTHS[encoder]
+def _encoder_fn(encoder: Optional[str], conf: Mapping[str, Any], source: str,
+                encoder_lengths: Mapping[str, EncoderLength]) -> Callable[[int], int]:
+    if encoder in encoder_lengths:
+        fn = encoder_lengths[encoder]
         return lambda t: max(0, fn(t, conf))
     if "input_layer" in conf:
         layer = conf["input_layer"]
@@ -159,7 +143,7 @@ def _encoder_fn(encoder: Optional[str], conf: Mapping[str, Any], source: str) ->
         raise ValueError(
             f"{source}: encoder {encoder!r} has no input_layer in encoder_conf and no registered length "
             f"function; expected one of {', '.join(sorted(DEFAULT_INPUT_LAYER))}, an explicit "
-            "encoder_conf.input_layer, or espnet_ext.data.frames.register_encoder_length"
+            "encoder_conf.input_layer, or a length function in encoder_lengths"
         )
     input_layer_length(0, layer, f"{source}: encoder_conf")  # validate the name now
     return lambda t: input_layer_length(t, layer)
@@ -180,20 +164,29 @@ def _check_pre_post(config: Mapping[str, Any], source: str) -> Callable[[int], i
                      "expected none or length_adaptor")
 
 
-def frames_from_dict(config: Mapping[str, Any], source: str = "config") -> Callable[[int], int]:
-    """Like :func:`frames_from_config` for an already-loaded config; ``source`` names it in errors."""
+def frames_from_dict(config: Mapping[str, Any], source: str = "config",
+                     frontend_lengths: Optional[Mapping[str, FrontendLength]] = None,
+                     encoder_lengths: Optional[Mapping[str, EncoderLength]] = None) -> Callable[[int], int]:
+    """Like :func:`frames_from_config` for an already-loaded config; ``source`` names it in errors.
+
+    ``frontend_lengths`` / ``encoder_lengths`` add frontends and encoders ESPnet does not ship,
+    by the name written in ``frontend:`` / ``encoder:`` (an encoder's function must include its
+    own ``input_layer`` subsampling, if any).
+    """
     if not isinstance(config, Mapping):
         raise ValueError(f"{source}: expected a YAML mapping (an ESPnet ASR training config)")
+    frontends = {**FRONTEND_LENGTHS, **(frontend_lengths or {})}
     frontend = config.get("frontend", "default")
-    if frontend not in FRONTEND_LENGTHS:
+    if frontend not in frontends:
         raise ValueError(f"{source}: frontend {frontend!r} unknown; expected one of "
-                         f"{', '.join(sorted(FRONTEND_LENGTHS))} (or register_frontend_length)")
-    frontend_fn, frontend_conf = FRONTEND_LENGTHS[frontend], dict(config.get("frontend_conf") or {})
+                         f"{', '.join(sorted(frontends))}")
+    frontend_fn, frontend_conf = frontends[frontend], dict(config.get("frontend_conf") or {})
     try:
         frontend_fn(16000, frontend_conf)  # surfaces a bad frontend_conf now, not per utterance
     except ValueError as e:
         raise ValueError(f"{source}: {e}") from None
-    encoder_fn = _encoder_fn(config.get("encoder", "rnn"), dict(config.get("encoder_conf") or {}), source)
+    encoder_fn = _encoder_fn(config.get("encoder", "rnn"), dict(config.get("encoder_conf") or {}), source,
+                             encoder_lengths or {})
     post_fn = _check_pre_post(config, source)
 
     def frames(num_samples: int) -> int:
@@ -203,8 +196,11 @@ def frames_from_dict(config: Mapping[str, Any], source: str = "config") -> Calla
     return frames
 
 
-def frames_from_config(config_path: os.PathLike) -> Callable[[int], int]:
-    """Return ``f(num_samples) -> frames seen by CTC`` for an ESPnet ASR training YAML.
+def frames_from_config(config_path: os.PathLike,
+                       frontend_lengths: Optional[Mapping[str, FrontendLength]] = None,
+                       encoder_lengths: Optional[Mapping[str, EncoderLength]] = None) -> Callable[[int], int]:
+    """Return ``f(num_samples) -> frames seen by CTC`` for an ESPnet ASR training YAML
+    (``frontend_lengths``, ``encoder_lengths``: as :func:`frames_from_dict`).
 
     Raises:
         ValueError: naming the file when the frontend or encoder is not modelled
@@ -217,8 +213,4 @@ def frames_from_config(config_path: os.PathLike) -> Callable[[int], int]:
             config = yaml.safe_load(f)
         except yaml.YAMLError as e:
             raise ValueError(f"{config_path}: not valid YAML ({e}); expected an ESPnet ASR config") from None
-    return frames_from_dict(config, str(config_path))
-
-
-# The project's encoders register their lengths here (their module imports only this one).
-from espnet_ext.espnet import encoder_lengths as _project_encoder_lengths  # noqa: E402,F401
+    return frames_from_dict(config, str(config_path), frontend_lengths, encoder_lengths)

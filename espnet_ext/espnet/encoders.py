@@ -15,8 +15,8 @@
     this encoder is dropout, optionally a LayerNorm and optionally a Linear to ``output_size``.
     Lengths pass through unchanged.
 
-Both are selected by name once registered (see :mod:`espnet_ext.plugins`); their frame counts
-for the stage-4 data filter live in :mod:`espnet_ext.espnet.encoder_lengths`.
+Both are selected by name once registered (see :mod:`espnet_ext.espnet.plugins`); their frame counts
+for the stage-4 data filter live in :mod:`espnet_ext.espnet.lengths`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from typing import Any, Dict, Optional, Tuple
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from torch import Tensor, nn
 
-from espnet_ext.espnet.encoder_lengths import DEFAULT_DOWNSAMPLE_RATE
 from espnet_ext.wav2vec2.downsample import downsampling_context_network, make_padding_mask
+
+#: ``W2V2ContextEncoder``'s default ``downsample_rate`` (the seed's 0.7).
+DEFAULT_DOWNSAMPLE_RATE = 0.7
 
 
 def pretrained_context(path: str) -> Tuple[Dict[str, Any], Dict[str, Tensor]]:

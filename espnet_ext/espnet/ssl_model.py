@@ -1,6 +1,6 @@
 """wav2vec 2.0 pre-training as an ESPnet SSL model (``espnet2.tasks.ssl``, ``model: wav2vec2``).
 
-In a training config (``python -m espnet_ext.bin.ssl_train``: ``espnet_ext.tasks.SSLTask``, ESPnet's
+In a training config (``python -m espnet_ext.bin.ssl_train``: ``espnet_ext.espnet.tasks.SSLTask``, ESPnet's
 SSLTask with :class:`Wav2Vec2TaskMixin` and the project's Trainer)::
 
     model: wav2vec2
@@ -298,7 +298,7 @@ class Wav2Vec2TaskMixin:
     is built by ESPnet's code unchanged. (A mixin, not a subclass, because this module must not
     import ``espnet2.tasks.ssl``: the registry imports this module while that one is loading.)
 
-    Example (``espnet_ext/tasks.py``)::
+    Example (``espnet_ext/espnet/tasks.py``)::
 
         class SSLTask(Wav2Vec2TaskMixin, espnet2.tasks.ssl.SSLTask):
             trainer = Trainer

@@ -23,20 +23,18 @@ Presets (:data:`PRESETS`, counts with the prediction head; ``python -m espnet_ex
 Without the prediction head (3.15 M for 512 channels): 12.3 M, 29.4 M, 0.13 M. All keep the
 paper's encoder geometry: 465-sample receptive field, 160-sample (10 ms) hop, offset 3.
 
-:func:`frontend_frames` is the frame count the ``wav2vec1`` frontend gives (for the stage-4
-CTC-feasibility filter, :mod:`espnet_ext.data.frames`). Imports neither torch nor ESPnet
-(except :func:`frontend_frames` reading a checkpoint's config).
+Imports neither torch nor ESPnet (the ``wav2vec1`` frontend's frame count for the stage-4 filter,
+which may read a checkpoint, is :func:`espnet_ext.espnet.lengths.wav2vec1_frontend_frames`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Tuple, Union
 
-from espnet_ext.core.frames import ConvLayer, conv_output_lengths, parse_conv_layers, receptive_field, total_stride
+from espnet_ext.core.frames import ConvLayer, parse_conv_layers, receptive_field, total_stride
 
 #: The paper's encoder: (channels, kernel, stride) per causal convolution; 160 samples (10 ms) per frame.
 ENCODER_LAYERS: Tuple[ConvLayer, ...] = ((512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2))
@@ -211,22 +209,3 @@ def preset_config(name: str) -> Wav2Vec1Config:
     if name not in PRESETS:
         raise ValueError(f"wav2vec1 preset: expected one of {', '.join(PRESETS)}; found {name!r}")
     return PRESETS[name]()
-
-
-# ---------------------------------------------------------------------------- frame counts
-@functools.lru_cache(maxsize=8)
-def _checkpoint_layers(path: str) -> Tuple[ConvLayer, ...]:
-    from espnet_ext.wav2vec1.checkpoint import load_config
-
-    return tuple(load_config(path).conv_feature_layers)
-
-
-def frontend_frames(num_samples: int, frontend_conf: Mapping[str, Any]) -> int:
-    """Frames the ``wav2vec1`` frontend gives for ``num_samples`` samples (its ``frontend_conf``:
-    ``preset`` or ``path``; a checkpoint's config is read once, with torch)."""
-    conf = frontend_conf or {}
-    if conf.get("path") is not None:
-        layers: Sequence[ConvLayer] = _checkpoint_layers(str(conf["path"]))
-    else:
-        layers = preset_config(str(conf.get("preset", "base"))).conv_feature_layers
-    return conv_output_lengths(int(num_samples), layers)

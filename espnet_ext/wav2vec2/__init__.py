@@ -2,8 +2,8 @@
 
 Quick use::
 
-    from espnet_ext.wav2vec2 import load_checkpoint, wav2vec2_model
-    model = wav2vec2_model("base")                      # random, fairseq initialisation
+    from espnet_ext.wav2vec2 import load_checkpoint, preset_config, wav2vec2_model
+    model = wav2vec2_model(preset_config("base"))       # random, fairseq initialisation
     model, config, info = load_checkpoint("wav2vec_small.pt")   # fairseq / HF dir / save_backbone file
     out = model(waveforms, lengths)                     # Wav2Vec2Output
 

@@ -246,15 +246,15 @@ def _check_mask(name: str, mask: Tensor, shape: Tuple[int, int]) -> None:
         raise ValueError(f"{name}: expected a bool tensor of shape {shape}; found {mask.dtype} {tuple(mask.shape)}")
 
 
-def wav2vec2_model(config: Union[Wav2Vec2Config, str]) -> Wav2Vec2Model:
-    """Build a randomly initialised backbone (fairseq's initialisation) from a config or preset name.
+def wav2vec2_model(config: Wav2Vec2Config) -> Wav2Vec2Model:
+    """Build a randomly initialised backbone (fairseq's initialisation) from a config
+    (a preset's: ``wav2vec2_model(preset_config("base"))``).
 
     Works under ``with torch.device("meta"):`` (parameter counting without memory).
     """
     if isinstance(config, str):
-        from espnet_ext.wav2vec2.presets import preset_config
-
-        config = preset_config(config)
+        raise ValueError(f"config: expected a Wav2Vec2Config; found the string {config!r} "
+                         "(for a preset: wav2vec2_model(preset_config(name)))")
     extractor = conv_feature_extractor(config.conv_feature_layers, config.extractor_mode, config.conv_bias)
     projection = nn.Linear(config.conv_dim, config.encoder_embed_dim) if config.has_post_extract_proj else nn.Identity()
     feature_projection = FeatureProjection(nn.LayerNorm(config.conv_dim, eps=config.layer_norm_eps), projection,

@@ -181,17 +181,17 @@ def test_length_adaptor_matches_espnet(tmp_path):
     assert [fn(n) for n in lengths] == olens.tolist()
 
 
-def test_registered_encoder_length_replaces_input_layer():
+def test_given_encoder_and_frontend_lengths_replace_the_builtin_arithmetic():
     def halve(t, conf):
         return t // conf.get("rate", 2)
 
-    fr.register_encoder_length("test_downsampler", halve)
-    try:
-        fn = fr.frames_from_dict(dict(frontend="wav2vec2", encoder="test_downsampler",
-                                      encoder_conf={"input_layer": "conv2d", "rate": 3}))
-        assert fn(16000) == 49 // 3
-    finally:
-        del fr.ENCODER_LENGTHS["test_downsampler"]
+    config = dict(frontend="wav2vec2", encoder="test_downsampler", encoder_conf={"input_layer": "conv2d", "rate": 3})
+    assert fr.frames_from_dict(config)(16000) == ((49 - 1) // 2 - 1) // 2  # without it: the input_layer's
+    fn = fr.frames_from_dict(config, encoder_lengths={"test_downsampler": halve})
+    assert fn(16000) == 49 // 3
+    fn = fr.frames_from_dict(dict(config, frontend="every_100"), frontend_lengths={"every_100": lambda n, c: n // 100},
+                             encoder_lengths={"test_downsampler": halve})
+    assert fn(16000) == 160 // 3
 
 
 def test_too_short_gives_zero_frames():

@@ -85,7 +85,7 @@ def test_the_option_decides_what_training_normalizes_with(recipe, run_recipe, co
     assert (f"--feats_normalize {feats_normalize} overrides {config}'s normalize" in result.stderr) == overridden
 
     # what ESPnet makes of these options after the config's: the option wins
-    from espnet_ext.tasks import ASRTask
+    from espnet_ext.espnet.tasks import ASRTask
 
     args = ASRTask.get_parser().parse_args(["--config", str(recipe / config), *train[train.index("--config") + 2:]])
     assert args.normalize == (None if expected[0] == "none" else expected[0])

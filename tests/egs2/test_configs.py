@@ -56,7 +56,7 @@ def test_wav2vec2_finetuning_configs_init_ctc_like_fairseq():
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "egs2")))
 def test_config_builds_and_steps(config, tiny_checkpoint, tmp_path):
-    from espnet_ext.tasks import ASRTask
+    from espnet_ext.espnet.tasks import ASRTask
 
     conf = yaml.safe_load(config.read_text(encoding="utf-8"))
     if conf.get("frontend") == "wav2vec2" and "path" in (conf.get("frontend_conf") or {}):
@@ -93,7 +93,7 @@ def test_there_are_ssl_configs():
 
 @pytest.mark.parametrize("config", SSL_CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "egs2")))
 def test_ssl_config_builds_and_steps(config, tmp_path):
-    from espnet_ext.tasks import SSLTask
+    from espnet_ext.espnet.tasks import SSLTask
 
     args = SSLTask.get_parser().parse_args(["--config", str(config), "--output_dir", str(tmp_path)])
     SSLTask.check_required_command_args(args)

@@ -12,9 +12,8 @@ from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.espnet_model import ESPnetASRModel
 from espnet2.asr.frontend.default import DefaultFrontend
 
-from espnet_ext.data.frames import frames_from_dict
-from espnet_ext.espnet import encoder_lengths
-from espnet_ext.espnet.encoders import LightCTCEncoder, W2V2ContextEncoder
+from espnet_ext.espnet.encoders import DEFAULT_DOWNSAMPLE_RATE, LightCTCEncoder, W2V2ContextEncoder
+from espnet_ext.espnet.lengths import frames_from_dict
 from espnet_ext.wav2vec2.downsample import downsampled_length
 
 FRONTEND_CONF = {"n_fft": 256, "hop_length": 128, "n_mels": 20}
@@ -44,7 +43,7 @@ def asr_model(encoder):
 def test_classes_are_espnet_encoders():
     assert issubclass(W2V2ContextEncoder, AbsEncoder) and issubclass(LightCTCEncoder, AbsEncoder)
     default = inspect.signature(W2V2ContextEncoder).parameters["downsample_rate"].default
-    assert default == encoder_lengths.DEFAULT_DOWNSAMPLE_RATE
+    assert default == DEFAULT_DOWNSAMPLE_RATE
 
 
 @pytest.mark.parametrize("conv_ffn", [False, True])
@@ -98,7 +97,7 @@ def test_registered_length_matches_real_olens(rate):
 
 def test_registered_length_default_rate_and_bad_rate():
     frames = frames_from_dict({"frontend_conf": FRONTEND_CONF, "encoder": "w2v2_context"})
-    assert frames(16000) == downsampled_length(16000 // 128 + 1, encoder_lengths.DEFAULT_DOWNSAMPLE_RATE)
+    assert frames(16000) == downsampled_length(16000 // 128 + 1, DEFAULT_DOWNSAMPLE_RATE)
     bad = frames_from_dict({"encoder": "w2v2_context", "encoder_conf": {"downsample_rate": 2}})
     with pytest.raises(ValueError, match="encoder_conf: downsample_rate"):
         bad(16000)

@@ -168,7 +168,7 @@ def test_bad_configuration_messages():
 
 def test_in_an_espnet_asr_model_with_ctc():
     """input_size comes from the frontend; a CTC training step runs and the backbone trains."""
-    from espnet_ext.tasks import ASRTask
+    from espnet_ext.espnet.tasks import ASRTask
 
     parser = ASRTask.get_parser()
     args = parser.parse_args(["--output_dir", "unused"])
@@ -229,7 +229,7 @@ def test_fairseq_checkpoint_with_normalize_used_without_it_names_both_files(tmp_
     import yaml
 
     from espnet_ext.espnet.frontend import NormalizeMismatchError
-    from espnet_ext.tasks import ASRTask
+    from espnet_ext.espnet.tasks import ASRTask
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -33,7 +33,7 @@ def test_sampler_batches_cropped_sizes_under_the_ceiling(shape_file):
 
 @pytest.mark.parametrize("task_name", ["ASRTask", "SSLTask"])
 def test_tasks_take_the_options_off_by_default(task_name, tmp_path):
-    import espnet_ext.tasks as tasks
+    import espnet_ext.espnet.tasks as tasks
 
     task = getattr(tasks, task_name)
     assert issubclass(task, FairseqBatchesMixin)
@@ -65,7 +65,7 @@ def _args(**kw):
 
 
 def test_training_iterator_uses_the_sampler_and_validation_does_not(shape_file, monkeypatch):
-    from espnet_ext.tasks import SSLTask
+    from espnet_ext.espnet.tasks import SSLTask
 
     loaded = []
     monkeypatch.setattr(SSLTask, "build_dataset", classmethod(lambda cls, a, o, keys: loaded.append(keys) or []))

@@ -13,7 +13,7 @@ import torch
 import espnet_ext  # noqa: F401  (registry)
 from espnet_ext.espnet.ssl_model import ESPnetWav2Vec2Model, Wav2Vec2TaskMixin, normalize_waveforms
 from espnet_ext.espnet.updates import count_updates, updates_done
-from espnet_ext.registry import add_plugin
+from espnet_ext.espnet.registry import add_plugin
 from espnet_ext.wav2vec2.importers import load_checkpoint
 from espnet_ext.wav2vec2.pretraining import pretraining_from_checkpoint
 from espnet_ext.wav2vec2.quantizer import gumbel_temperature
@@ -22,11 +22,11 @@ add_plugin("espnet2.tasks.ssl", "model_choices", "wav2vec2", "espnet_ext.espnet.
 
 from espnet2.tasks.ssl import SSLTask as ESPnetSSLTask  # noqa: E402
 
-from espnet_ext.trainer import Trainer  # noqa: E402
+from espnet_ext.espnet.trainer import Trainer  # noqa: E402
 
 
 class SSLTask(Wav2Vec2TaskMixin, ESPnetSSLTask):
-    """What ``espnet_ext.tasks.SSLTask`` is."""
+    """What ``espnet_ext.espnet.tasks.SSLTask`` is."""
 
     trainer = Trainer
 
@@ -140,7 +140,7 @@ def test_downsampling_checkpoint_fine_tunes_through_frontend_and_context_encoder
     same file compute exactly the pre-trained context network's output; ESPnet's init is undone."""
     from espnet2.torch_utils.initialize import initialize
 
-    from espnet_ext.espnet.encoder_lengths import context_encoder_length
+    from espnet_ext.espnet.lengths import context_encoder_length
     from espnet_ext.espnet.encoders import W2V2ContextEncoder
     from espnet_ext.espnet.frontend import Wav2Vec2Frontend
     from espnet_ext.wav2vec2.downsample import make_padding_mask

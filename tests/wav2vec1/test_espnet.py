@@ -32,7 +32,7 @@ def batch(lengths=(16000, 11000)):
 
 
 def build_ssl(*extra: str) -> ESPnetWav2Vec1Model:
-    from espnet_ext.tasks import SSLTask
+    from espnet_ext.espnet.tasks import SSLTask
 
     args = SSLTask.get_parser().parse_args(["--config", str(SSL_CONFIG), "--output_dir", "unused", *extra])
     SSLTask.check_required_command_args(args)  # no --token_list needed
@@ -168,8 +168,8 @@ def test_freeze_counts_optimizer_updates():
 def test_in_an_espnet_asr_model_with_the_mini_config(checkpoint):
     """The mini CTC config with `path:` to a pre-training checkpoint: built by ASRTask, a training
     step runs and the wav2vec 1.0 network trains; the stage-4 filter counts its frames."""
-    from espnet_ext.data.frames import frames_from_dict
-    from espnet_ext.tasks import ASRTask
+    from espnet_ext.espnet.lengths import frames_from_dict
+    from espnet_ext.espnet.tasks import ASRTask
 
     conf = yaml.safe_load(ASR_CONFIG.read_text())
     conf["frontend_conf"] = {**conf["frontend_conf"], "path": str(checkpoint)}

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from espnet_ext.wav2vec1.checkpoint import load_wav2vec1
-from espnet_ext.wav2vec1.config import Wav2Vec1Config, frontend_frames, preset_config
+from espnet_ext.espnet.lengths import wav2vec1_frontend_frames
+from espnet_ext.wav2vec1.config import Wav2Vec1Config, preset_config
 from espnet_ext.wav2vec1.loss import future_logits, wav2vec1_loss
 from espnet_ext.wav2vec1.model import wav2vec1_model
 from espnet_ext.wav2vec1.pretraining import parameter_count, wav2vec1_pretraining
@@ -46,7 +47,7 @@ def test_output_lengths_match_the_convolutions():
         expected = int(model.output_lengths(n))
         assert out.features.shape[1] == out.context.shape[1] == expected
         assert int(model.output_lengths(torch.tensor([n]))) == expected
-        assert frontend_frames(n, {"preset": "tiny"}) == expected  # the stage-4 filter's count
+        assert wav2vec1_frontend_frames(n, {"preset": "tiny"}) == expected  # the stage-4 filter's count
     assert int(model.output_lengths(16000)) == 98  # (16000 - 465) // 160 + 1: 10 ms frames
     assert int(model.output_lengths(16000 + 160)) == 99
     with pytest.raises(ValueError, match="465 samples"):

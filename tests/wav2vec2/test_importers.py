@@ -345,7 +345,7 @@ def test_torch_load_names_a_damaged_file(tmp_path, kind, mmap):
 def test_every_reader_of_checkpoints_names_a_truncated_file(tmp_path):
     """The backbone and wav2vec 1.0 loaders, the frontends, averaging, the checkpoint comparison
     and the pre-training report all read through torch_load."""
-    from espnet_ext.averaging import average_last
+    from espnet_ext.espnet.averaging import average_last
     from espnet_ext.espnet.encoders import pretrained_context
     from espnet_ext.espnet.frontend import Wav2Vec2Frontend
     from espnet_ext.report.checkpoints import describe

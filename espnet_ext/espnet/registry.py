@@ -5,9 +5,10 @@ ESPnet builds models from names (``frontend: wav2vec2``) looked up in module-lev
 ``espnet2.tasks.cls``. Our classes must be added to those objects in every process that
 builds a model: training, DDP-spawned workers, inference and packing.
 
-``import espnet_ext`` calls :func:`install`, which registers immediately for task modules
-already imported and otherwise hooks the import of each task module, so that importing
-``espnet_ext`` stays cheap (no ESPnet import) for the command-line tools that do not need it.
+``import espnet_ext`` calls :func:`install`, which declares :data:`espnet_ext.espnet.plugins.PLUGINS`,
+registers them at once in task modules already imported and otherwise hooks the import of each
+task module, so that importing ``espnet_ext`` stays cheap (no ESPnet, no torch) for the
+command-line tools that do not need them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import importlib.abc
 import importlib.util
 import sys
 from typing import Dict, List, Tuple
+
+from espnet_ext.espnet.plugins import PLUGINS
 
 # task module -> list of (ClassChoices attribute, choice name, "module:Class")
 _PLUGINS: Dict[str, List[Tuple[str, str, str]]] = {
@@ -61,7 +64,7 @@ def register_task_module(module) -> None:
 
 def quiet_nltk(module) -> None:
     """Make ``nltk.download`` quiet: ESPnet imports g2p_en, which calls it at import time for
-    cmudict; with no network it prints a screen of errors (issue noted in DESIGN.md). The
+    cmudict; with no network it prints a screen of errors. The
     download is still attempted; a failure is logged at debug level instead of printed."""
     original = module.download
     if getattr(original, "_espnet_ext_quiet", False):
@@ -148,8 +151,8 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    from espnet_ext import plugins  # noqa: F401  (declares the plugins via add_plugin)
-
+    for plugin in PLUGINS:
+        add_plugin(*plugin)
     for name, callback in _POST_IMPORT.items():
         module = sys.modules.get(name)
         if module is not None:

@@ -56,7 +56,7 @@ def decode(
     from espnet2.text.build_tokenizer import build_tokenizer
     from espnet2.text.token_id_converter import TokenIDConverter
 
-    from espnet_ext.tasks import ASRTask
+    from espnet_ext.espnet.tasks import ASRTask
 
     model, args = ASRTask.build_model_from_file(asr_train_config, asr_model_file, device)
     model.eval()

@@ -1,9 +1,9 @@
-"""espnet_ext.tasks.ASRTask: --collect_feats_stats false skips the frontend in stage 10."""
+"""espnet_ext.espnet.tasks.ASRTask: --collect_feats_stats false skips the frontend in stage 10."""
 
 import pytest
 import torch
 
-from espnet_ext.tasks import ASRTask
+from espnet_ext.espnet.tasks import ASRTask
 
 TOKENS = ["<blank>", "<unk>", "a", "b", "<sos/eos>"]
 
@@ -54,7 +54,7 @@ def test_ctc_init_xavier_uniform(tmp_path):
 
 
 def test_ctc_init_rejects_unknown(tmp_path):
-    from espnet_ext.tasks import init_ctc_output
+    from espnet_ext.espnet.tasks import init_ctc_output
 
     model = build(tmp_path)
     with pytest.raises(ValueError, match="ctc_init: expected one of pytorch, xavier_uniform; found 'he'"):

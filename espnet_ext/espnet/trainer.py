@@ -11,7 +11,7 @@ iterations seen so far, which grows every epoch. Ranking epochs by it (``max``) 
 recency, so adding the criterion ``(train, total_count, max)`` and keeping at least N models
 makes ESPnet itself keep the last N epoch files, with no change to its loop. (ESPnet then
 also writes ``train.total_count.ave_<n>best.pth``; use ``last<N>.ave.pth`` from
-:mod:`espnet_ext.averaging` instead, which does not sum integer buffers.)
+:mod:`espnet_ext.espnet.averaging` instead, which does not sum integer buffers.)
 """
 
 from __future__ import annotations

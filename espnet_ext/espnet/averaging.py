@@ -5,7 +5,7 @@ boolean tensors (e.g. BatchNorm's ``num_batches_tracked``) are not averaged and 
 summed: the value from the most recent checkpoint is kept, and a differing value is logged.
 
 Epoch checkpoints are ESPnet's ``exp/<tag>/{epoch}epoch.pth`` (model state dicts); train
-with ``--keep_last_epochs N`` (see :mod:`espnet_ext.trainer`) so the last N are kept.
+with ``--keep_last_epochs N`` (see :mod:`espnet_ext.espnet.trainer`) so the last N are kept.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 import torch
 
-from espnet_ext.ctc_greedy import collapse, greedy_batch, hypothesis_text
+from espnet_ext.espnet.ctc_greedy import collapse, greedy_batch, hypothesis_text
 
 
 def test_collapse_merges_repeats_then_drops_blanks():

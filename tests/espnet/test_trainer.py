@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from espnet_ext.tasks import ASRTask
-from espnet_ext.trainer import RECENCY_CRITERION, Trainer
+from espnet_ext.espnet.tasks import ASRTask
+from espnet_ext.espnet.trainer import RECENCY_CRITERION, Trainer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ASR_TINY = ROOT / "egs2/mini/asr1/conf/tuning/train_asr_w2v2_tiny_ctc.yaml"
 
 
@@ -54,7 +54,7 @@ def test_negative_is_refused():
 def test_periodic_saver_counts_updates_and_keeps_all(tmp_path):
     import torch
 
-    from espnet_ext.trainer import PeriodicSaver, current_updates
+    from espnet_ext.espnet.trainer import PeriodicSaver, current_updates
 
     model = torch.nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

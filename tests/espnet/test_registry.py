@@ -46,7 +46,7 @@ def test_plugin_declared_before_espnet_import_is_registered_on_import(tmp_path):
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
         import espnet_ext
-        from espnet_ext.registry import add_plugin
+        from espnet_ext.espnet.registry import add_plugin
         add_plugin("espnet2.tasks.asr", "frontend_choices", "identity_test", "myplugin:Identity")
         assert "espnet2.tasks.asr" not in sys.modules
         from espnet2.tasks.asr import ASRTask, frontend_choices
@@ -69,7 +69,7 @@ def test_plugin_declared_after_espnet_import_is_registered_at_once(tmp_path):
         sys.path.insert(0, {str(tmp_path)!r})
         from espnet2.tasks.asr import frontend_choices
         import espnet_ext
-        from espnet_ext.registry import add_plugin
+        from espnet_ext.espnet.registry import add_plugin
         add_plugin("espnet2.tasks.asr", "frontend_choices", "identity_test", "myplugin:Identity")
         print(frontend_choices.get_class("identity_test").__name__)
         """
@@ -85,7 +85,7 @@ def test_plugin_of_the_wrong_type_is_refused(tmp_path):
         import sys
         sys.path.insert(0, {str(tmp_path)!r})
         import espnet_ext
-        from espnet_ext.registry import add_plugin
+        from espnet_ext.espnet.registry import add_plugin
         import espnet2.tasks.asr
         add_plugin("espnet2.tasks.asr", "frontend_choices", "bad", "badplugin:NotAFrontend")
         """
@@ -111,8 +111,8 @@ def test_espnet_import_noise_is_hidden():
 def test_project_task_uses_project_trainer():
     result = run_python(
         """
-        from espnet_ext.tasks import ASRTask
-        from espnet_ext.trainer import Trainer
+        from espnet_ext.espnet.tasks import ASRTask
+        from espnet_ext.espnet.trainer import Trainer
         assert ASRTask.trainer is Trainer
         args = ASRTask.get_parser().parse_args(["--output_dir", "x", "--keep_last_epochs", "7"])
         print(args.keep_last_epochs)
@@ -124,7 +124,7 @@ def test_project_task_uses_project_trainer():
 
 def test_ddp_spawned_worker_gets_the_plugins(tmp_path):
     """ESPnet's DDP spawns workers that receive the task class by reference: a worker that
-    unpickles espnet_ext.tasks.ASRTask imports espnet_ext, hence every declared plugin."""
+    unpickles espnet_ext.espnet.tasks.ASRTask imports espnet_ext, hence every declared plugin."""
     script = tmp_path / "spawn_check.py"
     script.write_text(textwrap.dedent(
         """
@@ -132,14 +132,14 @@ def test_ddp_spawned_worker_gets_the_plugins(tmp_path):
 
         def child(task, queue):
             import espnet2.tasks.asr as asr
-            from espnet_ext.registry import _PLUGINS
+            from espnet_ext.espnet.registry import _PLUGINS
             declared = _PLUGINS["espnet2.tasks.asr"]
             names = [name for _, name, _ in declared]
             present = [name in getattr(asr, attr).classes for attr, name, _ in declared]
             queue.put((task.__module__, names, present))
 
         if __name__ == "__main__":
-            from espnet_ext.tasks import ASRTask
+            from espnet_ext.espnet.tasks import ASRTask
             ctx = mp.get_context("spawn")
             queue = ctx.Queue()
             p = ctx.Process(target=child, args=(ASRTask, queue))
@@ -151,5 +151,5 @@ def test_ddp_spawned_worker_gets_the_plugins(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     module, names, present = eval(result.stdout.strip().splitlines()[-1])
-    assert module == "espnet_ext.tasks"
+    assert module == "espnet_ext.espnet.tasks"
     assert "w2v2_context" in names and all(present)

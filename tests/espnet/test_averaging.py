@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from espnet_ext.averaging import average_last, average_state_dicts, last_n_checkpoints, parse_last_n
+from espnet_ext.espnet.averaging import average_last, average_state_dicts, last_n_checkpoints, parse_last_n
 
 
 def save_epochs(tmp_path, epochs):
