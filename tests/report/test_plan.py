@@ -426,7 +426,8 @@ def _summary(capsys, argv):
 
 
 HEADED = [AISHELL, JSUT, TIMIT, BASE_100H, BASE_10H] + [
-    ROOT / f"egs2/librispeech/ssl1/conf/tuning/train_ssl_w2v2_{size}.yaml" for size in ("base", "medium", "small", "large")]
+    ROOT / f"egs2/librispeech/ssl1/conf/tuning/train_ssl_w2v2_{size}.yaml"
+    for size in ("base", "medium", "small", "large", "downsample")]
 
 
 @pytest.mark.parametrize("config", HEADED, ids=lambda p: str(Path(p).relative_to(ROOT / "egs2")))
