@@ -1,0 +1,61 @@
+"""The import layering (pyproject.toml, [tool.importlinter]) holds, and `lint-imports` would catch a
+break: an upward import, a cycle, torch in a torch-free layer, ESPnet outside the ESPnet layer."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """`lint-imports` on the package under ``root`` with the contracts of ``root``/pyproject.toml."""
+    env = {**os.environ, "PYTHONPATH": str(root)}  # the copy under root before the installed package
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_package_keeps_its_layers():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+# (file, an import that breaks a contract, the contract's id in pyproject.toml)
+BREAKS = [
+    ("core/frames.py", "from espnet_ext.bin import datadir", "Layers"),  # upward
+    ("wav2vec2/config.py", "from espnet_ext.wav2vec2 import model", "No import cycles"),  # model imports config
+    ("data/datadir.py", "from espnet_ext.espnet import trainer", "Layers"),  # data -> espnet
+    ("scoring/textio.py", "import torch", "core, data and scoring import no torch"),
+    ("wav2vec1/loss.py", "import espnet2.asr.ctc", "Only the espnet layer imports ESPnet"),
+]
+
+
+@pytest.fixture(scope="module")
+def package_copy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("layers")
+    shutil.copytree(ROOT / "espnet_ext", root / "espnet_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", root)
+    return root
+
+
+@pytest.mark.parametrize("path, line, contract", BREAKS, ids=[b[0] for b in BREAKS])
+def test_an_import_that_breaks_the_layering_fails_the_check(package_copy, path, line, contract):
+    target = package_copy / "espnet_ext" / path
+    original = target.read_text()
+    target.write_text(original + f"\n{line}  # injected by tests/test_layers.py\n")
+    try:
+        result = lint_imports(package_copy)
+    finally:
+        target.write_text(original)
+    assert result.returncode == 1, result.stdout + result.stderr
+    broken = [line for line in result.stdout.splitlines() if line.endswith(" BROKEN")]
+    assert any(b.startswith(contract) for b in broken), result.stdout
+    module = "espnet_ext." + path[:-len(".py")].replace("/", ".")
+    report = result.stdout.split("Broken contracts")[1]
+    assert module in report or "." + Path(path).stem in report, result.stdout  # the offender is named
