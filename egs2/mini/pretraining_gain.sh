@@ -7,7 +7,7 @@
 # fine-tuning. Prints the greedy CER per test set, mean ± sd over seeds and the ratio of the means,
 # and writes it to RESULTS_pretraining_gain.md here. Finished runs are skipped (their .done markers).
 #
-#   ./pretraining_gain.sh [--seeds "0 1 2"]     # ~7 min per seed on 2 idle CPU cores
+#   ./pretraining_gain.sh [--seeds "0 1 2"]     # ~12 min per seed on 2 idle CPU cores
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck disable=SC1091
@@ -31,7 +31,7 @@ for seed in ${seeds}; do
     (cd ssl1 && ./run.sh --ssl_tag "${ssl_tag}" --ssl_args "--seed ${seed}") > "ssl1/exp/ssl_${ssl_tag}.log" 2>&1 \
         || { log "ERROR: pre-training failed: see ssl1/exp/ssl_${ssl_tag}.log"; exit 1; }
     # the pre-training report's checks (codebook collapse, L_m at chance), so a bad seed is seen
-    grep -h -e "^- last epoch:" -e "^- log:" "ssl1/exp/ssl_${ssl_tag}/report.md" 2>/dev/null | while read -r line; do
+    { grep -h -e "^- last epoch:" -e "^- log:" "ssl1/exp/ssl_${ssl_tag}/report.md" 2>/dev/null || true; } | while read -r line; do
         log "WARNING: seed ${seed}: pre-training ${line#- }"; done
     last=$(find "ssl1/exp/ssl_${ssl_tag}/checkpoints" -name '*updates.pth' | sort -V | tail -n 1)
     # the tag asr1/run.sh --pretrained would choose, passed explicitly so the exp dir is known
