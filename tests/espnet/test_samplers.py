@@ -79,3 +79,28 @@ def test_training_iterator_uses_the_sampler_and_validation_does_not(shape_file, 
         assert sorted(espnet.sampler.generate(0)) == [("b",), ("d", "a", "e", "c")]
     with pytest.raises(ValueError, match="batch_type numel"):
         SSLTask.build_sequence_iter_factory(_args(), _iter_options(shape_file, "folded"), "train")
+
+
+def test_distributed_ranks_get_their_share_of_each_batch(tmp_path, monkeypatch):
+    """Under DDP (world size 2) the batches hold an even number of utterances, sorted from the
+    largest size down, and rank r loads batch[r::2]: one fairseq GPU batch each."""
+    import torch
+
+    from espnet_ext.espnet.tasks import SSLTask
+
+    shape = tmp_path / "speech_shape"
+    lengths = {"a": 300 * K, "b": 280 * K, "c": 200 * K, "d": 150 * K, "e": 120 * K, "f": 100 * K, "g": 90 * K}
+    shape.write_text("".join(f"{k} {n}\n" for k, n in lengths.items()), encoding="utf-8")
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda: 2)
+    monkeypatch.setattr(torch.distributed, "get_rank", lambda: 1)
+    monkeypatch.setattr(SSLTask, "build_dataset", classmethod(lambda cls, a, o, keys: []))
+    options = _iter_options(shape)
+    options.distributed = True
+    # 600 k over 2 GPUs, sizes cropped to 250 k: [a, b] (3 x 250 k > 600 k), then c d e f: 4 x 200 k
+    # > 600 k closes at 3, cut to 2 for the 2 GPUs: [c, d]; [e, f, g] fits 3 x 120 k but holds an
+    # odd count at the end: as the last batch it stays whole (rank 0 gets e and g)
+    factory = SSLTask.build_sequence_iter_factory(_args(), options, "train")
+    assert factory.sampler.generate(0) == [("b",), ("d",), ("f",)]
+    monkeypatch.setattr(torch.distributed, "get_rank", lambda: 0)
+    factory = SSLTask.build_sequence_iter_factory(_args(), options, "train")
+    assert factory.sampler.generate(0) == [("a",), ("c",), ("e", "g")]
