@@ -20,6 +20,20 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.parametrize("modules, heavy", [
+    ("espnet_ext.core.frames, espnet_ext.core.log, espnet_ext.core.progress", ("torch", "numpy", "espnet2", "espnet")),
+    # the stage-4 filter's frame counts, the scorer, the data tools: no torch or ESPnet at import
+    ("espnet_ext.espnet.lengths, espnet_ext.bin.filter_data, espnet_ext.scoring, espnet_ext.data.datadir",
+     ("torch", "espnet2", "espnet")),
+], ids=["core", "filter-scoring-data"])
+def test_light_layers_load_nothing_heavy_at_run_time(modules, heavy):
+    """What the contracts check in the source also holds at run time (`import espnet_ext` included)."""
+    code = f"import sys, {modules}; print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(heavy)!r}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_the_package_keeps_its_layers():
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
