@@ -1,6 +1,7 @@
 """Shared fixtures. Tests run from the project root with the project's venv."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +21,42 @@ def venv_env():
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     return env
+
+
+@pytest.fixture
+def ssl_train(venv_env):
+    """``ssl_train(config, exp, train, valid, *options)``: what ssl1 stage 11 runs
+    (``python -m espnet_ext.bin.ssl_train`` on CPU, a log line per iteration) on the data dirs
+    ``train`` and ``valid`` (``wav.scp`` and ``speech_shape`` each, :func:`write_wav_dir`); the
+    finished process (stdout and stderr captured)."""
+    def run(config, exp, train, valid, *options):
+        command = [sys.executable, "-m", "espnet_ext.bin.ssl_train", "--config", str(config), "--output_dir",
+                   str(exp), "--use_preprocessor", "true", "--ngpu", "0", "--log_interval", "1", *options,
+                   "--train_data_path_and_name_and_type", f"{train}/wav.scp,speech,sound",
+                   "--train_shape_file", f"{train}/speech_shape",
+                   "--valid_data_path_and_name_and_type", f"{valid}/wav.scp,speech,sound",
+                   "--valid_shape_file", f"{valid}/speech_shape"]
+        return subprocess.run(command, capture_output=True, text=True, env=venv_env, timeout=600)
+    return run
+
+
+def write_wav_dir(directory: Path, files) -> list:
+    """A data dir of ``files`` (``wav.scp``, ``speech_shape`` in samples); their lengths."""
+    import soundfile as sf
+
+    directory.mkdir(parents=True)
+    lengths = [sf.info(str(f)).frames for f in files]
+    with open(directory / "wav.scp", "w") as scp, open(directory / "speech_shape", "w") as shape:
+        for f, n in zip(files, lengths):
+            scp.write(f"{f.stem} {f}\n")
+            shape.write(f"{f.stem} {n}\n")
+    return lengths
+
+
+@pytest.fixture(scope="session")
+def wav_dir():
+    """:func:`write_wav_dir`, for tests."""
+    return write_wav_dir
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,9 @@ updates, inside an ASR model with CTC), the stage-4 frame count, and the chance 
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import soundfile as sf
 import torch
 import yaml
 
@@ -72,28 +69,15 @@ def test_bad_model_conf_is_named():
         ESPnetWav2Vec1Model(preset="huge")
 
 
-def write_data(directory: Path, files) -> Path:
-    directory.mkdir(parents=True)
-    with open(directory / "wav.scp", "w") as scp, open(directory / "speech_shape", "w") as shape:
-        for f in files:
-            scp.write(f"{f.stem} {f}\n")
-            shape.write(f"{f.stem} {sf.info(str(f)).frames}\n")
-    return directory
-
-
-def test_ssl_train_saves_update_checkpoints_the_frontend_loads(tmp_path, venv_env):
+def test_ssl_train_saves_update_checkpoints_the_frontend_loads(tmp_path, ssl_train, wav_dir):
     """What ssl1 stage 11 runs, on 12 utterances: 4 updates, a checkpoint every 2."""
     files = sorted((ROOT / "egs2/mini/corpus/en/wav").glob("*.flac"))
-    train, valid = write_data(tmp_path / "train", files[:8]), write_data(tmp_path / "valid", files[8:12])
+    train, valid = tmp_path / "train", tmp_path / "valid"
+    wav_dir(train, files[:8])
+    wav_dir(valid, files[8:12])
     exp = tmp_path / "exp"
-    command = [sys.executable, "-m", "espnet_ext.bin.ssl_train", "--config", str(SSL_CONFIG), "--output_dir", str(exp),
-               "--use_preprocessor", "true", "--ngpu", "0", "--max_epoch", "1", "--batch_type", "unsorted",
-               "--batch_size", "2", "--save_every_updates", "2", "--log_interval", "1",
-               "--train_data_path_and_name_and_type", f"{train}/wav.scp,speech,sound",
-               "--train_shape_file", f"{train}/speech_shape",
-               "--valid_data_path_and_name_and_type", f"{valid}/wav.scp,speech,sound",
-               "--valid_shape_file", f"{valid}/speech_shape"]
-    result = subprocess.run(command, capture_output=True, text=True, env=venv_env, timeout=600)
+    result = ssl_train(SSL_CONFIG, exp, train, valid, "--max_epoch", "1", "--batch_type", "unsorted",
+                       "--batch_size", "2", "--save_every_updates", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     saved = sorted(p.name for p in (exp / "checkpoints").iterdir())
     assert saved == ["2updates.pth", "4updates.pth"], saved
