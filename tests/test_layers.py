@@ -47,7 +47,8 @@ BREAKS = [
     ("data/datadir.py", "from espnet_ext.espnet import trainer", "Layers"),  # data -> espnet
     ("scoring/textio.py", "import torch", "core, data and scoring import no torch"),
     ("wav2vec1/loss.py", "import espnet2.asr.ctc", "Only the espnet layer imports ESPnet"),
-    ("helpers.py", "import os", "Layers"),  # a new top-level module outside the layers (exhaustive)
+    ("helpers.py", "import os", "Layers"),
+    ("bin/datadir.py", "import espnet2.tasks.asr", "bin reaches ESPnet through the espnet layer"),  # a new top-level module outside the layers (exhaustive)
 ]
 
 
@@ -72,7 +73,7 @@ def test_an_import_that_breaks_the_layering_fails_the_check(package_copy, path, 
         else:
             target.write_text(original)
     assert result.returncode == 1, result.stdout + result.stderr
-    broken = [line for line in result.stdout.splitlines() if line.endswith(" BROKEN")]
+    broken = [line for line in result.stdout.splitlines() if " BROKEN" in line]
     assert any(b.startswith(contract) for b in broken), result.stdout
     module = "espnet_ext." + path[:-len(".py")].replace("/", ".")
     report = result.stdout.split("Broken contracts")[1]
