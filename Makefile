@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 # The venv stamp depends on pyproject.toml: editing the dependencies re-installs them.
 VENV_STAMP := $(VENV)/.installed
 SYS_STAMP := $(VENV)/.sysdeps
-SYS_PACKAGES := sox flac sctk espeak-ng libsndfile1
+SYS_PACKAGES := sox flac sctk espeak-ng libsndfile1 flite fortunes
 PYTEST_ARGS ?=
 
 .PHONY: install sysdeps demo test clean-demo gpu-check
@@ -20,12 +20,15 @@ PYTEST_ARGS ?=
 install: $(SYS_STAMP) $(VENV_STAMP)
 
 # Debian packages the recipes use: sox/flac (audio), sctk (sclite, the reference scorer),
-# espeak-ng (regenerates the mini corpus). Installed only when root and missing.
-$(SYS_STAMP):
+# espeak-ng (regenerates the mini corpus), flite and fortunes (egs2/synth generates its corpus with
+# them). Installed only when root and missing; re-checked when this file changes.
+$(SYS_STAMP): Makefile
 	@missing=""; \
 	command -v sox >/dev/null || missing="$$missing sox"; \
 	command -v flac >/dev/null || missing="$$missing flac"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v flite >/dev/null || missing="$$missing flite"; \
+	[ -f /usr/share/games/fortunes/wisdom ] || missing="$$missing fortunes"; \
 	{ command -v sclite >/dev/null || [ -x /usr/lib/sctk/bin/sclite ]; } || missing="$$missing sctk"; \
 	ldconfig -p 2>/dev/null | grep -q libsndfile || missing="$$missing libsndfile1"; \
 	if [ -n "$$missing" ]; then \
