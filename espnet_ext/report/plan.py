@@ -36,7 +36,9 @@ What the numbers assume (ESPnet 202511, read from ``espnet2``):
   (fairseq's default; channel masks always) trims every utterance of a GPU's batch to the
   least masked count: the masked fractions are ``E[min over B utterances] / T``, with ``B`` the
   utterances of that length that fit a GPU's micro-batch (``floor(audio per GPU batch /
-  utterance)``, fairseq: ``floor(max_tokens / utterance)``), as if all had the same length.
+  utterance)``, fairseq: ``floor(max_tokens / utterance)``, both cut to a multiple of
+  ``required_batch_size_multiple`` when they reach it: fairseq's default 8; ours with
+  ``fairseq_batches``), as if all had the same length.
   Spans per utterance and frames per run are counted before the trimming.
 
 Nothing here builds a model: numpy and PyYAML only, except that an ssl1 config naming a
@@ -89,6 +91,7 @@ class Reference(NamedTuple):
     latent_temp: Optional[Tuple[float, float, float]]
     clip_norm: float              # 0: no clipping (fairseq optimization.clip_norm default)
     max_sample_size: Optional[int]
+    required_batch_size_multiple: int = 8   # dataset.required_batch_size_multiple (fairseq's default)
 
 
 _FT = "fairseq examples/wav2vec/config/finetuning/"
@@ -540,14 +543,17 @@ def _batching(config: Mapping[str, Any], task: str, opts: Options, source: str) 
     return Batching(None, None, None, utt, "no --train_shape/--train_hours: data-dependent rows unknown")
 
 
-def mask_batch(audio_per_gpu_batch_s: Optional[float], utterance_s: float, cap: Optional[int] = None) -> int:
+def mask_batch(audio_per_gpu_batch_s: Optional[float], utterance_s: float, cap: Optional[int] = None,
+               multiple: int = 1) -> int:
     """Utterances of ``utterance_s`` in a GPU's micro-batch (the masks ``require_same_masks``
-    trims together): ``floor(audio / utterance)``, at most ``cap`` (utterances per GPU), at least 1;
-    1 when the audio is unknown."""
+    trims together): ``floor(audio / utterance)``, at most ``cap`` (utterances per GPU), cut to a
+    multiple of ``multiple`` when there are at least that many (fairseq's
+    ``required_batch_size_multiple``), at least 1; 1 when the audio is unknown."""
     if audio_per_gpu_batch_s is None or utterance_s <= 0:
         return 1
     count = max(1, int(math.floor(audio_per_gpu_batch_s / utterance_s + 1e-9)))
-    return count if cap is None else min(count, int(cap))
+    count = count if cap is None else min(count, int(cap))
+    return count // multiple * multiple or count
 
 
 def _values(task: str, audio_per_update: Optional[float], upe: Optional[float], epochs: Optional[float],
@@ -628,7 +634,8 @@ def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: st
     v = _values(task, per_update, upe, float(max_epoch), total, batching.data_hours, schedule, model,
                 frames, config.get("grad_clip", ESPNET_GRAD_CLIP),
                 mask_batch(per_gpu, batching.utterance_s,
-                           config.get("max_utterances_per_gpu") if config.get("fairseq_batches") else None))
+                           *((config.get("max_utterances_per_gpu"), int(config.get("required_batch_size_multiple", 1)))
+                             if config.get("fairseq_batches") else (None, 1))))
     v["audio_per_gpu_batch_s"] = per_gpu
     if total is None:
         v["lr_final"] = schedule.lr(drawn_over) if drawn_over else None
@@ -657,7 +664,8 @@ def reference_values(name: str, utterance_s: float = DEFAULT_UTTERANCE_S,
         utterance_s = min(utterance_s, ref.max_sample_size / SAMPLE_RATE)
     v = _values(ref.task, per_update, upe, ref.max_update / upe, ref.max_update, hours,
                 _reference_schedule(ref), model, wav2vec2_frames(int(utterance_s * SAMPLE_RATE)),
-                ref.clip_norm, mask_batch(ref.max_tokens / SAMPLE_RATE, utterance_s))
+                ref.clip_norm, mask_batch(ref.max_tokens / SAMPLE_RATE, utterance_s,
+                                          multiple=ref.required_batch_size_multiple))
     v["audio_per_gpu_batch_s"] = ref.max_tokens / SAMPLE_RATE
     v["_notes"] = [f"{name}: {ref.source}; audio per update = max_tokens x {ref.gpus} GPUs (a ceiling); "
                    f"{hours} h of training data"]

@@ -201,14 +201,17 @@ def test_base_100h_rows():
     assert ref["lr_peak"] == pytest.approx(3e-5) and ref["lr_final"] == pytest.approx(1.5e-6)
     assert ref["passes_over_data"] == pytest.approx(80000 * 1600 / (100.6 * 3600)) == ours["passes_over_data"]
     # masks: same options; 10 s -> 499 frames; channels of 768; require_same_masks over the
-    # 20 utterances of 10 s in 200 s (ours: batch_bins on one GPU; fairseq: max_tokens per GPU)
-    assert ours["mask_batch"] == ref["mask_batch"] == 20
+    # utterances of 10 s in 200 s (ours: batch_bins on one GPU; fairseq: max_tokens per GPU): 20,
+    # cut to 16 by required_batch_size_multiple 8 (fairseq's default; the config's with fairseq_batches)
+    assert ours["mask_batch"] == ref["mask_batch"] == 16
+    assert plan.mask_batch(200.0, 10.0) == 20 and plan.mask_batch(200.0, 10.0, multiple=8) == 16
+    assert plan.mask_batch(70.0, 10.0, multiple=8) == 7 and plan.mask_batch(200.0, 10.0, cap=4, multiple=8) == 4
     assert ours["require_same_masks"] is ref["require_same_masks"] is True
-    time = plan.mask_statistics(499, 0.65, 10, 2, batch=20)
+    time = plan.mask_statistics(499, 0.65, 10, 2, batch=16)
     assert ref["masked_fraction"] == ours["masked_fraction"] == pytest.approx(time.same_fraction)
     assert ours["masked_fraction_utterance"] == pytest.approx(time.fraction)
     assert 0.47 < time.fraction < 0.51 and 0.42 < time.same_fraction < 0.46      # ~49% -> ~44%
-    chan = plan.mask_statistics(768, 0.5, 64, batch=20)
+    chan = plan.mask_statistics(768, 0.5, 64, batch=16)
     assert ref["channel_masked_fraction"] == ours["channel_masked_fraction"] == pytest.approx(chan.same_fraction)
     assert "gumbel_temp_final" not in rows
     # every row the same but the epoch's bookkeeping (1000 updates here, one pass in fairseq)
