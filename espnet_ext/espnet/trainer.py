@@ -77,7 +77,7 @@ class Trainer(_ESPnetTrainer):
         if every > 0 and rank0:
             saver = PeriodicSaver(model, Path(trainer_options.output_dir) / "checkpoints", every,
                                   start=current_updates(model, schedulers))
-            handle = optimizers[0].register_step_post_hook(saver)
+            handle = saver.attach(optimizers[0])
         if rank0:
             cls._progress = EpochProgress(trainer_options.max_epoch)
         try:
@@ -124,6 +124,19 @@ class PeriodicSaver:
 
     def __init__(self, model, directory: Path, every: int, start: int = 0):
         self.model, self.directory, self.every, self.updates = model, Path(directory), every, start
+
+    def attach(self, optimizer):
+        """Run after every step of ``optimizer``, after the update counting of
+        :func:`~espnet_ext.espnet.updates.count_updates` (a global hook, registered when the model
+        was built: global hooks run after an optimizer's own, and in registration order), so a
+        checkpoint's ``num_updates`` is the N of its name. Returns the handle to remove."""
+        from torch.optim.optimizer import register_optimizer_step_post_hook
+
+        def hook(stepped, args, kwargs):
+            if stepped is optimizer:
+                self(stepped, args, kwargs)
+
+        return register_optimizer_step_post_hook(hook)
 
     def __call__(self, optimizer, args, kwargs) -> None:
         self.updates += 1

@@ -83,6 +83,29 @@ def test_periodic_saver_counts_updates_and_keeps_all(tmp_path):
     assert (tmp_path / "resumed" / "45updates.pth").is_file()
 
 
+def test_periodic_checkpoint_records_the_update_count_of_its_name(tmp_path):
+    """The saver runs after the update counting: <N>updates.pth holds num_updates == N (it held
+    N - 1 when the saver was the optimizer's own hook, which runs before the global ones)."""
+    import torch
+
+    from espnet_ext.espnet.trainer import PeriodicSaver
+    from espnet_ext.espnet.updates import count_updates
+
+    model = count_updates(torch.nn.Linear(2, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    handle = PeriodicSaver(model, tmp_path, every=3).attach(optimizer)
+    other = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)  # not watched
+    for _ in range(6):
+        model(torch.ones(1, 2)).sum().backward()
+        optimizer.step()
+        other.step()
+        optimizer.zero_grad()
+    handle.remove()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3updates.pth", "6updates.pth"]
+    for n in (3, 6):
+        assert int(torch.load(tmp_path / f"{n}updates.pth", weights_only=True)["num_updates"]) == n
+
+
 def write_asr_data(directory, utterances):
     """wav.scp, text and the shape files ESPnet reads, for mini-corpus utterances (id, transcript)."""
     import soundfile
