@@ -72,7 +72,7 @@ test: install
 GPU_CHECK_OUT ?= gpu_check
 GPU_CHECK_ARGS ?=
 gpu-check:
-	$(PY) -m espnet_ext.bench gpu --out $(GPU_CHECK_OUT) $(GPU_CHECK_ARGS)
+	$(PY) -m benchmarks gpu --out $(GPU_CHECK_OUT) $(GPU_CHECK_ARGS)
 
 clean-demo:
 	rm -rf egs2/mini/asr1/{data,dump,exp} egs2/mini/ssl1/{data,dump,exp}

@@ -19,7 +19,7 @@ outside ``expected_fs``) excludes the utterance; the run goes on and fails only 
 utterance is bad. Re-running overwrites ``DST`` cleanly (stale audio files are removed).
 Memory does not grow with the corpus: the data dir is validated and read line by line, the
 outputs are written as the results arrive in order, and only the excluded utterances are
-held (see ``python -m espnet_ext.bench dataprep``). Neither torch nor ESPnet is imported.
+held (see ``python -m benchmarks dataprep``). Neither torch nor ESPnet is imported.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 model in place (:meth:`torch.nn.Module.compile`; ``state_dict`` keys unchanged), with dynamic
 shapes: one graph for all layers and every batch shape. The rest of the model stays eager;
 inside the graph the CPU kernels (:mod:`espnet_ext.wav2vec2.cpu_kernels`) step aside.
-``python -m espnet_ext.bench pretrain --compile`` times it.
+``python -m benchmarks pretrain --compile`` times it.
 """
 
 from __future__ import annotations

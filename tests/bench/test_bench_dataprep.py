@@ -1,4 +1,4 @@
-"""``python -m espnet_ext.bench dataprep`` at tiny sizes: the tree has LibriSpeech's layout,
+"""``python -m benchmarks dataprep`` at tiny sizes: the tree has LibriSpeech's layout,
 every utterance comes through both steps, and the printed figures agree with each other."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from espnet_ext.bench import dataprep
+from benchmarks import dataprep
 
 ROW = re.compile(r"^\s+(\d+) (stage 1 prepare|stage 3 format)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+"
                  r"(-?\d+\.\d+)\s+(\d+)\s+(\d+)$", re.MULTILINE)
@@ -76,7 +76,7 @@ def test_summary_ratios_are_those_of_the_rows(run_output, check_ratio):
 
 def test_children_peak_memory_is_their_own_not_the_parents(tmp_path):
     """A child forked from a big parent: its peak excludes the parent's pages (not ru_maxrss)."""
-    import torch  # noqa: F401  (a parent of hundreds of MB, as under python -m espnet_ext.bench)
+    import torch  # noqa: F401  (a parent of hundreds of MB, as under python -m benchmarks)
 
     parent_kb = dataprep.peak_rss_kb()
     tree = dataprep.build_tree(tmp_path / "corpus", 10, dataprep.source_utterances(2))

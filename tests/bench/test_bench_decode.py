@@ -1,4 +1,4 @@
-"""``python -m espnet_ext.bench decode`` at a tiny size: the figures it prints are consistent with
+"""``python -m benchmarks decode`` at a tiny size: the figures it prints are consistent with
 each other and with the audio, and our batched greedy decoder gives ESPnet's best path."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import soundfile
 import torch
 
-from espnet_ext.bench import decode
+from benchmarks import decode
 
 ROW = re.compile(r"^  (ESPnet Speech2Text|ours \(ctc_greedy\))\s+(\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\S+)$",
                  re.MULTILINE)

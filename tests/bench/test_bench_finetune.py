@@ -1,4 +1,4 @@
-"""``python -m espnet_ext.bench finetune`` and ``extractor`` run end to end (they check the output,
+"""``python -m benchmarks finetune`` and ``extractor`` run end to end (they check the output,
 not a speed)."""
 
 import re
@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from espnet_ext.bench import extractor, finetune
+from benchmarks import extractor, finetune
 
 
 @pytest.mark.parametrize("compile_", [False, True], ids=["eager", "compile"])

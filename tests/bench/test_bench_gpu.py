@@ -1,4 +1,4 @@
-"""``python -m espnet_ext.bench gpu --quick --device cpu``: the GPU check's code at tiny sizes on
+"""``python -m benchmarks gpu --quick --device cpu``: the GPU check's code at tiny sizes on
 CPU, so that it cannot rot before a GPU runs it. One run with a forced failure in a middle
 section: every section reports a status and its figures, the sections after the failed one
 still run, the exit status is 1. (No speed is checked.) The quick run takes under a minute on 2
@@ -15,16 +15,16 @@ import sys
 
 import pytest
 
-from espnet_ext.bench import gpu
-from espnet_ext.bench.gpu_sections import FULL, QUICK, QUICK_CPU, SECTIONS, Epoch, parse_epochs, plan_for
+from benchmarks import gpu
+from benchmarks.gpu_sections import FULL, QUICK, QUICK_CPU, SECTIONS, Epoch, parse_epochs, plan_for
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory, venv_env):
+def quick_run(tmp_path_factory, venv_env, project_root):
     out = tmp_path_factory.mktemp("gpu_check")
-    result = subprocess.run([sys.executable, "-m", "espnet_ext.bench", "gpu", "--quick", "--device", "cpu",
+    result = subprocess.run([sys.executable, "-m", "benchmarks", "gpu", "--quick", "--device", "cpu",
                              "--out", str(out), "--fault", "decode=error"],
-                            capture_output=True, text=True, timeout=900, env=venv_env)
+                            capture_output=True, text=True, timeout=900, env=venv_env, cwd=project_root)
     data = json.loads((out / "gpu_check.json").read_text())
     return result, data, (out / "gpu_check.md").read_text(), out
 

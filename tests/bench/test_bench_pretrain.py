@@ -1,4 +1,4 @@
-"""``python -m espnet_ext.bench pretrain`` runs end to end (it checks the output, not a speed)."""
+"""``python -m benchmarks pretrain`` runs end to end (it checks the output, not a speed)."""
 
 import math
 import re
@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from espnet_ext.bench import pretrain
+from benchmarks import pretrain
 
 OURS, REFERENCE = "ours (Wav2Vec2Pretraining)", "transformers Wav2Vec2ForPreTraining"
 COMPILED = r"ours, (\d+) layers compiled"

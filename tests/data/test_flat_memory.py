@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet_ext.bench.dataprep import PART, build_tree
+from benchmarks.dataprep import PART, build_tree
 from espnet_ext.data.corpora.librispeech import prepare_librispeech
 from espnet_ext.data.format import format_wav_scp
 

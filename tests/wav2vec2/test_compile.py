@@ -1,6 +1,6 @@
 """``compile_layers``: compiled Transformer layers compute what the eager ones do, one graph
 serves every layer and every batch shape, checkpoints keep their keys, and the ESPnet models'
-``torch_compile`` option turns it on. No timing here: ``python -m espnet_ext.bench pretrain --compile``.
+``torch_compile`` option turns it on. No timing here: ``python -m benchmarks pretrain --compile``.
 """
 
 import copy

@@ -2,7 +2,7 @@
 every frame, padding included, and the gradients of the input and of every weight) and the
 written-out attention with dropout (SDPA's math path with the project's dropout mask); the
 kernel hook (enable, disable, the plain modules without kernels). No timing here: see
-``python -m espnet_ext.bench extractor``.
+``python -m benchmarks extractor``.
 """
 
 import ast

@@ -16,7 +16,7 @@ which the plain modules call them; ``import espnet_ext.wav2vec2`` enables them a
 =============================  =========================================================  ================
 
 Each kernel returns None where it does not apply (other devices or dtypes, inside
-``torch.compile``), and the plain code runs. Timings: ``python -m espnet_ext.bench extractor``
+``torch.compile``), and the plain code runs. Timings: ``python -m benchmarks extractor``
 and ``docs/benchmarks.md``; equality with the plain modules: ``tests/wav2vec2/test_cpu_kernels.py``.
 """
 

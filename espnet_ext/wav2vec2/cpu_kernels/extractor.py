@@ -7,7 +7,7 @@ frame, padding included, and every gradient, up to float32 summation order) with
 channels-last ``(B, T, C)``: each convolution is a :class:`~.gemm_conv.StridedConv` with the
 previous layer's GELU fused in, the first layer's convolution and GroupNorm are one
 :class:`~.channel_norm.ConvChannelNorm`, and zero-padded utterances run on trimmed waveforms
-when that saves enough work (:func:`trimmed_groups`). ``python -m espnet_ext.bench extractor``
+when that saves enough work (:func:`trimmed_groups`). ``python -m benchmarks extractor``
 times it against ``transformers``.
 """
 

@@ -1,7 +1,7 @@
 """Fine-tuning step (forward + backward, CTC) of the ``wav2vec2`` frontend against ESPnet's
 ``huggingface`` frontend on the same Hugging Face model (random weights, saved locally).
 
-    python -m espnet_ext.bench finetune [--size tiny|base] [--batch 4] [--seconds 4] [--repeats 3] [--compile]
+    python -m benchmarks finetune [--size tiny|base] [--batch 4] [--seconds 4] [--repeats 3] [--compile]
                                         [--device cpu|cuda] [--bf16]
 
 Both run the same model config, batch and CTC head in training mode, timed interleaved (one
@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-from espnet_ext.bench.common import StepFigures, autocast, compiled_summary, machine, padded_noise_batch, time_compared
+from benchmarks.common import StepFigures, autocast, compiled_summary, machine, padded_noise_batch, time_compared
 
 SIZES = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,

@@ -1,9 +1,9 @@
 """Decoding real-time factor on CPU: the project's batched CTC greedy decoder against ESPnet's
 own inference path on the same model and audio.
 
-    python -m espnet_ext.bench decode [--size tiny|base] [--batch_sizes 1 8 32] [--num_utts 32]
+    python -m benchmarks decode [--size tiny|base] [--batch_sizes 1 8 32] [--num_utts 32]
                                       [--data_dir DIR] [--repeats 3] [--threads N]
-    python -m espnet_ext.bench decode --asr_train_config exp/X/config.yaml \\
+    python -m benchmarks decode --asr_train_config exp/X/config.yaml \\
                                       --asr_model_file exp/X/last10.ave.pth --data_dir dump/raw/test
 
 Ours: :func:`espnet_ext.espnet.ctc_greedy.greedy_batch` (what ``espnet_ext.bin.asr_inference`` runs
@@ -51,10 +51,10 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 import numpy as np
 import torch
 
-from espnet_ext.bench.common import machine, time_interleaved
+from benchmarks.common import machine, time_interleaved
 
 SAMPLE_RATE = 16000
-MINI_WAVS = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "corpus" / "en" / "wav"
+MINI_WAVS = Path(__file__).resolve().parents[1] / "egs2" / "mini" / "corpus" / "en" / "wav"
 #: The built model's token list: CTC blank, unknown, word boundary, English characters, sos/eos.
 CHAR_TOKENS = ["<blank>", "<unk>", "<space>"] + list("abcdefghijklmnopqrstuvwxyz'") + ["<sos/eos>"]
 LOGIT_STD = 8.0  # the built model's CTC logits: standard deviation over tokens (peaked posteriors)
@@ -287,7 +287,7 @@ def print_report(title: str, audio_s: float, times: Dict[str, List[float]],
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     """Command-line options (``--help``)."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bench decode", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks decode", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=["tiny", "base"], default="tiny",
                         help="wav2vec2 preset of the model built here (random weights)")

@@ -1,7 +1,7 @@
 """Data preparation of a LibriSpeech-layout tree of N utterances: files per second and peak
 memory as N grows (the cost must stay linear and the memory flat).
 
-    python -m espnet_ext.bench dataprep [--sizes 1000 4000 16000] [--nj 1] [--audio_format flac]
+    python -m benchmarks dataprep [--sizes 1000 4000 16000] [--nj 1] [--audio_format flac]
                                         [--source_files 8] [--workdir DIR] [--keep]
 
 For each N a tree ``LibriSpeech/train-clean-100/<reader>/<chapter>/<reader>-<chapter>-<nnnn>.flac``
@@ -45,12 +45,12 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 from espnet_ext.core.log import setup_logging
 
-logger = logging.getLogger("espnet_ext.bench.dataprep")
+logger = logging.getLogger("benchmarks.dataprep")
 
 PART = "train-clean-100"
 UTTS_PER_CHAPTER = 50  # train-clean-100: 28,539 utterances in 585 chapters
 CHAPTERS_PER_READER = 2  # ... by 251 readers
-MINI_EN = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "corpus" / "en"
+MINI_EN = Path(__file__).resolve().parents[1] / "egs2" / "mini" / "corpus" / "en"
 STAGES = {"stage1": "stage 1 prepare", "stage3": "stage 3 format"}
 
 
@@ -154,7 +154,7 @@ def run_step(step: str, src: Path, dst: Path, work: Path, nj: int, audio_format:
         RuntimeError: the child failed (its last log lines are in the message).
     """
     log_path, result_path = work / f"{step}.log", work / f"{step}.json"
-    command = [sys.executable, "-m", "espnet_ext.bench.dataprep", "_child", step, str(src), str(dst),
+    command = [sys.executable, "-m", "benchmarks.dataprep", "_child", step, str(src), str(dst),
                str(result_path), str(nj), audio_format]
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -214,7 +214,7 @@ def summary(results: Dict[int, Dict[str, StepResult]]) -> List[str]:
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     """Command-line options (``--help``)."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bench dataprep", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks dataprep", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000], help="utterances per tree")
     parser.add_argument("--nj", type=int, default=1, help="stage 3 worker processes (default: 1)")

@@ -1,7 +1,7 @@
 """Pre-training step (forward + backward + AdamW update) of our ``Wav2Vec2Pretraining`` against
 ``transformers.Wav2Vec2ForPreTraining`` on the same weights and config.
 
-    python -m espnet_ext.bench pretrain [--size tiny|base] [--batch 4] [--seconds 4] [--repeats 3]
+    python -m benchmarks pretrain [--size tiny|base] [--batch 4] [--seconds 4] [--repeats 3]
                                         [--device cpu|cuda] [--bf16] [--compile]
 
 A random Hugging Face ``Wav2Vec2ForPreTraining`` (``num_negatives`` 100, ``mask_time_prob``
@@ -37,9 +37,9 @@ from typing import Callable, Dict, List, NamedTuple, Optional
 
 import torch
 
-from espnet_ext.bench.common import (StepFigures, autocast, compiled_summary, machine, padded_noise_batch,
+from benchmarks.common import (StepFigures, autocast, compiled_summary, machine, padded_noise_batch,
                                      time_compared)
-from espnet_ext.bench.finetune import SIZES as FINETUNE_SIZES
+from benchmarks.finetune import SIZES as FINETUNE_SIZES
 
 PRETRAINING = dict(num_negatives=100, mask_time_prob=0.65, mask_time_length=10, layerdrop=0.0)
 SIZES = {

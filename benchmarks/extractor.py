@@ -1,6 +1,6 @@
 """The conv feature extractor alone: ours against ``transformers.Wav2Vec2FeatureEncoder`` on the same weights.
 
-    python -m espnet_ext.bench extractor [--size tiny|base] [--mode default|layer_norm] [--batch 4]
+    python -m benchmarks extractor [--size tiny|base] [--mode default|layer_norm] [--batch 4]
                                          [--seconds 4] [--repeats 5] [--unpadded]
 
 Both extractors get the same random weights and waveforms (a padded batch, the shortest
@@ -22,8 +22,8 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from torch import Tensor, nn
 
-from espnet_ext.bench.common import machine, time_steps
-from espnet_ext.bench.finetune import SIZES
+from benchmarks.common import machine, time_steps
+from benchmarks.finetune import SIZES
 from espnet_ext.wav2vec2.importers import HUGGINGFACE_RULES, map_state
 from espnet_ext.wav2vec2.modules import ConvFeatureExtractor, conv_feature_extractor
 

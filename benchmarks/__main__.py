@@ -1,9 +1,9 @@
-"""python -m espnet_ext.bench {finetune,extractor,pretrain,decode,dataprep,gpu} [options]  (see each benchmark's --help)"""
+"""python -m benchmarks {finetune,extractor,pretrain,decode,dataprep,gpu} [options]  (see each benchmark's --help)"""
 
 import sys
 import textwrap
 
-from espnet_ext.bench import dataprep, decode, extractor, finetune, gpu, pretrain
+from benchmarks import dataprep, decode, extractor, finetune, gpu, pretrain
 
 MODULES = {"finetune": finetune, "extractor": extractor, "pretrain": pretrain, "decode": decode,
            "dataprep": dataprep, "gpu": gpu}
@@ -12,7 +12,7 @@ BENCHMARKS = {name: module.main for name, module in MODULES.items()}
 
 def usage() -> str:
     """The usage line and each benchmark with the first paragraph of its module's docstring."""
-    lines = [f"usage: python -m espnet_ext.bench {{{','.join(BENCHMARKS)}}} [options]", "",
+    lines = [f"usage: python -m benchmarks {{{','.join(BENCHMARKS)}}} [options]", "",
              "benchmarks (each has --help; figures in docs/benchmarks.md):"]
     for name, module in MODULES.items():
         summary = " ".join(module.__doc__.split("\n\n")[0].split()).replace("``", "")

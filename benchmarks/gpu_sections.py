@@ -1,8 +1,8 @@
-"""The six sections of ``python -m espnet_ext.bench gpu`` (see :mod:`espnet_ext.bench.gpu`).
+"""The six sections of ``python -m benchmarks gpu`` (see :mod:`benchmarks.gpu`).
 
 Each section runs in its own process (:func:`run_here`) and calls into the other benchmarks'
-building blocks (:mod:`~espnet_ext.bench.pretrain`, :mod:`~espnet_ext.bench.finetune`,
-:mod:`~espnet_ext.bench.decode`) or the real recipe (``egs2/mini/ssl1``). A section records
+building blocks (:mod:`~benchmarks.pretrain`, :mod:`~benchmarks.finetune`,
+:mod:`~benchmarks.decode`) or the real recipe (``egs2/mini/ssl1``). A section records
 each measurement as soon as it has it (:class:`Section`): a row of the Markdown table and a
 dict of numbers for the JSON file, both written to its result file at once, so that a
 section killed at its time limit keeps what it measured. A measurement that raises is
@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MINI_SSL1 = ROOT / "egs2" / "mini" / "ssl1"
 TRAIN_LOG = "recipe_train.log"  # the recipe's train.log, copied under --out
 BF16_TARGET_AUDIO_PER_S = 1000.0  # BASE bf16 pre-training, one H100/H200-class GPU
@@ -175,7 +175,7 @@ def step_cell(audio_s: float, seconds: float, peak_bytes: Optional[int]) -> str:
 
 
 def step_numbers(audio_s: float, figures) -> Dict[str, Any]:
-    """A :class:`~espnet_ext.bench.common.StepFigures` as JSON numbers."""
+    """A :class:`~benchmarks.common.StepFigures` as JSON numbers."""
     return dict(s_per_step=figures.median_s, times_s=figures.times_s, audio_per_s=audio_s / figures.median_s,
                 peak_step_memory_bytes=figures.peak_bytes)
 
@@ -248,7 +248,7 @@ def pretrain_section(s: Section) -> None:
     """BASE pre-training step, ours against ``transformers.Wav2Vec2ForPreTraining`` on the same
     weights and batch: bf16 autocast and fp32, two batch sizes; then which SDPA kernels our
     bf16 step can use."""
-    from espnet_ext.bench import pretrain
+    from benchmarks import pretrain
 
     models = pretrain.build_models(s.plan.size, s.device)
     for bf16 in (True, False):
@@ -260,7 +260,7 @@ def pretrain_section(s: Section) -> None:
 
 
 def pretrain_row(s: Section, label: str, ours, reference, batch: int, bf16: bool) -> None:
-    from espnet_ext.bench import pretrain
+    from benchmarks import pretrain
 
     r = pretrain.compare(ours, reference, batch, s.plan.seconds, s.plan.repeats, s.device, bf16)
     mine, theirs = r.steps["ours"], r.steps["reference"]
@@ -293,8 +293,8 @@ def sdpa_row(s: Section, ours) -> None:
     """One bf16 training step of ours with SDPA restricted to each fast kernel in turn."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from espnet_ext.bench.common import padded_noise_batch
-    from espnet_ext.bench.pretrain import our_step
+    from benchmarks.common import padded_noise_batch
+    from benchmarks.pretrain import our_step
 
     speech, lengths, _ = padded_noise_batch(s.plan.pretrain_batches[0], s.plan.seconds, s.device)
     kernels = {}
@@ -317,7 +317,7 @@ def sdpa_row(s: Section, ours) -> None:
 def finetune_section(s: Section) -> None:
     """Fine-tuning step, the ``wav2vec2`` frontend + CTC against ESPnet's ``huggingface``
     frontend on the same weights and batch, bf16 autocast and fp32."""
-    from espnet_ext.bench import finetune
+    from benchmarks import finetune
 
     frontends = finetune.build_frontends(s.plan.size, s.device)
     for bf16 in (True, False):
@@ -327,8 +327,8 @@ def finetune_section(s: Section) -> None:
 
 
 def finetune_row(s: Section, label: str, frontends, bf16: bool) -> None:
-    from espnet_ext.bench import finetune
-    from espnet_ext.bench.common import padded_noise_batch
+    from benchmarks import finetune
+    from benchmarks.common import padded_noise_batch
 
     figures, _ = finetune.compare(frontends, s.plan.finetune_batch, s.plan.seconds, s.plan.repeats, s.device, bf16)
     audio_s = float(padded_noise_batch(s.plan.finetune_batch, s.plan.seconds, "cpu")[1].sum()) / 16000
@@ -347,7 +347,7 @@ def finetune_row(s: Section, label: str, frontends, bf16: bool) -> None:
 def decode_section(s: Section) -> None:
     """CTC greedy decoding real-time factor of the built model (``decode`` benchmark's) at two
     batch sizes, on mini-corpus English utterances; hypotheses must not depend on the batch."""
-    from espnet_ext.bench import decode
+    from benchmarks import decode
 
     decode.quiet_espnet()
     utts = decode.mini_utterances(s.plan.decode_utts)
@@ -357,7 +357,7 @@ def decode_section(s: Section) -> None:
         model, to_text = decode.load_ours(files, s.device)
     hyps: Dict[int, Dict[str, Any]] = {b: {} for b in s.plan.decode_batches}
     steps = {b: decode.our_decoder(model, to_text, utts, b, hyps[b]) for b in s.plan.decode_batches}
-    from espnet_ext.bench.common import time_interleaved
+    from benchmarks.common import time_interleaved
 
     times = time_interleaved(steps, s.plan.repeats, s.device)
     first = s.plan.decode_batches[0]
@@ -384,8 +384,8 @@ def compile_section(s: Section) -> None:
     batch: the compilation time (first step) and the step time after it."""
     import copy
 
-    from espnet_ext.bench import pretrain
-    from espnet_ext.bench.common import padded_noise_batch, time_compared
+    from benchmarks import pretrain
+    from benchmarks.common import padded_noise_batch, time_compared
     from espnet_ext.wav2vec2.compile import compile_layers
 
     ours, _ = pretrain.build_models(s.plan.size, s.device)
@@ -542,7 +542,7 @@ def sync_row(s: Section, recipe: Path) -> None:
     import torch
     import yaml
 
-    from espnet_ext.bench.common import autocast
+    from benchmarks.common import autocast
     from espnet_ext.espnet.ssl_model import ESPnetWav2Vec2Model
 
     conf = yaml.safe_load((recipe / s.plan.recipe_config).read_text())
@@ -586,8 +586,8 @@ def recipe_batch(recipe: Path, batch_bins: int):
     """The longest training utterances of the recipe's dump, up to ``batch_bins`` samples, cropped
     to the shortest (the configs' ``crop_audio``); padded noise when there is no dump (stages
     1-10 failed), so that the check still runs."""
-    from espnet_ext.bench.common import padded_noise_batch
-    from espnet_ext.bench.decode import data_dir_utterances, pad_batch
+    from benchmarks.common import padded_noise_batch
+    from benchmarks.decode import data_dir_utterances, pad_batch
 
     dump = recipe / "dump" / "raw" / "train"
     if not (dump / "wav.scp").is_file():

@@ -3,7 +3,7 @@ references in fp32 and bf16, decoding RTF, torch.compile, a short real pre-train
 the mini recipe (no host-device sync in its step), and the environment; one Markdown table and
 one JSON file.
 
-    python -m espnet_ext.bench gpu [--quick] [--device cuda|cpu] [--out DIR] [--sections NAME ...]
+    python -m benchmarks gpu [--quick] [--device cuda|cpu] [--out DIR] [--sections NAME ...]
                                    [--limit NAME=SECONDS ...] [--budget SECONDS] [--fault NAME=error|hang ...]
 
 Sections, in this order (``--sections`` picks some):
@@ -11,13 +11,13 @@ Sections, in this order (``--sections`` picks some):
   env       Python, torch, CUDA, cuDNN, the GPU, its driver, transformers and ESPnet versions.
   pretrain  BASE pre-training step (forward, masks, negatives, backward, AdamW), ours against
             ``transformers.Wav2Vec2ForPreTraining`` on the same weights and batch
-            (:mod:`~espnet_ext.bench.pretrain`), bf16 autocast and fp32, batches of 8 and 32
+            (:mod:`~benchmarks.pretrain`), bf16 autocast and fp32, batches of 8 and 32
             utterances of 8 down to 4.8 s: seconds of audio per second, peak step memory (CUDA),
             the throughput ratio; then which SDPA fast kernels (flash, memory-efficient) our bf16
             step can run with.
   finetune  BASE fine-tuning step, the ``wav2vec2`` frontend + CTC against ESPnet's
-            ``huggingface`` frontend (:mod:`~espnet_ext.bench.finetune`), bf16 and fp32, batch 8.
-  decode    CTC greedy decoding RTF (:mod:`~espnet_ext.bench.decode`'s built BASE model) at
+            ``huggingface`` frontend (:mod:`~benchmarks.finetune`), bf16 and fp32, batch 8.
+  decode    CTC greedy decoding RTF (:mod:`~benchmarks.decode`'s built BASE model) at
             batch 1 and 32 on 32 mini-corpus utterances; hypotheses equal at both batch sizes.
   compile   Our BASE pre-training step with ``torch.compile``'d Transformer layers (``inductor``)
             against the eager one (bf16 on CUDA): compilation time, step time after it.
@@ -71,7 +71,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from espnet_ext.bench.gpu_sections import SECTIONS, Row, Section, one_line, plan_for, terminate
+from benchmarks.gpu_sections import ROOT, SECTIONS, Row, Section, one_line, plan_for, terminate
 
 FAULTS = ("error", "hang")
 MIN_SECTION_S = 5.0  # a section is not started with less of the budget left
@@ -105,7 +105,7 @@ def key_values(values: Sequence[str], option: str, parse, parser: argparse.Argum
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bench gpu", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks gpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes: the same code, a smoke test (under a minute on 2 CPU cores)")
@@ -191,10 +191,11 @@ class Started(NamedTuple):
 def start_section(name: str, args: argparse.Namespace, limit_s: float, work: Path) -> Started:
     """Section ``name`` in a child process of its own process group, output to ``work/NAME.log``."""
     result, log = work / f"{name}.json", work / f"{name}.log"
-    argv = [sys.executable, "-m", "espnet_ext.bench.gpu", "--section", name, "--result", str(result),
+    argv = [sys.executable, "-m", "benchmarks.gpu", "--section", name, "--result", str(result),
             "--seconds_left", f"{limit_s * (1 - GRACE_S):.1f}", "--device", args.device, "--out", args.out]
     argv += ["--quick"] * args.quick + [f"--fault={k}={v}" for k, v in args.faults.items()]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")  # the checkout first on the path: benchmarks is not installed
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     if args.quick and args.device == "cpu":
         env.setdefault("OMP_NUM_THREADS", "1")  # tiny tensors: a second thread costs more than it saves
     with log.open("w") as out:
@@ -233,7 +234,7 @@ def run_section(name: str, args: argparse.Namespace, limit_s: float, work: Path)
 
 def stop(proc: subprocess.Popen) -> None:
     """Stop a section's process: SIGTERM (it kills the process groups it started, see
-    :func:`~espnet_ext.bench.gpu_sections.terminate`), then SIGKILL to its group (compile
+    :func:`~benchmarks.gpu_sections.terminate`), then SIGKILL to its group (compile
     workers and the like) after ``STOP_WAIT_S``."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(proc.pid, signal.SIGTERM)
@@ -255,7 +256,7 @@ def run_all(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     budget = args.budget or plan.budget_s
-    header = dict(command="python -m espnet_ext.bench gpu " + shlex.join(args.argv),
+    header = dict(command="python -m benchmarks gpu " + shlex.join(args.argv),
                   started=datetime.datetime.now().astimezone().isoformat(timespec="seconds"), device=args.device,
                   quick=args.quick, budget_s=budget, plan=plan._asdict())
     outcomes: Dict[str, Outcome] = {}
