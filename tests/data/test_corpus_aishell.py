@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from espnet_ext.data import mini_layouts
 from espnet_ext.data.corpora import aishell
 from espnet_ext.data.datadir import read_map, validate_data_dir
+from tools import mini_layouts
 
 
 @pytest.fixture(scope="module")

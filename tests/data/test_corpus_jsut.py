@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from espnet_ext.data import mini_layouts
 from espnet_ext.data.corpora import jsut
 from espnet_ext.data.datadir import read_map, validate_data_dir
+from tools import mini_layouts
 
 
 @pytest.fixture(scope="module")

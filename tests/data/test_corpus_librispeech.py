@@ -1,5 +1,5 @@
 """LibriSpeech preparation and download (espnet_ext.data.corpora.librispeech) on the mini corpus
-laid out as LibriSpeech (espnet_ext.data.mini_layouts): directory tree and openslr tarballs."""
+laid out as LibriSpeech (tools.mini_layouts): directory tree and openslr tarballs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from espnet_ext.data import mini_corpus, mini_layouts
 from espnet_ext.data.corpora import librispeech as ls
 from espnet_ext.data.datadir import read_map, validate_data_dir
+from tools import mini_corpus, mini_layouts
 
 CORPUS = mini_layouts.DEFAULT_CORPUS
 MINI_PARTS = mini_layouts.LIBRISPEECH_PARTS

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet_ext.data import mini_ravdess as mr
 from espnet_ext.data.corpora import ravdess as rv
+from tools import mini_ravdess as mr
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """TIMIT preparation (espnet_ext.data.corpora.timit) on the mini corpus laid out as TIMIT
-(espnet_ext.data.mini_layouts): phone folding, speaker sets, case of names, bad input."""
+(tools.mini_layouts): phone folding, speaker sets, case of names, bad input."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet_ext.data import mini_corpus, mini_layouts
 from espnet_ext.data.corpora import timit
 from espnet_ext.data.datadir import read_map, validate_data_dir
 from espnet_ext.data.sphere import read_sphere
+from tools import mini_corpus, mini_layouts
 
 ROOT = Path(__file__).resolve().parents[2]
 PHONE_MAP = ROOT / "egs2" / "timit" / "asr1" / "conf" / "phones.60-48-39.map"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet_ext.data import mini_corpus as mc
+from tools import mini_corpus as mc
 
 CORPUS = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "corpus"
 EXPECTED_UTTS = {"en": 240, "zh": 90, "ja": 90}

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet_ext.data import mini_corpus as mc
-from espnet_ext.data import mini_layouts as ml
 from espnet_ext.data import sphere
+from tools import mini_corpus as mc
+from tools import mini_layouts as ml
 
 CORPUS = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "corpus"
 

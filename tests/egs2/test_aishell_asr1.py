@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from espnet_ext.data import mini_layouts
+from tools import mini_layouts
 
 # The mini AISHELL layout has few training utterances: the tiny CTC model needs ~300 updates
 # (5 s batches, 20 epochs) to leave the all-blank stage (8 epochs of 10 s batches gave 100 %

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from espnet_ext.data import mini_layouts
+from tools import mini_layouts
 
 NUM_EVAL, NUM_DEV = 8, 6
 # The mini JSUT layout has few training utterances: 8 epochs of 10 s batches left the tiny CTC

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from espnet_ext.data import mini_layouts
 from espnet_ext.data.datadir import read_map
+from tools import mini_layouts
 
 EVAL_SETS = ("dev_clean", "dev_other", "test_clean", "test_other")
 # Measured on the mini LibriSpeech layout (2 cores, 8 epochs of conftest's tiny CTC model,

@@ -39,7 +39,7 @@ def make_recipe_copy(dest: Path) -> Path:
 
 
 def make_corpus(dest: Path) -> Path:
-    from espnet_ext.data.mini_ravdess import write_mini_ravdess
+    from tools.mini_ravdess import write_mini_ravdess
 
     write_mini_ravdess(dest)
     shutil.copy(dest / "Actor_23" / "03-01-03-01-01-01-23.wav", dest / BAD_NAME)

@@ -26,7 +26,7 @@ What :func:`generate_corpus` writes (``out_dir`` is usually ``egs2/mini/corpus``
 * English: sentences of 2-5 words from :data:`EN_WORDS` (digits, colours, commands), lower case.
   Every English speaker reads the two :data:`SHARED_SENTENCES` (TIMIT's SA1/SA2 role), five
   sentences from a pool shared between speakers (SX role) and eight sentences no one else reads
-  (SI role), in a shuffled order; :mod:`espnet_ext.data.mini_layouts` relies on that.
+  (SI role), in a shuffled order; :mod:`tools.mini_layouts` relies on that.
 * Mandarin: 2-4 words from :data:`ZH_WORDS`, words separated by spaces as in AISHELL-1. The
   ``cmn-latn-pinyin`` voice is used because the Debian ``cmn`` voice reads Hanzi through English
   (``你`` comes out as "ni three").
@@ -41,7 +41,7 @@ What :func:`generate_corpus` writes (``out_dir`` is usually ``egs2/mini/corpus``
 The text is a pure function of the seed; the audio is whatever the installed espeak-ng produces
 (stable for one espeak-ng version). Regenerate with::
 
-    python -m espnet_ext.data.mini_corpus --out egs2/mini/corpus --seed 0
+    python -m tools.mini_corpus --out egs2/mini/corpus --seed 0
 """
 
 from __future__ import annotations
@@ -565,7 +565,7 @@ def load_language(corpus_dir, lang: str) -> Tuple[Dict[str, Dict[str, str]], Lis
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    """Command line: ``python -m espnet_ext.data.mini_corpus --out DIR [--seed N]``."""
+    """Command line: ``python -m tools.mini_corpus --out DIR [--seed N]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output directory, e.g. egs2/mini/corpus")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sentence generator")

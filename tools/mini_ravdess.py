@@ -2,7 +2,7 @@
 
 What is read: ``<corpus>/en/{text,utt2spk,spk2info,wav/*.flac}`` of the mini corpus
 (``egs2/mini/corpus``, 16 synthesized English voices, 16 kHz; see
-:mod:`espnet_ext.data.mini_corpus`). What is written::
+:mod:`tools.mini_corpus`). What is written::
 
     <out>/Actor_NN/03-01-EE-01-SS-RR-NN.wav      48 kHz, 16-bit mono, like RAVDESS
 
@@ -21,7 +21,7 @@ uses, so the default split stays speaker-independent.
 
 Command line::
 
-    python -m espnet_ext.data.mini_ravdess --out DIR [--corpus egs2/mini/corpus] [--takes 1]
+    python -m tools.mini_ravdess --out DIR [--corpus egs2/mini/corpus] [--takes 1]
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ import numpy as np
 import soundfile as sf
 
 from espnet_ext.data.corpora.ravdess import EMOTIONS, N_ACTORS, SAMPLE_RATE, RavdessId, speaker_id
-from espnet_ext.data.mini_corpus import SAMPLE_RATE as SOURCE_RATE
-from espnet_ext.data.mini_corpus import CorpusUtterance, load_language
+from tools.mini_corpus import SAMPLE_RATE as SOURCE_RATE
+from tools.mini_corpus import CorpusUtterance, load_language
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "corpus"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "egs2" / "mini" / "corpus"
 MAX_TAKES = 4  # (statement, repetition) pairs: 01-01, 02-01, 01-02, 02-02
 TRAIN_VOICES_PER_SEX = 6  # voices shared by actors 1-20; actors 21-24 get the others
 
@@ -144,10 +144,10 @@ def write_mini_ravdess(out_dir, corpus_dir=DEFAULT_CORPUS, takes: int = 1) -> in
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of ``python -m espnet_ext.data.mini_ravdess``."""
+    """Entry point of ``python -m tools.mini_ravdess``."""
     from espnet_ext.core.log import setup_logging
 
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.data.mini_ravdess", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.mini_ravdess", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="output directory (gets Actor_01 ... Actor_24)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help=f"mini corpus (default: {DEFAULT_CORPUS})")

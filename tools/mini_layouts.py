@@ -2,7 +2,7 @@
 
 The corpus recipes (``egs2/<corpus>/asr1/local/data.sh``) read a corpus as it comes from its
 publisher; these functions copy the shipped mini corpus (``egs2/mini/corpus``, see
-:mod:`espnet_ext.data.mini_corpus`) into exactly those layouts, so the recipes can be tested
+:mod:`tools.mini_corpus`) into exactly those layouts, so the recipes can be tested
 without the real data. English feeds LibriSpeech and TIMIT, Japanese feeds JSUT, Mandarin feeds
 AISHELL-1. What is read: ``<corpus>/{en,ja,zh}/{text,utt2spk,spk2info,wav/*.flac}`` and, for
 TIMIT, ``<corpus>/en/{phones,words}``. What is written under ``out_dir``:
@@ -50,7 +50,7 @@ wrote archives) and the number of utterances.
 
 Command line::
 
-    python -m espnet_ext.data.mini_layouts {librispeech,timit,jsut,aishell} \\
+    python -m tools.mini_layouts {librispeech,timit,jsut,aishell} \\
         --corpus egs2/mini/corpus --out DIR [--tarballs] [--zip] [--case lower|upper]
 """
 
@@ -70,14 +70,29 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
-from espnet_ext.data import mini_corpus
-from espnet_ext.data.corpora.timit import CORE_TEST_SPEAKERS, DEV_SPEAKERS  # TIMIT's real speaker ids
-from espnet_ext.data.mini_corpus import CorpusUtterance, Segment
 from espnet_ext.data.sphere import write_sphere
+from tools import mini_corpus
+from tools.mini_corpus import CorpusUtterance, Segment
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "corpus"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "egs2" / "mini" / "corpus"
 ARCHIVE_MTIME = 1_600_000_000  # fixed member time, so archives are byte-for-byte reproducible
 
+# TIMIT's real speaker ids: the layout's own copy, not espnet_ext/data/corpora/timit.py's, so that
+# the tests of that module check its lists against an independent source.
+#: TIMIT's 50-speaker development set (all in TEST).
+DEV_SPEAKERS = (
+    "FAKS0", "FDAC1", "FJEM0", "MGWT0", "MJAR0", "MMDB1", "MMDM2", "MPDF0", "FCMH0", "FKMS0",
+    "MBDG0", "MBWM0", "MCSH0", "FADG0", "FDMS0", "FEDW0", "MGJF0", "MGLB0", "MRTK0", "MTAA0",
+    "MTDT0", "MTHC0", "MWJG0", "FNMR0", "FREW0", "FSEM0", "MBNS0", "MMJR0", "MDLS0", "MDLF0",
+    "MDVC0", "MERS0", "FMAH0", "FDRW0", "MRCS0", "MRJM4", "FCAL1", "MMWH0", "FJSJ0", "MAJC0",
+    "MJSW0", "MREB0", "FGJD0", "FJMG0", "MROA0", "MTEB0", "MJFC0", "MRJR0", "FMML0", "MRWS1",
+)  # fmt: skip
+#: TIMIT's 24-speaker core test set: two men and a woman per dialect region DR1..DR8, in order.
+CORE_TEST_SPEAKERS = (
+    "MDAB0", "MWBT0", "FELC0", "MTAS1", "MWEW0", "FPAS0", "MJMP0", "MLNT0", "FPKT0",
+    "MLLL0", "MTLS0", "FJLM0", "MBPM0", "MKLT0", "FNLP0", "MCMJ0", "MJDH0", "FMGD0",
+    "MGRT0", "MNJM0", "FDHC0", "MJLN0", "MPAM0", "FMLD0",
+)  # fmt: skip
 # Dialect regions of the development speakers that the mini layout uses, in the order used.
 DEV_SPEAKER_REGIONS = {
     "FAKS0": 1, "MRWS1": 5, "FSEM0": 4, "MJSW0": 1, "FKMS0": 3, "MREB0": 1, "FDAC1": 1, "FJEM0": 1,
@@ -201,7 +216,7 @@ def _librispeech_meta(root: Path, rows: List[Tuple[int, str, str, float, List[in
         root / "README.TXT",
         [
             "Mini LibriSpeech-layout corpus: speech synthesized with espeak-ng by espnet_ext",
-            "(espnet_ext.data.mini_layouts), laid out like LibriSpeech (openslr.org/12).",
+            "(tools.mini_layouts), laid out like LibriSpeech (openslr.org/12).",
         ],
     )
 
@@ -450,7 +465,7 @@ def _jsut_tree(corpus_dir, root: Path) -> int:
         root / "README.txt",
         [
             "Mini JSUT-layout corpus (ver1.1): Japanese speech synthesized with espeak-ng by",
-            "espnet_ext (espnet_ext.data.mini_layouts); no audio of the real JSUT corpus.",
+            "espnet_ext (tools.mini_layouts); no audio of the real JSUT corpus.",
             "",
             "Each subset holds wav/<ID>.wav (48 kHz, 16-bit, mono) and transcript_utf8.txt",
             "with one '<ID>:<text>' line per utterance. Subsets: " + ", ".join(JSUT_SUBSETS) + ".",
@@ -568,7 +583,7 @@ def write_aishell(corpus_dir, out_dir, tarballs: bool = False) -> LayoutResult:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> LayoutResult:
-    """``python -m espnet_ext.data.mini_layouts <corpus> --corpus DIR --out DIR [options]``."""
+    """``python -m tools.mini_layouts <corpus> --corpus DIR --out DIR [options]``."""
     parser = argparse.ArgumentParser(
         description="Lay the mini corpus out in a corpus's native layout."
     )
