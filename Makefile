@@ -68,7 +68,7 @@ test: install
 # Throughput against the references (fp32, bf16), decoding RTF, torch.compile, a short real pre-training
 # with its sync check, the environment: gpu_check.md, gpu_check.json and logs in $(GPU_CHECK_OUT).
 # No install step (a lent GPU machine has no network): PY=python3 uses another python.
-# GPU_CHECK_ARGS="--quick" for tiny sizes, "--quick --device cpu" without a GPU (~3 min on 2 cores).
+# GPU_CHECK_ARGS="--quick" for tiny sizes, "--quick --device cpu" without a GPU (~1 min on 2 idle cores).
 GPU_CHECK_OUT ?= gpu_check
 GPU_CHECK_ARGS ?=
 gpu-check:

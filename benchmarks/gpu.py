@@ -39,7 +39,7 @@ and batch.
 ``--quick`` runs the same code at tiny sizes (the ``tiny`` model, batches of 1 and 2 one-second
 utterances, one timed step each, the recipe's ``tiny`` config on the English part for 2 epochs
 of 3 updates). ``--quick --device cpu`` is the test suite's run (``tests/bench/test_bench_gpu.py``),
-under a minute on 2 idle cores: as its timings mean nothing, the recipe section runs beside the
+about a minute on 2 idle cores (63 s measured): as its timings mean nothing, the recipe section runs beside the
 others (started first, in its own process as they are; the reports keep the sections' order),
 and the compile section uses the ``aot_eager`` backend (it traces and differentiates the layers
 as ``inductor`` does but builds no C++ code, which alone takes about a minute on 2 cores).
@@ -108,7 +108,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks gpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes: the same code, a smoke test (under a minute on 2 CPU cores)")
+                        help="tiny sizes: the same code, a smoke test (about a minute on 2 CPU cores)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when there is one)")
     parser.add_argument("--out", default="gpu_check", help="where the table, the JSON file and the logs go")
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
