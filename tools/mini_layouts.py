@@ -21,7 +21,7 @@ TIMIT (:func:`write_timit`), names upper or lower case (``TIMIT/TRAIN`` or ``tim
 
     TIMIT/{TRAIN,TEST}/DR<n>/<SPK>/<UTT>.{WAV,PHN,WRD,TXT}
 
-  ``.WAV`` is NIST SPHERE (:mod:`espnet_ext.data.sphere`); ``.PHN``/``.WRD`` hold
+  ``.WAV`` is NIST SPHERE with TIMIT's header fields (:func:`write_timit_sphere`); ``.PHN``/``.WRD`` hold
   ``start end label`` lines in samples; ``.TXT`` is ``0 <nsamples> Sentence text.``. Each speaker
   has SA1/SA2 (the corpus's shared sentences), SX<n> (sentences several speakers read) and
   SI<n> (sentences only that speaker reads). TEST speakers carry ids of TIMIT's real core test
@@ -70,7 +70,6 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
-from espnet_ext.data.sphere import write_sphere
 from tools import mini_corpus
 from tools.mini_corpus import CorpusUtterance, Segment
 
@@ -375,13 +374,33 @@ def timit_utterance_names(utts: Sequence[CorpusUtterance]) -> Dict[str, str]:
     return names
 
 
+def write_timit_sphere(path: Path, samples: np.ndarray, utterance_id: str) -> None:
+    """Write 16 kHz mono int16 ``samples`` as a SPHERE file with the header fields LDC's TIMIT has.
+
+    The header is ASCII: ``NIST_1A``, its size (1024), one ``name -type value`` field a line
+    (``-i`` integer, ``-sN`` string of N bytes), ``end_head``, padded to 1024 bytes with spaces;
+    then little-endian 16-bit samples. libsndfile's own NIST writer has no ``database_id`` or
+    ``utterance_id`` and adds ``sample_coding``, which TIMIT's headers lack.
+    """
+    samples = np.asarray(samples, dtype=np.int16)
+    fields = [
+        ("database_id", "TIMIT"), ("database_version", "1.0"), ("utterance_id", utterance_id),
+        ("channel_count", 1), ("sample_count", len(samples)), ("sample_rate", mini_corpus.SAMPLE_RATE),
+        ("sample_min", int(samples.min())), ("sample_max", int(samples.max())),
+        ("sample_n_bytes", 2), ("sample_byte_format", "01"), ("sample_sig_bits", 16),
+    ]
+    lines = ["NIST_1A", "   1024"]
+    lines += [f"{k} -i {v}" if isinstance(v, int) else f"{k} -s{len(v)} {v}" for k, v in fields]
+    header = "\n".join(lines + ["end_head", ""]).encode("ascii")
+    path.write_bytes(header.ljust(1024, b" ") + samples.astype("<i2").tobytes())
+
+
 def _timit_files(
     base: Path, audio: np.ndarray, text: str, phones: List[Segment], words: List[Segment], ext_case
 ) -> None:
     """Write one utterance's .WAV (SPHERE), .PHN, .WRD, .TXT next to ``base`` (``.../SPK/UTT``)."""
     utterance_id = f"{base.parent.name[1:]}_{base.name}".lower()  # TIMIT style: "aks0_sa1"
-    fields = {"database_id": "TIMIT", "database_version": "1.0", "utterance_id": utterance_id}
-    write_sphere(base.with_suffix(ext_case(".WAV")), audio, mini_corpus.SAMPLE_RATE, fields)
+    write_timit_sphere(base.with_suffix(ext_case(".WAV")), audio, utterance_id)
     _write_lines(
         base.with_suffix(ext_case(".PHN")), (f"{s.start} {s.end} {s.label}" for s in phones)
     )

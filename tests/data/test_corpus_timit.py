@@ -13,7 +13,6 @@ import soundfile as sf
 
 from espnet_ext.data.corpora import timit
 from espnet_ext.data.datadir import read_map, validate_data_dir
-from espnet_ext.data.sphere import read_sphere
 from tools import mini_corpus, mini_layouts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,19 +123,39 @@ def test_sets_speakers_and_phone_transcripts(prepared):
     assert {files["dev"][1][u] for u in files["dev"][0]} <= set(timit.DEV_SPEAKERS)
 
 
-def test_audio_is_the_sphere_samples_as_flac(prepared, upper):
+def test_wav_scp_lists_the_sphere_files(prepared, upper):
+    """Stage 1 writes no audio: wav.scp points at the corpus's .WAV files, which stage 3 decodes."""
     out, _ = prepared
-    wav = read_map(out / "test" / "wav.scp")
-    for utt in list(wav)[:5]:
-        spk, name = utt.split("_")
-        (sphere,) = upper.glob(f"TEST/DR*/{spk}/{name}.WAV")
-        audio, rate = sf.read(wav[utt], dtype="int16")
-        assert rate == 16000 and np.array_equal(audio, read_sphere(sphere).samples)
-    # a second run keeps the FLAC files (newer than their SPHERE files)
-    flac = Path(wav[next(iter(wav))])
-    before = flac.stat().st_mtime_ns
-    timit.prepare_timit(upper, out, PHONE_MAP)
-    assert flac.stat().st_mtime_ns == before
+    for name in SETS:
+        wav = read_map(out / name / "wav.scp")
+        for utt, path in wav.items():
+            spk, utt_name = utt.split("_")
+            (sphere,) = upper.glob(f"*/DR*/{spk}/{utt_name}.WAV")
+            assert path == str(sphere.resolve())
+    assert not (out / "local").exists()
+
+
+def test_audio_check_wants_16k_mono_non_empty_sphere(tmp_path):
+    good, rate8k, stereo, empty = (tmp_path / f"{n}.WAV" for n in ("good", "rate8k", "stereo", "empty"))
+    sf.write(str(good), np.zeros(160, np.int16), 16000, format="NIST", subtype="PCM_16")
+    sf.write(str(rate8k), np.zeros(80, np.int16), 8000, format="NIST", subtype="PCM_16")
+    sf.write(str(stereo), np.zeros((160, 2), np.int16), 16000, format="NIST", subtype="PCM_16")
+    sf.write(str(empty), np.zeros(0, np.int16), 16000, format="NIST", subtype="PCM_16")
+    timit.check_audio(good)
+    with pytest.raises(ValueError, match=rf"{rate8k}: expected 16000 Hz mono audio, found 8000 Hz, 1 channel"):
+        timit.check_audio(rate8k)
+    with pytest.raises(ValueError, match=rf"{stereo}: expected 16000 Hz mono audio, found 16000 Hz, 2 channel"):
+        timit.check_audio(stereo)
+    with pytest.raises(ValueError, match=rf"{empty}: expected 16000 Hz mono audio, found 16000 Hz, 1 channel\(s\), 0 samples"):
+        timit.check_audio(empty)
+    # shorten-compressed SPHERE (some non-LDC copies): libsndfile does not decode it
+    shorten = tmp_path / "shorten.WAV"
+    header = "\n".join(["NIST_1A", "   1024", "channel_count -i 1", "sample_count -i 100", "sample_rate -i 16000",
+                        "sample_n_bytes -i 2", "sample_byte_format -s2 01",
+                        "sample_coding -s26 pcm,embedded-shorten-v2.00", "end_head", ""])
+    shorten.write_bytes(header.encode().ljust(1024, b" ") + bytes(200))
+    with pytest.raises(ValueError, match=rf"{shorten}: expected NIST SPHERE audio, libsndfile says: .*unimplemented"):
+        timit.check_audio(shorten)
 
 
 def test_word_transcripts_and_other_phone_sets(upper, prepared, tmp_path):
@@ -202,10 +221,11 @@ def test_bad_utterances_are_excluded_and_listed(copy, tmp_path):
     reasons = excluded(tmp_path / "dev")
     assert reasons == {
         f"FAKS0_{sx}": f"no transcript file {sx}.PHN in {dev_dir}",
-        f"FAKS0_{si}": f"{files[si + '.WAV']}: expected a NIST SPHERE file starting with 'NIST_1A', found b'RIFF not'",
+        f"FAKS0_{si}": reasons[f"FAKS0_{si}"],
         f"FAKS0_{si2}": f"{files[si2 + '.PHN']}:2: expected '<start> <end> <label>', found 'not a phone line'",
         f"FAKS0_{si3}": f"no audio file {si3}.WAV in {dev_dir}",
     }
+    assert reasons[f"FAKS0_{si}"].startswith(f"{files[si + '.WAV']}: expected NIST SPHERE audio, libsndfile says: ")
     assert results["dev"].count == 39 - 4 and not read_map(tmp_path / "dev" / "text").keys() & reasons.keys()
     assert excluded(tmp_path / "train") == {} and results["train"].count == 130
 

@@ -1,4 +1,4 @@
-"""Tests of the native-layout writers (LibriSpeech, TIMIT, JSUT, AISHELL-1) and of sphere.py."""
+"""Tests of the native-layout writers (LibriSpeech, TIMIT, JSUT, AISHELL-1)."""
 
 import re
 import tarfile
@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet_ext.data import sphere
 from tools import mini_corpus as mc
 from tools import mini_layouts as ml
 
@@ -150,19 +149,23 @@ def test_timit_files_content(timit):
     root, _ = timit
     spk_dir = next((root / "TEST").glob("DR*/*"))
     for wav in sorted(spk_dir.glob("*.WAV")):
-        header = sphere.read_header(wav)
-        assert header["header_size"] == 1024 and header["sample_rate"] == 16000
-        assert header["channel_count"] == 1 and header["sample_n_bytes"] == 2
-        assert header["sample_byte_format"] == "01" and header["sample_coding"] == "pcm"
-        assert header["utterance_id"] == f"{spk_dir.name[1:]}_{wav.stem}".lower()  # "aks0_sa1"
-        assert (
-            wav.read_bytes()[:8] == b"NIST_1A\n"
-            and wav.stat().st_size == 1024 + 2 * header["sample_count"]
-        )
-        ours = sphere.read_sphere(wav)
-        theirs, rate = sf.read(str(wav), dtype="int16")  # libsndfile reads NIST SPHERE too
-        assert rate == 16000 and np.array_equal(ours.samples, theirs)
-        n = header["sample_count"]
+        raw = wav.read_bytes()
+        lines = raw[:1024].decode("ascii").rstrip(" ").split("\n")
+        assert lines[:2] == ["NIST_1A", "   1024"] and lines[-2:] == ["end_head", ""]
+        header = {name: value for name, _, value in (line.split(" ", 2) for line in lines[2:-2])}
+        n = int(header.pop("sample_count"))
+        samples = np.frombuffer(raw[1024:], "<i2")
+        assert header == {  # the fields of LDC's TIMIT headers, in their order
+            "database_id": "TIMIT", "database_version": "1.0",
+            "utterance_id": f"{spk_dir.name[1:]}_{wav.stem}".lower(),  # "aks0_sa1"
+            "channel_count": "1", "sample_rate": "16000",
+            "sample_min": str(samples.min()), "sample_max": str(samples.max()),
+            "sample_n_bytes": "2", "sample_byte_format": "01", "sample_sig_bits": "16",
+        }
+        assert list(header)[:3] == ["database_id", "database_version", "utterance_id"]
+        assert len(samples) == n
+        audio, rate = sf.read(str(wav), dtype="int16")  # what the TIMIT preparation reads them with
+        assert sf.info(str(wav)).format == "NIST" and rate == 16000 and np.array_equal(audio, samples)
         txt = wav.with_suffix(".TXT").read_text()
         assert re.fullmatch(rf"0 {n} [A-Z][a-z ]+\.\n", txt)
         phn = [line.split() for line in wav.with_suffix(".PHN").read_text().splitlines()]
@@ -173,7 +176,7 @@ def test_timit_files_content(timit):
     info, utts = mc.load_language(CORPUS, "en")
     mini_spk = next(s for s, t in ml.timit_speakers(info).items() if t.timit_id == spk_dir.name)
     original = next(u for u in utts if u.spk == mini_spk and u.text == mc.SHARED_SENTENCES[0])
-    sa1 = sphere.read_sphere(spk_dir / "SA1.WAV").samples
+    sa1, _ = sf.read(str(spk_dir / "SA1.WAV"), dtype="int16")
     assert np.array_equal(sa1, sf.read(str(original.audio), dtype="int16")[0])
 
 
@@ -195,47 +198,6 @@ def test_timit_names_need_distinct_readings():
     utt = mc.CorpusUtterance("s01-en-0000", "s01", "go up", Path("x.flac"))
     with pytest.raises(ValueError, match="twice"):
         ml.timit_utterance_names([utt, utt._replace(uttid="s01-en-0001")])
-
-
-# ---------------------------------------------------------------------------------------------
-# SPHERE
-# ---------------------------------------------------------------------------------------------
-
-
-def test_sphere_round_trip_and_big_endian(tmp_path):
-    samples = np.array([0, 1, -1, 32767, -32768, 1234], np.int16)
-    path = tmp_path / "a.wav"
-    sphere.write_sphere(path, samples, 8000, {"utterance_id": "x_sa1"})
-    back = sphere.read_sphere(path)
-    assert np.array_equal(back.samples, samples) and back.sample_rate == 8000
-    assert back.header["utterance_id"] == "x_sa1" and back.header["sample_max"] == 32767
-    fields = {
-        "sample_count": 6,
-        "sample_rate": 8000,
-        "sample_n_bytes": 2,
-        "sample_byte_format": "10",
-    }
-    big = tmp_path / "big.sph"
-    big.write_bytes(sphere.format_header(fields) + samples.astype(">i2").tobytes())
-    assert np.array_equal(sphere.read_sphere(big).samples, samples)
-
-
-def test_sphere_rejects_bad_files(tmp_path):
-    bad = tmp_path / "bad.wav"
-    bad.write_bytes(b"RIFF" + b"\0" * 100)
-    with pytest.raises(ValueError, match=re.escape(str(bad))):
-        sphere.read_sphere(bad)
-    fields = {
-        "sample_count": 1,
-        "sample_rate": 16000,
-        "sample_coding": "pcm,embedded-shorten-v2.00",
-    }
-    shorten = tmp_path / "shorten.wav"
-    shorten.write_bytes(sphere.format_header(fields) + b"\0\0")
-    with pytest.raises(ValueError, match="shorten"):
-        sphere.read_sphere(shorten)
-    with pytest.raises(ValueError, match="int16"):
-        sphere.write_sphere(tmp_path / "f.wav", np.zeros(3, np.float32), 16000)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,16 +48,19 @@ def recipe_run(corpus, run_recipe, copy_of, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_stages_1_to_5_phones(recipe_run):
+def test_stages_1_to_5_phones(recipe_run, corpus):
     recipe, result = recipe_run
     texts = {name: read_map(recipe / "data" / name / "text") for name in SETS}
     assert [len(texts[name]) for name in SETS] == [130, 39, 39]
     assert not any(re.search(r"_SA\d$", utt) for t in texts.values() for utt in t)
     spk = {name: set(read_map(recipe / "data" / name / "utt2spk").values()) for name in SETS}
     assert spk["dev"] <= set(mini_layouts.DEV_SPEAKERS) and spk["test"] <= set(mini_layouts.CORE_TEST_SPEAKERS)
-    for name in SETS:  # the audio the format stage dumped is the FLAC stage 1 decoded from SPHERE
+    for name in SETS:  # stage 1 lists the SPHERE files; stage 3 encodes them, once
         wav = read_map(recipe / "data" / name / "wav.scp")
-        assert all(Path(p).parent == recipe / "data/local/timit_flac" for p in wav.values())
+        assert all(Path(p).suffix == ".WAV" and Path(p).is_relative_to(corpus.resolve()) for p in wav.values())
+        dumped = read_map(recipe / "dump/raw" / name / "wav.scp")
+        assert dumped.keys() == wav.keys() and all(p.endswith(".flac") for p in dumped.values())
+    assert not (recipe / "data/local/timit_flac").exists()
     assert read_map(recipe / "dump/raw/test/text") == texts["test"]
     assert len(read_map(recipe / "dump/raw/train/utt2num_samples")) == 130
     tokens = (recipe / "data/token_list/phn/tokens.txt").read_text().split()

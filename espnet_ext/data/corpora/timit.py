@@ -5,7 +5,7 @@ What it reads, the corpus as LDC distributes it, file and directory names upper 
 
     <corpus>/{TRAIN,TEST}/DR<n>/<SPEAKER>/<UTT>.{WAV,PHN,WRD}     (or <corpus>/TIMIT/...)
 
-``.WAV`` is NIST SPHERE, read by :mod:`espnet_ext.data.sphere` (no ``sph2pipe``); ``.PHN`` and
+``.WAV`` is NIST SPHERE, which libsndfile (``soundfile``) reads: no ``sph2pipe``; ``.PHN`` and
 ``.WRD`` hold ``<start> <end> <label>`` lines. The SA1/SA2 sentences (read by every speaker)
 are left out, as is standard. Sets: ``train`` is every speaker of ``TRAIN`` (462 speakers,
 3696 utterances), ``dev`` the 50-speaker development set (:data:`DEV_SPEAKERS`, 400
@@ -17,10 +17,11 @@ Transcripts: ``phn``: the ``.PHN`` labels through a phone map file (Kaldi's
 line: deleted) to the 60-, 48- or 39-phone set; a label the map lacks raises ValueError
 naming it and the file. ``word``: the ``.WRD`` words, lower case, letters and apostrophes.
 
-What it writes into ``<out>/<set><suffix>/``: ``wav.scp`` (``<SPK>_<UTT>`` -> a FLAC file in
-``audio_dir``, decoded from the SPHERE file once and reused while newer than it), ``text``,
+What it writes into ``<out>/<set><suffix>/``: ``wav.scp`` (``<SPK>_<UTT>`` -> the corpus's own
+``.WAV`` file: stage 3 decodes it and encodes the dump, the only encoding), ``text``,
 ``utt2spk``, ``spk2utt``, and ``excluded.txt`` (``<id><TAB><reason>``: a missing ``.WAV`` or
-transcript file, unreadable SPHERE audio, a malformed or empty transcript). A missing or empty
+transcript file, SPHERE audio whose header libsndfile cannot read or that is not 16 kHz mono
+or empty, a malformed or empty transcript). A missing or empty
 corpus directory, two files whose names differ only in case, an unknown phone symbol, or an
 empty set raise ValueError. The data dirs are written by
 :func:`espnet_ext.data.corpora.splits.write_split`.
@@ -28,7 +29,7 @@ empty set raise ValueError. The data dirs are written by
 Command line (what ``egs2/timit/asr1/local/data.sh`` calls)::
 
     python -m espnet_ext.data.corpora.timit CORPUS OUT --phone_map MAP [--trans_type phn|word]
-        [--phone_set 60|48|39] [--audio_dir DIR] [--suffix S]
+        [--phone_set 60|48|39] [--suffix S]
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ EXPECTED_UTTERANCES = {"train": 3696, "dev": 400, "test": 192}
 PHONE_SETS = (60, 48, 39)
 TRANS_TYPES = ("phn", "word")
 SAMPLE_RATE = 16000
-LOG_INTERVAL_S = 10.0  # seconds between progress lines while converting audio
+LOG_INTERVAL_S = 10.0  # seconds between progress lines while checking audio
 
 _DR_RE = re.compile(r"DR\d+")
 _WORD_CHARS = re.compile(r"[^a-z']")
@@ -247,27 +248,19 @@ def split_sets(index: Dict[str, Recording]) -> Dict[str, List[Recording]]:
 # ---------------------------------------------------------------------------------------------
 
 
-def convert_audio(sphere_path: Path, flac_path: Path) -> None:
-    """Decode a 16 kHz SPHERE file with :mod:`espnet_ext.data.sphere` and write it as FLAC.
-
-    Skipped when ``flac_path`` is newer than ``sphere_path``. ValueError for audio that is not
-    16 kHz mono 16-bit PCM, or empty.
-    """
+def check_audio(sphere_path: Path) -> None:
+    """ValueError (naming the file) unless libsndfile reads a 16 kHz mono, non-empty header there."""
     import soundfile
 
-    from espnet_ext.data.sphere import read_sphere
-
-    if flac_path.is_file() and flac_path.stat().st_mtime >= sphere_path.stat().st_mtime:
-        return
-    audio = read_sphere(sphere_path)
-    if audio.sample_rate != SAMPLE_RATE or audio.samples.ndim != 1 or audio.samples.size == 0:
+    try:
+        info = soundfile.info(str(sphere_path))
+    except (RuntimeError, OSError) as err:  # soundfile.LibsndfileError is a RuntimeError
+        raise ValueError(f"{sphere_path}: expected NIST SPHERE audio, libsndfile says: {err}") from None
+    if info.samplerate != SAMPLE_RATE or info.channels != 1 or info.frames == 0:
         raise ValueError(
-            f"{sphere_path}: expected {SAMPLE_RATE} Hz mono audio, found {audio.sample_rate} Hz, "
-            f"shape {audio.samples.shape}"
+            f"{sphere_path}: expected {SAMPLE_RATE} Hz mono audio, found {info.samplerate} Hz, "
+            f"{info.channels} channel(s), {info.frames} samples"
         )
-    tmp = flac_path.with_name(flac_path.name + ".tmp")
-    soundfile.write(str(tmp), audio.samples, audio.sample_rate, format="FLAC", subtype="PCM_16")
-    tmp.replace(flac_path)
 
 
 def transcript(utt: Recording, trans_type: str, phone_map: Dict[str, Optional[str]]) -> str:
@@ -290,29 +283,25 @@ def _speaker_dir(utt: Recording) -> Path:
     return next(iter(utt.files.values())).parent
 
 
-def _utterance(
-    utt: Recording, trans_type: str, phone_map: Dict[str, Optional[str]], audio_dir: Path
-) -> Utterance:
-    """The utterance with its FLAC audio and transcript; ValueError says why it cannot be used."""
+def _utterance(utt: Recording, trans_type: str, phone_map: Dict[str, Optional[str]]) -> Utterance:
+    """The utterance with its SPHERE audio and transcript; ValueError says why it cannot be used."""
     text = transcript(utt, trans_type, phone_map)
     if ".WAV" not in utt.files:
         raise ValueError(f"no audio file {utt.name}.WAV in {_speaker_dir(utt)}")
-    flac = audio_dir / f"{utt.uttid}.flac"
-    convert_audio(utt.files[".WAV"], flac)
-    return Utterance(utt.uttid, flac, text, utt.speaker)
+    check_audio(utt.files[".WAV"])
+    return Utterance(utt.uttid, utt.files[".WAV"], text, utt.speaker)
 
 
 def write_set(
-    utts: Sequence[Recording], data_dir: Path, audio_dir: Path, trans_type: str,
-    phone_map: Dict[str, Optional[str]],
+    utts: Sequence[Recording], data_dir: Path, trans_type: str, phone_map: Dict[str, Optional[str]],
 ) -> SetResult:
-    """Convert and write one set's data dir (see the module docstring)."""
+    """Check and write one set's data dir (see the module docstring)."""
     kept: List[Utterance] = []
     excluded: Dict[str, str] = {}
     last = time.monotonic()
     for i, utt in enumerate(utts):
         try:
-            kept.append(_utterance(utt, trans_type, phone_map, audio_dir))
+            kept.append(_utterance(utt, trans_type, phone_map))
         except UnknownPhoneError:
             raise
         except ValueError as err:
@@ -329,24 +318,18 @@ def prepare_timit(
     phone_map_path,
     trans_type: str = "phn",
     phone_set: int = 39,
-    audio_dir=None,
     suffix: str = "",
 ) -> Dict[str, SetResult]:
-    """Write ``out_dir/{train,dev,test}<suffix>/`` (see the module docstring).
-
-    ``audio_dir``: where the FLAC files go (default ``out_dir/local/timit_flac``).
-    """
+    """Write ``out_dir/{train,dev,test}<suffix>/`` (see the module docstring)."""
     if trans_type not in TRANS_TYPES:
         raise ValueError(f"trans_type: expected one of {TRANS_TYPES}, found {trans_type!r}")
     phone_map = read_phone_map(phone_map_path, phone_set)
     sets = split_sets(index_corpus(find_corpus_root(corpus_dir)))
-    audio_dir = Path(audio_dir) if audio_dir is not None else Path(out_dir) / "local" / "timit_flac"
-    audio_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for name, utts in sets.items():
         if not utts:
             raise ValueError(f"{corpus_dir}: no utterance of the {name} set found")
-        results[name] = write_set(utts, Path(out_dir) / f"{name}{suffix}", audio_dir, trans_type, phone_map)
+        results[name] = write_set(utts, Path(out_dir) / f"{name}{suffix}", trans_type, phone_map)
         if results[name].count != EXPECTED_UTTERANCES[name]:
             logger.warning("%s: %d utterances, the full TIMIT has %d", name, results[name].count,
                            EXPECTED_UTTERANCES[name])
@@ -370,8 +353,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--phone_map", type=Path, required=True, help="phones.60-48-39.map")
     parser.add_argument("--trans_type", choices=TRANS_TYPES, default="phn", help="phone or word transcripts")
     parser.add_argument("--phone_set", type=int, choices=PHONE_SETS, default=39, help="phones to fold to")
-    parser.add_argument("--audio_dir", type=Path, default=None,
-                        help="where the FLAC files go (default OUT/local/timit_flac)")
+    # Stage 1 used to decode the audio to FLAC files here; wav.scp now lists the SPHERE files.
+    # Accepted and ignored until local/data.sh stops passing it.
+    parser.add_argument("--audio_dir", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--suffix", default="", help="appended to the set names, e.g. _word")
     return parser
 
@@ -380,7 +364,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point; exit status 1 with the error message on bad input."""
     args = get_parser().parse_args(argv)
     return run_cli(lambda: prepare_timit(args.corpus, args.out, args.phone_map, args.trans_type,
-                                         args.phone_set, args.audio_dir, args.suffix))
+                                         args.phone_set, args.suffix))
 
 
 if __name__ == "__main__":
