@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from typing import Optional, Tuple, Union
 
+import humanfriendly
 import torch
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from torch import Tensor
@@ -40,11 +41,6 @@ from espnet_ext.wav2vec2.masking import span_mask
 from espnet_ext.wav2vec2.model import wav2vec2_model
 from espnet_ext.wav2vec2.presets import preset_config
 from espnet_ext.wav2vec2.waveform import normalize_waveforms
-
-
-def _sampling_rate(fs: Union[int, str]) -> int:
-    text = str(fs).lower()
-    return int(float(text[:-1]) * 1000) if text.endswith("k") else int(float(text))
 
 
 class NormalizeMismatchError(ValueError):
@@ -177,7 +173,7 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         if (path is None) == (preset is None):
             raise ValueError(f"wav2vec2 frontend: give exactly one of path or preset; found path={path!r}, "
                              f"preset={preset!r}")
-        if _sampling_rate(fs) != 16000:
+        if (humanfriendly.parse_size(fs) if isinstance(fs, str) else fs) != 16000:  # "16k" as ESPnet's
             raise ValueError(f"wav2vec2 frontend: expected 16 kHz input; found fs={fs}")
         self.path, self.preset, self.allow_unsafe = path, preset, allow_unsafe
         if path is not None:

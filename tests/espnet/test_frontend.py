@@ -164,6 +164,7 @@ def test_bad_configuration_messages():
         Wav2Vec2Frontend()
     with pytest.raises(ValueError, match="expected 16 kHz"):
         Wav2Vec2Frontend(preset="tiny", fs="8k")
+    assert Wav2Vec2Frontend(preset="tiny", fs="16k").output_size() > 0  # ESPnet's spelling of 16000
 
 
 def test_in_an_espnet_asr_model_with_ctc():
