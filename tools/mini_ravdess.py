@@ -15,9 +15,9 @@ tone mixed under the speech (:data:`STYLES`). These are stand-ins for what acted
 changes (rate, pitch, loudness, timbre), not a model of it.
 
 Actors follow RAVDESS's convention, odd male and even female: actor ``a`` speaks with a
-mini-corpus voice of that sex. Actors 1-20 share 6 voices per sex; actors 21-24 (the
-default dev and test actors) get the remaining 2 voices per sex, which no other actor
-uses, so the default split stays speaker-independent.
+mini-corpus voice of that sex. The train actors of RAVDESS's default split (1-20) share 6
+voices per sex; its dev and test actors (21-24) get the remaining 2 voices per sex, which no
+other actor uses, so the default split stays speaker-independent.
 
 Command line::
 
@@ -36,15 +36,19 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 import numpy as np
 import soundfile as sf
 
-from espnet_ext.data.corpora.ravdess import EMOTIONS, N_ACTORS, SAMPLE_RATE, RavdessId, speaker_id
+from espnet_ext.data.corpora.ravdess import (
+    AUDIO_ONLY, DEFAULT_SPLIT, EMOTIONS, FIELD_RANGES, N_ACTORS, NORMAL_INTENSITY, SAMPLE_RATE, SPEECH,
+    RavdessId, actor_splits, speaker_id,
+)
 from tools.mini_corpus import SAMPLE_RATE as SOURCE_RATE
 from tools.mini_corpus import CorpusUtterance, load_language
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / "egs2" / "mini" / "corpus"
-MAX_TAKES = 4  # (statement, repetition) pairs: 01-01, 02-01, 01-02, 02-02
-TRAIN_VOICES_PER_SEX = 6  # voices shared by actors 1-20; actors 21-24 get the others
+STATEMENTS = FIELD_RANGES["statement"][1]
+MAX_TAKES = STATEMENTS * FIELD_RANGES["repetition"][1]  # (statement, repetition): 01-01, 02-01, 01-02, 02-02
+TRAIN_VOICES_PER_SEX = 6  # voices shared by the default split's train actors; the others get one each
 
 
 class EmotionStyle(NamedTuple):
@@ -58,17 +62,18 @@ class EmotionStyle(NamedTuple):
 TONE_LEVEL = 0.25  # tone amplitude relative to the utterance's RMS
 PEAK_LIMIT = 0.95  # full scale = 1.0
 
-#: emotion code (1..8) -> its style
-STYLES: Dict[int, EmotionStyle] = {
-    1: EmotionStyle(Fraction(1), 0.0, 300.0),          # neutral
-    2: EmotionStyle(Fraction(9, 10), -6.0, 450.0),     # calm
-    3: EmotionStyle(Fraction(11, 10), 2.0, 650.0),     # happy
-    4: EmotionStyle(Fraction(17, 20), -8.0, 900.0),    # sad
-    5: EmotionStyle(Fraction(23, 20), 6.0, 1250.0),    # angry
-    6: EmotionStyle(Fraction(6, 5), -2.0, 1700.0),     # fearful
-    7: EmotionStyle(Fraction(19, 20), -4.0, 2300.0),   # disgust
-    8: EmotionStyle(Fraction(21, 20), 3.0, 3100.0),    # surprised
+#: emotion (a name of ravdess.EMOTIONS) -> its style
+STYLES: Dict[str, EmotionStyle] = {
+    "neutral": EmotionStyle(Fraction(1), 0.0, 300.0),
+    "calm": EmotionStyle(Fraction(9, 10), -6.0, 450.0),
+    "happy": EmotionStyle(Fraction(11, 10), 2.0, 650.0),
+    "sad": EmotionStyle(Fraction(17, 20), -8.0, 900.0),
+    "angry": EmotionStyle(Fraction(23, 20), 6.0, 1250.0),
+    "fearful": EmotionStyle(Fraction(6, 5), -2.0, 1700.0),
+    "disgust": EmotionStyle(Fraction(19, 20), -4.0, 2300.0),
+    "surprised": EmotionStyle(Fraction(21, 20), 3.0, 3100.0),
 }
+assert sorted(STYLES) == sorted(EMOTIONS), "one style per RAVDESS emotion"
 
 
 def apply_style(audio: np.ndarray, style: EmotionStyle) -> np.ndarray:
@@ -92,23 +97,25 @@ def actor_voices(speakers: Dict[str, Dict[str, str]]) -> Dict[int, str]:
     Raises:
         ValueError: fewer than ``TRAIN_VOICES_PER_SEX + 2`` voices of a sex.
     """
-    by_sex = {sex: sorted(s for s, info in speakers.items() if info.get("sex") == sex) for sex in "mf"}
-    need = TRAIN_VOICES_PER_SEX + (N_ACTORS // 2 - 10)
-    for sex, voices in by_sex.items():
+    split = actor_splits(**DEFAULT_SPLIT)
+    out = {}
+    for sex, parity in (("m", 1), ("f", 0)):  # RAVDESS: odd actors male, even female
+        voices = sorted(s for s, info in speakers.items() if info.get("sex") == sex)
+        actors = [a for a in range(1, N_ACTORS + 1) if a % 2 == parity]
+        train = [a for a in actors if split[a] == "train"]
+        held_out = [a for a in actors if split[a] != "train"]
+        need = TRAIN_VOICES_PER_SEX + len(held_out)
         if len(voices) < need:
             raise ValueError(f"mini corpus: expected at least {need} voices with sex={sex} in "
                              f"en/spk2info, found {len(voices)}")
-    out = {}
-    for actor in range(1, N_ACTORS + 1):
-        k = (actor - 1) // 2  # index among the actors of this sex
-        index = k % TRAIN_VOICES_PER_SEX if k < 10 else TRAIN_VOICES_PER_SEX + k - 10
-        out[actor] = by_sex["m" if actor % 2 else "f"][index]
-    return out
+        out.update({a: voices[k % TRAIN_VOICES_PER_SEX] for k, a in enumerate(train)})
+        out.update({a: voices[TRAIN_VOICES_PER_SEX + k] for k, a in enumerate(held_out)})
+    return dict(sorted(out.items()))
 
 
 def _take_fields(take: int) -> tuple:
-    """(statement, repetition) of take 0..3."""
-    return 1 + take % 2, 1 + take // 2
+    """(statement, repetition) of take 0..MAX_TAKES-1."""
+    return 1 + take % STATEMENTS, 1 + take // STATEMENTS
 
 
 def _pick(utts: Sequence[CorpusUtterance], actor: int, emotion: int, take: int) -> CorpusUtterance:
@@ -135,8 +142,8 @@ def write_mini_ravdess(out_dir, corpus_dir=DEFAULT_CORPUS, takes: int = 1) -> in
                 audio, rate = sf.read(str(source.audio), dtype="float64")
                 if rate != SOURCE_RATE:
                     raise ValueError(f"{source.audio}: expected {SOURCE_RATE} Hz, found {rate} Hz")
-                rid = RavdessId(3, 1, emotion, 1, *_take_fields(take), actor)
-                sf.write(str(actor_dir / f"{rid.stem}.wav"), apply_style(audio, STYLES[emotion]),
+                rid = RavdessId(AUDIO_ONLY, SPEECH, emotion, NORMAL_INTENSITY, *_take_fields(take), actor)
+                sf.write(str(actor_dir / f"{rid.stem}.wav"), apply_style(audio, STYLES[rid.emotion_name]),
                          SAMPLE_RATE, subtype="PCM_16")
                 count += 1
     logger.info("wrote %d files of %d actors to %s", count, N_ACTORS, out_dir)

@@ -64,6 +64,8 @@ FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "statement", "rep
 FIELD_RANGES = dict(modality=(1, 3), vocal_channel=(1, 2), emotion=(1, 8), intensity=(1, 2),
                     statement=(1, 2), repetition=(1, 2), actor=(1, N_ACTORS))
 MODALITY_NAMES = {1: "full-AV video", 2: "video-only", 3: "audio-only"}
+AUDIO_ONLY, SPEECH = 3, 1  # the modality and vocal-channel codes of the files prepared
+NORMAL_INTENSITY, STRONG_INTENSITY = 1, 2
 SPLITS = ("train", "dev", "test")
 #: The default speaker-independent split (actor numbers).
 DEFAULT_SPLIT = {"train": "1-20", "dev": "21-22", "test": "23-24"}
@@ -138,7 +140,7 @@ def parse_name(stem: str) -> RavdessId:
         low, high = FIELD_RANGES[name]
         if not low <= value <= high:
             raise ValueError(f"name {stem!r}: {name} {value:02d} is outside {low:02d}-{high:02d}")
-    if rid.emotion == 1 and rid.intensity == 2:
+    if rid.emotion_name == "neutral" and rid.intensity == STRONG_INTENSITY:
         raise ValueError(f"name {stem!r}: neutral (emotion 01) has no strong intensity (02)")
     return rid
 
@@ -156,10 +158,10 @@ def classify_file(path: Path, dir_actor: int) -> Tuple[Optional[RavdessId], Opti
     if rid.actor != dir_actor:
         return None, Skipped(path, f"actor {rid.actor:02d} in the name, but in directory "
                                    f"{speaker_id(dir_actor)}", True)
-    if rid.modality != 3:
+    if rid.modality != AUDIO_ONLY:
         return None, Skipped(path, f"modality {rid.modality:02d} ({MODALITY_NAMES[rid.modality]}), "
                                    "not audio-only (03)", False)
-    if rid.vocal_channel != 1:
+    if rid.vocal_channel != SPEECH:
         return None, Skipped(path, "vocal channel 02 (song), not speech (01)", False)
     if suffix.lower() != ".wav" or path.name != stem + suffix:
         return None, Skipped(path, f"extension {path.name[len(stem):]!r}, expected '.wav'", True)
