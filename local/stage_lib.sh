@@ -1,5 +1,9 @@
-# Sourced by the stage drivers (egs2/TEMPLATE/*/): stage selection, errors, done markers.
-# Needs ${stage}, ${stop_stage}, ${skip_stages} and log() (local/log.sh).
+# shellcheck shell=bash
+# Sourced by the stage drivers (egs2/TEMPLATE/*/): stage selection, errors, done markers, and the
+# stage bodies the drivers share (format, statistics, training, split inference) and the one
+# reader of a training config's normalize. Needs ${stage}, ${stop_stage}, ${skip_stages} and log()
+# (local/log.sh); the functions that launch jobs read the driver's variables their comments name.
+# shellcheck disable=SC2154  # those variables are the drivers'
 
 run_stage() {  # run_stage N: whether stage N is selected
     [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ] && [[ " ${skip_stages} " != *" $1 "* ]]
@@ -32,12 +36,23 @@ check_data_dirs() {  # check_data_dirs [--no-text] DIR...: fix (drops listed in 
     done
 }
 
+prepare_data() {  # prepare_data [--no-text] "SET...": stage 1: local/data.sh ${local_data_opts}, then
+    # check_data_dirs [--no-text] on data/<set> of each distinct SET
+    local opt=() dirs=() dset
+    if [ "$1" = --no-text ]; then opt=(--no-text); shift; fi
+    # shellcheck disable=SC2086
+    local/data.sh ${local_data_opts}
+    for dset in $(unique_words "$*"); do dirs+=("data/${dset}"); done
+    check_data_dirs "${opt[@]+"${opt[@]}"}" "${dirs[@]}"
+}
+
 split_keys() {  # split_keys N PREFIX FILE: deal the lines of FILE into PREFIX.1.scp .. PREFIX.N.scp
     awk -v n="$1" -v p="$2" '{ print > (p "." ((NR-1)%n+1) ".scp") }' "$3"
 }
 
 config_normalize() {  # config_normalize CONFIG: "<normalize> [conf]": the training config's normalize
-    # (ESPnet's default utterance_mvn when absent; null -> none), then "conf" when it sets normalize_conf
+    # (ESPnet's default utterance_mvn when absent; null or none in any case -> none), then "conf" when
+    # it sets normalize_conf. The only reader of these fields: asr.sh, cls.sh, compare_checkpoints.sh.
     python3 -c 'import sys, yaml
 c = yaml.safe_load(open(sys.argv[1], encoding="utf-8")) or {}
 value = str(c.get("normalize", "utterance_mvn") or "none")
@@ -81,6 +96,57 @@ write_resume_script() {  # write_resume_script EXP_DIR DRIVER STAGE ARGS...: EXP
         printf -- '--stage %s --stop_stage %s "$@"\n' "${stage_n}" "${stage_n}"
     } > "${exp}/run.sh"
     chmod +x "${exp}/run.sh"
+}
+
+train_model() {  # train_model WHAT STAGE EXP CONFIG MODULE TRAIN_DIR VALID_DIR STATS_DIR [OPTIONS...]
+    # The training stage: `python -m MODULE --config CONFIG` through ${cuda_cmd} (${ngpu} GPUs,
+    # ${num_nodes} nodes), log in EXP/train.log, resuming from EXP's last checkpoint. Reads the
+    # audio of TRAIN_DIR and VALID_DIR (wav.scp) with the shapes of STATS_DIR/{train,valid}/speech_shape;
+    # OPTIONS follow (more data and shape files in the same order, the user's options last).
+    # EXP/run.sh repeats STAGE with the driver's arguments (${driver_args[@]}); EXP/.done_train marks
+    # the end (the caller skips a finished training: is_done). A failure stops with "WHAT failed".
+    local what=$1 stage_n=$2 exp=$3 config=$4 module=$5 train_dir=$6 valid_dir=$7 stats_dir=$8
+    shift 8
+    mkdir -p "${exp}"
+    write_resume_script "${exp}" "$0" "${stage_n}" "${driver_args[@]+"${driver_args[@]}"}"
+    # shellcheck disable=SC2086
+    ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/train.log" \
+        python3 -m "${module}" --use_preprocessor true --resume true \
+            --ngpu "${ngpu}" --multiprocessing_distributed true \
+            --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,sound" \
+            --train_shape_file "${stats_dir}/train/speech_shape" \
+            --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,sound" \
+            --valid_shape_file "${stats_dir}/valid/speech_shape" \
+            --fold_length 80000 --output_dir "${exp}" --config "${config}" "$@" \
+        || die "${what} failed: see ${exp}/train.log"
+    touch "${exp}/.done_train"
+}
+
+split_inference() {  # split_inference WHAT MODULE DATA_DIR OUT_DIR RESULT_DIR "FILES" [OPTIONS...]
+    # The inference stage for one set: DATA_DIR/wav.scp dealt into up to ${inference_nj} jobs of
+    # `python -m MODULE --output_dir OUT_DIR/logdir/output.JOB OPTIONS` through ${decode_cmd} (one
+    # GPU each when ${gpu_inference}), logs in OUT_DIR/logdir/<module>.JOB.log. Each of FILES that
+    # the first job wrote (output.1/RESULT_DIR/<file>) is merged over the jobs, sorted by key, into
+    # OUT_DIR/<file>. A failure stops with "WHAT failed".
+    local what=$1 module=$2 data_dir=$3 out_dir=$4 result_dir=$5 files=$6
+    shift 6
+    local logdir=${out_dir}/logdir name=${module##*.} ngpu_job=0 n nj i f
+    ${gpu_inference} && ngpu_job=1
+    mkdir -p "${logdir}"
+    n=$(wc -l < "${data_dir}/wav.scp")
+    nj=$(( inference_nj < n ? inference_nj : n ))
+    split_keys "${nj}" "${logdir}/keys" "${data_dir}/wav.scp"
+    # shellcheck disable=SC2086
+    ${decode_cmd} --gpu "${ngpu_job}" JOB=1:"${nj}" "${logdir}/${name}.JOB.log" \
+        python3 -m "${module}" --ngpu "${ngpu_job}" \
+            --data_path_and_name_and_type "${data_dir}/wav.scp,speech,sound" \
+            --key_file "${logdir}/keys.JOB.scp" --output_dir "${logdir}/output.JOB" "$@" \
+        || die "${what} failed: see ${logdir}/${name}.*.log"
+    for f in ${files}; do
+        [ -f "${logdir}/output.1/${result_dir}/${f}" ] || continue
+        for i in $(seq "${nj}"); do cat "${logdir}/output.${i}/${result_dir}/${f}"; done \
+            | LC_ALL=C sort -k1,1 > "${out_dir}/${f}"
+    done
 }
 
 format_sets() {  # format_sets "TRAIN_LIKE_SETS" SET...: the "format" stage of each data/<set>

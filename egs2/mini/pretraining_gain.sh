@@ -12,13 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck disable=SC1091
 . asr1/path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 SECONDS=0
 
 seeds="0 1 2"
 help_message="Usage: $0 [--seeds \"${seeds}\"]"
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 
 pretrained=()

@@ -7,7 +7,7 @@ set -euo pipefail
 
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 SECONDS=0
 
@@ -95,13 +95,13 @@ Options (defaults in brackets):
 EOF
 )
 
-__asr_args_all=("$@")  # for the generated exp/<tag>/run.sh
-# shellcheck disable=SC1091
+driver_args=("$@")  # for the generated exp/<tag>/run.sh (train_model)
+# shellcheck source=SCRIPTDIR/../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 # shellcheck disable=SC1091
 . ./cmd.sh
 
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../local/stage_lib.sh
 . "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
 
 [ -n "${train_set}" ] || die "--train_set is required"
@@ -173,21 +173,20 @@ tokenizer_opts=(--token_type "${token_type}" --token_list "${token_list}" --bpem
 # ---------------------------------------------------------------------------------------
 if run_stage 1; then
     log "Stage 1: prepare data directories (local/data.sh ${local_data_opts})"
-    # shellcheck disable=SC2086
-    local/data.sh ${local_data_opts}
     # Utterances missing from a file or malformed are dropped and listed (data/<set>/.backup/dropped.txt).
-    check_data_dirs $(for dset in $(unique_words "${train_set} ${valid_set} ${test_sets}"); do echo "data/${dset}"; done)
+    prepare_data "${train_set} ${valid_set} ${test_sets}"
 fi
 
 if run_stage 2 && [ -n "${speed_perturb_factors}" ]; then
     log "Stage 2: speed perturbation of data/${train_set}: ${speed_perturb_factors}"
+    # shellcheck disable=SC2086
     python3 -m espnet_ext.bin.speed_perturb "data/${train_set}" "data/${train_set_used}" \
         --factors ${speed_perturb_factors}
 fi
 
 if run_stage 3; then
     log "Stage 3: format audio: ${fs} Hz ${audio_format} in ${data_feats}"
-    format_sets "${train_set_used} ${valid_set}" "${train_set_used}" "${valid_set}" ${test_sets}
+    format_sets "${train_set_used} ${valid_set}" "${train_set_used}" "${valid_set}" "${test_sets}"
 fi
 
 if run_stage 4; then
@@ -240,6 +239,7 @@ if run_stage 10; then
         rm "${asr_stats_dir}/.done"
     fi
     if ! is_done "${asr_stats_dir}/.done"; then
+    # shellcheck disable=SC2086
     collect_stats espnet_ext.bin.asr_train "${asr_stats_dir}" "${nj}" "${data_feats}/${train_set_used}" \
         "${data_feats}/${valid_set}" "${asr_config}" "${tokenizer_opts[@]}" \
         --train_data_path_and_name_and_type "${data_feats}/${train_set_used}/text,text,text" \
@@ -266,25 +266,15 @@ if run_stage 11; then
     for _f in "${asr_stats_dir}"/{train,valid}/{speech_shape,"text_shape.${token_type}"}; do
         [ -f "${_f}" ] || die "${_f} not found: run stage 10 first (--stage 10)"
     done
-    mkdir -p "${asr_exp}"
     [ "${n_average}" -gt 0 ] && _opts+=(--keep_last_epochs "${n_average}")
-    write_resume_script "${asr_exp}" "$0" 11 "${__asr_args_all[@]+"${__asr_args_all[@]}"}"
     # shellcheck disable=SC2086
-    ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${asr_exp}/train.log" \
-        python3 -m espnet_ext.bin.asr_train --use_preprocessor true "${tokenizer_opts[@]}" \
-            --train_data_path_and_name_and_type "${data_feats}/${train_set_used}/wav.scp,speech,sound" \
-            --train_data_path_and_name_and_type "${data_feats}/${train_set_used}/text,text,text" \
-            --train_shape_file "${asr_stats_dir}/train/speech_shape" \
-            --train_shape_file "${asr_stats_dir}/train/text_shape.${token_type}" \
-            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/wav.scp,speech,sound" \
-            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,text,text" \
-            --valid_shape_file "${asr_stats_dir}/valid/speech_shape" \
-            --valid_shape_file "${asr_stats_dir}/valid/text_shape.${token_type}" \
-            --resume true --fold_length 80000 --fold_length 150 \
-            --ngpu "${ngpu}" --multiprocessing_distributed true \
-            --output_dir "${asr_exp}" --config "${asr_config}" "${_opts[@]}" ${asr_args} \
-        || die "training failed: see ${asr_exp}/train.log"
-    touch "${asr_exp}/.done_train"
+    train_model training 11 "${asr_exp}" "${asr_config}" espnet_ext.bin.asr_train \
+        "${data_feats}/${train_set_used}" "${data_feats}/${valid_set}" "${asr_stats_dir}" "${tokenizer_opts[@]}" \
+        --train_data_path_and_name_and_type "${data_feats}/${train_set_used}/text,text,text" \
+        --train_shape_file "${asr_stats_dir}/train/text_shape.${token_type}" \
+        --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,text,text" \
+        --valid_shape_file "${asr_stats_dir}/valid/text_shape.${token_type}" \
+        --fold_length 150 "${_opts[@]}" ${asr_args}
     fi
 fi
 
@@ -295,31 +285,14 @@ if run_stage 12; then
         python3 -m espnet_ext.bin.average "${asr_exp}" --last "${n_average}"
     fi
     [ -f "${asr_exp}/${inference_asr_model}" ] || die "${asr_exp}/${inference_asr_model}: no such model"
-    _ngpu=0; ${gpu_inference} && _ngpu=1
     for dset in ${test_sets}; do
         _dir=${asr_exp}/${decode_tag}/${dset}
-        _logdir=${_dir}/logdir
         is_done "${_dir}/.done" && continue
-        mkdir -p "${_logdir}"
-        _n=$(wc -l < "${data_feats}/${dset}/wav.scp")
-        _nj=$(( inference_nj < _n ? inference_nj : _n ))
-        split_keys "${_nj}" "${_logdir}/keys" "${data_feats}/${dset}/wav.scp"
         # shellcheck disable=SC2086
-        ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${_logdir}/asr_inference.JOB.log" \
-            python3 -m espnet_ext.bin.asr_inference --ngpu "${_ngpu}" \
-                --data_path_and_name_and_type "${data_feats}/${dset}/wav.scp,speech,sound" \
-                --key_file "${_logdir}/keys.JOB.scp" \
-                --asr_train_config "${asr_exp}/config.yaml" \
-                --asr_model_file "${asr_exp}/${inference_asr_model}" \
-                --output_dir "${_logdir}/output.JOB" \
-                ${inference_config:+--config "${inference_config}"} ${inference_args} \
-            || die "decoding failed: see ${_logdir}/asr_inference.*.log"
-        for f in text token token_int score; do
-            if [ -f "${_logdir}/output.1/1best_recog/${f}" ]; then
-                for n in $(seq "${_nj}"); do cat "${_logdir}/output.${n}/1best_recog/${f}"; done \
-                    | LC_ALL=C sort -k1,1 > "${_dir}/${f}"
-            fi
-        done
+        split_inference decoding espnet_ext.bin.asr_inference "${data_feats}/${dset}" "${_dir}" 1best_recog \
+            "text token token_int score" --asr_train_config "${asr_exp}/config.yaml" \
+            --asr_model_file "${asr_exp}/${inference_asr_model}" \
+            ${inference_config:+--config "${inference_config}"} ${inference_args}
         log "  ${_dir}/text: $(wc -l < "${_dir}/text") hypotheses"
         touch "${_dir}/.done"
     done

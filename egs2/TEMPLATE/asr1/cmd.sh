@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Job launchers of the recipe (see local/launch.sh). Choose the backend here or with
 # ESPNET_EXT_CMD_BACKEND=slurm in the environment.
 #   local  jobs run on this machine, as many at a time as it has cores
@@ -17,6 +18,7 @@ case "${cmd_backend}" in
         ;;
     *)
         echo "cmd.sh: unknown cmd_backend '${cmd_backend}' (local or slurm)" >&2
+        # shellcheck disable=SC2317  # exit when run rather than sourced
         return 1 2>/dev/null || exit 1
         ;;
 esac

@@ -8,7 +8,7 @@ set -euo pipefail
 
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 SECONDS=0
 
@@ -47,31 +47,13 @@ Options (defaults in brackets):
 EOF
 )
 
-# Split the options: ours (parsed by parse_options.sh) and run.sh's (passed on).
-ours=" checkpoints asr_config asr_args nj_ckpt skip_data results metric decode_tag run_sh expdir feats_normalize "
-mine=()
-passed=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --help|-h) mine+=("$1"); shift; continue ;;
-        --*=*) __name=${1%%=*}; __value=${1#*=}; shift ;;
-        --*)
-            [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
-            __name=$1; __value=$2; shift 2 ;;
-        *) echo "$0: unexpected argument '$1' (options are --name value; see --help)" >&2; exit 1 ;;
-    esac
-    __name=${__name#--}; __name=${__name//-/_}
-    case "${__name}" in
-        stage|stop_stage|skip_stages|asr_tag|asr_stats_dir)
-            echo "$0: --${__name} is set by this script (see --help)" >&2; exit 1 ;;
-    esac
-    if [[ "${ours}" == *" ${__name} "* ]]; then mine+=("--${__name}" "${__value}")
-    else passed+=("--${__name}" "${__value}"); fi
-done
-set -- "${mine[@]+"${mine[@]}"}"
-# shellcheck disable=SC1091
+# Our options are parsed; every other one is run.sh's (passed on, in passed_options).
+own_options="checkpoints asr_config asr_args nj_ckpt skip_data results metric decode_tag run_sh expdir feats_normalize"
+refused_options="stage stop_stage skip_stages asr_tag asr_stats_dir"  # set here for each run.sh call
+# shellcheck source=SCRIPTDIR/../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
-# shellcheck disable=SC1091
+[ $# -eq 0 ] || { echo "$0: unexpected argument '$1' (options are --name value; see --help)" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/../../../local/stage_lib.sh
 . "${ESPNET_EXT_ROOT}/local/stage_lib.sh"  # die, is_done, config_normalize
 
 [ -n "${checkpoints}" ] || die "--checkpoints is required (see --help)"
@@ -79,7 +61,7 @@ set -- "${mine[@]+"${mine[@]}"}"
 [ -f "${asr_config}" ] || die "--asr_config ${asr_config}: no such file"
 [ -x "${run_sh}" ] || die "--run_sh ${run_sh}: not an executable file (run this script in the recipe dir)"
 [[ "${nj_ckpt}" =~ ^[1-9][0-9]*$ ]] || die "--nj_ckpt must be a positive integer, got '${nj_ckpt}'"
-passed+=(--expdir "${expdir}" --feats_normalize "${feats_normalize}")
+passed_options+=(--expdir "${expdir}" --feats_normalize "${feats_normalize}")
 per_ckpt_stats=${feats_normalize}  # global_mvn: feature statistics depend on the checkpoint (stage 10 each)
 if [ "${per_ckpt_stats}" = config ]; then
     per_ckpt_stats=$(config_normalize "${asr_config}")
@@ -98,7 +80,7 @@ frontend_args() {  # frontend_args CHECKPOINT: the --asr_args that load CHECKPOI
 run_logged() {  # run_logged LOG RUN.SH-OPTIONS...: run.sh with its output in LOG; its tail on failure
     local logfile=$1
     shift
-    if "${run_sh}" "${passed[@]}" "$@" > "${logfile}" 2>&1; then return 0; fi
+    if "${run_sh}" "${passed_options[@]}" "$@" > "${logfile}" 2>&1; then return 0; fi
     log "ERROR: ${run_sh} $* failed; the end of ${logfile}:"
     tail -n 15 "${logfile}" >&2
     return 1

@@ -8,7 +8,7 @@ set -euo pipefail
 
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 SECONDS=0
 
@@ -70,12 +70,12 @@ Options (defaults in brackets):
 EOF
 )
 
-__cls_args_all=("$@")  # for the generated exp/<tag>/run.sh
-# shellcheck disable=SC1091
+driver_args=("$@")  # for the generated exp/<tag>/run.sh (train_model)
+# shellcheck source=SCRIPTDIR/../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 # shellcheck disable=SC1091
 . ./cmd.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../local/stage_lib.sh
 . "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
 
 [ -n "${train_set}" ] || die "--train_set is required"
@@ -96,15 +96,13 @@ label_opts=(--token_list "${label_list}" --token_type word --frontend_conf "fs=$
 # ---------------------------------------------------------------------------------------
 if run_stage 1; then
     log "Stage 1: prepare data directories (local/data.sh ${local_data_opts})"
-    # shellcheck disable=SC2086
-    local/data.sh ${local_data_opts}
     # Utterances missing from a file or malformed are dropped and listed (data/<set>/.backup/dropped.txt).
-    check_data_dirs $(for dset in $(unique_words "${train_set} ${valid_set} ${test_sets}"); do echo "data/${dset}"; done)
+    prepare_data "${train_set} ${valid_set} ${test_sets}"
 fi
 
 if run_stage 2; then
     log "Stage 2: format audio: ${fs} Hz ${audio_format} in ${data_feats}"
-    format_sets "${train_set} ${valid_set}" "${train_set}" "${valid_set}" ${test_sets}
+    format_sets "${train_set} ${valid_set}" "${train_set}" "${valid_set}" "${test_sets}"
 fi
 
 if run_stage 3; then
@@ -131,13 +129,13 @@ fi
 if run_stage 5; then
     log "Stage 5: collect shapes and statistics in ${cls_stats_dir}"
     if ! is_done "${cls_stats_dir}/.done"; then
+    _normalize=$(config_normalize "${cls_config}")  # feature statistics for global_mvn only
     # shellcheck disable=SC2086
     collect_stats espnet_ext.bin.cls_train "${cls_stats_dir}" "${nj}" "${data_feats}/${train_set}" \
         "${data_feats}/${valid_set}" "${cls_config}" "${label_opts[@]}" \
         --train_data_path_and_name_and_type "${data_feats}/${train_set}/text,label,text" \
         --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,label,text" \
-        --collect_feats_stats "$(python3 -c 'import sys, yaml; c = yaml.safe_load(open(sys.argv[1])) or {}
-print("true" if c.get("normalize", "utterance_mvn") == "global_mvn" else "false")' "${cls_config}")" ${cls_args}
+        --collect_feats_stats "$([ "${_normalize%% *}" = global_mvn ] && echo true || echo false)" ${cls_args}
     touch "${cls_stats_dir}/.done"
     fi
 fi
@@ -145,54 +143,30 @@ fi
 if run_stage 6; then
     log "Stage 6: train ${cls_exp} (${cls_config}; log: ${cls_exp}/train.log)"
     if ! is_done "${cls_exp}/.done_train"; then
-    mkdir -p "${cls_exp}"
-    write_resume_script "${cls_exp}" "$0" 6 "${__cls_args_all[@]+"${__cls_args_all[@]}"}"
     # shellcheck disable=SC2086
-    ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${cls_exp}/train.log" \
-        python3 -m espnet_ext.bin.cls_train --use_preprocessor true "${label_opts[@]}" \
-            --train_data_path_and_name_and_type "${data_feats}/${train_set}/wav.scp,speech,sound" \
-            --train_data_path_and_name_and_type "${data_feats}/${train_set}/text,label,text" \
-            --train_shape_file "${cls_stats_dir}/train/speech_shape" \
-            --train_shape_file "${cls_stats_dir}/train/label_shape" \
-            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/wav.scp,speech,sound" \
-            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,label,text" \
-            --valid_shape_file "${cls_stats_dir}/valid/speech_shape" \
-            --valid_shape_file "${cls_stats_dir}/valid/label_shape" \
-            --resume true --fold_length 80000 --fold_length 1 \
-            --ngpu "${ngpu}" --multiprocessing_distributed true \
-            --output_dir "${cls_exp}" --config "${cls_config}" ${cls_args} \
-        || die "training failed: see ${cls_exp}/train.log"
-    touch "${cls_exp}/.done_train"
+    train_model training 6 "${cls_exp}" "${cls_config}" espnet_ext.bin.cls_train \
+        "${data_feats}/${train_set}" "${data_feats}/${valid_set}" "${cls_stats_dir}" "${label_opts[@]}" \
+        --train_data_path_and_name_and_type "${data_feats}/${train_set}/text,label,text" \
+        --train_shape_file "${cls_stats_dir}/train/label_shape" \
+        --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,label,text" \
+        --valid_shape_file "${cls_stats_dir}/valid/label_shape" \
+        --fold_length 1 ${cls_args}
     fi
 fi
 
 if run_stage 7; then
     log "Stage 7: classify ${test_sets} with ${cls_exp}/${inference_model}"
     [ -f "${cls_exp}/${inference_model}" ] || die "${cls_exp}/${inference_model}: no such model (stage 6 writes it)"
-    _ngpu=0; ${gpu_inference} && _ngpu=1
     for dset in ${test_sets}; do
         _dir=${cls_exp}/${inference_tag}/${dset}
-        _logdir=${_dir}/logdir
         if [ "${_dir}/.done" -nt "${cls_exp}/${inference_model}" ]; then
             log "  already done: ${_dir} (remove ${_dir}/.done to redo)"; continue
         fi
-        mkdir -p "${_logdir}"
-        _n=$(wc -l < "${data_feats}/${dset}/wav.scp")
-        _nj=$(( inference_nj < _n ? inference_nj : _n ))
-        split_keys "${_nj}" "${_logdir}/keys" "${data_feats}/${dset}/wav.scp"
         # shellcheck disable=SC2086
-        ${decode_cmd} --gpu "${_ngpu}" JOB=1:"${_nj}" "${_logdir}/cls_inference.JOB.log" \
-            python3 -m espnet_ext.bin.cls_inference --ngpu "${_ngpu}" --num_workers 0 \
-                --data_path_and_name_and_type "${data_feats}/${dset}/wav.scp,speech,sound" \
-                --key_file "${_logdir}/keys.JOB.scp" \
-                --classification_train_config "${cls_exp}/config.yaml" \
-                --classification_model_file "${cls_exp}/${inference_model}" \
-                --output_dir "${_logdir}/output.JOB" --output_all_probabilities true ${inference_args} \
-            || die "inference failed: see ${_logdir}/cls_inference.*.log"
-        for f in text score; do
-            for n in $(seq "${_nj}"); do cat "${_logdir}/output.${n}/prediction/${f}"; done \
-                | LC_ALL=C sort -k1,1 > "${_dir}/${f}"
-        done
+        split_inference inference espnet_ext.bin.cls_inference "${data_feats}/${dset}" "${_dir}" prediction \
+            "text score" --num_workers 0 --classification_train_config "${cls_exp}/config.yaml" \
+            --classification_model_file "${cls_exp}/${inference_model}" \
+            --output_all_probabilities true ${inference_args}
         log "  ${_dir}/text: $(wc -l < "${_dir}/text") predictions"
         touch "${_dir}/.done"
     done

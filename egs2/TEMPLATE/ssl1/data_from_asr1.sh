@@ -7,7 +7,7 @@
 set -euo pipefail
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 SECONDS=0
 
@@ -19,16 +19,10 @@ help_message="Usage: $0 [--asr_train_set ${asr_train_set}] [--asr_valid_set ${as
           [--extra_audio_dirs DIR[,DIR...]] [--extra_speaker_level 0] [options of ../asr1/local/data.sh]
 Writes data/ssl_train (audio of data/\${asr_train_set} + extra dirs) and data/ssl_dev; any other
 option goes to ../asr1/local/data.sh (e.g. --train_set train_960 for LibriSpeech)."
-asr_data_opts=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --help|-h) echo -e "${help_message}" >&2; exit 0 ;;
-        --asr_train_set|--asr_valid_set|--extra_audio_dirs|--extra_speaker_level)
-            [ $# -ge 2 ] || { log "ERROR: $1 needs a value"; exit 1; }
-            printf -v "${1#--}" '%s' "$2"; shift 2 ;;
-        *) asr_data_opts+=("$1"); shift ;;
-    esac
-done
+own_options="asr_train_set asr_valid_set extra_audio_dirs extra_speaker_level"
+# shellcheck source=SCRIPTDIR/../../../local/parse_options.sh
+. "${ESPNET_EXT_ROOT}/local/parse_options.sh"
+asr_data_opts=("${passed_options[@]+"${passed_options[@]}"}" "$@")
 
 [ -x ../asr1/local/data.sh ] || { log "ERROR: ../asr1/local/data.sh not found: run from egs2/<corpus>/ssl1"; exit 2; }
 ../asr1/local/data.sh "${asr_data_opts[@]+"${asr_data_opts[@]}"}"

@@ -7,7 +7,7 @@ set -euo pipefail
 
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 SECONDS=0
 
@@ -56,12 +56,12 @@ Options (defaults in brackets):
 EOF
 )
 
-__ssl_args_all=("$@")  # for the generated exp/<tag>/run.sh
-# shellcheck disable=SC1091
+driver_args=("$@")  # for the generated exp/<tag>/run.sh (train_model)
+# shellcheck source=SCRIPTDIR/../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 # shellcheck disable=SC1091
 . ./cmd.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../local/stage_lib.sh
 . "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
 
 [ -n "${train_set}" ] || die "--train_set is required"
@@ -75,9 +75,7 @@ data_feats=${dumpdir}/raw
 
 if run_stage 1; then
     log "Stage 1: prepare data directories (local/data.sh ${local_data_opts})"
-    # shellcheck disable=SC2086
-    local/data.sh ${local_data_opts}
-    check_data_dirs --no-text $(for dset in $(unique_words "${train_set} ${valid_set}"); do echo "data/${dset}"; done)
+    prepare_data --no-text "${train_set} ${valid_set}"
 fi
 
 if run_stage 3; then
@@ -108,22 +106,11 @@ fi
 if run_stage 11; then
     log "Stage 11: pre-train ${ssl_exp} (${ssl_config}; log: ${ssl_exp}/train.log)"
     if ! is_done "${ssl_exp}/.done_train"; then
-    mkdir -p "${ssl_exp}"
     _opts=()
     [ -n "${save_every_updates}" ] && _opts+=(--save_every_updates "${save_every_updates}")
-    write_resume_script "${ssl_exp}" "$0" 11 "${__ssl_args_all[@]+"${__ssl_args_all[@]}"}"
     # shellcheck disable=SC2086
-    ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${ssl_exp}/train.log" \
-        python3 -m espnet_ext.bin.ssl_train --use_preprocessor true \
-            --train_data_path_and_name_and_type "${data_feats}/${train_set}/wav.scp,speech,sound" \
-            --train_shape_file "${ssl_stats_dir}/train/speech_shape" \
-            --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/wav.scp,speech,sound" \
-            --valid_shape_file "${ssl_stats_dir}/valid/speech_shape" \
-            --resume true --fold_length 80000 \
-            --ngpu "${ngpu}" --multiprocessing_distributed true \
-            --output_dir "${ssl_exp}" --config "${ssl_config}" "${_opts[@]}" ${ssl_args} \
-        || die "pre-training failed: see ${ssl_exp}/train.log"
-    touch "${ssl_exp}/.done_train"
+    train_model pre-training 11 "${ssl_exp}" "${ssl_config}" espnet_ext.bin.ssl_train \
+        "${data_feats}/${train_set}" "${data_feats}/${valid_set}" "${ssl_stats_dir}" "${_opts[@]}" ${ssl_args}
     fi
 fi
 

@@ -9,17 +9,12 @@ train_set=train_clean_100   # train_clean_100 | train_960 | train_clean_100_sub<
                             # | train_10h | train_1h | train_10min: Libri-light's splits (LIBRILIGHT in db.sh)
 local_data_opts=""          # more options for local/data.sh (--download, --data_url, ...)
 # These two are read here (--train_set decides what local/data.sh downloads); the rest go to asr.sh.
-args=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --train_set=*|--local_data_opts=*)
-            name=${1%%=*}; printf -v "${name#--}" '%s' "${1#*=}"; shift ;;
-        --train_set|--local_data_opts)
-            [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
-            printf -v "${1#--}" '%s' "$2"; shift 2 ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
+own_options="train_set local_data_opts"
+# shellcheck disable=SC1091
+. ./path.sh
+# shellcheck source=SCRIPTDIR/../../../local/parse_options.sh
+. "${ESPNET_EXT_ROOT}/local/parse_options.sh"
+args=("${passed_options[@]+"${passed_options[@]}"}" "$@")
 
 # Tokens: char (letters, as fairseq's wav2vec 2.0 fine-tuning) or --token_type bpe (--nbpe pieces).
 # Durations in seconds (LibriSpeech utterances are 1.3-35 s long).

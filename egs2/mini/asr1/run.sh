@@ -21,19 +21,13 @@ inference_config=conf/decode_ctc_greedy.yaml
 pretrained=""   # a checkpoint for the wav2vec2 frontend, or an ssl1 exp dir (its last checkpoint)
 asr_args=""     # extra training options (with --pretrained, added after the frontend's path)
 
-# --pretrained is read here; every other option goes to asr.sh.
-args=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --pretrained) [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
-            pretrained=$2; shift 2 ;;
-        --asr_config) [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
-            asr_config=$2; shift 2 ;;
-        --asr_args) [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
-            asr_args=$2; shift 2 ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
+# These three are read here; every other option goes to asr.sh.
+own_options="pretrained asr_config asr_args"
+# shellcheck disable=SC1091
+. ./path.sh
+# shellcheck source=SCRIPTDIR/../../../local/parse_options.sh
+. "${ESPNET_EXT_ROOT}/local/parse_options.sh"
+args=("${passed_options[@]+"${passed_options[@]}"}" "$@")
 if [ -n "${pretrained}" ]; then
     if [ -d "${pretrained}" ]; then
         dir=${pretrained}

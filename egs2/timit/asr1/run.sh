@@ -9,17 +9,12 @@ trans_type=phn      # phn: phone recognition (PER); word: the .WRD words, char t
 phone_set=39        # phn only: train on the 60-, 48- or 39-phone set (published PERs use 39)
 local_data_opts=""  # more options for local/data.sh
 # These three are read here (they choose the data sets); the rest go to asr.sh.
-args=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --trans_type=*|--phone_set=*|--local_data_opts=*)
-            name=${1%%=*}; printf -v "${name#--}" '%s' "${1#*=}"; shift ;;
-        --trans_type|--phone_set|--local_data_opts)
-            [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 1; }
-            printf -v "${1#--}" '%s' "$2"; shift 2 ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
+own_options="trans_type phone_set local_data_opts"
+# shellcheck disable=SC1091
+. ./path.sh
+# shellcheck source=SCRIPTDIR/../../../local/parse_options.sh
+. "${ESPNET_EXT_ROOT}/local/parse_options.sh"
+args=("${passed_options[@]+"${passed_options[@]}"}" "$@")
 # data set suffix (as local/data.sh names them) and token type
 # PER is scored on 39 phones whatever the training set (both sides folded with the map, as
 # published TIMIT results are: Lee & Hon; Kaldi's and ESPnet's recipes do the same).

@@ -4,7 +4,7 @@
 set -euo pipefail
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 # shellcheck disable=SC1091
 . ./db.sh
@@ -19,7 +19,7 @@ speaker of its transcript extracted), else downloads data_aishell.tgz and resour
 extracts them (and the per-speaker tarballs); a partial copy is an error naming what is missing. Then
 writes data/{train,dev,test}.
 Utterances left out are listed in data/<set>/excluded.txt with the reason."
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 
 if [ -z "${AISHELL:-}" ]; then

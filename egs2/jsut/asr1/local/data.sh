@@ -4,7 +4,7 @@
 set -euo pipefail
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 # shellcheck disable=SC1091
 . ./db.sh
@@ -22,7 +22,7 @@ transcripts list), else downloads jsut_ver1.1.zip there and extracts it; a parti
 naming what is missing. Then writes data/{tr_no_dev,dev,eval1}: eval1 and dev from the sorted
 basic5000 ids, the rest of basic5000 and every other subset in tr_no_dev. Utterances left out are
 listed in data/<set>/excluded.txt."
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 
 if [ -z "${JSUT:-}" ]; then

@@ -9,7 +9,7 @@
 set -euo pipefail
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 # shellcheck disable=SC1091
 . ./db.sh
@@ -30,7 +30,7 @@ Options (defaults in brackets):
                              train_10h, train_1h, train_10min (Libri-light's librispeech_finetuning)
   --subset_seed ${subset_seed} --download ${download} --data_url ${data_url}
   --md5_check ${md5_check} --remove_archive ${remove_archive}"
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 
 if [ -z "${LIBRISPEECH:-}" ]; then

@@ -3,7 +3,7 @@
 set -euo pipefail
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 # shellcheck disable=SC1091
 . ./db.sh
@@ -12,7 +12,7 @@ SECONDS=0
 lang=en         # en, zh or ja: which part of the mini corpus
 help_message="Usage: $0 [--lang en|zh|ja]
 Writes data/{train,dev,test} from \${MINI} (db.sh: ${MINI})."
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 
 if [ -z "${MINI:-}" ]; then

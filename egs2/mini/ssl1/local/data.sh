@@ -4,7 +4,7 @@
 set -euo pipefail
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 # shellcheck disable=SC1091
 . ./db.sh
@@ -13,7 +13,7 @@ SECONDS=0
 langs="en zh ja"
 help_message="Usage: $0 [--langs \"en zh ja\"]
 Writes data/{train,dev} from \${MINI} (db.sh: ${MINI})."
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 
 for lang in ${langs}; do
@@ -25,6 +25,7 @@ for lang in ${langs}; do
 done
 for part in train dev; do
     rm -rf "data/${part}"
+    # shellcheck disable=SC2046  # one data dir per language
     python3 -m espnet_ext.bin.datadir combine "data/${part}" $(for l in ${langs}; do echo "data/${l}/${part}"; done)
 done
 log "data/train: $(wc -l < data/train/wav.scp) utterances, data/dev: $(wc -l < data/dev/wav.scp)"

@@ -4,7 +4,7 @@
 set -euo pipefail
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 # shellcheck disable=SC1091
 . ./db.sh
@@ -20,7 +20,7 @@ help_message="Usage: $0 [--train_actors 1-20] [--dev_actors 21-22] [--test_actor
           [--download false] [--expected_files 1440]
 Writes data/{train,dev,test} and data/skipped.txt from \${RAVDESS} (db.sh: ${RAVDESS:-unset}),
 the directory holding Actor_01 ... Actor_24 of the unzipped Audio_Speech_Actors_01-24.zip."
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 
 if [ -z "${RAVDESS:-}" ]; then

@@ -6,7 +6,7 @@
 set -euo pipefail
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 # shellcheck disable=SC1091
 . ./db.sh
@@ -22,7 +22,7 @@ subset_seconds=""   # durations of train_10min,train_1h ("": 600,3600; smaller f
 help_message="Usage: $0 [--seed 0] [--gen_nj 2] [--n_unlabeled N] [--n_train N] [--n_dev N] [--n_test N]
        [--subset_seconds 600,3600]
 Generates the corpus into \${SYNTH} (db.sh: ${SYNTH:-unset}) unless complete there, then writes data/<set>."
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 
 if [ -z "${SYNTH:-}" ]; then

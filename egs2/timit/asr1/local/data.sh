@@ -6,7 +6,7 @@
 set -euo pipefail
 # shellcheck disable=SC1091
 . ./path.sh
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/log.sh
 . "${ESPNET_EXT_ROOT}/local/log.sh"
 # shellcheck disable=SC1091
 . ./db.sh
@@ -18,7 +18,7 @@ phone_map=conf/phones.60-48-39.map   # the folding (Lee & Hon, 1989), one TIMIT 
 help_message="Usage: $0 [--trans_type phn|word] [--phone_set 60|48|39] [--phone_map FILE]
 Writes data/{train,dev,test}<suffix> from \${TIMIT} (db.sh: ${TIMIT:-unset}); the suffix is empty
 for 39 phones, _phn<N> for other phone sets and _word for words."
-# shellcheck disable=SC1091
+# shellcheck source=SCRIPTDIR/../../../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 
 if [ -z "${TIMIT:-}" ]; then

