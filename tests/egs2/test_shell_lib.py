@@ -290,3 +290,35 @@ def test_shell_scripts_pass_shellcheck(venv_env):
         if result.returncode != 0:
             failed[str(script.relative_to(ROOT))] = result.stdout + result.stderr
     assert not failed, "\n".join(f"{name}:\n{text}" for name, text in failed.items())
+
+
+FAKE_ASR1_DATA = r"""#!/usr/bin/env bash
+# Stand-in for ../asr1/local/data.sh: records its options, writes data/{train,dev}.
+printf '%q ' "$@" > asr1_data_opts.txt
+for dset in train dev; do
+    mkdir -p "data/${dset}"
+    printf '%s-u1 /a/%s1.wav\n%s-u2 /a/%s2.wav\n' spk "${dset}" spk "${dset}" > "data/${dset}/wav.scp"
+    printf '%s-u1 hello\n%s-u2 world\n' spk spk > "data/${dset}/text"
+    printf '%s-u1 spk\n%s-u2 spk\n' spk spk > "data/${dset}/utt2spk"
+    printf 'spk spk-u1 spk-u2\n' > "data/${dset}/spk2utt"
+done
+"""
+
+
+def test_ssl1_data_passes_the_asr1_options_on(tmp_path, env):
+    ssl1, asr1 = tmp_path / "corpus/ssl1", tmp_path / "corpus/asr1"
+    (ssl1 / "local").mkdir(parents=True)
+    (asr1 / "local").mkdir(parents=True)
+    (ssl1 / "path.sh").symlink_to(ROOT / "egs2/TEMPLATE/asr1/path.sh")
+    (ssl1 / "local/data.sh").symlink_to(ROOT / "egs2/TEMPLATE/ssl1/data_from_asr1.sh")
+    (asr1 / "local/data.sh").write_text(FAKE_ASR1_DATA)
+    (asr1 / "local/data.sh").chmod(0o755)
+    result = subprocess.run(["local/data.sh", "--asr_valid_set=dev", "--train_set", "train_960", "--download",
+                             "true"], cwd=ssl1, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert shlex.split((ssl1 / "asr1_data_opts.txt").read_text()) == ["--train_set", "train_960", "--download",
+                                                                       "true"]
+    assert (ssl1 / "data/ssl_train/wav.scp").read_text() == (ssl1 / "data/train/wav.scp").read_text()
+    assert (ssl1 / "data/ssl_dev/wav.scp").is_file() and not (ssl1 / "data/ssl_train/text").exists()
+    help_text = subprocess.run(["local/data.sh", "--help"], cwd=ssl1, env=env, capture_output=True, text=True)
+    assert help_text.returncode == 0 and "--extra_audio_dirs" in help_text.stderr
