@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import platform
 import time
 from statistics import median
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -112,3 +113,23 @@ def autocast(device: str, bf16: bool):
     if not bf16:
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def step_args(argv: Optional[Sequence[str]], description: str, sizes: Iterable[str],
+              compile_help: str) -> argparse.Namespace:
+    """The options of the training-step benchmarks (pretrain, finetune), parsed from ``argv``:
+    ``--size --batch --seconds --repeats --device --bf16 --compile``; exit 2 with a message for
+    a batch, length or repeat count below 1 (length: not positive)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(sizes), default="tiny")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=4.0, help="longest utterance, seconds")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast in the forward pass")
+    parser.add_argument("--compile", action="store_true", help=compile_help)
+    args = parser.parse_args(argv)
+    if args.batch < 1 or args.seconds <= 0 or args.repeats < 1:
+        parser.error(f"expected --batch >= 1, --seconds > 0, --repeats >= 1; "
+                     f"found {args.batch}, {args.seconds}, {args.repeats}")
+    return args

@@ -14,13 +14,13 @@ both. ``--compile`` adds a third frontend to the rotation, ours with ``torch_com
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-from benchmarks.common import StepFigures, autocast, compiled_summary, machine, padded_noise_batch, time_compared
+from benchmarks.common import (StepFigures, autocast, compiled_summary, machine, padded_noise_batch, step_args,
+                               time_compared)
 
 SIZES = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
@@ -91,16 +91,8 @@ def compare(frontends: Dict[str, Any], batch: int, seconds: float, repeats: int,
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=4.0, help="longest utterance, seconds")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--compile", action="store_true",
-                        help="also time ours with torch.compile'd Transformer layers (frontend torch_compile: true)")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast in the forward pass")
-    args = parser.parse_args(argv)
+    args = step_args(argv, __doc__, SIZES,
+                     "also time ours with torch.compile'd Transformer layers (frontend torch_compile: true)")
 
     frontends = build_frontends(args.size, args.device, args.compile)
     figures, compile_s = compare(frontends, args.batch, args.seconds, args.repeats, args.device, args.bf16)

@@ -37,8 +37,8 @@ from typing import Callable, Dict, List, NamedTuple, Optional
 
 import torch
 
-from benchmarks.common import (StepFigures, autocast, compiled_summary, machine, padded_noise_batch,
-                                     time_compared)
+from benchmarks.common import (StepFigures, autocast, compiled_summary, machine, padded_noise_batch, step_args,
+                               time_compared)
 from benchmarks.finetune import SIZES as FINETUNE_SIZES
 
 PRETRAINING = dict(num_negatives=100, mask_time_prob=0.65, mask_time_length=10, layerdrop=0.0)
@@ -187,19 +187,7 @@ def print_comparison(args: argparse.Namespace, result: Comparison, num_negatives
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=4.0, help="longest utterance, seconds")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast in the forward pass")
-    parser.add_argument("--compile", action="store_true",
-                        help="also time a copy of ours with torch.compile'd Transformer layers")
-    args = parser.parse_args(argv)
-    if args.batch < 1 or args.seconds <= 0 or args.repeats < 1:
-        parser.error(f"expected --batch >= 1, --seconds > 0, --repeats >= 1; "
-                     f"found {args.batch}, {args.seconds}, {args.repeats}")
+    args = step_args(argv, __doc__, SIZES, "also time a copy of ours with torch.compile'd Transformer layers")
 
     ours, reference = build_models(args.size, args.device)
     result = compare(ours, reference, args.batch, args.seconds, args.repeats, args.device, args.bf16, args.compile)
