@@ -1,67 +1,23 @@
-"""wav2vec 2.0 pre-training as an ESPnet SSL model (``espnet2.tasks.ssl``, ``model: wav2vec2``).
+"""wav2vec 2.0 pre-training as an ESPnet SSL model (``model: wav2vec2`` in ``espnet2.tasks.ssl``).
 
-In a training config (``python -m espnet_ext.bin.ssl_train``: ``espnet_ext.espnet.tasks.SSLTask``, ESPnet's
-SSLTask with :class:`Wav2Vec2TaskMixin` and the project's Trainer)::
+:class:`ESPnetWav2Vec2Model` is the whole of
+:class:`~espnet_ext.wav2vec2.pretraining.Wav2Vec2Pretraining` (fairseq's ``Wav2Vec2Model`` and
+``Wav2vecCriterion``) as one ``model_choices`` entry: ``model_conf`` picks the preset, overrides
+``Wav2Vec2Config`` fields (fairseq names), sets alpha, beta and an optional context network, and
+:meth:`~ESPnetWav2Vec2Model.save_pretrained` writes what the ``wav2vec2`` frontend loads.
+:class:`Wav2Vec2TaskMixin` makes ESPnet's SSLTask build it from ``model_conf`` alone (no
+frontend, encoder, losses or token list); :class:`MaxSampleCrop` and
+:class:`NormalizeWholeUtterances` add fairseq's ``max_sample_size`` and ``task.normalize`` to
+ESPnet's collate. Annotated configs: ``egs2/librispeech/ssl1/conf/train_ssl.yaml`` (BASE) and
+``conf/tuning/train_ssl_w2v2_downsample.yaml`` there (the downsampling context network).
 
-    model: wav2vec2
-    model_conf:
-        preset: base                 # base, medium, small, large, tiny (espnet_ext.wav2vec2.presets)
-        config:                      # overrides of Wav2Vec2Config fields (fairseq names)
-            encoder_layerdrop: 0.05
-            num_negatives: 100
-            latent_temp: [2.0, 0.5, 0.999995]
-        diversity_weight: 0.1        # fairseq loss_weights[0] (alpha)
-        feature_penalty_weight: 10.0 # fairseq loss_weights[1] (beta)
-        normalize_waveform: false    # fairseq task.normalize (true for LARGE): each utterance zero
-                                     # mean, unit variance over its whole length before cropping;
-                                     # saved in checkpoints, the fine-tuning frontend follows it
-        context: null                # or the downsampling context network, e.g.
-        #   {downsample_rate: 0.7, num_encoder_layers: 6, num_decoder_layers: 6, conv_ffn: true,
-        #    pos_conv_kernel: 0}   (with config: {encoder_layers: 0} it replaces the Transformer;
-        #   the backbone's positional convolution has already run)
-    batch_type: numel
-    collate_fn_conf:
-        crop_audio: true                  # fairseq pad: false: crop each batch to its shortest utterance
-        max_sample_size: 250000           # fairseq task.max_sample_size: longer ones to a random window
-    save_every_updates: 25000             # the project's Trainer: all kept, save_pretrained format
-
-Design. ESPnet's ``ESPnetSSLModel`` assembles an SSL model from task slots (frontend,
-normalize, preencoder, a masking util, an ``AbsEncoder``, ``AbsSSLLoss`` objects that see the
-encoder's outputs). wav2vec 2.0 does not fit those slots faithfully:
-
-* its targets are the *unmasked* LayerNorm-ed conv features, quantized; the frontend output
-  the losses may see would have to be those, while the Transformer input is their projection;
-* the feature penalty is the mean square of the conv output *before* that LayerNorm, which no
-  slot carries;
-* the masking util must be ESPnet's ``Masking`` under the fixed name ``mask`` (a Python loop
-  over utterances with host syncs, and its own mask vector outside the backbone);
-* ``SSLTask.build_model`` always builds an encoder and HuBERT-style losses (``num_classes``,
-  a token list), and counts ``global_step`` per forward call, while the Gumbel temperature
-  decays per optimizer update.
-
-So the whole of :class:`~espnet_ext.wav2vec2.pretraining.Wav2Vec2Pretraining` is one
-``model_choices`` entry, :class:`ESPnetWav2Vec2Model`, whose ``model_conf`` picks the preset
-and overrides; checkpoints keep the backbone's parameter names (``pretraining.backbone.*``) and
-:meth:`ESPnetWav2Vec2Model.save_pretrained` writes the file the ``wav2vec2`` frontend loads.
-What is kept from ESPnet's SSL task: its data pipeline (``speech`` only, optional ``text``
-ignored; ``HuBERTCollateFn``, whose training-time random crop of every utterance to the
-batch's shortest is fairseq's ``pad: false`` batching, to which :class:`MaxSampleCrop` adds
-fairseq's ``max_sample_size``), trainer, DDP, AMP and resume. An epoch file
-(``exp/.../valid.loss.ave.pth``) becomes a frontend checkpoint with
-``SSLTask.build_model_from_file(config, model_file)[0].save_pretrained(path)``.
-:class:`Wav2Vec2TaskMixin` makes an SSLTask build this model directly from ``model_conf``: no
-frontend, normalize, encoder or loss is built for it and their options are ignored, no token
-list is required, and the preprocessor (noise / RIR / volume options) gets no tokenizer.
-Every other ``model`` (e.g. ESPnet's HuBERT ``espnet``) is built by ESPnet's code unchanged.
-
-Loss and weight. ``forward`` returns fairseq's ``Wav2vecCriterion`` loss divided by its
-``sample_size`` ``M`` (masked frames) and weight ``M``: ESPnet's distributed training
-multiplies by the weight and divides by the total over workers, which is fairseq's gradient
-normalisation (with gradient accumulation, ESPnet averages the micro-batch means instead of
-normalising by their total ``M``). Stats (logged every ``log_interval``, plotted per epoch,
-averaged with weight ``M``): ``loss`` (per masked frame), ``loss_m`` (``L_m`` per masked frame,
-``log(K + 1)`` at chance), ``loss_d`` (``L_d``), ``feature_pen``, ``code_ppl``, ``prob_ppl``,
-``acc``, ``sim_pos``, ``sim_neg``, ``temp``.
+Reference semantics (fairseq): ``forward`` returns the criterion's loss divided by its
+``sample_size`` M (masked frames) with weight M, so ESPnet's weighted average over workers is
+fairseq's gradient normalisation (with gradient accumulation ESPnet averages the micro-batch
+means instead); the Gumbel temperature decays per optimizer update. Stats, averaged with weight
+M: ``loss``, ``loss_m`` (``log(K + 1)`` at chance), ``loss_d``, ``feature_pen``, ``code_ppl``,
+``prob_ppl``, ``acc``, ``sim_pos``, ``sim_neg``, ``temp``. Why ESPnet's SSL slots are not used:
+docs/architecture.md.
 """
 
 from __future__ import annotations
