@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced by the stage drivers (egs2/TEMPLATE/*/): stage selection, errors, done markers, and the
-# stage bodies the drivers share (format, statistics, training, split inference) and the one
-# reader of a training config's normalize. Needs ${stage}, ${stop_stage}, ${skip_stages} and log()
+# stage bodies the drivers share (data check, format, statistics, training, split inference) and
+# the one reader of a training config's normalize. Needs ${stage}, ${stop_stage}, ${skip_stages} and log()
 # (local/log.sh); the functions that launch jobs read the driver's variables their comments name.
 # shellcheck disable=SC2154  # those variables are the drivers'
 
