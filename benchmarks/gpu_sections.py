@@ -52,6 +52,7 @@ class Plan(NamedTuple):
     budget_s: float  # all sections together
     compile_backend: str  # torch.compile's backend in the compile section
     beside: Tuple[str, ...]  # sections started first, running beside the others (not timed alone)
+    fork: bool = False  # the other sections forked from the runner, which imports their modules once
 
 
 FULL = Plan(size="base", seconds=8.0, pretrain_batches=(8, 32), finetune_batch=8, compile_batch=8, decode_utts=32,
@@ -67,10 +68,12 @@ QUICK = Plan(size="tiny", seconds=1.0, pretrain_batches=(1, 2), finetune_batch=2
              limits=dict(env=60, pretrain=120, finetune=120, decode=150, compile=150, recipe=300), budget_s=900.0,
              compile_backend="inductor", beside=())
 #: ``--quick`` on a CPU, the test suite's run, under a minute on 2 cores: its timings mean nothing,
-#: so the recipe (mostly ESPnet process start-ups) runs beside the other sections, and the
-#: compile section's backend traces and differentiates the layers as inductor does but
+#: so the recipe (mostly ESPnet process start-ups) runs beside the other sections, those are
+#: forked from the runner once it has imported torch, transformers and ESPnet (:data:`IMPORTS`)
+#: instead of each importing them (no CUDA there: a process that has used CUDA cannot be forked),
+#: and the compile section's backend traces and differentiates the layers as inductor does but
 #: generates no C++ (inductor's C++ build alone takes about a minute on 2 cores).
-QUICK_CPU = QUICK._replace(compile_backend="aot_eager", beside=("recipe",))
+QUICK_CPU = QUICK._replace(compile_backend="aot_eager", beside=("recipe",), fork=True)
 
 
 def plan_for(quick: bool, device: str) -> Plan:
@@ -605,6 +608,19 @@ def recipe_batch(recipe: Path, batch_bins: int):
     shortest = int(lengths.min())
     return speech[:, :shortest].contiguous(), lengths.clamp(max=shortest)
 
+
+#: What each section imports, in order (``espnet_ext`` before ESPnet: it quiets NLTK's download
+#: attempt): what a :attr:`Plan.fork` runner imports once before forking the sections.
+IMPORTS: Dict[str, Tuple[str, ...]] = {
+    "env": ("torch",),
+    "pretrain": ("transformers.models.wav2vec2.modeling_wav2vec2", "espnet_ext.wav2vec2.pretraining",
+                 "benchmarks.pretrain"),
+    "finetune": ("espnet_ext", "espnet2.asr.frontend.huggingface", "espnet_ext.espnet.frontend", "benchmarks.finetune"),
+    "decode": ("espnet_ext", "espnet_ext.espnet.tasks", "espnet2.text.build_tokenizer",
+               "espnet2.text.token_id_converter", "espnet_ext.espnet.ctc_greedy", "benchmarks.decode"),
+    "compile": ("torch._dynamo", "espnet_ext.wav2vec2.compile", "benchmarks.pretrain"),
+    "recipe": ("espnet_ext", "espnet_ext.espnet.ssl_model", "benchmarks.decode"),
+}
 
 SECTIONS: Dict[str, Callable[[Section], None]] = {
     "env": env_section, "pretrain": pretrain_section, "finetune": finetune_section, "decode": decode_section,

@@ -154,12 +154,13 @@ def test_a_spent_budget_skips_the_remaining_sections(tmp_path, capsys):
     assert sections["pretrain"]["error"].startswith("not started: ")
 
 
-def test_only_the_quick_cpu_run_changes_backend_and_runs_sections_beside():
+def test_only_the_quick_cpu_run_changes_backend_runs_sections_beside_and_forks():
     assert plan_for(False, "cuda") == plan_for(False, "cpu") == FULL
     assert plan_for(True, "cuda:0") == QUICK and QUICK_CPU == plan_for(True, "cpu")
     assert (FULL.compile_backend, FULL.beside) == (QUICK.compile_backend, QUICK.beside) == ("inductor", ())
-    assert (QUICK_CPU.compile_backend, QUICK_CPU.beside) == ("aot_eager", ("recipe",))
-    assert QUICK_CPU._replace(compile_backend="inductor", beside=()) == QUICK  # the same sizes
+    assert (QUICK_CPU.compile_backend, QUICK_CPU.beside, QUICK_CPU.fork) == ("aot_eager", ("recipe",), True)
+    assert not FULL.fork and not QUICK.fork  # GPU runs: each section a new interpreter
+    assert QUICK_CPU._replace(compile_backend="inductor", beside=(), fork=False) == QUICK  # the same sizes
 
 
 def test_bad_options_are_usage_errors():
