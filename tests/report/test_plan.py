@@ -259,12 +259,16 @@ def test_mini_ssl_rows_from_shapes(tmp_path):
     # 300k and 450k samples
     assert v["audio_per_update_s"] == pytest.approx(375000 / 16000)
     assert v["audio_per_gpu_batch_s"] == pytest.approx(375000 / 16000 / 2)
-    assert (v["updates_per_epoch"], v["total_updates"]) == (2, 30)
-    assert v["passes_over_data"] == pytest.approx(30 * 375000 / 900000)
-    lr = plan.load_config(SSL_MINI)["optim_conf"]["lr"]        # WarmupLR, warmup_steps 100
+    config = plan.load_config(SSL_MINI)
+    total = 2 * config["max_epoch"]
+    assert (v["updates_per_epoch"], v["total_updates"]) == (2, total)
+    assert v["passes_over_data"] == pytest.approx(total * 375000 / 900000)
+    lr = config["optim_conf"]["lr"]                          # WarmupLR, warmup_steps 100 > total
+    assert config["scheduler_conf"]["warmup_steps"] == 100 > total
     assert v["lr_initial"] == pytest.approx(lr * 10 * 100 ** -1.5)
-    assert v["lr_final"] == pytest.approx(lr * 10 * 30 * 100 ** -1.5)
-    assert v["gumbel_temp_final"] == pytest.approx(2 * 0.9995 ** 30)
+    assert v["lr_final"] == pytest.approx(lr * 10 * total * 100 ** -1.5)
+    start, end, decay = config["model_conf"]["config"]["latent_temp"]
+    assert v["gumbel_temp_final"] == pytest.approx(max(end, start * decay ** total))
     assert v["feature_grad_mult"] == 0.1 and v["grad_clip"] == 10.0
     # masks at the median utterance, 150000 samples = 468 frames
     # (one utterance of 9.4 s per GPU's 11.7 s: nothing to trim)
