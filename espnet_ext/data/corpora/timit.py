@@ -353,9 +353,6 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--phone_map", type=Path, required=True, help="phones.60-48-39.map")
     parser.add_argument("--trans_type", choices=TRANS_TYPES, default="phn", help="phone or word transcripts")
     parser.add_argument("--phone_set", type=int, choices=PHONE_SETS, default=39, help="phones to fold to")
-    # Stage 1 used to decode the audio to FLAC files here; wav.scp now lists the SPHERE files.
-    # Accepted and ignored until local/data.sh stops passing it.
-    parser.add_argument("--audio_dir", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--suffix", default="", help="appended to the set names, e.g. _word")
     return parser
 

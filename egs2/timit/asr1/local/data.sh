@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Stage 1 of the TIMIT recipe: data/{train,dev,test}<suffix> from the corpus in ${TIMIT} (db.sh):
 # SI and SX sentences (SA excluded), train = the TRAIN speakers, dev = the 50-speaker development
-# set, test = the 24-speaker core test set; SPHERE audio decoded to FLAC in data/local/timit_flac
-# (no sph2pipe). Utterances left out are listed in data/<set>/excluded.txt.
+# set, test = the 24-speaker core test set; wav.scp lists the corpus's SPHERE files, read by
+# libsndfile (no sph2pipe; stage 3 encodes them once). Utterances left out are listed in data/<set>/excluded.txt.
 set -euo pipefail
 # shellcheck disable=SC1091
 . ./path.sh
@@ -36,7 +36,7 @@ esac
 
 log "Data directories data/{train,dev,test}${suffix} (${trans_type}$([ "${trans_type}" = phn ] && echo ", ${phone_set} phones"))"
 python3 -m espnet_ext.data.corpora.timit "${TIMIT}" data --phone_map "${phone_map}" \
-    --trans_type "${trans_type}" --phone_set "${phone_set}" --audio_dir data/local/timit_flac \
+    --trans_type "${trans_type}" --phone_set "${phone_set}" \
     --suffix "${suffix}"
 for dset in train dev test; do
     log "  data/${dset}${suffix}: $(wc -l < "data/${dset}${suffix}/text") utterances, $(wc -l < "data/${dset}${suffix}/excluded.txt") excluded"
