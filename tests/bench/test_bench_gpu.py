@@ -3,7 +3,7 @@ CPU, so that it cannot rot before a GPU runs it. One run with a forced failure i
 section: every section reports a status and its figures, the sections after the failed one
 still run, the exit status is 1. (No speed is checked.) The quick run took 63 s on 2 idle cores
 before its sections were forked from a runner that imports torch, transformers and ESPnet once
-(the recipe's stages 1-11 beside the other sections); forked, it has not been timed idle yet
+(the recipe's stages 1-11 beside the other sections); forked, 53 s on the same idle machine
 (docs/benchmarks.md). As it runs a recipe, its tests are marked slow (``make test`` runs them)."""
 
 from __future__ import annotations
