@@ -49,7 +49,7 @@ $(VENV_STAMP): pyproject.toml
 	@touch $@
 
 # The mini recipe end to end: pre-train the mini wav2vec 2.0 preset on the mini corpus (ssl1),
-# fine-tune it with CTC from its last checkpoint, decode and score (asr1). ~11 min on 2 idle cores (10 min 44 s measured 2026-12-03).
+# fine-tune it with CTC from its last checkpoint, decode and score (asr1). ~10.5 min on 2 idle cores (10 min 30 s measured 2026-12-03).
 demo: install
 	cd egs2/mini/ssl1 && ./run.sh
 	cd egs2/mini/asr1 && ./run.sh --pretrained ../ssl1/exp/ssl_train_ssl_w2v2_mini

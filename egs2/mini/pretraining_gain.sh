@@ -7,7 +7,7 @@
 # fine-tuning. Prints the greedy CER per test set, mean ± sd over seeds and the ratio of the means,
 # and writes it to RESULTS_pretraining_gain.md here. Finished runs are skipped (their .done markers).
 #
-#   ./pretraining_gain.sh [--seeds "0 1 2"]     # ~17 min per seed on 2 idle CPU cores (estimate)
+#   ./pretraining_gain.sh [--seeds "0 1 2"]     # ~15 min per seed on 2 idle CPU cores (estimate)
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck disable=SC1091
