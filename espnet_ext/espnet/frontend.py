@@ -70,6 +70,12 @@ def checked_normalize(path: str, recorded: Optional[bool], asked: Optional[bool]
     return recorded
 
 
+def check_16k(fs: Union[int, str], who: str) -> None:
+    """ValueError unless ``fs`` is 16 kHz; strings are read as ESPnet's frontends read them ("16k")."""
+    if (humanfriendly.parse_size(fs) if isinstance(fs, str) else fs) != 16000:
+        raise ValueError(f"{who} frontend: expected 16 kHz input; found fs={fs}")
+
+
 class PretrainedFrontend(AbsFrontend):
     """What the ``wav2vec2`` and ``wav2vec1`` frontends share: ``self.model`` from ``self.path`` (a
     checkpoint, reloaded by :meth:`reload_pretrained_parameters`) or ``self.preset`` (random
@@ -173,8 +179,7 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         if (path is None) == (preset is None):
             raise ValueError(f"wav2vec2 frontend: give exactly one of path or preset; found path={path!r}, "
                              f"preset={preset!r}")
-        if (humanfriendly.parse_size(fs) if isinstance(fs, str) else fs) != 16000:  # "16k" as ESPnet's
-            raise ValueError(f"wav2vec2 frontend: expected 16 kHz input; found fs={fs}")
+        check_16k(fs, "wav2vec2")
         self.path, self.preset, self.allow_unsafe = path, preset, allow_unsafe
         if path is not None:
             loaded = load_checkpoint(path, allow_unsafe=allow_unsafe)

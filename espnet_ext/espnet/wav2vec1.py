@@ -37,13 +37,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
-import humanfriendly
 import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from torch import Tensor
 
-from espnet_ext.espnet.frontend import PretrainedFrontend
+from espnet_ext.espnet.frontend import PretrainedFrontend, check_16k
 from espnet_ext.espnet.ssl_model import CollapseMonitor
 from espnet_ext.espnet.updates import count_updates
 from espnet_ext.wav2vec1.checkpoint import load_wav2vec1, save_wav2vec1
@@ -152,8 +151,7 @@ class Wav2Vec1Frontend(PretrainedFrontend):
                              f"preset={preset!r}")
         if output not in self.OUTPUTS:
             raise ValueError(f"wav2vec1 frontend: output must be one of {', '.join(self.OUTPUTS)}; found {output!r}")
-        if (humanfriendly.parse_size(fs) if isinstance(fs, str) else fs) != 16000:  # "16k" as ESPnet's
-            raise ValueError(f"wav2vec1 frontend: expected 16 kHz input; found fs={fs}")
+        check_16k(fs, "wav2vec1")
         self.path, self.preset, self.allow_unsafe, self.output = path, preset, allow_unsafe, output
         if path is not None:
             self.model = load_wav2vec1(path, allow_unsafe=allow_unsafe).model
