@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by the stage drivers (egs2/TEMPLATE/*/): stage selection, errors, done markers, and the
-# stage bodies the drivers share (data check, format, statistics, training, split inference) and
+# stage bodies the drivers share (data check, format, filter, statistics, training, split inference) and
 # the one reader of a training config's normalize. Needs ${stage}, ${stop_stage}, ${skip_stages} and log()
 # (local/log.sh); the functions that launch jobs read the driver's variables their comments name.
 # shellcheck disable=SC2154  # those variables are the drivers'
@@ -57,6 +57,25 @@ config_normalize() {  # config_normalize CONFIG: "<normalize> [conf]": the train
 c = yaml.safe_load(open(sys.argv[1], encoding="utf-8")) or {}
 value = str(c.get("normalize", "utterance_mvn") or "none")
 print("none" if value.lower() in ("none", "null") else value, "conf" if c.get("normalize_conf") else "")' "$1"
+}
+
+last_checkpoint() {  # last_checkpoint PATH: PATH as an absolute file name; an ssl1 exp dir gives its
+    # last checkpoints/<N>updates.pth (by N). Stops with a message naming PATH when there is none.
+    local path=$1
+    if [ -d "${path}" ]; then
+        path=$(find "${path}/checkpoints" -name '*updates.pth' 2>/dev/null | sort -V | tail -n 1)
+        [ -n "${path}" ] || die "--pretrained $1: no checkpoints/<N>updates.pth in it"
+    fi
+    [ -f "${path}" ] || die "--pretrained $1: no such file or directory"
+    echo "$(cd "$(dirname "${path}")" && pwd)/$(basename "${path}")"
+}
+
+pretrained_tag() {  # pretrained_tag CONFIG CHECKPOINT: the experiment name of fine-tuning CONFIG from an
+    # ssl1 checkpoint: <config>_<ssl tag>_<N>updates, the config named by the file a link such as
+    # conf/train_asr.yaml points to (train_asr_w2v2_mini_ctc_train_ssl_w2v2_mini_540updates)
+    local ssl
+    ssl=$(basename "$(dirname "$(dirname "$2")")")
+    echo "$(basename "$(readlink -f "$1")" .yaml)_${ssl#ssl_}_$(basename "$2" .pth)"
 }
 
 collect_stats() {  # collect_stats MODULE STATS_DIR NJ TRAIN_DIR VALID_DIR CONFIG [OPTIONS...]
@@ -147,6 +166,18 @@ split_inference() {  # split_inference WHAT MODULE DATA_DIR OUT_DIR RESULT_DIR "
         for i in $(seq "${nj}"); do cat "${logdir}/output.${i}/${result_dir}/${f}"; done \
             | LC_ALL=C sort -k1,1 > "${out_dir}/${f}"
     done
+}
+
+filter_set() {  # filter_set IN_DIR OUT_DIR [OPTIONS...]: the filter stage for one set: IN_DIR's utterances
+    # of ${min_wav_duration}-${max_wav_duration} s (at ${fs} Hz) that OPTIONS keep (espnet_ext.bin.filter_data:
+    # text, CTC feasibility), to OUT_DIR; the removed ones listed in OUT_DIR/removed.txt. Skipped when
+    # OUT_DIR has a .done marker.
+    local in_dir=$1 out_dir=$2
+    shift 2
+    is_done "${out_dir}/.done" && return 0
+    python3 -m espnet_ext.bin.filter_data "${in_dir}" "${out_dir}" \
+        --fs "${fs}" --min_dur "${min_wav_duration}" --max_dur "${max_wav_duration}" "$@"
+    touch "${out_dir}/.done"
 }
 
 format_sets() {  # format_sets "TRAIN_LIKE_SETS" SET...: the "format" stage of each data/<set>

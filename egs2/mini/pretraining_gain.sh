@@ -20,6 +20,8 @@ seeds="0 1 2"
 help_message="Usage: $0 [--seeds \"${seeds}\"]"
 # shellcheck source=SCRIPTDIR/../../local/parse_options.sh
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
+# shellcheck source=SCRIPTDIR/../../local/stage_lib.sh
+. "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
 
 pretrained=()
 random=()
@@ -33,9 +35,8 @@ for seed in ${seeds}; do
     # the pre-training report's checks (codebook collapse, L_m at chance), so a bad seed is seen
     { grep -h -e "^- last epoch:" -e "^- log:" "ssl1/exp/ssl_${ssl_tag}/report.md" 2>/dev/null || true; } | while read -r line; do
         log "WARNING: seed ${seed}: pre-training ${line#- }"; done
-    last=$(find "ssl1/exp/ssl_${ssl_tag}/checkpoints" -name '*updates.pth' | sort -V | tail -n 1)
-    # the tag asr1/run.sh --pretrained would choose, passed explicitly so the exp dir is known
-    pretrained_tag=train_asr_w2v2_mini_ctc_${ssl_tag}_$(basename "${last}" .pth)
+    # the tag asr1/run.sh --pretrained chooses (asr.sh), passed explicitly so the exp dir is known
+    pretrained_tag=$(pretrained_tag asr1/conf/train_asr.yaml "$(last_checkpoint "ssl1/exp/ssl_${ssl_tag}")")
     pretrained+=("asr1/exp/asr_${pretrained_tag}")
     random_tag=train_asr_char; [ "${seed}" = 0 ] || random_tag=train_asr_random${suffix}
     random+=("asr1/exp/asr_${random_tag}")

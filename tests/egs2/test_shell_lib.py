@@ -244,22 +244,53 @@ def driver_options(recipe: Path, env: dict, *args: str) -> dict:
     return options
 
 
-def test_mini_run_sh_reads_pretrained_and_passes_the_rest(recipe_with_fake_driver, env, tmp_path):
-    recipe = recipe_with_fake_driver("mini")
-    (recipe / "my.yaml").write_text("")
+def test_asr_sh_pretrained_fine_tunes_from_the_last_checkpoint(tmp_path, env, launcher):
+    """asr.sh --pretrained <ssl1 exp dir>: its last checkpoint (by update count) becomes the frontend's
+    weights in the training options, and the experiment is named after the config and the checkpoint."""
+    recipe = tmp_path / "asr1"
+    (recipe / "conf/tuning").mkdir(parents=True)
+    for name in ("asr.sh", "path.sh"):
+        (recipe / name).symlink_to(ROOT / "egs2/mini/asr1" / name)
+    (recipe / "cmd.sh").write_text(launcher.replace("; ", "\n"))
+    (recipe / "conf/tuning/my_ctc.yaml").write_text("normalize: null\n")
+    (recipe / "conf/train_asr.yaml").symlink_to("tuning/my_ctc.yaml")
     ckpt = tmp_path / "ssl1/exp/ssl_x/checkpoints"
     ckpt.mkdir(parents=True)
-    for n in (9, 10):
+    for n in (9, 10):  # version order: 10 is the last
         (ckpt / f"{n}updates.pth").write_text("")
-    options = driver_options(recipe, env, "--stage", "11", "--asr_config=my.yaml", "--asr_args", "--seed 1",
-                             "--pretrained", str(ckpt.parent))
-    assert options["--asr_config"] == ["my.yaml"] and options["--stage"] == ["11"]
-    assert options["--asr_tag"] == ["my_x_10updates"]
-    assert options["--asr_args"] == [f"--frontend_conf preset=null --frontend_conf path={ckpt}/10updates.pth "
-                                     "--seed 1"]
-    options = driver_options(recipe, env, "--asr_tag", "mine", "--inference_args", "")
-    assert options["--asr_tag"] == ["mine"] and options["--inference_args"] == [""]
-    assert options["--asr_config"] == ["conf/train_asr.yaml"] and "--asr_args" not in options
+    stats = recipe / "exp/asr_stats_train_char_16000"
+    for name in ("train", "valid"):
+        (stats / name).mkdir(parents=True)
+        for f in ("speech_shape", "text_shape.char"):
+            (stats / name / f).write_text("")
+    common = ["--train_set", "train", "--valid_set", "dev", "--test_sets", "test", "--asr_config",
+              "conf/train_asr.yaml", "--stage", "11", "--stop_stage", "11", "--asr_args", "--seed 1"]
+
+    def run(*args):
+        result = subprocess.run(["./asr.sh", *common, *args], cwd=recipe, env=env, capture_output=True,
+                                text=True, timeout=120)
+        (launched,) = words((recipe / "launched.txt").read_text())
+        (recipe / "launched.txt").unlink()
+        return result, launched
+
+    result, argv = run("--pretrained", "../ssl1/exp/ssl_x")
+    assert result.returncode == 0, result.stderr
+    assert f"fine-tuning from {ckpt}/10updates.pth (exp/asr_my_ctc_x_10updates)" in result.stderr
+    assert argv[argv.index("--output_dir") + 1] == "exp/asr_my_ctc_x_10updates"
+    # the frontend's options before the user's (which may override them)
+    assert argv[-6:] == ["--frontend_conf", "preset=null", "--frontend_conf", f"path={ckpt}/10updates.pth",
+                         "--seed", "1"]
+    result, argv = run("--pretrained", str(ckpt / "9updates.pth"), "--asr_tag", "mine")  # a file; the user's tag
+    assert result.returncode == 0, result.stderr
+    assert argv[argv.index("--output_dir") + 1] == "exp/asr_mine" and f"path={ckpt}/9updates.pth" in argv
+    result, argv = run()  # without: the config's preset, the default tag
+    assert argv[argv.index("--output_dir") + 1] == "exp/asr_train_asr_char" and "--frontend_conf" not in argv
+    for bad, message in ((tmp_path / "ssl1/exp", "no checkpoints/<N>updates.pth in it"),
+                         (ckpt / "11updates.pth", "no such file or directory")):
+        result = subprocess.run(["./asr.sh", *common, "--pretrained", str(bad)], cwd=recipe, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1 and f"ERROR: --pretrained {bad}: {message}" in result.stderr
+        assert not (recipe / "launched.txt").exists()
 
 
 def test_timit_and_librispeech_run_sh_read_their_data_options(recipe_with_fake_driver, env):

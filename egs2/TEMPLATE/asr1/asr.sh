@@ -49,7 +49,9 @@ cleaner=none
 # Training
 asr_config=""           # training YAML (conf/tuning/*.yaml)
 asr_args=""             # extra options for espnet_ext.bin.asr_train
-asr_tag=""              # experiment name (default: derived from the config)
+asr_tag=""              # experiment name (default: derived from the config, and --pretrained's checkpoint)
+pretrained=""           # a wav2vec2 checkpoint for the frontend (e.g. an ssl1 checkpoints/<N>updates.pth),
+                        # or an ssl1 exp dir (its last checkpoint); "" keeps the config's frontend
 asr_stats_dir=""
 feats_normalize=config  # config (the training config's normalize), or global_mvn, utterance_mvn, none (wins over the config's)
 average="last:10"       # last:N (the last N epochs) or best (ESPnet's best-N by criterion)
@@ -89,7 +91,7 @@ Options (defaults in brackets):
   --speed_perturb_factors "${speed_perturb_factors}"
   --min_wav_duration ${min_wav_duration} --max_wav_duration ${max_wav_duration} (seconds)
   --token_type ${token_type} --nbpe ${nbpe} --bpemode ${bpemode} --nlsyms_txt ${nlsyms_txt}
-  --asr_config --asr_args --asr_tag --feats_normalize ${feats_normalize}
+  --asr_config --asr_args --asr_tag --pretrained --feats_normalize ${feats_normalize}
   --average ${average} --inference_config --inference_args --inference_asr_model
   --score_metrics --use_sclite ${use_sclite} --score_opts --packed_model
 EOF
@@ -138,6 +140,13 @@ if [ "${token_type}" = bpe ]; then
 else
     bpemodel=none
     token_list=${token_listdir}/${token_type}/tokens.txt
+fi
+if [ -n "${pretrained}" ]; then
+    # fine-tuning: the frontend's weights (and architecture) from the checkpoint, not the config's preset
+    pretrained=$(last_checkpoint "${pretrained}")
+    asr_args="--frontend_conf preset=null --frontend_conf path=${pretrained} ${asr_args}"
+    [ -n "${asr_tag}" ] || asr_tag=$(pretrained_tag "${asr_config}" "${pretrained}")
+    log "fine-tuning from ${pretrained} (${expdir}/asr_${asr_tag})"
 fi
 [ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config}" .yaml)_${token_type}
 # --feats_normalize config takes the config's normalize; another value wins over it in stage 10
@@ -194,13 +203,10 @@ if run_stage 4; then
     # utterances infeasible for any subword unit; stage 5 repeats it with the BPE model.
     _ctc_unit=${token_type}; [ "${token_type}" = bpe ] && _ctc_unit=word
     log "Stage 4: filter ${train_set_used} ${valid_set}: ${min_wav_duration}-${max_wav_duration} s, empty text, CTC (${_ctc_unit})"
-    for dset in ${train_set_used} ${valid_set}; do
+    for dset in $(unique_words "${train_set_used} ${valid_set}"); do
         out=${data_feats}/${dset}; [ "${token_type}" = bpe ] && out=${data_feats}/org/${dset}.filtered
-        is_done "${out}/.done" && continue
-        python3 -m espnet_ext.bin.filter_data "${data_feats}/org/${dset}" "${out}" \
-            --fs "${fs}" --min_dur "${min_wav_duration}" --max_dur "${max_wav_duration}" \
-            --token_type "${_ctc_unit}" "${nlsyms_opt[@]}" --asr_config "${asr_config}"
-        touch "${out}/.done"
+        filter_set "${data_feats}/org/${dset}" "${out}" --token_type "${_ctc_unit}" "${nlsyms_opt[@]}" \
+            --asr_config "${asr_config}"
     done
 fi
 

@@ -110,11 +110,7 @@ if run_stage 3; then
     # yields at least one frame to pool over.
     log "Stage 3: filter ${train_set} ${valid_set}: ${min_wav_duration}-${max_wav_duration} s, empty labels"
     for dset in $(unique_words "${train_set} ${valid_set}"); do
-        is_done "${data_feats}/${dset}/.done" && continue
-        python3 -m espnet_ext.bin.filter_data "${data_feats}/org/${dset}" "${data_feats}/${dset}" \
-            --fs "${fs}" --min_dur "${min_wav_duration}" --max_dur "${max_wav_duration}" \
-            --token_type word --asr_config "${cls_config}"
-        touch "${data_feats}/${dset}/.done"
+        filter_set "${data_feats}/org/${dset}" "${data_feats}/${dset}" --token_type word --asr_config "${cls_config}"
     done
 fi
 

@@ -86,10 +86,7 @@ fi
 if run_stage 4; then
     log "Stage 4: filter by duration: ${min_wav_duration}-${max_wav_duration} s"
     for dset in $(unique_words "${train_set} ${valid_set}"); do
-        is_done "${data_feats}/${dset}/.done" && continue
-        python3 -m espnet_ext.bin.filter_data "${data_feats}/org/${dset}" "${data_feats}/${dset}" \
-            --fs "${fs}" --min_dur "${min_wav_duration}" --max_dur "${max_wav_duration}"
-        touch "${data_feats}/${dset}/.done"
+        filter_set "${data_feats}/org/${dset}" "${data_feats}/${dset}"
     done
 fi
 

@@ -7,8 +7,7 @@
 #
 #   ./run.sh                                   # train_10min, the mini preset from random initialisation
 #   ./run.sh --train_set train_1h
-#   ./run.sh --asr_tag mini_ctc_pretrained \
-#       --asr_args "--frontend_conf preset=null --frontend_conf path=../ssl1/exp/ssl_train_ssl_w2v2_mini/checkpoints/<N>updates.pth"
+#   ./run.sh --pretrained ../ssl1/exp/ssl_train_ssl_w2v2_mini   # from its last checkpoint (or a checkpoint file)
 #   ./compare_checkpoints.sh --checkpoints "../ssl1/exp/ssl_train_ssl_w2v2_mini/checkpoints/*updates.pth"
 set -euo pipefail
 
