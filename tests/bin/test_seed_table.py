@@ -6,22 +6,10 @@ import statistics
 import subprocess
 import sys
 
-from espnet_ext import scoring
 from espnet_ext.report import seeds
 
 
-def fake_exp(root, name, errors_by_set):
-    """An experiment dir whose greedy decode of each set has the given number of wrong words of 10."""
-    exp = root / name
-    for dset, wrong in errors_by_set.items():
-        refs = {"s-1": " ".join("abcdefghij")}
-        hyps = {"s-1": " ".join("z" * wrong + "abcdefghij"[wrong:])}
-        path = exp / "decode_ctc_greedy_last5.ave" / dset / "score_cer" / "result.txt"
-        scoring.write_result_txt(scoring.score(refs, hyps, "word"), path)
-    return exp
-
-
-def test_table_means_and_ratio(tmp_path):
+def test_table_means_and_ratio(tmp_path, fake_exp):
     random = [fake_exp(tmp_path, f"r{i}", {"dev": w, "test": w}) for i, w in enumerate((6, 8, 7))]
     pre = [fake_exp(tmp_path, f"p{i}", {"dev": w, "test": 2}) for i, w in enumerate((3, 4, 5))]
     stats = seeds.arm_stats(random, "dev", "cer")
@@ -34,7 +22,7 @@ def test_table_means_and_ratio(tmp_path):
     assert rows[3] == "|test|70.0 ± 10.0 (60.0, 80.0, 70.0)|20.0 ± 0.0 (20.0, 20.0, 20.0)|0.29|"
 
 
-def test_cli_and_missing_result(tmp_path):
+def test_cli_and_missing_result(tmp_path, fake_exp):
     a = fake_exp(tmp_path, "a", {"dev": 1})
     b = fake_exp(tmp_path, "b", {"dev": 2})
     out = tmp_path / "table.md"

@@ -1,0 +1,178 @@
+"""The open-vocabulary study's report (``egs2/synth/study.sh``): what pre-training buys at each
+labeled-data size.
+
+Input, a manifest TSV with the header ``arm subset seed updates exp``: one fine-tuning
+experiment a line; ``arm`` is ``random`` (random initialisation, ``updates`` 0) or
+``pretrained`` (from the pre-training checkpoint of ``updates`` updates). Each experiment's
+error rate per test set is read from its one ``decode_*/<test_set>/score_<metric>/result.txt``
+(:func:`espnet_ext.report.seeds.result_txt`).
+
+Output (:func:`markdown`, :func:`plot_png`):
+
+* per labeled subset and test set, the random and the pre-trained arm (the last checkpoint of
+  each seed) as mean ± sd over seeds, and the ratio of their means;
+* the error rate against pre-training updates on the subsets that have several checkpoints
+  (0 updates: random initialisation), mean over seeds: a table and a plot.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from espnet_ext.report import PathLike, figure_png, pyplot
+from espnet_ext.report.seeds import result_txt
+from espnet_ext.scoring.result_txt import read_summary
+
+COLUMNS = ("arm", "subset", "seed", "updates", "exp")
+ARMS = ("random", "pretrained")
+
+
+class Run(NamedTuple):
+    """One fine-tuning experiment of the manifest."""
+
+    arm: str
+    subset: str
+    seed: int
+    updates: int
+    exp: Path
+
+
+def read_manifest(path: PathLike) -> List[Run]:
+    """The manifest's runs; relative ``exp`` paths are taken relative to the manifest's directory.
+    ValueError naming the file and line for a wrong header, arm or number."""
+    path = Path(path)
+    runs = []
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t")
+        header = next(reader, None)
+        if tuple(header or ()) != COLUMNS:
+            raise ValueError(f"{path}: expected the header {' '.join(COLUMNS)!r}, got {header!r}")
+        for line, row in enumerate(reader, start=2):
+            if len(row) != len(COLUMNS) or row[0] not in ARMS:
+                raise ValueError(f"{path}:{line}: expected {len(COLUMNS)} fields, arm one of {ARMS}: {row!r}")
+            try:
+                seed, updates = int(row[2]), int(row[3])
+            except ValueError:
+                raise ValueError(f"{path}:{line}: seed and updates must be integers: {row!r}") from None
+            exp = Path(row[4])
+            runs.append(Run(row[0], row[1], seed, updates, exp if exp.is_absolute() else path.parent / exp))
+    if not runs:
+        raise ValueError(f"{path}: no runs")
+    return runs
+
+
+def error_rate(run: Run, test_set: str, metric: str) -> float:
+    """The run's error rate (%) on ``test_set``: the ``Sum/Avg`` row of its scored result."""
+    return read_summary(result_txt(run.exp, test_set, metric, "decode_*")).errors
+
+
+def _mean_sd(values: Sequence[float]) -> Tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _cell(values: Sequence[float]) -> str:
+    mean, sd = _mean_sd(values)
+    return f"{mean:.1f} ± {sd:.1f} ({', '.join(f'{v:.1f}' for v in values)})"
+
+
+def _subsets(runs: Sequence[Run]) -> List[str]:
+    return list(dict.fromkeys(r.subset for r in runs))
+
+
+def arm_runs(runs: Sequence[Run], subset: str) -> Dict[str, List[Run]]:
+    """Per arm, one run per seed: the random ones, and per seed the pre-trained run from its
+    latest checkpoint (the most updates)."""
+    random = sorted((r for r in runs if r.subset == subset and r.arm == "random"), key=lambda r: r.seed)
+    latest: Dict[int, Run] = {}
+    for r in runs:
+        if r.subset == subset and r.arm == "pretrained" and (r.seed not in latest or r.updates > latest[r.seed].updates):
+            latest[r.seed] = r
+    return {"random": random, "pretrained": [latest[s] for s in sorted(latest)]}
+
+
+def curve(runs: Sequence[Run], subset: str, test_set: str, metric: str) -> List[Tuple[int, float, int]]:
+    """(updates, mean error rate over seeds, number of seeds) on ``subset``, 0 updates being random
+    initialisation; in order of updates."""
+    by_updates: Dict[int, List[float]] = defaultdict(list)
+    for r in runs:
+        if r.subset == subset:
+            by_updates[0 if r.arm == "random" else r.updates].append(error_rate(r, test_set, metric))
+    return [(n, statistics.fmean(v), len(v)) for n, v in sorted(by_updates.items())]
+
+
+def curve_subsets(runs: Sequence[Run]) -> List[str]:
+    """The subsets fine-tuned from more than one checkpoint."""
+    return [s for s in _subsets(runs) if len({r.updates for r in runs if r.subset == s and r.arm == "pretrained"}) > 1]
+
+
+def markdown(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer", note: Optional[str] = None) -> str:
+    """The report as Markdown: the arms table, then the checkpoint curve's table."""
+    m = metric.upper()
+    lines = ["# Pre-training on unlabeled speech, CTC fine-tuning on a few minutes of labeled speech", ""]
+    if note:
+        lines += [note, ""]
+    lines += [f"## {m} (%) by labeled subset: random initialisation against pre-trained (last checkpoint)", "",
+              f"|subset|test set|random: mean ± sd (per seed)|pre-trained: mean ± sd (per seed)|pre-trained / random|",
+              "|---|---|---|---|---|"]
+    for subset in _subsets(runs):
+        arms = arm_runs(runs, subset)
+        if not arms["random"] or not arms["pretrained"]:
+            continue
+        updates = sorted({r.updates for r in arms["pretrained"]})
+        for t in test_sets:
+            values = {a: [error_rate(r, t, metric) for r in arms[a]] for a in ARMS}
+            base = statistics.fmean(values["random"])
+            ratio = f"{statistics.fmean(values['pretrained']) / base:.2f}" if base else "n/a"
+            lines.append(f"|{subset}|{t}|{_cell(values['random'])}|{_cell(values['pretrained'])} "
+                         f"[{', '.join(map(str, updates))} updates]|{ratio}|")
+    for subset in curve_subsets(runs):
+        lines += ["", f"## {m} (%) on {subset} against pre-training updates (0: random initialisation; "
+                  "mean over seeds)", "", "|updates|" + "|".join(test_sets) + "|seeds|",
+                  "|---:|" + "---:|" * len(test_sets) + "---:|"]
+        curves = [curve(runs, subset, t, metric) for t in test_sets]
+        for k, (n, _, seeds) in enumerate(curves[0]):
+            lines.append(f"|{n}|" + "|".join(f"{c[k][1]:.1f}" for c in curves) + f"|{seeds}|")
+    return "\n".join(lines) + "\n"
+
+
+def plot_png(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer") -> bytes:
+    """Left: the error rate against pre-training updates (a line per test set, per subset with a
+    curve); right: pre-trained / random per subset and test set."""
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ("-", "--", ":")
+    for j, subset in enumerate(curve_subsets(runs)):
+        for k, t in enumerate(test_sets):
+            points = curve(runs, subset, t, metric)
+            left.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colors[k % len(colors)],
+                      linestyle=styles[j % len(styles)], label=f"{t} ({subset})")
+    left.set_xlabel("pre-training updates (0: random initialisation)")
+    left.set_ylabel(f"{metric.upper()} (%)")
+    left.set_title(f"{metric.upper()} after CTC fine-tuning from each checkpoint", fontsize=10)
+    left.grid(True, alpha=0.3)
+    if left.lines:
+        left.legend(fontsize=8)
+    subsets = [s for s in _subsets(runs) if all(arm_runs(runs, s).values())]
+    width = 0.8 / max(len(test_sets), 1)
+    for k, t in enumerate(test_sets):
+        ratios = []
+        for s in subsets:
+            arms = arm_runs(runs, s)
+            base = statistics.fmean(error_rate(r, t, metric) for r in arms["random"])
+            ratios.append(statistics.fmean(error_rate(r, t, metric) for r in arms["pretrained"]) / base if base else 0)
+        right.bar([i + (k - (len(test_sets) - 1) / 2) * width for i in range(len(subsets))], ratios, width,
+                  color=colors[k % len(colors)], label=t)
+    right.axhline(1.0, color="black", linewidth=1)
+    right.set_xticks(range(len(subsets)), subsets)
+    right.set_ylabel(f"{metric.upper()} pre-trained / random init")
+    right.set_title("what pre-training buys (below 1: it helps)", fontsize=10)
+    right.grid(True, axis="y", alpha=0.3)
+    if subsets:
+        right.legend(fontsize=8)
+    fig.tight_layout()
+    return figure_png(fig)
