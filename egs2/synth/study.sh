@@ -134,5 +134,5 @@ finish "3. fine-tuning from checkpoints"
 # --------------------------------------------------------------------------- 4. report
 # shellcheck disable=SC2086
 python3 -m espnet_ext.bin.study_report --manifest "${manifest}" --test_sets ${test_sets} --out "${out}" \
-    --note "study.sh --seeds '${seeds}' --jobs ${jobs} --local_data_opts '${local_data_opts}' --ssl_args '${ssl_args}' --asr_args '${asr_args}': ${SECONDS} s wall on $(nproc) cores"
+    --note "study.sh --seeds '${seeds}' --jobs ${jobs} --local_data_opts '${local_data_opts}' --ssl_args '${ssl_args}' --asr_args '${asr_args}': ${SECONDS} s wall in this invocation (finished steps are skipped), $(nproc --all) cores"
 log "Successfully finished: ${out}.md, ${out}.png [elapsed=${SECONDS}s]"
