@@ -33,11 +33,14 @@ ngpu=0                  # GPUs per training (0: CPU)
 local_data_opts=""      # corpus sizes (asr1/local/data.sh --help), e.g. "--n_unlabeled 2000"
 ssl_args=""             # extra pre-training options (ssl1 config: conf/tuning/train_ssl_w2v2_mini.yaml)
 asr_args=""             # extra fine-tuning options (asr1 config: conf/train_asr.yaml)
+inference_asr_model=last5.ave.pth  # the model decoded: the last 5 epochs' average (run.sh's --average
+                        # last:5), or valid.loss.ave_5best.pth (the 5 epochs of lowest valid loss)
 out=RESULTS_study       # ${out}.md and ${out}.png
 help_message=$(cat <<EOF
 Usage: $0 [--seeds "${seeds}"] [--jobs ${jobs}] [--subsets "${subsets}"] [--curve_every ${curve_every}]
           [--test_sets "${test_sets}"]
-          [--ngpu ${ngpu}] [--local_data_opts "..."] [--ssl_args "..."] [--asr_args "..."] [--out ${out}]
+          [--ngpu ${ngpu}] [--local_data_opts "..."] [--ssl_args "..."] [--asr_args "..."]
+          [--inference_asr_model ${inference_asr_model}] [--out ${out}]
 Logs: ssl1/exp/*.log and asr1/exp/*.log, one per training (its name is logged when it starts).
 EOF
 )
@@ -80,7 +83,7 @@ fine_tune() {  # fine_tune ARM SUBSET SEED UPDATES [asr1/run.sh OPTIONS...]: one
     # shellcheck disable=SC2086
     submit "asr1/exp/asr_${tag}.log" asr1 ./run.sh --stage 11 --stop_stage 13 --train_set "${subset}" \
         --test_sets "${test_sets}" --asr_tag "${tag}" --ngpu "${ngpu}" --inference_nj "${inference_nj}" \
-        --asr_args "--seed ${seed} ${asr_args}" "$@"
+        --asr_args "--seed ${seed} ${asr_args}" --inference_asr_model "${inference_asr_model}" "$@"
 }
 
 # --------------------------------------------------------------------------- 1. data
@@ -134,5 +137,6 @@ finish "3. fine-tuning from checkpoints"
 # --------------------------------------------------------------------------- 4. report
 # shellcheck disable=SC2086
 python3 -m espnet_ext.bin.study_report --manifest "${manifest}" --test_sets ${test_sets} --out "${out}" \
-    --note "study.sh --seeds '${seeds}' --jobs ${jobs} --local_data_opts '${local_data_opts}' --ssl_args '${ssl_args}' --asr_args '${asr_args}': ${SECONDS} s wall in this invocation (finished steps are skipped), $(nproc --all) cores"
+    --decode_glob "decode_*_${inference_asr_model%.pth}" \
+    --note "study.sh --seeds '${seeds}' --jobs ${jobs} --local_data_opts '${local_data_opts}' --ssl_args '${ssl_args}' --asr_args '${asr_args}' --inference_asr_model ${inference_asr_model}: ${SECONDS} s wall in this invocation (finished steps are skipped), $(nproc --all) cores"
 log "Successfully finished: ${out}.md, ${out}.png [elapsed=${SECONDS}s]"

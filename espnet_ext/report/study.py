@@ -4,8 +4,9 @@ labeled-data size.
 Input, a manifest TSV with the header ``arm subset seed updates exp``: one fine-tuning
 experiment a line; ``arm`` is ``random`` (random initialisation, ``updates`` 0) or
 ``pretrained`` (from the pre-training checkpoint of ``updates`` updates). Each experiment's
-error rate per test set is read from its one ``decode_*/<test_set>/score_<metric>/result.txt``
-(:func:`espnet_ext.report.seeds.result_txt`).
+error rate per test set is read from its one ``<decode_glob>/<test_set>/score_<metric>/result.txt``
+(:func:`espnet_ext.report.seeds.result_txt`; ``decode_*`` unless another glob is given, e.g.
+``decode_*_valid.loss.ave_5best`` for the models averaged over the epochs of lowest valid loss).
 
 Output (:func:`markdown`, :func:`plot_png`):
 
@@ -65,9 +66,12 @@ def read_manifest(path: PathLike) -> List[Run]:
     return runs
 
 
-def error_rate(run: Run, test_set: str, metric: str) -> float:
+DECODE_GLOB = "decode_*"
+
+
+def error_rate(run: Run, test_set: str, metric: str, decode_glob: str = DECODE_GLOB) -> float:
     """The run's error rate (%) on ``test_set``: the ``Sum/Avg`` row of its scored result."""
-    return read_summary(result_txt(run.exp, test_set, metric, "decode_*")).errors
+    return read_summary(result_txt(run.exp, test_set, metric, decode_glob)).errors
 
 
 def _mean_sd(values: Sequence[float]) -> Tuple[float, float]:
@@ -94,13 +98,14 @@ def arm_runs(runs: Sequence[Run], subset: str) -> Dict[str, List[Run]]:
     return {"random": random, "pretrained": [latest[s] for s in sorted(latest)]}
 
 
-def curve(runs: Sequence[Run], subset: str, test_set: str, metric: str) -> List[Tuple[int, float, int]]:
+def curve(runs: Sequence[Run], subset: str, test_set: str, metric: str,
+          decode_glob: str = DECODE_GLOB) -> List[Tuple[int, float, int]]:
     """(updates, mean error rate over seeds, number of seeds) on ``subset``, 0 updates being random
     initialisation; in order of updates."""
     by_updates: Dict[int, List[float]] = defaultdict(list)
     for r in runs:
         if r.subset == subset:
-            by_updates[0 if r.arm == "random" else r.updates].append(error_rate(r, test_set, metric))
+            by_updates[0 if r.arm == "random" else r.updates].append(error_rate(r, test_set, metric, decode_glob))
     return [(n, statistics.fmean(v), len(v)) for n, v in sorted(by_updates.items())]
 
 
@@ -109,7 +114,8 @@ def curve_subsets(runs: Sequence[Run]) -> List[str]:
     return [s for s in _subsets(runs) if len({r.updates for r in runs if r.subset == s and r.arm == "pretrained"}) > 1]
 
 
-def markdown(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer", note: Optional[str] = None) -> str:
+def markdown(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer", note: Optional[str] = None,
+             decode_glob: str = DECODE_GLOB) -> str:
     """The report as Markdown: the arms table, then the checkpoint curve's table."""
     m = metric.upper()
     lines = ["# Pre-training on unlabeled speech, CTC fine-tuning on a few minutes of labeled speech", ""]
@@ -124,7 +130,7 @@ def markdown(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer",
             continue
         updates = sorted({r.updates for r in arms["pretrained"]})
         for t in test_sets:
-            values = {a: [error_rate(r, t, metric) for r in arms[a]] for a in ARMS}
+            values = {a: [error_rate(r, t, metric, decode_glob) for r in arms[a]] for a in ARMS}
             base = statistics.fmean(values["random"])
             ratio = f"{statistics.fmean(values['pretrained']) / base:.2f}" if base else "n/a"
             lines.append(f"|{subset}|{t}|{_cell(values['random'])}|{_cell(values['pretrained'])} "
@@ -133,13 +139,14 @@ def markdown(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer",
         lines += ["", f"## {m} (%) on {subset} against pre-training updates (0: random initialisation; "
                   "mean over seeds)", "", "|updates|" + "|".join(test_sets) + "|seeds|",
                   "|---:|" + "---:|" * len(test_sets) + "---:|"]
-        curves = [curve(runs, subset, t, metric) for t in test_sets]
+        curves = [curve(runs, subset, t, metric, decode_glob) for t in test_sets]
         for k, (n, _, seeds) in enumerate(curves[0]):
             lines.append(f"|{n}|" + "|".join(f"{c[k][1]:.1f}" for c in curves) + f"|{seeds}|")
     return "\n".join(lines) + "\n"
 
 
-def plot_png(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer") -> bytes:
+def plot_png(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer",
+             decode_glob: str = DECODE_GLOB) -> bytes:
     """Left: the error rate against pre-training updates (a line per test set, per subset with a
     curve); right: pre-trained / random per subset and test set."""
     plt = pyplot()
@@ -148,7 +155,7 @@ def plot_png(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer")
     styles = ("-", "--", ":")
     for j, subset in enumerate(curve_subsets(runs)):
         for k, t in enumerate(test_sets):
-            points = curve(runs, subset, t, metric)
+            points = curve(runs, subset, t, metric, decode_glob)
             left.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colors[k % len(colors)],
                       linestyle=styles[j % len(styles)], label=f"{t} ({subset})")
     left.set_xlabel("pre-training updates (0: random initialisation)")
@@ -163,8 +170,9 @@ def plot_png(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer")
         ratios = []
         for s in subsets:
             arms = arm_runs(runs, s)
-            base = statistics.fmean(error_rate(r, t, metric) for r in arms["random"])
-            ratios.append(statistics.fmean(error_rate(r, t, metric) for r in arms["pretrained"]) / base if base else 0)
+            base = statistics.fmean(error_rate(r, t, metric, decode_glob) for r in arms["random"])
+            pre = statistics.fmean(error_rate(r, t, metric, decode_glob) for r in arms["pretrained"])
+            ratios.append(pre / base if base else 0)
         right.bar([i + (k - (len(test_sets) - 1) / 2) * width for i in range(len(subsets))], ratios, width,
                   color=colors[k % len(colors)], label=t)
     right.axhline(1.0, color="black", linewidth=1)

@@ -19,5 +19,5 @@ def write_scored_exp(exp, errors_by_set, decode="decode_ctc_greedy_last5.ave"):
 
 @pytest.fixture
 def fake_exp():
-    """fake_exp(root, name, {set: wrong words of 10}) -> root/name, scored."""
-    return lambda root, name, errors_by_set: write_scored_exp(root / name, errors_by_set)
+    """fake_exp(root, name, {set: wrong words of 10}[, decode dir name]) -> root/name, scored."""
+    return lambda root, name, errors_by_set, *decode: write_scored_exp(root / name, errors_by_set, *decode)

@@ -70,3 +70,16 @@ def test_bad_manifest_names_the_file(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         study.read_manifest(path)
+
+
+def test_decode_glob_picks_one_decode_dir(manifest, fake_exp):
+    """A second decode of every run (e.g. the valid-loss-best average): the default glob then finds
+    two and says so; --decode_glob picks one."""
+    runs = study.read_manifest(manifest)
+    for r in runs:  # every run 1 wrong word of 10 on both sets with the other model
+        fake_exp(r.exp.parent, r.exp.name, {"test_seen": 1, "test_other": 1}, "decode_ctc_greedy_valid.loss.ave_5best")
+    with pytest.raises(ValueError, match="found 2"):
+        study.markdown(runs, SETS)
+    text = study.markdown(runs, SETS, decode_glob="decode_*_valid.loss.ave_5best")
+    assert "|10min|test_seen|10.0 ± 0.0 (10.0, 10.0)|10.0 ± 0.0 (10.0, 10.0) [200 updates]|1.00|" in text
+    assert study.curve(runs, "10min", "test_seen", "cer", "decode_*last5.ave")[0] == (0, 70.0, 2)
