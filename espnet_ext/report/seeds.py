@@ -23,6 +23,10 @@ class ArmStats(NamedTuple):
     mean: float
     sd: float  # sample standard deviation (n - 1); 0.0 for a single seed
 
+    def cell(self) -> str:
+        """``mean ± sd (value per seed, ...)``, one decimal: a table cell."""
+        return f"{self.mean:.1f} ± {self.sd:.1f} ({', '.join(f'{v:.1f}' for v in self.values)})"
+
 
 def result_txt(exp: Path, test_set: str, metric: str, decode_glob: str) -> Path:
     """The ``result.txt`` of ``test_set`` in the one decode dir of ``exp`` matching ``decode_glob``."""
@@ -35,9 +39,14 @@ def result_txt(exp: Path, test_set: str, metric: str, decode_glob: str) -> Path:
     return found[0]
 
 
+def error_rate(exp: Path, test_set: str, metric: str, decode_glob: str = "decode_*") -> float:
+    """The error rate (%) of ``exp`` on ``test_set``: ``Err`` of the Sum/Avg row of its result.txt."""
+    return read_summary(result_txt(exp, test_set, metric, decode_glob)).errors
+
+
 def arm_stats(exps: Sequence[Path], test_set: str, metric: str, decode_glob: str = "decode_*") -> ArmStats:
-    """Error rates (``Err`` of the Sum/Avg row) of ``exps`` on ``test_set``, with mean and sd."""
-    values = [read_summary(result_txt(e, test_set, metric, decode_glob)).errors for e in exps]
+    """Error rates of ``exps`` on ``test_set`` (:func:`error_rate`), with mean and sd."""
+    values = [error_rate(e, test_set, metric, decode_glob) for e in exps]
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return ArmStats(values, statistics.fmean(values), sd)
 
@@ -56,8 +65,7 @@ def table(arms: Mapping[str, Sequence[Path]], test_sets: Sequence[str], metric: 
     for t in test_sets:
         cells = [t]
         for n in names:
-            s = stats[n][t]
-            cells.append(f"{s.mean:.1f} ± {s.sd:.1f} ({', '.join(f'{v:.1f}' for v in s.values)})")
+            cells.append(stats[n][t].cell())
         base = stats[names[0]][t].mean
         cells += [f"{stats[n][t].mean / base:.2f}" if base else "n/a" for n in names[1:]]
         lines.append("|" + "|".join(cells) + "|")

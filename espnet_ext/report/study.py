@@ -5,7 +5,7 @@ Input, a manifest TSV with the header ``arm subset seed updates exp``: one fine-
 experiment a line; ``arm`` is ``random`` (random initialisation, ``updates`` 0) or
 ``pretrained`` (from the pre-training checkpoint of ``updates`` updates). Each experiment's
 error rate per test set is read from its one ``<decode_glob>/<test_set>/score_<metric>/result.txt``
-(:func:`espnet_ext.report.seeds.result_txt`; ``decode_*`` unless another glob is given, e.g.
+(:func:`espnet_ext.report.seeds.error_rate`; ``decode_*`` unless another glob is given, e.g.
 ``decode_*_valid.loss.ave_5best`` for the models averaged over the epochs of lowest valid loss).
 
 Output (:func:`markdown`, :func:`plot_png`):
@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from espnet_ext.report import PathLike, figure_png, pyplot
-from espnet_ext.report.seeds import result_txt
-from espnet_ext.scoring.result_txt import read_summary
+from espnet_ext.report import seeds
 
 COLUMNS = ("arm", "subset", "seed", "updates", "exp")
 ARMS = ("random", "pretrained")
@@ -71,16 +70,12 @@ DECODE_GLOB = "decode_*"
 
 def error_rate(run: Run, test_set: str, metric: str, decode_glob: str = DECODE_GLOB) -> float:
     """The run's error rate (%) on ``test_set``: the ``Sum/Avg`` row of its scored result."""
-    return read_summary(result_txt(run.exp, test_set, metric, decode_glob)).errors
+    return seeds.error_rate(run.exp, test_set, metric, decode_glob)
 
 
-def _mean_sd(values: Sequence[float]) -> Tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def _cell(values: Sequence[float]) -> str:
-    mean, sd = _mean_sd(values)
-    return f"{mean:.1f} ± {sd:.1f} ({', '.join(f'{v:.1f}' for v in values)})"
+def arm_stats(runs: Sequence[Run], test_set: str, metric: str, decode_glob: str = DECODE_GLOB) -> seeds.ArmStats:
+    """The runs' error rates on ``test_set`` with their mean and sd (:func:`espnet_ext.report.seeds.arm_stats`)."""
+    return seeds.arm_stats([r.exp for r in runs], test_set, metric, decode_glob)
 
 
 def _subsets(runs: Sequence[Run]) -> List[str]:
@@ -122,7 +117,7 @@ def markdown(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer",
     if note:
         lines += [note, ""]
     lines += [f"## {m} (%) by labeled subset: random initialisation against pre-trained (last checkpoint)", "",
-              f"|subset|test set|random: mean ± sd (per seed)|pre-trained: mean ± sd (per seed)|pre-trained / random|",
+              "|subset|test set|random: mean ± sd (per seed)|pre-trained: mean ± sd (per seed)|pre-trained / random|",
               "|---|---|---|---|---|"]
     for subset in _subsets(runs):
         arms = arm_runs(runs, subset)
@@ -130,10 +125,10 @@ def markdown(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer",
             continue
         updates = sorted({r.updates for r in arms["pretrained"]})
         for t in test_sets:
-            values = {a: [error_rate(r, t, metric, decode_glob) for r in arms[a]] for a in ARMS}
-            base = statistics.fmean(values["random"])
-            ratio = f"{statistics.fmean(values['pretrained']) / base:.2f}" if base else "n/a"
-            lines.append(f"|{subset}|{t}|{_cell(values['random'])}|{_cell(values['pretrained'])} "
+            stats = {a: arm_stats(arms[a], t, metric, decode_glob) for a in ARMS}
+            base = stats["random"].mean
+            ratio = f"{stats['pretrained'].mean / base:.2f}" if base else "n/a"
+            lines.append(f"|{subset}|{t}|{stats['random'].cell()}|{stats['pretrained'].cell()} "
                          f"[{', '.join(map(str, updates))} updates]|{ratio}|")
     for subset in curve_subsets(runs):
         lines += ["", f"## {m} (%) on {subset} against pre-training updates (0: random initialisation; "
@@ -170,8 +165,8 @@ def plot_png(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer",
         ratios = []
         for s in subsets:
             arms = arm_runs(runs, s)
-            base = statistics.fmean(error_rate(r, t, metric, decode_glob) for r in arms["random"])
-            pre = statistics.fmean(error_rate(r, t, metric, decode_glob) for r in arms["pretrained"])
+            base = arm_stats(arms["random"], t, metric, decode_glob).mean
+            pre = arm_stats(arms["pretrained"], t, metric, decode_glob).mean
             ratios.append(pre / base if base else 0)
         right.bar([i + (k - (len(test_sets) - 1) / 2) * width for i in range(len(subsets))], ratios, width,
                   color=colors[k % len(colors)], label=t)
