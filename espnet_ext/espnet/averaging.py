@@ -102,6 +102,30 @@ def average_last(exp_dir: Path, n: int, out: Path = None) -> Path:
     return out
 
 
+# ESPnet's default --best_model_criterion (espnet2.tasks.abs_task), when a config sets none
+_ESPNET_DEFAULT_CRITERIA = [["train", "loss", "min"], ["valid", "loss", "min"],
+                            ["train", "acc", "max"], ["valid", "acc", "max"]]
+
+
+def best_average_name(config: dict) -> str:
+    """The ESPnet best-N average to decode for a training config: ``<phase>.<metric>.ave.pth``.
+
+    ESPnet's trainer writes one such average per ``best_model_criterion`` entry. ESPnet's
+    recipes decode ``valid.acc.ave.pth``, which exists only when the criteria include
+    ``valid acc`` (attention models); a CTC-only config that judges by ``valid loss`` gets
+    ``valid.loss.ave.pth``. So: ``valid.acc`` when listed, else the first ``valid`` criterion,
+    else the first criterion.
+    """
+    criteria = config.get("best_model_criterion") or _ESPNET_DEFAULT_CRITERIA
+    criteria = [list(c) for c in criteria]
+    for phase, metric, _ in criteria:
+        if (phase, metric) == ("valid", "acc"):
+            return "valid.acc.ave.pth"
+    valid = [c for c in criteria if c[0] == "valid"]
+    phase, metric, _ = (valid or criteria)[0]
+    return f"{phase}.{metric}.ave.pth"
+
+
 def parse_last_n(model_name: str):
     """``"last10.ave.pth"`` -> 10; None for other names."""
     match = _LAST_N.match(Path(model_name).name)

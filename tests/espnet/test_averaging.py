@@ -1,7 +1,10 @@
 import pytest
 import torch
 
-from espnet_ext.espnet.averaging import average_last, average_state_dicts, last_n_checkpoints, parse_last_n
+from espnet_ext.bin.average import main as average_main
+from espnet_ext.espnet.averaging import (
+    average_last, average_state_dicts, best_average_name, last_n_checkpoints, parse_last_n,
+)
 
 
 def save_epochs(tmp_path, epochs):
@@ -60,3 +63,24 @@ def test_empty_dir_and_names(tmp_path):
         last_n_checkpoints(tmp_path, 1)
     assert parse_last_n("exp/x/last10.ave.pth") == 10
     assert parse_last_n("valid.acc.ave.pth") is None
+
+
+def test_best_average_name_follows_the_criteria():
+    # ESPnet's recipes decode valid.acc.ave.pth: right when the config judges by valid acc
+    assert best_average_name({"best_model_criterion": [["valid", "acc", "max"], ["valid", "loss", "min"]]}) \
+        == "valid.acc.ave.pth"
+    # a CTC-only config (no accuracy): ESPnet writes only valid.loss.ave*.pth
+    assert best_average_name({"best_model_criterion": [["valid", "loss", "min"]]}) == "valid.loss.ave.pth"
+    assert best_average_name({"best_model_criterion": [["train", "loss", "min"], ["valid", "cer_ctc", "min"]]}) \
+        == "valid.cer_ctc.ave.pth"
+    assert best_average_name({"best_model_criterion": [["train", "loss", "min"]]}) == "train.loss.ave.pth"
+    # no criterion in the config: ESPnet's default list, which has valid acc
+    assert best_average_name({}) == "valid.acc.ave.pth"
+
+
+def test_best_name_cli(tmp_path, capsys):
+    config = tmp_path / "train.yaml"
+    config.write_text("best_model_criterion:\n-   - valid\n    - loss\n    - min\n", encoding="utf-8")
+    assert average_main(["--best_name", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == "valid.loss.ave.pth"
+    assert average_main(["--best_name", str(tmp_path / "missing.yaml")]) == 1

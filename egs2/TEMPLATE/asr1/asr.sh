@@ -60,7 +60,9 @@ average="last:10"       # last:N (the last N epochs) or best (ESPnet's best-N by
 inference_config=""     # decoding YAML (conf/decode_*.yaml)
 inference_args=""
 inference_tag=""
-inference_asr_model=""  # default: last<N>.ave.pth for average=last:N, else valid.acc.ave.pth
+inference_asr_model=""  # default: last<N>.ave.pth for average=last:N; for best, the average ESPnet
+                        # writes for the config's best_model_criterion (valid.acc.ave.pth when it
+                        # lists valid acc, else e.g. valid.loss.ave.pth for a CTC-only config)
 score_metrics=""        # default by token type: char/bpe -> "cer wer", word -> wer, phn -> per
 use_sclite=auto         # auto (when installed), yes or no
 score_opts=""           # more options for espnet_ext.bin.score (e.g. "--fold_map conf/phones.60-48-39.map")
@@ -119,7 +121,8 @@ case "${average}" in
 esac
 if [ -z "${inference_asr_model}" ]; then
     if [ "${n_average}" -gt 0 ]; then inference_asr_model=last${n_average}.ave.pth
-    else inference_asr_model=valid.acc.ave.pth; fi
+    else inference_asr_model=$(python3 -m espnet_ext.bin.average --best_name "${asr_config}") \
+        || die "cannot read best_model_criterion from ${asr_config}"; fi
 fi
 if [ -z "${score_metrics}" ]; then
     case "${token_type}" in
