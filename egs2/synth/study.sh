@@ -5,8 +5,8 @@
 #   2. pre-training (ssl1/run.sh, a checkpoint every K updates) and, beside it, CTC fine-tuning from
 #      random initialisation on each labeled subset (asr1/run.sh, stages 11-13)
 #   3. fine-tuning from the checkpoints at every --curve_every updates and the last one on the first
-#      subset (10 min), and from the last one on the others (1 h); each decoded (greedy) and scored
-#      on test_seen, test_unseen, test_other
+#      subset (10 min), and from the last one on the others (1 h), each seed's as soon as its
+#      pre-training has ended; each decoded (greedy) and scored on test_seen, test_unseen, test_other
 #   4. RESULTS_study.md and RESULTS_study.png here (espnet_ext.bin.study_report): CER per test set for
 #      {random init, pre-trained} x subset (mean ± sd over seeds, the ratio), CER against updates
 # Trainings run ${jobs} at a time, one torch thread each. Every step is resumable: finished
@@ -103,24 +103,27 @@ log "1. data done [elapsed=${SECONDS}s]"
 # --------------------------------------------------------------------------- 2. pre-training, random init
 printf 'arm\tsubset\tseed\tupdates\texp\n' > "${manifest}"
 log "2. pre-training (seeds ${seeds}) and fine-tuning from random initialisation"
+declare -A ssl_pid
 for seed in ${seeds}; do
     # shellcheck disable=SC2086
     submit "ssl1/exp/ssl_study_seed${seed}.log" ssl1 ./run.sh --stage 11 --ssl_tag "study_seed${seed}" \
         --ngpu "${ngpu}" --ssl_args "--seed ${seed} ${ssl_args}"
+    ssl_pid[${seed}]=$!
 done
 for seed in ${seeds}; do
     for subset in "${subset_list[@]}"; do fine_tune random "${subset}" "${seed}" 0; done
 done
-finish "2. pre-training and random init"
-for seed in ${seeds}; do  # the report's checks (codebook collapse, L_m at chance)
-    report=ssl1/exp/ssl_study_seed${seed}/report.md
-    grep -h "^|L_m\|^- last epoch:\|^- log:" "${report}" 2>/dev/null | sed "s/^/    seed ${seed}: /" >&2 || true
-done
 
 # --------------------------------------------------------------------------- 3. from the checkpoints
-log "3. fine-tuning from the pre-training checkpoints"
+# A seed's checkpoint runs join the pool as soon as its pre-training has ended (while the random-init
+# runs may still be going), so no core waits for the slowest job of step 2.
 for seed in ${seeds}; do
     ssl_exp=ssl1/exp/ssl_study_seed${seed}
+    while kill -0 "${ssl_pid[${seed}]}" 2>/dev/null; do sleep 5; done
+    [ -f "${ssl_exp}/.done_train" ] || { pool_wait 1; die "pre-training of seed ${seed} failed: see ${ssl_exp}.log"; }
+    log "3. seed ${seed}: pre-training done [elapsed=${SECONDS}s]; fine-tuning from its checkpoints"
+    # the report's checks (codebook collapse, L_m at chance)
+    grep -h "^|L_m\|^- last epoch:\|^- log:" "${ssl_exp}/report.md" 2>/dev/null | sed "s/^/    seed ${seed}: /" >&2 || true
     last=$(last_checkpoint "${ssl_exp}")
     mapfile -t ckpts < <(find "${PWD}/${ssl_exp}/checkpoints" -name '*updates.pth' | sort -V)
     for ckpt in "${ckpts[@]}"; do
@@ -132,7 +135,7 @@ for seed in ${seeds}; do
         fine_tune pretrained "${subset}" "${seed}" "$(basename "${last}" updates.pth)" --pretrained "${last}"
     done
 done
-finish "3. fine-tuning from checkpoints"
+finish "2-3. pre-training and fine-tuning"
 
 # --------------------------------------------------------------------------- 4. report
 # shellcheck disable=SC2086
