@@ -75,8 +75,10 @@ class Trainer(_ESPnetTrainer):
         handle = None
         rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
         if every > 0 and rank0:
+            # the count is read when the first update is done, not now: ESPnet's run() resumes
+            # from checkpoint.pth (model, schedulers) after this point
             saver = PeriodicSaver(model, Path(trainer_options.output_dir) / "checkpoints", every,
-                                  start=current_updates(model, schedulers))
+                                  schedulers=schedulers)
             handle = saver.attach(optimizers[0])
         if rank0:
             cls._progress = EpochProgress(trainer_options.max_epoch)
@@ -120,10 +122,17 @@ def current_updates(model, schedulers) -> int:
 
 
 class PeriodicSaver:
-    """Optimizer post-step hook: every ``every`` updates, save ``<dir>/<N>updates.pth``."""
+    """Optimizer post-step hook: every ``every`` updates, save ``<dir>/<N>updates.pth``.
 
-    def __init__(self, model, directory: Path, every: int, start: int = 0):
+    N is the number of optimizer updates done, resumes included: the model's ``num_updates``
+    buffer when it has one (read at each update), else ``start``, or when None the first
+    scheduler's step count as the first update finds it (after ESPnet's resume), plus the updates
+    counted since. (Counting from the saver's construction restarted at 0 after a resume and
+    overwrote the earlier ``<N>updates.pth`` with later models.)"""
+
+    def __init__(self, model, directory: Path, every: int, start: Optional[int] = None, schedulers=()):
         self.model, self.directory, self.every, self.updates = model, Path(directory), every, start
+        self.schedulers = list(schedulers or ())
 
     def attach(self, optimizer):
         """Run after every step of ``optimizer``, after the update counting of
@@ -139,7 +148,12 @@ class PeriodicSaver:
         return register_optimizer_step_post_hook(hook)
 
     def __call__(self, optimizer, args, kwargs) -> None:
-        self.updates += 1
+        if getattr(self.model, "num_updates", None) is not None:
+            self.updates = int(self.model.num_updates)  # counted before this hook runs (attach)
+        else:
+            if self.updates is None:  # the schedulers step after the optimizer: not yet for this one
+                self.updates = current_updates(self.model, self.schedulers)
+            self.updates += 1
         if self.updates % self.every:
             return
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -83,6 +83,9 @@ def test_resume_after_kill_continues_updates(pretrained):
     every = conf["save_every_updates"]
     names = sorted(int(p.name[: -len("updates.pth")]) for p in (exp / "checkpoints").glob("*updates.pth"))
     assert names == list(range(every, updates + 1, every))  # all kept, none repeated or skipped
+    for n in names:  # and each holds the model its name says (the count restarted at 0 after a resume)
+        saved = torch.load(exp / "checkpoints" / f"{n}updates.pth", map_location="cpu", weights_only=False)
+        assert int(saved["num_updates"]) == n
 
 
 @pytest.mark.slow

@@ -70,17 +70,39 @@ def test_periodic_saver_counts_updates_and_keeps_all(tmp_path):
     state = torch.load(tmp_path / "checkpoints" / "6updates.pth", weights_only=True)
     assert set(state) == {"weight", "bias"}
 
-    class Counted(torch.nn.Linear):
-        pass
 
-    counted = Counted(2, 1)
-    counted.register_buffer("num_updates", torch.tensor(40))
-    resumed = PeriodicSaver(counted, tmp_path / "resumed", every=5, start=current_updates(counted, []))
-    opt = torch.optim.SGD(counted.parameters(), lr=0.1)
-    opt.register_step_post_hook(resumed)
+def test_periodic_saver_after_a_resume_continues_the_count(tmp_path):
+    """ESPnet's Trainer.run() restores checkpoint.pth after the saver is built: the names must
+    continue from the restored count (they restarted at 0 and overwrote the earlier files)."""
+    import torch
+
+    from espnet_ext.espnet.trainer import PeriodicSaver
+    from espnet_ext.espnet.updates import count_updates
+
+    # a model that counts its updates (the pre-training models): the count is read at each update
+    model = count_updates(torch.nn.Linear(2, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    handle = PeriodicSaver(model, tmp_path / "counted", every=5).attach(optimizer)
+    model.num_updates.fill_(40)  # the resume, after the saver was built
     for _ in range(5):
+        model(torch.ones(1, 2)).sum().backward()
+        optimizer.step()
+    handle.remove()
+    assert sorted(p.name for p in (tmp_path / "counted").iterdir()) == ["45updates.pth"]
+    assert int(torch.load(tmp_path / "counted" / "45updates.pth", weights_only=True)["num_updates"]) == 45
+
+    # a model without the counter: the first scheduler's restored step count
+    plain = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(plain.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    saver = PeriodicSaver(plain, tmp_path / "plain", every=5, schedulers=[scheduler])
+    opt.register_step_post_hook(saver)
+    scheduler.load_state_dict(dict(scheduler.state_dict(), last_epoch=40, _step_count=41))  # the resume
+    for _ in range(10):
+        plain(torch.ones(1, 2)).sum().backward()
         opt.step()
-    assert (tmp_path / "resumed" / "45updates.pth").is_file()
+        scheduler.step()  # ESPnet steps batch schedulers after the optimizer
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["45updates.pth", "50updates.pth"]
 
 
 def test_periodic_checkpoint_records_the_update_count_of_its_name(tmp_path):
