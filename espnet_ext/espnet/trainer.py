@@ -85,6 +85,8 @@ class Trainer(_ESPnetTrainer):
         try:
             super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
                         plot_attention_iter_factory, trainer_options, distributed_option)
+            if handle is not None:
+                saver.save_last()
         finally:
             cls._progress = None
             if handle is not None:
@@ -122,7 +124,8 @@ def current_updates(model, schedulers) -> int:
 
 
 class PeriodicSaver:
-    """Optimizer post-step hook: every ``every`` updates, save ``<dir>/<N>updates.pth``.
+    """Optimizer post-step hook: every ``every`` updates, save ``<dir>/<N>updates.pth``; at the end
+    of training, :meth:`save_last` saves the last update's model too.
 
     N is the number of optimizer updates done, resumes included: the model's ``num_updates``
     buffer when it has one (read at each update), else ``start``, or when None the first
@@ -156,8 +159,18 @@ class PeriodicSaver:
             self.updates += 1
         if self.updates % self.every:
             return
+        self._save(self.updates)
+
+    def save_last(self) -> None:
+        """At the end of training: ``<N>updates.pth`` of the last update, unless a periodic save
+        already wrote it or no update was done (so the last checkpoint is the trained model, not
+        the one up to ``every - 1`` updates before it)."""
+        if self.updates is not None and self.updates % self.every:
+            self._save(self.updates)
+
+    def _save(self, updates: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{self.updates}updates.pth"
+        path = self.directory / f"{updates}updates.pth"
         save = getattr(self.model, "save_pretrained", None)
         if save is not None:
             save(path)

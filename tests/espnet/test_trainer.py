@@ -69,6 +69,21 @@ def test_periodic_saver_counts_updates_and_keeps_all(tmp_path):
     assert names == ["3updates.pth", "6updates.pth"]
     state = torch.load(tmp_path / "checkpoints" / "6updates.pth", weights_only=True)
     assert set(state) == {"weight", "bias"}
+    # the end of training: the 7th update's model, which no periodic save had
+    saver.save_last()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["3updates.pth", "6updates.pth",
+                                                                           "7updates.pth"]
+    last = torch.load(tmp_path / "checkpoints" / "7updates.pth", weights_only=True)
+    assert torch.equal(last["weight"], model.weight.detach())
+
+    # ended on a periodic save, or before any update: nothing more
+    for updates, expected in ((6, ["6updates.pth"]), (None, [])):
+        other = tmp_path / f"other_{updates}"
+        ended = PeriodicSaver(model, other, every=3, start=updates)
+        if updates is not None:
+            ended._save(updates)
+        ended.save_last()
+        assert (sorted(p.name for p in other.iterdir()) if other.exists() else []) == expected
 
 
 def test_periodic_saver_after_a_resume_continues_the_count(tmp_path):

@@ -93,9 +93,20 @@ fi
 if run_stage 10; then
     log "Stage 10: collect shapes in ${ssl_stats_dir}"
     if ! is_done "${ssl_stats_dir}/.done"; then
+    if [ -f "${data_feats}/${train_set}/utt2num_samples" ] && [ -f "${data_feats}/${valid_set}/utt2num_samples" ]; then
+        # Pre-training has no feature statistics: its shape files are the samples per utterance
+        # that stage 3 counted (what ESPnet's --collect_stats writes, without a pass over the audio).
+        for part in train valid; do
+            set_dir=${data_feats}/${train_set}; [ "${part}" = train ] || set_dir=${data_feats}/${valid_set}
+            mkdir -p "${ssl_stats_dir}/${part}"
+            cp "${set_dir}/utt2num_samples" "${ssl_stats_dir}/${part}/speech_shape"
+        done
+        log "  shapes from ${data_feats}/{${train_set},${valid_set}}/utt2num_samples"
+    else
     # shellcheck disable=SC2086
     collect_stats espnet_ext.bin.ssl_train "${ssl_stats_dir}" "${nj}" "${data_feats}/${train_set}" \
         "${data_feats}/${valid_set}" "${ssl_config}" ${ssl_args}
+    fi
     touch "${ssl_stats_dir}/.done"
     fi
 fi
