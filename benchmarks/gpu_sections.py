@@ -57,14 +57,15 @@ class Plan(NamedTuple):
 
 FULL = Plan(size="base", seconds=8.0, pretrain_batches=(8, 32), finetune_batch=8, compile_batch=8, decode_utts=32,
             decode_batches=(1, 32), repeats=3, recipe_config="conf/tuning/train_ssl_w2v2_mini.yaml",
-            recipe_ssl_args="--max_epoch 200 --use_amp true", recipe_options=(), train_s=90.0,
+            recipe_ssl_args="--max_epoch 200 --use_amp true",
+            recipe_options=("--local_data_opts", "--synth_utts 0"), train_s=90.0,
             limits=dict(env=15, pretrain=110, finetune=45, decode=45, compile=95, recipe=160), budget_s=480.0,
             compile_backend="inductor", beside=())
 QUICK = Plan(size="tiny", seconds=1.0, pretrain_batches=(1, 2), finetune_batch=2, compile_batch=2, decode_utts=4,
              decode_batches=(1, 32), repeats=1, recipe_config="conf/tuning/train_ssl_w2v2_tiny.yaml",
              recipe_ssl_args=("--max_epoch 2 --num_iters_per_epoch 3 --batch_bins 100000 --use_amp true "
                               "--scheduler_conf warmup_steps=3"),
-             recipe_options=("--local_data_opts", "--langs en", "--nj", "1"), train_s=120.0,
+             recipe_options=("--local_data_opts", "--langs en --synth_utts 0", "--nj", "1"), train_s=120.0,
              limits=dict(env=60, pretrain=120, finetune=120, decode=150, compile=150, recipe=300), budget_s=900.0,
              compile_backend="inductor", beside=())
 #: ``--quick`` on a CPU, the test suite's run, under a minute on 2 cores: its timings mean nothing,

@@ -7,7 +7,10 @@
 # fine-tuning. Prints the greedy CER per test set, mean ± sd over seeds and the ratio of the means,
 # and writes it to RESULTS_pretraining_gain.md here. Finished runs are skipped (their .done markers).
 #
-#   ./pretraining_gain.sh [--seeds "0 1 2"]     # ~15 min per seed on 2 idle CPU cores (estimate)
+# The two fine-tunings of a seed run side by side (one torch thread each), after one data
+# preparation (asr1 stages 1-5) shared by all runs.
+#
+#   ./pretraining_gain.sh [--seeds "0 1 2"]     # ~10 min per seed on 2 idle CPU cores
 set -euo pipefail
 cd "$(dirname "$0")"
 # shellcheck disable=SC1091
@@ -22,6 +25,11 @@ help_message="Usage: $0 [--seeds \"${seeds}\"]"
 . "${ESPNET_EXT_ROOT}/local/parse_options.sh"
 # shellcheck source=SCRIPTDIR/../../local/stage_lib.sh
 . "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
+
+log "asr1 stages 1-5 (data, tokens), shared by every fine-tuning (log: asr1/exp/data_prep.log)"
+mkdir -p asr1/exp
+(cd asr1 && ./run.sh --stop_stage 5) > asr1/exp/data_prep.log 2>&1 \
+    || { log "ERROR: asr1 data preparation failed: see asr1/exp/data_prep.log"; exit 1; }
 
 pretrained=()
 random=()
@@ -40,14 +48,17 @@ for seed in ${seeds}; do
     pretrained+=("asr1/exp/asr_${pretrained_tag}")
     random_tag=train_asr_char; [ "${seed}" = 0 ] || random_tag=train_asr_random${suffix}
     random+=("asr1/exp/asr_${random_tag}")
+    jobs=()
     for arm in pretrained random; do
         if [ "${arm}" = pretrained ]; then
             opts=(--pretrained "../ssl1/exp/ssl_${ssl_tag}" --asr_tag "${pretrained_tag}"); exp=${pretrained[-1]}
         else opts=(--asr_tag "${random_tag}"); exp=${random[-1]}; fi
         log "seed ${seed}: fine-tuning ${exp} (log: ${exp}.log)"
-        mkdir -p asr1/exp
-        (cd asr1 && ./run.sh "${opts[@]}" --asr_args "--seed ${seed}" --stop_stage 13) > "${exp}.log" 2>&1 \
-            || { log "ERROR: fine-tuning failed: see ${exp}.log"; exit 1; }
+        (cd asr1 && ./run.sh "${opts[@]}" --asr_args "--seed ${seed}" --stage 10 --stop_stage 13) > "${exp}.log" 2>&1 &
+        jobs+=("$!:${exp}")
+    done
+    for job in "${jobs[@]}"; do
+        wait "${job%%:*}" || { log "ERROR: fine-tuning failed: see ${job#*:}.log"; exit 1; }
     done
 done
 

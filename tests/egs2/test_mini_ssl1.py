@@ -53,7 +53,8 @@ def pretrained(project_root, venv_env, tmp_path_factory):
     recipe = make_recipe(tmp_path_factory.mktemp("mini") / "ssl1")
     env = dict(venv_env, ESPNET_EXT_ROOT=str(project_root))
     tiny = ("--ssl_config", "conf/tuning/train_ssl_w2v2_tiny.yaml")  # (the recipe's default is mini)
-    run(recipe, env, "--stop_stage", "10", *tiny)
+    # stage 1 adds generated English speech to the mini corpus (the demo: 1000 utterances; 20 here)
+    run(recipe, env, "--stop_stage", "10", "--local_data_opts", "--synth_utts 20", *tiny)
     exp = recipe / "exp" / "ssl_train_ssl_w2v2_tiny"
     train = subprocess.Popen(["./run.sh", "--stage", "11", "--stop_stage", "11", *tiny], cwd=recipe, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -82,10 +83,23 @@ def test_resume_after_kill_continues_updates(pretrained):
     assert updates == int(state["schedulers"][0]["last_epoch"])  # the LR schedule saw every update
     every = conf["save_every_updates"]
     names = sorted(int(p.name[: -len("updates.pth")]) for p in (exp / "checkpoints").glob("*updates.pth"))
-    assert names == list(range(every, updates + 1, every))  # all kept, none repeated or skipped
+    # all kept, none repeated or skipped, and the last update's model at the end of training
+    assert names == list(range(every, updates + 1, every)) + ([updates] if updates % every else [])
     for n in names:  # and each holds the model its name says (the count restarted at 0 after a resume)
         saved = torch.load(exp / "checkpoints" / f"{n}updates.pth", map_location="cpu", weights_only=False)
         assert int(saved["num_updates"]) == n
+
+
+@pytest.mark.slow
+def test_stage1_adds_generated_speech(pretrained):
+    recipe = pretrained[0]
+    lines = lambda path: (recipe / path).read_text().splitlines()  # noqa: E731
+    synth = lines("data/synth/wav.scp")
+    assert len(synth) == 20 and all(Path(line.split()[1]).is_file() for line in synth)
+    mini = sum(len(lines(f"data/{lang}/train/wav.scp")) for lang in ("en", "zh", "ja"))
+    train = {line.split()[0] for line in lines("data/train/wav.scp")}
+    assert len(train) == mini + 20 and {line.split()[0] for line in synth} <= train
+    assert {line.split()[0] for line in lines("data/dev/wav.scp")}.isdisjoint(train)
 
 
 @pytest.mark.slow

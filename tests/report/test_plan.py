@@ -253,13 +253,17 @@ def test_pretrain_base_rows_and_fewer_gpu_advice():
 
 def test_mini_ssl_rows_from_shapes(tmp_path):
     _write_shapes(tmp_path, [100000, 100000, 150000, 150000, 200000, 200000])
-    rows, notes = _rows(SSL_MINI, train_shape=tmp_path, ngpu=2)
+    # the mini config's values, with the batch size these shapes were chosen for (400k samples)
+    config = yaml.safe_load(SSL_MINI.read_text())
+    config["batch_bins"] = 400000
+    (tmp_path / "ssl_mini.yaml").write_text(yaml.safe_dump(config))
+    rows, notes = _rows(tmp_path / "ssl_mini.yaml", train_shape=tmp_path, ngpu=2)
     v = {k: r.ours for k, r in rows.items()}
     # batches [100k, 100k, 150k] (3 x 150k > 400k) and [150k, 200k, 200k]; cropped to the shortest:
     # 300k and 450k samples
     assert v["audio_per_update_s"] == pytest.approx(375000 / 16000)
     assert v["audio_per_gpu_batch_s"] == pytest.approx(375000 / 16000 / 2)
-    config = plan.load_config(SSL_MINI)
+    config = plan.load_config(tmp_path / "ssl_mini.yaml")
     total = 2 * config["max_epoch"]
     assert (v["updates_per_epoch"], v["total_updates"]) == (2, total)
     assert v["passes_over_data"] == pytest.approx(total * 375000 / 900000)
