@@ -72,7 +72,7 @@ last_checkpoint() {  # last_checkpoint PATH: PATH as an absolute file name; an s
 
 pretrained_tag() {  # pretrained_tag CONFIG CHECKPOINT: the experiment name of fine-tuning CONFIG from an
     # ssl1 checkpoint: <config>_<ssl tag>_<N>updates, the config named by the file a link such as
-    # conf/train_asr.yaml points to (train_asr_w2v2_mini_ctc_train_ssl_w2v2_mini_540updates)
+    # conf/train_asr.yaml points to (train_asr_w2v2_mini_ctc_train_ssl_w2v2_mini_1112updates)
     local ssl
     ssl=$(basename "$(dirname "$(dirname "$2")")")
     echo "$(basename "$(readlink -f "$1")" .yaml)_${ssl#ssl_}_$(basename "$2" .pth)"
