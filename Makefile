@@ -51,7 +51,7 @@ $(VENV_STAMP): pyproject.toml
 # The mini recipe end to end: pre-train the mini wav2vec 2.0 preset on the mini corpus and ~1 h of
 # generated English speech (ssl1), fine-tune it with CTC from its last checkpoint, decode and score
 # (asr1). asr1's data preparation (stages 1-5, one core, ~35 s) runs beside the pre-training; its
-# log is egs2/mini/asr1/exp/data_prep.log. ~9.5 min on 2 idle cores (measured 2026-12-04: README).
+# log is egs2/mini/asr1/exp/data_prep.log. ~10 min on 2 idle cores (10 min 13 s measured 2026-12-04: README).
 demo: install
 	@mkdir -p egs2/mini/asr1/exp; \
 	(cd egs2/mini/asr1 && ./run.sh --stop_stage 5 > exp/data_prep.log 2>&1) & prep=$$!; \
