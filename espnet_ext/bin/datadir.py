@@ -8,6 +8,7 @@ Commands::
     split DIR N [--by-speaker]
     combine DST SRC1 SRC2 ...
     filter SRC DST --exclude FILE
+    from_manifest MANIFEST DST --set NAME [--no-text]
 
 Bad input exits with status 1 and a message naming the file (and line) at fault.
 See :mod:`espnet_ext.data.datadir` for the semantics.
@@ -68,6 +69,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--exclude", required=True, help="file whose first column lists utterances to remove")
+
+    p = sub.add_parser("from_manifest", help="a data dir from a TSV manifest's rows of one set "
+                       "(header columns uttid, set, spk, path, text; tools/synth_corpus's manifest.tsv)")
+    p.add_argument("manifest")
+    p.add_argument("dst")
+    p.add_argument("--set", required=True, dest="set_name", help="the value of the set column to take")
+    p.add_argument("--no-text", action="store_true", help="write no text (unlabeled audio)")
     return parser
 
 
@@ -94,6 +102,8 @@ def run(args: argparse.Namespace) -> None:
         datadir.combine_data_dirs(args.dst, args.srcs)
     elif args.command == "filter":
         datadir.exclude_utts(args.src, args.dst, args.exclude)
+    elif args.command == "from_manifest":
+        datadir.data_dir_from_manifest(args.manifest, args.dst, args.set_name, with_text=not args.no_text)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

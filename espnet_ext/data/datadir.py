@@ -883,3 +883,59 @@ def exclude_utts(src: PathLike, dst: PathLike, exclude_file: PathLike) -> int:
     removed = len(data.utt2spk) - len(keep)
     logger.info("%s: removed %d utterance(s) listed in %s, kept %d", dst, removed, exclude_file, len(keep))
     return removed
+
+
+# ----------------------------------------------------------------------------- from a manifest
+
+#: Columns a manifest must have (``text`` too unless ``with_text=False``).
+MANIFEST_COLUMNS = ("uttid", "set", "spk", "path")
+
+
+def data_dir_from_manifest(manifest: PathLike, dst: PathLike, set_name: str, with_text: bool = True) -> int:
+    """Write the data dir ``dst`` from the rows of a tab-separated ``manifest`` whose ``set`` is ``set_name``.
+
+    The manifest's header names its columns; those used are ``uttid``, ``set``, ``spk``, ``path``
+    (audio file, relative to the manifest's directory unless absolute) and ``text``: the
+    ``manifest.tsv`` that ``tools/synth_corpus/generate.py`` writes, for instance. ``wav.scp`` holds
+    absolute paths; ``dst`` is replaced. Returns the number of utterances.
+
+    Raises:
+        ValueError: a missing column (the manifest and what was expected named), a row with fewer
+            fields than the header (file:line), a repeated utterance id, no row of ``set_name``.
+        FileNotFoundError: no ``manifest``.
+    """
+    manifest = Path(manifest)
+    root = manifest.resolve().parent
+    with open(manifest, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        needed = MANIFEST_COLUMNS + (("text",) if with_text else ())
+        missing = [c for c in needed if c not in header]
+        if missing:
+            raise ValueError(f"{manifest}: no column {', '.join(missing)} in its header ({' '.join(header)}); "
+                             f"expected a tab-separated header naming {', '.join(needed)}")
+        col = {name: header.index(name) for name in needed}
+        utt_maps: Dict[str, Dict[str, str]] = {"wav.scp": {}, "utt2spk": {}}
+        if with_text:
+            utt_maps["text"] = {}
+        sets = set()
+        for lineno, line in enumerate(f, start=2):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < len(header):
+                raise ValueError(f"{manifest}:{lineno}: {len(fields)} field(s); expected {len(header)} (tab-separated)")
+            sets.add(fields[col["set"]])
+            if fields[col["set"]] != set_name:
+                continue
+            utt = fields[col["uttid"]]
+            if utt in utt_maps["utt2spk"]:
+                raise ValueError(f"{manifest}:{lineno}: utterance id {utt} repeated; expected unique ids")
+            utt_maps["wav.scp"][utt] = str(root / fields[col["path"]])  # an absolute path stays as it is
+            utt_maps["utt2spk"][utt] = fields[col["spk"]]
+            if with_text:
+                utt_maps["text"][utt] = fields[col["text"]]
+    if not utt_maps["utt2spk"]:
+        raise ValueError(f"{manifest}: no row of set {set_name}; its sets: {', '.join(sorted(sets)) or 'none'}")
+    if Path(dst).exists():
+        shutil.rmtree(dst)
+    write_data_dir(DataDir(utt_maps), dst)
+    logger.info("%s: %d utterance(s) of set %s in %s", dst, len(utt_maps["utt2spk"]), set_name, manifest)
+    return len(utt_maps["utt2spk"])

@@ -396,3 +396,47 @@ def test_sorted_writer_refuses_disorder_and_abort_keeps_the_old_files(tmp_path):
         writer.add("a-1", {"wav.scp": "x", "utt2spk": "a"})
     writer.abort()
     assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+
+
+# ----------------------------------------------------------------------------- from_manifest
+
+MANIFEST = (
+    "uttid\tset\tspk\tduration\tpath\ttext\n"
+    "s2-train-1\ttrain\ts2\t1.0\twav/train/s2-train-1.flac\tjekyll had something to hyde\n"
+    "s1-unlabeled-2\tunlabeled\ts1\t2.0\twav/unlabeled/s1-unlabeled-2.flac\tsecond one\n"
+    "s1-unlabeled-1\tunlabeled\ts1\t1.5\t/abs/one.flac\t\n"
+)
+
+
+def test_from_manifest_takes_one_set_sorted_with_absolute_paths(tmp_path):
+    write_files(tmp_path / "corpus", {"manifest.tsv": MANIFEST})
+    root = (tmp_path / "corpus").resolve()
+    assert dd.data_dir_from_manifest(tmp_path / "corpus" / "manifest.tsv", tmp_path / "unl", "unlabeled") == 2
+    data = dd.load_data_dir(tmp_path / "unl")
+    assert data.utts == ["s1-unlabeled-1", "s1-unlabeled-2"]
+    assert data.utt_maps["wav.scp"] == {"s1-unlabeled-1": "/abs/one.flac",
+                                        "s1-unlabeled-2": f"{root}/wav/unlabeled/s1-unlabeled-2.flac"}
+    assert data.utt_maps["text"] == {"s1-unlabeled-1": "", "s1-unlabeled-2": "second one"}
+    assert (tmp_path / "unl" / "spk2utt").read_text() == "s1 s1-unlabeled-1 s1-unlabeled-2\n"
+    dd.validate_data_dir(tmp_path / "unl")
+    # --no-text through the CLI; the old directory's files do not survive
+    proc = run_cli("from_manifest", tmp_path / "corpus" / "manifest.tsv", tmp_path / "unl",
+                   "--set", "train", "--no-text")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "unl").iterdir()) == ["spk2utt", "utt2spk", "wav.scp"]
+    assert (tmp_path / "unl" / "utt2spk").read_text() == "s2-train-1 s2\n"
+
+
+@pytest.mark.parametrize("content, set_name, message", [
+    ("uttid\tset\tpath\ttext\nu\ttrain\tu.flac\tx\n", "train", r"no column spk in its header \(uttid set path text\)"),
+    (MANIFEST + "s3-train-2\ttrain\ts3\n", "train", r"manifest.tsv:5: 3 field\(s\); expected 6"),
+    (MANIFEST + MANIFEST.splitlines(keepends=True)[1], "train", "manifest.tsv:5: utterance id s2-train-1 repeated"),
+    (MANIFEST, "dev", "no row of set dev; its sets: train, unlabeled"),
+])
+def test_from_manifest_errors_name_the_file(tmp_path, content, set_name, message):
+    write_files(tmp_path, {"manifest.tsv": content})
+    with pytest.raises(ValueError, match=message):
+        dd.data_dir_from_manifest(tmp_path / "manifest.tsv", tmp_path / "out", set_name)
+    assert not (tmp_path / "out").exists()
+    proc = run_cli("from_manifest", tmp_path / "manifest.tsv", tmp_path / "out", "--set", set_name)
+    assert proc.returncode == 1 and "manifest.tsv" in proc.stderr

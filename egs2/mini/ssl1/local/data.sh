@@ -15,7 +15,7 @@ SECONDS=0
 langs="en zh ja"
 # Unlabeled English speech generated with espeak-ng by tools/synth_corpus (fortune sentences of
 # 3-20 words, 40 voices; generator seed 0, whatever the training seed): 1000 utterances = 0.98 h,
-# ~30 s on 2 cores, written once to data/local/synth and reused. 0: the mini corpus only.
+# ~20 s on 2 cores, written once to data/local/synth and reused. 0: the mini corpus only.
 synth_utts=1000
 help_message="Usage: $0 [--langs \"en zh ja\"] [--synth_utts 1000]
 Writes data/{train,dev} from \${MINI} (db.sh: ${MINI}) and, with --synth_utts N > 0, N generated
@@ -40,10 +40,7 @@ if [ "${synth_utts}" -gt 0 ]; then
     python3 "${ESPNET_EXT_ROOT}/tools/synth_corpus/generate.py" --out data/local/synth --seed 0 --nj 2 \
         --n_unlabeled "${synth_utts}" --n_train 0 --n_dev 0 --n_test_seen 0 --n_test_unseen 0 --n_test_other 0 \
         --subset_seconds 0 0
-    rm -rf data/synth; mkdir -p data/synth
-    awk -F'\t' -v dir="$(pwd)/data/local/synth" 'NR > 1 && $2 == "unlabeled" {
-        print $1, dir "/" $10 > "data/synth/wav.scp"; print $1, $3 > "data/synth/utt2spk" }' data/local/synth/manifest.tsv
-    python3 -m espnet_ext.bin.datadir fix data/synth          # sorts, writes spk2utt
+    python3 -m espnet_ext.bin.datadir from_manifest data/local/synth/manifest.tsv data/synth --set unlabeled --no-text
     train_dirs+=" data/synth"
 fi
 for part in train dev; do

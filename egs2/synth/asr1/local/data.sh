@@ -46,10 +46,7 @@ python3 "${ESPNET_EXT_ROOT}/tools/synth_corpus/generate.py" --out "${SYNTH}" --s
 manifest=${SYNTH}/manifest.tsv
 sets="unlabeled train dev test_seen test_unseen test_other"
 for set in ${sets}; do
-    rm -rf "data/${set}"; mkdir -p "data/${set}"
-    awk -F'\t' -v set="${set}" -v dir="${SYNTH}" -v d="data/${set}" 'NR > 1 && $2 == set {
-        print $1, dir "/" $10 > d "/wav.scp"; print $1, $11 > d "/text"; print $1, $3 > d "/utt2spk" }' "${manifest}"
-    python3 -m espnet_ext.bin.datadir fix "data/${set}"          # sorts, writes spk2utt
+    python3 -m espnet_ext.bin.datadir from_manifest "${manifest}" "data/${set}" --set "${set}"
     python3 -m espnet_ext.bin.datadir validate "data/${set}"
 done
 for sub in train_10min train_1h; do
