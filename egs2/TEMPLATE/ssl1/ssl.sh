@@ -96,10 +96,9 @@ if run_stage 10; then
     if [ -f "${data_feats}/${train_set}/utt2num_samples" ] && [ -f "${data_feats}/${valid_set}/utt2num_samples" ]; then
         # Pre-training has no feature statistics: its shape files are the samples per utterance
         # that stage 3 counted (what ESPnet's --collect_stats writes, without a pass over the audio).
-        for part in train valid; do
-            set_dir=${data_feats}/${train_set}; [ "${part}" = train ] || set_dir=${data_feats}/${valid_set}
-            mkdir -p "${ssl_stats_dir}/${part}"
-            cp "${set_dir}/utt2num_samples" "${ssl_stats_dir}/${part}/speech_shape"
+        for pair in "train:${train_set}" "valid:${valid_set}"; do
+            mkdir -p "${ssl_stats_dir}/${pair%%:*}"
+            cp "${data_feats}/${pair#*:}/utt2num_samples" "${ssl_stats_dir}/${pair%%:*}/speech_shape"
         done
         log "  shapes from ${data_feats}/{${train_set},${valid_set}}/utt2num_samples"
     else
