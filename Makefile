@@ -54,8 +54,8 @@ $(VENV_STAMP): pyproject.toml
 # runs beside the pre-training's first stages, and ssl1's backbone export and report (stages 12-13,
 # ~30 s; log egs2/mini/ssl1/exp/export_report.log) beside asr1's statistics and fine-tuning, which
 # start from the pre-training's last checkpoint (checkpoints/<N>updates.pth, written by stage 11).
-# (Beside the statistics the side job cost the demo ~12 s less than beside the training alone.)
-# ~10 min on 2 idle cores (README).
+# (One run each: the demo took ~12 s less with it beside the statistics than beside the training.)
+# 8-9 min on 2 idle cores (README).
 demo: install
 	@mkdir -p egs2/mini/asr1/exp; \
 	(cd egs2/mini/asr1 && ./run.sh --stop_stage 5 > exp/data_prep.log 2>&1) & prep=$$!; \
