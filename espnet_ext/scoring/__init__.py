@@ -16,6 +16,8 @@ one way (``textio`` ← ``tokens``/``folding``/``leftout``; ``alignment``, ``cou
 - :mod:`.result_txt`: the ``result.txt`` report and reading its ``Sum/Avg`` row
 - :mod:`.sclite`: running sclite and checking its counts against ours
 - :mod:`.results_md`: ``RESULTS.md``
+- :mod:`.significance`: paired tests of two systems on the same utterances (MAPSSWE as SCTK's
+  ``sc_stats``, the paired bootstrap), read from score dirs
 
 References: SCTK's sclite 2.10 (``sclite -h``, its ``-o all`` report); ESPnet's asr.sh
 stage 13 scoring. The command-line entry point is ``python -m espnet_ext.bin.score``.
