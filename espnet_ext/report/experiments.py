@@ -219,7 +219,7 @@ def _against_best(best: significance.ScoredSet, other: significance.ScoredSet, t
         boot = significance.bootstrap_utterances(a, b)
         return boot.low <= 0.0, f"[{boot.low:+.1f}, {boot.high:+.1f}]"
     m = significance.mapsswe_utterances(a, b)
-    return not m.significant(ALPHA), p_text(m.p_value)
+    return not m.significant(ALPHA), p_text(m.reported_p) + (" (sign test)" if m.no_variance else "")
 
 
 def _read(score_dir: Path, cache: Dict[Path, Any]) -> Tuple[Optional[float], Any]:
@@ -300,7 +300,9 @@ def _note(metric: str, test: str, columns: Mapping[str, Column], test_sets: Sequ
                f"interval of the difference in {metric} points from that row reaches 0; the other rows give it")
     else:
         how = ("MAPSSWE (NIST's matched-pairs sentence-segment word error test, as SCTK's `sc_stats -t mapsswe`) "
-               f"against that row, two-sided p >= {ALPHA}; the other rows give its p-value")
+               f"against that row, two-sided p >= {ALPHA}; the other rows give its p-value (where every segment "
+               "differs by the same count, MAPSSWE has no variance and the exact sign test over the segments "
+               "gives p, marked \"sign test\")")
     lines = [f"**Bold**: per test set, the lowest {metric} and every row not significantly worse than it: {how}."]
     sizes = [f"{t} {columns[t].utterances[0]} utterances, {columns[t].utterances[1]:,} {_TOKENS[metric]}"
              for t in test_sets if columns[t].utterances]

@@ -11,7 +11,8 @@ Two paired tests over the utterances of one test set (or of several, pooled):
   where neither system errs are dropped. Over the ``n`` segments: the mean difference, its
   sample standard deviation (``n - 1``), ``Z = mean / (sd / sqrt(n))`` and the two-sided
   normal p-value. Like SCTK, ``Z`` is 0 (p = 1) when the differences do not vary (one
-  segment, or every segment differing by the same count): the test then says nothing.
+  segment, or every segment differing by the same count); for that case ``reported_p`` (what
+  the tables show) is the exact sign test over the segments, all of one sign, instead.
   ``p_value`` is the exact normal tail; ``sctk_p_value`` is what ``sc_stats -u`` prints,
   which takes ``Z`` down to a multiple of 0.01 before its table look-up (a slightly
   larger, conservative p).
@@ -291,9 +292,26 @@ class Mapsswe(NamedTuple):
     def rate_b(self) -> float:
         return 100.0 * self.errors_b / self.ref_words if self.ref_words else 0.0
 
+    @property
+    def no_variance(self) -> bool:
+        """Every segment differs by the same non-zero count: MAPSSWE has no variance to test
+        (sc_stats then reports Z = 0, p = 1, whatever the number of segments)."""
+        return self.segments > 0 and self.std_dev == 0.0 and self.mean != 0.0
+
+    @property
+    def sign_test_p(self) -> float:
+        """Where the differences do not vary (:attr:`no_variance`), the exact two-sided sign test
+        over the segments, all of one sign: ``2 * 0.5 ** segments`` (at most 1)."""
+        return min(1.0, 2.0 * 0.5 ** self.segments)
+
+    @property
+    def reported_p(self) -> float:
+        """:attr:`p_value`, or :attr:`sign_test_p` where the differences do not vary."""
+        return self.sign_test_p if self.no_variance else self.p_value
+
     def significant(self, alpha: float = 0.05) -> bool:
-        """Whether the two systems differ at level ``alpha`` (two-sided)."""
-        return self.p_value < alpha
+        """Whether the two systems differ at level ``alpha`` (two-sided) by :attr:`reported_p`."""
+        return self.reported_p < alpha
 
 
 def normal_cdf(z: float) -> float:

@@ -180,3 +180,16 @@ def test_cli_writes_the_file_quickly_without_torch_or_espnet(expdir, tmp_path):
     assert seconds < 5
     assert out.read_text() == proc.stdout and "|asr_b|" in proc.stdout
     assert not list(tmp_path.glob("RESULTS_all.md.tmp*"))
+
+
+def test_segments_all_differing_alike_fall_back_to_the_sign_test(expdir):
+    """f: two errors where b has one (utterances 0, 1), one where b has none (2-6): seven
+    segments, each one error worse than b's; MAPSSWE has no variance (sc_stats: Z = 0), the
+    sign test gives p = 2 / 2 ** 7."""
+    exp = write_exp(expdir, "f", "/m/ssl/checkpoints/500updates.pth", 0.001)
+    refs = {u: REF for u in UTTS}
+    hyps = {u: REF[:5] + ("xx" + REF[7:] if k < 2 else "x" + REF[6:] if k < 7 else REF[5:])
+            for k, u in enumerate(UTTS)}
+    scoring.write_result_txt(scoring.score(refs, hyps, "char"), exp / DECODE / "test/score_cer/result.txt")
+    _, rows = rows_of(report.format_results(expdir))
+    assert 2 / 2 ** 7 == 0.015625 and {r[0]: r for r in rows}["asr_f"][5] == "9.0 p=0.016 (sign test)"

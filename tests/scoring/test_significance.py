@@ -70,8 +70,13 @@ def test_mapsswe_statistic_by_hand():
 def test_mapsswe_degenerate_cases_give_no_difference():
     identical = sig.mapsswe(["CSC", "CCD"], ["CSC", "CCD"])
     assert identical.segments == 2 and identical.mean == 0 and identical.z == 0 and identical.p_value == 1.0
+    assert not identical.no_variance and identical.reported_p == 1.0 and not identical.significant()
     same_step = sig.mapsswe(["SCCS"] * 4, ["CCCC"] * 4)  # every segment +1: no variance, Z = 0 as in SCTK
     assert same_step.segments == 8 and same_step.mean == 1 and same_step.z == 0 and same_step.p_value == 1.0
+    # the sign test instead: 8 segments all favouring b, two-sided p = 2 / 2 ** 8
+    assert same_step.no_variance and same_step.reported_p == 2 / 256 and same_step.significant()
+    one = sig.mapsswe(["CSC"], ["CCC"])
+    assert one.no_variance and one.reported_p == 1.0 and not one.significant()
     assert sig.mapsswe([], []).segments == 0
     with pytest.raises(ValueError, match="same reference"):
         sig.mapsswe(["CC"], ["C"])
