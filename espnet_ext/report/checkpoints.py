@@ -18,7 +18,10 @@ mmap=True)``), never built into models.
 Manifest (:func:`write_manifest`): a TSV with the header
 ``name tag updates origin format path``, one checkpoint a line, in table order: own
 checkpoints by update count, own ones of unknown count, then foreign ones. ``tag`` is the
-fine-tuning experiment's ``--asr_tag`` (``exp/asr_<tag>``).
+fine-tuning experiment's ``--asr_tag`` (``exp/asr_<tag>``). A row of 0 updates, or of origin
+``random`` (``random_init <cfg>_random_init 0 random preset -``: the config's own preset
+fine-tuned from random initialisation), is the random-initialisation baseline: it reads
+"random init" and comes first.
 
 Scores (:func:`read_scores`): ``exp/asr_<tag>/<decode>/<test_set>/score_{cer,wer,per}/result.txt``
 (asr.sh stage 13), the error rate of the ``Sum/Avg`` row; a row counts as finished when the
@@ -26,10 +29,15 @@ driver has left ``exp/asr_<tag>/.done_compare``. The decode dir is the one asked
 each experiment's newest.
 
 Table (:func:`format_table`): a row per checkpoint, a column per test set and metric (the
-chosen metric first), the best row marked: the lowest mean of the chosen metric over the
-test sets, among rows scored on all of them. Plot (:func:`plot_png`): the chosen metric
-against pre-training updates, a line per test set; foreign checkpoints, and own ones of
-unknown update count, as labelled horizontal reference lines.
+chosen metric first). The best row is the lowest mean of the chosen metric over the test
+sets, among rows scored on all of them; it and every row not significantly worse than it are
+in bold. The test (:func:`compare_to_best`) is MAPSSWE
+(:mod:`espnet_ext.scoring.significance`) of the chosen metric against the best row, over the
+utterances of all test sets pooled; not significantly worse: two-sided p >= 0.05 (where every
+segment differs by the same count, the sign test over the segments). Plot
+(:func:`plot_png`): the chosen metric against pre-training updates, a line per test set;
+foreign checkpoints, and own ones of unknown update count, as labelled horizontal reference
+lines.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 
 from espnet_ext import scoring
 from espnet_ext.report import PathLike, figure_png, pyplot
+from espnet_ext.scoring import significance
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +62,9 @@ DONE_MARKER = ".done_compare"
 UPDATES_FILE = re.compile(r"^(\d+)updates\.pth$")
 #: metrics in order of preference for the default chosen metric
 METRICS = ("PER", "CER", "WER")
+ORIGINS = ("own", "foreign", "random")
+RANDOM_INIT = "random init"  # the label of the random-initialisation row
+ALPHA = 0.05  # the level of the test against the best row
 MANIFEST_COLUMNS = ("name", "tag", "updates", "origin", "format", "path")
 #: file or directory names that say nothing about the checkpoint: the parent's name is prefixed
 GENERIC_NAMES = re.compile(r"^(backbone|checkpoint|checkpoint_best|checkpoint_last|checkpoint[-_]\d+|model|latest|"
@@ -67,14 +79,19 @@ class Checkpoint(NamedTuple):
 
     name: str                # readable and unique, safe in a file name
     tag: str                 # the fine-tuning experiment: exp/asr_<tag>
-    updates: Optional[int]   # pre-training updates, None when unknown
-    origin: str              # "own" or "foreign"
-    source_format: str       # "espnet_ext", "fairseq", "huggingface" or "unknown"
-    path: str                # absolute
+    updates: Optional[int]   # pre-training updates, None when unknown (0: random initialisation)
+    origin: str              # "own", "foreign" or "random" (no checkpoint: random initialisation)
+    source_format: str       # "espnet_ext", "fairseq", "huggingface", "unknown" ("preset" for random)
+    path: str                # absolute ("-" for random initialisation)
 
     @property
     def foreign(self) -> bool:
         return self.origin == "foreign"
+
+    @property
+    def random_init(self) -> bool:
+        """The fine-tuning from a randomly initialised backbone (0 updates)."""
+        return self.origin == "random" or self.updates == 0
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -184,8 +201,16 @@ def _unique_names(paths: Sequence[Path]) -> List[str]:
 
 
 def table_order(checkpoints: Sequence[Checkpoint]) -> List[Checkpoint]:
-    """Own checkpoints by update count, own ones of unknown count, then foreign ones (by count, name)."""
-    return sorted(checkpoints, key=lambda c: (c.foreign, c.updates is None, c.updates or 0, c.name))
+    """Random initialisation, own checkpoints by update count, own ones of unknown count, then
+    foreign ones (by count, name)."""
+    return sorted(checkpoints, key=lambda c: (not c.random_init, c.foreign, c.updates is None, c.updates or 0,
+                                              c.name))
+
+
+def random_init_checkpoint(tag_prefix: str = "") -> Checkpoint:
+    """The manifest row of the random-initialisation baseline (compare_checkpoints.sh --random_init true)."""
+    tag = f"{tag_prefix}_random_init" if tag_prefix else "random_init"
+    return Checkpoint("random_init", tag, 0, "random", "preset", "-")
 
 
 def describe(patterns: Sequence[str], tag_prefix: str = "") -> List[Checkpoint]:
@@ -226,10 +251,10 @@ def read_manifest(path: PathLike) -> List[Checkpoint]:
     out = []
     for number, line in enumerate(lines[1:], start=2):
         fields = line.split("\t")
-        if len(fields) != len(MANIFEST_COLUMNS) or fields[3] not in ("own", "foreign") or \
+        if len(fields) != len(MANIFEST_COLUMNS) or fields[3] not in ORIGINS or \
                 not re.fullmatch(r"\d*", fields[2]):
             raise ValueError(f"{path}:{number}: expected {len(MANIFEST_COLUMNS)} tab-separated fields (updates a "
-                             f"number or empty, origin own or foreign); found {line!r}")
+                             f"number or empty, origin {', '.join(ORIGINS)}); found {line!r}")
         name, tag, updates, origin, source_format, ckpt = fields
         out.append(Checkpoint(name, tag, int(updates) if updates else None, origin, source_format, ckpt))
     return out
@@ -241,6 +266,7 @@ class Scores(NamedTuple):
 
     decode_dir: Path
     rates: Dict[Tuple[str, str], float]  # (test set, metric) -> error rate, %
+    score_dirs: Mapping[Tuple[str, str], Path] = {}  # (test set, metric) -> score_<metric> dir
 
 
 class Row(NamedTuple):
@@ -267,9 +293,8 @@ def read_scores(exp_dir: PathLike, decode_tag: Optional[str] = None) -> Optional
         chosen = max(by_decode, key=lambda d: (max(p.stat().st_mtime for p in by_decode[d]), d.name))
     else:
         return None
-    rates = {(p.parent.parent.name, p.parent.name[len("score_"):].upper()): scoring.read_summary(p).errors
-             for p in by_decode[chosen]}
-    return Scores(chosen, rates)
+    dirs = {(p.parent.parent.name, p.parent.name[len("score_"):].upper()): p.parent for p in by_decode[chosen]}
+    return Scores(chosen, {key: scoring.read_summary(d / "result.txt").errors for key, d in dirs.items()}, dirs)
 
 
 def collect_rows(checkpoints: Sequence[Checkpoint], expdir: PathLike, decode_tag: Optional[str] = None) -> List[Row]:
@@ -313,9 +338,60 @@ def best_row(rows: Sequence[Row], metric: str, test_sets: Sequence[str]) -> Opti
     return min(means)[1] if means else None
 
 
+class Versus(NamedTuple):
+    """A row tested against the best row (:func:`compare_to_best`)."""
+
+    p: Optional[float]  # the test's p-value; None when the rows could not be compared
+    not_worse: bool     # not significantly worse than the best row
+    note: str           # what the table's note column says
+    reason: str = ""    # why the rows could not be compared
+
+
+def _scored_set(path: Path, cache: Dict[Path, Any]) -> significance.ScoredSet:
+    if path not in cache:
+        cache[path] = significance.read_score_dir(path)
+    return cache[path]
+
+
+def _versus(m: significance.Mapsswe) -> Versus:
+    p = m.reported_p
+    text = ("p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}") + \
+        (", sign test" if m.no_variance else "") + f", {m.segments} segment{'s' if m.segments != 1 else ''}"
+    if not m.significant(ALPHA):
+        return Versus(p, True, f"not significantly worse ({text})")
+    return Versus(p, False, f"{'significantly worse' if m.mean < 0 else 'differs'} ({text})")
+
+
+def compare_to_best(rows: Sequence[Row], metric: str, test_sets: Sequence[str], best: Optional[int]) -> Dict[int, Versus]:
+    """MAPSSWE of ``metric`` of every row scored on all ``test_sets`` against the ``best`` row,
+    over the utterances of the test sets pooled (see the module docstring), by row index."""
+    out: Dict[int, Versus] = {}
+    cache: Dict[Path, Any] = {}
+    for i, row in enumerate(rows):
+        if best is None or i == best or mean_rate(row, metric, test_sets) is None:
+            continue
+        try:
+            pairs = [(_scored_set(rows[best].scores.score_dirs[(t, metric)], cache),
+                      _scored_set(row.scores.score_dirs[(t, metric)], cache)) for t in test_sets]
+            out[i] = _versus(significance.mapsswe_utterances(*significance.paired_sets(pairs)))
+        except (ValueError, KeyError) as error:
+            out[i] = Versus(None, False, "not compared", str(error).strip("'"))
+    return out
+
+
 # --------------------------------------------------------------------------- table
 def _label(row: Row) -> str:
+    if row.checkpoint.random_init:
+        return RANDOM_INIT
     return f"{row.checkpoint.name} (foreign)" if row.checkpoint.foreign else row.checkpoint.name
+
+
+def _note(i: int, row: Row, best: Optional[int], versus: Mapping[int, Versus]) -> str:
+    if row.scores is None:
+        return "not finished"
+    if i == best:
+        return "**best**"
+    return versus[i].note if i in versus else "not scored on every test set"
 
 
 def format_table(rows: Sequence[Row], metric: Optional[str] = None, asr_config: Optional[str] = None,
@@ -325,29 +401,37 @@ def format_table(rows: Sequence[Row], metric: Optional[str] = None, asr_config: 
     chosen = choose_metric(metrics, metric)
     columns = [(s, m) for m in [chosen] + [m for m in metrics if m != chosen] for s in test_sets]
     best = best_row(rows, chosen, test_sets)
+    versus = compare_to_best(rows, chosen, test_sets, best)
     out = ["<!-- Generated by compare_checkpoints.sh (python -m espnet_ext.bin.compare_checkpoints table). -->",
            "# Error rates across pre-training checkpoints", ""]
     if asr_config:
         out.append(f"Fine-tuned with `{asr_config}` from each checkpoint; error rates in %.")
     decode_dirs = sorted({r.scores.decode_dir.name for r in rows if r.scores})
-    out.append(f"Decoding: `{'`, `'.join(decode_dirs)}`. Best (**best**): the lowest mean {chosen} over "
-               f"{', '.join(test_sets)}.")
+    sets = ", ".join(test_sets)
+    out.append(f"Decoding: `{'`, `'.join(decode_dirs)}`. Best (**best**): the lowest mean {chosen} over {sets}. "
+               f"In bold with it, the checkpoints not significantly worse than it: MAPSSWE (NIST's matched-pairs "
+               f"sentence-segment word error test, as SCTK's sc_stats) of {chosen} against the best row over the "
+               f"utterances of {sets} pooled, two-sided p >= {ALPHA} (the sign test over the segments where every "
+               "segment differs by the same count).")
     out += ["", "|checkpoint|updates|" + "|".join(f"{s} {m}" for s, m in columns) + "|note|",
             "|---|---:|" + "---:|" * len(columns) + "---|"]
     for i, row in enumerate(rows):
         updates = "?" if row.checkpoint.updates is None else str(row.checkpoint.updates)
-        if row.scores is None:
-            cells, note = ["-"] * len(columns), "not finished"
-        else:
-            cells = [_percent(row.scores.rates.get(key)) for key in columns]
-            note = "**best**" if i == best else ""
-        label = f"**{_label(row)}**" if i == best else _label(row)
-        out.append(f"|{label}|{updates}|" + "|".join(cells) + f"|{note}|")
+        cells = ["-"] * len(columns) if row.scores is None else [_percent(row.scores.rates.get(k)) for k in columns]
+        bold = i == best or (i in versus and versus[i].not_worse)
+        label = f"**{_label(row)}**" if bold else _label(row)
+        out.append(f"|{label}|{updates}|" + "|".join(cells) + f"|{_note(i, row, best, versus)}|")
+    reasons = [f"- {_label(rows[i])}: {v.reason}" for i, v in versus.items() if v.reason]
+    if reasons:
+        out += ["", "Not compared with the best row:", ""] + reasons
     if plot_name:
         out += ["", f"![{chosen} against pre-training updates]({plot_name})"]
     out += ["", "Checkpoints:", ""]
     for row in rows:
         scored = row.scores.decode_dir if row.scores else row.exp_dir
+        if row.checkpoint.random_init and row.checkpoint.origin == "random":
+            out.append(f"- {RANDOM_INIT}: no checkpoint, the config's preset randomly initialised -> `{scored}`")
+            continue
         out.append(f"- {row.checkpoint.name}: `{row.checkpoint.path}` ({row.checkpoint.origin}, "
                    f"{row.checkpoint.source_format}) -> `{scored}`")
     return "\n".join(out) + "\n"

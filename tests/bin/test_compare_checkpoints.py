@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -255,3 +256,55 @@ def test_cli_errors_name_the_problem(tmp_path, caplog):
     assert "none of its 1 checkpoint(s) has finished" in caplog.text
     assert main(["describe", "--out", str(manifest), str(tmp_path / "nope.pt")]) == 1
     assert "nope.pt: expected a checkpoint file" in caplog.text
+
+
+# --------------------------------------------------------------------------- random init, significance
+def write_utterance_scores(exp: Path, test_set: str, wrong, decode: str = "decode_ctc_greedy_last5.ave") -> None:
+    """CER of ``test_set``: utterance k of REF with its first ``wrong[k]`` characters substituted."""
+    refs = {f"s-u{k}": REF for k in range(len(wrong))}
+    hyps = {f"s-u{k}": "x" * n + REF[n:] for k, n in enumerate(wrong)}
+    scoring.write_result_txt(scoring.score(refs, hyps, "char"), exp / decode / test_set / "score_cer" / "result.txt")
+    (exp / report.DONE_MARKER).touch()
+
+
+def test_random_init_row_comes_first_and_rows_are_tested_against_the_best(tmp_path):
+    """Six utterances. Against the best (100 updates, errors 1 0 1 0 0 0): 50 updates (1 1 1 0 0 1)
+    differs in segments by 0, -1, 0, -1 (mean -1/2, sd sqrt(1/3): Z = -sqrt 3, p = 0.083: not
+    significantly worse, bold); random init (5 on each) by -4, -5, -4, -5, -5, -5 (Z = -22)."""
+    for n in (100, 50):
+        own_checkpoint(tmp_path / "s/checkpoints" / f"{n}updates.pth")
+    manifest = report.write_manifest(report.describe([str(tmp_path / "s/checkpoints/*updates.pth")], "cfg"),
+                                     tmp_path / "m.tsv")
+    with open(manifest, "a") as f:  # the line compare_checkpoints.sh --random_init true appends
+        f.write("random_init\tcfg_random_init\t0\trandom\tpreset\t-\n")
+    found = report.table_order(report.read_manifest(manifest))
+    assert [(c.name, c.random_init) for c in found] == [
+        ("random_init", True), ("s_50updates", False), ("s_100updates", False)]
+    assert found[0] == report.random_init_checkpoint("cfg")
+    for name, wrong in (("s_100updates", [1, 0, 1, 0, 0, 0]), ("s_50updates", [1, 1, 1, 0, 0, 1]),
+                        ("random_init", [5] * 6)):
+        write_utterance_scores(tmp_path / "exp" / f"asr_cfg_{name}", "test", wrong)
+    rows = report.collect_rows(found, tmp_path / "exp")
+    versus = report.compare_to_best(rows, "CER", ["test"], 2)
+    assert versus[1].p == pytest.approx(math.erfc(math.sqrt(3) / math.sqrt(2))) and versus[1].not_worse
+    assert versus[0].p < 0.001 and not versus[0].not_worse
+    _, table = table_rows(report.format_table(rows))
+    assert [r[0] for r in table] == ["random init", "**s_50updates**", "**s_100updates**"]
+    assert [r[1] for r in table] == ["0", "50", "100"]
+    assert [r[-1] for r in table] == ["significantly worse (p<0.001, 6 segments)",
+                                      "not significantly worse (p=0.083, 4 segments)", "**best**"]
+    assert "- random init: no checkpoint" in report.format_table(rows)
+
+
+def test_a_row_on_other_utterances_is_not_compared(tmp_path):
+    for n in (1, 2):
+        own_checkpoint(tmp_path / "s/checkpoints" / f"{n}updates.pth")
+    found = report.describe([str(tmp_path / "s/checkpoints/*updates.pth")], "c")
+    write_utterance_scores(tmp_path / "exp/asr_c_s_1updates", "test", [1, 1, 0])
+    write_utterance_scores(tmp_path / "exp/asr_c_s_2updates", "test", [1, 0])
+    text = report.format_table(report.collect_rows(found, tmp_path / "exp"))
+    _, table = table_rows(text)
+    assert table[1][-1] == "**best**" and table[0][0] == "s_1updates" and table[0][-1] == "not compared"
+    reason = text.split("Not compared with the best row:\n\n- s_1updates: ", 1)[1].splitlines()[0]
+    assert reason.startswith(str(tmp_path / "exp/asr_c_s_2updates/decode_ctc_greedy_last5.ave/test/score_cer"))
+    assert "expected the same utterances, found 0 only in the first () and 1 only in the second (s-u2)" in reason
