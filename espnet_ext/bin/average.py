@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-from espnet_ext.espnet.averaging import average_last, average_state_dicts, best_average_name
+from espnet_ext.espnet.averaging import average_last, best_average_name, save_average
 from espnet_ext.core.log import setup_logging
 
 
@@ -40,14 +40,11 @@ def main(argv=None) -> int:
             return 1
         print(best_average_name(config))
         return 0
-    import torch
-
     try:
         if args.inputs:
             if args.out is None:
                 raise ValueError("--inputs needs --out")
-            torch.save(average_state_dicts(args.inputs), args.out)
-            out = args.out
+            out = save_average(args.inputs, args.out)
         elif args.exp_dir is not None and args.last:
             out = average_last(args.exp_dir, args.last, args.out)
         else:

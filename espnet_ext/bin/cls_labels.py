@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from espnet_ext.core.atomic import write_text
 from espnet_ext.core.log import setup_logging
 from espnet_ext.data.datadir import read_map
 
@@ -75,7 +76,7 @@ def check_labels(path: Path, labels: Dict[str, str], classes: Sequence[str]) -> 
 def write_label_list(path: Path, classes: Sequence[str]) -> None:
     """One class a line, then ``<unk>``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{c}\n" for c in [*classes, UNK]), encoding="utf-8")
+    write_text(path, "".join(f"{c}\n" for c in [*classes, UNK]))
 
 
 def make_label_list(texts: Sequence[Path], out: Path, classes: Optional[Sequence[str]] = None,

@@ -40,6 +40,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 import numpy as np
 
 from espnet_ext.bin.cls_labels import read_label_list
+from espnet_ext.core.atomic import write_text
 from espnet_ext.data.datadir import read_map
 
 NONE_COLUMN = "(none)"
@@ -173,8 +174,8 @@ def write_scores(scores: Scores, out_dir: Path, name: str) -> None:
         confusion=scores.confusion.tolist(), confusion_columns=scores.classes + [NONE_COLUMN],
         missing=scores.missing,
     )
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
-    (out_dir / "confusion.md").write_text(confusion_markdown(scores), encoding="utf-8")
+    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+    write_text(out_dir / "confusion.md", confusion_markdown(scores))
     plot_confusion(scores, out_dir / "confusion.png",
                    f"{name}: accuracy {scores.accuracy:.1f}%, macro-F1 {scores.macro_f1:.1f}%")
 
@@ -231,7 +232,7 @@ def run(args: argparse.Namespace) -> str:
     """Score or collect as the arguments say; returns what to print."""
     if args.collect is not None:
         out = args.out or args.collect / "RESULTS.md"
-        out.write_text(collect_results(args.collect), encoding="utf-8")
+        write_text(out, collect_results(args.collect))
         return f"wrote {out}"
     refs = read_map(args.ref, allow_empty_value=True)
     hyps = read_map(args.hyp, allow_empty_value=True)

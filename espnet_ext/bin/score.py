@@ -53,6 +53,7 @@ import warnings
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_ext.core.atomic import write_text
 from espnet_ext import scoring
 
 
@@ -135,7 +136,7 @@ def run_scoring(args: argparse.Namespace) -> Path:
             warnings.simplefilter("ignore")  # the same warning as above
             theirs = scoring.run_sclite(refs, hyps, args.unit, args.out_dir, title=title, **options)
         scoring.check_same_counts(ours, theirs)
-        result.write_text(theirs.report, encoding="utf-8")
+        write_text(result, theirs.report)
         backend = "sclite (counts identical to espnet_ext.scoring)"
     else:
         scoring.write_result_txt(ours, result, title)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_ext.core.atomic import write_text
 from espnet_ext.report import seeds
 
 
@@ -37,7 +38,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     print(text, end="")
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
+        write_text(args.out, text)
     return 0
 
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+from espnet_ext.core.atomic import replacing, write_bytes, write_text
+
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, os.PathLike]
@@ -136,11 +138,7 @@ def read_map(path: PathLike, allow_empty_value: bool = False) -> Dict[str, str]:
 
 
 def _atomic_write_text(path: PathLike, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_text(path, text, errors="surrogateescape")
 
 
 def write_map(path: PathLike, mapping: Mapping[str, str]) -> None:
@@ -299,7 +297,7 @@ def write_data_dir(data: DataDir, path: PathLike) -> None:
             (path / name).unlink()
     for name in SCALAR_FILES:
         if name in data.scalars:
-            (path / name).write_bytes(data.scalars[name])
+            write_bytes(path / name, data.scalars[name])
         elif (path / name).exists():
             (path / name).unlink()
     if data.others:
@@ -471,15 +469,19 @@ def iter_utterances(path: PathLike, names: Sequence[str]) -> Iterator[Tuple[str,
         yield key, {name: e.value for name, e in zip(names, entries)}
 
 
+class _Discarded(Exception):
+    """Ends a :func:`~espnet_ext.core.atomic.replacing` block whose file is not kept."""
+
+
 class SortedDataDirWriter:
     """Write a data dir from utterances that arrive in C-locale order, one line at a time.
 
     ``names``: the per-utterance files to write (``utt2spk`` among them). ``spk2utt`` is
     written as the utterances arrive when every speaker's utterances are contiguous and the
     speakers rise in C-locale order (ids prefixed by their speaker, as Kaldi asks); otherwise
-    it is derived from the finished ``utt2spk`` in memory. Files go to ``<name>.tmp`` and
-    replace the old ones on :meth:`close` (and known data files not written are removed then),
-    so an aborted write leaves the directory as it was.
+    it is derived from the finished ``utt2spk`` in memory. Each file is written beside its name
+    (:func:`espnet_ext.core.atomic.replacing`) and replaces the old one on :meth:`close` (and known
+    data files not written are removed then), so an aborted write leaves the directory as it was.
     """
 
     def __init__(self, path: PathLike, names: Sequence[str]):
@@ -488,6 +490,7 @@ class SortedDataDirWriter:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self.names = list(names)
+        self._replacing = {name: replacing(self.path / name) for name in self.names + ["spk2utt"]}
         self.files = {name: self._open(name) for name in self.names + ["spk2utt"]}
         self.count = 0
         self.speakers: set = set()
@@ -497,7 +500,16 @@ class SortedDataDirWriter:
         self._streamed_spk2utt = True
 
     def _open(self, name: str):
-        return open(self.path / f"{name}.tmp", "w", encoding="utf-8", errors="surrogateescape", newline="\n")
+        tmp = self._replacing[name].__enter__()
+        return open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n")
+
+    def _finish(self, name: str, keep: bool) -> None:
+        """Rename ``name``'s temporary file into place (``keep``) or remove it."""
+        if keep:
+            self._replacing[name].__exit__(None, None, None)
+        else:
+            dropped = _Discarded(f"{self.path / name}: not kept")
+            self._replacing[name].__exit__(_Discarded, dropped, None)
 
     def add(self, utt: str, values: Mapping[str, str]) -> None:
         """Write one utterance; ``values`` holds a value for every file of ``names``.
@@ -533,7 +545,7 @@ class SortedDataDirWriter:
         """Close and delete the temporary files; the directory keeps its old files."""
         for name, f in self.files.items():
             f.close()
-            (self.path / f"{name}.tmp").unlink(missing_ok=True)
+            self._finish(name, keep=False)
 
     def close(self) -> int:
         """Finish the files, move them into place; return the number of utterances."""
@@ -542,11 +554,9 @@ class SortedDataDirWriter:
         for f in self.files.values():
             f.close()
         for name in self.names:
-            os.replace(self.path / f"{name}.tmp", self.path / name)
-        if self._streamed_spk2utt:
-            os.replace(self.path / "spk2utt.tmp", self.path / "spk2utt")
-        else:
-            (self.path / "spk2utt.tmp").unlink()
+            self._finish(name, keep=True)
+        self._finish("spk2utt", keep=self._streamed_spk2utt)
+        if not self._streamed_spk2utt:
             logger.info("%s: speakers' utterances are not contiguous in id order: spk2utt built in memory", self.path)
             write_spk2utt(self.path / "spk2utt", read_map(self.path / "utt2spk"))
         for name in UTT_FILES:
@@ -803,7 +813,7 @@ def split_data_dir(path: PathLike, num: int, by_speaker: bool = False) -> List[P
         shutil.rmtree(split_dir)
     for part, part_dir in zip(parts, parts_dirs):
         write_data_dir(data.subset(part), part_dir)
-    (split_dir / ".done").write_text(mode + "\n")
+    write_text(split_dir / ".done", mode + "\n")
     sizes = [len(p) for p in parts]
     logger.info("%s: %d parts by %s, %d to %d utterances each", split_dir, num, mode, min(sizes), max(sizes))
     return parts_dirs

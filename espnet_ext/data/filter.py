@@ -30,6 +30,7 @@ import os
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from espnet_ext.core.atomic import write_text
 from espnet_ext.data import datadir
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def filter_data(
             removed[utt] = reason
     dst.mkdir(parents=True, exist_ok=True)
     removed_path = dst / "removed.txt"
-    removed_path.write_text("".join(f"{u}\t{removed[u]}\n" for u in datadir.sorted_keys(removed)), "utf-8")
+    write_text(removed_path, "".join(f"{u}\t{removed[u]}\n" for u in datadir.sorted_keys(removed)))
     for kind, count in sorted(_reason_summary(removed).items()):
         logger.info("removed %d utterance(s): %s", count, kind)
     keep = [u for u in data.utts if u not in removed]

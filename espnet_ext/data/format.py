@@ -40,6 +40,7 @@ from typing import Deque, Dict, Iterator, List, NamedTuple, Optional, Sequence, 
 
 import numpy as np
 
+from espnet_ext.core.atomic import replacing, write_bytes, write_text
 from espnet_ext.data import datadir
 
 logger = logging.getLogger(__name__)
@@ -170,9 +171,8 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
 def _write_audio(path: str, samples: np.ndarray, fs: int, audio_format: str) -> None:
     import soundfile
 
-    tmp = path + ".tmp"
-    soundfile.write(tmp, samples, fs, format=audio_format.upper(), subtype="PCM_16")
-    os.replace(tmp, path)
+    with replacing(path, sync=False) as tmp:  # the directory is swapped in when complete
+        soundfile.write(str(tmp), samples, fs, format=audio_format.upper(), subtype="PCM_16")
 
 
 def process(job: Job) -> Result:
@@ -343,7 +343,7 @@ def format_wav_scp(
         writer.abort()
         raise
     excluded_path = dst / "excluded.txt"
-    excluded_path.write_text("".join(f"{u}\t{excluded[u]}\n" for u in datadir.sorted_keys(excluded)), "utf-8")
+    write_text(excluded_path, "".join(f"{u}\t{excluded[u]}\n" for u in datadir.sorted_keys(excluded)))
     progress.summary(fs, excluded_path)
     if not writer.count:
         writer.abort()
@@ -369,7 +369,7 @@ def _write_speaker_files(src: Path, dst: Path, speakers: set, audio_format: str)
     scalars.update(feats_type=b"raw\n", audio_format=f"{audio_format}\n".encode())
     for name in datadir.SCALAR_FILES:
         if name in scalars:
-            (dst / name).write_bytes(scalars[name])
+            write_bytes(dst / name, scalars[name])
         elif (dst / name).exists():
             (dst / name).unlink()
     others = sorted(

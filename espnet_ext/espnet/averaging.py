@@ -17,6 +17,7 @@ from typing import Dict, List, Sequence
 
 import torch
 
+from espnet_ext.core.atomic import replacing
 from espnet_ext.wav2vec2.importers import torch_load
 
 _EPOCH_FILE = re.compile(r"^(\d+)epoch\.pth$")
@@ -96,9 +97,15 @@ def average_last(exp_dir: Path, n: int, out: Path = None) -> Path:
     paths = last_n_checkpoints(exp_dir, n)
     out = Path(out) if out is not None else exp_dir / f"last{n}.ave.pth"
     logging.info("Averaging %d checkpoints: %s", n, ", ".join(p.name for p in paths))
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(average_state_dicts(paths), tmp)
-    tmp.replace(out)
+    return save_average(paths, out)
+
+
+def save_average(paths: Sequence[Path], out: Path) -> Path:
+    """Write the average of the state dicts in ``paths`` to ``out``, atomically; returns ``out``."""
+    out = Path(out)
+    averaged = average_state_dicts(paths)
+    with replacing(out) as tmp:
+        torch.save(averaged, tmp)
     return out
 
 

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
+from espnet_ext.core.atomic import write_bytes
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -48,7 +50,5 @@ def write_if_changed(path: PathLike, data: Union[str, bytes]) -> bool:
     if path.is_file() and path.read_bytes() == payload:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+    write_bytes(path, payload)
     return True

@@ -52,6 +52,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from espnet_ext.core.atomic import write_text
 from espnet_ext import scoring
 from espnet_ext.report import PathLike, figure_png, pyplot
 from espnet_ext.scoring import significance
@@ -237,7 +238,7 @@ def write_manifest(checkpoints: Sequence[Checkpoint], path: PathLike) -> Path:
                                 c.source_format, c.path]))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Iterable, Mapping
 
+from espnet_ext.core.atomic import write_text
 from espnet_ext.scoring.textio import preview, read_lines
 
 LEFT_OUT = "left_out.txt"  # beside result.txt: the test set's utterances not decoded (uttid<TAB>reason)
@@ -35,5 +36,5 @@ def write_left_out(items: Mapping[str, str], path) -> Path:
     """Write ``uttid<TAB>reason`` lines (possibly none) to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{u}\t{r}\n" for u, r in items.items()), encoding="utf-8")
+    write_text(path, "".join(f"{u}\t{r}\n" for u, r in items.items()))
     return path

@@ -19,6 +19,7 @@ import unicodedata
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from espnet_ext.core.atomic import write_text
 from espnet_ext.scoring.alignment import aligned_pairs
 from espnet_ext.scoring.counts import Counts
 from espnet_ext.scoring.scorer import Score, UttScore
@@ -199,7 +200,7 @@ def write_result_txt(score: Score, path, title: str = "hyp") -> Path:
     """Write :func:`format_result_txt` to ``path`` (UTF-8); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(format_result_txt(score, title), encoding="utf-8")
+    write_text(path, format_result_txt(score, title))
     return path
 
 

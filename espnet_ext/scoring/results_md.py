@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+from espnet_ext.core.atomic import write_text
 from espnet_ext.scoring.leftout import LEFT_OUT
 from espnet_ext.scoring.result_txt import read_summary
 from espnet_ext.scoring.textio import read_lines
@@ -106,5 +107,5 @@ def write_results_md(exp_dir, out=None) -> Path:
     path = Path(out) if out is not None else Path(exp_dir) / "RESULTS.md"
     text = collect_results(exp_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)
     return path

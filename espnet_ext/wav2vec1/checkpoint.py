@@ -24,6 +24,7 @@ from typing import Any, Dict, Mapping, NamedTuple, Optional, Union
 import torch
 from torch import Tensor
 
+from espnet_ext.core.atomic import replacing
 from espnet_ext.wav2vec1.config import Wav2Vec1Config
 from espnet_ext.wav2vec1.model import Wav2Vec1Model, wav2vec1_model
 from espnet_ext.wav2vec2.config import to_plain
@@ -67,9 +68,8 @@ def save_wav2vec1(model: Wav2Vec1Model, path: PathLike, predictor_state: Optiona
                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "predictor": {k: v.detach().cpu() for k, v in (predictor_state or {}).items()}}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def _build(config: Wav2Vec1Config, state: Mapping[str, Tensor], unexpected: list, source: str) -> Wav2Vec1Model:

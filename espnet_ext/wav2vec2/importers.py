@@ -51,6 +51,7 @@ from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Seq
 import torch
 from torch import Tensor
 
+from espnet_ext.core.atomic import replacing
 from espnet_ext.wav2vec2.config import Wav2Vec2Config, to_plain
 from espnet_ext.wav2vec2.model import Wav2Vec2Model, wav2vec2_model
 
@@ -461,6 +462,5 @@ def save_backbone(model: Wav2Vec2Model, config: Wav2Vec2Config, path: PathLike, 
     if normalize is not None:
         payload["normalize"] = bool(normalize)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(payload, tmp)

@@ -46,6 +46,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
+from espnet_ext.core.atomic import write_text
 from espnet_ext.data.datadir import write_map, write_spk2utt
 
 logger = logging.getLogger(__name__)
@@ -271,7 +272,7 @@ def _malformed_error(corpus_dir: Path, bad: Sequence[Skipped]) -> ValueError:
 def write_skipped(path: Path, skipped: Sequence[Skipped]) -> None:
     """``<path><TAB><reason>`` per skipped file, sorted by path (an empty file when none)."""
     rows = sorted(skipped, key=lambda s: str(s.path))
-    path.write_text("".join(f"{s.path}\t{s.reason}\n" for s in rows), encoding="utf-8")
+    write_text(path, "".join(f"{s.path}\t{s.reason}\n" for s in rows))
 
 
 def prepare_ravdess(corpus_dir, out_dir, train_actors: str = DEFAULT_SPLIT["train"],

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Sequence, Tuple, Union
 
+from espnet_ext.core.atomic import write_text
 from espnet_ext.data import datadir
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def log_written(split_dir: Path, count: int, excluded: Mapping[str, str]) -> Non
 def write_excluded(path: Path, excluded: Mapping[str, str]) -> None:
     """``uttid<TAB>reason`` lines sorted by id (an empty file when nothing was left out)."""
     lines = [f"{utt}\t{excluded[utt]}\n" for utt in datadir.sorted_keys(excluded)]
-    path.write_text("".join(lines), encoding="utf-8")
+    write_text(path, "".join(lines))
 
 
 def log_listing(message: str, items: Iterable[str], limit: int = 10, log: logging.Logger = logger) -> None:
