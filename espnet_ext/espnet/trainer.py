@@ -1,6 +1,8 @@
 """ESPnet's Trainer, keeping the epoch checkpoints that last-N averaging needs, saving
-checkpoints every K optimizer updates (pre-training), and printing one progress line per epoch
-(:mod:`espnet_ext.core.progress`: the job launcher shows these lines on the terminal).
+checkpoints every K optimizer updates (pre-training), printing one progress line per epoch
+(:mod:`espnet_ext.core.progress`: the job launcher shows these lines on the terminal), and
+writing its state so that a kill at any moment never costs the run (:mod:`espnet_ext.espnet.resume`:
+atomic saves, ``checkpoint.prev.pth``, a resume that survives an unreadable ``checkpoint.pth``).
 
 ESPnet deletes ``{epoch}epoch.pth`` files that are not among the n best epochs of any
 ``best_model_criterion``. The seed study averaged "the model weights from the last 10
@@ -27,7 +29,9 @@ from espnet2.train.reporter import SubReporter, aggregate
 from espnet2.train.trainer import Trainer as _ESPnetTrainer
 from espnet2.train.trainer import TrainerOptions
 
+from espnet_ext.core.atomic import remove_stale_temporaries, replacing
 from espnet_ext.core.progress import EpochProgress
+from espnet_ext.espnet import resume as resuming
 
 RECENCY_CRITERION = ("train", "total_count", "max")
 
@@ -43,6 +47,8 @@ class Trainer(_ESPnetTrainer):
     line per epoch on stderr (rank 0)."""
 
     _progress: Optional[EpochProgress] = None  # set by run() in the process that reports
+    _writer: bool = True  # whether this process writes the experiment dir (rank 0); set by run()
+    _criteria: tuple = ()  # the run's best_model_criterion, for resume()
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser):
@@ -82,15 +88,49 @@ class Trainer(_ESPnetTrainer):
             handle = saver.attach(optimizers[0])
         if rank0:
             cls._progress = EpochProgress(trainer_options.max_epoch)
+        cls._writer, cls._criteria = rank0, tuple(trainer_options.best_model_criterion)
+        output_dir = Path(trainer_options.output_dir)
+        if rank0 and output_dir.is_dir():
+            for directory in (output_dir, output_dir / "checkpoints"):
+                for path in remove_stale_temporaries(directory) if directory.is_dir() else ():
+                    logging.info("Removed %s, left by a killed write", path)
+        if trainer_options.resume:
+            resuming.restore_missing_checkpoint(output_dir)
         try:
-            super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
-                        plot_attention_iter_factory, trainer_options, distributed_option)
-            if handle is not None:
-                saver.save_last()
+            with resuming.atomic_torch_saves():
+                super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+                            plot_attention_iter_factory, trainer_options, distributed_option)
+                if handle is not None:
+                    saver.save_last()
         finally:
             cls._progress = None
             if handle is not None:
                 handle.remove()
+
+    @classmethod
+    def resume(cls, checkpoint, model, reporter, optimizers, schedulers, scaler, ngpu: int = 0,
+               strict: bool = True) -> None:
+        """ESPnet's resume from ``checkpoint.pth``, surviving an unreadable one: the newest intact
+        state of :func:`~espnet_ext.espnet.resume.newest_intact_state` (logged: which file, and
+        for weights only what is lost), then what a kill cut short of that epoch's saving."""
+        import torch
+
+        exp_dir = Path(checkpoint).parent
+        location = f"cuda:{torch.cuda.current_device()}" if ngpu > 0 else "cpu"
+        state = resuming.newest_intact_state(exp_dir, location, move=cls._writer)
+        if state is None:
+            logging.error("Nothing intact to resume from in %s: training starts from scratch", exp_dir)
+            return
+        if state.states is not None:
+            resuming.apply_full_state(state.states, model, reporter, optimizers, schedulers, scaler, strict)
+            logging.info("The training was resumed using %s", state.source)
+            if cls._writer:
+                resuming.repair_epoch_outputs(exp_dir, state.states, reporter, list(cls._criteria))
+            return
+        model.load_state_dict(state.weights, strict=strict)
+        reporter.set_epoch(state.epoch)
+        kept = resuming.keep_earlier_epochs(exp_dir, state.epoch) if cls._writer else None
+        resuming.log_weights_only(state, kept)
 
     @classmethod
     def train_one_epoch(cls, *, reporter: SubReporter, **kwargs) -> bool:
@@ -173,13 +213,12 @@ class PeriodicSaver:
         path = self.directory / f"{updates}updates.pth"
         save = getattr(self.model, "save_pretrained", None)
         if save is not None:
-            save(path)
+            save(path)  # atomic itself (save_backbone)
         else:
             import torch
 
-            tmp = path.with_name(path.name + ".tmp")
-            torch.save(self.model.state_dict(), tmp)
-            tmp.replace(path)
+            with replacing(path) as tmp:
+                torch.save(self.model.state_dict(), tmp)
         logging.info("Saved %s", path)
 
 
