@@ -2,6 +2,12 @@
 with several seeds: per test set the mean and sample standard deviation over seeds, and the
 ratio of the arms' means.
 
+Three seeds are too few to test the arms' means against each other. What can be tested is
+each seed on its own: under the table, per test set and seed, each other arm against the first
+on that seed's test utterances (MAPSSWE, :mod:`espnet_ext.scoring.significance`): the
+difference in points and the two-sided p, ``*`` below 0.05. Seed ``k`` is the ``k``-th
+experiment of each arm, so the arms must have as many.
+
 Reads ``<exp>/<decode>/<test_set>/score_<metric>/result.txt`` (stage 13 of asr.sh) of every
 experiment dir given; ``<decode>`` is the one decode dir matching ``decode_glob``
 (ValueError when there are none or several). Used by ``egs2/mini/pretraining_gain.sh``.
@@ -13,6 +19,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Mapping, NamedTuple, Sequence
 
+from espnet_ext.scoring import significance
 from espnet_ext.scoring.result_txt import read_summary
 
 
@@ -69,4 +76,48 @@ def table(arms: Mapping[str, Sequence[Path]], test_sets: Sequence[str], metric: 
         base = stats[names[0]][t].mean
         cells += [f"{stats[n][t].mean / base:.2f}" if base else "n/a" for n in names[1:]]
         lines.append("|" + "|".join(cells) + "|")
+    if len(names) > 1:
+        lines += [""] + seed_tests(arms, test_sets, metric, decode_glob)
     return "\n".join(lines) + "\n"
+
+
+def seed_cell(base: Path, other: Path, test_set: str, metric: str, decode_glob: str = "decode_*") -> str:
+    """``other`` against ``base`` on ``test_set``: the difference of error rates in points, MAPSSWE's
+    two-sided p (the sign test where every segment differs alike), ``*`` when below 0.05.
+    ValueError naming both score dirs when their utterances or references differ."""
+    dirs = [result_txt(e, test_set, metric, decode_glob).parent for e in (base, other)]
+    a, b = (significance.read_score_dir(d) for d in dirs)
+    m = significance.mapsswe_utterances(*significance.paired(a, b))
+    diff = 100.0 * (b.errors - a.errors) / a.ref_words if a.ref_words else 0.0  # same references
+    p = m.reported_p
+    text = "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"
+    return f"{diff:+.1f}, {text}" + (" sign test" if m.no_variance else "") + (" *" if m.significant() else "")
+
+
+def seed_tests(arms: Mapping[str, Sequence[Path]], test_sets: Sequence[str], metric: str,
+               decode_glob: str = "decode_*") -> List[str]:
+    """The per-seed tests under the table (see the module docstring), as Markdown lines."""
+    names = list(arms)
+    counts = [len(arms[n]) for n in names]
+    if len(set(counts)) > 1:
+        return [f"Per seed: not tested (the arms have {', '.join(map(str, counts))} seeds; seed k pairs the k-th "
+                "experiments of the arms)."]
+    m = metric.upper()
+    lines = [f"Per seed, each arm against {names[0]} on that seed's test utterances: the difference in {m} points "
+             f"and MAPSSWE's two-sided p (* p < 0.05; \"sign test\": every segment differs by the same count, "
+             "MAPSSWE has no variance and the exact sign test over the segments gives p). Three seeds are too few "
+             "to test the arms' means against each other; these say whether each seed's two runs differ.", "",
+             "|test set|arm|" + "|".join(f"seed {k + 1}" for k in range(counts[0])) + "|",
+             "|---|---|" + "---|" * counts[0]]
+    problems = []
+    for t in test_sets:
+        for n in names[1:]:
+            cells = []
+            for k, (base, other) in enumerate(zip(arms[names[0]], arms[n])):
+                try:
+                    cells.append(seed_cell(base, other, t, metric, decode_glob))
+                except ValueError as error:
+                    cells.append("n/a")
+                    problems.append(f"{t}, {n}, seed {k + 1}: {error}")
+            lines.append(f"|{t}|{n} vs {names[0]}|" + "|".join(cells) + "|")
+    return lines + (["", "n/a (not compared): " + "; ".join(problems)] if problems else [])
