@@ -12,7 +12,8 @@
                     layers (kernels 10,3,3,3,3,2,2; strides 5,2,2,2,2,2,2) unless
                     ``frontend_conf.conv_layers`` (or fairseq's ``conv_feature_layers``)
                     gives ``[[dim, kernel, stride], ...]`` or fairseq's string form
-                    ``"[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2"``.
+                    ``"[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2"``, or
+                    ``frontend_conf.config.conv_feature_layers`` does.
    ``wav2vec_cnn``  ESPnet's CNN frontend, same arithmetic with ``frontend_conf.shapes``.
    ``s3prl``, ``huggingface``, ``hf``, ``espnet_ssl``  a self-supervised upstream: a
                     400-sample window with a 320-sample hop (the wav2vec 2.0 / HuBERT stack).
@@ -96,6 +97,8 @@ def _stft_frames(num: int, conf: Mapping[str, Any]) -> int:
 
 def _wav2vec2_frames(num: int, conf: Mapping[str, Any]) -> int:
     spec = conf.get("conv_layers", conf.get("conv_feature_layers"))
+    if spec is None and isinstance(conf.get("config"), Mapping):  # the architecture, as a packed config has it
+        spec = conf["config"].get("conv_feature_layers")
     layers = WAV2VEC2_CONV_LAYERS if spec is None else parse_conv_layers(spec, "frontend_conf.conv_layers")
     return conv_output_lengths(num, layers)
 

@@ -53,6 +53,22 @@ def pretrained_context(path: str) -> Tuple[Dict[str, Any], Dict[str, Tensor]]:
     return dict(checkpoint["context"]), state
 
 
+def _stored_options(path: Optional[str], context: Optional[Dict[str, Any]], input_size: int,
+                    options: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[Dict[str, Tensor]]]:
+    """(network options, pre-trained weights or None) of ``w2v2_context``: the checkpoint's at
+    ``path``, else ``context``, else ``options`` (the encoder's own arguments)."""
+    if path is not None and context is not None:
+        raise ValueError(f"w2v2_context: give path or context, not both; found path={path!r} and context")
+    if path is None and context is None:
+        return options, None
+    options, pretrained = pretrained_context(path) if path is not None else (dict(context), None)
+    if input_size != options["embed_dim"]:
+        raise ValueError(f"w2v2_context: {path or 'context'} holds a context network of width "
+                         f"{options['embed_dim']}; found input_size {input_size} (use the wav2vec2 frontend "
+                         "on the same checkpoint)")
+    return options, pretrained
+
+
 def _check_input(xs_pad: Tensor, ilens: Tensor, input_size: int) -> None:
     if xs_pad.dim() != 3 or xs_pad.size(-1) != input_size:
         raise ValueError(f"xs_pad: expected (B, T, {input_size}), found {tuple(xs_pad.shape)}")
@@ -88,6 +104,9 @@ class W2V2ContextEncoder(AbsEncoder):
             stored options replace every option above except the three dropouts, its weights are
             loaded (and reloaded after ESPnet's ``init``), and ``input_size`` must equal its width
             (use the ``wav2vec2`` frontend on the same file).
+        context: instead of ``path``, the network's options as such a checkpoint stores them
+            (what :meth:`portable_conf` gives, and a packed model's config holds), randomly
+            initialized; they replace the options above in the same way.
     """
 
     def __init__(
@@ -108,6 +127,7 @@ class W2V2ContextEncoder(AbsEncoder):
         pos_conv_kernel: int = 128,
         pos_conv_groups: int = 16,
         path: Optional[str] = None,
+        context: Optional[Dict[str, Any]] = None,
     ) -> None:
         super().__init__()
         options = dict(
@@ -116,12 +136,10 @@ class W2V2ContextEncoder(AbsEncoder):
             downsample_rate=downsample_rate, conv_ffn=conv_ffn, conv_ffn_kernel=conv_ffn_kernel,
             layer_norm_first=normalize_before, pos_conv_kernel=pos_conv_kernel, pos_conv_groups=pos_conv_groups,
         )
-        self.path, self._pretrained = path, None
-        if path is not None:
-            options, self._pretrained = pretrained_context(path)
-            if input_size != options["embed_dim"]:
-                raise ValueError(f"w2v2_context: {path} holds a context network of width {options['embed_dim']}; "
-                                 f"found input_size {input_size} (use the wav2vec2 frontend on the same checkpoint)")
+        self.path = path
+        options, self._pretrained = _stored_options(path, context, input_size, options)
+        self._stored = {k: v for k, v in options.items()
+                        if k not in ("dropout", "attention_dropout", "activation_dropout")}
         options.update(dropout=dropout_rate, attention_dropout=attention_dropout_rate,
                        activation_dropout=activation_dropout_rate)
         self._input_size = input_size
@@ -135,6 +153,11 @@ class W2V2ContextEncoder(AbsEncoder):
         if self._pretrained is not None:
             self.context.load_state_dict(self._pretrained)
             logging.info("w2v2_context: loaded the pre-trained context network of %s", self.path)
+
+    def portable_conf(self) -> Dict[str, Any]:
+        """The options that build this encoder without ``path``: ``context``, the network's
+        options (plain values; the dropouts stay the encoder's own options)."""
+        return {"context": dict(self._stored)}
 
     def output_size(self) -> int:
         return self._output_size

@@ -5,6 +5,8 @@ In a training config::
     frontend: wav2vec2
     frontend_conf:
         path: /models/wav2vec_small.pt   # fairseq .pt, Hugging Face dir, or our own checkpoint
+        # preset: base                   # instead of path: a preset, randomly initialized
+        # config: {encoder_layers: 12, ...}   # instead: Wav2Vec2Config fields, randomly initialized
         freeze_finetune_updates: 10000   # optimizer updates with the backbone frozen
         mask_prob: 0.65                  # fine-tuning time masks (training only)
         mask_channel_prob: 0.25
@@ -22,12 +24,19 @@ Updates are counted by a hook on the optimizer's ``step()`` (:mod:`espnet_ext.es
 validation batches and the micro-batches of gradient accumulation do not count (ESPnet's own
 fairseq encoder counts forward calls, which freezes for ``accum_grad`` times fewer updates than asked). The count
 is a buffer of the model, saved in checkpoints, so a resumed training continues it.
+
+A frontend built from a checkpoint gives :meth:`Wav2Vec2Frontend.portable_conf`: the options that
+build the same network without the file (``config``: the architecture, with the regularisation
+it trains with, and ``normalize_waveform`` as resolved). A packed model carries those instead of
+the path (:mod:`espnet_ext.espnet.packing`); its weights come from the packed model file, which
+ESPnet loads after building the model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import humanfriendly
 import torch
@@ -36,6 +45,7 @@ from torch import Tensor
 
 from espnet_ext.espnet.updates import count_updates
 from espnet_ext.wav2vec2.compile import compile_layers
+from espnet_ext.wav2vec2.config import Wav2Vec2Config
 from espnet_ext.wav2vec2.importers import load_checkpoint
 from espnet_ext.wav2vec2.masking import span_mask
 from espnet_ext.wav2vec2.model import wav2vec2_model
@@ -70,6 +80,28 @@ def checked_normalize(path: str, recorded: Optional[bool], asked: Optional[bool]
     return recorded
 
 
+def check_one_source(who: str, **sources: Any) -> None:
+    """ValueError unless exactly one of ``sources`` (``path``, ``preset``, ``config``) is given;
+    the message names those found."""
+    given = [name for name, value in sources.items() if value is not None]
+    if len(given) != 1:
+        found = ", ".join(f"{name}={sources[name]!r}" if name != "config" else "config (a mapping)"
+                          for name in given) or "none of them"
+        names = list(sources)
+        raise ValueError(f"{who} frontend: give exactly one of {', '.join(names[:-1])} or {names[-1]}; "
+                         f"found {found}")
+
+
+def config_mapping(config: Any, who: str) -> Dict[str, Any]:
+    """``frontend_conf.config`` as a plain dict; ValueError naming ``who`` unless it is a mapping."""
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
+    if not isinstance(config, Mapping):
+        raise ValueError(f"{who} frontend: config: expected a mapping of the backbone's config fields; "
+                         f"found {type(config).__name__} {config!r}")
+    return dict(config)
+
+
 def check_16k(fs: Union[int, str], who: str) -> None:
     """ValueError unless ``fs`` is 16 kHz; strings are read as ESPnet's frontends read them ("16k")."""
     if (humanfriendly.parse_size(fs) if isinstance(fs, str) else fs) != 16000:
@@ -78,9 +110,10 @@ def check_16k(fs: Union[int, str], who: str) -> None:
 
 class PretrainedFrontend(AbsFrontend):
     """What the ``wav2vec2`` and ``wav2vec1`` frontends share: ``self.model`` from ``self.path`` (a
-    checkpoint, reloaded by :meth:`reload_pretrained_parameters`) or ``self.preset`` (random
-    weights), and a freeze for the first ``self.freeze_finetune_updates`` optimizer updates
-    (``self.num_updates``, :func:`~espnet_ext.espnet.updates.count_updates`). ``log_name`` names it in logs."""
+    checkpoint, reloaded by :meth:`reload_pretrained_parameters`), ``self.preset`` or a config
+    (random weights: a packed model's come from its model file), and a freeze for the first
+    ``self.freeze_finetune_updates`` optimizer updates (``self.num_updates``,
+    :func:`~espnet_ext.espnet.updates.count_updates`). ``log_name`` names it in logs."""
 
     log_name = "pretrained"
 
@@ -91,7 +124,8 @@ class PretrainedFrontend(AbsFrontend):
     def reload_pretrained_parameters(self) -> None:
         """Reload the checkpoint's weights (ESPnet's ``init:`` re-initializes every module)."""
         if self.path is None:
-            logging.info("%s frontend: preset %s has no pre-trained parameters to reload", self.log_name, self.preset)
+            built = f"preset {self.preset}" if self.preset is not None else "a config"
+            logging.info("%s frontend: built from %s, no pre-trained parameters to reload", self.log_name, built)
             return
         self.model.load_state_dict(self._load_model().state_dict())
         logging.info("%s frontend: reloaded pre-trained parameters from %s", self.log_name, self.path)
@@ -119,6 +153,10 @@ class Wav2Vec2Frontend(PretrainedFrontend):
     Args:
         path: checkpoint to load (see :func:`espnet_ext.wav2vec2.importers.load_checkpoint`).
         preset: instead of ``path``, a randomly initialized preset (``base``, ``tiny``, ...).
+        config: instead of ``path`` or ``preset``, the backbone's architecture as a mapping of
+            :class:`~espnet_ext.wav2vec2.config.Wav2Vec2Config` fields (missing ones take their
+            defaults), randomly initialized: what a packed model's config holds
+            (:meth:`portable_conf`). Exactly one of ``path``, ``preset``, ``config``.
         allow_unsafe: load ``path`` with pickled code allowed (trusted files only).
         layer: output of this Transformer layer (0: the Transformer input); layers above it
             are not computed. None: the last layer.
@@ -145,6 +183,7 @@ class Wav2Vec2Frontend(PretrainedFrontend):
             ``task.normalize``, this project's pre-training's ``normalize_waveform``); a value
             that disagrees with the record raises :class:`NormalizeMismatchError`; a checkpoint
             that records nothing (older files, Hugging Face) gets a warning and False unless set.
+            With ``preset`` or ``config``: False unless set.
         fs: sampling rate of the input; only 16 kHz is accepted.
         torch_compile: compile the Transformer layers (:func:`~espnet_ext.wav2vec2.compile.compile_layers`;
             off by default: the first step pays the compilation, and on CPU it is not faster).
@@ -156,6 +195,7 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         self,
         path: Optional[str] = None,
         preset: Optional[str] = None,
+        config: Optional[Mapping[str, Any]] = None,
         allow_unsafe: bool = False,
         layer: Optional[int] = None,
         weighted_sum: bool = False,
@@ -176,17 +216,10 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         torch_compile: bool = False,
     ):
         super().__init__()
-        if (path is None) == (preset is None):
-            raise ValueError(f"wav2vec2 frontend: give exactly one of path or preset; found path={path!r}, "
-                             f"preset={preset!r}")
+        check_one_source("wav2vec2", path=path, preset=preset, config=config)
         check_16k(fs, "wav2vec2")
         self.path, self.preset, self.allow_unsafe = path, preset, allow_unsafe
-        if path is not None:
-            loaded = load_checkpoint(path, allow_unsafe=allow_unsafe)
-            self.model = loaded.model
-            normalize_waveform = checked_normalize(path, loaded.info.normalize, normalize_waveform)
-        else:
-            self.model = wav2vec2_model(preset_config(preset))
+        self.model, architecture, normalize_waveform = self._backbone(config, normalize_waveform)
         if layer is not None and not 0 <= layer <= self.model.num_layers:
             raise ValueError(f"wav2vec2 frontend: layer must be in 0..{self.model.num_layers}; found {layer}")
         self.layer = layer
@@ -198,6 +231,11 @@ class Wav2Vec2Frontend(PretrainedFrontend):
             self.model.encoder.layerdrop = layerdrop
         self.model.set_dropout(dropout=dropout, attention_dropout=attention_dropout,
                                activation_dropout=activation_dropout, dropout_input=dropout_input)
+        given = dict(feature_grad_mult=feature_grad_mult, encoder_layerdrop=layerdrop, dropout=dropout,
+                     attention_dropout=attention_dropout, activation_dropout=activation_dropout,
+                     dropout_input=dropout_input)
+        #: the architecture with the regularisation this frontend applies (what portable_conf records)
+        self.architecture = dataclasses.replace(architecture, **{k: v for k, v in given.items() if v is not None})
         self.freeze_finetune_updates = freeze_finetune_updates
         self.mask_prob, self.mask_length = mask_prob, mask_length
         self.mask_channel_prob, self.mask_channel_length = mask_channel_prob, mask_channel_length
@@ -206,6 +244,31 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         count_updates(self)  # self.num_updates: optimizer updates, saved with the model
         if torch_compile:
             compile_layers(self.model)
+
+    def _backbone(self, config: Optional[Mapping[str, Any]], normalize_waveform: Optional[bool]):
+        """(model, its Wav2Vec2Config, normalize_waveform resolved) from the path, preset or config."""
+        if self.path is not None:
+            loaded = load_checkpoint(self.path, allow_unsafe=self.allow_unsafe)
+            return loaded.model, loaded.config, checked_normalize(self.path, loaded.info.normalize, normalize_waveform)
+        if self.preset is not None:
+            architecture = preset_config(self.preset)
+        else:
+            try:
+                architecture = Wav2Vec2Config.from_dict(config_mapping(config, "wav2vec2"))
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"wav2vec2 frontend: config: {e}") from None
+        return wav2vec2_model(architecture), architecture, normalize_waveform
+
+    def portable_conf(self) -> Dict[str, Any]:
+        """The options that build this frontend's network without its checkpoint, to replace
+        ``path`` (and ``allow_unsafe``) in its ``frontend_conf``: ``config`` (the architecture,
+        with the dropouts, ``encoder_layerdrop`` and ``feature_grad_mult`` it trains with), and
+        those values and ``normalize_waveform`` as explicit options. Plain values (YAML)."""
+        arch = self.architecture
+        return {"config": arch.to_dict(), "normalize_waveform": self.normalize_waveform,
+                "feature_grad_mult": arch.feature_grad_mult, "layerdrop": arch.encoder_layerdrop,
+                "dropout": arch.dropout, "attention_dropout": arch.attention_dropout,
+                "activation_dropout": arch.activation_dropout, "dropout_input": arch.dropout_input}
 
     def output_size(self) -> int:
         return self.model.output_size()

@@ -5,10 +5,11 @@
 count needs more than a config (a preset or a checkpoint) and hands both tables to it:
 
 ``wav2vec1`` (frontend)  the wav2vec 1.0 encoder's conv stack, from ``frontend_conf.preset``
-                         (default ``base``) or the checkpoint at ``frontend_conf.path``.
+                         (default ``base``), ``frontend_conf.config`` or the checkpoint at
+                         ``frontend_conf.path``.
 ``w2v2_context``         ``ceil(r * T)`` with ``r = encoder_conf.downsample_rate`` (default
                          :data:`espnet_ext.espnet.encoders.DEFAULT_DOWNSAMPLE_RATE`; with
-                         ``encoder_conf.path``, the checkpoint's rate), read as an exact fraction
+                         ``encoder_conf.path`` or ``context``, the stored rate), read as an exact fraction
                          (0.7 = 7/10): :func:`espnet_ext.wav2vec2.downsample.downsampled_length`.
 ``w2v2_light``           ``T`` (the encoder keeps the length).
 
@@ -37,7 +38,12 @@ def context_encoder_length(num_frames: int, encoder_conf: Mapping[str, Any]) -> 
     from espnet_ext.wav2vec2.downsample import downsampled_length
 
     conf = encoder_conf or {}
-    rate = _checkpoint_rate(conf["path"]) if conf.get("path") else conf.get("downsample_rate", DEFAULT_DOWNSAMPLE_RATE)
+    if conf.get("path"):
+        rate = _checkpoint_rate(conf["path"])
+    elif isinstance(conf.get("context"), Mapping):  # the stored options (a packed model's config)
+        rate = conf["context"].get("downsample_rate", DEFAULT_DOWNSAMPLE_RATE)
+    else:
+        rate = conf.get("downsample_rate", DEFAULT_DOWNSAMPLE_RATE)
     try:
         return downsampled_length(max(0, int(num_frames)), rate)
     except ValueError as e:
@@ -65,12 +71,14 @@ def _wav2vec1_checkpoint_layers(path: str) -> Tuple[ConvLayer, ...]:
 
 def wav2vec1_frontend_frames(num_samples: int, frontend_conf: Mapping[str, Any]) -> int:
     """Frames the ``wav2vec1`` frontend gives for ``num_samples`` samples (its ``frontend_conf``:
-    ``preset`` or ``path``; a checkpoint's config is read once, with torch)."""
-    from espnet_ext.wav2vec1.config import preset_config
+    ``preset``, ``config`` or ``path``; a checkpoint's config is read once, with torch)."""
+    from espnet_ext.wav2vec1.config import Wav2Vec1Config, preset_config
 
     conf = frontend_conf or {}
     if conf.get("path") is not None:
         layers: Sequence[ConvLayer] = _wav2vec1_checkpoint_layers(str(conf["path"]))
+    elif isinstance(conf.get("config"), Mapping):
+        layers = Wav2Vec1Config.from_dict(conf["config"]).conv_feature_layers
     else:
         layers = preset_config(str(conf.get("preset", "base"))).conv_feature_layers
     return conv_output_lengths(int(num_samples), layers)

@@ -16,6 +16,7 @@ from espnet2.utils.types import str2bool
 from torch import nn
 
 from espnet_ext.espnet.frontend import NormalizeMismatchError
+from espnet_ext.espnet.portable import record_portable_conf
 from espnet_ext.espnet.samplers import FairseqBatchesMixin
 from espnet_ext.espnet.ssl_model import Wav2Vec2TaskMixin
 from espnet_ext.espnet.trainer import Trainer
@@ -46,6 +47,17 @@ class FeatsStatsMixin:
         return model
 
 
+class PortableConfMixin:
+    """Records in the arguments, hence in ``config.yaml``, what builds the parts of the model that
+    come from a checkpoint without it (:mod:`espnet_ext.espnet.portable`; packing uses it)."""
+
+    @classmethod
+    def build_model(cls, args):
+        model = super().build_model(args)
+        record_portable_conf(args, model)
+        return model
+
+
 CTC_INITS = ("pytorch", "xavier_uniform")
 
 
@@ -66,8 +78,9 @@ def init_ctc_output(model: nn.Module, how: str) -> None:
         nn.init.zeros_(ctc.ctc_lo.bias)
 
 
-class ASRTask(FairseqBatchesMixin, FeatsStatsMixin, _ESPnetASRTask):
-    """ESPnet's ASRTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`),
+class ASRTask(PortableConfMixin, FairseqBatchesMixin, FeatsStatsMixin, _ESPnetASRTask):
+    """ESPnet's ASRTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`,
+    :class:`PortableConfMixin`),
     ``--ctc_init`` (:func:`init_ctc_output`, applied after ESPnet's ``--init``) and ``--fairseq_batches``
     (:mod:`espnet_ext.espnet.samplers`)."""
 
@@ -92,8 +105,9 @@ class ASRTask(FairseqBatchesMixin, FeatsStatsMixin, _ESPnetASRTask):
         return model
 
 
-class CLSTask(FeatsStatsMixin, _ESPnetCLSTask):
-    """ESPnet's CLSTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`)."""
+class CLSTask(PortableConfMixin, FeatsStatsMixin, _ESPnetCLSTask):
+    """ESPnet's CLSTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`,
+    :class:`PortableConfMixin`)."""
 
     trainer = Trainer
 

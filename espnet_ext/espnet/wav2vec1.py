@@ -27,6 +27,7 @@ Fine-tuning (an ASR/SSL/CLS config)::
     frontend_conf:
         path: exp/ssl_train_ssl_w2v1_tiny/checkpoints/200updates.pth   # or fairseq's wav2vec_large.pt
         # preset: tiny                     # instead of path: random initialisation
+        # config: {conv_aggregator_layers: ...}   # instead: Wav2Vec1Config fields (a packed model's)
         output: context                    # context (c, what the paper feeds to ASR) or features (z)
         freeze_finetune_updates: 0         # optimizer updates with the backbone frozen
     normalize: null                        # wav2vec 1.0 reads raw waveforms
@@ -35,14 +36,14 @@ Fine-tuning (an ASR/SSL/CLS config)::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from torch import Tensor
 
-from espnet_ext.espnet.frontend import PretrainedFrontend, check_16k
+from espnet_ext.espnet.frontend import PretrainedFrontend, check_16k, check_one_source, config_mapping
 from espnet_ext.espnet.ssl_model import CollapseMonitor
 from espnet_ext.espnet.updates import count_updates
 from espnet_ext.wav2vec1.checkpoint import load_wav2vec1, save_wav2vec1
@@ -131,6 +132,9 @@ class Wav2Vec1Frontend(PretrainedFrontend):
         path: checkpoint (:func:`~espnet_ext.wav2vec1.checkpoint.load_wav2vec1`: this project's
             pre-training checkpoints and exports, or fairseq's wav2vec 1.0 ``.pt``).
         preset: instead of ``path``, a randomly initialised preset (``base``, ``large``, ``tiny``).
+        config: instead of ``path`` or ``preset``, the network's architecture as a mapping of
+            :class:`~espnet_ext.wav2vec1.config.Wav2Vec1Config` fields, randomly initialised: what
+            a packed model's config holds (:meth:`portable_conf`). Exactly one of the three.
         allow_unsafe: load ``path`` with pickled code allowed (trusted files only).
         output: ``context`` (the context network's ``c``) or ``features`` (the encoder's ``z``;
             the context network is then not run).
@@ -143,24 +147,32 @@ class Wav2Vec1Frontend(PretrainedFrontend):
 
     OUTPUTS = ("context", "features")
 
-    def __init__(self, path: Optional[str] = None, preset: Optional[str] = None, allow_unsafe: bool = False,
+    def __init__(self, path: Optional[str] = None, preset: Optional[str] = None,
+                 config: Optional[Mapping[str, Any]] = None, allow_unsafe: bool = False,
                  output: str = "context", freeze_finetune_updates: int = 0, fs: Union[int, str] = 16000) -> None:
         super().__init__()
-        if (path is None) == (preset is None):
-            raise ValueError(f"wav2vec1 frontend: give exactly one of path or preset; found path={path!r}, "
-                             f"preset={preset!r}")
+        check_one_source("wav2vec1", path=path, preset=preset, config=config)
         if output not in self.OUTPUTS:
             raise ValueError(f"wav2vec1 frontend: output must be one of {', '.join(self.OUTPUTS)}; found {output!r}")
         check_16k(fs, "wav2vec1")
         self.path, self.preset, self.allow_unsafe, self.output = path, preset, allow_unsafe, output
         if path is not None:
             self.model = load_wav2vec1(path, allow_unsafe=allow_unsafe).model
-        else:
+        elif preset is not None:
             self.model = wav2vec1_model(preset_config(preset))
+        else:
+            architecture = Wav2Vec1Config().replace(config_mapping(config, "wav2vec1"), "wav2vec1 frontend: config")
+            self.model = wav2vec1_model(architecture)
         if output == "features":  # the context network is not run: no gradients (DDP would wait for them)
             self.model.feature_aggregator.requires_grad_(False)
         self.freeze_finetune_updates = freeze_finetune_updates
         count_updates(self)  # self.num_updates: optimizer updates, saved with the model
+
+    def portable_conf(self) -> Dict[str, Any]:
+        """The options that build this frontend's network without its checkpoint, to replace
+        ``path`` (and ``allow_unsafe``) in its ``frontend_conf``: ``config``, the architecture
+        (plain values)."""
+        return {"config": self.model.config.to_dict()}
 
     def output_size(self) -> int:
         config = self.model.config

@@ -159,9 +159,20 @@ def test_dropout_overrides_reach_every_module_and_none_keeps_the_checkpoints(tmp
         tiny(dropout=1.5)
 
 
-def test_bad_configuration_messages():
-    with pytest.raises(ValueError, match="exactly one of path or preset"):
+def test_bad_configuration_messages(tmp_path):
+    with pytest.raises(ValueError, match="exactly one of path, preset or config; found none of them"):
         Wav2Vec2Frontend()
+    with pytest.raises(ValueError, match=r"exactly one of path, preset or config; found path='x.pt', config "
+                       r"\(a mapping\)"):
+        Wav2Vec2Frontend(path="x.pt", config={"encoder_layers": 1})
+    with pytest.raises(ValueError, match="found preset='tiny', config"):
+        Wav2Vec2Frontend(preset="tiny", config={})
+    with pytest.raises(ValueError, match=r"config: expected a mapping of the backbone's config fields; found str"):
+        Wav2Vec2Frontend(config="tiny")
+    with pytest.raises(ValueError, match=r"wav2vec2 frontend: config: Wav2Vec2Config: unknown fields \['layers'\]"):
+        Wav2Vec2Frontend(config={"layers": 2})
+    with pytest.raises(ValueError, match="wav2vec2 frontend: config: encoder_embed_dim: expected a multiple"):
+        Wav2Vec2Frontend(config={"encoder_embed_dim": 30, "encoder_attention_heads": 4})
     with pytest.raises(ValueError, match="expected 16 kHz"):
         Wav2Vec2Frontend(preset="tiny", fs="8k")
     assert Wav2Vec2Frontend(preset="tiny", fs="16k").output_size() > 0  # ESPnet's spelling of 16000
@@ -258,3 +269,71 @@ def test_fairseq_checkpoint_with_normalize_used_without_it_names_both_files(tmp_
     # left out, the frontend follows the checkpoint
     args.frontend_conf = {"path": str(checkpoint)}
     assert ASRTask.build_model(args).frontend.normalize_waveform is True
+
+
+# --------------------------------------------------------------------- building without the checkpoint
+def _odd_architecture():
+    """A backbone no preset describes: post-LN instead of the tiny preset's pre-LN, one layer,
+    a smaller positional convolution, layer-norm extractor with bias."""
+    import dataclasses
+
+    return dataclasses.replace(preset_config("tiny"), encoder_layers=1, layer_norm_first=False, conv_pos=8,
+                               conv_pos_groups=2, extractor_mode="layer_norm", conv_bias=True, dropout=0.2)
+
+
+def _dropouts(frontend):
+    """Every dropout probability, layerdrop and feature_grad_mult of a frontend's backbone."""
+    model = frontend.model
+    values = [model.feature_grad_mult, model.encoder.layerdrop, model.encoder.dropout.p,
+              model.feature_projection.dropout.p]
+    for layer in model.encoder.layers:
+        values += [layer.dropout.p, layer.attention.dropout, layer.feed_forward.dropout.p]
+    return values
+
+
+@pytest.mark.parametrize("overrides", [{}, {"dropout": 0.0, "layerdrop": 0.3, "feature_grad_mult": 0.5,
+                                            "activation_dropout": 0.15}], ids=["checkpoint's", "overridden"])
+def test_portable_conf_rebuilds_the_network_without_the_checkpoint(tmp_path, overrides):
+    """A frontend built from portable_conf() (through YAML, as a packed config holds it), given the
+    trained frontend's state dict, computes exactly the same features, in training mode too
+    (dropouts, layerdrop), with normalize_waveform as the checkpoint resolved it."""
+    import yaml
+
+    from espnet_ext.wav2vec2.model import wav2vec2_model
+
+    architecture = _odd_architecture()
+    torch.manual_seed(3)
+    save_backbone(wav2vec2_model(architecture), architecture, tmp_path / "odd.pt", normalize=True)
+    trained = Wav2Vec2Frontend(path=str(tmp_path / "odd.pt"), **overrides)
+    with torch.no_grad():  # fine-tuning moved the weights away from the checkpoint's
+        for p in trained.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    conf = yaml.safe_load(yaml.safe_dump(trained.portable_conf()))
+    assert "path" not in conf and conf["normalize_waveform"] is True
+    (tmp_path / "odd.pt").unlink()  # not needed any more
+    rebuilt = Wav2Vec2Frontend(**conf)
+    rebuilt.load_state_dict(trained.state_dict())  # strict: the same parameters and buffers
+    assert rebuilt.normalize_waveform is True and rebuilt.architecture == trained.architecture
+    assert _dropouts(rebuilt) == _dropouts(trained)
+    assert trained.architecture.dropout == overrides.get("dropout", 0.2)
+    speech, lengths = batch()
+    with torch.no_grad():
+        assert torch.equal(rebuilt.eval()(speech, lengths)[0], trained.eval()(speech, lengths)[0])
+        torch.manual_seed(4)
+        expected = trained.train()(speech, lengths)[0]
+        torch.manual_seed(4)
+        assert torch.equal(rebuilt.train()(speech, lengths)[0], expected)
+
+
+def test_config_option_is_a_random_backbone_of_that_architecture():
+    """``config`` alone: the architecture's network, randomly initialised, normalize_waveform off unless set."""
+    architecture = _odd_architecture()
+    fe = Wav2Vec2Frontend(config=architecture.to_dict())
+    assert fe.model.num_layers == 1 and fe.normalize_waveform is False
+    assert fe.model.encoder.layers[0].attention.dropout == 0.1  # the tiny preset's, kept by the replace
+    assert Wav2Vec2Frontend(config={**architecture.to_dict()}, normalize_waveform=True).normalize_waveform is True
+    partial = Wav2Vec2Frontend(config={"encoder_layers": 1, "encoder_embed_dim": 32, "encoder_ffn_embed_dim": 64,
+                                       "encoder_attention_heads": 2, "conv_pos": 4, "conv_pos_groups": 2,
+                                       "conv_feature_layers": "[(16, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2"})
+    assert partial.output_size() == 32
+    fe.reload_pretrained_parameters()  # nothing to reload: no error

@@ -294,3 +294,34 @@ def test_waveforms_are_normalized_over_whole_utterances_before_cropping(monkeypa
     assert calls == []
     model(batch["speech"], batch["speech_lengths"])
     assert calls == [1]
+
+
+def test_context_encoder_portable_conf_rebuilds_it_without_the_checkpoint(tmp_path):
+    """``w2v2_context`` from ``context`` (its portable_conf, what a packed config holds) is the
+    network ``path`` loads; with the trained state dict, the same output; the frame count reads its rate."""
+    import yaml
+
+    from espnet_ext.espnet.encoders import W2V2ContextEncoder
+    from espnet_ext.espnet.lengths import context_encoder_length
+
+    model = build("--model_conf", "preset=tiny", "--model_conf", "config={encoder_layers: 0}",
+                  "--model_conf", "context={num_encoder_layers: 1, num_decoder_layers: 1, downsample_rate: 0.6, "
+                  "conv_ffn: true, pos_conv_kernel: 0}").eval()
+    path = tmp_path / "200updates.pth"
+    model.save_pretrained(path)
+    trained = W2V2ContextEncoder(64, dropout_rate=0.0, path=str(path)).eval()
+    conf = yaml.safe_load(yaml.safe_dump(trained.portable_conf()))
+    assert set(conf) == {"context"} and conf["context"]["downsample_rate"] == 0.6
+    path.unlink()
+    rebuilt = W2V2ContextEncoder(64, dropout_rate=0.0, **conf).eval()
+    rebuilt.load_state_dict(trained.state_dict())
+    feats, lengths = torch.randn(2, 20, 64), torch.tensor([20, 13])
+    with torch.no_grad():
+        expected, expected_lengths, _ = trained(feats, lengths)
+        output, output_lengths, _ = rebuilt(feats, lengths)
+    assert torch.equal(output_lengths, expected_lengths) and torch.equal(output, expected)
+    assert context_encoder_length(50, conf) == 30
+    with pytest.raises(ValueError, match="give path or context, not both"):
+        W2V2ContextEncoder(64, path="x.pth", **conf)
+    with pytest.raises(ValueError, match="context holds a context network of width 64; found input_size 32"):
+        W2V2ContextEncoder(32, **conf)

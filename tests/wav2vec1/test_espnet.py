@@ -122,8 +122,12 @@ def test_backbone_only_export(tmp_path):
 
 
 def test_frontend_bad_configuration_messages():
-    with pytest.raises(ValueError, match="exactly one of path or preset"):
+    with pytest.raises(ValueError, match="exactly one of path, preset or config; found none of them"):
         Wav2Vec1Frontend()
+    with pytest.raises(ValueError, match="found path='a.pt', config"):
+        Wav2Vec1Frontend(path="a.pt", config={})
+    with pytest.raises(ValueError, match=r"wav2vec1 frontend: config: unknown fields \['layers'\]"):
+        Wav2Vec1Frontend(config={"layers": 3})
     with pytest.raises(ValueError, match="output must be one of context, features"):
         Wav2Vec1Frontend(preset="tiny", output="hidden")
     with pytest.raises(ValueError, match="expected 16 kHz"):
@@ -189,3 +193,27 @@ def test_chance_monitor_warns_while_the_loss_stays_at_chance(caplog):
         for _ in range(12):
             learning.update_loss(torch.tensor(2.5))
     assert caplog.text == ""
+
+
+def test_portable_conf_rebuilds_the_frontend_without_the_checkpoint(tmp_path):
+    """``frontend_conf.config`` (what a packed model's config holds) builds the checkpoint's network;
+    with the trained frontend's state dict it computes the same context, and the stage-4 frame
+    count read from it equals the one read from the checkpoint."""
+    from espnet_ext.espnet.lengths import wav2vec1_frontend_frames
+
+    torch.manual_seed(0)
+    ESPnetWav2Vec1Model(preset="tiny", config={"norm": "layer", "skip_connections_agg": True,
+                                               "conv_aggregator_layers": [[64, 2, 1], [48, 3, 1]]}
+                        ).save_pretrained(tmp_path / "odd.pth")
+    trained = Wav2Vec1Frontend(path=str(tmp_path / "odd.pth")).eval()
+    conf = yaml.safe_load(yaml.safe_dump(trained.portable_conf()))
+    assert set(conf) == {"config"} and conf["config"]["norm"] == "layer"
+    assert wav2vec1_frontend_frames(12345, {"config": conf["config"]}) == \
+        wav2vec1_frontend_frames(12345, {"path": str(tmp_path / "odd.pth")})
+    (tmp_path / "odd.pth").unlink()
+    rebuilt = Wav2Vec1Frontend(**conf).eval()
+    assert rebuilt.output_size() == 48
+    rebuilt.load_state_dict(trained.state_dict())
+    speech, lengths = batch()
+    with torch.no_grad():
+        assert torch.equal(rebuilt(speech, lengths)[0], trained(speech, lengths)[0])
