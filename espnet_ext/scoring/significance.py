@@ -121,12 +121,16 @@ def _ops(path: Path, lineno: int, counts: Tuple[int, ...], lines: Dict[str, List
     where = f"{path}:{lineno}"
     if len(ref) != len(hyp):
         raise ValueError(f"{where}: expected as many REF as HYP columns, found {len(ref)} and {len(hyp)}")
-    ops = "".join("C" if r == h else next(evals, "?") for r, h in zip(ref, hyp))
+    if ref == hyp:
+        ops = "C" * len(ref)
+    else:
+        ops = "".join(["C" if r == h else next(evals, "?") for r, h in zip(ref, hyp)])
     found = tuple(ops.count(op) for op in "CSDI")
     if len(ops) != sum(found) or found != counts:
         raise ValueError(f"{where}: expected the alignment to give the Scores line's (C, S, D, I) {counts}, "
                          f"found {found} (ops {ops!r})")
-    return UttAlignment(tuple(r.casefold() for r, op in zip(ref, ops) if op != "I"), ops)
+    kept = ref if counts[3] == 0 else [r for r, op in zip(ref, ops) if op != "I"]
+    return UttAlignment(tuple(" ".join(kept).casefold().split(" ")) if kept else (), ops)
 
 
 def _trn_ids(score_dir: Path) -> Dict[str, str]:
@@ -234,6 +238,8 @@ def segments(ops_a: str, ops_b: str, min_good: int = MIN_GOOD) -> List[Segment]:
     if min_good < 1:
         raise ValueError(f"min_good: expected a positive number of words, found {min_good}")
     n_a, n_b = len(ops_a), len(ops_b)
+    if ops_a.count("C") == n_a and ops_b.count("C") == n_b:
+        return []  # both right throughout (the common case at a low error rate): nothing to walk
     i = j = last_a = last_b = 0
     state, good = "clean", 0
     found: List[Segment] = []

@@ -45,6 +45,29 @@ def test_segments_by_hand(ops_a, ops_b, expected):
     assert [(s.errors_b, s.errors_a) for s in swapped] == [(e[1], e[2]) for e in expected]
 
 
+def test_every_error_lands_in_exactly_one_segment():
+    """Segments share only words both systems got right: over random alignment pairs of the
+    same reference, the segments' errors add up to each system's errors."""
+    rng = random.Random(5)
+    for _ in range(3000):
+        n = rng.randint(0, 8)
+
+        def alignment():
+            ops = []
+            for k in range(n + 1):
+                while rng.random() < 0.15:
+                    ops.append("I")
+                if k < n:
+                    ops.append(rng.choice("CCCCSD"))
+            return "".join(ops)
+
+        a, b = alignment(), alignment()
+        found = sig.segments(a, b)
+        assert sum(s.errors_a for s in found) == len(a) - a.count("C")
+        assert sum(s.errors_b for s in found) == len(b) - b.count("C")
+        assert all(s.ref_words <= n and (s.errors_a or s.errors_b) for s in found)
+
+
 def test_min_good_one_splits_at_every_good_word():
     assert sig.segments("CSCSC", "CCCCC", min_good=1) == [sig.Segment(3, 1, 0), sig.Segment(3, 1, 0)]
     with pytest.raises(ValueError, match="min_good"):
