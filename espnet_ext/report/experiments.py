@@ -342,7 +342,7 @@ def format_results(expdir: PathLike, metric: Optional[str] = None, test: str = "
     metrics = [metric.upper()] if metric else metrics_found(experiments)
     rows = table_rows(experiments)
     configs = [e.config for e in experiments]
-    keys = differing_keys(configs)
+    keys = differing_keys([c for c in configs if c])  # an experiment not yet trained has none: "-" cells
     per_experiment = {k: dict(zip((e.name for e in experiments), render_settings(configs, k))) for k in keys}
     settings = {k: [per_experiment[k][r.experiment.name] for r in rows] for k in keys}
     inline = keys if len(keys) <= MAX_INLINE_SETTINGS else []

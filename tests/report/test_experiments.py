@@ -87,6 +87,9 @@ def test_table_marks_the_best_and_rows_not_significantly_worse(expdir):
     assert [r[1:3] for r in rows] == [["100updates.pth", "0.001"], ["200updates.pth", "0.001"],
                                       ["200updates.pth", "0.002"], ["300updates.pth", "0.003"]]
     assert "MAPSSWE" in text and "p >= 0.05" in text
+    (expdir / "asr_e").mkdir()  # not trained yet: no config.yaml, no settings shown for it
+    header, rows = rows_of(report.format_results(expdir))
+    assert header[1:3] == ["frontend_conf.path", "optim_conf.lr"] and rows[-1][:4] == ["asr_e", "-", "-", "not scored"]
     assert "test 10 utterances, 100 characters" in text
 
 
