@@ -299,9 +299,10 @@ def read_scores(exp_dir: PathLike, decode_tag: Optional[str] = None) -> Optional
 
 
 def collect_rows(checkpoints: Sequence[Checkpoint], expdir: PathLike, decode_tag: Optional[str] = None) -> List[Row]:
-    """A :class:`Row` per checkpoint; scores only for experiments the driver marked finished."""
+    """A :class:`Row` per checkpoint, in :func:`table_order` (a random-initialisation row appended
+    to the manifest comes first); scores only for experiments the driver marked finished."""
     rows = []
-    for c in checkpoints:
+    for c in table_order(checkpoints):
         exp = Path(expdir) / f"asr_{c.tag}"
         rows.append(Row(c, exp, read_scores(exp, decode_tag) if (exp / DONE_MARKER).is_file() else None))
     return rows

@@ -277,6 +277,7 @@ def test_random_init_row_comes_first_and_rows_are_tested_against_the_best(tmp_pa
                                      tmp_path / "m.tsv")
     with open(manifest, "a") as f:  # the line compare_checkpoints.sh --random_init true appends
         f.write("random_init\tcfg_random_init\t0\trandom\tpreset\t-\n")
+    assert report.read_manifest(manifest)[-1].random_init  # appended last; tabulated first
     found = report.table_order(report.read_manifest(manifest))
     assert [(c.name, c.random_init) for c in found] == [
         ("random_init", True), ("s_50updates", False), ("s_100updates", False)]
@@ -284,7 +285,8 @@ def test_random_init_row_comes_first_and_rows_are_tested_against_the_best(tmp_pa
     for name, wrong in (("s_100updates", [1, 0, 1, 0, 0, 0]), ("s_50updates", [1, 1, 1, 0, 0, 1]),
                         ("random_init", [5] * 6)):
         write_utterance_scores(tmp_path / "exp" / f"asr_cfg_{name}", "test", wrong)
-    rows = report.collect_rows(found, tmp_path / "exp")
+    rows = report.collect_rows(report.read_manifest(manifest), tmp_path / "exp")
+    assert [r.checkpoint for r in rows] == found
     versus = report.compare_to_best(rows, "CER", ["test"], 2)
     assert versus[1].p == pytest.approx(math.erfc(math.sqrt(3) / math.sqrt(2))) and versus[1].not_worse
     assert versus[0].p < 0.001 and not versus[0].not_worse
