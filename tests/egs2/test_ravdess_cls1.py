@@ -9,6 +9,7 @@ and the run goes on to RESULTS.md with accuracy and macro-F1 above chance (1/8).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -176,3 +177,72 @@ def test_config_builds_and_steps(config, tiny_checkpoint, tmp_path):
         assert any(g is not None and g.abs().sum() > 0 for g in grads)
     if conf["frontend_conf"].get("weighted_sum"):
         assert model.frontend.layer_weights.grad is not None
+
+
+# ------------------------------------------------------------------------ a packed model elsewhere
+
+LOAD_ELSEWHERE = """
+import json, sys
+import espnet_ext
+import soundfile
+from espnet_model_zoo.downloader import ModelDownloader
+from espnet2.bin.cls_inference import Classification
+zip_path, wavs = sys.argv[1], json.loads(open(sys.argv[2]).read())
+classify = Classification(**ModelDownloader("cache").unpack_local_file(zip_path), device="cpu")
+for utt, wav in wavs:
+    print("PRED", utt, classify(soundfile.read(wav)[0])[2])
+"""
+
+
+@pytest.mark.slow
+def test_packed_model_fine_tuned_from_a_checkpoint_classifies_elsewhere(recipe_run, tiny_checkpoint, tmp_path):
+    """Fine-tuned from a pre-training checkpoint (frontend_conf.path), packed as a stage 9 would pack
+    it: with the checkpoint moved away and the experiment dir too, a fresh process in another
+    directory loads the zip and predicts what stage 7 predicted, utterance for utterance."""
+    from espnet_ext.espnet.packing import TRAINING_ONLY_KEYS, foreign_paths
+
+    recipe, env, _, _, _ = recipe_run
+    checkpoint = tmp_path / "ssl" / "100updates.pth"
+    checkpoint.parent.mkdir()
+    shutil.copy(tiny_checkpoint, checkpoint)
+    result = run(recipe, env, "--cls_config", "conf/tuning/train_cls_w2v2_tiny.yaml", "--test_sets", "test",
+                 "--stage", "6", "--stop_stage", "7", "--nj", "1", "--inference_nj", "1", "--cls_tag", "pretrained",
+                 "--cls_args", f"--max_epoch 1 --frontend_conf preset=null --frontend_conf path={checkpoint}")
+    assert result.returncode == 0, result.stderr[-5000:]
+    (exp,) = (recipe / "exp").glob("cls_pretrained*")
+    assert yaml.safe_load((exp / "config.yaml").read_text())["frontend_conf"]["path"] == str(checkpoint)
+    (stage7,) = exp.glob("inference*/test/text")
+    pack = subprocess.run(
+        ["python", "-m", "espnet_ext.bin.pack", "cls", "--classification_train_config", f"exp/{exp.name}/config.yaml",
+         "--classification_model_file", f"exp/{exp.name}/valid.acc.ave.pth",
+         "--outpath", f"exp/{exp.name}/packed_model.zip"],
+        cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
+    assert pack.returncode == 0, pack.stderr[-3000:]
+    import zipfile
+
+    with zipfile.ZipFile(exp / "packed_model.zip") as archive:
+        config = yaml.safe_load(archive.read(f"exp/{exp.name}/config.yaml"))
+        names = archive.namelist()
+    assert "path" not in config["frontend_conf"] and config["frontend_conf"]["config"]["encoder_layers"] == 2
+    found = foreign_paths(config, names)
+    print("absolute or local paths left in the packed config:", found)
+    assert {key.split(".")[0] for key, _ in found} <= TRAINING_ONLY_KEYS
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(exp / "packed_model.zip", elsewhere / "model.zip")
+    wavs = [line.split(maxsplit=1) for line in (recipe / "dump/raw/test/wav.scp").read_text().splitlines()]
+    (elsewhere / "wavs.json").write_text(json.dumps([(utt, str(recipe / wav)) for utt, wav in wavs]))
+    checkpoint.rename(tmp_path / "moved.pth")
+    exp.rename(exp.with_name(exp.name + ".away"))
+    try:
+        loaded = subprocess.run(["python", "-c", LOAD_ELSEWHERE, "model.zip", "wavs.json"], cwd=elsewhere, env=env,
+                                capture_output=True, text=True, timeout=600)
+    finally:
+        exp.with_name(exp.name + ".away").rename(exp)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    predicted = dict(line.split()[1:3] for line in loaded.stdout.splitlines() if line.startswith("PRED "))
+    expected = dict(line.split(maxsplit=1) for line in stage7.read_text().splitlines())
+    print(f"packed model elsewhere: {sum(predicted[u] == expected[u] for u in expected)} of {len(expected)} "
+          "predictions equal stage 7's")
+    assert predicted == expected and len(expected) == 16
