@@ -337,3 +337,21 @@ def test_config_option_is_a_random_backbone_of_that_architecture():
                                        "conv_feature_layers": "[(16, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2"})
     assert partial.output_size() == 32
     fe.reload_pretrained_parameters()  # nothing to reload: no error
+
+
+def test_stage4_frame_count_reads_the_config_option():
+    """The stage-4 filter's frame count of a config whose frontend has ``config`` (a packed one's):
+    the real frontend's output lengths, for an extractor unlike the default one."""
+    import dataclasses
+
+    from espnet_ext.espnet.lengths import frames_from_dict
+
+    layers = [(32, 10, 5), (32, 8, 4), (32, 4, 2)]
+    architecture = dataclasses.replace(preset_config("tiny"), conv_feature_layers=layers)
+    fe = Wav2Vec2Frontend(config=architecture.to_dict()).eval()
+    count = frames_from_dict({"frontend": "wav2vec2", "frontend_conf": {"config": architecture.to_dict()},
+                              "encoder": "w2v2_light"})
+    speech, lengths = batch((16000, 1234, 400, 40))
+    with torch.no_grad():
+        _, olens = fe(speech, lengths)
+    assert [count(int(n)) for n in lengths] == olens.tolist() and olens[0] == 398  # 16000 -> 3199 -> 798 -> 398 frames
