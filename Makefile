@@ -59,14 +59,16 @@ $(VENV_STAMP): pyproject.toml
 demo: install
 	@mkdir -p egs2/mini/asr1/exp; \
 	(cd egs2/mini/asr1 && ./run.sh --stop_stage 5 > exp/data_prep.log 2>&1) & prep=$$!; \
-	(cd egs2/mini/ssl1 && ./run.sh --stop_stage 11) || { kill $$prep 2>/dev/null; exit 1; }; \
+	(cd egs2/mini/ssl1 && ./run.sh --stop_stage 11 --ssl_exp_file exp/demo_experiment) \
+	  || { kill $$prep 2>/dev/null; exit 1; }; \
 	wait $$prep || { echo "egs2/mini/asr1 data preparation failed: see egs2/mini/asr1/exp/data_prep.log" >&2; exit 1; }
 	@(cd egs2/mini/ssl1 && ./run.sh --stage 12 > exp/export_report.log 2>&1) & post=$$!; \
-	(cd egs2/mini/asr1 && ./run.sh --stage 10 --pretrained ../ssl1/exp/ssl_train_ssl_w2v2_mini) \
+	(cd egs2/mini/asr1 && ./run.sh --stage 10 --pretrained "../ssl1/$$(cat ../ssl1/exp/demo_experiment)" \
+	  --asr_exp_file exp/demo_experiment) \
 	  || { wait $$post; exit 1; }; \
 	wait $$post || { echo "egs2/mini/ssl1 stages 12-13 failed: see egs2/mini/ssl1/exp/export_report.log" >&2; exit 1; }
-	@echo; echo "==== egs2/mini/ssl1 pre-training ===="; sed -n '/^|stat/,/^$$/p' egs2/mini/ssl1/exp/ssl_train_ssl_w2v2_mini/report.md
-	@echo "==== egs2/mini/asr1 RESULTS ===="; cat egs2/mini/asr1/exp/asr_*_ssl_w2v2_mini_*updates/RESULTS.md
+	@echo; echo "==== egs2/mini/ssl1 pre-training ===="; sed -n '/^|stat/,/^$$/p' "egs2/mini/ssl1/$$(cat egs2/mini/ssl1/exp/demo_experiment)/report.md"
+	@echo "==== egs2/mini/asr1 RESULTS ===="; cat "egs2/mini/asr1/$$(cat egs2/mini/asr1/exp/demo_experiment)/RESULTS.md"
 
 # Two pytest workers, each given whole test files (a module's recipe run is shared by its tests),
 # each torch on one thread (two 2-thread trainings on 2 cores spin against each other);

@@ -14,12 +14,49 @@ die() {  # die MESSAGE: log it as an error and stop
     exit 1
 }
 
-is_done() {  # is_done MARKER: log and succeed when MARKER exists (the step is then skipped)
-    if [ -f "$1" ]; then
-        log "  already done: $(dirname "$1") (remove $1 to redo)"
-        return 0
-    fi
-    return 1
+# A step is skipped only when its marker records the inputs it would run with now
+# (espnet_ext.bin.stamp: configs by content, files by SHA-256, options); a step whose inputs
+# changed runs again, and the log says what changed. Drivers set ${stamp_cache} (a file of cached
+# hashes, e.g. exp/.stamp_cache.json) before calling these.
+stamp_tmp=$(mktemp -d "${TMPDIR:-/tmp}/stamps.XXXXXX")
+trap 'rm -rf "${stamp_tmp}"' EXIT
+
+step_done() {  # step_done MARKER INPUTS...: succeed (logging "already done") when MARKER records
+    # INPUTS (--config/--file/--option NAME=..., see espnet_ext.bin.stamp); otherwise log why the
+    # step runs, leave the current record in MARKER.next (mark_done) and fail
+    local marker=$1 reason rc=0
+    shift
+    mkdir -p "$(dirname "${marker}")"
+    reason=$(python3 -m espnet_ext.bin.stamp check "${marker}" --cache "${stamp_cache}" "$@") || rc=$?
+    case ${rc} in
+        0) log "  already done: $(dirname "${marker}") (same inputs; remove ${marker} to redo)"; return 0 ;;
+        1) [ "${reason}" = "not done yet" ] || log "  $(dirname "${marker}"): inputs changed (${reason}): running again"
+           return 1 ;;
+        *) die "cannot check the inputs of $(dirname "${marker}")" ;;
+    esac
+}
+
+mark_done() {  # mark_done MARKER: the step ended: MARKER records the inputs step_done found (by rename)
+    mv -f "$1.next" "$1"
+}
+
+keyed_dir() {  # keyed_dir VAR BASE INPUTS...: set VAR to the directory of a result with INPUTS: BASE,
+    # or BASE_<fingerprint> when BASE holds a result made with other inputs (logged). The record of
+    # INPUTS is kept for record_inputs VAR.
+    local var=$1 base=$2 out
+    shift 2
+    out=$(python3 -m espnet_ext.bin.stamp dir "${base}" --save "${stamp_tmp}/${var}.json" \
+        --cache "${stamp_cache}" "$@") || die "cannot check the inputs of ${base}"
+    [ "$(wc -l <<< "${out}")" -le 1 ] || log "  ${out#*$'\n'}"
+    printf -v "${var}" '%s' "${out%%$'\n'*}"
+}
+
+record_inputs() {  # record_inputs VAR: write the record keyed_dir VAR made into ${VAR}/inputs.json
+    local dir=${!1}
+    mkdir -p "${dir}"
+    cmp -s "${stamp_tmp}/$1.json" "${dir}/inputs.json" && return 0
+    cp "${stamp_tmp}/$1.json" "${dir}/inputs.json.next"
+    mv -f "${dir}/inputs.json.next" "${dir}/inputs.json"
 }
 
 unique_words() {  # unique_words "a b a c" -> a b c (sorted), for lists of data sets
@@ -59,23 +96,31 @@ value = str(c.get("normalize", "utterance_mvn") or "none")
 print("none" if value.lower() in ("none", "null") else value, "conf" if c.get("normalize_conf") else "")' "$1"
 }
 
-last_checkpoint() {  # last_checkpoint PATH: PATH as an absolute file name; an ssl1 exp dir gives its
-    # last checkpoints/<N>updates.pth (by N). Stops with a message naming PATH when there is none.
+last_checkpoint() {  # last_checkpoint PATH: PATH as an absolute name; an ssl1 exp dir (one with
+    # checkpoints/) gives its last checkpoints/<N>updates.pth (by N); a Hugging Face model
+    # directory (config.json) is taken as it is. Stops with a message naming PATH when there is none.
     local path=$1
-    if [ -d "${path}" ]; then
+    if [ -d "${path}" ] && [ ! -f "${path}/config.json" ]; then
         path=$(find "${path}/checkpoints" -name '*updates.pth' 2>/dev/null | sort -V | tail -n 1)
-        [ -n "${path}" ] || die "--pretrained $1: no checkpoints/<N>updates.pth in it"
+        [ -n "${path}" ] || die "--pretrained $1: no checkpoints/<N>updates.pth in it (nor a Hugging Face model's config.json)"
     fi
-    [ -f "${path}" ] || die "--pretrained $1: no such file or directory"
+    [ -e "${path}" ] || die "--pretrained $1: no such file or directory"
     echo "$(cd "$(dirname "${path}")" && pwd)/$(basename "${path}")"
 }
 
-pretrained_tag() {  # pretrained_tag CONFIG CHECKPOINT: the experiment name of fine-tuning CONFIG from an
-    # ssl1 checkpoint: <config>_<ssl tag>_<N>updates, the config named by the file a link such as
+pretrained_tag() {  # pretrained_tag CONFIG CHECKPOINT: the experiment name of fine-tuning CONFIG from
+    # CHECKPOINT: <config>_<ssl tag>_<N>updates for an ssl1 checkpoint (.../ssl_<ssl tag>/checkpoints/<N>updates.pth),
+    # else <config>_<file or directory name>; the config named by the file a link such as
     # conf/train_asr.yaml points to (train_asr_w2v2_mini_ctc_train_ssl_w2v2_mini_1112updates)
-    local ssl
-    ssl=$(basename "$(dirname "$(dirname "$2")")")
-    echo "$(basename "$(readlink -f "$1")" .yaml)_${ssl#ssl_}_$(basename "$2" .pth)"
+    local config name
+    config=$(basename "$(readlink -f "$1")" .yaml)
+    if [[ "$2" == */checkpoints/*updates.pth ]]; then
+        name=$(basename "$(dirname "$(dirname "$2")")")
+        name=${name#ssl_}_$(basename "$2" .pth)
+    else
+        name=$(basename "$2"); name=${name%.*}
+    fi
+    echo "${config}_${name}"
 }
 
 collect_stats() {  # collect_stats MODULE STATS_DIR NJ TRAIN_DIR VALID_DIR CONFIG [OPTIONS...]
@@ -103,18 +148,22 @@ collect_stats() {  # collect_stats MODULE STATS_DIR NJ TRAIN_DIR VALID_DIR CONFI
     python3 -m espnet2.bin.aggregate_stats_dirs "${inputs[@]}" --output_dir "${stats_dir}"
 }
 
-write_resume_script() {  # write_resume_script EXP_DIR DRIVER STAGE ARGS...: EXP_DIR/run.sh repeats STAGE
+write_resume_script() {  # write_resume_script EXP_DIR DRIVER STAGE ARGS...: EXP_DIR/run.sh repeats STAGE.
+    # Replaced by rename, never rewritten in place: bash may be running the old file (it reads a
+    # script as it goes), and keeps reading the old one.
     local exp=$1 driver=$2 stage_n=$3
     shift 3
     {
         echo '#!/usr/bin/env bash'
         echo "# Generated by ${driver##*/}: resumes training with the same options (from checkpoint.pth)."
-        echo '# A finished training leaves .done_train here: remove it to train on (e.g. a larger max_epoch).'
+        echo '# The experiment is named by its inputs: with a changed config or option the driver trains'
+        echo '# a new experiment beside this one (its log says which), and this one stays as it is.'
         printf 'cd %q\n' "${PWD}"
         printf '%q ' "${driver}" "$@"
         printf -- '--stage %s --stop_stage %s "$@"\n' "${stage_n}" "${stage_n}"
-    } > "${exp}/run.sh"
-    chmod +x "${exp}/run.sh"
+    } > "${exp}/run.sh.next"
+    chmod +x "${exp}/run.sh.next"
+    mv -f "${exp}/run.sh.next" "${exp}/run.sh"
 }
 
 train_model() {  # train_model WHAT STAGE EXP CONFIG MODULE TRAIN_DIR VALID_DIR STATS_DIR [OPTIONS...]
@@ -122,11 +171,12 @@ train_model() {  # train_model WHAT STAGE EXP CONFIG MODULE TRAIN_DIR VALID_DIR 
     # ${num_nodes} nodes), log in EXP/train.log, resuming from EXP's last checkpoint. Reads the
     # audio of TRAIN_DIR and VALID_DIR (wav.scp) with the shapes of STATS_DIR/{train,valid}/speech_shape;
     # OPTIONS follow (more data and shape files in the same order, the user's options last).
-    # EXP/run.sh repeats STAGE with the driver's arguments (${driver_args[@]}); EXP/.done_train marks
-    # the end (the caller skips a finished training: is_done). A failure stops with "WHAT failed".
+    # EXP/run.sh repeats STAGE with the driver's arguments (${driver_args[@]}). EXP/inputs.json must
+    # hold the record of the training's inputs (keyed_dir, record_inputs); EXP/.done_train, a copy
+    # of it, marks the end (the caller skips a finished training). A failure stops with "WHAT failed".
     local what=$1 stage_n=$2 exp=$3 config=$4 module=$5 train_dir=$6 valid_dir=$7 stats_dir=$8
     shift 8
-    mkdir -p "${exp}"
+    [ -f "${exp}/inputs.json" ] || die "${exp}/inputs.json: no record of the training's inputs"
     write_resume_script "${exp}" "$0" "${stage_n}" "${driver_args[@]+"${driver_args[@]}"}"
     # shellcheck disable=SC2086
     ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/train.log" \
@@ -138,7 +188,8 @@ train_model() {  # train_model WHAT STAGE EXP CONFIG MODULE TRAIN_DIR VALID_DIR 
             --valid_shape_file "${stats_dir}/valid/speech_shape" \
             --fold_length 80000 --output_dir "${exp}" --config "${config}" "$@" \
         || die "${what} failed: see ${exp}/train.log"
-    touch "${exp}/.done_train"
+    cp "${exp}/inputs.json" "${exp}/.done_train.next"
+    mark_done "${exp}/.done_train"
 }
 
 split_inference() {  # split_inference WHAT MODULE DATA_DIR OUT_DIR RESULT_DIR "FILES" [OPTIONS...]
@@ -171,26 +222,32 @@ split_inference() {  # split_inference WHAT MODULE DATA_DIR OUT_DIR RESULT_DIR "
 filter_set() {  # filter_set IN_DIR OUT_DIR [OPTIONS...]: the filter stage for one set: IN_DIR's utterances
     # of ${min_wav_duration}-${max_wav_duration} s (at ${fs} Hz) that OPTIONS keep (espnet_ext.bin.filter_data:
     # text, CTC feasibility), to OUT_DIR; the removed ones listed in OUT_DIR/removed.txt. Skipped when
-    # OUT_DIR has a .done marker.
-    local in_dir=$1 out_dir=$2
+    # OUT_DIR/.done records the same inputs (IN_DIR's lists, the options, --asr_config's content).
+    local in_dir=$1 out_dir=$2 inputs=() prev=""
     shift 2
-    is_done "${out_dir}/.done" && return 0
+    for arg in "$@"; do [ "${prev}" = --asr_config ] && inputs+=(--config "asr_config=${arg}"); prev=${arg}; done
+    step_done "${out_dir}/.done" "${inputs[@]+"${inputs[@]}"}" --file "wav.scp=${in_dir}/wav.scp" \
+        --file "text=${in_dir}/text" --file "utt2num_samples=${in_dir}/utt2num_samples" \
+        --option "options=--fs ${fs} --min_dur ${min_wav_duration} --max_dur ${max_wav_duration} $*" && return 0
     python3 -m espnet_ext.bin.filter_data "${in_dir}" "${out_dir}" \
         --fs "${fs}" --min_dur "${min_wav_duration}" --max_dur "${max_wav_duration}" "$@"
-    touch "${out_dir}/.done"
+    mark_done "${out_dir}/.done"
 }
 
 format_sets() {  # format_sets "TRAIN_LIKE_SETS" SET...: the "format" stage of each data/<set>
     # (resample to ${fs}, dump ${audio_format} audio; --expected_fs ${expected_fs} when set).
     # Sets named in TRAIN_LIKE_SETS go to ${data_feats}/org/<set> (a filter stage follows),
-    # the others to ${data_feats}/<set>. A set whose output has a .done marker is skipped.
+    # the others to ${data_feats}/<set>. A set whose output's .done records the same inputs (data/<set>'s
+    # lists, the options) is skipped.
     local train_like=" $1 " dset out
     shift
     for dset in $(unique_words "$*"); do
         if [[ "${train_like}" == *" ${dset} "* ]]; then out=${data_feats}/org/${dset}; else out=${data_feats}/${dset}; fi
-        is_done "${out}/.done" && continue
+        step_done "${out}/.done" --file "wav.scp=data/${dset}/wav.scp" --file "segments=data/${dset}/segments" \
+            --file "text=data/${dset}/text" --file "utt2spk=data/${dset}/utt2spk" \
+            --option "options=--fs ${fs} --audio_format ${audio_format} --expected_fs ${expected_fs}" && continue
         python3 -m espnet_ext.bin.format_wav_scp "data/${dset}" "${out}" --fs "${fs}" --nj "${nj}" \
             --audio_format "${audio_format}" ${expected_fs:+--expected_fs "${expected_fs}"}
-        touch "${out}/.done"
+        mark_done "${out}/.done"
     done
 }

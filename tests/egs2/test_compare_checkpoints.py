@@ -27,25 +27,36 @@ MINI = ROOT / "egs2" / "mini" / "asr1"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 FAKE_RUN_SH = r"""#!/usr/bin/env bash
-# Stand-in for a recipe's run.sh: records its call; stages 11-13 write score files.
+# Stand-in for a recipe's run.sh: records its call; stages 11-13 name the experiment as run.sh does
+# (<config>_<ssl tag>_<N>updates, or <config>_<token type> without --pretrained), write it to
+# --asr_exp_file, and write score files, once: a second call says "already done".
 set -euo pipefail
 echo "$*" >> calls.txt
-stop=""; tag=""; args=""; expdir=exp
+stop=""; pretrained=""; config=""; expdir=exp; exp_file=""
 while [ $# -gt 0 ]; do
-    case "$1" in --stop_stage) stop=$2 ;; --asr_tag) tag=$2 ;; --asr_args) args=$2 ;; --expdir) expdir=$2 ;; esac
+    case "$1" in --stop_stage) stop=$2 ;; --pretrained) pretrained=$2 ;; --asr_config) config=$2 ;;
+        --expdir) expdir=$2 ;; --asr_exp_file) exp_file=$2 ;; esac
     shift 2
 done
 if [ "${stop}" -le 5 ]; then mkdir -p data/token_list/char; touch data/token_list/char/.done; exit 0; fi
 [ "${stop}" -eq 10 ] && exit 0
-case "${args}" in *ssl_bad*) echo "training diverged" >&2; exit 1 ;; esac
+case "${pretrained}" in *ssl_bad*) echo "training diverged" >&2; exit 1 ;; esac
+tag=$(basename "${config}" .yaml)_char; updates=0
+if [ -n "${pretrained}" ]; then
+    ssl=$(basename "$(dirname "$(dirname "${pretrained}")")")
+    updates=$(basename "${pretrained}" updates.pth)
+    tag=$(basename "${config}" .yaml)_${ssl#ssl_}_${updates}updates
+fi
+echo "${expdir}/asr_${tag}" > "${exp_file}"
+if [ -f "${expdir}/asr_${tag}/.trained" ]; then echo "already done: ${expdir}/asr_${tag} (same inputs)" >&2; exit 0; fi
 mkdir -p running; mkdir "running/${tag}"; ls running | wc -l >> concurrency.txt; sleep 2; rmdir "running/${tag}"
-updates=$(echo "${args}" | sed -n 's|.*path=.*/\([0-9]*\)updates\.pth.*|\1|p')
 for dset in dev test; do
     err=$((100 - updates + ${#dset}))   # dev: 103 - N, test: 104 - N
     mkdir -p "${expdir}/asr_${tag}/decode_fake/${dset}/score_cer"
     printf '| Sum/Avg|    1     100 | 0.0 0.0 0.0 0.0 %s.0 100.0 |\n' "${err}" \
         > "${expdir}/asr_${tag}/decode_fake/${dset}/score_cer/result.txt"
 done
+touch "${expdir}/asr_${tag}/.trained"
 """
 
 
@@ -97,12 +108,16 @@ def test_driver_passes_options_and_runs_two_at_a_time(fake_recipe):
     assert len(finetunes) == 4
     for n in (5, 10, 20):
         path = recipe / "exp/ssl_a/checkpoints" / f"{n}updates.pth"
-        (call,) = [c for c in finetunes if f"--asr_tag ft_ssl_a_{n}updates " in c]
-        assert f"--asr_args --max_epoch 1 --frontend_conf preset=null --frontend_conf path={path}" in call
+        (call,) = [c for c in finetunes if f"--pretrained {path} " in c]
+        assert "--asr_args --max_epoch 1 " in call and "--frontend_conf" not in call and "--asr_tag" not in call
         assert "--asr_config conf/ft.yaml" in call and "--inference_nj 1" in call
+        assert f"--asr_exp_file exp/compare_ft/exps/ft_ssl_a_{n}updates.path" in call
+        # the row's link to the experiment run.sh named
+        link = recipe / f"exp/compare_ft/exps/asr_ft_ssl_a_{n}updates"
+        assert link.resolve() == recipe / f"exp/asr_ft_a_{n}updates"
     concurrency = [int(x) for x in (recipe / "concurrency.txt").read_text().split()]
     assert max(concurrency) == 2  # --nj_ckpt 2: two at a time, never more
-    assert "4 of 4 checkpoint(s) to fine-tune (2 at a time)" in first.stderr
+    assert "4 fine-tuning(s), 2 at a time" in first.stderr
 
 
 def test_a_failure_is_listed_and_the_others_tabulated(fake_recipe):
@@ -116,7 +131,8 @@ def test_a_failure_is_listed_and_the_others_tabulated(fake_recipe):
     assert [r[:4] for r in rows] == [["ssl_a_5updates", "5", "98.0", "99.0"], ["ssl_bad_7updates", "7", "-", "-"],
                                      ["ssl_a_10updates", "10", "93.0", "94.0"],
                                      ["**ssl_a_20updates**", "20", "83.0", "84.0"]]
-    assert [r[4] for r in rows] == ["", "not finished", "", "**best**"]
+    # the stand-in's result.txt has no alignments: the rows cannot be tested against the best
+    assert [r[4] for r in rows] == ["not compared", "not finished", "not compared", "**best**"]
     assert (recipe / "RESULTS_checkpoints.png").read_bytes()[:8] == PNG_SIGNATURE
 
 
@@ -127,9 +143,10 @@ def test_second_run_skips_finished_checkpoints(fake_recipe):
     n_calls = len((recipe / "calls.txt").read_text().splitlines())
     again = driver(recipe, env, "--checkpoints", "exp/ssl_a/checkpoints/*updates.pth", *common)
     assert again.returncode == 0, again.stderr
-    assert again.stderr.count("skipped ssl_a_") == 3 and "0 of 3 checkpoint(s) to fine-tune" in again.stderr
+    # run.sh is asked again and finds each experiment done (same inputs)
+    assert again.stderr.count("fine-tuned before in exp/asr_ft_a_") == 3, again.stderr
     calls = (recipe / "calls.txt").read_text().splitlines()[n_calls:]
-    assert len(calls) == 1 and "--stop_stage 5" in calls[0]  # the data stages only
+    assert len(calls) == 5 and "--stop_stage 5" in calls[0] and "--stop_stage 10" in calls[1]
     assert [p.stat().st_mtime for p in results] != mtimes  # the failed row is gone: rewritten ...
     mtimes = [p.stat().st_mtime for p in results]
     third = driver(recipe, env, "--checkpoints", "exp/ssl_a/checkpoints/*updates.pth", "--skip_data", "true",
@@ -164,11 +181,31 @@ def test_global_mvn_gives_each_checkpoint_its_statistics(fake_recipe):
     assert run.returncode == 0, run.stderr
     calls = (recipe / "calls.txt").read_text().splitlines()[n_calls:]
     assert len(calls) == 2 and not any("--stop_stage 10 " in c for c in calls)  # no shared stage 10
-    for n, call in zip((5, 10), calls):
-        assert f"--stage 10 --stop_stage 13 --asr_stats_dir exp_mvn/asr_stats_mvn_ssl_a_{n}updates" in call
+    for call in calls:  # statistics with each experiment (run.sh names their directory by their inputs)
+        assert "--stage 10 --stop_stage 13 " in call and "--asr_stats_dir" not in call
         assert "--feats_normalize config" in call
-    assert (recipe / "exp_mvn/asr_mvn_ssl_a_10updates/.done_compare").is_file()
+    assert (recipe / "exp_mvn/asr_mvn_a_10updates/.done_compare").is_file()
     assert (recipe / "RESULTS_mvn.md").is_file() and (recipe / "RESULTS_mvn.png").is_file()
+
+
+def test_random_init_adds_a_row_fine_tuned_from_the_configs_preset(fake_recipe):
+    recipe, env, _, _ = fake_recipe
+    args = ("--checkpoints", "exp/ssl_a/checkpoints/5updates.pth", "--random_init", "true", "--skip_data", "true",
+            "--asr_args", "--max_epoch 1", "--results", "RESULTS_random")
+    refused = driver(recipe, env, *args, "--asr_config", "conf/ft.yaml")
+    assert refused.returncode == 1
+    assert "--random_init true needs frontend_conf.preset in conf/ft.yaml" in refused.stderr
+    (recipe / "conf/ftp.yaml").write_text("frontend: wav2vec2\nfrontend_conf:\n    preset: tiny\n")
+    n_calls = len((recipe / "calls.txt").read_text().splitlines())
+    run = driver(recipe, env, *args, "--asr_config", "conf/ftp.yaml")
+    assert run.returncode == 0, run.stderr
+    finetunes = [c for c in (recipe / "calls.txt").read_text().splitlines()[n_calls:] if "--stop_stage 13" in c]
+    assert len(finetunes) == 2 and sum("--pretrained" not in c for c in finetunes) == 1
+    # the random-init row is the experiment run.sh trains without --pretrained (the config's preset)
+    assert (recipe / "exp/compare_ftp/exps/asr_ftp_random_init").resolve() == recipe / "exp/asr_ftp_char"
+    _, rows = table_rows((recipe / "RESULTS_random.md").read_text())
+    assert [r[1] for r in rows] == ["0", "5"]
+    assert [float(x) for x in rows[0][2:4]] == [103.0, 104.0]  # the stand-in's scores for 0 updates
 
 
 # --------------------------------------------------------------------------- the mini recipe
@@ -227,7 +264,7 @@ def test_table_has_three_rows_of_the_experiments_scores(mini_run):
     assert [r[1] for r in rows] == ["2", "4", "6"]  # ordered by pre-training updates
     means = []
     for row, n in zip(rows, (2, 4, 6)):
-        exp = recipe / f"exp/asr_train_asr_w2v2_tiny_ctc_ssl_tiny_{n}updates"
+        exp = recipe / f"exp/asr_train_asr_w2v2_tiny_ctc_tiny_{n}updates"
         (decode,) = exp.glob("decode_*")
         expected = [scoring.read_summary(decode / s / f"score_{m}/result.txt").errors
                     for m in ("cer", "wer") for s in ("dev", "test")]
@@ -256,15 +293,14 @@ def test_plot_is_a_valid_png(mini_run):
 def test_second_run_skips_all_three(mini_run):
     recipe, env, args, _, _ = mini_run
     watched = [recipe / "RESULTS_checkpoints.md", recipe / "RESULTS_checkpoints.png"]
-    for exp in recipe.glob("exp/asr_train_asr_w2v2_tiny_ctc_ssl_tiny_*"):
+    for exp in recipe.glob("exp/asr_train_asr_w2v2_tiny_ctc_tiny_*"):
         watched += [exp / "last1.ave.pth", exp / "RESULTS.md", *exp.glob("decode_*/*/score_*/result.txt")]
     assert len(watched) == 2 + 3 * (2 + 4)
     mtimes = [p.stat().st_mtime for p in watched]
     again = driver(recipe, env, *args)
     assert again.returncode == 0, again.stderr[-3000:]
     for n in (2, 4, 6):
-        assert f"skipped ssl_tiny_{n}updates: fine-tuned and scored" in again.stderr
-    assert "0 of 3 checkpoint(s) to fine-tune" in again.stderr
+        assert f"ssl_tiny_{n}updates: fine-tuned before in exp/asr_train_asr_w2v2_tiny_ctc_tiny_{n}updates" in again.stderr
     assert [p.stat().st_mtime for p in watched] == mtimes
 
 

@@ -149,6 +149,8 @@ def launcher(tmp_path):
 
 
 def test_train_model_runs_the_training_command_and_marks_it_done(tmp_path, env, launcher):
+    (tmp_path / "exp/asr_x").mkdir(parents=True)
+    (tmp_path / "exp/asr_x/inputs.json").write_text('{"fingerprint": "f", "inputs": {}}\n')
     script = LIB + launcher + """driver_args=(--stage 11 --asr_args "a b")
 train_model training 11 exp/asr_x conf.yaml espnet_ext.bin.asr_train dump/train dump/dev stats \
     --train_data_path_and_name_and_type dump/train/text,text,text --train_shape_file stats/train/text_shape \
@@ -170,7 +172,8 @@ train_model training 11 exp/asr_x conf.yaml espnet_ext.bin.asr_train dump/train 
     assert values("--fold_length") == ["80000", "150"]
     assert values("--output_dir") == ["exp/asr_x"] and values("--config") == ["conf.yaml"]
     assert values("--resume") == ["true"] and values("--ngpu") == ["0"]
-    assert (tmp_path / "exp/asr_x/.done_train").is_file()
+    # the end marker records the inputs the training started with
+    assert (tmp_path / "exp/asr_x/.done_train").read_text() == (tmp_path / "exp/asr_x/inputs.json").read_text()
     resume = (tmp_path / "exp/asr_x/run.sh").read_text().splitlines()
     assert shlex.split(resume[-1])[1:] == ["--stage", "11", "--asr_args", "a b", "--stage", "11", "--stop_stage",
                                            "11", "$@"]
@@ -178,6 +181,10 @@ train_model training 11 exp/asr_x conf.yaml espnet_ext.bin.asr_train dump/train 
 
 def test_train_model_failure_names_the_log(tmp_path, env):
     script = LIB + "cuda_cmd=false; ngpu=0; num_nodes=1\ntrain_model pre-training 11 exp/ssl_x c.yaml m t v s\n"
+    result = bash(script, cwd=tmp_path, env=env)
+    assert result.returncode == 1 and "exp/ssl_x/inputs.json: no record of the training's inputs" in result.stderr
+    (tmp_path / "exp/ssl_x").mkdir(parents=True)
+    (tmp_path / "exp/ssl_x/inputs.json").write_text("{}\n")
     result = bash(script, cwd=tmp_path, env=env)
     assert result.returncode == 1 and "ERROR: pre-training failed: see exp/ssl_x/train.log" in result.stderr
     assert not (tmp_path / "exp/ssl_x/.done_train").exists()
@@ -285,7 +292,7 @@ def test_asr_sh_pretrained_fine_tunes_from_the_last_checkpoint(tmp_path, env, la
     assert argv[argv.index("--output_dir") + 1] == "exp/asr_mine" and f"path={ckpt}/9updates.pth" in argv
     result, argv = run()  # without: the config's preset, the default tag
     assert argv[argv.index("--output_dir") + 1] == "exp/asr_train_asr_char" and "--frontend_conf" not in argv
-    for bad, message in ((tmp_path / "ssl1/exp", "no checkpoints/<N>updates.pth in it"),
+    for bad, message in ((tmp_path / "ssl1/exp", "no checkpoints/<N>updates.pth in it (nor a Hugging Face model's config.json)"),
                          (ckpt / "11updates.pth", "no such file or directory")):
         result = subprocess.run(["./asr.sh", *common, "--pretrained", str(bad)], cwd=recipe, env=env,
                                 capture_output=True, text=True, timeout=120)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The shared ASR stage driver. Every <corpus>/asr1/run.sh sets corpus options and calls it.
-# Stages follow ESPnet's asr.sh numbering; see --help. Safe to re-run: finished steps leave a
-# .done marker (delete it to redo the step), training resumes from its last checkpoint.
+# Stages follow ESPnet's asr.sh numbering; see --help. Safe to re-run: a finished step leaves a
+# marker that records its inputs (config content, options, data, checkpoints) and is skipped only
+# while they are the same; training resumes from its last checkpoint. Experiments and decodings
+# that differ in their inputs never share a directory (see "Experiment names" in --help).
 
 set -euo pipefail
 
@@ -49,9 +51,12 @@ cleaner=none
 # Training
 asr_config=""           # training YAML (conf/tuning/*.yaml)
 asr_args=""             # extra options for espnet_ext.bin.asr_train
-asr_tag=""              # experiment name (default: derived from the config, and --pretrained's checkpoint)
-pretrained=""           # a wav2vec2 checkpoint for the frontend (e.g. an ssl1 checkpoints/<N>updates.pth),
-                        # or an ssl1 exp dir (its last checkpoint); "" keeps the config's frontend
+asr_tag=""              # experiment name (default: derived from the config, and --pretrained's checkpoint;
+                        # a name already used by other inputs gets _<fingerprint>, see --help)
+pretrained=""           # a wav2vec2 checkpoint for the frontend (e.g. an ssl1 checkpoints/<N>updates.pth,
+                        # a fairseq .pt, a Hugging Face dir), or an ssl1 exp dir (its last checkpoint);
+                        # "" keeps the config's frontend
+asr_exp_file=""         # write the experiment's directory (as named by its inputs) into this file
 asr_stats_dir=""
 feats_normalize=config  # config (the training config's normalize), or global_mvn, utterance_mvn, none (wins over the config's)
 average="last:10"       # last:N (the last N epochs) or best (ESPnet's best-N by criterion)
@@ -83,8 +88,16 @@ Stages (ESPnet numbering):
   11 train (python -m espnet_ext.bin.asr_train)
   12 decode test sets, side by side (--inference_nj jobs in all), averaging the last N epochs first
   13 score what was decoded (CER/WER/PER, sclite-compatible result.txt; utterances of data/<set>
-     left out before decoding listed in score_*/left_out.txt) and write RESULTS.md
+     left out before decoding listed in score_*/left_out.txt) and write RESULTS.md; then
+     ${expdir}/RESULTS_experiments.md, every experiment's error rates with the settings that differ
+     and which differences are significant (python -m espnet_ext.bin.show_results ${expdir})
   14 pack the model into a zip for espnet_model_zoo / Speech2Text
+
+Experiment names: exp/asr_<tag> (the config's name, plus the pre-trained checkpoint's) holds the
+inputs it was first trained with (exp/asr_<tag>/inputs.json). Trained again with other inputs (an
+edited config, other --asr_args, data, tokens, checkpoint), the experiment goes to
+exp/asr_<tag>_<fingerprint> beside it, and the log says what changed. Decodings likewise:
+exp/asr_<tag>/decode_<inference config><inference args>_<model>[_<fingerprint>].
 
 Options (defaults in brackets):
   --stage ${stage} --stop_stage ${stop_stage} --skip_stages "${skip_stages}"
@@ -93,7 +106,7 @@ Options (defaults in brackets):
   --speed_perturb_factors "${speed_perturb_factors}"
   --min_wav_duration ${min_wav_duration} --max_wav_duration ${max_wav_duration} (seconds)
   --token_type ${token_type} --nbpe ${nbpe} --bpemode ${bpemode} --nlsyms_txt ${nlsyms_txt}
-  --asr_config --asr_args --asr_tag --pretrained --feats_normalize ${feats_normalize}
+  --asr_config --asr_args --asr_tag --pretrained --asr_exp_file --feats_normalize ${feats_normalize}
   --average ${average} --inference_config --inference_args --inference_asr_model
   --score_metrics --use_sclite ${use_sclite} --score_opts --packed_model
 EOF
@@ -107,6 +120,7 @@ driver_args=("$@")  # for the generated exp/<tag>/run.sh (train_model)
 
 # shellcheck source=SCRIPTDIR/../../../local/stage_lib.sh
 . "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
+stamp_cache=${expdir}/.stamp_cache.json  # hashes of the step inputs (step_done, keyed_dir)
 
 [ -n "${train_set}" ] || die "--train_set is required"
 [ -n "${valid_set}" ] || die "--valid_set is required"
@@ -144,6 +158,7 @@ else
     bpemodel=none
     token_list=${token_listdir}/${token_type}/tokens.txt
 fi
+user_asr_args=${asr_args}  # an input of the experiment (the checkpoint's path below is not: its content is)
 if [ -n "${pretrained}" ]; then
     # fine-tuning: the frontend's weights (and architecture) from the checkpoint, not the config's preset
     pretrained=$(last_checkpoint "${pretrained}")
@@ -166,19 +181,56 @@ if [ "${feats_normalize}" != "${config_normalize}" ]; then
         || die "--feats_normalize ${feats_normalize} disagrees with ${asr_config} (normalize: ${config_normalize}, with its normalize_conf): set normalize and normalize_conf in the config instead"
     log "--feats_normalize ${feats_normalize} overrides ${asr_config}'s normalize: ${config_normalize}"
 fi
-if [ -z "${asr_stats_dir}" ]; then
-    # Shapes depend only on the data: one directory for every experiment. Feature statistics
-    # (global_mvn) depend on the frontend and its checkpoint: one directory per experiment.
-    asr_stats_dir=${expdir}/asr_stats_${train_set_used}_${token_type}_${fs}
-    [ "${feats_normalize}" = global_mvn ] && asr_stats_dir=${asr_stats_dir}_${asr_tag}
-fi
-asr_exp=${expdir}/asr_${asr_tag}
-[ -n "${inference_tag}" ] || { inference_tag=$(basename "${inference_config:-default}" .yaml); inference_tag=${inference_tag#decode_}; }
-decode_tag=decode_${inference_tag}_${inference_asr_model%.pth}
-[ -n "${packed_model}" ] || packed_model=${asr_exp}/packed_model.zip
 data_feats=${dumpdir}/raw
+if [ -z "${inference_tag}" ]; then
+    # ESPnet's: the decoding config's name and the inference options (--beam_size 10 -> _beam_size10)
+    inference_tag=$(basename "${inference_config:-default}" .yaml); inference_tag=${inference_tag#decode_}
+    inference_tag+=$(echo "${inference_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')
+fi
+decode_base=decode_${inference_tag}_${inference_asr_model%.pth}
+asr_exp=""; decode_dir=""; decode_tag=""  # named by their inputs when a stage needs them (resolve_*)
 
 nlsyms_opt=(); [ "${nlsyms_txt}" != none ] && nlsyms_opt=(--nlsyms "${nlsyms_txt}")
+
+# The inputs of the steps from stage 10 on (espnet_ext.bin.stamp), read when those stages run:
+# the data and tokens (shapes), plus for an experiment its config's content, options and checkpoint.
+data_inputs=(--option "fs=${fs}" --option "token_type=${token_type}" --option "cleaner=${cleaner}"
+             --file "token_list=${token_list}")
+[ "${token_type}" = bpe ] && data_inputs+=(--file "bpemodel=${bpemodel}")
+[ "${nlsyms_txt}" != none ] && data_inputs+=(--file "nlsyms=${nlsyms_txt}")
+for _pair in "train:${train_set_used}" "valid:${valid_set}"; do
+    for _f in wav.scp text utt2num_samples; do data_inputs+=(--file "${_pair%%:*}_${_f}=${data_feats}/${_pair#*:}/${_f}"); done
+done
+model_inputs=(--config "config=${asr_config}" --option "asr_args=${user_asr_args}"
+              --option "feats_normalize=${feats_normalize}")
+# global_mvn statistics: of the frontend's output (its config keys, the options, the checkpoint)
+frontend_inputs=(--config "frontend=${asr_config}@frontend,frontend_conf,input_size" --option "asr_args=${user_asr_args}")
+if [ -n "${pretrained}" ]; then
+    model_inputs+=(--file "pretrained=${pretrained}"); frontend_inputs+=(--file "pretrained=${pretrained}")
+fi
+
+resolve_experiment() {  # asr_stats_dir, asr_exp and packed_model for the current inputs (stages 10-14)
+    [ -z "${asr_exp}" ] || return 0
+    if [ -z "${asr_stats_dir}" ]; then
+        # Shapes depend only on the data: one directory for every experiment. Feature statistics
+        # (global_mvn) depend on the frontend and its checkpoint too: a directory per such input.
+        asr_stats_dir=${expdir}/asr_stats_${train_set_used}_${token_type}_${fs}
+        [ "${feats_normalize}" = global_mvn ] \
+            && keyed_dir asr_stats_dir "${asr_stats_dir}_global_mvn" "${data_inputs[@]}" "${frontend_inputs[@]}"
+    fi
+    keyed_dir asr_exp "${expdir}/asr_${asr_tag}" "${data_inputs[@]}" "${model_inputs[@]}"
+    [ -n "${packed_model}" ] || packed_model=${asr_exp}/packed_model.zip
+}
+
+resolve_decode_dir() {  # decode_tag (a dir of ${asr_exp}) for the model and decoding options
+    [ -z "${decode_tag}" ] || return 0
+    local inputs=(--file "model=${asr_exp}/${inference_asr_model}" --file "train_config=${asr_exp}/config.yaml"
+                  --option "inference_args=${inference_args}")
+    [ -n "${inference_config}" ] && inputs+=(--config "inference_config=${inference_config}")
+    keyed_dir decode_dir "${asr_exp}/${decode_base}" "${inputs[@]}"
+    decode_tag=$(basename "${decode_dir}")
+}
+
 tokenizer_opts=(--token_type "${token_type}" --token_list "${token_list}" --bpemodel "${bpemodel}"
                 --non_linguistic_symbols "${nlsyms_txt}" --cleaner "${cleaner}" --g2p none)
 
@@ -215,7 +267,19 @@ fi
 
 if run_stage 5; then
     log "Stage 5: token list (${token_type}) from ${data_feats}/${train_set_used}/text"
-    if ! is_done "$(dirname "${token_list}")/.done"; then
+    _inputs=(--option "options=${token_type} ${cleaner} ${oov} ${blank} ${sos_eos}")
+    [ "${nlsyms_txt}" != none ] && _inputs+=(--file "nlsyms=${nlsyms_txt}")
+    if [ "${token_type}" = bpe ]; then  # the BPE model, then the CTC check with it (stage 4's options)
+        _inputs+=(--option "bpe=${bpemode} ${nbpe} ${bpe_input_sentence_size}" --config "asr_config=${asr_config}"
+                  --option "durations=${fs} ${min_wav_duration} ${max_wav_duration}")
+        for dset in $(unique_words "${train_set_used} ${valid_set}"); do
+            _inputs+=(--file "${dset}_text=${data_feats}/org/${dset}.filtered/text"
+                      --file "${dset}_wav.scp=${data_feats}/org/${dset}.filtered/wav.scp")
+        done
+    else
+        _inputs+=(--file "train_text=${data_feats}/${train_set_used}/text")
+    fi
+    if ! step_done "$(dirname "${token_list}")/.done" "${_inputs[@]}"; then
     mkdir -p "$(dirname "${token_list}")"
     if [ "${token_type}" = bpe ]; then
         cut -d' ' -f2- "${data_feats}/org/${train_set_used}.filtered/text" > "${bpedir}/train_text"
@@ -235,19 +299,21 @@ if run_stage 5; then
         --non_linguistic_symbols "${nlsyms_txt}" --cleaner "${cleaner}" --g2p none \
         --write_vocabulary true --add_symbol "${blank}:0" --add_symbol "${oov}:1" \
         --add_symbol "${sos_eos}:-1"
-    touch "$(dirname "${token_list}")/.done"
+    mark_done "$(dirname "${token_list}")/.done"
     fi
     log "  $(wc -l < "${token_list}") tokens in ${token_list}"
 fi
 
+if run_stage 10 || run_stage 11 || run_stage 12 || run_stage 13 || run_stage 14 || [ -n "${asr_exp_file}" ]; then
+    resolve_experiment
+    [ -z "${asr_exp_file}" ] || echo "${asr_exp}" > "${asr_exp_file}"
+fi
+
 if run_stage 10; then
     log "Stage 10: collect statistics in ${asr_stats_dir}"
-    if [ "${feats_normalize}" = global_mvn ] && [ -f "${asr_stats_dir}/.done" ] \
-        && [ ! -f "${asr_stats_dir}/train/feats_stats.npz" ]; then
-        log "  ${asr_stats_dir} has shapes but no feature statistics (global_mvn): collecting again"
-        rm "${asr_stats_dir}/.done"
-    fi
-    if ! is_done "${asr_stats_dir}/.done"; then
+    _inputs=("${data_inputs[@]}")
+    [ "${feats_normalize}" = global_mvn ] && _inputs+=("${frontend_inputs[@]}") && record_inputs asr_stats_dir
+    if ! step_done "${asr_stats_dir}/.done" "${_inputs[@]}"; then
     # shellcheck disable=SC2086
     collect_stats espnet_ext.bin.asr_train "${asr_stats_dir}" "${nj}" "${data_feats}/${train_set_used}" \
         "${data_feats}/${valid_set}" "${asr_config}" "${tokenizer_opts[@]}" \
@@ -259,13 +325,16 @@ if run_stage 10; then
         awk -v N="$(wc -l < "${token_list}")" '{ print $0 "," N }' \
             "${asr_stats_dir}/${name}/text_shape" > "${asr_stats_dir}/${name}/text_shape.${token_type}"
     done
-    touch "${asr_stats_dir}/.done"
+    mark_done "${asr_stats_dir}/.done"
     fi
 fi
 
 if run_stage 11; then
     log "Stage 11: train ${asr_exp} (${asr_config}; log: ${asr_exp}/train.log)"
-    if ! is_done "${asr_exp}/.done_train"; then
+    if [ -f "${asr_exp}/.done_train" ]; then
+        log "  already done: ${asr_exp} (same inputs: ${asr_exp}/inputs.json)"
+    else
+    record_inputs asr_exp
     _opts=(--normalize "${feats_normalize}")  # the option wins over the config (none: no normalization)
     if [ "${feats_normalize}" = global_mvn ]; then
         _stats=${asr_stats_dir}/train/feats_stats.npz
@@ -293,7 +362,9 @@ if run_stage 12; then
         && [ ! "${asr_exp}/${inference_asr_model}" -nt "${asr_exp}/.done_train" ]; then
         python3 -m espnet_ext.bin.average "${asr_exp}" --last "${n_average}"
     fi
-    [ -f "${asr_exp}/${inference_asr_model}" ] || die "${asr_exp}/${inference_asr_model}: no such model"
+    [ -f "${asr_exp}/${inference_asr_model}" ] || die "${asr_exp}/${inference_asr_model}: no such model (train this experiment first: stage 11)"
+    resolve_decode_dir
+    record_inputs decode_dir
     decode_set() {  # decode_set SET NJ: SET decoded by NJ jobs into ${asr_exp}/${decode_tag}/SET
         local _dir=${asr_exp}/${decode_tag}/$1 inference_nj=$2
         # shellcheck disable=SC2086
@@ -302,13 +373,16 @@ if run_stage 12; then
             --asr_model_file "${asr_exp}/${inference_asr_model}" \
             ${inference_config:+--config "${inference_config}"} ${inference_args}
         log "  ${_dir}/text: $(wc -l < "${_dir}/text") hypotheses"
-        touch "${_dir}/.done"
+        mark_done "${_dir}/.done"
     }
     # The sets are decoded side by side, ${inference_nj} jobs in all (an equal share each, or one
     # set per job when there are more sets than jobs): a small set's decoding is mostly Python's
     # start-up (~20 s of 21 for the mini corpus's 32 utterances), which then overlaps.
     _todo=()
-    for dset in ${test_sets}; do is_done "${asr_exp}/${decode_tag}/${dset}/.done" || _todo+=("${dset}"); done
+    for dset in ${test_sets}; do
+        step_done "${asr_exp}/${decode_tag}/${dset}/.done" --file "inputs=${decode_dir}/inputs.json" \
+            --file "wav.scp=${data_feats}/${dset}/wav.scp" || _todo+=("${dset}")
+    done
     _nj=$(( ${#_todo[@]} > 0 ? inference_nj / ${#_todo[@]} : 1 )); [ "${_nj}" -ge 1 ] || _nj=1
     _running=0; _failed=0
     for dset in "${_todo[@]+"${_todo[@]}"}"; do
@@ -321,12 +395,22 @@ if run_stage 12; then
 fi
 
 if run_stage 13; then
-    log "Stage 13: score ${test_sets} (${score_metrics})"
+    [ -f "${asr_exp}/${inference_asr_model}" ] || die "${asr_exp}/${inference_asr_model}: no such model (train this experiment first: stage 11)"
+    resolve_decode_dir
+    log "Stage 13: score ${test_sets} (${score_metrics}) in ${asr_exp}/${decode_tag}"
+    _scored=false
     for dset in ${test_sets}; do
         _dir=${asr_exp}/${decode_tag}/${dset}
         for metric in ${score_metrics}; do
             case ${metric} in cer) unit=char ;; wer) unit=word ;; per) unit=phn ;;
                 *) die "unknown metric ${metric} (cer, wer or per)" ;; esac
+            _inputs=(--option "options=${unit} ${use_sclite} ${score_opts}" --file "hyp=${_dir}/text"
+                     --file "ref=${data_feats}/${dset}/text" --file "source_ref=data/${dset}/text")
+            for _f in "${data_feats}/org/${dset}/excluded.txt" "${data_feats}/${dset}/excluded.txt" \
+                "${data_feats}/${dset}/removed.txt" ${nlsyms_opt[1]:+"${nlsyms_opt[1]}"}; do
+                _inputs+=(--file "${_f//\//_}=${_f}")
+            done
+            step_done "${_dir}/score_${metric}/.done" "${_inputs[@]}" && continue
             # the reference is what was decoded; data/<set>'s other utterances are listed as left out
             # shellcheck disable=SC2086
             python3 -m espnet_ext.bin.score --ref "${data_feats}/${dset}/text" --hyp "${_dir}/text" \
@@ -336,24 +420,36 @@ if run_stage 13; then
                 --left_out_reasons "${data_feats}/${dset}/excluded.txt" \
                 --left_out_reasons "${data_feats}/${dset}/removed.txt" \
                 "${nlsyms_opt[@]}" ${score_opts}
+            mark_done "${_dir}/score_${metric}/.done"
+            _scored=true
         done
     done
-    python3 -m espnet_ext.bin.score collect "${asr_exp}" --out "${asr_exp}/RESULTS.md"
+    # RESULTS.md: every scored decoding of the experiment (with the date it was written)
+    if ${_scored} || [ ! -f "${asr_exp}/RESULTS.md" ]; then
+        python3 -m espnet_ext.bin.score collect "${asr_exp}" --out "${asr_exp}/RESULTS.md"
+    fi
     cat "${asr_exp}/RESULTS.md"
+    # every experiment of the recipe, with the settings that differ and which differences are real
+    if python3 -m espnet_ext.bin.show_results "${expdir}" --out "${expdir}/RESULTS_experiments.md" > /dev/null; then
+        log "  all experiments compared: ${expdir}/RESULTS_experiments.md"
+    else
+        log "  WARNING: the table of all experiments failed (python -m espnet_ext.bin.show_results ${expdir})"
+    fi
 fi
 
 if run_stage 14; then
     log "Stage 14: pack ${asr_exp}/${inference_asr_model} into ${packed_model}"
-    if [ "${packed_model}" -nt "${asr_exp}/${inference_asr_model}" ]; then
-        log "  already done: ${packed_model} is newer than the model"
-    else
     _opts=()
     [ "${feats_normalize}" = global_mvn ] && _opts+=(--option "${asr_stats_dir}/train/feats_stats.npz")
     [ "${token_type}" = bpe ] && _opts+=(--option "${bpemodel}")
     [ -f "${asr_exp}/RESULTS.md" ] && _opts+=(--option "${asr_exp}/RESULTS.md")
     [ -f "${asr_exp}/images/acc.png" ] && _opts+=(--option "${asr_exp}/images/acc.png")
+    _inputs=(--file "model=${asr_exp}/${inference_asr_model}" --file "train_config=${asr_exp}/config.yaml")
+    for _i in $(seq 2 2 "${#_opts[@]}"); do _inputs+=(--file "option${_i}=${_opts[_i-1]}"); done
+    if ! step_done "${packed_model}.done" "${_inputs[@]}"; then
     python3 -m espnet_ext.bin.pack asr --asr_train_config "${asr_exp}/config.yaml" \
         --asr_model_file "${asr_exp}/${inference_asr_model}" "${_opts[@]}" --outpath "${packed_model}"
+    mark_done "${packed_model}.done"
     log "  $(du -h "${packed_model}" | cut -f1) ${packed_model}"
     fi
 fi

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The shared classification driver (one label per utterance, e.g. emotion). Every
 # <corpus>/cls1/run.sh sets corpus options and calls it. Stages follow ESPnet's cls.sh
-# numbering; see --help. Safe to re-run: finished steps leave a .done marker (delete it to
-# redo the step), training resumes from its last checkpoint.
+# numbering; see --help. Safe to re-run: a finished step leaves a marker that records its inputs
+# and is skipped only while they are the same; training resumes from its last checkpoint.
 
 set -euo pipefail
 
@@ -77,6 +77,7 @@ driver_args=("$@")  # for the generated exp/<tag>/run.sh (train_model)
 . ./cmd.sh
 # shellcheck source=SCRIPTDIR/../../../local/stage_lib.sh
 . "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
+stamp_cache=${expdir}/.stamp_cache.json  # hashes of the step inputs (step_done, keyed_dir)
 
 [ -n "${train_set}" ] || die "--train_set is required"
 [ -n "${valid_set}" ] || die "--valid_set is required"
@@ -87,11 +88,30 @@ driver_args=("$@")  # for the generated exp/<tag>/run.sh (train_model)
 # Names derived from the options
 [ -n "${cls_tag}" ] || cls_tag=$(basename "${cls_config}" .yaml)
 [ -n "${cls_stats_dir}" ] || cls_stats_dir=${expdir}/cls_stats_${train_set}_${fs}
-[ -n "${inference_tag}" ] || inference_tag=inference_${inference_model%.pth}
-cls_exp=${expdir}/cls_${cls_tag}
+[ -n "${inference_tag}" ] || inference_tag=inference$(echo "${inference_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')_${inference_model%.pth}
 label_list=data/token_list/labels.txt
+cls_exp=""; inference_dir=""  # named by their inputs when a stage needs them (resolve_*)
 data_feats=${dumpdir}/raw
 label_opts=(--token_list "${label_list}" --token_type word --frontend_conf "fs=${fs}")
+
+# The inputs of the steps from stage 5 on (espnet_ext.bin.stamp): the data and labels (shapes), plus
+# for an experiment its config's content and options. An experiment trained with other inputs than
+# exp/cls_<tag>'s goes to exp/cls_<tag>_<fingerprint> (logged); inference dirs likewise.
+data_inputs=(--option "fs=${fs}" --file "labels=${label_list}")
+for _pair in "train:${train_set}" "valid:${valid_set}"; do
+    for _f in wav.scp text utt2num_samples; do data_inputs+=(--file "${_pair%%:*}_${_f}=${data_feats}/${_pair#*:}/${_f}"); done
+done
+model_inputs=(--config "config=${cls_config}" --option "cls_args=${cls_args}")
+resolve_experiment() {  # cls_exp for the current inputs (stages 6-8)
+    [ -z "${cls_exp}" ] || return 0
+    keyed_dir cls_exp "${expdir}/cls_${cls_tag}" "${data_inputs[@]}" "${model_inputs[@]}"
+}
+resolve_inference_dir() {  # inference_dir and inference_tag (a dir of ${cls_exp}) for the model and options
+    [ -z "${inference_dir}" ] || return 0
+    keyed_dir inference_dir "${cls_exp}/${inference_tag}" --file "model=${cls_exp}/${inference_model}" \
+        --file "train_config=${cls_exp}/config.yaml" --option "inference_args=${inference_args}"
+    inference_tag=$(basename "${inference_dir}")
+}
 
 # ---------------------------------------------------------------------------------------
 if run_stage 1; then
@@ -124,7 +144,10 @@ fi
 
 if run_stage 5; then
     log "Stage 5: collect shapes and statistics in ${cls_stats_dir}"
-    if ! is_done "${cls_stats_dir}/.done"; then
+    _inputs=("${data_inputs[@]}")
+    _normalize=$(config_normalize "${cls_config}")
+    [ "${_normalize%% *}" = global_mvn ] && _inputs+=("${model_inputs[@]}")
+    if ! step_done "${cls_stats_dir}/.done" "${_inputs[@]}"; then
     _normalize=$(config_normalize "${cls_config}")  # feature statistics for global_mvn only
     # shellcheck disable=SC2086
     collect_stats espnet_ext.bin.cls_train "${cls_stats_dir}" "${nj}" "${data_feats}/${train_set}" \
@@ -132,13 +155,20 @@ if run_stage 5; then
         --train_data_path_and_name_and_type "${data_feats}/${train_set}/text,label,text" \
         --valid_data_path_and_name_and_type "${data_feats}/${valid_set}/text,label,text" \
         --collect_feats_stats "$([ "${_normalize%% *}" = global_mvn ] && echo true || echo false)" ${cls_args}
-    touch "${cls_stats_dir}/.done"
+    mark_done "${cls_stats_dir}/.done"
     fi
+fi
+
+if run_stage 6 || run_stage 7 || run_stage 8; then
+    resolve_experiment
 fi
 
 if run_stage 6; then
     log "Stage 6: train ${cls_exp} (${cls_config}; log: ${cls_exp}/train.log)"
-    if ! is_done "${cls_exp}/.done_train"; then
+    if [ -f "${cls_exp}/.done_train" ]; then
+        log "  already done: ${cls_exp} (same inputs: ${cls_exp}/inputs.json)"
+    else
+    record_inputs cls_exp
     # shellcheck disable=SC2086
     train_model training 6 "${cls_exp}" "${cls_config}" espnet_ext.bin.cls_train \
         "${data_feats}/${train_set}" "${data_feats}/${valid_set}" "${cls_stats_dir}" "${label_opts[@]}" \
@@ -153,23 +183,25 @@ fi
 if run_stage 7; then
     log "Stage 7: classify ${test_sets} with ${cls_exp}/${inference_model}"
     [ -f "${cls_exp}/${inference_model}" ] || die "${cls_exp}/${inference_model}: no such model (stage 6 writes it)"
+    resolve_inference_dir
+    record_inputs inference_dir
     for dset in ${test_sets}; do
         _dir=${cls_exp}/${inference_tag}/${dset}
-        if [ "${_dir}/.done" -nt "${cls_exp}/${inference_model}" ]; then
-            log "  already done: ${_dir} (remove ${_dir}/.done to redo)"; continue
-        fi
+        step_done "${_dir}/.done" --file "inputs=${inference_dir}/inputs.json" \
+            --file "wav.scp=${data_feats}/${dset}/wav.scp" && continue
         # shellcheck disable=SC2086
         split_inference inference espnet_ext.bin.cls_inference "${data_feats}/${dset}" "${_dir}" prediction \
             "text score" --num_workers 0 --classification_train_config "${cls_exp}/config.yaml" \
             --classification_model_file "${cls_exp}/${inference_model}" \
             --output_all_probabilities true ${inference_args}
         log "  ${_dir}/text: $(wc -l < "${_dir}/text") predictions"
-        touch "${_dir}/.done"
+        mark_done "${_dir}/.done"
     done
 fi
 
 if run_stage 8; then
-    log "Stage 8: score ${test_sets} (accuracy, macro-F1, confusion matrix)"
+    resolve_inference_dir
+    log "Stage 8: score ${test_sets} (accuracy, macro-F1, confusion matrix) in ${inference_dir}"
     for dset in ${test_sets}; do
         # References from data/<set>: an utterance excluded in stage 2 counts as not predicted.
         python3 -m espnet_ext.bin.cls_score --ref "data/${dset}/text" \

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The shared pre-training driver. Every <corpus>/ssl1/run.sh sets corpus options and calls it.
-# Stages as in asr.sh where they exist; see --help. Safe to re-run: finished steps leave a
-# .done marker (delete it to redo the step), training resumes from its last checkpoint.
+# Stages as in asr.sh where they exist; see --help. Safe to re-run: a finished step leaves a
+# marker that records its inputs and is skipped only while they are the same; training resumes
+# from its last checkpoint. A pre-training with other inputs than exp/ssl_<tag>'s (config, options,
+# data) goes to exp/ssl_<tag>_<fingerprint> beside it (logged).
 
 set -euo pipefail
 
@@ -33,6 +35,7 @@ ssl_config=""           # pre-training YAML (conf/tuning/*.yaml, model: wav2vec2
 ssl_args=""             # extra options for espnet_ext.bin.ssl_train
 ssl_tag=""              # experiment name (default: the config's name)
 save_every_updates=""   # checkpoint every K optimizer updates (default: the config's value)
+ssl_exp_file=""         # write the experiment's directory (as named by its inputs) into this file
 
 help_message=$(cat <<EOF
 Usage: $0 --train_set <set> --valid_set <set> --ssl_config <yaml> [options]
@@ -52,7 +55,7 @@ Options (defaults in brackets):
   --stage ${stage} --stop_stage ${stop_stage} --nj ${nj} --ngpu ${ngpu} --num_nodes ${num_nodes}
   --train_set --valid_set --fs ${fs} --expected_fs "${expected_fs}"
   --min_wav_duration ${min_wav_duration} --max_wav_duration ${max_wav_duration} (seconds)
-  --ssl_config --ssl_args --ssl_tag --save_every_updates
+  --ssl_config --ssl_args --ssl_tag --save_every_updates --ssl_exp_file
 EOF
 )
 
@@ -63,15 +66,26 @@ driver_args=("$@")  # for the generated exp/<tag>/run.sh (train_model)
 . ./cmd.sh
 # shellcheck source=SCRIPTDIR/../../../local/stage_lib.sh
 . "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
+stamp_cache=${expdir}/.stamp_cache.json  # hashes of the step inputs (step_done, keyed_dir)
 
 [ -n "${train_set}" ] || die "--train_set is required"
 [ -n "${valid_set}" ] || die "--valid_set is required"
 [ -n "${ssl_config}" ] || die "--ssl_config is required"
 [ -f "${ssl_config}" ] || die "--ssl_config ${ssl_config}: no such file"
 [ -n "${ssl_tag}" ] || ssl_tag=$(basename "${ssl_config}" .yaml)
-ssl_exp=${expdir}/ssl_${ssl_tag}
+ssl_exp=""  # named by its inputs when a stage needs it (resolve_experiment)
 ssl_stats_dir=${expdir}/ssl_stats_${train_set}_${fs}  # shapes of train_set (and valid_set)
 data_feats=${dumpdir}/raw
+data_inputs=(--option "fs=${fs}")  # (espnet_ext.bin.stamp) the shapes', and with model_inputs the experiment's
+for _pair in "train:${train_set}" "valid:${valid_set}"; do
+    for _f in wav.scp utt2num_samples; do data_inputs+=(--file "${_pair%%:*}_${_f}=${data_feats}/${_pair#*:}/${_f}"); done
+done
+model_inputs=(--config "config=${ssl_config}" --option "ssl_args=${ssl_args}"
+              --option "save_every_updates=${save_every_updates}")
+resolve_experiment() {  # ssl_exp for the current inputs (stages 11-13)
+    [ -z "${ssl_exp}" ] || return 0
+    keyed_dir ssl_exp "${expdir}/ssl_${ssl_tag}" "${data_inputs[@]}" "${model_inputs[@]}"
+}
 
 if run_stage 1; then
     log "Stage 1: prepare data directories (local/data.sh ${local_data_opts})"
@@ -92,7 +106,7 @@ fi
 
 if run_stage 10; then
     log "Stage 10: collect shapes in ${ssl_stats_dir}"
-    if ! is_done "${ssl_stats_dir}/.done"; then
+    if ! step_done "${ssl_stats_dir}/.done" "${data_inputs[@]}"; then
     if [ -f "${data_feats}/${train_set}/utt2num_samples" ] && [ -f "${data_feats}/${valid_set}/utt2num_samples" ]; then
         # Pre-training has no feature statistics: its shape files are the samples per utterance
         # that stage 3 counted (what ESPnet's --collect_stats writes, without a pass over the audio).
@@ -106,13 +120,21 @@ if run_stage 10; then
     collect_stats espnet_ext.bin.ssl_train "${ssl_stats_dir}" "${nj}" "${data_feats}/${train_set}" \
         "${data_feats}/${valid_set}" "${ssl_config}" ${ssl_args}
     fi
-    touch "${ssl_stats_dir}/.done"
+    mark_done "${ssl_stats_dir}/.done"
     fi
+fi
+
+if run_stage 11 || run_stage 12 || run_stage 13 || [ -n "${ssl_exp_file}" ]; then
+    resolve_experiment
+    [ -z "${ssl_exp_file}" ] || echo "${ssl_exp}" > "${ssl_exp_file}"
 fi
 
 if run_stage 11; then
     log "Stage 11: pre-train ${ssl_exp} (${ssl_config}; log: ${ssl_exp}/train.log)"
-    if ! is_done "${ssl_exp}/.done_train"; then
+    if [ -f "${ssl_exp}/.done_train" ]; then
+        log "  already done: ${ssl_exp} (same inputs: ${ssl_exp}/inputs.json)"
+    else
+    record_inputs ssl_exp
     _opts=()
     [ -n "${save_every_updates}" ] && _opts+=(--save_every_updates "${save_every_updates}")
     # shellcheck disable=SC2086
