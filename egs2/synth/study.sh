@@ -79,10 +79,12 @@ fine_tune() {  # fine_tune ARM SUBSET SEED UPDATES [asr1/run.sh OPTIONS...]: one
     shift 4
     tag=study_${arm}_${subset}_seed${seed}
     [ "${arm}" = random ] || tag=study_${updates}updates_${subset}_seed${seed}
-    printf '%s\t%s\t%s\t%s\t%s\n' "${arm}" "${subset}" "${seed}" "${updates}" "asr1/exp/asr_${tag}" >> "${manifest}"
+    # the experiment's directory, as asr.sh names it by its inputs, is read when the runs end
+    printf '%s\t%s\t%s\t%s\t%s\n' "${arm}" "${subset}" "${seed}" "${updates}" "asr1/exp/asr_${tag}.exp" >> "${manifest}.runs"
     # shellcheck disable=SC2086
     submit "asr1/exp/asr_${tag}.log" asr1 ./run.sh --stage 11 --stop_stage 13 --train_set "${subset}" \
         --test_sets "${test_sets}" --asr_tag "${tag}" --ngpu "${ngpu}" --inference_nj "${inference_nj}" \
+        --asr_exp_file "exp/asr_${tag}.exp" \
         --asr_args "--seed ${seed} ${asr_args}" --inference_asr_model "${inference_asr_model}" "$@"
 }
 
@@ -101,13 +103,13 @@ done
 log "1. data done [elapsed=${SECONDS}s]"
 
 # --------------------------------------------------------------------------- 2. pre-training, random init
-printf 'arm\tsubset\tseed\tupdates\texp\n' > "${manifest}"
+: > "${manifest}.runs"
 log "2. pre-training (seeds ${seeds}) and fine-tuning from random initialisation"
 declare -A ssl_pid
 for seed in ${seeds}; do
     # shellcheck disable=SC2086
     submit "ssl1/exp/ssl_study_seed${seed}.log" ssl1 ./run.sh --stage 11 --ssl_tag "study_seed${seed}" \
-        --ngpu "${ngpu}" --ssl_args "--seed ${seed} ${ssl_args}"
+        --ngpu "${ngpu}" --ssl_args "--seed ${seed} ${ssl_args}" --ssl_exp_file "exp/study_seed${seed}.exp"
     ssl_pid[${seed}]=$!
 done
 for seed in ${seeds}; do
@@ -118,9 +120,10 @@ done
 # A seed's checkpoint runs join the pool as soon as its pre-training has ended (while the random-init
 # runs may still be going), so no core waits for the slowest job of step 2.
 for seed in ${seeds}; do
-    ssl_exp=ssl1/exp/ssl_study_seed${seed}
     while kill -0 "${ssl_pid[${seed}]}" 2>/dev/null; do sleep 5; done
-    [ -f "${ssl_exp}/.done_train" ] || { pool_wait 1; die "pre-training of seed ${seed} failed: see ${ssl_exp}.log"; }
+    ssl_exp=ssl1/$(cat "ssl1/exp/study_seed${seed}.exp" 2>/dev/null)  # named by its inputs (ssl.sh)
+    [ -f "${ssl_exp}/.done_train" ] \
+        || { pool_wait 1; die "pre-training of seed ${seed} failed: see ssl1/exp/ssl_study_seed${seed}.log"; }
     log "3. seed ${seed}: pre-training done [elapsed=${SECONDS}s]; fine-tuning from its checkpoints"
     # the report's checks (codebook collapse, L_m at chance)
     grep -h "^|L_m\|^- last epoch:\|^- log:" "${ssl_exp}/report.md" 2>/dev/null | sed "s/^/    seed ${seed}: /" >&2 || true
@@ -136,6 +139,12 @@ for seed in ${seeds}; do
     done
 done
 finish "2-3. pre-training and fine-tuning"
+{
+    printf 'arm\tsubset\tseed\tupdates\texp\n'
+    while IFS=$'\t' read -r arm subset seed updates exp_file; do
+        printf '%s\t%s\t%s\t%s\tasr1/%s\n' "${arm}" "${subset}" "${seed}" "${updates}" "$(cat "${exp_file}")"
+    done < "${manifest}.runs"
+} > "${manifest}"
 
 # --------------------------------------------------------------------------- 4. report
 # shellcheck disable=SC2086
