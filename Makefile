@@ -56,6 +56,11 @@ $(VENV_STAMP): pyproject.toml
 # start from the pre-training's last checkpoint (checkpoints/<N>updates.pth, written by stage 11).
 # (One run each: the demo took ~12 s less with it beside the statistics than beside the training.)
 # 8-9 min on 2 idle cores (README).
+# The CER (%) make demo printed so far, per test set: the lowest and highest over seeds 0-2 of
+# pretraining_gain.sh and the CPUs it ran on (README, "The demo's figures"); its last lines say
+# whether this run's figures are inside.
+DEMO_CER_RANGES := --range dev=22:38 --range test=10:34
+DEMO_CER_SEEN := seeds 0-2, two 2-core AMD EPYC machines
 demo: install
 	@mkdir -p egs2/mini/asr1/exp; \
 	(cd egs2/mini/asr1 && ./run.sh --stop_stage 5 > exp/data_prep.log 2>&1) & prep=$$!; \
@@ -69,6 +74,8 @@ demo: install
 	wait $$post || { echo "egs2/mini/ssl1 stages 12-13 failed: see egs2/mini/ssl1/exp/export_report.log" >&2; exit 1; }
 	@echo; echo "==== egs2/mini/ssl1 pre-training ===="; sed -n '/^|stat/,/^$$/p' "egs2/mini/ssl1/$$(cat egs2/mini/ssl1/exp/demo_experiment)/report.md"
 	@echo "==== egs2/mini/asr1 RESULTS ===="; cat "egs2/mini/asr1/$$(cat egs2/mini/asr1/exp/demo_experiment)/RESULTS.md"
+	@$(PY) -m espnet_ext.bin.check_range "egs2/mini/asr1/$$(cat egs2/mini/asr1/exp/demo_experiment)" \
+	  --decode_glob 'decode_ctc_greedy_*' $(DEMO_CER_RANGES) --seen "$(DEMO_CER_SEEN)"
 
 # Two pytest workers, each given whole test files (a module's recipe run is shared by its tests),
 # each torch on one thread (two 2-thread trainings on 2 cores spin against each other);
