@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-from espnet_ext.core.atomic import replacing, write_bytes, write_text
+from espnet_ext.core.atomic import remove_stale_temporaries, replacing, write_bytes, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -280,10 +280,12 @@ def write_data_dir(data: DataDir, path: PathLike) -> None:
     """Write ``data`` to ``path`` (created if needed); ``spk2utt`` is derived from ``utt2spk``.
 
     Known data files that ``data`` lacks are removed from ``path`` so that a re-run never
-    leaves a stale file behind; other files already in ``path`` are left alone.
+    leaves a stale file behind (nor a temporary file of a killed writer); other files already
+    in ``path`` are left alone.
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     for name in UTT_FILES:
         if name in data.utt_maps:
             write_map(path / name, data.utt_maps[name])
@@ -489,6 +491,7 @@ class SortedDataDirWriter:
             raise ValueError(f"{names}: expected utt2spk among the files to write")
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.path)  # of a writer killed before
         self.names = list(names)
         self._replacing = {name: replacing(self.path / name) for name in self.names + ["spk2utt"]}
         self.files = {name: self._open(name) for name in self.names + ["spk2utt"]}
