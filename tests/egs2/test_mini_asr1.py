@@ -7,8 +7,10 @@ and a packed model that espnet_model_zoo + Speech2Text load and transcribe with.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -45,8 +47,13 @@ def recipe_run(project_root, venv_env, tmp_path_factory):
     return recipe, env, first, time.time() - start
 
 
+#: experiment tags that tests below add beside the recipe's default one
+OTHER_TAGS = ("asr_stats", "asr_repro_", "asr_pretrained")
+
+
 def asr_exp(recipe: Path) -> Path:
-    (exp,) = [p for p in (recipe / "exp").glob("asr_*") if not p.name.startswith("asr_stats")]
+    """The recipe's default experiment (the one ``./run.sh`` trains)."""
+    (exp,) = [p for p in (recipe / "exp").glob("asr_*") if not p.name.startswith(OTHER_TAGS)]
     return exp
 
 
@@ -189,3 +196,84 @@ def test_training_is_reproducible(recipe_run):
         return [line for line in (exp / "RESULTS.md").read_text().splitlines() if line.startswith("|")]
 
     assert table(a) == table(b) and len(table(a)) >= 3
+
+
+LOAD_ELSEWHERE = """
+import json, sys
+import espnet_ext
+import soundfile
+import yaml
+from espnet_model_zoo.downloader import ModelDownloader
+from espnet2.bin.asr_inference import Speech2Text
+zip_path, wavs, decode_config = sys.argv[1], json.loads(open(sys.argv[2]).read()), sys.argv[3]
+options = yaml.safe_load(open(decode_config))
+s2t = Speech2Text(**ModelDownloader("cache").unpack_local_file(zip_path), device="cpu", **options)
+for utt, wav in wavs:
+    print("HYP", json.dumps([utt, s2t(soundfile.read(wav)[0])[0][0]]))
+"""
+
+
+@pytest.mark.slow
+def test_packed_model_fine_tuned_from_a_checkpoint_transcribes_elsewhere(recipe_run, tiny_checkpoint, tmp_path):
+    """Stages 10-14 fine-tuning from a pre-training checkpoint (--pretrained), then the checkpoint
+    and the experiment dir moved away: a fresh process in another directory loads the packed zip
+    and gives stage 12's hypotheses (the same beam-search decoding config), utterance for utterance."""
+    from espnet_ext.espnet.packing import TRAINING_ONLY_KEYS, foreign_paths
+
+    recipe, env, _, _ = recipe_run
+    checkpoint = tmp_path / "ssl" / "100updates.pth"
+    checkpoint.parent.mkdir()
+    shutil.copy(tiny_checkpoint, checkpoint)
+    decode_config = recipe / "conf/decode_ctc_beam.yaml"
+    run_recipe(recipe, env, "--stage", "10", "--stop_stage", "14", "--pretrained", str(checkpoint),
+               "--asr_tag", "pretrained", "--test_sets", "test", "--asr_args", "--max_epoch 2",
+               "--average", "last:1", "--inference_config", str(decode_config))
+    (exp,) = (recipe / "exp").glob("asr_pretrained*")
+    assert yaml_load(exp / "config.yaml")["frontend_conf"]["path"] == str(checkpoint)
+    (stage12,) = exp.glob("decode_ctc_beam_*/test/text")
+    import zipfile
+
+    with zipfile.ZipFile(exp / "packed_model.zip") as archive:
+        config = yaml_load_bytes(archive.read(f"exp/{exp.name}/config.yaml"))
+        names = archive.namelist()
+    assert "path" not in config["frontend_conf"] and config["frontend_conf"]["config"]["encoder_layers"] == 2
+    found = foreign_paths(config, names)
+    print("absolute or local paths left in the packed config:", found)
+    assert {key.split(".")[0] for key, _ in found} <= TRAINING_ONLY_KEYS
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(exp / "packed_model.zip", elsewhere / "model.zip")
+    shutil.copy(decode_config, elsewhere / "decode.yaml")
+    wavs = [line.split(maxsplit=1) for line in (recipe / "dump/raw/test/wav.scp").read_text().splitlines()]
+    (elsewhere / "wavs.json").write_text(json.dumps([(utt, str(recipe / wav)) for utt, wav in wavs]))
+    checkpoint.rename(tmp_path / "moved.pth")
+    away = recipe / "exp.away"
+    (recipe / "exp").rename(away)  # the statistics and everything else of the experiment too
+    try:
+        loaded = subprocess.run(["python", "-c", LOAD_ELSEWHERE, "model.zip", "wavs.json", "decode.yaml"],
+                                cwd=elsewhere, env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        away.rename(recipe / "exp")
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    hyps = dict(json.loads(line[4:]) for line in loaded.stdout.splitlines() if line.startswith("HYP "))
+    expected = {}
+    for line in stage12.read_text(encoding="utf-8").splitlines():
+        utt, _, text = line.partition(" ")
+        expected[utt] = text.strip()
+    same = sum(hyps.get(utt, "").strip() == text for utt, text in expected.items())
+    print(f"packed model elsewhere: {same} of {len(expected)} hypotheses equal stage 12's")
+    assert {utt: text.strip() for utt, text in hyps.items()} == expected and len(expected) == len(wavs)
+    assert sum(bool(text) for text in expected.values()) > len(expected) // 2  # not a blank-only model
+
+
+def yaml_load(path: Path):
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def yaml_load_bytes(data: bytes):
+    import yaml
+
+    return yaml.safe_load(data)

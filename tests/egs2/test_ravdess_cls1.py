@@ -190,7 +190,8 @@ from espnet2.bin.cls_inference import Classification
 zip_path, wavs = sys.argv[1], json.loads(open(sys.argv[2]).read())
 classify = Classification(**ModelDownloader("cache").unpack_local_file(zip_path), device="cpu")
 for utt, wav in wavs:
-    print("PRED", utt, classify(soundfile.read(wav)[0])[2])
+    _, scores, label = classify(soundfile.read(wav)[0])
+    print("PRED", utt, label, *scores.tolist())
 """
 
 
@@ -241,8 +242,15 @@ def test_packed_model_fine_tuned_from_a_checkpoint_classifies_elsewhere(recipe_r
     finally:
         exp.with_name(exp.name + ".away").rename(exp)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
-    predicted = dict(line.split()[1:3] for line in loaded.stdout.splitlines() if line.startswith("PRED "))
+    rows = [line.split()[1:] for line in loaded.stdout.splitlines() if line.startswith("PRED ")]
+    predicted = {row[0]: row[1] for row in rows}
     expected = dict(line.split(maxsplit=1) for line in stage7.read_text().splitlines())
     print(f"packed model elsewhere: {sum(predicted[u] == expected[u] for u in expected)} of {len(expected)} "
           "predictions equal stage 7's")
     assert predicted == expected and len(expected) == 16
+    # the class probabilities too (stage 7's --output_all_probabilities): the same network, not a lucky label
+    scores = {utt: [float(x) for x in line.split()] for utt, line in
+              (line.split(maxsplit=1) for line in (stage7.parent / "score").read_text().splitlines())}
+    packed = {row[0]: [float(x) for x in row[2:]] for row in rows}
+    assert packed.keys() == scores.keys() and len(scores[rows[0][0]]) == 8
+    assert max(abs(a - b) for utt in scores for a, b in zip(packed[utt], scores[utt])) < 1e-5
