@@ -234,6 +234,21 @@ filter_set() {  # filter_set IN_DIR OUT_DIR [OPTIONS...]: the filter stage for o
     mark_done "${out_dir}/.done"
 }
 
+pack_model() {  # pack_model TASK TRAIN_CONFIG MODEL_FILE ZIP [--option FILE]...: the packing stage:
+    # `python -m espnet_ext.bin.pack TASK` (asr or cls) of the model and the option files into ZIP;
+    # skipped when ZIP.done records the same model, config and option files
+    local task=$1 config=$2 model=$3 zip=$4 prefix i
+    shift 4
+    case ${task} in asr) prefix=asr ;; cls) prefix=classification ;; *) die "pack_model: unknown task '${task}'" ;; esac
+    local inputs=(--file "model=${model}" --file "train_config=${config}")
+    for ((i = 2; i <= $#; i += 2)); do inputs+=(--file "option${i}=${!i}"); done
+    step_done "${zip}.done" "${inputs[@]}" && return 0
+    python3 -m espnet_ext.bin.pack "${task}" "--${prefix}_train_config" "${config}" \
+        "--${prefix}_model_file" "${model}" "$@" --outpath "${zip}"
+    mark_done "${zip}.done"
+    log "  $(du -h "${zip}" | cut -f1) ${zip}"
+}
+
 format_sets() {  # format_sets "TRAIN_LIKE_SETS" SET...: the "format" stage of each data/<set>
     # (resample to ${fs}, dump ${audio_format} audio; --expected_fs ${expected_fs} when set).
     # Sets named in TRAIN_LIKE_SETS go to ${data_feats}/org/<set> (a filter stage follows),

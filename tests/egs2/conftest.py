@@ -121,6 +121,32 @@ def _check_decodes(recipe: Path, exp: Path, test_sets, metric: str, below: float
     return found
 
 
+def _portable_packed_config(exp: Path) -> dict:
+    """The config packed in ``exp/packed_model.zip``: its wav2vec2 frontend is built from the
+    architecture (``config``, 2 layers: the tiny preset), not a path, and only training-only keys
+    may still name files of this machine. Returns it."""
+    import zipfile
+
+    import yaml
+
+    from espnet_ext.espnet.packing import TRAINING_ONLY_KEYS, foreign_paths
+
+    with zipfile.ZipFile(exp / "packed_model.zip") as archive:
+        config = yaml.safe_load(archive.read(f"exp/{exp.name}/config.yaml"))
+        names = archive.namelist()
+    assert "path" not in config["frontend_conf"] and config["frontend_conf"]["config"]["encoder_layers"] == 2
+    found = foreign_paths(config, names)
+    print("absolute or local paths left in the packed config:", found)
+    assert {key.split(".")[0] for key, _ in found} <= TRAINING_ONLY_KEYS
+    return config
+
+
+@pytest.fixture(scope="session")
+def portable_packed_config():
+    """``portable_packed_config(exp)``: see :func:`_portable_packed_config`."""
+    return _portable_packed_config
+
+
 @pytest.fixture(scope="session")
 def check_decodes():
     """``check_decodes(recipe, exp, test_sets, metric, below)``: see :func:`_check_decodes`."""

@@ -114,12 +114,14 @@ def test_rerun_skips_finished_steps(recipe_run):
     recipe, env, _, first_time, _ = recipe_run
     exp = recipe / "exp" / "cls_train_cls_w2v2_tiny"
     watched = [exp / "valid.acc.ave.pth", exp / "train.log", exp / "inference_valid.acc.ave/test/text"]
+    watched.append(exp / "packed_model.zip")
     mtimes = [p.stat().st_mtime for p in watched]
     start = time.time()
     again = run(recipe, env, "--cls_config", "conf/tuning/train_cls_w2v2_tiny.yaml", "--test_sets", "test",
-                "--stage", "2", "--stop_stage", "7")
+                "--cls_args", "--max_epoch 2", "--stage", "2", "--stop_stage", "9")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("already done") == 3 + 2 + 1 + 1 + 1  # format, filter, stats, train, inference
+    # format, filter, stats, train, inference, scoring, packing
+    assert again.stderr.count("already done") == 3 + 2 + 1 + 1 + 1 + 1 + 1, again.stderr
     assert [p.stat().st_mtime for p in watched] == mtimes
     assert time.time() - start < first_time / 2
 
@@ -196,38 +198,24 @@ for utt, wav in wavs:
 
 
 @pytest.mark.slow
-def test_packed_model_fine_tuned_from_a_checkpoint_classifies_elsewhere(recipe_run, tiny_checkpoint, tmp_path):
-    """Fine-tuned from a pre-training checkpoint (frontend_conf.path), packed as a stage 9 would pack
-    it: with the checkpoint moved away and the experiment dir too, a fresh process in another
-    directory loads the zip and predicts what stage 7 predicted, utterance for utterance."""
-    from espnet_ext.espnet.packing import TRAINING_ONLY_KEYS, foreign_paths
-
+def test_packed_model_fine_tuned_from_a_checkpoint_classifies_elsewhere(recipe_run, tiny_checkpoint, tmp_path,
+                                                                       portable_packed_config):
+    """Fine-tuned from a pre-training checkpoint (frontend_conf.path) and packed by stage 9: with the
+    checkpoint moved away and the experiment dir too, a fresh process in another directory loads
+    the zip and predicts what stage 7 predicted, utterance for utterance."""
     recipe, env, _, _, _ = recipe_run
     checkpoint = tmp_path / "ssl" / "100updates.pth"
     checkpoint.parent.mkdir()
     shutil.copy(tiny_checkpoint, checkpoint)
     result = run(recipe, env, "--cls_config", "conf/tuning/train_cls_w2v2_tiny.yaml", "--test_sets", "test",
-                 "--stage", "6", "--stop_stage", "7", "--nj", "1", "--inference_nj", "1", "--cls_tag", "pretrained",
+                 "--stage", "6", "--stop_stage", "9", "--nj", "1", "--inference_nj", "1", "--cls_tag", "pretrained",
                  "--cls_args", f"--max_epoch 1 --frontend_conf preset=null --frontend_conf path={checkpoint}")
     assert result.returncode == 0, result.stderr[-5000:]
     (exp,) = (recipe / "exp").glob("cls_pretrained*")
     assert yaml.safe_load((exp / "config.yaml").read_text())["frontend_conf"]["path"] == str(checkpoint)
     (stage7,) = exp.glob("inference*/test/text")
-    pack = subprocess.run(
-        ["python", "-m", "espnet_ext.bin.pack", "cls", "--classification_train_config", f"exp/{exp.name}/config.yaml",
-         "--classification_model_file", f"exp/{exp.name}/valid.acc.ave.pth",
-         "--outpath", f"exp/{exp.name}/packed_model.zip"],
-        cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
-    assert pack.returncode == 0, pack.stderr[-3000:]
-    import zipfile
-
-    with zipfile.ZipFile(exp / "packed_model.zip") as archive:
-        config = yaml.safe_load(archive.read(f"exp/{exp.name}/config.yaml"))
-        names = archive.namelist()
-    assert "path" not in config["frontend_conf"] and config["frontend_conf"]["config"]["encoder_layers"] == 2
-    found = foreign_paths(config, names)
-    print("absolute or local paths left in the packed config:", found)
-    assert {key.split(".")[0] for key, _ in found} <= TRAINING_ONLY_KEYS
+    assert f"Stage 9: pack exp/{exp.name}/valid.acc.ave.pth into exp/{exp.name}/packed_model.zip" in result.stderr
+    portable_packed_config(exp)
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -291,7 +291,8 @@ def test_asr_sh_pretrained_fine_tunes_from_the_last_checkpoint(tmp_path, env, la
     assert result.returncode == 0, result.stderr
     assert argv[argv.index("--output_dir") + 1] == "exp/asr_mine" and f"path={ckpt}/9updates.pth" in argv
     result, argv = run()  # without: the config's preset, the default tag
-    assert argv[argv.index("--output_dir") + 1] == "exp/asr_train_asr_char" and "--frontend_conf" not in argv
+    # the config named by the file its link points to, as with --pretrained
+    assert argv[argv.index("--output_dir") + 1] == "exp/asr_my_ctc_char" and "--frontend_conf" not in argv
     for bad, message in ((tmp_path / "ssl1/exp", "no checkpoints/<N>updates.pth in it (nor a Hugging Face model's config.json)"),
                          (ckpt / "11updates.pth", "no such file or directory")):
         result = subprocess.run(["./asr.sh", *common, "--pretrained", str(bad)], cwd=recipe, env=env,

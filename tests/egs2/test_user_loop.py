@@ -81,7 +81,7 @@ def test_an_unchanged_rerun_skips_every_step_in_seconds(loop):
 @pytest.mark.slow
 def test_an_edited_config_trains_a_new_experiment_beside_the_old(loop):
     recipe, env, _ = loop
-    old = "asr_train_asr_char"  # the config's name and the token type
+    old = "asr_train_asr_w2v2_mini_ctc_char"  # the config's name (that conf/train_asr.yaml links to), the tokens
     old_dir = recipe / "exp" / old
     old_files = snapshot(old_dir)
     old_results = (old_dir / "RESULTS.md").read_text()

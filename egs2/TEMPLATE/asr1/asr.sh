@@ -166,7 +166,8 @@ if [ -n "${pretrained}" ]; then
     [ -n "${asr_tag}" ] || asr_tag=$(pretrained_tag "${asr_config}" "${pretrained}")
     log "fine-tuning from ${pretrained} (${expdir}/asr_${asr_tag})"
 fi
-[ -n "${asr_tag}" ] || asr_tag=$(basename "${asr_config}" .yaml)_${token_type}
+# the config named by the file a link such as conf/train_asr.yaml points to, as pretrained_tag does
+[ -n "${asr_tag}" ] || asr_tag=$(basename "$(readlink -f "${asr_config}")" .yaml)_${token_type}
 # --feats_normalize config takes the config's normalize; another value wins over it in stage 10
 # (statistics), 11 (training: always passed as --normalize) and 14 (packing).
 _normalize=$(config_normalize "${asr_config}")
@@ -444,14 +445,8 @@ if run_stage 14; then
     [ "${token_type}" = bpe ] && _opts+=(--option "${bpemodel}")
     [ -f "${asr_exp}/RESULTS.md" ] && _opts+=(--option "${asr_exp}/RESULTS.md")
     [ -f "${asr_exp}/images/acc.png" ] && _opts+=(--option "${asr_exp}/images/acc.png")
-    _inputs=(--file "model=${asr_exp}/${inference_asr_model}" --file "train_config=${asr_exp}/config.yaml")
-    for _i in $(seq 2 2 "${#_opts[@]}"); do _inputs+=(--file "option${_i}=${_opts[_i-1]}"); done
-    if ! step_done "${packed_model}.done" "${_inputs[@]}"; then
-    python3 -m espnet_ext.bin.pack asr --asr_train_config "${asr_exp}/config.yaml" \
-        --asr_model_file "${asr_exp}/${inference_asr_model}" "${_opts[@]}" --outpath "${packed_model}"
-    mark_done "${packed_model}.done"
-    log "  $(du -h "${packed_model}" | cut -f1) ${packed_model}"
-    fi
+    pack_model asr "${asr_exp}/config.yaml" "${asr_exp}/${inference_asr_model}" "${packed_model}" \
+        "${_opts[@]+"${_opts[@]}"}"
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"

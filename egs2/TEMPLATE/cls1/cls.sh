@@ -44,6 +44,7 @@ cls_stats_dir=""
 
 # Inference and scoring
 inference_model=valid.acc.ave.pth  # model file in exp/cls_<tag>/ (ESPnet's average of the best epochs)
+packed_model=""         # default: exp/cls_<tag>/packed_model.zip
 inference_args=""       # extra options for espnet_ext.bin.cls_inference
 inference_tag=""        # default: inference_<model name>
 
@@ -59,6 +60,7 @@ Stages (ESPnet's cls.sh numbering):
   6  train (python -m espnet_ext.bin.cls_train)
   7  classify the test sets with exp/cls_<tag>/--inference_model
   8  score: accuracy, macro-F1, confusion matrix (Markdown, PNG) -> exp/cls_<tag>/RESULTS.md
+  9  pack the model into a zip that loads on another machine (python -m espnet_ext.bin.pack cls)
 
 Options (defaults in brackets):
   --stage ${stage} --stop_stage ${stop_stage} --skip_stages "${skip_stages}"
@@ -67,6 +69,7 @@ Options (defaults in brackets):
   --min_wav_duration ${min_wav_duration} --max_wav_duration ${max_wav_duration} (seconds)
   --classes "${classes}" --cls_config --cls_args --cls_tag --cls_stats_dir
   --inference_model ${inference_model} --inference_args --inference_tag --gpu_inference ${gpu_inference}
+  --packed_model
 EOF
 )
 
@@ -86,7 +89,7 @@ stamp_cache=${expdir}/.stamp_cache.json  # hashes of the step inputs (step_done,
 [ -f "${cls_config}" ] || die "--cls_config ${cls_config}: no such file"
 
 # Names derived from the options
-[ -n "${cls_tag}" ] || cls_tag=$(basename "${cls_config}" .yaml)
+[ -n "${cls_tag}" ] || cls_tag=$(basename "$(readlink -f "${cls_config}")" .yaml)
 [ -n "${cls_stats_dir}" ] || cls_stats_dir=${expdir}/cls_stats_${train_set}_${fs}
 [ -n "${inference_tag}" ] || inference_tag=inference$(echo "${inference_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')_${inference_model%.pth}
 label_list=data/token_list/labels.txt
@@ -159,7 +162,7 @@ if run_stage 5; then
     fi
 fi
 
-if run_stage 6 || run_stage 7 || run_stage 8; then
+if run_stage 6 || run_stage 7 || run_stage 8 || run_stage 9; then
     resolve_experiment
 fi
 
@@ -202,14 +205,34 @@ fi
 if run_stage 8; then
     resolve_inference_dir
     log "Stage 8: score ${test_sets} (accuracy, macro-F1, confusion matrix) in ${inference_dir}"
+    _scored=false
     for dset in ${test_sets}; do
+        _dir=${cls_exp}/${inference_tag}/${dset}
+        step_done "${_dir}/scoring/.done" --file "hyp=${_dir}/text" --file "ref=data/${dset}/text" \
+            --file "labels=${label_list}" && continue
         # References from data/<set>: an utterance excluded in stage 2 counts as not predicted.
-        python3 -m espnet_ext.bin.cls_score --ref "data/${dset}/text" \
-            --hyp "${cls_exp}/${inference_tag}/${dset}/text" --labels "${label_list}" \
-            --out_dir "${cls_exp}/${inference_tag}/${dset}/scoring" --name "${dset}"
+        python3 -m espnet_ext.bin.cls_score --ref "data/${dset}/text" --hyp "${_dir}/text" \
+            --labels "${label_list}" --out_dir "${_dir}/scoring" --name "${dset}"
+        mark_done "${_dir}/scoring/.done"
+        _scored=true
     done
-    python3 -m espnet_ext.bin.cls_score collect "${cls_exp}" --out "${cls_exp}/RESULTS.md"
+    # RESULTS.md: every scored inference of the experiment (with the date it was written)
+    if ${_scored} || [ ! -f "${cls_exp}/RESULTS.md" ]; then
+        python3 -m espnet_ext.bin.cls_score collect "${cls_exp}" --out "${cls_exp}/RESULTS.md"
+    fi
     cat "${cls_exp}/RESULTS.md"
+fi
+
+if run_stage 9; then
+    [ -n "${packed_model}" ] || packed_model=${cls_exp}/packed_model.zip
+    log "Stage 9: pack ${cls_exp}/${inference_model} into ${packed_model}"
+    [ -f "${cls_exp}/${inference_model}" ] || die "${cls_exp}/${inference_model}: no such model (train this experiment first: stage 6)"
+    _opts=()
+    _normalize=$(config_normalize "${cls_config}")
+    [ "${_normalize%% *}" = global_mvn ] && _opts+=(--option "${cls_stats_dir}/train/feats_stats.npz")
+    [ -f "${cls_exp}/RESULTS.md" ] && _opts+=(--option "${cls_exp}/RESULTS.md")
+    pack_model cls "${cls_exp}/config.yaml" "${cls_exp}/${inference_model}" "${packed_model}" \
+        "${_opts[@]+"${_opts[@]}"}"
 fi
 
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -72,7 +72,7 @@ stamp_cache=${expdir}/.stamp_cache.json  # hashes of the step inputs (step_done,
 [ -n "${valid_set}" ] || die "--valid_set is required"
 [ -n "${ssl_config}" ] || die "--ssl_config is required"
 [ -f "${ssl_config}" ] || die "--ssl_config ${ssl_config}: no such file"
-[ -n "${ssl_tag}" ] || ssl_tag=$(basename "${ssl_config}" .yaml)
+[ -n "${ssl_tag}" ] || ssl_tag=$(basename "$(readlink -f "${ssl_config}")" .yaml)
 ssl_exp=""  # named by its inputs when a stage needs it (resolve_experiment)
 ssl_stats_dir=${expdir}/ssl_stats_${train_set}_${fs}  # shapes of train_set (and valid_set)
 data_feats=${dumpdir}/raw
