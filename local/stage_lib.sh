@@ -159,6 +159,8 @@ write_resume_script() {  # write_resume_script EXP_DIR DRIVER STAGE ARGS...: EXP
         echo '# The experiment is named by its inputs: with a changed config or option the driver trains'
         echo '# a new experiment beside this one (its log says which), and this one stays as it is.'
         printf 'cd %q\n' "${PWD}"
+        # the thread count the recipe's run.sh set: the trained weights depend on it
+        [ -z "${OMP_NUM_THREADS:-}" ] || printf 'export OMP_NUM_THREADS=%q\n' "${OMP_NUM_THREADS}"
         printf '%q ' "${driver}" "$@"
         printf -- '--stage %s --stop_stage %s "$@"\n' "${stage_n}" "${stage_n}"
     } > "${exp}/run.sh.next"
