@@ -16,6 +16,7 @@ MINI = ROOT / "egs2" / "mini" / "asr1"
 GLOBAL_MVN = "conf/tuning/train_asr_w2v2_mini_ctc.yaml"   # normalize: global_mvn
 NO_NORMALIZE = "conf/tuning/train_asr_w2v2_tiny_ctc.yaml"  # normalize: null
 SHAPES = "exp/asr_stats_train_char_16000"                # shapes of every experiment
+MVN = f"{SHAPES}_global_mvn"  # feature statistics: named by the frontend's inputs (another gets _<fingerprint>)
 
 
 @pytest.fixture
@@ -47,6 +48,16 @@ def stats_files(directory: Path, feats: bool = False) -> None:
         (directory / "train" / "feats_stats.npz").write_bytes(b"")
 
 
+def stage_10_records_its_inputs(run_recipe, recipe: Path, config: str, *args: str) -> None:
+    """Run stage 10 (the fake launcher makes its collection fail, after the statistics directory
+    has recorded its inputs, as a real stage 10 does before collecting), then forget its launch."""
+    for name in ("train", "dev"):
+        (recipe / "dump/raw" / name).mkdir(parents=True, exist_ok=True)
+        (recipe / "dump/raw" / name / "wav.scp").write_text("u1 a.wav\n")
+    asr(run_recipe, recipe, 10, config, "--nj", "1", *args, check=False)
+    (recipe / "launched.txt").unlink()
+
+
 def launched(recipe: Path) -> list:
     path = recipe / "launched.txt"
     return [shlex.split(line) for line in path.read_text().splitlines()] if path.is_file() else []
@@ -59,25 +70,28 @@ def option(argv: list, name: str) -> list:
 def test_stage_11_without_stage_10_says_which_stage_to_run(recipe, run_recipe):
     result = asr(run_recipe, recipe, 11, GLOBAL_MVN, "--asr_tag", "new", check=False)
     assert result.returncode != 0 and not launched(recipe)
-    assert (f"{SHAPES}_new/train/feats_stats.npz not found (normalize: global_mvn): run stage 10 for this "
+    assert (f"{MVN}/train/feats_stats.npz not found (normalize: global_mvn): run stage 10 for this "
             "experiment (--stage 10)") in result.stderr
-    stats_files(recipe / f"{SHAPES}_new")  # the shapes, not the feature statistics
+    stage_10_records_its_inputs(run_recipe, recipe, GLOBAL_MVN, "--asr_tag", "new")
+    stats_files(recipe / MVN)  # the shapes, not the feature statistics
     result = asr(run_recipe, recipe, 11, GLOBAL_MVN, "--asr_tag", "new", check=False)
-    assert result.returncode != 0 and f"{SHAPES}_new/train/feats_stats.npz not found" in result.stderr
+    assert result.returncode != 0 and f"{MVN}/train/feats_stats.npz not found" in result.stderr
     result = asr(run_recipe, recipe, 11, NO_NORMALIZE, check=False)
     assert result.returncode != 0 and not launched(recipe)
     assert f"{SHAPES}/train/speech_shape not found: run stage 10 first (--stage 10)" in result.stderr
 
 
 @pytest.mark.parametrize("config, feats_normalize, expected", [
-    (GLOBAL_MVN, "config", ["global_mvn", f"stats_file={SHAPES}_tag/train/feats_stats.npz"]),
+    (GLOBAL_MVN, "config", ["global_mvn", f"stats_file={MVN}/train/feats_stats.npz"]),
     (GLOBAL_MVN, "none", ["none"]),
     (GLOBAL_MVN, "utterance_mvn", ["utterance_mvn"]),
     (NO_NORMALIZE, "config", ["none"]),
-    (NO_NORMALIZE, "global_mvn", ["global_mvn", f"stats_file={SHAPES}_tag/train/feats_stats.npz"]),
+    (NO_NORMALIZE, "global_mvn", ["global_mvn", f"stats_file={MVN}/train/feats_stats.npz"]),
 ])
 def test_the_option_decides_what_training_normalizes_with(recipe, run_recipe, config, feats_normalize, expected):
-    stats_files(recipe / (f"{SHAPES}_tag" if expected[0] == "global_mvn" else SHAPES), feats=True)
+    if expected[0] == "global_mvn":
+        stage_10_records_its_inputs(run_recipe, recipe, config, "--asr_tag", "tag", "--feats_normalize", feats_normalize)
+    stats_files(recipe / (MVN if expected[0] == "global_mvn" else SHAPES), feats=True)
     result = asr(run_recipe, recipe, 11, config, "--asr_tag", "tag", "--feats_normalize", feats_normalize)
     (train,) = launched(recipe)
     assert option(train, "--normalize") == expected[:1] and option(train, "--normalize_conf") == expected[1:]
@@ -92,9 +106,9 @@ def test_the_option_decides_what_training_normalizes_with(recipe, run_recipe, co
 
 
 @pytest.mark.parametrize("config, feats_normalize, feats_stats, stats_dir", [
-    (GLOBAL_MVN, "config", "true", f"{SHAPES}_tag"),
+    (GLOBAL_MVN, "config", "true", MVN),
     (GLOBAL_MVN, "none", "false", SHAPES),
-    (NO_NORMALIZE, "global_mvn", "true", f"{SHAPES}_tag"),
+    (NO_NORMALIZE, "global_mvn", "true", MVN),
 ])
 def test_stage_10_collects_feature_statistics_as_the_option_says(recipe, run_recipe, config, feats_normalize,
                                                                  feats_stats, stats_dir):
@@ -122,16 +136,19 @@ def test_an_option_against_a_config_with_normalize_conf_is_refused(recipe, run_r
 
 def test_stage_10_collects_again_when_global_mvn_finds_shapes_only(recipe, run_recipe):
     """A stats dir finished without feature statistics (e.g. --asr_stats_dir shared with a
-    normalize: null experiment) is collected again for global_mvn, not skipped."""
+    normalize: null experiment) is collected again for global_mvn, not skipped: its marker records
+    the shapes' inputs only, and feature statistics have the frontend's too."""
     for name in ("train", "dev"):
         (recipe / "dump/raw" / name).mkdir(parents=True)
         (recipe / "dump/raw" / name / "wav.scp").write_text("u1 a.wav\n")
     stats_files(recipe / "shared")
-    (recipe / "shared" / ".done").touch()
-    result = asr(run_recipe, recipe, 10, GLOBAL_MVN, "--asr_stats_dir", "shared", "--nj", "1", check=False)
-    assert "shared has shapes but no feature statistics (global_mvn): collecting again" in result.stderr
-    (collect,) = launched(recipe)
-    assert option(collect, "--collect_feats_stats") == ["true"]
-    (recipe / "shared" / ".done").touch()  # shapes are all a normalize: null experiment needs
     result = asr(run_recipe, recipe, 10, NO_NORMALIZE, "--asr_stats_dir", "shared", "--nj", "1", check=False)
-    assert "already done: shared" in result.stderr and len(launched(recipe)) == 1
+    (collect,) = launched(recipe)
+    assert option(collect, "--collect_feats_stats") == ["false"]
+    (recipe / "shared/.done.next").rename(recipe / "shared/.done")  # as if it had finished (mark_done)
+    result = asr(run_recipe, recipe, 10, GLOBAL_MVN, "--asr_stats_dir", "shared", "--nj", "1", check=False)
+    assert "shared: inputs changed (asr_args added; frontend added): running again" in result.stderr
+    assert option(launched(recipe)[-1], "--collect_feats_stats") == ["true"]
+    # shapes are all a normalize: null experiment needs: the marker (its inputs) is still there
+    result = asr(run_recipe, recipe, 10, NO_NORMALIZE, "--asr_stats_dir", "shared", "--nj", "1", check=False)
+    assert "already done: shared" in result.stderr and len(launched(recipe)) == 2

@@ -113,22 +113,30 @@ def test_48_phone_set_is_scored_on_39(trained, run_recipe):
 
 
 @pytest.mark.slow
-def test_scoring_reports_per(recipe_run, run_recipe):
-    """Stage 13 on a hypothesis with known errors: PER, labelled as such, with the right count."""
-    recipe, _ = recipe_run
+def test_scoring_reports_per(trained, run_recipe, tiny_ctc_config):
+    """Stage 13 on a hypothesis with known errors (the greedy decoding's, replaced): scored again
+    (scoring is keyed by the hypotheses), PER, labelled as such, with the right count."""
+    recipe, exp = trained
     ref = read_map(recipe / "data/test/text")
-    hyp_dir = recipe / "exp/asr_train_asr_phn/decode_ctc_greedy_last10.ave/test"
-    hyp_dir.mkdir(parents=True)
+    (hyp_dir,) = exp.glob("decode_ctc_greedy_*/test")
+    decoded = (hyp_dir / "text").read_text()
     hyp = {u: " ".join(t.split()[1:]) for u, t in ref.items()}  # one deletion per utterance
     (hyp_dir / "text").write_text("".join(f"{u} {t}\n" for u, t in hyp.items()))
-    result = run_recipe(recipe, "--stage", "13", "--stop_stage", "13", "--test_sets", "test")
-    assert "Stage 13: score test (per)" in result.stderr
-    results = (recipe / "exp/asr_train_asr_phn/RESULTS.md").read_text()
-    n_phones = sum(len(t.split()) for t in ref.values())
-    per = 100 * len(ref) / n_phones
-    assert "### PER" in results and "### CER" not in results and "### WER" not in results
-    assert f"|test|{len(ref)}|{n_phones}|" in results and f"|{per:.1f}|" in results
-    assert (hyp_dir / "score_per/result.txt").is_file()
+    args = ("--stage", "13", "--stop_stage", "13", "--test_sets", "test", "--asr_tag", "e2e", "--average", "last:2",
+            "--asr_config", str(tiny_ctc_config(max_epoch=E2E_EPOCHS)), "--inference_config", "conf/decode_ctc_greedy.yaml")
+    try:
+        result = run_recipe(recipe, *args)
+        assert f"Stage 13: score test (per) in exp/asr_e2e/{hyp_dir.parent.name}" in result.stderr
+        assert "already done" not in result.stderr
+        results = (exp / "RESULTS.md").read_text()
+        n_phones = sum(len(t.split()) for t in ref.values())
+        per = 100 * len(ref) / n_phones
+        assert "### PER" in results and "### CER" not in results and "### WER" not in results
+        assert f"|test|{len(ref)}|{n_phones}|" in results and f"|{per:.1f}|" in results
+        assert (hyp_dir / "score_per/result.txt").is_file()
+    finally:  # the decoding's own hypotheses and scores again
+        (hyp_dir / "text").write_text(decoded)
+        run_recipe(recipe, *args)
 
 
 @pytest.mark.slow

@@ -190,6 +190,7 @@ if [ -z "${inference_tag}" ]; then
 fi
 decode_base=decode_${inference_tag}_${inference_asr_model%.pth}
 asr_exp=""; decode_dir=""; decode_tag=""  # named by their inputs when a stage needs them (resolve_*)
+stats_keyed=false  # asr_stats_dir named by its inputs (global_mvn statistics)
 
 nlsyms_opt=(); [ "${nlsyms_txt}" != none ] && nlsyms_opt=(--nlsyms "${nlsyms_txt}")
 
@@ -216,8 +217,10 @@ resolve_experiment() {  # asr_stats_dir, asr_exp and packed_model for the curren
         # Shapes depend only on the data: one directory for every experiment. Feature statistics
         # (global_mvn) depend on the frontend and its checkpoint too: a directory per such input.
         asr_stats_dir=${expdir}/asr_stats_${train_set_used}_${token_type}_${fs}
-        [ "${feats_normalize}" = global_mvn ] \
-            && keyed_dir asr_stats_dir "${asr_stats_dir}_global_mvn" "${data_inputs[@]}" "${frontend_inputs[@]}"
+        if [ "${feats_normalize}" = global_mvn ]; then
+            keyed_dir asr_stats_dir "${asr_stats_dir}_global_mvn" "${data_inputs[@]}" "${frontend_inputs[@]}"
+            stats_keyed=true
+        fi
     fi
     keyed_dir asr_exp "${expdir}/asr_${asr_tag}" "${data_inputs[@]}" "${model_inputs[@]}"
     [ -n "${packed_model}" ] || packed_model=${asr_exp}/packed_model.zip
@@ -313,7 +316,8 @@ fi
 if run_stage 10; then
     log "Stage 10: collect statistics in ${asr_stats_dir}"
     _inputs=("${data_inputs[@]}")
-    [ "${feats_normalize}" = global_mvn ] && _inputs+=("${frontend_inputs[@]}") && record_inputs asr_stats_dir
+    [ "${feats_normalize}" = global_mvn ] && _inputs+=("${frontend_inputs[@]}")
+    ${stats_keyed} && record_inputs asr_stats_dir  # (not for a --asr_stats_dir given)
     if ! step_done "${asr_stats_dir}/.done" "${_inputs[@]}"; then
     # shellcheck disable=SC2086
     collect_stats espnet_ext.bin.asr_train "${asr_stats_dir}" "${nj}" "${data_feats}/${train_set_used}" \
