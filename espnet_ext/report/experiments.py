@@ -7,7 +7,9 @@ Reads, below ``EXPDIR`` (a recipe's ``exp``):
     (``frontend_conf.path``, ``optim_conf.lr``). The table shows the keys whose values differ
     across the experiments, leaving out those that differ between any two runs and say nothing
     (:data:`IGNORED_KEYS`: ``output_dir``, data and shape file paths, the feature statistics'
-    path, distributed-run and logging settings). Paths show as their file name (the pre-trained
+    path, distributed-run and logging settings, and ``portable_conf``: the architecture a
+    pre-trained frontend was read with, recorded for packing, which the checkpoint's path already
+    tells apart). Paths show as their file name (the pre-trained
     checkpoint: ``100updates.pth``), with as many parent directories as it takes to tell two
     apart; long lists as their length.
 ``asr_*/<decode>/<test_set>/score_{cer,wer,per}/result.txt``
@@ -47,7 +49,7 @@ IGNORED_KEYS = re.compile(
     r"^(output_dir|print_config|log_level|dry_run|.*shape_file.*|.*data_path_and_name_and_type.*|"
     r"normalize_conf\.stats_file|dist_.*|local_rank|multiprocessing_distributed|wandb_.*|use_wandb|"
     r"use_tensorboard|use_matplotlib|create_graph_in_tensorboard|num_att_plot|resume|collect_stats|"
-    r"write_collected_feats)$")
+    r"write_collected_feats|portable_conf\..*)$")
 MAX_INLINE_SETTINGS = 4   # more differing keys than this go to a table of their own
 MAX_CELL = 32             # characters of a settings cell
 

@@ -157,6 +157,10 @@ def test_settings_rendering():
     cells = report.render_settings(configs, "l")
     assert cells[0].startswith("[50 items] #") and cells[0] != cells[1]
     assert report.differing_keys(configs[:1]) == []
+    # the architecture a pre-trained frontend recorded for packing is not a setting
+    recorded = [report.flatten({"portable_conf": {"frontend_conf": {"config": {"encoder_layers": 4}}}, "p": "/a"}),
+                report.flatten({"p": "/b"})]
+    assert report.differing_keys(recorded) == ["p"]
 
 
 def test_no_experiments_or_bad_config_is_an_error(tmp_path, capsys):
