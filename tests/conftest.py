@@ -70,3 +70,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------- lines for the end of the run
+# A test adds ("summary", line) to its user_properties (see tests/egs2/test_fault_injection.py's
+# ``report``); they are listed at the end of the run, also from pytest-xdist's workers (whose
+# output is not shown otherwise: user_properties travel with the test reports).
+_SUMMARY_LINES: list = []
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _SUMMARY_LINES.extend((report.nodeid, value) for name, value in report.user_properties if name == "summary")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _SUMMARY_LINES:
+        terminalreporter.section("lines the tests asked to show")
+        for nodeid, line in _SUMMARY_LINES:
+            terminalreporter.write_line(f"{nodeid.split('::')[-1]}: {line}")

@@ -169,8 +169,10 @@ def without_date(results_md: Path) -> str:
 
 
 @pytest.fixture
-def report(capsys):
+def report(capsys, request):
+    """``report(line)``: print it now (without xdist) and list it at the end of the run (tests/conftest.py)."""
     def say(line: str) -> None:
+        request.node.user_properties.append(("summary", line))
         with capsys.disabled():
             print(line, flush=True)
 
