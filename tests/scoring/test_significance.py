@@ -149,7 +149,7 @@ def sc_stats(tmp_path: Path, refs, hyps_a, hyps_b):
         sgml.append((tmp_path / f"{name}.sgml").read_bytes())
     for flag, stem in (("-v", "verbose"), ("-u", "unified")):
         subprocess.run([SC_STATS, "-p", "-t", "mapsswe", flag, "-n", str(tmp_path / stem)], input=b"".join(sgml),
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, cwd=tmp_path)  # it writes <system>.sts in its directory
     text = (tmp_path / "verbose.stats.mapsswe").read_text()
     line = re.search(r"MTCH_PR_RESULTS .*", text).group(0)
     numbers = dict(re.findall(r"\((# segs|mean|std dev|Z Stat): *(-?[\d.]+)\)", line))
