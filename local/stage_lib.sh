@@ -19,6 +19,9 @@ die() {  # die MESSAGE: log it as an error and stop
 # changed runs again, and the log says what changed. Drivers set ${stamp_cache} (a file of cached
 # hashes, e.g. exp/.stamp_cache.json) before calling these.
 stamp_tmp=$(mktemp -d "${TMPDIR:-/tmp}/stamps.XXXXXX")
+# The training config's keys that a CTC frame count reads (espnet_ext.data.frames): the filter and
+# BPE steps are keyed by these only, not re-run for an edited max_epoch or learning rate.
+CTC_LENGTH_KEYS=frontend,frontend_conf,preencoder,encoder,encoder_conf,postencoder,postencoder_conf
 trap 'rm -rf "${stamp_tmp}"' EXIT
 
 step_done() {  # step_done MARKER INPUTS...: succeed (logging "already done") when MARKER records
@@ -224,10 +227,14 @@ split_inference() {  # split_inference WHAT MODULE DATA_DIR OUT_DIR RESULT_DIR "
 filter_set() {  # filter_set IN_DIR OUT_DIR [OPTIONS...]: the filter stage for one set: IN_DIR's utterances
     # of ${min_wav_duration}-${max_wav_duration} s (at ${fs} Hz) that OPTIONS keep (espnet_ext.bin.filter_data:
     # text, CTC feasibility), to OUT_DIR; the removed ones listed in OUT_DIR/removed.txt. Skipped when
-    # OUT_DIR/.done records the same inputs (IN_DIR's lists, the options, --asr_config's content).
-    local in_dir=$1 out_dir=$2 inputs=() prev=""
+    # OUT_DIR/.done records the same inputs (IN_DIR's lists, the options, the keys of --asr_config
+    # that the CTC frame count reads).
+    local in_dir=$1 out_dir=$2 inputs=() prev="" arg
     shift 2
-    for arg in "$@"; do [ "${prev}" = --asr_config ] && inputs+=(--config "asr_config=${arg}"); prev=${arg}; done
+    for arg in "$@"; do
+        [ "${prev}" = --asr_config ] && inputs+=(--config "asr_config=${arg}@${CTC_LENGTH_KEYS}")
+        prev=${arg}
+    done
     step_done "${out_dir}/.done" "${inputs[@]+"${inputs[@]}"}" --file "wav.scp=${in_dir}/wav.scp" \
         --file "text=${in_dir}/text" --file "utt2num_samples=${in_dir}/utt2num_samples" \
         --option "options=--fs ${fs} --min_dur ${min_wav_duration} --max_dur ${max_wav_duration} $*" && return 0

@@ -228,6 +228,8 @@ resolve_experiment() {  # asr_stats_dir, asr_exp and packed_model for the curren
 
 resolve_decode_dir() {  # decode_tag (a dir of ${asr_exp}) for the model and decoding options
     [ -z "${decode_tag}" ] || return 0
+    [ -f "${asr_exp}/${inference_asr_model}" ] \
+        || die "${asr_exp}/${inference_asr_model}: no such model (train this experiment first: stage 11)"
     local inputs=(--file "model=${asr_exp}/${inference_asr_model}" --file "train_config=${asr_exp}/config.yaml"
                   --option "inference_args=${inference_args}")
     [ -n "${inference_config}" ] && inputs+=(--config "inference_config=${inference_config}")
@@ -274,7 +276,8 @@ if run_stage 5; then
     _inputs=(--option "options=${token_type} ${cleaner} ${oov} ${blank} ${sos_eos}")
     [ "${nlsyms_txt}" != none ] && _inputs+=(--file "nlsyms=${nlsyms_txt}")
     if [ "${token_type}" = bpe ]; then  # the BPE model, then the CTC check with it (stage 4's options)
-        _inputs+=(--option "bpe=${bpemode} ${nbpe} ${bpe_input_sentence_size}" --config "asr_config=${asr_config}"
+        _inputs+=(--option "bpe=${bpemode} ${nbpe} ${bpe_input_sentence_size}"
+                  --config "asr_config=${asr_config}@${CTC_LENGTH_KEYS}"
                   --option "durations=${fs} ${min_wav_duration} ${max_wav_duration}")
         for dset in $(unique_words "${train_set_used} ${valid_set}"); do
             _inputs+=(--file "${dset}_text=${data_feats}/org/${dset}.filtered/text"
@@ -367,7 +370,6 @@ if run_stage 12; then
         && [ ! "${asr_exp}/${inference_asr_model}" -nt "${asr_exp}/.done_train" ]; then
         python3 -m espnet_ext.bin.average "${asr_exp}" --last "${n_average}"
     fi
-    [ -f "${asr_exp}/${inference_asr_model}" ] || die "${asr_exp}/${inference_asr_model}: no such model (train this experiment first: stage 11)"
     resolve_decode_dir
     record_inputs decode_dir
     decode_set() {  # decode_set SET NJ: SET decoded by NJ jobs into ${asr_exp}/${decode_tag}/SET
@@ -400,7 +402,6 @@ if run_stage 12; then
 fi
 
 if run_stage 13; then
-    [ -f "${asr_exp}/${inference_asr_model}" ] || die "${asr_exp}/${inference_asr_model}: no such model (train this experiment first: stage 11)"
     resolve_decode_dir
     log "Stage 13: score ${test_sets} (${score_metrics}) in ${asr_exp}/${decode_tag}"
     _scored=false

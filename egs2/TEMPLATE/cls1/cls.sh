@@ -148,10 +148,9 @@ fi
 if run_stage 5; then
     log "Stage 5: collect shapes and statistics in ${cls_stats_dir}"
     _inputs=("${data_inputs[@]}")
-    _normalize=$(config_normalize "${cls_config}")
+    _normalize=$(config_normalize "${cls_config}")  # feature statistics for global_mvn only
     [ "${_normalize%% *}" = global_mvn ] && _inputs+=("${model_inputs[@]}")
     if ! step_done "${cls_stats_dir}/.done" "${_inputs[@]}"; then
-    _normalize=$(config_normalize "${cls_config}")  # feature statistics for global_mvn only
     # shellcheck disable=SC2086
     collect_stats espnet_ext.bin.cls_train "${cls_stats_dir}" "${nj}" "${data_feats}/${train_set}" \
         "${data_feats}/${valid_set}" "${cls_config}" "${label_opts[@]}" \
