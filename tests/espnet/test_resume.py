@@ -95,41 +95,16 @@ def test_epoch_files_without_any_checkpoint_are_not_overwritten_from_scratch(tmp
 # ----------------------------------------------------------------------------- training
 
 
-def write_asr_data(directory: Path, utterances) -> Path:
-    import soundfile
-
-    wav_dir = ROOT / "egs2/mini/corpus/en/wav"
-    directory.mkdir(parents=True)
-    with open(directory / "wav.scp", "w") as scp, open(directory / "text", "w") as text, \
-            open(directory / "speech_shape", "w") as shape:
-        for utt, words in utterances:
-            scp.write(f"{utt} {wav_dir / utt}.flac\n")
-            text.write(f"{utt} {words}\n")
-            shape.write(f"{utt} {soundfile.info(str(wav_dir / f'{utt}.flac')).frames}\n")
-    return directory
-
-
 @pytest.fixture(scope="module")
-def train_command(tmp_path_factory):
+def train_command(tmp_path_factory, tiny_asr_data):
     """``train_command(exp, max_epoch)``: the training command line."""
-    data = tmp_path_factory.mktemp("data")
-    lines = (ROOT / "egs2/mini/corpus/en/text").read_text().splitlines()[:8]
-    utterances = [line.split(maxsplit=1) for line in lines]
-    train, valid = write_asr_data(data / "train", utterances[:6]), write_asr_data(data / "valid", utterances[6:])
-    tokens = ["<blank>", "<unk>", "<space>", *sorted({c for _, w in utterances for c in w if c != " "}), "<sos/eos>"]
-    (data / "tokens.txt").write_text("\n".join(tokens) + "\n")
+    data = tiny_asr_data(tmp_path_factory.mktemp("data"))
 
     def command(exp: Path, max_epoch: int):
-        cmd = [sys.executable, "-m", "espnet_ext.bin.asr_train", "--config", str(ASR_TINY),
-               "--max_epoch", str(max_epoch), "--output_dir", str(exp), "--use_preprocessor", "true",
-               "--token_type", "char", "--token_list", str(data / "tokens.txt"), "--ngpu", "0",
-               "--batch_type", "unsorted", "--batch_size", "3", "--num_att_plot", "0", "--resume", "true",
-               "--keep_nbest_models", "10", "--use_matplotlib", "false"]
-        for name, d in (("train", train), ("valid", valid)):
-            cmd += [f"--{name}_data_path_and_name_and_type", f"{d}/wav.scp,speech,sound",
-                    f"--{name}_data_path_and_name_and_type", f"{d}/text,text,text",
-                    f"--{name}_shape_file", f"{d}/speech_shape"]
-        return cmd
+        return [sys.executable, "-m", "espnet_ext.bin.asr_train", "--config", str(ASR_TINY),
+                "--max_epoch", str(max_epoch), "--output_dir", str(exp), "--use_preprocessor", "true",
+                "--ngpu", "0", "--batch_type", "unsorted", "--batch_size", "3", "--num_att_plot", "0",
+                "--resume", "true", "--keep_nbest_models", "10", "--use_matplotlib", "false", *data]
 
     return command
 

@@ -143,43 +143,18 @@ def test_periodic_checkpoint_records_the_update_count_of_its_name(tmp_path):
         assert int(torch.load(tmp_path / f"{n}updates.pth", weights_only=True)["num_updates"]) == n
 
 
-def write_asr_data(directory, utterances):
-    """wav.scp, text and the shape files ESPnet reads, for mini-corpus utterances (id, transcript)."""
-    import soundfile
-
-    wav_dir = ROOT / "egs2/mini/corpus/en/wav"
-    directory.mkdir(parents=True)
-    with open(directory / "wav.scp", "w") as scp, open(directory / "text", "w") as text, \
-            open(directory / "speech_shape", "w") as shape:
-        for utt, words in utterances:
-            scp.write(f"{utt} {wav_dir / utt}.flac\n")
-            text.write(f"{utt} {words}\n")
-            shape.write(f"{utt} {soundfile.info(str(wav_dir / f'{utt}.flac')).frames}\n")
-    return directory
-
-
-def test_training_through_the_launcher_shows_one_line_per_epoch(tmp_path, venv_env):
+def test_training_through_the_launcher_shows_one_line_per_epoch(tmp_path, venv_env, tiny_asr_data):
     """What asr.sh stage 11 runs (tiny model, 6 utterances, 3 epochs): one progress line per
     epoch on the launcher's stderr, with the epoch count, the losses and CER, elapsed and left."""
     import re
     import subprocess
     import sys
 
-    lines = (ROOT / "egs2/mini/corpus/en/text").read_text().splitlines()[:8]
-    utterances = [line.split(maxsplit=1) for line in lines]
-    train, valid = write_asr_data(tmp_path / "train", utterances[:6]), write_asr_data(tmp_path / "valid", utterances[6:])
-    tokens = ["<blank>", "<unk>", "<space>", *sorted({c for _, words in utterances for c in words if c != " "}),
-              "<sos/eos>"]
-    (tmp_path / "tokens.txt").write_text("\n".join(tokens) + "\n")
+    data = tiny_asr_data(tmp_path)
     exp, log = tmp_path / "exp", tmp_path / "exp" / "train.log"
     train_cmd = [sys.executable, "-m", "espnet_ext.bin.asr_train", "--config", str(ASR_TINY), "--max_epoch", "3",
-                 "--output_dir", str(exp), "--use_preprocessor", "true", "--token_type", "char",
-                 "--token_list", str(tmp_path / "tokens.txt"), "--ngpu", "0", "--batch_type", "unsorted",
-                 "--batch_size", "3", "--num_att_plot", "0"]
-    for name, data in (("train", train), ("valid", valid)):
-        train_cmd += [f"--{name}_data_path_and_name_and_type", f"{data}/wav.scp,speech,sound",
-                      f"--{name}_data_path_and_name_and_type", f"{data}/text,text,text",
-                      f"--{name}_shape_file", f"{data}/speech_shape"]
+                 "--output_dir", str(exp), "--use_preprocessor", "true", "--ngpu", "0", "--batch_type", "unsorted",
+                 "--batch_size", "3", "--num_att_plot", "0", *data]
     result = subprocess.run([sys.executable, "-m", "espnet_ext.bin.launch", str(log), *train_cmd],
                             capture_output=True, text=True, env=venv_env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:] + log.read_text()[-3000:]
