@@ -2,7 +2,7 @@
 #
 #   make install   system packages (when root and missing) + .venv with the pinned dependencies
 #   make demo      the mini recipes: pre-training (ssl1), then CTC fine-tuning from it (asr1), RESULTS
-#   make test      the test suite (what .ci/run calls)
+#   make test      ruff, then the test suite (what .ci/run calls)
 #   make gpu-check the prepared GPU check (docs/benchmarks.md, "GPU check"): at most 8 minutes on one GPU
 
 SHELL := /bin/bash
@@ -81,7 +81,10 @@ demo: install
 # each torch on one thread (two 2-thread trainings on 2 cores spin against each other);
 # the 30 slowest tests are listed at the end. PYTEST_ARGS="-n 0" runs in one process.
 PYTEST_WORKERS ?= 2
+# ruff (format and lint, pyproject.toml [tool.ruff]) runs first: a second.
 test: install
+	$(VENV)/bin/ruff format --check --quiet . || { echo "ruff format: run '$(VENV)/bin/ruff format .'" >&2; exit 1; }
+	$(VENV)/bin/ruff check --quiet .
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile \
 	  --durations=30 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc

@@ -5,15 +5,24 @@ import textwrap
 
 from benchmarks import dataprep, decode, extractor, finetune, gpu, pretrain
 
-MODULES = {"finetune": finetune, "extractor": extractor, "pretrain": pretrain, "decode": decode,
-           "dataprep": dataprep, "gpu": gpu}
+MODULES = {
+    "finetune": finetune,
+    "extractor": extractor,
+    "pretrain": pretrain,
+    "decode": decode,
+    "dataprep": dataprep,
+    "gpu": gpu,
+}
 BENCHMARKS = {name: module.main for name, module in MODULES.items()}
 
 
 def usage() -> str:
     """The usage line and each benchmark with the first paragraph of its module's docstring."""
-    lines = [f"usage: python -m benchmarks {{{','.join(BENCHMARKS)}}} [options]", "",
-             "benchmarks (each has --help; figures in docs/benchmarks.md):"]
+    lines = [
+        f"usage: python -m benchmarks {{{','.join(BENCHMARKS)}}} [options]",
+        "",
+        "benchmarks (each has --help; figures in docs/benchmarks.md):",
+    ]
     for name, module in MODULES.items():
         summary = " ".join(module.__doc__.split("\n\n")[0].split()).replace("``", "")
         lines += textwrap.wrap(summary, width=100, initial_indent=f"  {name:<10} ", subsequent_indent=" " * 13)

@@ -6,15 +6,16 @@ import argparse
 import contextlib
 import platform
 import time
+from collections.abc import Callable, Iterable, Sequence
 from statistics import median
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple
 
 import torch
 
 
 class Timing(NamedTuple):
     median_s: float
-    times_s: List[float]
+    times_s: list[float]
 
 
 def time_steps(step: Callable[[], None], warmup: int, repeats: int, device: str) -> Timing:
@@ -33,11 +34,11 @@ def time_steps(step: Callable[[], None], warmup: int, repeats: int, device: str)
     return Timing(sorted(times)[len(times) // 2], times)
 
 
-def time_interleaved(steps: Dict[str, Callable[[], None]], repeats: int, device: str) -> Dict[str, List[float]]:
+def time_interleaved(steps: dict[str, Callable[[], None]], repeats: int, device: str) -> dict[str, list[float]]:
     """One warm-up step each, then ``repeats`` rounds of one timed step each, alternating."""
     for step in steps.values():
         step()
-    times: Dict[str, List[float]] = {name: [] for name in steps}
+    times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
             times[name] += time_steps(step, warmup=0, repeats=1, device=device).times_s
@@ -46,14 +47,18 @@ def time_interleaved(steps: Dict[str, Callable[[], None]], repeats: int, device:
 
 def compiled_summary(compile_s: float, compiled_s: float, ours_s: float, reference_s: float) -> str:
     """The ``--compile`` line: the compiling first step's seconds, and the compiled median against both."""
-    return (f"  compiled: first step (compilation included) {compile_s:.1f} s; ratio compiled/ours "
-            f"{compiled_s / ours_s:.3f}, compiled/reference {compiled_s / reference_s:.3f} (of medians)")
+    return (
+        f"  compiled: first step (compilation included) {compile_s:.1f} s; ratio compiled/ours "
+        f"{compiled_s / ours_s:.3f}, compiled/reference {compiled_s / reference_s:.3f} (of medians)"
+    )
 
 
 def machine() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-            f"{gpu}, torch {torch.__version__}")
+    return (
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"{gpu}, torch {torch.__version__}"
+    )
 
 
 def padded_noise_batch(batch: int, seconds: float, device: str):
@@ -90,16 +95,17 @@ class PeakMemory:
 class StepFigures(NamedTuple):
     """One model's timed steps and, on CUDA, its peak step memory in bytes."""
 
-    times_s: List[float]
-    peak_bytes: Optional[int]
+    times_s: list[float]
+    peak_bytes: int | None
 
     @property
     def median_s(self) -> float:
         return median(self.times_s)
 
 
-def time_compared(steps: Dict[str, Callable[[], None]], repeats: int, device: str,
-                  compiling: Sequence[str] = ()) -> Tuple[Dict[str, StepFigures], Dict[str, float]]:
+def time_compared(
+    steps: dict[str, Callable[[], None]], repeats: int, device: str, compiling: Sequence[str] = ()
+) -> tuple[dict[str, StepFigures], dict[str, float]]:
     """The first step of each name in ``compiling`` timed apart (it compiles), then
     :func:`time_interleaved`; returns each step's figures and those first-step seconds."""
     tracked = {name: PeakMemory(step, device) for name, step in steps.items()}
@@ -115,8 +121,9 @@ def autocast(device: str, bf16: bool):
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
-def step_args(argv: Optional[Sequence[str]], description: str, sizes: Iterable[str],
-              compile_help: str) -> argparse.Namespace:
+def step_args(
+    argv: Sequence[str] | None, description: str, sizes: Iterable[str], compile_help: str
+) -> argparse.Namespace:
     """The options of the training-step benchmarks (pretrain, finetune), parsed from ``argv``:
     ``--size --batch --seconds --repeats --device --bf16 --compile``; exit 2 with a message for
     a batch, length or repeat count below 1 (length: not positive)."""
@@ -130,6 +137,7 @@ def step_args(argv: Optional[Sequence[str]], description: str, sizes: Iterable[s
     parser.add_argument("--compile", action="store_true", help=compile_help)
     args = parser.parse_args(argv)
     if args.batch < 1 or args.seconds <= 0 or args.repeats < 1:
-        parser.error(f"expected --batch >= 1, --seconds > 0, --repeats >= 1; "
-                     f"found {args.batch}, {args.seconds}, {args.repeats}")
+        parser.error(
+            f"expected --batch >= 1, --seconds > 0, --repeats >= 1; found {args.batch}, {args.seconds}, {args.repeats}"
+        )
     return args

@@ -40,8 +40,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 from espnet_ext.core.log import setup_logging
 
@@ -67,7 +68,7 @@ class StepResult(NamedTuple):
 # ----------------------------------------------------------------------------- the tree
 
 
-def source_utterances(count: int, corpus_en: Path = MINI_EN) -> List[tuple]:
+def source_utterances(count: int, corpus_en: Path = MINI_EN) -> list[tuple]:
     """(flac path, upper-case text) of the first ``count`` mini-corpus English utterances."""
     texts = dict(line.split(maxsplit=1) for line in (corpus_en / "text").read_text("utf-8").splitlines())
     flacs = sorted((corpus_en / "wav").glob("*.flac"))[:count]
@@ -125,8 +126,10 @@ def child_main(argv: Sequence[str]) -> int:
         format_wav_scp(src, dst, nj=int(nj), audio_format=audio_format)
     seconds = time.perf_counter() - start
     workers_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # stage 3's pool, if any
-    Path(result).write_text(json.dumps({"seconds": seconds, "imports_kb": imports_kb,
-                                        "peak_kb": max(peak_rss_kb(), workers_kb)}), encoding="utf-8")
+    Path(result).write_text(
+        json.dumps({"seconds": seconds, "imports_kb": imports_kb, "peak_kb": max(peak_rss_kb(), workers_kb)}),
+        encoding="utf-8",
+    )
     return 0
 
 
@@ -154,8 +157,18 @@ def run_step(step: str, src: Path, dst: Path, work: Path, nj: int, audio_format:
         RuntimeError: the child failed (its last log lines are in the message).
     """
     log_path, result_path = work / f"{step}.log", work / f"{step}.json"
-    command = [sys.executable, "-m", "benchmarks.dataprep", "_child", step, str(src), str(dst),
-               str(result_path), str(nj), audio_format]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.dataprep",
+        "_child",
+        step,
+        str(src),
+        str(dst),
+        str(result_path),
+        str(nj),
+        audio_format,
+    ]
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -166,11 +179,16 @@ def run_step(step: str, src: Path, dst: Path, work: Path, nj: int, audio_format:
         raise RuntimeError(f"{STAGES[step]} failed with exit status {proc.returncode}; {log_path} ends:\n{tail}")
     timing = json.loads(result_path.read_text("utf-8"))
     out_dir = dst / PART.replace("-", "_") if step == "stage1" else dst
-    return StepResult(timing["seconds"], timing["peak_kb"], timing["imports_kb"],
-                      _count_lines(out_dir / "wav.scp"), _count_lines(out_dir / "excluded.txt"))
+    return StepResult(
+        timing["seconds"],
+        timing["peak_kb"],
+        timing["imports_kb"],
+        _count_lines(out_dir / "wav.scp"),
+        _count_lines(out_dir / "excluded.txt"),
+    )
 
 
-def measure(num_utts: int, work: Path, sources: Sequence[tuple], nj: int, audio_format: str) -> Dict[str, StepResult]:
+def measure(num_utts: int, work: Path, sources: Sequence[tuple], nj: int, audio_format: str) -> dict[str, StepResult]:
     """Build the tree for ``num_utts`` in ``work`` and run stage 1 then stage 3 on it."""
     start = time.perf_counter()
     build_tree(work / "corpus", num_utts, sources)
@@ -193,12 +211,14 @@ def machine() -> str:
 
 def format_row(num_utts: int, step: str, r: StepResult) -> str:
     """One table row."""
-    return (f"  {num_utts:>7d} {STAGES[step]:16s} {r.seconds:9.3f} {num_utts / r.seconds:9.1f} "
-            f"{1000 * r.seconds / num_utts:8.3f} {r.peak_kb / 1024:8.1f} {(r.peak_kb - r.imports_kb) / 1024:9.1f} "
-            f"{r.count:>7d} {r.excluded:>8d}")
+    return (
+        f"  {num_utts:>7d} {STAGES[step]:16s} {r.seconds:9.3f} {num_utts / r.seconds:9.1f} "
+        f"{1000 * r.seconds / num_utts:8.3f} {r.peak_kb / 1024:8.1f} {(r.peak_kb - r.imports_kb) / 1024:9.1f} "
+        f"{r.count:>7d} {r.excluded:>8d}"
+    )
 
 
-def summary(results: Dict[int, Dict[str, StepResult]]) -> List[str]:
+def summary(results: dict[int, dict[str, StepResult]]) -> list[str]:
     """Largest vs smallest N per step: per-file time ratio, peak memory ratio, kB per extra utterance."""
     small, large = min(results), max(results)
     lines = []
@@ -206,16 +226,19 @@ def summary(results: Dict[int, Dict[str, StepResult]]) -> List[str]:
         a, b = results[small][step], results[large][step]
         time_ratio = (b.seconds / large) / (a.seconds / small)
         per_utt = (b.peak_kb - a.peak_kb) * 1024 / (large - small)
-        lines.append(f"  {STAGES[step]}: N {large} vs {small}: per-file time ratio {time_ratio:.2f} (1.00: linear), "
-                     f"peak memory ratio {b.peak_kb / a.peak_kb:.2f} (1.00: flat), "
-                     f"{per_utt:.0f} bytes of peak memory per extra utterance")
+        lines.append(
+            f"  {STAGES[step]}: N {large} vs {small}: per-file time ratio {time_ratio:.2f} (1.00: linear), "
+            f"peak memory ratio {b.peak_kb / a.peak_kb:.2f} (1.00: flat), "
+            f"{per_utt:.0f} bytes of peak memory per extra utterance"
+        )
     return lines
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options (``--help``)."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks dataprep", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks dataprep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000, 16000], help="utterances per tree")
     parser.add_argument("--nj", type=int, default=1, help="stage 3 worker processes (default: 1)")
     parser.add_argument("--audio_format", choices=["flac", "wav"], default="flac", help="stage 3 dump format")
@@ -224,21 +247,27 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep each N's tree, data dir and dump")
     args = parser.parse_args(argv)
     if min(args.sizes) < 1 or args.nj < 1 or args.source_files < 1:
-        parser.error(f"expected --sizes >= 1, --nj >= 1, --source_files >= 1; found {args.sizes}, {args.nj}, "
-                     f"{args.source_files}")
+        parser.error(
+            f"expected --sizes >= 1, --nj >= 1, --source_files >= 1; found {args.sizes}, {args.nj}, {args.source_files}"
+        )
     args.sizes = sorted(set(args.sizes))
     return args
 
 
-def run(args: argparse.Namespace, workdir: Path) -> Dict[int, Dict[str, StepResult]]:
+def run(args: argparse.Namespace, workdir: Path) -> dict[int, dict[str, StepResult]]:
     """Measure every size in ``workdir``, printing rows as they come."""
     sources = source_utterances(args.source_files)
-    print(f"data preparation of a LibriSpeech-layout tree ({PART}, {UTTS_PER_CHAPTER} utterances a chapter, "
-          f"{len(sources)} distinct {sources[0][0].suffix} files hard-linked), stage 3 nj {args.nj} "
-          f"to {args.audio_format}, {machine()}")
-    print(f"  {'N':>7s} {'step':16s} {'seconds':>9s} {'files/s':>9s} {'ms/file':>8s} {'peak MB':>8s} "
-          f"{'+imports':>9s} {'written':>7s} {'excluded':>8s}", flush=True)
-    results: Dict[int, Dict[str, StepResult]] = {}
+    print(
+        f"data preparation of a LibriSpeech-layout tree ({PART}, {UTTS_PER_CHAPTER} utterances a chapter, "
+        f"{len(sources)} distinct {sources[0][0].suffix} files hard-linked), stage 3 nj {args.nj} "
+        f"to {args.audio_format}, {machine()}"
+    )
+    print(
+        f"  {'N':>7s} {'step':16s} {'seconds':>9s} {'files/s':>9s} {'ms/file':>8s} {'peak MB':>8s} "
+        f"{'+imports':>9s} {'written':>7s} {'excluded':>8s}",
+        flush=True,
+    )
+    results: dict[int, dict[str, StepResult]] = {}
     for num_utts in args.sizes:
         work = workdir / str(num_utts)
         if work.exists():
@@ -252,7 +281,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Dict[int, Dict[str, StepResu
     return results
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["_child"]:

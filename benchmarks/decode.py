@@ -44,9 +44,10 @@ import logging
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from statistics import median
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -73,14 +74,14 @@ class Utterance(NamedTuple):
 class Hypothesis(NamedTuple):
     """A decoding result: token ids (no blank, no sos/eos) and the text."""
 
-    token_int: List[int]
+    token_int: list[int]
     text: str
 
 
 # ----------------------------------------------------------------------------- audio
 
 
-def mini_utterances(num_utts: int) -> List[Utterance]:
+def mini_utterances(num_utts: int) -> list[Utterance]:
     """The first ``num_utts`` English utterances of the shipped mini corpus (0: all)."""
     import soundfile
 
@@ -91,7 +92,7 @@ def mini_utterances(num_utts: int) -> List[Utterance]:
     return [Utterance(p.stem, soundfile.read(str(p), dtype="float32")[0]) for p in paths]
 
 
-def data_dir_utterances(data_dir: str, num_utts: int) -> List[Utterance]:
+def data_dir_utterances(data_dir: str, num_utts: int) -> list[Utterance]:
     """The first ``num_utts`` utterances of ``data_dir/wav.scp`` (0: all), 16 kHz, channel 0.
 
     Raises:
@@ -120,8 +121,9 @@ def data_dir_utterances(data_dir: str, num_utts: int) -> List[Utterance]:
 # ----------------------------------------------------------------------------- model
 
 
-def build_model_files(size: str, directory: str, utts: Sequence[Utterance], blank_fraction: float,
-                      seed: int = 0) -> Dict[str, str]:
+def build_model_files(
+    size: str, directory: str, utts: Sequence[Utterance], blank_fraction: float, seed: int = 0
+) -> dict[str, str]:
     """Build a random ``wav2vec2`` (preset ``size``) + CTC model, its output layer sharpened on
     ``utts`` (:func:`sharpen_ctc`); save ``config.yaml`` and ``model.pth`` in ``directory``;
     return them as Speech2Text's keyword arguments."""
@@ -130,10 +132,15 @@ def build_model_files(size: str, directory: str, utts: Sequence[Utterance], blan
     from espnet_ext.espnet.tasks import ASRTask
 
     conf = dict(
-        frontend="wav2vec2", frontend_conf=dict(preset=size), normalize=None, input_size=None,
-        encoder="w2v2_light", encoder_conf=dict(dropout_rate=0.1),
+        frontend="wav2vec2",
+        frontend_conf=dict(preset=size),
+        normalize=None,
+        input_size=None,
+        encoder="w2v2_light",
+        encoder_conf=dict(dropout_rate=0.1),
         model_conf=dict(ctc_weight=1.0, lsm_weight=0.0),  # CTC only: no attention decoder
-        token_list=CHAR_TOKENS, token_type="char",
+        token_list=CHAR_TOKENS,
+        token_type="char",
     )
     conf_path = Path(directory) / "train.yaml"
     conf_path.write_text(yaml.safe_dump(conf), encoding="utf-8")
@@ -141,8 +148,9 @@ def build_model_files(size: str, directory: str, utts: Sequence[Utterance], blan
     torch.manual_seed(seed)
     model = ASRTask.build_model(args).eval()
     sharpen_ctc(model, utts, blank_fraction)
-    files = dict(asr_train_config=str(Path(directory) / "config.yaml"),
-                 asr_model_file=str(Path(directory) / "model.pth"))
+    files = dict(
+        asr_train_config=str(Path(directory) / "config.yaml"), asr_model_file=str(Path(directory) / "model.pth")
+    )
     Path(files["asr_train_config"]).write_text(yaml.safe_dump(vars(args)), encoding="utf-8")
     torch.save(model.state_dict(), files["asr_model_file"])
     return files
@@ -165,7 +173,7 @@ def sharpen_ctc(model, utts: Sequence[Utterance], blank_fraction: float, logit_s
         model.ctc.ctc_lo.bias[model.blank_id] += shift
 
 
-def load_ours(files: Dict[str, str], device: str = "cpu"):
+def load_ours(files: dict[str, str], device: str = "cpu"):
     """(model on ``device``, ids -> text function) as ``espnet_ext.espnet.ctc_greedy.decode`` builds them."""
     from espnet2.text.build_tokenizer import build_tokenizer
     from espnet2.text.token_id_converter import TokenIDConverter
@@ -176,18 +184,27 @@ def load_ours(files: Dict[str, str], device: str = "cpu"):
     converter = TokenIDConverter(token_list=args.token_list)
     tokenizer = build_tokenizer(token_type=args.token_type, bpemodel=args.bpemodel)
 
-    def to_text(ids: List[int]) -> str:
+    def to_text(ids: list[int]) -> str:
         return tokenizer.tokens2text(converter.ids2tokens(ids))
 
     return model.eval(), to_text
 
 
-def load_reference(files: Dict[str, str]):
+def load_reference(files: dict[str, str]):
     """ESPnet's ``Speech2Text``: CTC prefix search only (ctc_weight 1.0), beam 1, no LM."""
     from espnet2.bin.asr_inference import Speech2Text
 
-    return Speech2Text(**files, device="cpu", ctc_weight=1.0, beam_size=1, lm_weight=0.0, penalty=0.0,
-                       nbest=1, maxlenratio=0.0, minlenratio=0.0)
+    return Speech2Text(
+        **files,
+        device="cpu",
+        ctc_weight=1.0,
+        beam_size=1,
+        lm_weight=0.0,
+        penalty=0.0,
+        nbest=1,
+        maxlenratio=0.0,
+        minlenratio=0.0,
+    )
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -202,8 +219,9 @@ def pad_batch(utts: Sequence[Utterance]):
     return speech, lengths
 
 
-def our_decoder(model, to_text, utts: Sequence[Utterance], batch_size: int,
-                out: Dict[str, Hypothesis]) -> Callable[[], None]:
+def our_decoder(
+    model, to_text, utts: Sequence[Utterance], batch_size: int, out: dict[str, Hypothesis]
+) -> Callable[[], None]:
     """A step that decodes every utterance with greedy CTC, ``batch_size`` at a time, into ``out``
     (batches padded on the host, then copied to the model's device, as a data loader's are)."""
     from espnet_ext.espnet.ctc_greedy import greedy_batch
@@ -221,7 +239,7 @@ def our_decoder(model, to_text, utts: Sequence[Utterance], batch_size: int,
     return step
 
 
-def reference_decoder(speech2text, utts: Sequence[Utterance], out: Dict[str, Hypothesis]) -> Callable[[], None]:
+def reference_decoder(speech2text, utts: Sequence[Utterance], out: dict[str, Hypothesis]) -> Callable[[], None]:
     """A step that decodes every utterance with ``Speech2Text``, one at a time, into ``out``."""
 
     def step() -> None:
@@ -232,7 +250,7 @@ def reference_decoder(speech2text, utts: Sequence[Utterance], out: Dict[str, Hyp
     return step
 
 
-def espnet_best_path(speech2text, utts: Sequence[Utterance]) -> Dict[str, Hypothesis]:
+def espnet_best_path(speech2text, utts: Sequence[Utterance]) -> dict[str, Hypothesis]:
     """ESPnet's own best-path decoding, one utterance at a time (unpadded): ``CTC.argmax`` of the
     reference model's encoder output, repeats merged and blanks dropped, as Speech2Text does for
     intermediate CTC layers. A correctness reference for our batched greedy decoder (not timed)."""
@@ -248,12 +266,12 @@ def espnet_best_path(speech2text, utts: Sequence[Utterance]) -> Dict[str, Hypoth
     return out
 
 
-def count_differing(hyps: Dict[str, Hypothesis], reference: Dict[str, Hypothesis]) -> int:
+def count_differing(hyps: dict[str, Hypothesis], reference: dict[str, Hypothesis]) -> int:
     """Utterances whose token ids differ."""
     return sum(hyps[k].token_int != reference[k].token_int for k in reference)
 
 
-def mean_length(hyps: Dict[str, Hypothesis]) -> float:
+def mean_length(hyps: dict[str, Hypothesis]) -> float:
     """Mean hypothesis length in tokens."""
     return sum(len(h.token_int) for h in hyps.values()) / max(1, len(hyps))
 
@@ -261,8 +279,13 @@ def mean_length(hyps: Dict[str, Hypothesis]) -> float:
 # ----------------------------------------------------------------------------- report
 
 
-def print_report(title: str, audio_s: float, times: Dict[str, List[float]],
-                 hyps: Dict[str, Dict[str, Hypothesis]], best_path: Dict[str, Hypothesis]) -> None:
+def print_report(
+    title: str,
+    audio_s: float,
+    times: dict[str, list[float]],
+    hyps: dict[str, dict[str, Hypothesis]],
+    best_path: dict[str, Hypothesis],
+) -> None:
     """The table: decoder, batch, seconds, audio s/s, RTF, ratio; then the hypothesis checks."""
     print(title)
     print(f"  {'decoder':20s} {'batch':>5s} {'decode s':>9s} {'audio s/s':>10s} {'RTF':>8s} {'ours/ref':>9s}")
@@ -271,34 +294,48 @@ def print_report(title: str, audio_s: float, times: Dict[str, List[float]],
         seconds = median(values)
         decoder, _, batch = name.partition(" @")
         ratio = f"{seconds / ref_s:9.3f}" if name != REFERENCE else f"{'-':>9s}"
-        print(f"  {decoder:20s} {batch or '1':>5s} {seconds:9.4f} {audio_s / seconds:10.1f} "
-              f"{seconds / audio_s:8.5f} {ratio}")
+        print(
+            f"  {decoder:20s} {batch or '1':>5s} {seconds:9.4f} {audio_s / seconds:10.1f} "
+            f"{seconds / audio_s:8.5f} {ratio}"
+        )
     reference = hyps[REFERENCE]
     ours = {name: h for name, h in hyps.items() if name != REFERENCE}
     first = next(iter(ours.values()))
-    for label, against in (("the reference (beam-1 prefix search)", reference),
-                           ("ESPnet's CTC.argmax best path, per utterance", best_path),
-                           ("ours at the first batch size", first)):
-        counts = ", ".join(f"{count_differing(h, against)} of {len(against)} at batch {name.split('@')[1]}"
-                           for name, h in ours.items())
+    for label, against in (
+        ("the reference (beam-1 prefix search)", reference),
+        ("ESPnet's CTC.argmax best path, per utterance", best_path),
+        ("ours at the first batch size", first),
+    ):
+        counts = ", ".join(
+            f"{count_differing(h, against)} of {len(against)} at batch {name.split('@')[1]}" for name, h in ours.items()
+        )
         print(f"  hypotheses differing from {label}: {counts}")
     print(f"  mean hypothesis length: ours {mean_length(first):.1f} tokens, reference {mean_length(reference):.1f}")
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Command-line options (``--help``)."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks decode", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=["tiny", "base"], default="tiny",
-                        help="wav2vec2 preset of the model built here (random weights)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--size",
+        choices=["tiny", "base"],
+        default="tiny",
+        help="wav2vec2 preset of the model built here (random weights)",
+    )
     parser.add_argument("--asr_train_config", help="a trained model's config.yaml instead (with --asr_model_file)")
     parser.add_argument("--asr_model_file", help="a trained model's .pth (with --asr_train_config)")
     parser.add_argument("--data_dir", help="data dir whose wav.scp holds 16 kHz audio (default: the mini corpus)")
     parser.add_argument("--num_utts", type=int, default=32, help="utterances to decode (0: all)")
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 8, 32], help="utterances per batch (ours)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (one untimed warm-up round first)")
-    parser.add_argument("--blank_fraction", type=float, default=0.75,
-                        help="built model: fraction of frames whose best token is blank (trained CTC: most)")
+    parser.add_argument(
+        "--blank_fraction",
+        type=float,
+        default=0.75,
+        help="built model: fraction of frames whose best token is blank (trained CTC: most)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
     if (args.asr_train_config is None) != (args.asr_model_file is None):
@@ -306,16 +343,18 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     if not 0.0 <= args.blank_fraction < 1.0:
         parser.error(f"expected 0 <= --blank_fraction < 1; found {args.blank_fraction}")
     if args.num_utts < 0 or args.repeats < 1 or min(args.batch_sizes) < 1:
-        parser.error(f"expected --num_utts >= 0, --repeats >= 1, --batch_sizes >= 1; found {args.num_utts}, "
-                     f"{args.repeats}, {args.batch_sizes}")
+        parser.error(
+            f"expected --num_utts >= 0, --repeats >= 1, --batch_sizes >= 1; found {args.num_utts}, "
+            f"{args.repeats}, {args.batch_sizes}"
+        )
     return args
 
 
-def run(args: argparse.Namespace, utts: List[Utterance], files: Dict[str, str], model_name: str) -> None:
+def run(args: argparse.Namespace, utts: list[Utterance], files: dict[str, str], model_name: str) -> None:
     """Load the model both ways, decode ``utts`` with each decoder, print the report."""
     model, to_text = load_ours(files)
     speech2text = load_reference(files)
-    hyps: Dict[str, Dict[str, Hypothesis]] = {REFERENCE: {}}
+    hyps: dict[str, dict[str, Hypothesis]] = {REFERENCE: {}}
     steps = {REFERENCE: reference_decoder(speech2text, utts, hyps[REFERENCE])}
     for batch_size in dict.fromkeys(args.batch_sizes):
         name = f"{OURS} @{batch_size}"
@@ -325,9 +364,15 @@ def run(args: argparse.Namespace, utts: List[Utterance], files: Dict[str, str], 
     best_path = espnet_best_path(speech2text, utts)
     audio_s = sum(len(u.audio) for u in utts) / SAMPLE_RATE
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    print_report(f"decoding (CTC greedy vs {REFERENCE} ctc_weight 1.0 beam 1), {model_name}, "
-                 f"{params:.2f} M parameters, {len(utts)} utterances, {audio_s:.1f} s of audio, "
-                 f"{args.repeats} interleaved repeats, {machine()}", audio_s, times, hyps, best_path)
+    print_report(
+        f"decoding (CTC greedy vs {REFERENCE} ctc_weight 1.0 beam 1), {model_name}, "
+        f"{params:.2f} M parameters, {len(utts)} utterances, {audio_s:.1f} s of audio, "
+        f"{args.repeats} interleaved repeats, {machine()}",
+        audio_s,
+        times,
+        hyps,
+        best_path,
+    )
 
 
 def quiet_espnet() -> None:
@@ -350,11 +395,15 @@ def benchmark(args: argparse.Namespace) -> None:
         return
     with tempfile.TemporaryDirectory() as directory:
         files = build_model_files(args.size, directory, utts, args.blank_fraction)
-        run(args, utts, files, f"{args.size} model (random weights, CTC layer sharpened, "
-                               f"{args.blank_fraction:g} of frames blank)")
+        run(
+            args,
+            utts,
+            files,
+            f"{args.size} model (random weights, CTC layer sharpened, {args.blank_fraction:g} of frames blank)",
+        )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status. ``--threads`` holds for this call only."""
     args = parse_args(argv)
     threads = torch.get_num_threads()

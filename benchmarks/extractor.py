@@ -17,7 +17,7 @@ printed (padded ones differ by design: our first-layer GroupNorm ignores the pad
 from __future__ import annotations
 
 import argparse
-from typing import Callable, Dict, List, Tuple
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -28,13 +28,14 @@ from espnet_ext.wav2vec2.importers import HUGGINGFACE_RULES, map_state
 from espnet_ext.wav2vec2.modules import ConvFeatureExtractor, conv_feature_extractor
 
 
-def build_pair(size: str, mode: str) -> Tuple[ConvFeatureExtractor, nn.Module]:
+def build_pair(size: str, mode: str) -> tuple[ConvFeatureExtractor, nn.Module]:
     """Our extractor and transformers' ``Wav2Vec2FeatureEncoder`` with the same random weights."""
     from transformers import Wav2Vec2Config
     from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2FeatureEncoder
 
-    config = Wav2Vec2Config(**SIZES[size], feat_extract_norm="group" if mode == "default" else "layer",
-                            conv_bias=mode == "layer_norm")
+    config = Wav2Vec2Config(
+        **SIZES[size], feat_extract_norm="group" if mode == "default" else "layer", conv_bias=mode == "layer_norm"
+    )
     torch.manual_seed(0)
     reference = Wav2Vec2FeatureEncoder(config)
     for module in reference.modules():
@@ -46,18 +47,20 @@ def build_pair(size: str, mode: str) -> Tuple[ConvFeatureExtractor, nn.Module]:
     ours = conv_feature_extractor(layers, mode, conv_bias=config.conv_bias)
     state = {"feature_extractor." + name: value for name, value in reference.state_dict().items()}
     mapped = map_state(state, HUGGINGFACE_RULES, (), ())
-    ours.load_state_dict({name[len("feature_extractor."):]: value for name, value in mapped.backbone.items()})
+    ours.load_state_dict({name[len("feature_extractor.") :]: value for name, value in mapped.backbone.items()})
     return ours, reference
 
 
-def _steps(ours: nn.Module, reference: nn.Module, speech: Tensor, lengths: Tensor,
-           grad: Tensor) -> Dict[str, Tuple[Callable[[], None], Callable[[], None]]]:
+def _steps(
+    ours: nn.Module, reference: nn.Module, speech: Tensor, lengths: Tensor, grad: Tensor
+) -> dict[str, tuple[Callable[[], None], Callable[[], None]]]:
     """``{"forward": (ours, reference), "forward+backward": (ours, reference)}`` step functions."""
 
     def forward(module: nn.Module, *args: Tensor) -> Callable[[], None]:
         def step() -> None:
             with torch.no_grad():
                 module(speech, *args)
+
         return step
 
     def train(module: nn.Module, *args: Tensor) -> Callable[[], None]:
@@ -65,16 +68,20 @@ def _steps(ours: nn.Module, reference: nn.Module, speech: Tensor, lengths: Tenso
             out = module(speech, *args).transpose(1, 2)  # (B, T, C), as the models use it
             out.backward(grad)
             module.zero_grad(set_to_none=True)
+
         return step
 
-    return {"forward": (forward(ours, lengths), forward(reference)),
-            "forward+backward": (train(ours, lengths), train(reference))}
+    return {
+        "forward": (forward(ours, lengths), forward(reference)),
+        "forward+backward": (train(ours, lengths), train(reference)),
+    }
 
 
-def time_alternately(first: Callable[[], None], second: Callable[[], None], repeats: int,
-                     device: str) -> Tuple[List[float], List[float]]:
+def time_alternately(
+    first: Callable[[], None], second: Callable[[], None], repeats: int, device: str
+) -> tuple[list[float], list[float]]:
     """Wall times of ``first`` and ``second``, run in turn ``repeats`` times after one warm-up each."""
-    times: Tuple[List[float], List[float]] = ([], [])
+    times: tuple[list[float], list[float]] = ([], [])
     first()
     second()
     for _ in range(repeats):
@@ -83,15 +90,19 @@ def time_alternately(first: Callable[[], None], second: Callable[[], None], repe
     return times
 
 
-def _median(values: List[float]) -> float:
+def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
-    parser.add_argument("--mode", choices=("default", "layer_norm"), default="default",
-                        help="extractor_mode (default: GroupNorm on the first layer; layer_norm: LayerNorm on all)")
+    parser.add_argument(
+        "--mode",
+        choices=("default", "layer_norm"),
+        default="default",
+        help="extractor_mode (default: GroupNorm on the first layer; layer_norm: LayerNorm on all)",
+    )
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=4.0, help="longest utterance, seconds")
     parser.add_argument("--repeats", type=int, default=5)
@@ -113,8 +124,10 @@ def main(argv=None) -> int:
     diff = float((out_ours[full] - out_ref[full]).abs().max() / out_ref[full].abs().max())
     grad = torch.randn(out_ref.transpose(1, 2).shape, device=args.device)
 
-    print(f"feature extractor, {args.size} model ({args.mode}), batch {args.batch} x {args.seconds:g} s "
-          f"({'unpadded' if args.unpadded else 'padded'}), {machine()}")
+    print(
+        f"feature extractor, {args.size} model ({args.mode}), batch {args.batch} x {args.seconds:g} s "
+        f"({'unpadded' if args.unpadded else 'padded'}), {machine()}"
+    )
     print(f"  max |ours - transformers| / max |transformers| on the unpadded utterances: {diff:.1e}")
     print(f"  {'':18s} {'ours':>10s} {'transformers':>13s} {'ratio':>7s}")
     for name, (step_ours, step_ref) in _steps(ours, reference, speech, lengths, grad).items():

@@ -74,8 +74,9 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, NamedTuple
 
 from benchmarks.gpu_sections import IMPORTS, ROOT, SECTIONS, Row, Section, one_line, plan_for, terminate
 
@@ -91,12 +92,12 @@ class Outcome(NamedTuple):
     status: str  # ok, failed, timeout, skipped
     seconds: float
     limit_s: float
-    error: Optional[str]
-    rows: List[Row]
-    results: List[Dict[str, Any]]
+    error: str | None
+    rows: list[Row]
+    results: list[dict[str, Any]]
 
 
-def key_values(values: Sequence[str], option: str, parse, parser: argparse.ArgumentParser) -> Dict[str, Any]:
+def key_values(values: Sequence[str], option: str, parse, parser: argparse.ArgumentParser) -> dict[str, Any]:
     """``NAME=VALUE`` options, NAME a section, VALUE through ``parse``; a usage error otherwise."""
     out = {}
     for text in values:
@@ -110,21 +111,41 @@ def key_values(values: Sequence[str], option: str, parse, parser: argparse.Argum
     return out
 
 
-def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks gpu", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes: the same code, a smoke test (on CPU: about a minute on 2 cores)")
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks gpu", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes: the same code, a smoke test (on CPU: about a minute on 2 cores)",
+    )
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when there is one)")
     parser.add_argument("--out", default="gpu_check", help="where the table, the JSON file and the logs go")
-    parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
-                        help="the sections to run (default: all)")
-    parser.add_argument("--limit", action="append", default=[], metavar="NAME=SECONDS",
-                        help="a section's time limit (defaults: see gpu_check.json)")
-    parser.add_argument("--budget", type=float, default=None,
-                        help="seconds for all sections together (default 480, quick 900)")
-    parser.add_argument("--fault", action="append", default=[], metavar="NAME=error|hang",
-                        help="for testing: make a section fail after its measurements, or hang")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=list(SECTIONS),
+        default=list(SECTIONS),
+        help="the sections to run (default: all)",
+    )
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=SECONDS",
+        help="a section's time limit (defaults: see gpu_check.json)",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=None, help="seconds for all sections together (default 480, quick 900)"
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=error|hang",
+        help="for testing: make a section fail after its measurements, or hang",
+    )
     parser.add_argument("--section", choices=list(SECTIONS), help=argparse.SUPPRESS)  # a section's own process
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--seconds_left", type=float, help=argparse.SUPPRESS)
@@ -161,8 +182,9 @@ def fault_kind(text: str) -> str:
 def run_here(args: argparse.Namespace) -> int:
     """Run section ``args.section`` in this process; 0 when every measurement succeeded."""
     plan = plan_for(args.quick, args.device)
-    section = Section(args.section, plan, args.device, Path(args.out), Path(args.result),
-                      time.monotonic() + args.seconds_left)
+    section = Section(
+        args.section, plan, args.device, Path(args.out), Path(args.result), time.monotonic() + args.seconds_left
+    )
     section.save()
     signal.signal(signal.SIGTERM, terminate)
     fault = args.faults.get(args.section)
@@ -189,7 +211,7 @@ class Forked:
         self.pid, self.returncode = pid, None
         self._lock = threading.Lock()  # the thread that waits and the one that stops it (Ctrl-C)
 
-    def poll(self) -> Optional[int]:
+    def poll(self) -> int | None:
         with self._lock:
             if self.returncode is None:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -197,7 +219,7 @@ class Forked:
                     self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
 
-    def wait(self, timeout: Optional[float] = None) -> int:
+    def wait(self, timeout: float | None = None) -> int:
         end = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if end is not None and time.monotonic() >= end:
@@ -209,7 +231,7 @@ class Forked:
 class Started(NamedTuple):
     """A section's process, started by :func:`start_section`."""
 
-    proc: Union[subprocess.Popen, Forked]
+    proc: subprocess.Popen | Forked
     start: float  # time.monotonic()
     limit_s: float
     result: Path
@@ -223,8 +245,21 @@ def start_section(name: str, args: argparse.Namespace, limit_s: float, work: Pat
     plan = plan_for(args.quick, args.device)
     if plan.fork and name not in plan.beside:
         return Started(fork_section(name, args, limit_s, result, log), time.monotonic(), limit_s, result, log)
-    argv = [sys.executable, "-m", "benchmarks.gpu", "--section", name, "--result", str(result),
-            "--seconds_left", f"{limit_s * (1 - GRACE_S):.1f}", "--device", args.device, "--out", args.out]
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.gpu",
+        "--section",
+        name,
+        "--result",
+        str(result),
+        "--seconds_left",
+        f"{limit_s * (1 - GRACE_S):.1f}",
+        "--device",
+        args.device,
+        "--out",
+        args.out,
+    ]
     argv += ["--quick"] * args.quick + [f"--fault={k}={v}" for k, v in args.faults.items()]
     env = dict(os.environ, PYTHONUNBUFFERED="1")  # the checkout first on the path: benchmarks is not installed
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
@@ -252,8 +287,9 @@ def preload(section: str) -> float:
 def fork_section(name: str, args: argparse.Namespace, limit_s: float, result: Path, log: Path) -> Forked:
     """Section ``name`` in a forked child: a session (process group) of its own, stdout and
     stderr to ``log``, :func:`run_here`'s status as its exit status."""
-    section_args = argparse.Namespace(**dict(vars(args), section=name, result=str(result),
-                                             seconds_left=limit_s * (1 - GRACE_S)))
+    section_args = argparse.Namespace(
+        **dict(vars(args), section=name, result=str(result), seconds_left=limit_s * (1 - GRACE_S))
+    )
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -281,7 +317,7 @@ def finish_section(started: Started) -> Outcome:
     """Wait for a started section until its time limit (then stop it); its outcome."""
     proc, limit_s = started.proc, started.limit_s
     try:
-        status: Optional[int] = proc.wait(timeout=max(limit_s - (time.monotonic() - started.start), 0.0))
+        status: int | None = proc.wait(timeout=max(limit_s - (time.monotonic() - started.start), 0.0))
     except subprocess.TimeoutExpired:
         stop(proc)
         status = None
@@ -294,8 +330,7 @@ def finish_section(started: Started) -> Outcome:
     if status == 0:
         return Outcome("ok", seconds, limit_s, None, rows, data["results"])
     if status is None:
-        return Outcome("timeout", seconds, limit_s, f"killed at its time limit, {limit_s:.0f} s", rows,
-                       data["results"])
+        return Outcome("timeout", seconds, limit_s, f"killed at its time limit, {limit_s:.0f} s", rows, data["results"])
     tail = " ".join(started.log.read_text(errors="replace").strip().splitlines()[-3:])[-300:]
     error = "; ".join(data["errors"]) or f"exit status {status}; its log ends: {tail}"
     return Outcome("failed", seconds, limit_s, error, rows, data["results"])
@@ -306,7 +341,7 @@ def run_section(name: str, args: argparse.Namespace, limit_s: float, work: Path)
     return finish_section(start_section(name, args, limit_s, work))
 
 
-def stop(proc: Union[subprocess.Popen, Forked]) -> None:
+def stop(proc: subprocess.Popen | Forked) -> None:
     """Stop a section's process: SIGTERM (it kills the process groups it started, see
     :func:`~benchmarks.gpu_sections.terminate`), then SIGKILL to its group (compile
     workers and the like) after ``STOP_WAIT_S``."""
@@ -330,26 +365,34 @@ def run_all(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     budget = args.budget or plan.budget_s
-    header = dict(command="python -m benchmarks gpu " + shlex.join(args.argv),
-                  started=datetime.datetime.now().astimezone().isoformat(timespec="seconds"), device=args.device,
-                  quick=args.quick, budget_s=budget, plan=plan._asdict())
-    outcomes: Dict[str, Outcome] = {}
-    beside: Dict[str, Tuple[Started, concurrent.futures.Future]] = {}
+    header = dict(
+        command="python -m benchmarks gpu " + shlex.join(args.argv),
+        started=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        device=args.device,
+        quick=args.quick,
+        budget_s=budget,
+        plan=plan._asdict(),
+    )
+    outcomes: dict[str, Outcome] = {}
+    beside: dict[str, tuple[Started, concurrent.futures.Future]] = {}
     waiters = concurrent.futures.ThreadPoolExecutor(max_workers=max(len(plan.beside), 1))
     start = time.monotonic()
     work_dir = tempfile.TemporaryDirectory(prefix="gpu_check_")
     work = Path(work_dir.name)  # each section's result and log
 
-    def limit_for(name: str) -> Optional[float]:
+    def limit_for(name: str) -> float | None:
         """The section's time limit; None (it is skipped) when too little of the budget is left."""
         left = budget - (time.monotonic() - start)
         limit = min(args.limits.get(name, plan.limits[name]), left)
-        print(f"[gpu check] {name}: running (limit {limit:.0f} s{', beside the others' * (name in plan.beside)})",
-              flush=True)
+        print(
+            f"[gpu check] {name}: running (limit {limit:.0f} s{', beside the others' * (name in plan.beside)})",
+            flush=True,
+        )
         if left >= MIN_SECTION_S:
             return limit
-        record(name, Outcome("skipped", 0.0, 0.0, f"not started: {left:.0f} s of the {budget:.0f} s budget left",
-                             [], []))
+        record(
+            name, Outcome("skipped", 0.0, 0.0, f"not started: {left:.0f} s of the {budget:.0f} s budget left", [], [])
+        )
         return None
 
     def record(name: str, outcome: Outcome) -> None:
@@ -387,9 +430,12 @@ def run_all(args: argparse.Namespace) -> int:
         work_dir.cleanup()
     failed = [name for name in args.sections if name in outcomes and outcomes[name].status != "ok"]
     print((out / "gpu_check.md").read_text())
-    print(f"[gpu check] {len(outcomes) - len(failed)} of {len(outcomes)} sections ok"
-          f"{'; not ok: ' + ', '.join(failed) if failed else ''}; written: {out}/gpu_check.md, gpu_check.json, "
-          f"gpu_check.log", flush=True)
+    print(
+        f"[gpu check] {len(outcomes) - len(failed)} of {len(outcomes)} sections ok"
+        f"{'; not ok: ' + ', '.join(failed) if failed else ''}; written: {out}/gpu_check.md, gpu_check.json, "
+        f"gpu_check.log",
+        flush=True,
+    )
     return 1 if failed else 0
 
 
@@ -405,16 +451,22 @@ def cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def markdown(header: Dict[str, Any], outcomes: Dict[str, Outcome], total_s: float) -> str:
+def markdown(header: dict[str, Any], outcomes: dict[str, Outcome], total_s: float) -> str:
     """The table: one row per measurement, the section's status on its first row."""
     ok = sum(o.status == "ok" for o in outcomes.values())
-    imports = (f"; {header['preload_s']:.0f} s of it the forked sections' imports in the runner"
-               if "preload_s" in header else "")
-    lines = [f"GPU check, {header['started']}, device {header['device']}{' (quick)' if header['quick'] else ''}: "
-             f"{ok} of {len(outcomes)} sections ok, {total_s:.0f} s (budget {header['budget_s']:.0f} s{imports}).",
-             f"Command: `{header['command']}`", "",
-             "| section | status | measurement | ours | reference | ours vs reference | target |",
-             "|---|---|---|---|---|---|---|"]
+    imports = (
+        f"; {header['preload_s']:.0f} s of it the forked sections' imports in the runner"
+        if "preload_s" in header
+        else ""
+    )
+    lines = [
+        f"GPU check, {header['started']}, device {header['device']}{' (quick)' if header['quick'] else ''}: "
+        f"{ok} of {len(outcomes)} sections ok, {total_s:.0f} s (budget {header['budget_s']:.0f} s{imports}).",
+        f"Command: `{header['command']}`",
+        "",
+        "| section | status | measurement | ours | reference | ours vs reference | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, outcome in outcomes.items():
         rows = outcome.rows or [Row("—")]
         for i, row in enumerate(rows):
@@ -423,17 +475,30 @@ def markdown(header: Dict[str, Any], outcomes: Dict[str, Outcome], total_s: floa
     return "\n".join(lines) + "\n"
 
 
-def write_reports(out: Path, header: Dict[str, Any], outcomes: Dict[str, Outcome], total_s: float) -> None:
+def write_reports(out: Path, header: dict[str, Any], outcomes: dict[str, Outcome], total_s: float) -> None:
     failed = [name for name, o in outcomes.items() if o.status != "ok"]
-    data = dict(header, total_s=total_s, exit_status=1 if failed else 0, not_ok=failed,
-                sections={name: dict(status=o.status, seconds=o.seconds, limit_s=o.limit_s, error=o.error,
-                                     rows=[r._asdict() for r in o.rows], results=o.results)
-                          for name, o in outcomes.items()})
+    data = dict(
+        header,
+        total_s=total_s,
+        exit_status=1 if failed else 0,
+        not_ok=failed,
+        sections={
+            name: dict(
+                status=o.status,
+                seconds=o.seconds,
+                limit_s=o.limit_s,
+                error=o.error,
+                rows=[r._asdict() for r in o.rows],
+                results=o.results,
+            )
+            for name, o in outcomes.items()
+        },
+    )
     (out / "gpu_check.json").write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     (out / "gpu_check.md").write_text(markdown(header, outcomes, total_s))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.section:

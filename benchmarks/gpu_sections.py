@@ -23,8 +23,9 @@ import subprocess
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Set, Tuple
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI_SSL1 = ROOT / "egs2" / "mini" / "ssl1"
@@ -38,36 +39,61 @@ class Plan(NamedTuple):
 
     size: str  # "base" or "tiny": pretrain, finetune, decode and compile sections
     seconds: float  # longest utterance of the timed batches (down to 0.6x)
-    pretrain_batches: Tuple[int, int]
+    pretrain_batches: tuple[int, int]
     finetune_batch: int
     compile_batch: int
     decode_utts: int  # mini-corpus English utterances decoded
-    decode_batches: Tuple[int, int]
+    decode_batches: tuple[int, int]
     repeats: int  # timed steps per model, after one warm-up step
     recipe_config: str  # egs2/mini/ssl1 config
     recipe_ssl_args: str  # extra training options (--ssl_args)
-    recipe_options: Tuple[str, ...]  # more run.sh options
+    recipe_options: tuple[str, ...]  # more run.sh options
     train_s: float  # stage 11 is stopped after this many seconds if still running
-    limits: Dict[str, float]  # seconds per section
+    limits: dict[str, float]  # seconds per section
     budget_s: float  # all sections together
     compile_backend: str  # torch.compile's backend in the compile section
-    beside: Tuple[str, ...]  # sections started first, running beside the others (not timed alone)
+    beside: tuple[str, ...]  # sections started first, running beside the others (not timed alone)
     fork: bool = False  # the other sections forked from the runner, which imports their modules once
 
 
-FULL = Plan(size="base", seconds=8.0, pretrain_batches=(8, 32), finetune_batch=8, compile_batch=8, decode_utts=32,
-            decode_batches=(1, 32), repeats=3, recipe_config="conf/tuning/train_ssl_w2v2_mini.yaml",
-            recipe_ssl_args="--max_epoch 200 --use_amp true",
-            recipe_options=("--local_data_opts", "--synth_utts 0"), train_s=90.0,
-            limits=dict(env=15, pretrain=110, finetune=45, decode=45, compile=95, recipe=160), budget_s=480.0,
-            compile_backend="inductor", beside=())
-QUICK = Plan(size="tiny", seconds=1.0, pretrain_batches=(1, 2), finetune_batch=2, compile_batch=2, decode_utts=4,
-             decode_batches=(1, 32), repeats=1, recipe_config="conf/tuning/train_ssl_w2v2_tiny.yaml",
-             recipe_ssl_args=("--max_epoch 2 --num_iters_per_epoch 3 --batch_bins 100000 --use_amp true "
-                              "--scheduler_conf warmup_steps=3"),
-             recipe_options=("--local_data_opts", "--langs en --synth_utts 0", "--nj", "1"), train_s=120.0,
-             limits=dict(env=60, pretrain=120, finetune=120, decode=150, compile=150, recipe=300), budget_s=900.0,
-             compile_backend="inductor", beside=())
+FULL = Plan(
+    size="base",
+    seconds=8.0,
+    pretrain_batches=(8, 32),
+    finetune_batch=8,
+    compile_batch=8,
+    decode_utts=32,
+    decode_batches=(1, 32),
+    repeats=3,
+    recipe_config="conf/tuning/train_ssl_w2v2_mini.yaml",
+    recipe_ssl_args="--max_epoch 200 --use_amp true",
+    recipe_options=("--local_data_opts", "--synth_utts 0"),
+    train_s=90.0,
+    limits=dict(env=15, pretrain=110, finetune=45, decode=45, compile=95, recipe=160),
+    budget_s=480.0,
+    compile_backend="inductor",
+    beside=(),
+)
+QUICK = Plan(
+    size="tiny",
+    seconds=1.0,
+    pretrain_batches=(1, 2),
+    finetune_batch=2,
+    compile_batch=2,
+    decode_utts=4,
+    decode_batches=(1, 32),
+    repeats=1,
+    recipe_config="conf/tuning/train_ssl_w2v2_tiny.yaml",
+    recipe_ssl_args=(
+        "--max_epoch 2 --num_iters_per_epoch 3 --batch_bins 100000 --use_amp true --scheduler_conf warmup_steps=3"
+    ),
+    recipe_options=("--local_data_opts", "--langs en --synth_utts 0", "--nj", "1"),
+    train_s=120.0,
+    limits=dict(env=60, pretrain=120, finetune=120, decode=150, compile=150, recipe=300),
+    budget_s=900.0,
+    compile_backend="inductor",
+    beside=(),
+)
 #: ``--quick`` on a CPU, the test suite's run, under a minute on 2 cores: its timings mean nothing,
 #: so the recipe (mostly ESPnet process start-ups) runs beside the other sections, those are
 #: forked from the runner once it has imported torch, transformers and ESPnet (:data:`IMPORTS`)
@@ -103,13 +129,12 @@ class Section:
         deadline: ``time.monotonic()`` after which no new measurement is started.
     """
 
-    def __init__(self, name: str, plan: Plan, device: str, out_dir: Path, result_path: Path,
-                 deadline: float) -> None:
+    def __init__(self, name: str, plan: Plan, device: str, out_dir: Path, result_path: Path, deadline: float) -> None:
         self.name, self.plan, self.device, self.out_dir = name, plan, device, out_dir
         self.result_path, self.deadline = result_path, deadline
-        self.rows: List[Row] = []
-        self.results: List[Dict[str, Any]] = []
-        self.errors: List[str] = []
+        self.rows: list[Row] = []
+        self.results: list[dict[str, Any]] = []
+        self.errors: list[str] = []
 
     @property
     def cuda(self) -> bool:
@@ -157,8 +182,11 @@ class Section:
 def one_line(error: BaseException, limit: int = 300) -> str:
     """``Type: message (at file:line in function)`` on one line, at most ``limit`` characters; the
     place is the innermost frame of this project's code (where a sync check fired, say)."""
-    ours = [f for f in traceback.extract_tb(error.__traceback__)
-            if f.filename.startswith(str(ROOT)) and "/.venv/" not in f.filename]
+    ours = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if f.filename.startswith(str(ROOT)) and "/.venv/" not in f.filename
+    ]
     where = f" (at {Path(ours[-1].filename).relative_to(ROOT)}:{ours[-1].lineno} in {ours[-1].name})" if ours else ""
     text = " ".join(f"{type(error).__name__}: {error}".split())
     text = text if len(text) + len(where) <= limit else text[: limit - len(where) - 3] + "..."
@@ -172,16 +200,20 @@ def number(x: float) -> str:
     return f"{x:.1f}" if x >= 10 else f"{x:.3g}"
 
 
-def step_cell(audio_s: float, seconds: float, peak_bytes: Optional[int]) -> str:
+def step_cell(audio_s: float, seconds: float, peak_bytes: int | None) -> str:
     """``1,234 audio-s/s (0.041 s/step, 3.2 GiB)``."""
     memory = f", {peak_bytes / 2**30:.1f} GiB" if peak_bytes is not None else ""
     return f"{number(audio_s / seconds)} audio-s/s ({seconds:.3g} s/step{memory})"
 
 
-def step_numbers(audio_s: float, figures) -> Dict[str, Any]:
+def step_numbers(audio_s: float, figures) -> dict[str, Any]:
     """A :class:`~benchmarks.common.StepFigures` as JSON numbers."""
-    return dict(s_per_step=figures.median_s, times_s=figures.times_s, audio_per_s=audio_s / figures.median_s,
-                peak_step_memory_bytes=figures.peak_bytes)
+    return dict(
+        s_per_step=figures.median_s,
+        times_s=figures.times_s,
+        audio_per_s=audio_s / figures.median_s,
+        peak_step_memory_bytes=figures.peak_bytes,
+    )
 
 
 def batch_label(batch: int, seconds: float) -> str:
@@ -197,49 +229,86 @@ def env_section(s: Section) -> None:
 
     import torch
 
-    info: Dict[str, Any] = dict(python=platform.python_version(), machine=platform.machine(), cpus=os.cpu_count(),
-                                torch_threads=torch.get_num_threads(), torch=torch.__version__,
-                                torch_cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
-                                commit=git_commit())
+    info: dict[str, Any] = dict(
+        python=platform.python_version(),
+        machine=platform.machine(),
+        cpus=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        torch=torch.__version__,
+        torch_cuda=torch.version.cuda,
+        cudnn=torch.backends.cudnn.version(),
+        commit=git_commit(),
+    )
     for package in ("transformers", "espnet", "s3prl"):
         try:
             info[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             info[package] = None
     packages = ", ".join(f"{p} {info[p] or 'missing'}" for p in ("torch", "transformers", "espnet"))
-    s.add(Row("software", f"Python {info['python']}, {packages}; CUDA {info['torch_cuda'] or 'none'}, "
-                          f"cuDNN {info['cudnn'] or 'none'}; commit {info['commit'] or 'unknown'}"), **info)
+    s.add(
+        Row(
+            "software",
+            f"Python {info['python']}, {packages}; CUDA {info['torch_cuda'] or 'none'}, "
+            f"cuDNN {info['cudnn'] or 'none'}; commit {info['commit'] or 'unknown'}",
+        ),
+        **info,
+    )
     if not s.cuda:
         threads = f"{info['torch_threads']} torch thread{'s' * (info['torch_threads'] != 1)}"
         s.add(Row("GPU", f"none (device {s.device}): {info['cpus']} CPUs, {threads}"), gpu=None)
         return
     props = torch.cuda.get_device_properties(0)
-    gpu = dict(gpu=props.name, capability=f"{props.major}.{props.minor}", memory_gib=props.total_memory / 2**30,
-               multiprocessors=props.multi_processor_count, bf16=torch.cuda.is_bf16_supported(),
-               driver=nvidia_driver(), sdpa_enabled=dict(flash=torch.backends.cuda.flash_sdp_enabled(),
-                                                         mem_efficient=torch.backends.cuda.mem_efficient_sdp_enabled(),
-                                                         math=torch.backends.cuda.math_sdp_enabled()))
-    s.add(Row("GPU", f"{gpu['gpu']}, {gpu['memory_gib']:.0f} GiB, sm {gpu['capability']}, "
-                     f"{gpu['multiprocessors']} SMs, driver {gpu['driver'] or 'unknown'}, bf16 "
-                     f"{'yes' if gpu['bf16'] else 'no'}; {info['cpus']} CPUs"), **gpu)
+    gpu = dict(
+        gpu=props.name,
+        capability=f"{props.major}.{props.minor}",
+        memory_gib=props.total_memory / 2**30,
+        multiprocessors=props.multi_processor_count,
+        bf16=torch.cuda.is_bf16_supported(),
+        driver=nvidia_driver(),
+        sdpa_enabled=dict(
+            flash=torch.backends.cuda.flash_sdp_enabled(),
+            mem_efficient=torch.backends.cuda.mem_efficient_sdp_enabled(),
+            math=torch.backends.cuda.math_sdp_enabled(),
+        ),
+    )
+    s.add(
+        Row(
+            "GPU",
+            f"{gpu['gpu']}, {gpu['memory_gib']:.0f} GiB, sm {gpu['capability']}, "
+            f"{gpu['multiprocessors']} SMs, driver {gpu['driver'] or 'unknown'}, bf16 "
+            f"{'yes' if gpu['bf16'] else 'no'}; {info['cpus']} CPUs",
+        ),
+        **gpu,
+    )
 
 
-def git_commit() -> Optional[str]:
+def git_commit() -> str | None:
     """The project's commit, ``+`` when the tree has changes; None without git."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("+" if dirty else "")
 
 
-def nvidia_driver() -> Optional[str]:
+def nvidia_driver() -> str | None:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return out.strip().splitlines()[0] if out.strip() else None
@@ -259,7 +328,7 @@ def pretrain_section(s: Section) -> None:
         for batch in s.plan.pretrain_batches:
             precision = "bf16" if bf16 else "fp32"
             label = f"{s.plan.size} pre-training step, {precision}, {batch_label(batch, s.plan.seconds)}"
-            s.attempt(label, lambda: pretrain_row(s, label, *models, batch, bf16))
+            s.attempt(label, lambda label=label, batch=batch, bf16=bf16: pretrain_row(s, label, *models, batch, bf16))
     s.attempt("SDPA fast kernels in our bf16 pre-training step", lambda: sdpa_row(s, models[0]))
 
 
@@ -271,22 +340,36 @@ def pretrain_row(s: Section, label: str, ours, reference, batch: int, bf16: bool
     speedup = theirs.median_s / mine.median_s
     rate = r.audio_s / mine.median_s
     targets = pretrain_targets(s, bf16, rate, speedup)
-    s.add(Row(label, step_cell(r.audio_s, mine.median_s, mine.peak_bytes),
-              step_cell(r.audio_s, theirs.median_s, theirs.peak_bytes), f"{speedup:.2f}× HF's throughput",
-              "; ".join(f"{k}: {v}" for k, v in targets.items())),
-          size=s.plan.size, precision="bf16" if bf16 else "fp32", batch=batch, longest_s=s.plan.seconds,
-          audio_s=r.audio_s, ours=dict(step_numbers(r.audio_s, mine), first_loss=r.first_loss["ours"]),
-          reference=dict(step_numbers(r.audio_s, theirs), first_loss=r.first_loss["reference"]),
-          speedup=speedup, targets=targets)
+    s.add(
+        Row(
+            label,
+            step_cell(r.audio_s, mine.median_s, mine.peak_bytes),
+            step_cell(r.audio_s, theirs.median_s, theirs.peak_bytes),
+            f"{speedup:.2f}× HF's throughput",
+            "; ".join(f"{k}: {v}" for k, v in targets.items()),
+        ),
+        size=s.plan.size,
+        precision="bf16" if bf16 else "fp32",
+        batch=batch,
+        longest_s=s.plan.seconds,
+        audio_s=r.audio_s,
+        ours=dict(step_numbers(r.audio_s, mine), first_loss=r.first_loss["ours"]),
+        reference=dict(step_numbers(r.audio_s, theirs), first_loss=r.first_loss["reference"]),
+        speedup=speedup,
+        targets=targets,
+    )
 
 
-def pretrain_targets(s: Section, bf16: bool, rate: float, speedup: float) -> Dict[str, str]:
+def pretrain_targets(s: Section, bf16: bool, rate: float, speedup: float) -> dict[str, str]:
     """The issue's two GPU targets: met / not met for BASE bf16 on CUDA, else n/a."""
     applies = s.cuda and s.plan.size == "base" and bf16
     why = "" if applies else " (BASE, bf16, GPU only)"
-    return {f"≥ {BF16_TARGET_AUDIO_PER_S:,.0f} audio-s/s": verdict(rate >= BF16_TARGET_AUDIO_PER_S) if applies
-            else "n/a" + why,
-            f"≥ {SPEEDUP_TARGET:g}× HF": verdict(speedup >= SPEEDUP_TARGET) if applies else "n/a" + why}
+    return {
+        f"≥ {BF16_TARGET_AUDIO_PER_S:,.0f} audio-s/s": verdict(rate >= BF16_TARGET_AUDIO_PER_S)
+        if applies
+        else "n/a" + why,
+        f"≥ {SPEEDUP_TARGET:g}× HF": verdict(speedup >= SPEEDUP_TARGET) if applies else "n/a" + why,
+    }
 
 
 def verdict(met: bool) -> str:
@@ -325,9 +408,11 @@ def finetune_section(s: Section) -> None:
 
     frontends = finetune.build_frontends(s.plan.size, s.device)
     for bf16 in (True, False):
-        label = (f"{s.plan.size} fine-tuning step (frontend + CTC), {'bf16' if bf16 else 'fp32'}, "
-                 f"{batch_label(s.plan.finetune_batch, s.plan.seconds)}")
-        s.attempt(label, lambda: finetune_row(s, label, frontends, bf16))
+        label = (
+            f"{s.plan.size} fine-tuning step (frontend + CTC), {'bf16' if bf16 else 'fp32'}, "
+            f"{batch_label(s.plan.finetune_batch, s.plan.seconds)}"
+        )
+        s.attempt(label, lambda label=label, bf16=bf16: finetune_row(s, label, frontends, bf16))
 
 
 def finetune_row(s: Section, label: str, frontends, bf16: bool) -> None:
@@ -338,11 +423,23 @@ def finetune_row(s: Section, label: str, frontends, bf16: bool) -> None:
     audio_s = float(padded_noise_batch(s.plan.finetune_batch, s.plan.seconds, "cpu")[1].sum()) / 16000
     mine, theirs = figures[finetune.OURS], figures[finetune.REFERENCE]
     speedup = theirs.median_s / mine.median_s
-    s.add(Row(label, step_cell(audio_s, mine.median_s, mine.peak_bytes),
-              step_cell(audio_s, theirs.median_s, theirs.peak_bytes), f"{speedup:.2f}× ESPnet's throughput", "n/a"),
-          size=s.plan.size, precision="bf16" if bf16 else "fp32", batch=s.plan.finetune_batch,
-          longest_s=s.plan.seconds, audio_s=audio_s, ours=step_numbers(audio_s, mine),
-          reference=step_numbers(audio_s, theirs), speedup=speedup)
+    s.add(
+        Row(
+            label,
+            step_cell(audio_s, mine.median_s, mine.peak_bytes),
+            step_cell(audio_s, theirs.median_s, theirs.peak_bytes),
+            f"{speedup:.2f}× ESPnet's throughput",
+            "n/a",
+        ),
+        size=s.plan.size,
+        precision="bf16" if bf16 else "fp32",
+        batch=s.plan.finetune_batch,
+        longest_s=s.plan.seconds,
+        audio_s=audio_s,
+        ours=step_numbers(audio_s, mine),
+        reference=step_numbers(audio_s, theirs),
+        speedup=speedup,
+    )
 
 
 # ----------------------------------------------------------------------------- (3) decoding
@@ -359,7 +456,7 @@ def decode_section(s: Section) -> None:
     with tempfile.TemporaryDirectory() as directory:
         files = decode.build_model_files(s.plan.size, directory, utts, blank_fraction=0.75)
         model, to_text = decode.load_ours(files, s.device)
-    hyps: Dict[int, Dict[str, Any]] = {b: {} for b in s.plan.decode_batches}
+    hyps: dict[int, dict[str, Any]] = {b: {} for b in s.plan.decode_batches}
     steps = {b: decode.our_decoder(model, to_text, utts, b, hyps[b]) for b in s.plan.decode_batches}
     from benchmarks.common import time_interleaved
 
@@ -368,12 +465,27 @@ def decode_section(s: Section) -> None:
     for batch, values in times.items():
         seconds = sorted(values)[len(values) // 2]
         same = hyps[batch] == hyps[first]
-        label = (f"{s.plan.size} CTC greedy decoding, {len(utts)} mini utterances ({audio_s:.1f} s), "
-                 f"batch {batch}{'' if batch <= len(utts) else f' (one batch of {len(utts)})'}")
-        s.add(Row(label, f"RTF {seconds / audio_s:.3g} ({number(audio_s / seconds)} audio-s/s)", "",
-                  f"hypotheses equal batch {first}'s: {'yes' if same else 'NO'}", "n/a"),
-              size=s.plan.size, batch=batch, utterances=len(utts), audio_s=audio_s, seconds=seconds, times_s=values,
-              rtf=seconds / audio_s, hypotheses_equal_first_batch=same)
+        label = (
+            f"{s.plan.size} CTC greedy decoding, {len(utts)} mini utterances ({audio_s:.1f} s), "
+            f"batch {batch}{'' if batch <= len(utts) else f' (one batch of {len(utts)})'}"
+        )
+        s.add(
+            Row(
+                label,
+                f"RTF {seconds / audio_s:.3g} ({number(audio_s / seconds)} audio-s/s)",
+                "",
+                f"hypotheses equal batch {first}'s: {'yes' if same else 'NO'}",
+                "n/a",
+            ),
+            size=s.plan.size,
+            batch=batch,
+            utterances=len(utts),
+            audio_s=audio_s,
+            seconds=seconds,
+            times_s=values,
+            rtf=seconds / audio_s,
+            hypotheses_equal_first_batch=same,
+        )
         if not same:
             s.errors.append(f"{label}: hypotheses differ from batch {first}'s")
             s.save()
@@ -397,20 +509,34 @@ def compile_section(s: Section) -> None:
     speech, lengths, _ = padded_noise_batch(batch, s.plan.seconds, s.device)
     compiled = copy.deepcopy(ours)
     layers = f"ours, {compile_layers(compiled, backend=backend)} layers compiled"
-    steps = {"eager": pretrain.our_step(ours, speech, lengths, bf16, []),
-             "compiled": pretrain.our_step(compiled, speech, lengths, bf16, [])}
+    steps = {
+        "eager": pretrain.our_step(ours, speech, lengths, bf16, []),
+        "compiled": pretrain.our_step(compiled, speech, lengths, bf16, []),
+    }
     figures, first_s = time_compared(steps, s.plan.repeats, s.device, compiling=["compiled"])
     eager, compiled_figures = figures["eager"], figures["compiled"]
     audio_s = float(lengths.sum()) / 16000
     speedup = eager.median_s / compiled_figures.median_s
-    s.add(Row(f"{s.plan.size} pre-training step, {'bf16' if bf16 else 'fp32'}, {batch_label(batch, s.plan.seconds)}: "
-              f"{layers} (torch.compile, backend {backend}) vs eager",
-              "compiled: " + step_cell(audio_s, compiled_figures.median_s, compiled_figures.peak_bytes),
-              "eager: " + step_cell(audio_s, eager.median_s, eager.peak_bytes),
-              f"{speedup:.2f}× eager's throughput; compilation {first_s['compiled']:.1f} s (first step)", "n/a"),
-          size=s.plan.size, precision="bf16" if bf16 else "fp32", batch=batch, audio_s=audio_s,
-          compiled=step_numbers(audio_s, compiled_figures), eager=step_numbers(audio_s, eager), speedup=speedup,
-          first_step_s=first_s["compiled"], layers=layers, backend=backend)
+    s.add(
+        Row(
+            f"{s.plan.size} pre-training step, {'bf16' if bf16 else 'fp32'}, {batch_label(batch, s.plan.seconds)}: "
+            f"{layers} (torch.compile, backend {backend}) vs eager",
+            "compiled: " + step_cell(audio_s, compiled_figures.median_s, compiled_figures.peak_bytes),
+            "eager: " + step_cell(audio_s, eager.median_s, eager.peak_bytes),
+            f"{speedup:.2f}× eager's throughput; compilation {first_s['compiled']:.1f} s (first step)",
+            "n/a",
+        ),
+        size=s.plan.size,
+        precision="bf16" if bf16 else "fp32",
+        batch=batch,
+        audio_s=audio_s,
+        compiled=step_numbers(audio_s, compiled_figures),
+        eager=step_numbers(audio_s, eager),
+        speedup=speedup,
+        first_step_s=first_s["compiled"],
+        layers=layers,
+        backend=backend,
+    )
 
 
 # ----------------------------------------------------------------------------- (5) real pre-training
@@ -421,12 +547,12 @@ class Epoch(NamedTuple):
 
     epoch: int
     train_loss: float
-    valid_loss: Optional[float]
-    train_time_s: Optional[float]  # the epoch's training part, seconds
-    updates: Optional[int]  # training iterations so far
+    valid_loss: float | None
+    train_time_s: float | None  # the epoch's training part, seconds
+    updates: int | None  # training iterations so far
 
 
-def parse_epochs(log_text: str) -> List[Epoch]:
+def parse_epochs(log_text: str) -> list[Epoch]:
     """The epoch results of an ESPnet train.log."""
     epochs = []
     for line in log_text.splitlines():
@@ -436,10 +562,15 @@ def parse_epochs(log_text: str) -> List[Epoch]:
         train, valid = found.group(2), found.group(3) or ""
         value = lambda text, key: re.search(rf"(?:^|, ){key}=([^,\s]+)", text)  # noqa: E731
         time_s = value(train, "time")
-        epochs.append(Epoch(int(found.group(1)), float(value(train, "loss").group(1)),
-                            float(value(valid, "loss").group(1)) if value(valid, "loss") else None,
-                            float(time_s.group(1)) if time_s else None,
-                            int(value(train, "total_count").group(1)) if value(train, "total_count") else None))
+        epochs.append(
+            Epoch(
+                int(found.group(1)),
+                float(value(train, "loss").group(1)),
+                float(value(valid, "loss").group(1)) if value(valid, "loss") else None,
+                float(time_s.group(1)) if time_s else None,
+                int(value(train, "total_count").group(1)) if value(train, "total_count") else None,
+            )
+        )
     return epochs
 
 
@@ -457,20 +588,33 @@ def recipe_section(s: Section) -> None:
     step of the model built from the same config under ``torch.cuda.set_sync_debug_mode("error")``."""
     with tempfile.TemporaryDirectory(prefix="gpu_check_ssl1_") as tmp:
         recipe = make_recipe(Path(tmp) / "ssl1")
-        argv = ["./run.sh", "--ngpu", "1" if s.cuda else "0", "--ssl_config", s.plan.recipe_config,
-                "--ssl_args", s.plan.recipe_ssl_args, *s.plan.recipe_options]
+        argv = [
+            "./run.sh",
+            "--ngpu",
+            "1" if s.cuda else "0",
+            "--ssl_config",
+            s.plan.recipe_config,
+            "--ssl_args",
+            s.plan.recipe_ssl_args,
+            *s.plan.recipe_options,
+        ]
         env = dict(os.environ, ESPNET_EXT_ROOT=str(ROOT))
         if s.cuda:
             env.setdefault("CUDA_VISIBLE_DEVICES", "0")
         if s.attempt("stages 1-10 (data, format, filter, shapes)", lambda: recipe_data(s, recipe, argv, env)):
-            s.attempt(f"stage 11: pre-training {Path(s.plan.recipe_config).stem}, ngpu {1 if s.cuda else 0}, "
-                      f"{s.plan.recipe_ssl_args}", lambda: recipe_train(s, recipe, argv, env))
-        s.attempt("no host–device sync in a training step of the same model (set_sync_debug_mode error)",
-                  lambda: sync_row(s, recipe))
+            s.attempt(
+                f"stage 11: pre-training {Path(s.plan.recipe_config).stem}, ngpu {1 if s.cuda else 0}, "
+                f"{s.plan.recipe_ssl_args}",
+                lambda: recipe_train(s, recipe, argv, env),
+            )
+        s.attempt(
+            "no host–device sync in a training step of the same model (set_sync_debug_mode error)",
+            lambda: sync_row(s, recipe),
+        )
 
 
 #: Process groups started by :func:`run_logged` and still running: :func:`terminate` kills them.
-STARTED_GROUPS: Set[int] = set()
+STARTED_GROUPS: set[int] = set()
 
 
 def terminate(signum: int, frame: Any) -> None:
@@ -482,7 +626,7 @@ def terminate(signum: int, frame: Any) -> None:
     os._exit(128 + signum)
 
 
-def run_logged(argv: List[str], cwd: Path, env: Dict[str, str], timeout: float) -> Tuple[Optional[int], float]:
+def run_logged(argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[int | None, float]:
     """Run ``argv`` in its own process group, output to this process's; kill the group after
     ``timeout`` seconds. Returns (exit status, None if killed; seconds)."""
     print(f"$ (cd {cwd} && {shlex.join(argv)})", flush=True)
@@ -499,18 +643,23 @@ def run_logged(argv: List[str], cwd: Path, env: Dict[str, str], timeout: float) 
         STARTED_GROUPS.discard(proc.pid)
 
 
-def recipe_data(s: Section, recipe: Path, argv: List[str], env: Dict[str, str]) -> None:
+def recipe_data(s: Section, recipe: Path, argv: list[str], env: dict[str, str]) -> None:
     reserve = min(s.plan.train_s / 2 + 20, s.time_left() / 2)  # for stage 11 and the sync check
     status, seconds = run_logged(argv + ["--stop_stage", "10"], recipe, env, s.time_left() - reserve)
     if status != 0:
-        raise RuntimeError(f"run.sh --stop_stage 10 {'was killed at the time limit' if status is None else 'failed'}"
-                           f" after {seconds:.0f} s (exit status {status}; see the section's log)")
+        raise RuntimeError(
+            f"run.sh --stop_stage 10 {'was killed at the time limit' if status is None else 'failed'}"
+            f" after {seconds:.0f} s (exit status {status}; see the section's log)"
+        )
     utts = sum(1 for _ in (recipe / "dump" / "raw" / "train" / "wav.scp").open())
-    s.add(Row("stages 1-10 (data, format, filter, shapes)", f"{seconds:.0f} s, {utts} training utterances"),
-          seconds=seconds, train_utterances=utts)
+    s.add(
+        Row("stages 1-10 (data, format, filter, shapes)", f"{seconds:.0f} s, {utts} training utterances"),
+        seconds=seconds,
+        train_utterances=utts,
+    )
 
 
-def recipe_train(s: Section, recipe: Path, argv: List[str], env: Dict[str, str]) -> None:
+def recipe_train(s: Section, recipe: Path, argv: list[str], env: dict[str, str]) -> None:
     budget = min(s.plan.train_s, s.time_left() - 20)  # 20 s kept for the sync check
     status, seconds = run_logged(argv + ["--stage", "11", "--stop_stage", "11"], recipe, env, budget)
     exp = recipe / "exp" / f"ssl_{Path(s.plan.recipe_config).stem}"
@@ -522,17 +671,31 @@ def recipe_train(s: Section, recipe: Path, argv: List[str], env: Dict[str, str])
     finite = bool(losses) and all(map(math.isfinite, losses))
     falls = len(losses) >= 2 and losses[-1] < losses[0]
     updates = epochs[-1].updates if epochs else 0
-    loss_text = " → ".join(f"{x:.3g}" for x in losses) if len(losses) <= 4 else \
-        f"{losses[0]:.3g} → {losses[1]:.3g} → … → {losses[-1]:.3g}"
+    loss_text = (
+        " → ".join(f"{x:.3g}" for x in losses)
+        if len(losses) <= 4
+        else f"{losses[0]:.3g} → {losses[1]:.3g} → … → {losses[-1]:.3g}"
+    )
     epoch_s = sorted(e.train_time_s for e in epochs if e.train_time_s is not None)
     done = f"{len(epochs)} epochs, {updates} updates in {seconds:.0f} s ({how})"
     if epoch_s:
         done += f"; {epoch_s[len(epoch_s) // 2]:.3g} s per epoch"
-    s.add(Row(f"stage 11: pre-training {exp.name[4:]}, ngpu {1 if s.cuda else 0}, {s.plan.recipe_ssl_args}", done, "",
-              f"train loss per epoch {loss_text}" if losses else "",
-              f"loss finite: {verdict(finite)}; falls: {verdict(falls)}"),
-          seconds=seconds, status=status, stopped_at_budget=status is None, epochs=[e._asdict() for e in epochs],
-          updates=updates, loss_finite=finite, loss_falls=falls)
+    s.add(
+        Row(
+            f"stage 11: pre-training {exp.name[4:]}, ngpu {1 if s.cuda else 0}, {s.plan.recipe_ssl_args}",
+            done,
+            "",
+            f"train loss per epoch {loss_text}" if losses else "",
+            f"loss finite: {verdict(finite)}; falls: {verdict(falls)}",
+        ),
+        seconds=seconds,
+        status=status,
+        stopped_at_budget=status is None,
+        epochs=[e._asdict() for e in epochs],
+        updates=updates,
+        loss_finite=finite,
+        loss_falls=falls,
+    )
     if status not in (0, None):
         raise RuntimeError(f"stage 11 failed with exit status {status} (see {TRAIN_LOG})")
     if not (finite and falls):
@@ -580,10 +743,19 @@ def sync_row(s: Section, recipe: Path) -> None:
     if not all(map(math.isfinite, values)):
         raise RuntimeError(f"losses {values}: expected finite values")
     found = "none in 2 steps" if s.cuda else "n/a (no CUDA; the steps ran)"
-    s.add(Row("no host–device sync in a training step of the same model (set_sync_debug_mode error)", found, "",
-              f"{speech.size(0)} utterances × {speech.size(1) / 16000:.1f} s, bf16 autocast, losses "
-              + ", ".join(f"{x:.3g}" for x in values), "met" if s.cuda else "n/a"),
-          checked=s.cuda, losses=values, batch=list(speech.shape))
+    s.add(
+        Row(
+            "no host–device sync in a training step of the same model (set_sync_debug_mode error)",
+            found,
+            "",
+            f"{speech.size(0)} utterances × {speech.size(1) / 16000:.1f} s, bf16 autocast, losses "
+            + ", ".join(f"{x:.3g}" for x in values),
+            "met" if s.cuda else "n/a",
+        ),
+        checked=s.cuda,
+        losses=values,
+        batch=list(speech.shape),
+    )
 
 
 def recipe_batch(recipe: Path, batch_bins: int):
@@ -612,18 +784,31 @@ def recipe_batch(recipe: Path, batch_bins: int):
 
 #: What each section imports, in order (``espnet_ext`` before ESPnet: it quiets NLTK's download
 #: attempt): what a :attr:`Plan.fork` runner imports once before forking the sections.
-IMPORTS: Dict[str, Tuple[str, ...]] = {
+IMPORTS: dict[str, tuple[str, ...]] = {
     "env": ("torch",),
-    "pretrain": ("transformers.models.wav2vec2.modeling_wav2vec2", "espnet_ext.wav2vec2.pretraining",
-                 "benchmarks.pretrain"),
+    "pretrain": (
+        "transformers.models.wav2vec2.modeling_wav2vec2",
+        "espnet_ext.wav2vec2.pretraining",
+        "benchmarks.pretrain",
+    ),
     "finetune": ("espnet_ext", "espnet2.asr.frontend.huggingface", "espnet_ext.espnet.frontend", "benchmarks.finetune"),
-    "decode": ("espnet_ext", "espnet_ext.espnet.tasks", "espnet2.text.build_tokenizer",
-               "espnet2.text.token_id_converter", "espnet_ext.espnet.ctc_greedy", "benchmarks.decode"),
+    "decode": (
+        "espnet_ext",
+        "espnet_ext.espnet.tasks",
+        "espnet2.text.build_tokenizer",
+        "espnet2.text.token_id_converter",
+        "espnet_ext.espnet.ctc_greedy",
+        "benchmarks.decode",
+    ),
     "compile": ("torch._dynamo", "espnet_ext.wav2vec2.compile", "benchmarks.pretrain"),
     "recipe": ("espnet_ext", "espnet_ext.espnet.ssl_model", "benchmarks.decode"),
 }
 
-SECTIONS: Dict[str, Callable[[Section], None]] = {
-    "env": env_section, "pretrain": pretrain_section, "finetune": finetune_section, "decode": decode_section,
-    "compile": compile_section, "recipe": recipe_section,
+SECTIONS: dict[str, Callable[[Section], None]] = {
+    "env": env_section,
+    "pretrain": pretrain_section,
+    "finetune": finetune_section,
+    "decode": decode_section,
+    "compile": compile_section,
+    "recipe": recipe_section,
 }

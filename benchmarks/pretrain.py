@@ -33,12 +33,20 @@ import argparse
 import copy
 import math
 import tempfile
-from typing import Callable, Dict, List, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
-from benchmarks.common import (StepFigures, autocast, compiled_summary, machine, padded_noise_batch, step_args,
-                               time_compared)
+from benchmarks.common import (
+    StepFigures,
+    autocast,
+    compiled_summary,
+    machine,
+    padded_noise_batch,
+    step_args,
+    time_compared,
+)
 from benchmarks.finetune import SIZES as FINETUNE_SIZES
 
 PRETRAINING = dict(num_negatives=100, mask_time_prob=0.65, mask_time_length=10, layerdrop=0.0)
@@ -64,7 +72,7 @@ def build_models(size: str, device: str):
     return ours.to(device).train(), reference.to(device).train()
 
 
-def our_step(model, speech, lengths, bf16: bool, losses: List[float]) -> Callable[[], None]:
+def our_step(model, speech, lengths, bf16: bool, losses: list[float]) -> Callable[[], None]:
     """Ours: masks and negatives drawn inside ``forward``."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
     updates = [0]
@@ -82,7 +90,7 @@ def our_step(model, speech, lengths, bf16: bool, losses: List[float]) -> Callabl
     return step
 
 
-def reference_step(model, speech, attention_mask, bf16: bool, losses: List[float]) -> Callable[[], None]:
+def reference_step(model, speech, attention_mask, bf16: bool, losses: list[float]) -> Callable[[], None]:
     """Hugging Face: host-side masks and negatives, as ``run_wav2vec2_pretraining_no_trainer.py``.
 
     The group-norm quirk: Hugging Face's example refuses configs other than
@@ -106,16 +114,18 @@ def reference_step(model, speech, attention_mask, bf16: bool, losses: List[float
     def step() -> None:
         sub_attention_mask = model._get_feature_vector_attention_mask(frames, host_attention_mask)
         shape = (speech.size(0), frames)
-        mask = _compute_mask_indices(shape, config.mask_time_prob, config.mask_time_length,
-                                     attention_mask=sub_attention_mask, min_masks=2)
+        mask = _compute_mask_indices(
+            shape, config.mask_time_prob, config.mask_time_length, attention_mask=sub_attention_mask, min_masks=2
+        )
         negatives = _sample_negative_indices(shape, config.num_negatives, mask_time_indices=mask)
         mask = torch.tensor(mask, dtype=torch.bool, device=device)
         negatives = torch.tensor(negatives, dtype=torch.long, device=device)
         num_losses = mask.sum()
         model.set_gumbel_temperature(max(2.0 * 0.999995 ** updates[0], 0.5))
         with autocast(device.type, bf16):
-            out = model(speech, attention_mask=attention_mask, mask_time_indices=mask,
-                        sampled_negative_indices=negatives)
+            out = model(
+                speech, attention_mask=attention_mask, mask_time_indices=mask, sampled_negative_indices=negatives
+            )
         loss = out.loss / num_losses
         loss.backward()
         optimizer.step()
@@ -130,19 +140,20 @@ def reference_step(model, speech, attention_mask, bf16: bool, losses: List[float
 class Comparison(NamedTuple):
     """What :func:`compare` measured, per model (``ours``, ``reference``, ``compiled``)."""
 
-    labels: Dict[str, str]
-    steps: Dict[str, StepFigures]
-    first_loss: Dict[str, float]  # of the first step, per masked frame
-    compile_s: Optional[float]  # the compiled copy's first step (compilation included)
+    labels: dict[str, str]
+    steps: dict[str, StepFigures]
+    first_loss: dict[str, float]  # of the first step, per masked frame
+    compile_s: float | None  # the compiled copy's first step (compilation included)
     audio_s: float  # seconds of audio in the batch (padding left out)
 
 
-def compare(ours, reference, batch: int, seconds: float, repeats: int, device: str, bf16: bool = False,
-            compile_: bool = False) -> Comparison:
+def compare(
+    ours, reference, batch: int, seconds: float, repeats: int, device: str, bf16: bool = False, compile_: bool = False
+) -> Comparison:
     """Time pre-training steps of ``ours`` and ``reference`` (None: ours alone) on one batch,
     interleaved; ``compile_`` adds a copy of ours with compiled Transformer layers."""
     speech, lengths, attention_mask = padded_noise_batch(batch, seconds, device)
-    losses: Dict[str, List[float]] = {"ours": []}
+    losses: dict[str, list[float]] = {"ours": []}
     steps = {"ours": our_step(ours, speech, lengths, bf16, losses["ours"])}
     labels = {"ours": "ours (Wav2Vec2Pretraining)"}
     if reference is not None:
@@ -157,8 +168,13 @@ def compare(ours, reference, batch: int, seconds: float, repeats: int, device: s
         losses["compiled"] = []
         steps["compiled"] = our_step(compiled, speech, lengths, bf16, losses["compiled"])
     figures, first_s = time_compared(steps, repeats, device, compiling=["compiled"] if compile_ else [])
-    return Comparison(labels, figures, {name: values[0] for name, values in losses.items()},
-                      first_s.get("compiled"), float(lengths.sum()) / 16000)
+    return Comparison(
+        labels,
+        figures,
+        {name: values[0] for name, values in losses.items()},
+        first_s.get("compiled"),
+        float(lengths.sum()) / 16000,
+    )
 
 
 def print_comparison(args: argparse.Namespace, result: Comparison, num_negatives: int) -> None:
@@ -167,11 +183,12 @@ def print_comparison(args: argparse.Namespace, result: Comparison, num_negatives
     times = {name: figures.times_s for name, figures in result.steps.items()}
     ours_s, ref_s = medians["ours"], medians["reference"]
     precision = ", bf16 autocast" if args.bf16 else ""
-    print(f"pre-training step, {args.size} model, batch {args.batch} x {args.seconds:g}-{0.6 * args.seconds:g} s, "
-          f"{args.repeats} interleaved repeats{precision}, {machine()}")
+    print(
+        f"pre-training step, {args.size} model, batch {args.batch} x {args.seconds:g}-{0.6 * args.seconds:g} s, "
+        f"{args.repeats} interleaved repeats{precision}, {machine()}"
+    )
     for name, label in result.labels.items():
-        print(f"  {label:36s} {medians[name]:8.3f} s/step  "
-              f"(range {min(times[name]):.3f}-{max(times[name]):.3f})")
+        print(f"  {label:36s} {medians[name]:8.3f} s/step  (range {min(times[name]):.3f}-{max(times[name]):.3f})")
     fastest = min(times["ours"]) / min(times["reference"])  # less sensitive to other jobs on the machine
     print(f"  ratio ours/reference: {ours_s / ref_s:.3f} (of medians; of fastest steps: {fastest:.3f})")
     if result.compile_s is not None:
@@ -182,8 +199,10 @@ def print_comparison(args: argparse.Namespace, result: Comparison, num_negatives
     chance = math.log(num_negatives + 1)
     loss = result.first_loss
     compiled_loss = f", compiled {loss['compiled']:.3f}" if "compiled" in loss else ""
-    print(f"  first-step loss per masked frame: ours {loss['ours']:.3f}, "
-          f"reference {loss['reference']:.3f}{compiled_loss} (chance log(K+1) = {chance:.3f})")
+    print(
+        f"  first-step loss per masked frame: ours {loss['ours']:.3f}, "
+        f"reference {loss['reference']:.3f}{compiled_loss} (chance log(K+1) = {chance:.3f})"
+    )
 
 
 def main(argv=None) -> int:

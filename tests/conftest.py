@@ -29,14 +29,34 @@ def ssl_train(venv_env):
     (``python -m espnet_ext.bin.ssl_train`` on CPU, a log line per iteration) on the data dirs
     ``train`` and ``valid`` (``wav.scp`` and ``speech_shape`` each, :func:`write_wav_dir`); the
     finished process (stdout and stderr captured)."""
+
     def run(config, exp, train, valid, *options):
-        command = [sys.executable, "-m", "espnet_ext.bin.ssl_train", "--config", str(config), "--output_dir",
-                   str(exp), "--use_preprocessor", "true", "--ngpu", "0", "--log_interval", "1", *options,
-                   "--train_data_path_and_name_and_type", f"{train}/wav.scp,speech,sound",
-                   "--train_shape_file", f"{train}/speech_shape",
-                   "--valid_data_path_and_name_and_type", f"{valid}/wav.scp,speech,sound",
-                   "--valid_shape_file", f"{valid}/speech_shape"]
+        command = [
+            sys.executable,
+            "-m",
+            "espnet_ext.bin.ssl_train",
+            "--config",
+            str(config),
+            "--output_dir",
+            str(exp),
+            "--use_preprocessor",
+            "true",
+            "--ngpu",
+            "0",
+            "--log_interval",
+            "1",
+            *options,
+            "--train_data_path_and_name_and_type",
+            f"{train}/wav.scp,speech,sound",
+            "--train_shape_file",
+            f"{train}/speech_shape",
+            "--valid_data_path_and_name_and_type",
+            f"{valid}/wav.scp,speech,sound",
+            "--valid_shape_file",
+            f"{valid}/speech_shape",
+        ]
         return subprocess.run(command, capture_output=True, text=True, env=venv_env, timeout=600)
+
     return run
 
 

@@ -16,16 +16,26 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
     """`lint-imports` on the package under ``root`` with the contracts of ``root``/pyproject.toml."""
     env = {**os.environ, "PYTHONPATH": str(root)}  # the copy under root before the installed package
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
-@pytest.mark.parametrize("modules, heavy", [
-    ("espnet_ext.core.frames, espnet_ext.core.log, espnet_ext.core.progress", ("torch", "numpy", "espnet2", "espnet")),
-    # the stage-4 filter's frame counts, the scorer, the data tools: no torch or ESPnet at import
-    ("espnet_ext.espnet.lengths, espnet_ext.bin.filter_data, espnet_ext.scoring, espnet_ext.data.datadir",
-     ("torch", "espnet2", "espnet")),
-], ids=["core", "filter-scoring-data"])
+@pytest.mark.parametrize(
+    "modules, heavy",
+    [
+        (
+            "espnet_ext.core.frames, espnet_ext.core.log, espnet_ext.core.progress",
+            ("torch", "numpy", "espnet2", "espnet"),
+        ),
+        # the stage-4 filter's frame counts, the scorer, the data tools: no torch or ESPnet at import
+        (
+            "espnet_ext.espnet.lengths, espnet_ext.bin.filter_data, espnet_ext.scoring, espnet_ext.data.datadir",
+            ("torch", "espnet2", "espnet"),
+        ),
+    ],
+    ids=["core", "filter-scoring-data"],
+)
 def test_light_layers_load_nothing_heavy_at_run_time(modules, heavy):
     """What the contracts check in the source also holds at run time (`import espnet_ext` included)."""
     code = f"import sys, {modules}; print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(heavy)!r}))"
@@ -48,7 +58,11 @@ BREAKS = [
     ("scoring/textio.py", "import torch", "core, data and scoring import no torch"),
     ("wav2vec1/loss.py", "import espnet2.asr.ctc", "Only the espnet layer imports ESPnet"),
     ("helpers.py", "import os", "Layers"),
-    ("bin/datadir.py", "import espnet2.tasks.asr", "bin reaches ESPnet through the espnet layer"),  # a new top-level module outside the layers (exhaustive)
+    (
+        "bin/datadir.py",
+        "import espnet2.tasks.asr",
+        "bin reaches ESPnet through the espnet layer",
+    ),  # a new top-level module outside the layers (exhaustive)
 ]
 
 
@@ -75,6 +89,6 @@ def test_an_import_that_breaks_the_layering_fails_the_check(package_copy, path, 
     assert result.returncode == 1, result.stdout + result.stderr
     broken = [line for line in result.stdout.splitlines() if " BROKEN" in line]
     assert any(b.startswith(contract) for b in broken), result.stdout
-    module = "espnet_ext." + path[:-len(".py")].replace("/", ".")
+    module = "espnet_ext." + path[: -len(".py")].replace("/", ".")
     report = result.stdout.split("Broken contracts")[1]
     assert module in report or "." + Path(path).stem in report, result.stdout  # the offender is named

@@ -52,9 +52,10 @@ import random
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable, Sequence
 from math import gcd
 from pathlib import Path
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -113,7 +114,7 @@ TIMIT_PHONES = (
 )  # fmt: skip
 
 # espeak-ng English phoneme mnemonics (stress marks removed) -> TIMIT phones.
-ESPEAK_TO_TIMIT: Dict[str, Tuple[str, ...]] = {
+ESPEAK_TO_TIMIT: dict[str, tuple[str, ...]] = {
     # stops and affricates: closure + release
     "p": ("pcl", "p"), "b": ("bcl", "b"), "t": ("tcl", "t"), "d": ("dcl", "d"),
     "k": ("kcl", "k"), "g": ("gcl", "g"), "t2": ("tcl", "t"), "t[": ("tcl", "t"),
@@ -165,7 +166,7 @@ class Utterance(NamedTuple):
 
     uttid: str
     spk: str
-    words: Tuple[str, ...]
+    words: tuple[str, ...]
     text: str
 
 
@@ -182,10 +183,10 @@ class Segment(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def make_speakers(lang: str, count: int, first_index: int, rng: random.Random) -> List[Speaker]:
+def make_speakers(lang: str, count: int, first_index: int, rng: random.Random) -> list[Speaker]:
     """Draw ``count`` distinct speakers for ``lang``, alternating male and female variants."""
     voices = EN_VOICES if lang == "en" else (("cmn-latn-pinyin",) if lang == "zh" else ("ja",))
-    speakers: List[Speaker] = []
+    speakers: list[Speaker] = []
     seen = set()
     for i in range(count):
         sex = "m" if i % 2 == 0 else "f"
@@ -201,18 +202,18 @@ def make_speakers(lang: str, count: int, first_index: int, rng: random.Random) -
     return speakers
 
 
-def _draw_words(rng: random.Random, vocab: Sequence[str], low: int, high: int) -> Tuple[str, ...]:
+def _draw_words(rng: random.Random, vocab: Sequence[str], low: int, high: int) -> tuple[str, ...]:
     return tuple(rng.choice(vocab) for _ in range(rng.randint(low, high)))
 
 
-def english_sentences(rng: random.Random, n_speakers: int) -> List[List[str]]:
+def english_sentences(rng: random.Random, n_speakers: int) -> list[list[str]]:
     """Per speaker, shuffled: the two shared sentences, some from a shared pool, unique ones.
 
     A sentence never plays two roles: pool sentences differ from the shared ones, and the unique
     (SI-like) sentences differ from each other, from the pool and from the shared ones.
     """
     used = set(SHARED_SENTENCES)
-    pool: List[str] = []
+    pool: list[str] = []
     while len(pool) < N_SX_POOL:
         sentence = " ".join(_draw_words(rng, EN_WORDS, 3, 5))
         if sentence not in used:
@@ -232,7 +233,7 @@ def english_sentences(rng: random.Random, n_speakers: int) -> List[List[str]]:
     return per_speaker
 
 
-def _zh_sentence(rng: random.Random) -> Tuple[str, ...]:
+def _zh_sentence(rng: random.Random) -> tuple[str, ...]:
     """2-4 Mandarin words of at most 6 characters in all (keeps utterances under 3 s)."""
     vocab = [word for word, _ in ZH_WORDS]
     while True:
@@ -241,7 +242,7 @@ def _zh_sentence(rng: random.Random) -> Tuple[str, ...]:
             return words
 
 
-def _ja_sentence(rng: random.Random) -> Tuple[str, ...]:
+def _ja_sentence(rng: random.Random) -> tuple[str, ...]:
     """2-4 Japanese words of at most 9 kana in all (keeps utterances under 3 s)."""
     while True:
         words = _draw_words(rng, JA_WORDS, 2, 4)
@@ -249,10 +250,10 @@ def _ja_sentence(rng: random.Random) -> Tuple[str, ...]:
             return words
 
 
-def plan_corpus(seed: int = 0) -> Dict[str, Tuple[List[Speaker], List[Utterance]]]:
+def plan_corpus(seed: int = 0) -> dict[str, tuple[list[Speaker], list[Utterance]]]:
     """Speakers and utterances of every language; the same seed always gives the same plan."""
     rng = random.Random(seed)
-    plan: Dict[str, Tuple[List[Speaker], List[Utterance]]] = {}
+    plan: dict[str, tuple[list[Speaker], list[Utterance]]] = {}
     first_index = 1
     for lang in LANGUAGES:
         speakers = make_speakers(lang, N_SPEAKERS[lang], first_index, rng)
@@ -278,7 +279,7 @@ def plan_corpus(seed: int = 0) -> Dict[str, Tuple[List[Speaker], List[Utterance]
 # ---------------------------------------------------------------------------------------------
 
 
-def run_espeak(text: str, speaker: Speaker, phonemes: bool = False) -> Tuple[np.ndarray, str]:
+def run_espeak(text: str, speaker: Speaker, phonemes: bool = False) -> tuple[np.ndarray, str]:
     """Synthesize ``text`` with espeak-ng; return (int16 samples at 16 kHz, phoneme string).
 
     The phoneme string is espeak-ng's ``-x --sep=.`` output (words separated by spaces, phonemes
@@ -311,7 +312,7 @@ def resample_to_int16(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
     return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
 
 
-def trim_and_pad(audio: np.ndarray, rate: int = SAMPLE_RATE) -> Tuple[np.ndarray, int, int]:
+def trim_and_pad(audio: np.ndarray, rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int, int]:
     """Cut leading/trailing silence, then pad with digital silence (at least 0.8 s in all).
 
     Returns (audio, first speech sample, end of speech) in the returned audio's samples.
@@ -336,9 +337,9 @@ def trim_and_pad(audio: np.ndarray, rate: int = SAMPLE_RATE) -> Tuple[np.ndarray
 # ---------------------------------------------------------------------------------------------
 
 
-def espeak_word_to_timit(word: str) -> List[str]:
+def espeak_word_to_timit(word: str) -> list[str]:
     """Map one espeak-ng ``-x --sep=.`` word (e.g. ``s.'E.v.@.n``) to TIMIT phones."""
-    phones: List[str] = []
+    phones: list[str] = []
     for token in word.split("."):
         token = token.translate(_STRESS_MARKS)
         if not token or token.startswith("_"):
@@ -367,7 +368,7 @@ def phone_weight(phone: str) -> float:
 
 def align(
     words: Sequence[str], word_phones: Sequence[Sequence[str]], n_samples: int, start: int, end: int
-) -> Tuple[List[Segment], List[Segment]]:
+) -> tuple[list[Segment], list[Segment]]:
     """Approximate phone and word segments: ``h#`` outside ``[start, end)``, weights inside."""
     weights = [phone_weight(p) for phones in word_phones for p in phones]
     edges = np.concatenate([[0.0], np.cumsum(weights)]) / sum(weights)
@@ -384,7 +385,7 @@ def align(
     return phones, word_segments
 
 
-def english_phones(words: Sequence[str], espeak_output: str, speaker: Speaker) -> List[List[str]]:
+def english_phones(words: Sequence[str], espeak_output: str, speaker: Speaker) -> list[list[str]]:
     """TIMIT phones per word from the sentence's espeak-ng output (word by word if words merged)."""
     groups = espeak_output.split()
     if len(groups) != len(words):
@@ -397,7 +398,7 @@ def english_phones(words: Sequence[str], espeak_output: str, speaker: Speaker) -
 # ---------------------------------------------------------------------------------------------
 
 
-def synthesize_utterance(utt: Utterance, speaker: Speaker, wav_path: Optional[Path] = None):
+def synthesize_utterance(utt: Utterance, speaker: Speaker, wav_path: Path | None = None):
     """Synthesize one utterance; write it as FLAC when ``wav_path`` is given.
 
     Returns (int16 audio, phone segments, word segments); the segments are empty lists for
@@ -408,11 +409,10 @@ def synthesize_utterance(utt: Utterance, speaker: Speaker, wav_path: Optional[Pa
     audio, start, end = trim_and_pad(audio)
     if len(audio) > MAX_DURATION * SAMPLE_RATE:
         raise RuntimeError(
-            f"{utt.uttid}: {len(audio) / SAMPLE_RATE:.2f} s is over "
-            f"{MAX_DURATION} s; shorten the sentence plan"
+            f"{utt.uttid}: {len(audio) / SAMPLE_RATE:.2f} s is over {MAX_DURATION} s; shorten the sentence plan"
         )
-    phones: List[Segment] = []
-    words: List[Segment] = []
+    phones: list[Segment] = []
+    words: list[Segment] = []
     if speaker.lang == "en":
         word_phones = english_phones(utt.words, phonemes, speaker)
         phones, words = align(utt.words, word_phones, len(audio), start, end)
@@ -429,16 +429,14 @@ def _segments_line(uttid: str, segments: Sequence[Segment]) -> str:
     return " ".join([uttid] + [f"{s.start} {s.end} {s.label}" for s in segments])
 
 
-def write_language(out_dir: Path, lang: str, speakers: List[Speaker], utts: List[Utterance]) -> int:
+def write_language(out_dir: Path, lang: str, speakers: list[Speaker], utts: list[Utterance]) -> int:
     """Synthesize and write one language's directory; return the number of utterances."""
     lang_dir = out_dir / lang
     (lang_dir / "wav").mkdir(parents=True, exist_ok=True)
     by_spk = {s.spk: s for s in speakers}
     phone_lines, word_lines = [], []
     for utt in utts:
-        _, phones, words = synthesize_utterance(
-            utt, by_spk[utt.spk], lang_dir / "wav" / f"{utt.uttid}.flac"
-        )
+        _, phones, words = synthesize_utterance(utt, by_spk[utt.spk], lang_dir / "wav" / f"{utt.uttid}.flac")
         if lang == "en":
             phone_lines.append(_segments_line(utt.uttid, phones))
             word_lines.append(_segments_line(utt.uttid, words))
@@ -446,10 +444,7 @@ def write_language(out_dir: Path, lang: str, speakers: List[Speaker], utts: List
     _write_lines(lang_dir / "utt2spk", (f"{u.uttid} {u.spk}" for u in utts))
     _write_lines(
         lang_dir / "spk2info",
-        (
-            f"{s.spk} voice={s.voice} variant={s.variant} rate={s.rate} pitch={s.pitch} sex={s.sex}"
-            for s in speakers
-        ),
+        (f"{s.spk} voice={s.voice} variant={s.variant} rate={s.rate} pitch={s.pitch} sex={s.sex}" for s in speakers),
     )
     if lang == "en":
         _write_lines(lang_dir / "phones", phone_lines)
@@ -457,7 +452,7 @@ def write_language(out_dir: Path, lang: str, speakers: List[Speaker], utts: List
     return len(utts)
 
 
-def generate_corpus(out_dir, seed: int = 0, languages: Sequence[str] = LANGUAGES) -> Dict[str, int]:
+def generate_corpus(out_dir, seed: int = 0, languages: Sequence[str] = LANGUAGES) -> dict[str, int]:
     """Synthesize the mini corpus into ``out_dir``; return the utterance count per language.
 
     Existing FLAC files of a language are removed first, so the directory holds exactly the plan.
@@ -488,7 +483,7 @@ class CorpusUtterance(NamedTuple):
     audio: Path  # the FLAC file
 
 
-def read_table(path) -> Dict[str, str]:
+def read_table(path) -> dict[str, str]:
     """Read ``<key> <value>`` lines (value may hold spaces) into an ordered dict.
 
     Raises ValueError naming the file and line when a line has no value or a key repeats.
@@ -496,7 +491,7 @@ def read_table(path) -> Dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: expected a '<key> <value>' table, found no such file")
-    table: Dict[str, str] = {}
+    table: dict[str, str] = {}
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         key, _, value = line.strip().partition(" ")
         if not key or not value.strip():
@@ -507,9 +502,9 @@ def read_table(path) -> Dict[str, str]:
     return table
 
 
-def read_segments(path) -> Dict[str, List[Segment]]:
+def read_segments(path) -> dict[str, list[Segment]]:
     """Read an ``en/phones`` or ``en/words`` file: ``<uttid>`` then ``start end label`` triples."""
-    segments: Dict[str, List[Segment]] = {}
+    segments: dict[str, list[Segment]] = {}
     for uttid, rest in read_table(path).items():
         fields = rest.split()
         if len(fields) % 3 or not all(f.isdigit() for f in fields[0::3] + fields[1::3]):
@@ -517,14 +512,11 @@ def read_segments(path) -> Dict[str, List[Segment]]:
                 f"{path}: utterance {uttid}: expected 'start end label' triples "
                 f"with integer offsets, found {rest[:60]!r}"
             )
-        segments[uttid] = [
-            Segment(int(fields[i]), int(fields[i + 1]), fields[i + 2])
-            for i in range(0, len(fields), 3)
-        ]
+        segments[uttid] = [Segment(int(fields[i]), int(fields[i + 1]), fields[i + 2]) for i in range(0, len(fields), 3)]
     return segments
 
 
-def read_spk2info(path) -> Dict[str, Dict[str, str]]:
+def read_spk2info(path) -> dict[str, dict[str, str]]:
     """Read ``spk2info``: ``<spk> key=value ...`` lines into ``{spk: {key: value}}``."""
     info = {}
     for spk, rest in read_table(path).items():
@@ -535,7 +527,7 @@ def read_spk2info(path) -> Dict[str, Dict[str, str]]:
     return info
 
 
-def load_language(corpus_dir, lang: str) -> Tuple[Dict[str, Dict[str, str]], List[CorpusUtterance]]:
+def load_language(corpus_dir, lang: str) -> tuple[dict[str, dict[str, str]], list[CorpusUtterance]]:
     """Read one language of the written corpus: (speaker info, utterances sorted by uttid).
 
     Raises ValueError naming the file when the text, utt2spk, spk2info and wav/ disagree.
@@ -547,8 +539,7 @@ def load_language(corpus_dir, lang: str) -> Tuple[Dict[str, Dict[str, str]], Lis
     if set(text) != set(utt2spk):
         odd = sorted(set(text) ^ set(utt2spk))[:3]
         raise ValueError(
-            f"{lang_dir / 'utt2spk'}: expected the uttids of {lang_dir / 'text'}; "
-            f"these are in only one of them: {odd}"
+            f"{lang_dir / 'utt2spk'}: expected the uttids of {lang_dir / 'text'}; these are in only one of them: {odd}"
         )
     utts = []
     for uttid in sorted(text):
@@ -557,14 +548,12 @@ def load_language(corpus_dir, lang: str) -> Tuple[Dict[str, Dict[str, str]], Lis
         if spk not in speakers:
             raise ValueError(f"{lang_dir / 'spk2info'}: expected speaker {spk!r} (of {uttid})")
         if not audio.is_file():
-            raise ValueError(
-                f"{audio}: expected the audio of {uttid} listed in {lang_dir / 'text'}"
-            )
+            raise ValueError(f"{audio}: expected the audio of {uttid} listed in {lang_dir / 'text'}")
         utts.append(CorpusUtterance(uttid, spk, text[uttid], audio))
     return speakers, utts
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``python -m tools.mini_corpus --out DIR [--seed N]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output directory, e.g. egs2/mini/corpus")

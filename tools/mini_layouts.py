@@ -64,8 +64,9 @@ import tarfile
 import tempfile
 import zipfile
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -123,8 +124,8 @@ class LayoutResult(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def _by_speaker(utts: Iterable[CorpusUtterance]) -> Dict[str, List[CorpusUtterance]]:
-    groups: Dict[str, List[CorpusUtterance]] = {}
+def _by_speaker(utts: Iterable[CorpusUtterance]) -> dict[str, list[CorpusUtterance]]:
+    groups: dict[str, list[CorpusUtterance]] = {}
     for utt in utts:
         groups.setdefault(utt.spk, []).append(utt)
     return {spk: groups[spk] for spk in sorted(groups)}
@@ -154,7 +155,7 @@ def write_tar_gz(tar_path, root, names: Sequence[str]) -> None:
     Members are sorted, with fixed owner and time, so the same tree gives the same bytes.
     """
     root = Path(root)
-    members: List[str] = []
+    members: list[str] = []
     for name in names:
         path = root / name
         members.append(name)
@@ -179,13 +180,12 @@ def write_tar_gz(tar_path, root, names: Sequence[str]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def librispeech_parts(speakers: Sequence[str]) -> Dict[str, str]:
+def librispeech_parts(speakers: Sequence[str]) -> dict[str, str]:
     """Speaker -> part: the last speakers (sorted) go to dev/test parts, the others to training."""
     held_out = sum(LIBRISPEECH_HELD_OUT.values())
     if len(speakers) <= held_out:
         raise ValueError(
-            f"expected more than {held_out} English speakers for LibriSpeech's five "
-            f"parts, found {len(speakers)}"
+            f"expected more than {held_out} English speakers for LibriSpeech's five parts, found {len(speakers)}"
         )
     ordered = sorted(speakers)
     parts = {spk: "train-clean-100" for spk in ordered[: len(ordered) - held_out]}
@@ -196,18 +196,15 @@ def librispeech_parts(speakers: Sequence[str]) -> Dict[str, str]:
     return parts
 
 
-def _librispeech_meta(root: Path, rows: List[Tuple[int, str, str, float, List[int]]]) -> None:
+def _librispeech_meta(root: Path, rows: list[tuple[int, str, str, float, list[int]]]) -> None:
     """SPEAKERS.TXT, CHAPTERS.TXT, README.TXT; rows: (reader, sex, part, minutes, chapters)."""
     speakers = [";ID  |SEX| SUBSET           |MINUTES| NAME"]
     chapters = [";ID    |READER|MINUTES| SUBSET           | TITLE"]
     for reader, sex, part, minutes, chapter_ids in rows:
-        speakers.append(
-            f"{reader:<5}| {sex.upper()} | {part:<16} | {minutes:5.2f} | mini speaker {reader}"
-        )
+        speakers.append(f"{reader:<5}| {sex.upper()} | {part:<16} | {minutes:5.2f} | mini speaker {reader}")
         for chapter in chapter_ids:
             chapters.append(
-                f"{chapter:<7}| {reader:<5}| {minutes / len(chapter_ids):5.2f} | {part:<16} | "
-                f"mini chapter {chapter}"
+                f"{chapter:<7}| {reader:<5}| {minutes / len(chapter_ids):5.2f} | {part:<16} | mini chapter {chapter}"
             )
     _write_lines(root / "SPEAKERS.TXT", speakers)
     _write_lines(root / "CHAPTERS.TXT", chapters)
@@ -276,7 +273,7 @@ def write_librilight_finetuning(librispeech_root, out_dir) -> LayoutResult:
         lines = (chapter_dir / f"{reader}-{chapter}.trans.txt").read_text(encoding="utf-8").splitlines()
         halves = [(slots[index % len(slots)], lines)]
         if index == 0:
-            halves = [("1h/0/clean", lines[: len(lines) // 2]), ("9h/clean", lines[len(lines) // 2:])]
+            halves = [("1h/0/clean", lines[: len(lines) // 2]), ("9h/clean", lines[len(lines) // 2 :])]
         for slot, part in halves:
             target = root / slot / reader / chapter
             target.mkdir(parents=True, exist_ok=True)
@@ -318,9 +315,7 @@ def _train_id(index: int, sex: str, used: set) -> str:
     return f"{sex.upper()}{initials}{digit}"
 
 
-def timit_speakers(
-    info: Dict[str, Dict[str, str]], n_core: int = 3, n_dev: int = 3
-) -> Dict[str, TimitSpeaker]:
+def timit_speakers(info: dict[str, dict[str, str]], n_core: int = 3, n_dev: int = 3) -> dict[str, TimitSpeaker]:
     """Map mini speakers (sorted) to TIMIT: the last ``n_core + n_dev`` are TEST speakers.
 
     Core test speakers take ids of :data:`CORE_TEST_SPEAKERS` of the same sex, one dialect region
@@ -329,9 +324,7 @@ def timit_speakers(
     """
     ordered = sorted(info)
     if len(ordered) <= n_core + n_dev:
-        raise ValueError(
-            f"expected more than {n_core + n_dev} English speakers for TIMIT, found {len(ordered)}"
-        )
+        raise ValueError(f"expected more than {n_core + n_dev} English speakers for TIMIT, found {len(ordered)}")
     n_train = len(ordered) - n_core - n_dev
     used = set(CORE_TEST_SPEAKERS) | set(DEV_SPEAKERS)
     taken: set = set()
@@ -343,16 +336,14 @@ def timit_speakers(
         elif index < n_train + n_core:
             start = 3 * ((index - n_train) % 8)  # k-th core speaker: region k+1 first
             timit_id = _pick(CORE_TEST_SPEAKERS[start:] + CORE_TEST_SPEAKERS[:start], sex, taken)
-            result[spk] = TimitSpeaker(
-                "TEST", CORE_TEST_SPEAKERS.index(timit_id) // 3 + 1, timit_id
-            )
+            result[spk] = TimitSpeaker("TEST", CORE_TEST_SPEAKERS.index(timit_id) // 3 + 1, timit_id)
         else:
             timit_id = _pick(DEV_SPEAKER_REGIONS, sex, taken)
             result[spk] = TimitSpeaker("TEST", DEV_SPEAKER_REGIONS[timit_id], timit_id)
     return result
 
 
-def timit_utterance_names(utts: Sequence[CorpusUtterance]) -> Dict[str, str]:
+def timit_utterance_names(utts: Sequence[CorpusUtterance]) -> dict[str, str]:
     """Uttid -> TIMIT name: SA1/SA2 for the shared sentences, SX<n> for sentences several
     speakers read (n from 3), SI<n> for the others (n from 453), numbered by sorted text."""
     readers = Counter(text for _, text in {(u.spk, u.text) for u in utts})
@@ -367,9 +358,7 @@ def timit_utterance_names(utts: Sequence[CorpusUtterance]) -> Dict[str, str]:
     seen = set()
     for utt in utts:
         if (utt.spk, names[utt.uttid]) in seen:
-            raise ValueError(
-                f"speaker {utt.spk} reads {utt.text!r} twice; expected one TIMIT name per reading"
-            )
+            raise ValueError(f"speaker {utt.spk} reads {utt.text!r} twice; expected one TIMIT name per reading")
         seen.add((utt.spk, names[utt.uttid]))
     return names
 
@@ -384,10 +373,17 @@ def write_timit_sphere(path: Path, samples: np.ndarray, utterance_id: str) -> No
     """
     samples = np.asarray(samples, dtype=np.int16)
     fields = [
-        ("database_id", "TIMIT"), ("database_version", "1.0"), ("utterance_id", utterance_id),
-        ("channel_count", 1), ("sample_count", len(samples)), ("sample_rate", mini_corpus.SAMPLE_RATE),
-        ("sample_min", int(samples.min())), ("sample_max", int(samples.max())),
-        ("sample_n_bytes", 2), ("sample_byte_format", "01"), ("sample_sig_bits", 16),
+        ("database_id", "TIMIT"),
+        ("database_version", "1.0"),
+        ("utterance_id", utterance_id),
+        ("channel_count", 1),
+        ("sample_count", len(samples)),
+        ("sample_rate", mini_corpus.SAMPLE_RATE),
+        ("sample_min", int(samples.min())),
+        ("sample_max", int(samples.max())),
+        ("sample_n_bytes", 2),
+        ("sample_byte_format", "01"),
+        ("sample_sig_bits", 16),
     ]
     lines = ["NIST_1A", "   1024"]
     lines += [f"{k} -i {v}" if isinstance(v, int) else f"{k} -s{len(v)} {v}" for k, v in fields]
@@ -396,24 +392,18 @@ def write_timit_sphere(path: Path, samples: np.ndarray, utterance_id: str) -> No
 
 
 def _timit_files(
-    base: Path, audio: np.ndarray, text: str, phones: List[Segment], words: List[Segment], ext_case
+    base: Path, audio: np.ndarray, text: str, phones: list[Segment], words: list[Segment], ext_case
 ) -> None:
     """Write one utterance's .WAV (SPHERE), .PHN, .WRD, .TXT next to ``base`` (``.../SPK/UTT``)."""
     utterance_id = f"{base.parent.name[1:]}_{base.name}".lower()  # TIMIT style: "aks0_sa1"
     write_timit_sphere(base.with_suffix(ext_case(".WAV")), audio, utterance_id)
-    _write_lines(
-        base.with_suffix(ext_case(".PHN")), (f"{s.start} {s.end} {s.label}" for s in phones)
-    )
-    _write_lines(
-        base.with_suffix(ext_case(".WRD")), (f"{s.start} {s.end} {s.label}" for s in words)
-    )
+    _write_lines(base.with_suffix(ext_case(".PHN")), (f"{s.start} {s.end} {s.label}" for s in phones))
+    _write_lines(base.with_suffix(ext_case(".WRD")), (f"{s.start} {s.end} {s.label}" for s in words))
     sentence = text[:1].upper() + text[1:] + "."
     _write_lines(base.with_suffix(ext_case(".TXT")), [f"0 {len(audio)} {sentence}"])
 
 
-def write_timit(
-    corpus_dir, out_dir, case: str = "upper", n_core: int = 3, n_dev: int = 3
-) -> LayoutResult:
+def write_timit(corpus_dir, out_dir, case: str = "upper", n_core: int = 3, n_dev: int = 3) -> LayoutResult:
     """Write ``out_dir/TIMIT/{TRAIN,TEST}/DR<n>/<SPK>/<UTT>.*`` (``case="lower"``: lower names)."""
     if case not in ("upper", "lower"):
         raise ValueError(f"case: expected 'upper' or 'lower', found {case!r}")
@@ -450,7 +440,7 @@ def write_timit(
 # ---------------------------------------------------------------------------------------------
 
 
-def jsut_ids(utts: Sequence[CorpusUtterance]) -> List[Tuple[str, str, CorpusUtterance]]:
+def jsut_ids(utts: Sequence[CorpusUtterance]) -> list[tuple[str, str, CorpusUtterance]]:
     """(subset, ID, utterance): every sixth utterance goes to onomatopee300 and voiceactress100 in
     turn, the rest to basic5000; IDs count from 1 per subset (``BASIC5000_0001``,
     ``ONOMATOPEE300_001``, ``VOICEACTRESS100_001``)."""
@@ -468,15 +458,13 @@ def _jsut_tree(corpus_dir, root: Path) -> int:
     from scipy.signal import resample_poly
 
     _, utts = mini_corpus.load_language(corpus_dir, "ja")
-    transcripts: Dict[str, List[str]] = {subset: [] for subset in JSUT_SUBSETS}
+    transcripts: dict[str, list[str]] = {subset: [] for subset in JSUT_SUBSETS}
     factor = JSUT_SAMPLE_RATE // mini_corpus.SAMPLE_RATE
     for subset, utt_id, utt in jsut_ids(utts):
         (root / subset / "wav").mkdir(parents=True, exist_ok=True)
         audio = resample_poly(_read_int16(utt.audio).astype(np.float64), factor, 1)
         audio = np.clip(np.round(audio), -32768, 32767).astype(np.int16)
-        sf.write(
-            str(root / subset / "wav" / f"{utt_id}.wav"), audio, JSUT_SAMPLE_RATE, subtype="PCM_16"
-        )
+        sf.write(str(root / subset / "wav" / f"{utt_id}.wav"), audio, JSUT_SAMPLE_RATE, subtype="PCM_16")
         transcripts[subset].append(f"{utt_id}:{utt.text}")
     for subset, lines in transcripts.items():
         _write_lines(root / subset / "transcript_utf8.txt", sorted(lines))
@@ -507,9 +495,7 @@ def write_jsut(corpus_dir, out_dir, make_zip: bool = False) -> LayoutResult:
                 name = path.relative_to(tmp).as_posix() + ("/" if path.is_dir() else "")
                 entry = zipfile.ZipInfo(name, date_time=(2020, 9, 13, 12, 0, 0))
                 entry.external_attr = (0o40755 if path.is_dir() else 0o100644) << 16
-                zf.writestr(
-                    entry, b"" if path.is_dir() else path.read_bytes(), zipfile.ZIP_DEFLATED
-                )
+                zf.writestr(entry, b"" if path.is_dir() else path.read_bytes(), zipfile.ZIP_DEFLATED)
     return LayoutResult(out_dir, count)
 
 
@@ -518,15 +504,13 @@ def write_jsut(corpus_dir, out_dir, make_zip: bool = False) -> LayoutResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def aishell_speakers(speakers: Sequence[str]) -> Dict[str, Tuple[str, str]]:
+def aishell_speakers(speakers: Sequence[str]) -> dict[str, tuple[str, str]]:
     """Mini speaker -> (split, AISHELL speaker id): the last one or more (a sixth) go to test,
     those before to dev, the rest to train; ids count from S0002, S0724 and S0764 as in AISHELL."""
     ordered = sorted(speakers)
     n_held = max(1, len(ordered) // 6)
     if len(ordered) < 2 * n_held + 1:
-        raise ValueError(
-            f"expected 3 or more Mandarin speakers (train/dev/test), found {len(ordered)}"
-        )
+        raise ValueError(f"expected 3 or more Mandarin speakers (train/dev/test), found {len(ordered)}")
     splits = ["train"] * (len(ordered) - 2 * n_held) + ["dev"] * n_held + ["test"] * n_held
     result, counters = {}, Counter()
     for spk, split in zip(ordered, splits, strict=True):
@@ -539,14 +523,12 @@ def pinyin_lexicon_line(word: str, pinyin: str) -> str:
     """``北京 b ei3 j ing1``: each syllable split into its initial (if any) and its final."""
     phones = []
     for syllable in pinyin.split():
-        initial = next(
-            (i for i in PINYIN_INITIALS if syllable.startswith(i) and len(syllable) > len(i)), ""
-        )
+        initial = next((i for i in PINYIN_INITIALS if syllable.startswith(i) and len(syllable) > len(i)), "")
         phones += [initial, syllable[len(initial) :]] if initial else [syllable]
     return f"{word} {' '.join(phones)}"
 
 
-def _aishell_tree(corpus_dir, root: Path) -> Tuple[int, Dict[str, str]]:
+def _aishell_tree(corpus_dir, root: Path) -> tuple[int, dict[str, str]]:
     """Write ``data_aishell/`` into ``root``; return (count, AISHELL speaker id -> split)."""
     _, utts = mini_corpus.load_language(corpus_dir, "zh")
     where = aishell_speakers(sorted({u.spk for u in utts}))
@@ -588,9 +570,7 @@ def write_aishell(corpus_dir, out_dir, tarballs: bool = False) -> LayoutResult:
                 [f"{split}/{sid}"],
             )
         write_tar_gz(out_dir / "data_aishell.tgz", stage, ["data_aishell"])
-        lexicon = ["SIL sil", "<SPOKEN_NOISE> sil"] + [
-            pinyin_lexicon_line(w, p) for w, p in mini_corpus.ZH_WORDS
-        ]
+        lexicon = ["SIL sil", "<SPOKEN_NOISE> sil"] + [pinyin_lexicon_line(w, p) for w, p in mini_corpus.ZH_WORDS]
         _write_lines(stage / "resource_aishell" / "lexicon.txt", lexicon)
         write_tar_gz(out_dir / "resource_aishell.tgz", stage, ["resource_aishell"])
     return LayoutResult(out_dir, count)
@@ -601,11 +581,9 @@ def write_aishell(corpus_dir, out_dir, tarballs: bool = False) -> LayoutResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def main(argv: Optional[Sequence[str]] = None) -> LayoutResult:
+def main(argv: Sequence[str] | None = None) -> LayoutResult:
     """``python -m tools.mini_layouts <corpus> --corpus DIR --out DIR [options]``."""
-    parser = argparse.ArgumentParser(
-        description="Lay the mini corpus out in a corpus's native layout."
-    )
+    parser = argparse.ArgumentParser(description="Lay the mini corpus out in a corpus's native layout.")
     sub = parser.add_subparsers(dest="layout", required=True)
     for name, help_text in (
         ("librispeech", "LibriSpeech (English)"),
@@ -614,22 +592,14 @@ def main(argv: Optional[Sequence[str]] = None) -> LayoutResult:
         ("aishell", "AISHELL-1 (Mandarin)"),
     ):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument(
-            "--corpus", default=str(DEFAULT_CORPUS), help="the mini corpus (egs2/mini/corpus)"
-        )
+        p.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="the mini corpus (egs2/mini/corpus)")
         p.add_argument("--out", required=True, help="output directory")
         if name in ("librispeech", "aishell"):
-            p.add_argument(
-                "--tarballs", action="store_true", help="write the archives as distributed"
-            )
+            p.add_argument("--tarballs", action="store_true", help="write the archives as distributed")
         if name == "jsut":
-            p.add_argument(
-                "--zip", action="store_true", help="write jsut_ver1.1.zip as distributed"
-            )
+            p.add_argument("--zip", action="store_true", help="write jsut_ver1.1.zip as distributed")
         if name == "timit":
-            p.add_argument(
-                "--case", choices=("upper", "lower"), default="upper", help="case of file names"
-            )
+            p.add_argument("--case", choices=("upper", "lower"), default="upper", help="case of file names")
             p.add_argument("--core", type=int, default=3, help="speakers with core test set ids")
             p.add_argument("--dev", type=int, default=3, help="speakers with development set ids")
     args = parser.parse_args(argv)

@@ -29,16 +29,26 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
 
 from espnet_ext.data.corpora.ravdess import (
-    AUDIO_ONLY, DEFAULT_SPLIT, EMOTIONS, FIELD_RANGES, N_ACTORS, NORMAL_INTENSITY, SAMPLE_RATE, SPEECH,
-    RavdessId, actor_splits, speaker_id,
+    AUDIO_ONLY,
+    DEFAULT_SPLIT,
+    EMOTIONS,
+    FIELD_RANGES,
+    N_ACTORS,
+    NORMAL_INTENSITY,
+    SAMPLE_RATE,
+    SPEECH,
+    RavdessId,
+    actor_splits,
+    speaker_id,
 )
 from tools.mini_corpus import SAMPLE_RATE as SOURCE_RATE
 from tools.mini_corpus import CorpusUtterance, load_language
@@ -63,7 +73,7 @@ TONE_LEVEL = 0.25  # tone amplitude relative to the utterance's RMS
 PEAK_LIMIT = 0.95  # full scale = 1.0
 
 #: emotion (a name of ravdess.EMOTIONS) -> its style
-STYLES: Dict[str, EmotionStyle] = {
+STYLES: dict[str, EmotionStyle] = {
     "neutral": EmotionStyle(Fraction(1), 0.0, 300.0),
     "calm": EmotionStyle(Fraction(9, 10), -6.0, 450.0),
     "happy": EmotionStyle(Fraction(11, 10), 2.0, 650.0),
@@ -91,7 +101,7 @@ def apply_style(audio: np.ndarray, style: EmotionStyle) -> np.ndarray:
     return out * (PEAK_LIMIT / peak) if peak > PEAK_LIMIT else out
 
 
-def actor_voices(speakers: Dict[str, Dict[str, str]]) -> Dict[int, str]:
+def actor_voices(speakers: dict[str, dict[str, str]]) -> dict[int, str]:
     """Actor number -> mini-corpus speaker of the actor's sex (see the module docstring).
 
     Raises:
@@ -106,8 +116,9 @@ def actor_voices(speakers: Dict[str, Dict[str, str]]) -> Dict[int, str]:
         held_out = [a for a in actors if split[a] != "train"]
         need = TRAIN_VOICES_PER_SEX + len(held_out)
         if len(voices) < need:
-            raise ValueError(f"mini corpus: expected at least {need} voices with sex={sex} in "
-                             f"en/spk2info, found {len(voices)}")
+            raise ValueError(
+                f"mini corpus: expected at least {need} voices with sex={sex} in en/spk2info, found {len(voices)}"
+            )
         out.update({a: voices[k % TRAIN_VOICES_PER_SEX] for k, a in enumerate(train)})
         out.update({a: voices[TRAIN_VOICES_PER_SEX + k] for k, a in enumerate(held_out)})
     return dict(sorted(out.items()))
@@ -128,7 +139,7 @@ def write_mini_ravdess(out_dir, corpus_dir=DEFAULT_CORPUS, takes: int = 1) -> in
     if not 1 <= takes <= MAX_TAKES:
         raise ValueError(f"takes: expected 1..{MAX_TAKES}, found {takes}")
     speakers, utts = load_language(corpus_dir, "en")
-    by_speaker: Dict[str, List[CorpusUtterance]] = {}
+    by_speaker: dict[str, list[CorpusUtterance]] = {}
     for utt in utts:
         by_speaker.setdefault(utt.spk, []).append(utt)
     out_dir = Path(out_dir)
@@ -143,22 +154,29 @@ def write_mini_ravdess(out_dir, corpus_dir=DEFAULT_CORPUS, takes: int = 1) -> in
                 if rate != SOURCE_RATE:
                     raise ValueError(f"{source.audio}: expected {SOURCE_RATE} Hz, found {rate} Hz")
                 rid = RavdessId(AUDIO_ONLY, SPEECH, emotion, NORMAL_INTENSITY, *_take_fields(take), actor)
-                sf.write(str(actor_dir / f"{rid.stem}.wav"), apply_style(audio, STYLES[rid.emotion_name]),
-                         SAMPLE_RATE, subtype="PCM_16")
+                sf.write(
+                    str(actor_dir / f"{rid.stem}.wav"),
+                    apply_style(audio, STYLES[rid.emotion_name]),
+                    SAMPLE_RATE,
+                    subtype="PCM_16",
+                )
                 count += 1
     logger.info("wrote %d files of %d actors to %s", count, N_ACTORS, out_dir)
     return count
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m tools.mini_ravdess``."""
     from espnet_ext.core.log import setup_logging
 
-    parser = argparse.ArgumentParser(prog="python -m tools.mini_ravdess", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.mini_ravdess", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True, help="output directory (gets Actor_01 ... Actor_24)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help=f"mini corpus (default: {DEFAULT_CORPUS})")
-    parser.add_argument("--takes", type=int, default=1, help=f"files per actor and emotion, 1..{MAX_TAKES} (default: 1)")
+    parser.add_argument(
+        "--takes", type=int, default=1, help=f"files per actor and emotion, 1..{MAX_TAKES} (default: 1)"
+    )
     args = parser.parse_args(argv)
     setup_logging()
     try:

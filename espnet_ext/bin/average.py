@@ -1,8 +1,8 @@
 """Average the last N epoch checkpoints of an ESPnet experiment.
 
-    python -m espnet_ext.bin.average exp/<tag> --last 10 [--out exp/<tag>/last10.ave.pth]
-    python -m espnet_ext.bin.average --inputs a.pth b.pth --out avg.pth
-    python -m espnet_ext.bin.average --best_name conf/train_asr.yaml   # prints valid.loss.ave.pth, ...
+python -m espnet_ext.bin.average exp/<tag> --last 10 [--out exp/<tag>/last10.ave.pth]
+python -m espnet_ext.bin.average --inputs a.pth b.pth --out avg.pth
+python -m espnet_ext.bin.average --best_name conf/train_asr.yaml   # prints valid.loss.ave.pth, ...
 """
 
 import argparse
@@ -10,8 +10,8 @@ import logging
 import sys
 from pathlib import Path
 
-from espnet_ext.espnet.averaging import average_last, best_average_name, save_average
 from espnet_ext.core.log import setup_logging
+from espnet_ext.espnet.averaging import average_last, best_average_name, save_average
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -20,9 +20,13 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--last", type=int, help="average the last N epochs")
     parser.add_argument("--inputs", nargs="+", type=Path, help="average these checkpoint files")
     parser.add_argument("--out", type=Path, help="output (default: <exp_dir>/last<N>.ave.pth)")
-    parser.add_argument("--best_name", type=Path, metavar="CONFIG",
-                        help="print the name of the best-N average ESPnet writes for this training "
-                             "config (its best_model_criterion) and exit")
+    parser.add_argument(
+        "--best_name",
+        type=Path,
+        metavar="CONFIG",
+        help="print the name of the best-N average ESPnet writes for this training "
+        "config (its best_model_criterion) and exit",
+    )
     return parser
 
 

@@ -31,8 +31,10 @@ def main(argv=None) -> int:
     for line in lines:
         print(line + (f" ({args.seen})" if args.seen else ""))
     if not inside:
-        print("Training rounds differently on other CPUs and torch versions; please report this figure with "
-              f"{args.exp}/RESULTS.md (it records the CPU, the thread count and the versions).")
+        print(
+            "Training rounds differently on other CPUs and torch versions; please report this figure with "
+            f"{args.exp}/RESULTS.md (it records the CPU, the thread count and the versions)."
+        )
     return 0
 
 

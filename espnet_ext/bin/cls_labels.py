@@ -22,8 +22,8 @@ import argparse
 import logging
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 from espnet_ext.core.atomic import write_text
 from espnet_ext.core.log import setup_logging
@@ -33,7 +33,7 @@ UNK = "<unk>"
 logger = logging.getLogger(__name__)
 
 
-def read_labels(path: Path) -> Dict[str, str]:
+def read_labels(path: Path) -> dict[str, str]:
     """``uttid -> label`` of a label file.
 
     Raises:
@@ -46,7 +46,7 @@ def read_labels(path: Path) -> Dict[str, str]:
     return labels
 
 
-def read_label_list(path: Path) -> List[str]:
+def read_label_list(path: Path) -> list[str]:
     """The classes of a label list written by :func:`write_label_list` (``<unk>`` dropped)."""
     classes = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if not classes or classes[-1] != UNK:
@@ -54,7 +54,7 @@ def read_label_list(path: Path) -> List[str]:
     return classes[:-1]
 
 
-def choose_classes(train: Dict[str, str], classes: Optional[Sequence[str]]) -> List[str]:
+def choose_classes(train: dict[str, str], classes: Sequence[str] | None) -> list[str]:
     """``classes`` if given (checked: unique, no ``<unk>``), else the sorted training labels."""
     if classes:
         dup = [c for c, n in Counter(classes).items() if n > 1]
@@ -64,7 +64,7 @@ def choose_classes(train: Dict[str, str], classes: Optional[Sequence[str]]) -> L
     return sorted(set(train.values()))
 
 
-def check_labels(path: Path, labels: Dict[str, str], classes: Sequence[str]) -> None:
+def check_labels(path: Path, labels: dict[str, str], classes: Sequence[str]) -> None:
     """Raise ValueError naming the first utterances of ``path`` whose label is not a class."""
     known = set(classes)
     bad = [(u, lab) for u, lab in labels.items() if lab not in known]
@@ -79,8 +79,9 @@ def write_label_list(path: Path, classes: Sequence[str]) -> None:
     write_text(path, "".join(f"{c}\n" for c in [*classes, UNK]))
 
 
-def make_label_list(texts: Sequence[Path], out: Path, classes: Optional[Sequence[str]] = None,
-                    checks: Sequence[Path] = ()) -> List[str]:
+def make_label_list(
+    texts: Sequence[Path], out: Path, classes: Sequence[str] | None = None, checks: Sequence[Path] = ()
+) -> list[str]:
     """Write ``out`` (see the module docstring) and return the classes."""
     per_file = {path: read_labels(path) for path in [*texts, *checks]}
     train = {u: lab for path in texts for u, lab in per_file[path].items()}
@@ -96,13 +97,18 @@ def make_label_list(texts: Sequence[Path], out: Path, classes: Optional[Sequence
     return chosen
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.cls_labels", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.bin.cls_labels",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--text", type=Path, action="append", required=True, help="training label file(s)")
     parser.add_argument("--out", type=Path, required=True, help="label list to write")
-    parser.add_argument("--classes", default="", help="space-separated classes in output order (default: sorted labels)")
+    parser.add_argument(
+        "--classes", default="", help="space-separated classes in output order (default: sorted labels)"
+    )
     parser.add_argument("--check", type=Path, action="append", default=[], help="other label files to check")
     args = parser.parse_args(argv)
     setup_logging()

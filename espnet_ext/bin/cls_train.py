@@ -11,8 +11,9 @@ for emotion classification on a wav2vec 2.0 backbone::
         pooling: mean               # mean over the valid frames (or max, CLS)
 
 The task is :class:`espnet_ext.espnet.tasks.CLSTask`: ESPnet's ``CLSTask`` with this project's Trainer
-(``--keep_last_epochs``, ``--save_every_updates``) and ``--collect_feats_stats``. The token list holds the class labels and ``<unk>`` last (ESPnet
-counts ``len(token_list) - 1`` classes); stage 4 of ``egs2/TEMPLATE/cls1/cls.sh`` writes it.
+(``--keep_last_epochs``, ``--save_every_updates``) and ``--collect_feats_stats``. The token list holds
+the class labels and ``<unk>`` last (ESPnet counts
+``len(token_list) - 1`` classes); stage 4 of ``egs2/TEMPLATE/cls1/cls.sh`` writes it.
 """
 
 from espnet_ext.espnet.tasks import CLSTask

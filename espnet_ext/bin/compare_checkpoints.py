@@ -23,17 +23,19 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional
 
-from espnet_ext.report import write_if_changed
 from espnet_ext.core.log import setup_logging
 from espnet_ext.report import checkpoints as report
+from espnet_ext.report import write_if_changed
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.compare_checkpoints", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.bin.compare_checkpoints",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     describe = commands.add_parser("describe", help="list checkpoints (globs expanded) with their update counts")
     describe.add_argument("checkpoints", nargs="+", help="checkpoint files, globs, or Hugging Face directories")
@@ -44,8 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--expdir", type=Path, default=Path("exp"), help="where exp/asr_<tag> are [exp]")
     table.add_argument("--md", type=Path, default=Path("RESULTS_checkpoints.md"), help="[RESULTS_checkpoints.md]")
     table.add_argument("--png", type=Path, default=Path("RESULTS_checkpoints.png"), help="[RESULTS_checkpoints.png]")
-    table.add_argument("--metric", choices=("cer", "wer", "per"),
-                       help="the metric of the best row and the plot (default: per, else cer, else wer)")
+    table.add_argument(
+        "--metric",
+        choices=("cer", "wer", "per"),
+        help="the metric of the best row and the plot (default: per, else cer, else wer)",
+    )
     table.add_argument("--decode_tag", help="decode dir to read (default: each experiment's newest)")
     table.add_argument("--asr_config", help="the fine-tuning config, named in the table")
     return parser
@@ -65,8 +70,10 @@ def run_table(args: argparse.Namespace) -> None:
     """Write the table and the plot of the finished experiments."""
     rows = report.collect_rows(report.read_manifest(args.manifest), args.expdir, args.decode_tag)
     if not any(row.scores for row in rows):
-        raise ValueError(f"{args.manifest}: none of its {len(rows)} checkpoint(s) has finished experiment "
-                         f"{args.expdir}/asr_<tag> with {report.DONE_MARKER} and scores")
+        raise ValueError(
+            f"{args.manifest}: none of its {len(rows)} checkpoint(s) has finished experiment "
+            f"{args.expdir}/asr_<tag> with {report.DONE_MARKER} and scores"
+        )
     plot_name = args.png.name if args.png.parent.resolve() == args.md.parent.resolve() else str(args.png)
     text = report.format_table(rows, args.metric, args.asr_config, plot_name)
     for path, data in ((args.md, text), (args.png, report.plot_png(rows, args.metric, args.asr_config))):
@@ -76,7 +83,7 @@ def run_table(args: argparse.Namespace) -> None:
         logging.warning("not finished (no numbers in the table): %s", ", ".join(unfinished))
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     setup_logging(force=False)

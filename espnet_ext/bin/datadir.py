@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import List, Optional
 
 from espnet_ext.core.log import setup_logging
 from espnet_ext.data import datadir
@@ -34,8 +33,11 @@ def _positive_int(text: str) -> int:
 
 def get_parser() -> argparse.ArgumentParser:
     """The argument parser (one sub-command per tool)."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.datadir", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.bin.datadir",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check a data dir; exit 1 naming the first bad file:line")
@@ -70,8 +72,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("dst")
     p.add_argument("--exclude", required=True, help="file whose first column lists utterances to remove")
 
-    p = sub.add_parser("from_manifest", help="a data dir from a TSV manifest's rows of one set "
-                       "(header columns uttid, set, spk, path, text; tools/synth_corpus's manifest.tsv)")
+    p = sub.add_parser(
+        "from_manifest",
+        help="a data dir from a TSV manifest's rows of one set "
+        "(header columns uttid, set, spk, path, text; tools/synth_corpus's manifest.tsv)",
+    )
     p.add_argument("manifest")
     p.add_argument("dst")
     p.add_argument("--set", required=True, dest="set_name", help="the value of the set column to take")
@@ -106,7 +111,7 @@ def run(args: argparse.Namespace) -> None:
         datadir.data_dir_from_manifest(args.manifest, args.dst, args.set_name, with_text=not args.no_text)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (1 on bad input)."""
     args = get_parser().parse_args(argv)
     setup_logging()

@@ -32,8 +32,9 @@ def main(argv=None) -> int:
             return 1
     model, _ = SSLTask.build_model_from_file(args.config, args.model, "cpu")
     if not hasattr(model, "save_pretrained"):
-        logging.error("%s: model %s has no backbone to export (expected model: wav2vec2)",
-                      args.config, type(model).__name__)
+        logging.error(
+            "%s: model %s has no backbone to export (expected model: wav2vec2)", args.config, type(model).__name__
+        )
         return 1
     model.save_pretrained(args.out, heads=args.heads)
     logging.info("Wrote %s", args.out)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import List, Optional
 
 from espnet_ext.core.log import setup_logging
 from espnet_ext.data.filter import TOKEN_TYPES, filter_data, make_tokenizer, read_nlsyms
@@ -26,8 +25,11 @@ from espnet_ext.espnet.lengths import frames_from_config
 
 def get_parser() -> argparse.ArgumentParser:
     """The argument parser."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.filter_data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.bin.filter_data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("src", help="dump dir written by stage 3 (utt2num_samples, text, ...)")
     parser.add_argument("dst", help="output data dir")
     parser.add_argument("--fs", type=int, default=16000, help="sample rate of the dumped audio (default: 16000)")
@@ -40,15 +42,22 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
     setup_logging()
     try:
         tokenizer = make_tokenizer(args.token_type, args.bpemodel, read_nlsyms(args.nlsyms))
         frames_fn = frames_from_config(args.asr_config) if args.asr_config else None
-        filter_data(args.src, args.dst, fs=args.fs, min_dur=args.min_dur, max_dur=args.max_dur,
-                    tokenizer=tokenizer, frames_fn=frames_fn)
+        filter_data(
+            args.src,
+            args.dst,
+            fs=args.fs,
+            min_dur=args.min_dur,
+            max_dur=args.max_dur,
+            tokenizer=tokenizer,
+            frames_fn=frames_fn,
+        )
     except (ValueError, FileNotFoundError) as e:
         logging.error("%s", e)
         return 1

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import List, Optional
 
 from espnet_ext.core.log import setup_logging
 
 
-def _rates(text: str) -> List[int]:
+def _rates(text: str) -> list[int]:
     try:
         rates = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -32,27 +31,35 @@ def _rates(text: str) -> List[int]:
 
 def get_parser() -> argparse.ArgumentParser:
     """The argument parser."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.format_wav_scp", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.bin.format_wav_scp",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("src", help="source data dir (wav.scp, utt2spk, spk2utt, text)")
     parser.add_argument("dst", help="output dump dir")
     parser.add_argument("--fs", type=int, default=16000, help="output sample rate in Hz (default: 16000)")
     parser.add_argument("--nj", type=int, default=1, help="number of parallel worker processes (default: 1)")
     parser.add_argument("--audio_format", choices=["flac", "wav"], default="flac", help="(default: flac)")
-    parser.add_argument("--expected_fs", type=_rates, default=None,
-                        help="comma-separated source sample rates to accept; others are excluded")
+    parser.add_argument(
+        "--expected_fs",
+        type=_rates,
+        default=None,
+        help="comma-separated source sample rates to accept; others are excluded",
+    )
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = get_parser().parse_args(argv)
     setup_logging()
     from espnet_ext.data.format import format_wav_scp
 
     try:
-        format_wav_scp(args.src, args.dst, fs=args.fs, nj=args.nj, audio_format=args.audio_format,
-                       expected_fs=args.expected_fs)
+        format_wav_scp(
+            args.src, args.dst, fs=args.fs, nj=args.nj, audio_format=args.audio_format, expected_fs=args.expected_fs
+        )
     except (ValueError, FileNotFoundError) as e:
         logging.error("%s", e)
         return 1

@@ -28,10 +28,11 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import List, Optional, Sequence, TextIO
+from typing import TextIO
 
 from espnet_ext.core.progress import progress_message
 
@@ -39,9 +40,7 @@ _JOB_RANGE = re.compile(r"^([A-Za-z_]\w*)=(\d+):(\d+)$")
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=("local", "slurm"), default="local")
     parser.add_argument("--gpu", type=int, default=0, help="GPUs per job")
     parser.add_argument("--num_nodes", type=int, default=1, help="nodes per job (slurm)")
@@ -54,7 +53,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def job_indices(args: List[str]):
+def job_indices(args: list[str]):
     """Split ``[JOB=a:b] LOG CMD...`` into (variable, indices, log, command)."""
     match = _JOB_RANGE.match(args[0]) if args else None
     if match:
@@ -70,7 +69,7 @@ def job_indices(args: List[str]):
     return var, indices, args[0], args[1:]
 
 
-def substitute(text: str, var: Optional[str], index: Optional[int]) -> str:
+def substitute(text: str, var: str | None, index: int | None) -> str:
     if var is None:
         return text
     return re.sub(rf"\b{re.escape(var)}\b", str(index), text)
@@ -81,7 +80,7 @@ def command_line(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else " ".join(shlex.quote(w) for w in words)
 
 
-def slurm_prefix(opts: argparse.Namespace) -> List[str]:
+def slurm_prefix(opts: argparse.Namespace) -> list[str]:
     prefix = ["srun", "--job-name", "espnet_ext", "--nodes", str(opts.num_nodes)]
     prefix += ["--ntasks-per-node", "1"]
     if opts.gpu > 0:
@@ -118,7 +117,7 @@ class ProgressEcho:
                 print(f"{datetime.now():%Y-%m-%dT%H:%M:%S} ({self.log.name}) {message}", file=self.out, flush=True)
 
 
-def wait_echoing(proc: subprocess.Popen, echo: Optional[ProgressEcho], interval: float = 0.5) -> int:
+def wait_echoing(proc: subprocess.Popen, echo: ProgressEcho | None, interval: float = 0.5) -> int:
     """Wait for ``proc`` (killed if waiting is interrupted), polling ``echo`` meanwhile."""
     try:
         while True:
@@ -153,7 +152,7 @@ def run_job(opts: argparse.Namespace, log: Path, cmd: str, echo: bool = False) -
     return rc
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     opts = get_parser().parse_args(argv)
     try:
         var, indices, log, words = job_indices(opts.args)

@@ -17,35 +17,49 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from espnet_ext.report import plan
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.plan", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.bin.plan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("config", type=Path, help="an asr1 or ssl1 training config (YAML)")
     parser.add_argument("--ngpu", type=int, default=1, help="GPUs (batch_bins is over all of them)")
     parser.add_argument("--accum_grad", type=int, help="override the config's accum_grad")
     parser.add_argument("--batch_bins", type=int, help="override the config's batch_bins")
     parser.add_argument("--num_iters_per_epoch", type=int, help="override the config's num_iters_per_epoch")
     data = parser.add_mutually_exclusive_group()
-    data.add_argument("--train_shape", type=Path, metavar="STATS_DIR",
-                      help="stats dir with train/speech_shape (and train/text_shape.*): simulate the sampler")
+    data.add_argument(
+        "--train_shape",
+        type=Path,
+        metavar="STATS_DIR",
+        help="stats dir with train/speech_shape (and train/text_shape.*): simulate the sampler",
+    )
     data.add_argument("--train_hours", type=float, help="hours of training audio: estimate from batch_bins")
-    parser.add_argument("--utterance_seconds", type=float,
-                        help="utterance length for the masking rows (default: the median, or 10 s)")
+    parser.add_argument(
+        "--utterance_seconds", type=float, help="utterance length for the masking rows (default: the median, or 10 s)"
+    )
     parser.add_argument("--channels", type=int, help="encoder width for channel masks (asr1; default 768)")
     parser.add_argument("--reference", choices=sorted(plan.REFERENCES), help="fairseq's recipe beside ours")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--summary", action="store_true",
-                        help="print the main rows in one paragraph (what config headers quote)")
+    parser.add_argument(
+        "--summary", action="store_true", help="print the main rows in one paragraph (what config headers quote)"
+    )
     args = parser.parse_args(argv)
     if args.ngpu < 1:
         parser.error("--ngpu: expected >= 1")
-    opts = plan.Options(args.ngpu, args.accum_grad, args.batch_bins, args.train_shape, args.train_hours,
-                        args.utterance_seconds, args.channels, args.num_iters_per_epoch)
+    opts = plan.Options(
+        args.ngpu,
+        args.accum_grad,
+        args.batch_bins,
+        args.train_shape,
+        args.train_hours,
+        args.utterance_seconds,
+        args.channels,
+        args.num_iters_per_epoch,
+    )
     try:
         rows, notes = plan.plan_config(args.config, opts, args.reference)
     except (ValueError, OSError, KeyError) as e:

@@ -51,10 +51,9 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
-from typing import List, Optional
 
-from espnet_ext.core.atomic import write_text
 from espnet_ext import scoring
+from espnet_ext.core.atomic import write_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,8 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--title", help="the tables' title (default: the --hyp path)")
     parser.add_argument("--fold_map", type=Path, help="fold tokens with this map (rows '<symbol> ... <target>')")
     parser.add_argument("--source_ref", type=Path, help="the set before formatting/filtering (data/<set>/text)")
-    parser.add_argument("--left_out_reasons", type=Path, action="append", default=[],
-                        help="uttid<TAB>reason file for the utterances left out (repeatable)")
+    parser.add_argument(
+        "--left_out_reasons",
+        type=Path,
+        action="append",
+        default=[],
+        help="uttid<TAB>reason file for the utterances left out (repeatable)",
+    )
     parser.add_argument("--out", help="with --collect: output file, '-' for stdout")
     return parser
 
@@ -89,9 +93,7 @@ def _use_sclite(choice: str) -> bool:
     if choice == "no":
         return False
     if choice == "yes" and not scoring.sclite_available():
-        raise ValueError(
-            f"--sclite yes: expected sclite on PATH or at {scoring.SCLITE_FALLBACK}, found neither"
-        )
+        raise ValueError(f"--sclite yes: expected sclite on PATH or at {scoring.SCLITE_FALLBACK}, found neither")
     return scoring.sclite_available()
 
 
@@ -147,7 +149,7 @@ def run_scoring(args: argparse.Namespace) -> Path:
     return result
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)

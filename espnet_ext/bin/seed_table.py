@@ -12,17 +12,25 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from espnet_ext.core.atomic import write_text
 from espnet_ext.report import seeds
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.seed_table", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arm", nargs="+", action="append", required=True, metavar=("NAME", "EXP"),
-                        help="an arm's name, then its experiment dirs (one per seed)")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.bin.seed_table",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--arm",
+        nargs="+",
+        action="append",
+        required=True,
+        metavar=("NAME", "EXP"),
+        help="an arm's name, then its experiment dirs (one per seed)",
+    )
     parser.add_argument("--test_sets", nargs="+", required=True)
     parser.add_argument("--metric", default="cer", choices=("cer", "wer", "per"))
     parser.add_argument("--decode_glob", default="decode_*", help="the decode dir to read in each exp")

@@ -17,24 +17,30 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from espnet_ext.report import experiments
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.show_results", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.bin.show_results",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("expdir", type=Path, help="the recipe's experiment dir (holding asr_*/), e.g. exp")
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
     parser.add_argument("--metric", choices=("cer", "wer", "per"), help="only this metric [every one scored]")
-    parser.add_argument("--test", choices=experiments.TESTS, default="mapsswe",
-                        help="the paired test against each test set's best row [mapsswe]")
+    parser.add_argument(
+        "--test",
+        choices=experiments.TESTS,
+        default="mapsswe",
+        help="the paired test against each test set's best row [mapsswe]",
+    )
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -1,14 +1,14 @@
 """Stage 2: speed-perturbed copies of a data dir.
 
-    python -m espnet_ext.bin.speed_perturb data/train data/train_sp --factors 0.9 1.0 1.1
+python -m espnet_ext.bin.speed_perturb data/train data/train_sp --factors 0.9 1.0 1.1
 """
 
 import argparse
 import logging
 from pathlib import Path
 
-from espnet_ext.data.perturb import speed_perturb
 from espnet_ext.core.log import setup_logging
+from espnet_ext.data.perturb import speed_perturb
 
 
 def main(argv=None) -> int:

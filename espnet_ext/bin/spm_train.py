@@ -7,10 +7,9 @@ no ``spm_train`` entry point, so stage 5 of asr.sh calls this instead.
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
 
 
-def parse_options(argv: List[str]) -> dict:
+def parse_options(argv: list[str]) -> dict:
     """``["--a=1", "--b=x"]`` -> ``{"a": "1", "b": "x"}``; anything else is an error naming it."""
     options = {}
     for arg in argv:
@@ -21,7 +20,7 @@ def parse_options(argv: List[str]) -> dict:
     return options
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     import sentencepiece as spm
 
     argv = sys.argv[1:] if argv is None else argv

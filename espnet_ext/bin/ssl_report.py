@@ -16,24 +16,26 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional
 
-from espnet_ext.report import write_if_changed
 from espnet_ext.core.log import setup_logging
 from espnet_ext.report import ssl as report
+from espnet_ext.report import write_if_changed
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.ssl_report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.bin.ssl_report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("exp_dir", type=Path, help="the pre-training experiment, exp/ssl_<tag>")
     parser.add_argument("--log", type=Path, help="its training log [EXP_DIR/train.log]")
     parser.add_argument("--out_dir", type=Path, help="where report.png and report.md go [EXP_DIR]")
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     setup_logging(force=False)
@@ -42,8 +44,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not args.exp_dir.is_dir():
             raise ValueError(f"{args.exp_dir}: expected a pre-training experiment directory; found none")
         history = report.load_history(args.exp_dir, args.log)
-        outputs = ((out_dir / "report.md", report.format_summary(history, "report.png")),
-                   (out_dir / "report.png", report.plot_png(history)))
+        outputs = (
+            (out_dir / "report.md", report.format_summary(history, "report.png")),
+            (out_dir / "report.png", report.plot_png(history)),
+        )
         for path, data in outputs:
             logging.info("%s %s", "wrote" if write_if_changed(path, data) else "unchanged:", path)
     except (ValueError, OSError) as error:

@@ -41,8 +41,7 @@ def current_record(args: argparse.Namespace) -> dict:
             raise ValueError(f"--{flag}: {sorted(seen & names.keys())} named by another input too")
         seen |= names.keys()
     cache = stamps.HashCache(args.cache)
-    current = stamps.record(groups["config"],
-                            {k: Path(v) for k, v in groups["file"].items()}, groups["option"], cache)
+    current = stamps.record(groups["config"], {k: Path(v) for k, v in groups["file"].items()}, groups["option"], cache)
     cache.save()
     return current
 

@@ -13,20 +13,23 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from espnet_ext.report import study, write_if_changed
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.bin.study_report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.bin.study_report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--manifest", type=Path, required=True, help="TSV: arm subset seed updates exp")
     parser.add_argument("--test_sets", nargs="+", required=True)
     parser.add_argument("--metric", default="cer", choices=("cer", "wer"))
     parser.add_argument("--out", default="RESULTS_study", help="output prefix: <out>.md and <out>.png")
-    parser.add_argument("--decode_glob", default=study.DECODE_GLOB,
-                        help="the decode dir to read in each experiment [decode_*]")
+    parser.add_argument(
+        "--decode_glob", default=study.DECODE_GLOB, help="the decode dir to read in each experiment [decode_*]"
+    )
     parser.add_argument("--note", help="a line under the title (e.g. the command and its wall time)")
     args = parser.parse_args(argv)
     try:

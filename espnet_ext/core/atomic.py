@@ -31,8 +31,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple, Optional, Union
+from typing import NamedTuple, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -80,7 +81,7 @@ def _keep(final: Path, previous: Path) -> None:
 
 
 @contextlib.contextmanager
-def replacing(path: PathLike, keep_previous: Optional[PathLike] = None, sync: bool = True) -> Iterator[Path]:
+def replacing(path: PathLike, keep_previous: PathLike | None = None, sync: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write; when the block ends without an error the
     temporary file is flushed to disk and renamed onto ``path`` (the file it replaces kept as
     ``keep_previous`` when given). On an error it is removed, ``path`` is left untouched, and the
@@ -133,10 +134,10 @@ class FaultRule(NamedTuple):
     nth: int  # the matching write it applies to (1-based); 0: every one
 
 
-_matched: Dict[FaultRule, int] = {}  # matching writes seen so far in this process, per rule
+_matched: dict[FaultRule, int] = {}  # matching writes seen so far in this process, per rule
 
 
-def parse_faults(spec: str) -> List[FaultRule]:
+def parse_faults(spec: str) -> list[FaultRule]:
     """The rules of an ``ESPNET_EXT_FAULT`` value (see the module docstring)."""
     rules = []
     for item in filter(None, (part.strip() for part in spec.split(";"))):
@@ -193,7 +194,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(directory: PathLike) -> List[Path]:
+def remove_stale_temporaries(directory: PathLike) -> list[Path]:
     """Remove the temporary files (and pause markers) that killed writers left in ``directory``:
     ``<name>.tmp.<pid>`` of a process that no longer runs. Returns the paths removed."""
     removed = []

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ast
 import math
-from typing import Any, List, Sequence, Tuple, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
-ConvLayer = Tuple[int, int, int]
+ConvLayer = tuple[int, int, int]
 Lengths = TypeVar("Lengths")
 
 #: fairseq's ``conv_feature_layers`` default for wav2vec 2.0: (dim, kernel, stride) per layer.
-WAV2VEC2_CONV_LAYERS: Tuple[ConvLayer, ...] = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
+WAV2VEC2_CONV_LAYERS: tuple[ConvLayer, ...] = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
 
 
 def conv_output_lengths(lengths: Lengths, conv_layers: Sequence[ConvLayer]) -> Lengths:
@@ -66,11 +67,10 @@ def _eval_layers_expr(node: ast.AST, text: str, source: str) -> Any:
                 return left + right if isinstance(node.op, ast.Add) else left * right
         except TypeError:
             pass
-    raise ValueError(f"{source}: {text!r}: unsupported expression; expected e.g. "
-                     "\"[(512, 10, 5)] + [(512, 3, 2)] * 4\"")
+    raise ValueError(f'{source}: {text!r}: unsupported expression; expected e.g. "[(512, 10, 5)] + [(512, 3, 2)] * 4"')
 
 
-def parse_conv_layers(spec: Any, source: str = "conv_layers") -> List[ConvLayer]:
+def parse_conv_layers(spec: Any, source: str = "conv_layers") -> list[ConvLayer]:
     """``[[dim, kernel, stride], ...]`` or fairseq's string form -> list of ``(dim, kernel, stride)``.
 
     Raises:
@@ -80,11 +80,14 @@ def parse_conv_layers(spec: Any, source: str = "conv_layers") -> List[ConvLayer]
         try:
             spec = _eval_layers_expr(ast.parse(spec, mode="eval"), spec, source)
         except SyntaxError:
-            raise ValueError(f"{source}: cannot parse {spec!r}; expected e.g. \"[(512, 10, 5)] * 2\"") from None
+            raise ValueError(f'{source}: cannot parse {spec!r}; expected e.g. "[(512, 10, 5)] * 2"') from None
     layers = []
     for layer in spec if isinstance(spec, (list, tuple)) else [None]:
-        if (not isinstance(layer, (list, tuple)) or len(layer) != 3
-                or not all(isinstance(x, int) and x > 0 for x in layer)):
+        if (
+            not isinstance(layer, (list, tuple))
+            or len(layer) != 3
+            or not all(isinstance(x, int) and x > 0 for x in layer)
+        ):
             raise ValueError(f"{source}: layer {layer!r}; expected [dim, kernel, stride] of positive integers")
         layers.append(tuple(layer))
     if not layers:

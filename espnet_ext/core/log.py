@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Union
 
 LOG_FORMAT = "%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"
 
 
-def setup_logging(level: Union[int, str] = logging.INFO, force: bool = True) -> None:
+def setup_logging(level: int | str = logging.INFO, force: bool = True) -> None:
     """Log at ``level`` (a number or a name such as ``"INFO"``) and above to the current stderr in
     :data:`LOG_FORMAT`. ``force``: replace the root logger's handlers (a second call in the same
     process then writes to the stderr of that moment); without it, a logger already set up is kept

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 PREFIX = "espnet_ext progress: "
 
@@ -43,16 +43,24 @@ def format_value(value: float) -> str:
     return "nan" if value is None or math.isnan(value) else f"{value:.4g}"
 
 
-def epoch_message(epoch: int, max_epoch: int, train: Mapping[str, float], valid: Mapping[str, float],
-                  elapsed: float, left: Optional[float]) -> str:
+def epoch_message(
+    epoch: int,
+    max_epoch: int,
+    train: Mapping[str, float],
+    valid: Mapping[str, float],
+    elapsed: float,
+    left: float | None,
+) -> str:
     """The text of one progress line (without :data:`PREFIX`).
 
     ``train``/``valid``: the epoch's mean values by ESPnet's names (``loss``, ``cer_ctc``, ...);
     ``elapsed``: seconds since training started in this process; ``left``: estimated seconds to
     ``max_epoch`` (None: unknown).
     """
-    parts = [f"train loss {format_value(train.get('loss', math.nan))}",
-             f"valid loss {format_value(valid.get('loss', math.nan))}"]
+    parts = [
+        f"train loss {format_value(train.get('loss', math.nan))}",
+        f"valid loss {format_value(valid.get('loss', math.nan))}",
+    ]
     metric = next((name for name in VALID_METRICS if name in valid), None)
     if metric is not None:
         parts.append(f"valid {metric} {format_value(valid[metric])}")
@@ -72,7 +80,7 @@ class EpochProgress:
     def __init__(self, max_epoch: int, clock: Callable[[], float] = time.monotonic):
         self.max_epoch, self.clock = max_epoch, clock
         self.start = clock()
-        self.first_epoch: Optional[int] = None
+        self.first_epoch: int | None = None
         self.train: Mapping[str, float] = {}
 
     def train_done(self, epoch: int, train: Mapping[str, float]) -> None:
@@ -91,6 +99,6 @@ class EpochProgress:
         return PREFIX + epoch_message(epoch, self.max_epoch, self.train, valid, elapsed, left)
 
 
-def progress_message(line: str) -> Optional[str]:
+def progress_message(line: str) -> str | None:
     """The message of a progress line (``line`` without :data:`PREFIX`), else None."""
-    return line[len(PREFIX):] if line.startswith(PREFIX) else None
+    return line[len(PREFIX) :] if line.startswith(PREFIX) else None

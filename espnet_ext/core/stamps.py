@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any
 
 from espnet_ext.core.atomic import write_text
 
@@ -27,17 +28,17 @@ FORMAT = 1
 MISSING = "missing"
 
 
-def _flatten(value: Any, prefix: str = "") -> Dict[str, Any]:
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """A YAML document as ``{dotted.key: leaf}`` (lists are leaves, shown as written)."""
     if isinstance(value, dict):
-        flat: Dict[str, Any] = {}
+        flat: dict[str, Any] = {}
         for key in sorted(value, key=str):
             flat.update(_flatten(value[key], f"{prefix}{key}."))
         return flat if flat or not prefix else {prefix[:-1]: {}}
     return {prefix[:-1] if prefix else "": json.loads(json.dumps(value, default=str))}
 
 
-def read_config(path: Path, keys: Optional[Iterable[str]] = None) -> Dict[str, Any]:
+def read_config(path: Path, keys: Iterable[str] | None = None) -> dict[str, Any]:
     """The YAML file at ``path`` as flat ``{dotted.key: value}``, only its top-level ``keys`` when
     given (those a step reads, e.g. ``frontend`` and ``frontend_conf``); ValueError naming the
     file when it cannot be read or parsed."""
@@ -59,7 +60,7 @@ def read_config(path: Path, keys: Optional[Iterable[str]] = None) -> Dict[str, A
 class HashCache:
     """SHA-256 of files, reused while a file's path, size and modification time are unchanged."""
 
-    def __init__(self, path: Optional[Path] = None):
+    def __init__(self, path: Path | None = None):
         self.path, self.entries, self.changed = path, {}, False
         if path is not None and path.is_file():
             try:
@@ -96,18 +97,22 @@ def _file_value(path: Path, cache: HashCache) -> str:
         for item in sorted(p for p in path.rglob("*") if p.is_file()):
             relative = item.relative_to(path)
             if not any(part.startswith(".") for part in relative.parts):
-                digest.update(f"{relative.as_posix()}\0{cache.sha256(item)}\n".encode("utf-8"))
+                digest.update(f"{relative.as_posix()}\0{cache.sha256(item)}\n".encode())
         return digest.hexdigest()
     return cache.sha256(path) if path.is_file() else MISSING
 
 
-def record(configs: Mapping[str, Any] = {}, files: Mapping[str, Path] = {},
-           options: Mapping[str, str] = {}, cache: Optional[HashCache] = None) -> Dict[str, Any]:
+def record(
+    configs: Mapping[str, Any] = {},
+    files: Mapping[str, Path] = {},
+    options: Mapping[str, str] = {},
+    cache: HashCache | None = None,
+) -> dict[str, Any]:
     """The record of a step's inputs: ``{"format", "fingerprint", "inputs": {name: {kind, value[, path]}}}``.
     ``configs`` map names to YAML paths, each optionally ``PATH@key,key`` (:func:`config_spec`). A
     file that does not exist is recorded as ``"missing"`` (a later run that finds it differs)."""
     cache = cache or HashCache()
-    inputs: Dict[str, Dict[str, Any]] = {}
+    inputs: dict[str, dict[str, Any]] = {}
     for name, spec in configs.items():
         path, keys = config_spec(str(spec))
         inputs[name] = {"kind": "config", "path": path, "value": read_config(Path(path), keys)}
@@ -118,7 +123,7 @@ def record(configs: Mapping[str, Any] = {}, files: Mapping[str, Path] = {},
     return {"format": FORMAT, "fingerprint": fingerprint(inputs), "inputs": inputs}
 
 
-def config_spec(spec: str) -> Tuple[str, Optional[List[str]]]:
+def config_spec(spec: str) -> tuple[str, list[str] | None]:
     """``"conf/x.yaml@frontend,frontend_conf"`` -> the path and the top-level keys (None: all)."""
     path, sep, keys = spec.rpartition("@") if "@" in spec else (spec, "", "")
     return (path, [k for k in keys.split(",") if k]) if sep else (spec, None)
@@ -127,12 +132,16 @@ def config_spec(spec: str) -> Tuple[str, Optional[List[str]]]:
 def fingerprint(inputs: Mapping[str, Mapping[str, Any]]) -> str:
     """SHA-256 over the inputs' names, kinds and values (not their paths: a moved file with the
     same content is the same input)."""
-    canonical = json.dumps({name: [entry["kind"], entry["value"]] for name, entry in inputs.items()},
-                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        {name: [entry["kind"], entry["value"]] for name, entry in inputs.items()},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def read_record(path: Path) -> Optional[Dict[str, Any]]:
+def read_record(path: Path) -> dict[str, Any] | None:
     """The record in ``path``; None when the file is missing, empty (a marker made before inputs
     were recorded) or not a record."""
     try:
@@ -150,12 +159,14 @@ def _short(value: Any, width: int = 40) -> str:
 
 def _config_changes(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 4) -> str:
     keys = [k for k in sorted(set(old) | set(new)) if old.get(k, MISSING) != new.get(k, MISSING)]
-    shown = [f"{k or '(document)'} {_short(old.get(k, '(unset)'))} -> {_short(new.get(k, '(unset)'))}" for k in keys[:limit]]
+    shown = [
+        f"{k or '(document)'} {_short(old.get(k, '(unset)'))} -> {_short(new.get(k, '(unset)'))}" for k in keys[:limit]
+    ]
     more = f", and {len(keys) - limit} more" if len(keys) > limit else ""
     return ", ".join(shown) + more
 
 
-def changes(old: Optional[Mapping[str, Any]], new: Mapping[str, Any]) -> List[str]:
+def changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
     """What differs between two records, one phrase per input, e.g. ``config: max_epoch 15 -> 6``."""
     if old is None:
         return ["no record of the inputs it was made with"]
@@ -171,13 +182,15 @@ def changes(old: Optional[Mapping[str, Any]], new: Mapping[str, Any]) -> List[st
             elif b["kind"] == "option":
                 found.append(f"{name} {_short(a['value'])} -> {_short(b['value'])}")
             else:
-                found.append(f"{name} changed ({b.get('path', '')})"
-                             if MISSING not in (a["value"], b["value"])
-                             else f"{name} {'appeared' if a['value'] == MISSING else 'is missing'} ({b.get('path', '')})")
+                found.append(
+                    f"{name} changed ({b.get('path', '')})"
+                    if MISSING not in (a["value"], b["value"])
+                    else f"{name} {'appeared' if a['value'] == MISSING else 'is missing'} ({b.get('path', '')})"
+                )
     return found
 
 
-def is_done(marker: Path, current: Mapping[str, Any]) -> Tuple[bool, str]:
+def is_done(marker: Path, current: Mapping[str, Any]) -> tuple[bool, str]:
     """Whether ``marker`` records ``current``'s inputs, and when not, why (one line)."""
     if not marker.exists():
         return False, "not done yet"
@@ -187,7 +200,7 @@ def is_done(marker: Path, current: Mapping[str, Any]) -> Tuple[bool, str]:
     return False, "; ".join(changes(old, current)) or "inputs changed"
 
 
-def choose_dir(base: Path, current: Mapping[str, Any]) -> Tuple[Path, str]:
+def choose_dir(base: Path, current: Mapping[str, Any]) -> tuple[Path, str]:
     """The directory for a result with inputs ``current``: ``base`` when it is new (absent, or holds
     nothing) or was made with the same inputs, else ``<base>_<fingerprint[:8]>``. Returns the
     directory and, when it is not ``base``, a line saying why."""
@@ -206,9 +219,9 @@ def write_record(path: Path, data: Mapping[str, Any]) -> Path:
     return write_text(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def parse_assignments(values: Iterable[str], flag: str) -> Dict[str, str]:
+def parse_assignments(values: Iterable[str], flag: str) -> dict[str, str]:
     """``["name=value", ...]`` as a dict (the value may contain '='); ValueError naming ``flag``."""
-    parsed: Dict[str, str] = {}
+    parsed: dict[str, str] = {}
     for item in values:
         name, sep, value = item.partition("=")
         if not sep or not name:
@@ -217,4 +230,3 @@ def parse_assignments(values: Iterable[str], flag: str) -> Dict[str, str]:
             raise ValueError(f"{flag}: {name} given twice")
         parsed[name] = value
     return parsed
-

@@ -23,8 +23,8 @@ import logging
 import random
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_ext.data.datadir import DataDir, write_data_dir
 
@@ -46,8 +46,9 @@ def _speaker(utt: str, rel: Path, prefix: str, level: int) -> str:
     return "-".join(([prefix] if prefix else []) + [d.replace(" ", "_") for d in dirs[: level + 1]])
 
 
-def scan_audio_dirs(roots: Sequence[Path], prefix: str = "", extensions: Sequence[str] = DEFAULT_EXTENSIONS,
-                    speaker_level: int = 0) -> Tuple[DataDir, Counter]:
+def scan_audio_dirs(
+    roots: Sequence[Path], prefix: str = "", extensions: Sequence[str] = DEFAULT_EXTENSIONS, speaker_level: int = 0
+) -> tuple[DataDir, Counter]:
     """Walk ``roots``; return the data dir and a count of skipped files per extension.
 
     Raises:
@@ -55,8 +56,8 @@ def scan_audio_dirs(roots: Sequence[Path], prefix: str = "", extensions: Sequenc
             same utterance id (both named).
     """
     exts = {e.lower().lstrip(".") for e in extensions}
-    wav_scp: Dict[str, str] = {}
-    utt2spk: Dict[str, str] = {}
+    wav_scp: dict[str, str] = {}
+    utt2spk: dict[str, str] = {}
     skipped: Counter = Counter()
     for root in roots:
         root = Path(root)
@@ -73,8 +74,10 @@ def scan_audio_dirs(roots: Sequence[Path], prefix: str = "", extensions: Sequenc
                 continue
             utt = _utt_id(prefix, rel)
             if utt in wav_scp:
-                raise ValueError(f"{path}: utterance id {utt!r} is also that of {wav_scp[utt]}; "
-                                 "give the roots different --prefix values or rename one")
+                raise ValueError(
+                    f"{path}: utterance id {utt!r} is also that of {wav_scp[utt]}; "
+                    "give the roots different --prefix values or rename one"
+                )
             wav_scp[utt] = str(path.resolve())
             utt2spk[utt] = _speaker(utt, rel, prefix, speaker_level)
             found += 1
@@ -84,7 +87,7 @@ def scan_audio_dirs(roots: Sequence[Path], prefix: str = "", extensions: Sequenc
     return DataDir(utt_maps={"wav.scp": wav_scp, "utt2spk": utt2spk}), skipped
 
 
-def hold_out_speakers(data: DataDir, fraction: float, seed: int = 0) -> Tuple[List[str], List[str]]:
+def hold_out_speakers(data: DataDir, fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
     """Split utterances by speaker: ``(train_utts, valid_utts)``, at least one speaker held out."""
     if not 0 < fraction < 1:
         raise ValueError(f"valid_fraction: expected 0 < f < 1; found {fraction}")
@@ -99,28 +102,34 @@ def hold_out_speakers(data: DataDir, fraction: float, seed: int = 0) -> Tuple[Li
 
 
 def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("roots", nargs="+", type=Path, help="directory trees of audio files")
     p.add_argument("--out", type=Path, required=True, help="data dir to write (wav.scp, utt2spk, spk2utt)")
     p.add_argument("--prefix", default="", help="utterance/speaker id prefix")
     p.add_argument("--extensions", default=",".join(DEFAULT_EXTENSIONS), help="comma-separated, case-insensitive")
-    p.add_argument("--speaker_level", type=int, default=0,
-                   help="directory depth below a root naming the speaker (0: first level; -1: per file)")
+    p.add_argument(
+        "--speaker_level",
+        type=int,
+        default=0,
+        help="directory depth below a root naming the speaker (0: first level; -1: per file)",
+    )
     p.add_argument("--valid_out", type=Path, help="also hold out speakers into this data dir")
     p.add_argument("--valid_fraction", type=float, default=0.01, help="share of speakers held out")
     p.add_argument("--seed", type=int, default=0)
     return p
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     args = get_parser().parse_args(argv)
     try:
         data, skipped = scan_audio_dirs(args.roots, args.prefix, args.extensions.split(","), args.speaker_level)
         if skipped:
-            logger.warning("not audio (by extension), not used: %s",
-                           ", ".join(f"{n} .{e}" for e, n in sorted(skipped.items())))
+            logger.warning(
+                "not audio (by extension), not used: %s", ", ".join(f"{n} .{e}" for e, n in sorted(skipped.items()))
+            )
         if args.valid_out is None:
             write_data_dir(data, args.out)
             logger.info("%s: %d utterances", args.out, len(data.utt2spk))

@@ -21,20 +21,25 @@ from the largest size down each rank's share holds at most ``max_tokens / gpus``
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 
-def cropped_sizes(lengths: Sequence[int], max_sample_size: Optional[int]) -> np.ndarray:
+def cropped_sizes(lengths: Sequence[int], max_sample_size: int | None) -> np.ndarray:
     """``min(length, max_sample_size)`` per utterance (the lengths when ``max_sample_size`` is None)."""
     sizes = np.asarray(lengths, dtype=np.int64)
     return sizes if max_sample_size is None else np.minimum(sizes, int(max_sample_size))
 
 
-def fairseq_batches(lengths: Sequence[int], max_tokens: int, max_sample_size: Optional[int] = None,
-                    max_sentences_per_gpu: Optional[int] = None, gpus: int = 1,
-                    required_batch_size_multiple: int = 1) -> List[np.ndarray]:
+def fairseq_batches(
+    lengths: Sequence[int],
+    max_tokens: int,
+    max_sample_size: int | None = None,
+    max_sentences_per_gpu: int | None = None,
+    gpus: int = 1,
+    required_batch_size_multiple: int = 1,
+) -> list[np.ndarray]:
     """Index arrays of batches, each sorted from the largest cropped size down (see the module).
 
     Args:
@@ -54,17 +59,19 @@ def fairseq_batches(lengths: Sequence[int], max_tokens: int, max_sample_size: Op
     Ties in size keep the longer (uncropped) utterance first, then the lower index.
     """
     if max_tokens < 1 or gpus < 1 or required_batch_size_multiple < 1:
-        raise ValueError(f"expected max_tokens, gpus and required_batch_size_multiple >= 1; found "
-                         f"{max_tokens}, {gpus}, {required_batch_size_multiple}")
+        raise ValueError(
+            f"expected max_tokens, gpus and required_batch_size_multiple >= 1; found "
+            f"{max_tokens}, {gpus}, {required_batch_size_multiple}"
+        )
     if max_sentences_per_gpu is not None and max_sentences_per_gpu < 1:
         raise ValueError(f"max_sentences_per_gpu: expected >= 1 or None; found {max_sentences_per_gpu}")
     raw = np.asarray(lengths, dtype=np.int64)
     sizes = cropped_sizes(raw, max_sample_size)
-    order = np.lexsort((np.arange(len(raw)), -raw, -sizes))   # last key first: size, length, index
+    order = np.lexsort((np.arange(len(raw)), -raw, -sizes))  # last key first: size, length, index
     cap = math.inf if max_sentences_per_gpu is None else max_sentences_per_gpu * gpus
     step = gpus * required_batch_size_multiple
-    batches: List[np.ndarray] = []
-    batch: List[int] = []
+    batches: list[np.ndarray] = []
+    batch: list[int] = []
     for i in order:
         if len(batch) >= gpus and (len(batch) >= cap or (len(batch) + 1) * int(sizes[batch[0]]) > max_tokens):
             keep = len(batch) // step * step or len(batch) // gpus * gpus
@@ -76,7 +83,7 @@ def fairseq_batches(lengths: Sequence[int], max_tokens: int, max_sample_size: Op
     return _spread_short_last(batches, gpus)
 
 
-def _spread_short_last(batches: List[np.ndarray], gpus: int) -> List[np.ndarray]:
+def _spread_short_last(batches: list[np.ndarray], gpus: int) -> list[np.ndarray]:
     """A last batch with fewer than ``gpus`` utterances (ESPnet needs one per rank): its
     utterances join the batches before it, one each, from the last (as ESPnet's samplers do)."""
     if len(batches) < 2 or len(batches[-1]) >= gpus:
@@ -88,11 +95,11 @@ def _spread_short_last(batches: List[np.ndarray], gpus: int) -> List[np.ndarray]
     return batches
 
 
-def audio_seen(lengths: Sequence[int], batch: Sequence[int], max_sample_size: Optional[int],
-               crop_to_shortest: bool) -> int:
+def audio_seen(
+    lengths: Sequence[int], batch: Sequence[int], max_sample_size: int | None, crop_to_shortest: bool
+) -> int:
     """Samples the model gets from ``batch``: ``count x shortest cropped size`` when the
     collate crops to the shortest utterance (fairseq without padding, ESPnet's
     ``crop_audio``), else the cropped sizes summed."""
-    sizes = cropped_sizes(np.asarray(lengths, dtype=np.int64)[np.asarray(batch, dtype=np.int64)],
-                          max_sample_size)
+    sizes = cropped_sizes(np.asarray(lengths, dtype=np.int64)[np.asarray(batch, dtype=np.int64)], max_sample_size)
     return int(len(sizes) * sizes.min()) if crop_to_shortest else int(sizes.sum())

@@ -28,15 +28,16 @@ import os
 import random
 import re
 import shutil
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import NamedTuple
 
 from espnet_ext.core.atomic import remove_stale_temporaries, replacing, write_bytes, write_text
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 #: Files keyed by utterance id; a data dir may hold any of them (``wav.scp`` and ``utt2spk`` always).
 UTT_FILES = (
@@ -77,7 +78,7 @@ def sort_key(key: str) -> bytes:
     return key.encode("utf-8", "surrogateescape")
 
 
-def sorted_keys(keys: Iterable[str]) -> List[str]:
+def sorted_keys(keys: Iterable[str]) -> list[str]:
     """``keys`` in C-locale byte order."""
     return sorted(keys, key=sort_key)
 
@@ -87,8 +88,7 @@ def _decode_line(path: PathLike, lineno: int, raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(
-            f"{path}:{lineno}: not UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1}; "
-            "expected UTF-8 text"
+            f"{path}:{lineno}: not UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1}; expected UTF-8 text"
         ) from None
 
 
@@ -118,14 +118,14 @@ def iter_entries(path: PathLike, allow_empty_value: bool = False) -> Iterator[En
             yield parse_line(path, lineno, _decode_line(path, lineno, raw), allow_empty_value)
 
 
-def read_map(path: PathLike, allow_empty_value: bool = False) -> Dict[str, str]:
+def read_map(path: PathLike, allow_empty_value: bool = False) -> dict[str, str]:
     """Read a ``<key> <value>`` file into a dict (file order).
 
     Raises:
         ValueError: ``path:line`` of a malformed, non-UTF-8 or duplicate-key line.
     """
-    result: Dict[str, str] = {}
-    first_line: Dict[str, int] = {}
+    result: dict[str, str] = {}
+    first_line: dict[str, int] = {}
     for entry in iter_entries(path, allow_empty_value):
         if entry.key in result:
             raise ValueError(
@@ -153,7 +153,7 @@ def write_map(path: PathLike, mapping: Mapping[str, str]) -> None:
     _atomic_write_text(path, "".join(lines))
 
 
-def read_id_list(path: PathLike) -> List[str]:
+def read_id_list(path: PathLike) -> list[str]:
     """First whitespace-separated column of each non-blank line (an utt or speaker list)."""
     ids = []
     with open(path, "rb") as f:
@@ -164,21 +164,21 @@ def read_id_list(path: PathLike) -> List[str]:
     return ids
 
 
-def utt2spk_to_spk2utt(utt2spk: Mapping[str, str]) -> Dict[str, List[str]]:
+def utt2spk_to_spk2utt(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:
     """Invert ``utt2spk``: speaker -> its utterances in C-locale order."""
-    spk2utt: Dict[str, List[str]] = {}
+    spk2utt: dict[str, list[str]] = {}
     for utt in sorted_keys(utt2spk):
         spk2utt.setdefault(utt2spk[utt], []).append(utt)
     return spk2utt
 
 
-def spk2utt_to_utt2spk(spk2utt: Mapping[str, Union[str, Sequence[str]]], source: str = "spk2utt") -> Dict[str, str]:
+def spk2utt_to_utt2spk(spk2utt: Mapping[str, str | Sequence[str]], source: str = "spk2utt") -> dict[str, str]:
     """Invert ``spk2utt`` (values are lists or space-separated strings).
 
     Raises:
         ValueError: an utterance listed under two speakers (or twice), naming ``source``.
     """
-    utt2spk: Dict[str, str] = {}
+    utt2spk: dict[str, str] = {}
     for spk, utts in spk2utt.items():
         for utt in utts.split() if isinstance(utts, str) else utts:
             if utt in utt2spk:
@@ -206,27 +206,25 @@ class DataDir:
         others: names of other files found (not carried into derived directories).
     """
 
-    utt_maps: Dict[str, Dict[str, str]] = field(default_factory=dict)
-    spk_maps: Dict[str, Dict[str, str]] = field(default_factory=dict)
-    scalars: Dict[str, bytes] = field(default_factory=dict)
-    others: List[str] = field(default_factory=list)
+    utt_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    spk_maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    scalars: dict[str, bytes] = field(default_factory=dict)
+    others: list[str] = field(default_factory=list)
 
     @property
-    def utt2spk(self) -> Dict[str, str]:
+    def utt2spk(self) -> dict[str, str]:
         """The ``utt2spk`` map (every data dir has one; it defines the utterances)."""
         return self.utt_maps["utt2spk"]
 
     @property
-    def utts(self) -> List[str]:
+    def utts(self) -> list[str]:
         """Utterance ids (those of ``utt2spk``) in C-locale order."""
         return sorted_keys(self.utt2spk)
 
-    def subset(self, utts: Iterable[str]) -> "DataDir":
+    def subset(self, utts: Iterable[str]) -> DataDir:
         """A copy restricted to ``utts`` (ids absent from this dir are ignored)."""
         keep = set(utts)
-        utt_maps = {
-            name: {u: v for u, v in mapping.items() if u in keep} for name, mapping in self.utt_maps.items()
-        }
+        utt_maps = {name: {u: v for u, v in mapping.items() if u in keep} for name, mapping in self.utt_maps.items()}
         speakers = set(utt_maps["utt2spk"].values())
         spk_maps = {
             name: {s: v for s, v in mapping.items() if s in speakers} for name, mapping in self.spk_maps.items()
@@ -270,8 +268,7 @@ def load_data_dir(path: PathLike) -> DataDir:
             data.scalars[name] = (path / name).read_bytes()
     # hidden files (the recipes' .done markers) are not data
     data.others = sorted(
-        p.name for p in path.iterdir()
-        if p.is_file() and p.name not in KNOWN_FILES and not p.name.startswith(".")
+        p.name for p in path.iterdir() if p.is_file() and p.name not in KNOWN_FILES and not p.name.startswith(".")
     )
     return data
 
@@ -321,16 +318,20 @@ def iter_sorted_entries(path: PathLike, allow_empty_value: bool = False) -> Iter
         ValueError: ``path:line`` of a malformed line, a duplicate key or one out of order; an
             empty file.
     """
-    prev: Optional[Entry] = None
+    prev: Entry | None = None
     prev_key = b""
     for entry in iter_entries(path, allow_empty_value):
         key = sort_key(entry.key)
         if prev is not None and key <= prev_key:
             if key == prev_key:
-                raise ValueError(f"{path}:{entry.lineno}: duplicate key {entry.key!r} (first on line "
-                                 f"{prev.lineno}); expected unique keys")
-            raise ValueError(f"{path}:{entry.lineno}: key {entry.key!r} sorts before {prev.key!r} of line "
-                             f"{prev.lineno}; expected keys sorted in C-locale byte order (run 'fix')")
+                raise ValueError(
+                    f"{path}:{entry.lineno}: duplicate key {entry.key!r} (first on line "
+                    f"{prev.lineno}); expected unique keys"
+                )
+            raise ValueError(
+                f"{path}:{entry.lineno}: key {entry.key!r} sorts before {prev.key!r} of line "
+                f"{prev.lineno}; expected keys sorted in C-locale byte order (run 'fix')"
+            )
         yield entry
         prev, prev_key = entry, key
     if prev is None:
@@ -339,8 +340,9 @@ def iter_sorted_entries(path: PathLike, allow_empty_value: bool = False) -> Iter
 
 def _check_value(path: Path, name: str, entry: Entry) -> None:
     if name == "utt2num_samples" and (not entry.value.isdigit() or int(entry.value) <= 0):
-        raise ValueError(f"{path / name}:{entry.lineno}: {entry.value!r} is not a positive "
-                         "integer; expected a number of samples")
+        raise ValueError(
+            f"{path / name}:{entry.lineno}: {entry.value!r} is not a positive integer; expected a number of samples"
+        )
     if name == "utt2spk" and len(entry.value.split()) != 1:
         raise ValueError(f"{path / name}:{entry.lineno}: {entry.value!r}; expected one speaker id")
 
@@ -351,22 +353,28 @@ def _check_same_utts(path: Path, name: str) -> None:
     A problem within the file (format, order, duplicates, values) is reported before a
     difference in the utterances, as it is usually the cause of the difference."""
     reference = iter_entries(path / "utt2spk")  # already checked: sorted, unique, well-formed
-    mismatch: Optional[str] = None
+    mismatch: str | None = None
     for entry in iter_sorted_entries(path / name, allow_empty_value=name in EMPTY_VALUE_OK):
         _check_value(path, name, entry)
         if mismatch is not None:
             continue  # read on: the file's own problems come first
         ref = next(reference, None)
         if ref is None or sort_key(entry.key) < sort_key(ref.key):
-            mismatch = (f"{path / name}:{entry.lineno}: utterance {entry.key!r} is not in utt2spk; expected "
-                        "the same utterances in every file (run 'fix')")
+            mismatch = (
+                f"{path / name}:{entry.lineno}: utterance {entry.key!r} is not in utt2spk; expected "
+                "the same utterances in every file (run 'fix')"
+            )
         elif ref.key != entry.key:
-            mismatch = (f"{path / name}: no entry for utterance {ref.key!r} (utt2spk line "
-                        f"{ref.lineno}); expected the same utterances in every file (run 'fix')")
+            mismatch = (
+                f"{path / name}: no entry for utterance {ref.key!r} (utt2spk line "
+                f"{ref.lineno}); expected the same utterances in every file (run 'fix')"
+            )
     ref = next(reference, None) if mismatch is None else None
     if ref is not None:
-        mismatch = (f"{path / name}: no entry for utterance {ref.key!r} (utt2spk line "
-                    f"{ref.lineno}); expected the same utterances in every file (run 'fix')")
+        mismatch = (
+            f"{path / name}: no entry for utterance {ref.key!r} (utt2spk line "
+            f"{ref.lineno}); expected the same utterances in every file (run 'fix')"
+        )
     if mismatch is not None:
         raise ValueError(mismatch)
 
@@ -376,7 +384,7 @@ def _pair_digest(utt: str, spk: str) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest(), "little")
 
 
-def _pairs_fingerprint(pairs: Iterable[Tuple[str, str]]) -> Tuple[int, int]:
+def _pairs_fingerprint(pairs: Iterable[tuple[str, str]]) -> tuple[int, int]:
     """(count, sum of 128-bit hashes mod 2**128) of (utterance, speaker) pairs: equal for two
     files that hold the same pairs in any order; a difference changes it except with
     probability about 2**-128."""
@@ -387,7 +395,7 @@ def _pairs_fingerprint(pairs: Iterable[Tuple[str, str]]) -> Tuple[int, int]:
     return count, total
 
 
-def _spk2utt_pairs(path: Path) -> Iterator[Tuple[str, str]]:
+def _spk2utt_pairs(path: Path) -> Iterator[tuple[str, str]]:
     for entry in iter_sorted_entries(path / "spk2utt"):
         for utt in entry.value.split():
             yield utt, entry.key
@@ -400,24 +408,29 @@ def _check_spk2utt(path: Path) -> None:
     if _pairs_fingerprint(_spk2utt_pairs(path)) == expected:
         return
     utt2spk = {e.key: e for e in iter_entries(path / "utt2spk")}
-    seen: Dict[str, str] = {}
+    seen: dict[str, str] = {}
     for entry in iter_entries(path / "spk2utt"):
         spk = entry.key
         for utt in entry.value.split():
             where = f"{path / 'spk2utt'}:{entry.lineno}"
             if utt in seen:
-                raise ValueError(f"{where}: utterance {utt!r} listed again (first under {seen[utt]!r}); "
-                                 "expected each utterance once")
+                raise ValueError(
+                    f"{where}: utterance {utt!r} listed again (first under {seen[utt]!r}); expected each utterance once"
+                )
             if utt not in utt2spk:
                 raise ValueError(f"{where}: utterance {utt!r} is not in utt2spk; expected spk2utt to match utt2spk")
             if utt2spk[utt].value != spk:
-                raise ValueError(f"{where}: utterance {utt!r} listed under {spk!r} but utt2spk line "
-                                 f"{utt2spk[utt].lineno} says {utt2spk[utt].value!r}; expected spk2utt to match utt2spk")
+                raise ValueError(
+                    f"{where}: utterance {utt!r} listed under {spk!r} but utt2spk line "
+                    f"{utt2spk[utt].lineno} says {utt2spk[utt].value!r}; expected spk2utt to match utt2spk"
+                )
             seen[utt] = spk
     for utt in sorted_keys(utt2spk):
         if utt not in seen:
-            raise ValueError(f"{path / 'spk2utt'}: utterance {utt!r} (utt2spk line {utt2spk[utt].lineno}) "
-                             "is not listed; expected spk2utt to match utt2spk")
+            raise ValueError(
+                f"{path / 'spk2utt'}: utterance {utt!r} (utt2spk line {utt2spk[utt].lineno}) "
+                "is not listed; expected spk2utt to match utt2spk"
+            )
     raise AssertionError(f"{path}: spk2utt and utt2spk fingerprints differ but no difference was found")
 
 
@@ -456,7 +469,7 @@ def validate_data_dir(path: PathLike, require_text: bool = True) -> int:
     return count
 
 
-def iter_utterances(path: PathLike, names: Sequence[str]) -> Iterator[Tuple[str, Dict[str, str]]]:
+def iter_utterances(path: PathLike, names: Sequence[str]) -> Iterator[tuple[str, dict[str, str]]]:
     """``(uttid, {file name: value})`` for every utterance of a data dir that
     :func:`validate_data_dir` accepted, in C-locale order, reading the per-utterance files
     ``names`` in lockstep (one line of each in memory at a time)."""
@@ -465,9 +478,11 @@ def iter_utterances(path: PathLike, names: Sequence[str]) -> Iterator[Tuple[str,
     for entries in zip(*streams.values()):
         key = entries[0].key
         if any(e.key != key for e in entries):
-            raise ValueError(f"{path}: the per-utterance files {', '.join(names)} differ at "
-                             f"{', '.join(f'{n}:{e.lineno} {e.key!r}' for n, e in zip(names, entries))}; "
-                             "expected a valid data dir (run 'validate')")
+            raise ValueError(
+                f"{path}: the per-utterance files {', '.join(names)} differ at "
+                f"{', '.join(f'{n}:{e.lineno} {e.key!r}' for n, e in zip(names, entries))}; "
+                "expected a valid data dir (run 'validate')"
+            )
         yield key, {name: e.value for name, e in zip(names, entries)}
 
 
@@ -498,8 +513,8 @@ class SortedDataDirWriter:
         self.count = 0
         self.speakers: set = set()
         self._last_utt = b""
-        self._spk: Optional[str] = None
-        self._spk_utts: List[str] = []
+        self._spk: str | None = None
+        self._spk_utts: list[str] = []
         self._streamed_spk2utt = True
 
     def _open(self, name: str):
@@ -572,17 +587,17 @@ class SortedDataDirWriter:
 
 
 class _LenientRead(NamedTuple):
-    values: Dict[str, str]
-    problems: Dict[str, str]  # uttid -> reason the file gives to drop it
+    values: dict[str, str]
+    problems: dict[str, str]  # uttid -> reason the file gives to drop it
     duplicates: int  # identical lines removed
 
 
 def _read_lenient(path: Path, allow_empty_value: bool) -> _LenientRead:
     """Read a file for ``fix``: identical duplicate lines are merged; conflicting
     duplicates, non-UTF-8 and malformed lines mark their utterance as a problem."""
-    values: Dict[str, str] = {}
-    lines: Dict[str, int] = {}
-    problems: Dict[str, str] = {}
+    values: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    problems: dict[str, str] = {}
     duplicates = 0
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
@@ -608,12 +623,12 @@ def _read_lenient(path: Path, allow_empty_value: bool) -> _LenientRead:
 _MISSING_REASON = {"wav.scp": "no audio", "text": "no transcript", "utt2spk": "no speaker"}
 
 
-def _fix_reasons(reads: Dict[str, _LenientRead]) -> Dict[str, str]:
+def _fix_reasons(reads: dict[str, _LenientRead]) -> dict[str, str]:
     """uttid -> reason for every utterance that is not well-formed in every file."""
     universe = set()
     for read in reads.values():
         universe |= set(read.values) | set(read.problems)
-    dropped: Dict[str, str] = {}
+    dropped: dict[str, str] = {}
     for utt in universe:
         reasons = []
         for name, read in reads.items():
@@ -635,7 +650,7 @@ def _backup(path: Path) -> Path:
     return backup
 
 
-def fix_data_dir(path: PathLike) -> Dict[str, str]:
+def fix_data_dir(path: PathLike) -> dict[str, str]:
     """Repair a data dir in place; return the dropped utterances (uttid -> reason).
 
     Sorts every file, removes identical duplicate lines, keeps only the utterances present
@@ -677,7 +692,7 @@ def fix_data_dir(path: PathLike) -> Dict[str, str]:
 def _log_reasons(prefix: str, reasons: Mapping[str, str], listing: PathLike) -> None:
     """Log ``prefix N`` then one line per distinct reason with its count."""
     logger.info("%s %d (listed in %s)", prefix, len(reasons), listing)
-    counts: Dict[str, int] = {}
+    counts: dict[str, int] = {}
     for reason in reasons.values():
         counts[reason] = counts.get(reason, 0) + 1
     for reason, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -696,13 +711,13 @@ def load_valid_data_dir(path: PathLike) -> DataDir:
 
 def select_utts(
     data: DataDir,
-    utt_list: Optional[Sequence[str]] = None,
-    first: Optional[int] = None,
-    last: Optional[int] = None,
-    random_n: Optional[int] = None,
+    utt_list: Sequence[str] | None = None,
+    first: int | None = None,
+    last: int | None = None,
+    random_n: int | None = None,
     seed: int = 0,
-    spk_list: Optional[Sequence[str]] = None,
-) -> List[str]:
+    spk_list: Sequence[str] | None = None,
+) -> list[str]:
     """The utterances one of the selectors picks (exactly one must be given), C-locale order.
 
     Ids in ``utt_list``/``spk_list`` that the data dir lacks are logged as a warning.
@@ -734,8 +749,12 @@ def select_utts(
 def _warn_unknown(kind: str, ids: Sequence[str], known: Mapping[str, object]) -> None:
     unknown = sorted_keys({i for i in ids if i not in known})
     if unknown:
-        logger.warning("%d %s id(s) of the list are not in the data dir (ignored), e.g. %s",
-                       len(unknown), kind, ", ".join(unknown[:5]))
+        logger.warning(
+            "%d %s id(s) of the list are not in the data dir (ignored), e.g. %s",
+            len(unknown),
+            kind,
+            ", ".join(unknown[:5]),
+        )
 
 
 def subset_data_dir(src: PathLike, dst: PathLike, **selector) -> int:
@@ -754,7 +773,7 @@ def subset_data_dir(src: PathLike, dst: PathLike, **selector) -> int:
 # ----------------------------------------------------------------------------- split
 
 
-def partition_utts(data: DataDir, num: int, by_speaker: bool = False) -> List[List[str]]:
+def partition_utts(data: DataDir, num: int, by_speaker: bool = False) -> list[list[str]]:
     """Split the utterances into ``num`` non-empty parts.
 
     By utterance: contiguous runs in C-locale order whose sizes differ by at most one.
@@ -774,7 +793,7 @@ def partition_utts(data: DataDir, num: int, by_speaker: bool = False) -> List[Li
     spk2utt = utt2spk_to_spk2utt(data.utt2spk)
     if not 1 <= num <= len(spk2utt):
         raise ValueError(f"cannot split {len(spk2utt)} speakers into {num} parts; expected 1 to {len(spk2utt)}")
-    parts: List[List[str]] = [[] for _ in range(num)]
+    parts: list[list[str]] = [[] for _ in range(num)]
     for spk in sorted(spk2utt, key=lambda s: (-len(spk2utt[s]), sort_key(s))):
         smallest = min(range(num), key=lambda i: (len(parts[i]), i))
         parts[smallest].extend(spk2utt[spk])
@@ -791,7 +810,7 @@ def _split_up_to_date(path: Path, split_dir: Path, num: int, mode: str) -> bool:
     return all(p.stat().st_mtime <= done for p in path.iterdir() if p.is_file())
 
 
-def split_data_dir(path: PathLike, num: int, by_speaker: bool = False) -> List[Path]:
+def split_data_dir(path: PathLike, num: int, by_speaker: bool = False) -> list[Path]:
     """Write ``DIR/split{num}/{1..num}/``, each a full data dir; return their paths.
 
     Reuses an existing split made the same way when it is newer than every file of
@@ -825,8 +844,8 @@ def split_data_dir(path: PathLike, num: int, by_speaker: bool = False) -> List[P
 # ----------------------------------------------------------------------------- combine, filter
 
 
-def _combined_scalars(srcs: Sequence[Path], datas: Sequence[DataDir]) -> Dict[str, bytes]:
-    scalars: Dict[str, bytes] = {}
+def _combined_scalars(srcs: Sequence[Path], datas: Sequence[DataDir]) -> dict[str, bytes]:
+    scalars: dict[str, bytes] = {}
     for name in SCALAR_FILES:
         values = {d.scalars.get(name) for d in datas}
         if len(values) == 1 and None not in values:
@@ -853,7 +872,7 @@ def combine_data_dirs(dst: PathLike, srcs: Sequence[PathLike]) -> int:
     if any(s.resolve() == Path(dst).resolve() for s in srcs):
         raise ValueError(f"{dst}: also a source; expected a different output directory")
     datas = [load_valid_data_dir(s) for s in srcs]
-    owner: Dict[str, Path] = {}
+    owner: dict[str, Path] = {}
     for src, data in zip(srcs, datas):
         for utt in data.utt2spk:
             if utt in owner:
@@ -924,10 +943,12 @@ def data_dir_from_manifest(manifest: PathLike, dst: PathLike, set_name: str, wit
         needed = MANIFEST_COLUMNS + (("text",) if with_text else ())
         missing = [c for c in needed if c not in header]
         if missing:
-            raise ValueError(f"{manifest}: no column {', '.join(missing)} in its header ({' '.join(header)}); "
-                             f"expected a tab-separated header naming {', '.join(needed)}")
+            raise ValueError(
+                f"{manifest}: no column {', '.join(missing)} in its header ({' '.join(header)}); "
+                f"expected a tab-separated header naming {', '.join(needed)}"
+            )
         col = {name: header.index(name) for name in needed}
-        utt_maps: Dict[str, Dict[str, str]] = {"wav.scp": {}, "utt2spk": {}}
+        utt_maps: dict[str, dict[str, str]] = {"wav.scp": {}, "utt2spk": {}}
         if with_text:
             utt_maps["text"] = {}
         sets = set()

@@ -48,20 +48,23 @@ import urllib.parse
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import BinaryIO, NamedTuple
 
 logger = logging.getLogger(__name__)
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 CHUNK_BYTES = 1 << 20  # read/write block size: 1 MiB
 LOG_INTERVAL_S = 10.0  # seconds between progress lines
 TIMEOUT_S = 60.0  # socket timeout of one HTTP request, seconds
 RETRIES = 3  # extra attempts after a network error, each resuming the .part file
 RETRY_WAIT_S = 5.0  # pause before a retry, seconds
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
-REQUIRE_COMPLETE_HELP = ("first check that the copy is complete and stop, naming what is missing, if it is not "
-                         "(what local/data.sh --download false runs)")
+REQUIRE_COMPLETE_HELP = (
+    "first check that the copy is complete and stop, naming what is missing, if it is not "
+    "(what local/data.sh --download false runs)"
+)
 
 
 class _Source(NamedTuple):
@@ -69,7 +72,7 @@ class _Source(NamedTuple):
 
     stream: BinaryIO
     offset: int
-    total: Optional[int]
+    total: int | None
 
 
 def md5sum(path: PathLike, chunk_bytes: int = CHUNK_BYTES) -> str:
@@ -108,7 +111,7 @@ def _open_file_url(url: str, offset: int) -> _Source:
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
 
 
-def _content_range(header: Optional[str]) -> Tuple[Optional[int], Optional[int]]:
+def _content_range(header: str | None) -> tuple[int | None, int | None]:
     """First byte and full size from ``Content-Range: bytes a-b/n`` or ``bytes */n`` (None: unknown)."""
     match = _CONTENT_RANGE.fullmatch((header or "").strip())
     if not match:
@@ -144,8 +147,7 @@ def _open_http_url(url: str, offset: int, timeout: float) -> _Source:
             raise OSError(f"{url}: asked for bytes from {offset}, server sent from {start}")
         return _Source(response, offset, total)
     if offset > 0:
-        logger.info("%s: server does not support resuming (HTTP %d); downloading from the start",
-                    url, response.status)
+        logger.info("%s: server does not support resuming (HTTP %d); downloading from the start", url, response.status)
     length = response.headers.get("Content-Length")
     return _Source(response, 0, int(length) if length and length.isdigit() else None)
 
@@ -176,7 +178,7 @@ class _Ticker:
 class _Progress:
     """Logs bytes done every ``interval`` seconds (and once at the end)."""
 
-    def __init__(self, name: str, done: int, total: Optional[int], interval: float) -> None:
+    def __init__(self, name: str, done: int, total: int | None, interval: float) -> None:
         self.name, self.done, self.total = name, done, total
         self.start_done, self.start = done, time.monotonic()
         self.ticker = _Ticker(interval)
@@ -190,8 +192,14 @@ class _Progress:
         elapsed = max(time.monotonic() - self.start, 1e-6)
         rate = (self.done - self.start_done) / elapsed / 1e6
         if self.total:
-            logger.info("%s: %.1f / %.1f MB (%.0f%%), %.2f MB/s", self.name, self.done / 1e6,
-                        self.total / 1e6, 100.0 * self.done / self.total, rate)
+            logger.info(
+                "%s: %.1f / %.1f MB (%.0f%%), %.2f MB/s",
+                self.name,
+                self.done / 1e6,
+                self.total / 1e6,
+                100.0 * self.done / self.total,
+                rate,
+            )
         else:
             logger.info("%s: %.1f MB, %.2f MB/s", self.name, self.done / 1e6, rate)
 
@@ -217,19 +225,25 @@ def _copy_to_part(url: str, part: Path, timeout: float, log_interval: float) -> 
     progress.log()
 
 
-def _download_with_retries(url: str, part: Path, timeout: float, log_interval: float,
-                           retries: int, retry_wait: float) -> None:
+def _download_with_retries(
+    url: str, part: Path, timeout: float, log_interval: float, retries: int, retry_wait: float
+) -> None:
     for attempt in range(retries + 1):
         try:
             _copy_to_part(url, part, timeout, log_interval)
             return
         except (OSError, http.client.HTTPException) as err:
-            fatal = isinstance(err, FileNotFoundError) or (
-                isinstance(err, urllib.error.HTTPError) and err.code < 500)
+            fatal = isinstance(err, FileNotFoundError) or (isinstance(err, urllib.error.HTTPError) and err.code < 500)
             if fatal or attempt == retries:
                 raise
-            logger.warning("%s: %s; retrying (%d of %d) from byte %d", url, err, attempt + 1,
-                           retries, part.stat().st_size if part.exists() else 0)
+            logger.warning(
+                "%s: %s; retrying (%d of %d) from byte %d",
+                url,
+                err,
+                attempt + 1,
+                retries,
+                part.stat().st_size if part.exists() else 0,
+            )
             time.sleep(retry_wait)
 
 
@@ -237,7 +251,7 @@ def fetch(
     url: str,
     dest: PathLike,
     *,
-    md5: Optional[str] = None,
+    md5: str | None = None,
     timeout: float = TIMEOUT_S,
     log_interval: float = LOG_INTERVAL_S,
     retries: int = RETRIES,
@@ -268,8 +282,7 @@ def fetch(
         got = md5sum(part)
         if got != md5.lower():
             part.unlink()
-            raise ValueError(f"{dest}: md5 mismatch for the download of {url}: "
-                             f"expected {md5.lower()}, got {got}")
+            raise ValueError(f"{dest}: md5 mismatch for the download of {url}: expected {md5.lower()}, got {got}")
     os.replace(part, dest)
     return dest
 
@@ -304,8 +317,7 @@ def extract(archive: PathLike, dest_dir: PathLike, *, log_interval: float = LOG_
     except tarfile.FilterError as err:
         raise ValueError(f"{archive}: member {err.tarinfo.name!r} refused: {err}") from None
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError) as err:
-        raise ValueError(f"{archive}: not a complete {kind} archive ({err}); "
-                         "delete it to download it again") from err
+        raise ValueError(f"{archive}: not a complete {kind} archive ({err}); delete it to download it again") from err
 
 
 def _extract_zip(archive: Path, dest_dir: Path, log_interval: float) -> None:
@@ -325,13 +337,20 @@ def _extract_tar(archive: Path, dest_dir: Path, log_interval: float) -> None:
         for i, member in enumerate(tar, 1):
             tar.extract(member, dest_dir, filter="data")
             if ticker.due():
-                logger.info("%s: %d members extracted, %.0f%% of the archive read", archive.name, i,
-                            100.0 * raw.tell() / size)
+                logger.info(
+                    "%s: %d members extracted, %.0f%% of the archive read", archive.name, i, 100.0 * raw.tell() / size
+                )
 
 
-def fetch_and_extract(url: str, dest_dir: PathLike, *, md5: Optional[str] = None,
-                      extract_archive: bool = True, done_marker: Optional[str] = None,
-                      remove_archive: bool = False) -> Path:
+def fetch_and_extract(
+    url: str,
+    dest_dir: PathLike,
+    *,
+    md5: str | None = None,
+    extract_archive: bool = True,
+    done_marker: str | None = None,
+    remove_archive: bool = False,
+) -> Path:
     """Download ``url`` into ``dest_dir`` and (optionally) extract it there; return the archive path.
 
     With ``done_marker``, nothing is done when ``dest_dir/done_marker`` exists, and the marker is
@@ -341,8 +360,7 @@ def fetch_and_extract(url: str, dest_dir: PathLike, *, md5: Optional[str] = None
     archive = dest_dir / url_basename(url)
     marker = dest_dir / done_marker if done_marker else None
     if marker is not None and marker.exists():
-        logger.info("%s exists; %s already downloaded%s", marker, url,
-                    " and extracted" if extract_archive else "")
+        logger.info("%s exists; %s already downloaded%s", marker, url, " and extracted" if extract_archive else "")
         return archive
     fetch(url, archive, md5=md5)
     if extract_archive:
@@ -366,7 +384,7 @@ class LocalCopy(NamedTuple):
     name: str
     where: Path
     found: bool
-    missing: Tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
     fix: str = ""
     summary: str = ""
 
@@ -396,52 +414,77 @@ def needs_download(copy: LocalCopy, archives: Sequence[PathLike] = (), download:
     With ``download`` False anything but a complete copy is a ValueError naming what is missing.
     """
     if copy.complete:
-        logger.info("%s found complete at %s%s: not downloading", copy.name, copy.where,
-                    f" ({copy.summary})" if copy.summary else "")
+        logger.info(
+            "%s found complete at %s%s: not downloading",
+            copy.name,
+            copy.where,
+            f" ({copy.summary})" if copy.summary else "",
+        )
         return False
     again = " to download it again" if download else " and run local/data.sh with --download true to download it"
     if not copy.found:
         if not download:
-            raise ValueError(f"{copy.name}: missing from {copy.where}; run local/data.sh with --download true "
-                             "to download it, or point db.sh at a copy that has it")
+            raise ValueError(
+                f"{copy.name}: missing from {copy.where}; run local/data.sh with --download true "
+                "to download it, or point db.sh at a copy that has it"
+            )
         logger.info("downloading %s: missing from %s", copy.name, copy.where)
         return True
     in_place = [Path(a) for a in archives if Path(a).exists() or _part_path(Path(a)).exists()]
     if download and in_place:
-        logger.info("%s at %s is incomplete (%s) and %s is there (an interrupted download): "
-                    "downloading (where unfinished) and extracting again", copy.name, copy.where,
-                    listing(copy.missing, 2), in_place[0].name)
+        logger.info(
+            "%s at %s is incomplete (%s) and %s is there (an interrupted download): "
+            "downloading (where unfinished) and extracting again",
+            copy.name,
+            copy.where,
+            listing(copy.missing, 2),
+            in_place[0].name,
+        )
         return True
     fix = f", or complete it: {copy.fix}" if copy.fix else ", or complete it"
-    raise ValueError(f"{copy.name} at {copy.where} is incomplete; missing: {'; '.join(copy.missing)}. "
-                     f"Delete {copy.where}{again}{fix}")
+    raise ValueError(
+        f"{copy.name} at {copy.where} is incomplete; missing: {'; '.join(copy.missing)}. "
+        f"Delete {copy.where}{again}{fix}"
+    )
 
 
 def get_parser() -> argparse.ArgumentParser:
     """The command-line parser."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.data.download", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.data.download",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("url", help="http(s):// or file:// URL of the file")
     parser.add_argument("dest_dir", type=Path, help="directory to download (and extract) into")
     parser.add_argument("--md5", default=None, help="expected md5 (hex) of the downloaded file")
     parser.add_argument("--extract", action="store_true", help="extract the archive into DEST_DIR")
-    parser.add_argument("--done_marker", default=None,
-                        help="file name under DEST_DIR written when everything has completed; "
-                             "when it exists the command does nothing")
-    parser.add_argument("--remove_archive", action="store_true",
-                        help="delete the archive after a successful extraction")
+    parser.add_argument(
+        "--done_marker",
+        default=None,
+        help="file name under DEST_DIR written when everything has completed; when it exists the command does nothing",
+    )
+    parser.add_argument(
+        "--remove_archive", action="store_true", help="delete the archive after a successful extraction"
+    )
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m espnet_ext.data.download``."""
     from espnet_ext.core.log import setup_logging
 
     args = get_parser().parse_args(argv)
     setup_logging()
     try:
-        fetch_and_extract(args.url, args.dest_dir, md5=args.md5, extract_archive=args.extract,
-                          done_marker=args.done_marker, remove_archive=args.remove_archive)
+        fetch_and_extract(
+            args.url,
+            args.dest_dir,
+            md5=args.md5,
+            extract_archive=args.extract,
+            done_marker=args.done_marker,
+            remove_archive=args.remove_archive,
+        )
     except (ValueError, OSError) as err:
         logger.error("%s", err)
         return 1

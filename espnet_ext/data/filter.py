@@ -27,8 +27,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from espnet_ext.core.atomic import write_text
 from espnet_ext.data import datadir
@@ -38,13 +38,13 @@ logger = logging.getLogger(__name__)
 TOKEN_TYPES = ("char", "bpe", "word", "phn")
 SPACE = "<space>"
 
-Tokenizer = Callable[[str], List[str]]
+Tokenizer = Callable[[str], list[str]]
 
 
-def char_tokens(text: str, nlsyms: Sequence[str] = ()) -> List[str]:
+def char_tokens(text: str, nlsyms: Sequence[str] = ()) -> list[str]:
     """Characters of ``text``; words joined by one ``<space>``; ``nlsyms`` kept whole."""
     symbols = sorted(nlsyms, key=len, reverse=True)
-    tokens: List[str] = []
+    tokens: list[str] = []
     for i, word in enumerate(text.split()):
         if i:
             tokens.append(SPACE)
@@ -56,8 +56,7 @@ def char_tokens(text: str, nlsyms: Sequence[str] = ()) -> List[str]:
     return tokens
 
 
-def make_tokenizer(token_type: str, bpemodel: Optional[os.PathLike] = None,
-                   nlsyms: Sequence[str] = ()) -> Tokenizer:
+def make_tokenizer(token_type: str, bpemodel: os.PathLike | None = None, nlsyms: Sequence[str] = ()) -> Tokenizer:
     """A function from transcript to label sequence for ``token_type``.
 
     Raises:
@@ -78,7 +77,7 @@ def make_tokenizer(token_type: str, bpemodel: Optional[os.PathLike] = None,
     return lambda text: processor.encode_as_pieces(text)
 
 
-def ctc_requirement(tokens: Sequence[str]) -> Tuple[int, int]:
+def ctc_requirement(tokens: Sequence[str]) -> tuple[int, int]:
     """``(labels, repeats)``: CTC needs at least ``labels + repeats`` frames."""
     repeats = sum(1 for a, b in zip(tokens, tokens[1:]) if a == b)
     return len(tokens), repeats
@@ -88,8 +87,15 @@ def _seconds(value: float) -> str:
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-def removal_reason(num_samples: int, text: Optional[str], fs: int, min_dur: float, max_dur: float,
-                   tokenizer: Tokenizer, frames_fn: Optional[Callable[[int], int]]) -> str:
+def removal_reason(
+    num_samples: int,
+    text: str | None,
+    fs: int,
+    min_dur: float,
+    max_dur: float,
+    tokenizer: Tokenizer,
+    frames_fn: Callable[[int], int] | None,
+) -> str:
     """Why an utterance is removed, or ``""`` to keep it (see the module docstring).
     ``text`` None (untranscribed audio, e.g. for pre-training): duration checks only."""
     duration = num_samples / fs
@@ -110,14 +116,14 @@ def removal_reason(num_samples: int, text: Optional[str], fs: int, min_dur: floa
     return ""
 
 
-def read_nlsyms(path: Optional[os.PathLike]) -> List[str]:
+def read_nlsyms(path: os.PathLike | None) -> list[str]:
     """Non-linguistic symbols, one per line (blank lines ignored)."""
     return datadir.read_id_list(path) if path else []
 
 
-def _reason_summary(removed: Dict[str, str]) -> Dict[str, int]:
+def _reason_summary(removed: dict[str, str]) -> dict[str, int]:
     """Count removals per kind of reason (the text before the first ':' or the whole reason)."""
-    counts: Dict[str, int] = {}
+    counts: dict[str, int] = {}
     for reason in removed.values():
         kind = reason.split(":")[0]
         counts[kind] = counts.get(kind, 0) + 1
@@ -130,9 +136,9 @@ def filter_data(
     fs: int = 16000,
     min_dur: float = 0.1,
     max_dur: float = 20.0,
-    tokenizer: Optional[Tokenizer] = None,
-    frames_fn: Optional[Callable[[int], int]] = None,
-) -> Dict[str, str]:
+    tokenizer: Tokenizer | None = None,
+    frames_fn: Callable[[int], int] | None = None,
+) -> dict[str, str]:
     """Write the kept utterances of ``src`` to ``dst`` and ``dst/removed.txt``.
 
     ``frames_fn`` (``num_samples -> CTC frames``, e.g. from
@@ -159,10 +165,11 @@ def filter_data(
         logger.warning("CTC feasibility not checked: no ASR config given")
     tokenizer = tokenizer or make_tokenizer("char")
     num_samples, text = data.utt_maps["utt2num_samples"], data.utt_maps.get("text", {})
-    removed: Dict[str, str] = {}
+    removed: dict[str, str] = {}
     for utt in data.utts:
-        reason = removal_reason(int(num_samples[utt]), text.get(utt) if transcribed else None, fs,
-                                min_dur, max_dur, tokenizer, frames_fn)
+        reason = removal_reason(
+            int(num_samples[utt]), text.get(utt) if transcribed else None, fs, min_dur, max_dur, tokenizer, frames_fn
+        )
         if reason:
             removed[utt] = reason
     dst.mkdir(parents=True, exist_ok=True)
@@ -172,9 +179,17 @@ def filter_data(
         logger.info("removed %d utterance(s): %s", count, kind)
     keep = [u for u in data.utts if u not in removed]
     if not keep:
-        raise ValueError(f"{src}: all {len(removed)} utterance(s) removed (see {removed_path}); "
-                         "expected some to be left (check --min_dur/--max_dur/--fs and the ASR config)")
+        raise ValueError(
+            f"{src}: all {len(removed)} utterance(s) removed (see {removed_path}); "
+            "expected some to be left (check --min_dur/--max_dur/--fs and the ASR config)"
+        )
     datadir.write_data_dir(data.subset(keep), dst)
-    logger.info("%s: kept %d of %d utterance(s), removed %d (listed in %s)",
-                dst, len(keep), len(data.utts), len(removed), removed_path)
+    logger.info(
+        "%s: kept %d of %d utterance(s), removed %d (listed in %s)",
+        dst,
+        len(keep),
+        len(data.utts),
+        len(removed),
+        removed_path,
+    )
     return removed

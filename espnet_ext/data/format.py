@@ -35,8 +35,9 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Deque, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class Job(NamedTuple):
     out_path: str
     fs: int
     audio_format: str
-    expected_fs: Optional[Tuple[int, ...]]
+    expected_fs: tuple[int, ...] | None
 
 
 class Result(NamedTuple):
@@ -88,28 +89,30 @@ def _describe(entry: str) -> str:
     return f"pipe {_pipe_command(entry)!r}" if _pipe_command(entry) is not None else entry
 
 
-def _pipe_command(entry: str) -> Optional[str]:
+def _pipe_command(entry: str) -> str | None:
     entry = entry.rstrip()
     return entry[:-1].strip() if entry.endswith("|") else None
 
 
 def _run_pipe(command: str) -> bytes:
-    proc = subprocess.run(["bash", "-o", "pipefail", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True)
     if proc.returncode != 0:
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         detail_text = f": {detail[-1]}" if detail else ""
-        raise AudioError(f"pipe {command!r} failed with exit status {proc.returncode}{detail_text} "
-                         "(expected a command that writes audio to stdout)")
+        raise AudioError(
+            f"pipe {command!r} failed with exit status {proc.returncode}{detail_text} "
+            "(expected a command that writes audio to stdout)"
+        )
     if not proc.stdout:
         raise AudioError(f"pipe {command!r} wrote nothing (expected audio on stdout)")
     return proc.stdout
 
 
-def _sox_to_wav(source: str, data: Optional[bytes] = None) -> bytes:
+def _sox_to_wav(source: str, data: bytes | None = None) -> bytes:
     """Convert ``source`` (a path, or ``data`` on stdin) to 32-bit float WAV with sox."""
     args = ["sox", "-V1", source if data is None else "-", "-t", "wav", "-e", "floating-point", "-b", "32", "-"]
     try:
-        proc = subprocess.run(args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.run(args, input=data, capture_output=True)
     except FileNotFoundError:
         raise AudioError("sox is not installed") from None
     if proc.returncode != 0 or not proc.stdout:
@@ -118,7 +121,7 @@ def _sox_to_wav(source: str, data: Optional[bytes] = None) -> bytes:
     return proc.stdout
 
 
-def _decode(source, description: str, sox_source: Optional[str]) -> Tuple[np.ndarray, int]:
+def _decode(source, description: str, sox_source: str | None) -> tuple[np.ndarray, int]:
     """Decode with soundfile, else with sox; ``(frames x channels float64, sample rate)``."""
     import soundfile
 
@@ -134,11 +137,13 @@ def _decode(source, description: str, sox_source: Optional[str]) -> Tuple[np.nda
         audio, sr = soundfile.read(io.BytesIO(wav), dtype="float64", always_2d=True)
         return audio, int(sr)
     except (AudioError, soundfile.LibsndfileError, RuntimeError) as e:
-        raise AudioError(f"cannot decode {description}: soundfile: {sf_error}; sox: {e} "
-                         "(expected audio that soundfile or sox can read)") from None
+        raise AudioError(
+            f"cannot decode {description}: soundfile: {sf_error}; sox: {e} "
+            "(expected audio that soundfile or sox can read)"
+        ) from None
 
 
-def load_audio(entry: str) -> Tuple[np.ndarray, int]:
+def load_audio(entry: str) -> tuple[np.ndarray, int]:
     """Decode one ``wav.scp`` value: ``(samples as frames x channels float64, sample rate)``.
 
     Raises:
@@ -206,7 +211,7 @@ class _Progress:
         self.step = max(1, math.ceil(total / 10))
         self.excluded = 0
         self.multichannel = 0
-        self.resampled: Dict[int, int] = {}
+        self.resampled: dict[int, int] = {}
 
     def add(self, result: Result, fs: int) -> None:
         """Account for one finished utterance (output rate ``fs``)."""
@@ -218,14 +223,23 @@ class _Progress:
         else:
             if result.channels > 1:
                 if not self.multichannel:
-                    logger.info("%s: %d channels in %s; taking channel 0 (logged once)",
-                                result.uttid, result.channels, result.source)
+                    logger.info(
+                        "%s: %d channels in %s; taking channel 0 (logged once)",
+                        result.uttid,
+                        result.channels,
+                        result.source,
+                    )
                 self.multichannel += 1
             if result.source_fs != fs:
                 self.resampled[result.source_fs] = self.resampled.get(result.source_fs, 0) + 1
         if self.done % self.step == 0 or self.done == self.total:
-            logger.info("%d/%d files done (%d%%), elapsed %.1f s", self.done, self.total,
-                        100 * self.done // self.total, time.time() - self.start)
+            logger.info(
+                "%d/%d files done (%d%%), elapsed %.1f s",
+                self.done,
+                self.total,
+                100 * self.done // self.total,
+                time.time() - self.start,
+            )
 
     def summary(self, fs: int, excluded_path: Path) -> None:
         """Log the totals: exclusions beyond the first warnings, multi-channel, resampled."""
@@ -239,11 +253,11 @@ class _Progress:
             logger.info("resampled %d utterance(s) from %d Hz to %d Hz", count, source_fs, fs)
 
 
-def _process_chunk(jobs: List[Job]) -> List[Result]:
+def _process_chunk(jobs: list[Job]) -> list[Result]:
     return [process(job) for job in jobs]
 
 
-def _run_in_order(items: Iterator[Tuple[Job, T]], nj: int) -> Iterator[Tuple[Job, T, Result]]:
+def _run_in_order(items: Iterator[tuple[Job, T]], nj: int) -> Iterator[tuple[Job, T, Result]]:
     """``(job, extra, result)`` for each ``(job, extra)`` of ``items``, in their order.
 
     With ``nj`` > 1 the jobs run in a pool of ``nj`` processes, in chunks of up to
@@ -255,7 +269,7 @@ def _run_in_order(items: Iterator[Tuple[Job, T]], nj: int) -> Iterator[Tuple[Job
         for job, extra in items:
             yield job, extra, process(job)
         return
-    pending: Deque[Tuple[List[Tuple[Job, T]], multiprocessing.pool.AsyncResult]] = collections.deque()
+    pending: collections.deque[tuple[list[tuple[Job, T]], multiprocessing.pool.AsyncResult]] = collections.deque()
     with multiprocessing.get_context("spawn").Pool(nj) as pool:
         while True:
             while len(pending) < CHUNKS_IN_FLIGHT_PER_JOB * nj:
@@ -297,8 +311,8 @@ def format_wav_scp(
     fs: int = 16000,
     nj: int = 1,
     audio_format: str = "flac",
-    expected_fs: Optional[Sequence[int]] = None,
-) -> Dict[str, str]:
+    expected_fs: Sequence[int] | None = None,
+) -> dict[str, str]:
     """Dump the audio of data dir ``src`` into ``dst`` (see the module docstring).
 
     Streams: the data dir's files are read in lockstep and the outputs written line by line,
@@ -324,12 +338,15 @@ def format_wav_scp(
     # per-utterance paths are strings: Python 3.11's pathlib interns every path component
     # (``sys.intern``), which would keep each utterance's file name for the life of the process
     new_prefix, final_prefix = os.path.join(new_dir, ""), os.path.join(audio_dir, "")
-    items = ((Job(u, values["wav.scp"], f"{new_prefix}{file_name(u)}.{audio_format}", fs, audio_format, expected),
-              values) for u, values in datadir.iter_utterances(src, names))
-    logger.info("%s: dumping %d utterance(s) to %s at %d Hz as %s with %d job(s)",
-                src, total, dst, fs, audio_format, nj)
+    items = (
+        (Job(u, values["wav.scp"], f"{new_prefix}{file_name(u)}.{audio_format}", fs, audio_format, expected), values)
+        for u, values in datadir.iter_utterances(src, names)
+    )
+    logger.info(
+        "%s: dumping %d utterance(s) to %s at %d Hz as %s with %d job(s)", src, total, dst, fs, audio_format, nj
+    )
     progress = _Progress(total)
-    excluded: Dict[str, str] = {}
+    excluded: dict[str, str] = {}
     writer = datadir.SortedDataDirWriter(dst, names + ["utt2num_samples"])
     try:
         for job, values, result in _run_in_order(items, max(1, min(nj, total))):
@@ -337,7 +354,7 @@ def format_wav_scp(
             if result.reason:
                 excluded[job.uttid] = result.reason
                 continue
-            final_path = final_prefix + job.out_path[len(new_prefix):]
+            final_path = final_prefix + job.out_path[len(new_prefix) :]
             writer.add(job.uttid, {**values, "wav.scp": final_path, "utt2num_samples": str(result.num_samples)})
     except BaseException:
         writer.abort()
@@ -348,8 +365,10 @@ def format_wav_scp(
     if not writer.count:
         writer.abort()
         _swap_in(new_dir, audio_dir)
-        raise ValueError(f"{src}/wav.scp: all {total} utterance(s) excluded (see {excluded_path}); "
-                         "expected at least one readable audio")
+        raise ValueError(
+            f"{src}/wav.scp: all {total} utterance(s) excluded (see {excluded_path}); "
+            "expected at least one readable audio"
+        )
     _swap_in(new_dir, audio_dir)
     writer.close()
     _write_speaker_files(src, dst, writer.speakers, audio_format)
@@ -373,7 +392,8 @@ def _write_speaker_files(src: Path, dst: Path, speakers: set, audio_format: str)
         elif (dst / name).exists():
             (dst / name).unlink()
     others = sorted(
-        p.name for p in src.iterdir()
+        p.name
+        for p in src.iterdir()
         if p.is_file() and not p.name.startswith(".") and p.name not in datadir.KNOWN_FILES
     )
     if others:

@@ -52,7 +52,8 @@ Imports neither torch nor ESPnet.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from espnet_ext.core.frames import WAV2VEC2_CONV_LAYERS, conv_output_lengths, parse_conv_layers
 
@@ -62,7 +63,7 @@ FrontendLength = Callable[[int, Mapping[str, Any]], int]
 EncoderLength = Callable[[int, Mapping[str, Any]], int]
 
 #: input_layer name -> output length of ESPnet's subsampling module for T input frames.
-INPUT_LAYER_LENGTHS: Dict[Optional[str], Callable[[int], int]] = {
+INPUT_LAYER_LENGTHS: dict[str | None, Callable[[int], int]] = {
     "conv2d": lambda t: ((t - 1) // 2 - 1) // 2,
     "conv2d1": lambda t: t - 4,
     "conv2d2": lambda t: (t - 1) // 2 - 2,
@@ -78,11 +79,19 @@ INPUT_LAYER_LENGTHS: Dict[Optional[str], Callable[[int], int]] = {
 }
 
 #: ESPnet encoders whose ``input_layer`` defaults to something other than none.
-DEFAULT_INPUT_LAYER: Dict[str, Optional[str]] = {
+DEFAULT_INPUT_LAYER: dict[str, str | None] = {
     name: "conv2d"
     for name in (
-        "transformer", "conformer", "branchformer", "e_branchformer", "contextual_block_transformer",
-        "contextual_block_conformer", "transformer_multispkr", "longformer", "multiconv_conformer", "linear",
+        "transformer",
+        "conformer",
+        "branchformer",
+        "e_branchformer",
+        "contextual_block_transformer",
+        "contextual_block_conformer",
+        "transformer_multispkr",
+        "longformer",
+        "multiconv_conformer",
+        "linear",
     )
 }
 DEFAULT_INPUT_LAYER["e_branchformer_ctc"] = "conv2d8"
@@ -114,7 +123,7 @@ def _ssl_frames(num: int, conf: Mapping[str, Any]) -> int:
 
 
 #: frontend name -> samples-to-frames function.
-FRONTEND_LENGTHS: Dict[str, FrontendLength] = {
+FRONTEND_LENGTHS: dict[str, FrontendLength] = {
     "default": _stft_frames,
     "wav2vec2": _wav2vec2_frames,
     "wav2vec_cnn": _cnn_frames,
@@ -125,7 +134,7 @@ FRONTEND_LENGTHS: Dict[str, FrontendLength] = {
 }
 
 
-def input_layer_length(num: int, input_layer: Optional[str], source: str = "encoder_conf") -> int:
+def input_layer_length(num: int, input_layer: str | None, source: str = "encoder_conf") -> int:
     """Frames after ESPnet's ``input_layer`` subsampling (0 if too short)."""
     if input_layer not in INPUT_LAYER_LENGTHS:
         known = ", ".join(str(k) for k in INPUT_LAYER_LENGTHS if k)
@@ -133,8 +142,9 @@ def input_layer_length(num: int, input_layer: Optional[str], source: str = "enco
     return max(0, INPUT_LAYER_LENGTHS[input_layer](num))
 
 
-def _encoder_fn(encoder: Optional[str], conf: Mapping[str, Any], source: str,
-                encoder_lengths: Mapping[str, EncoderLength]) -> Callable[[int], int]:
+def _encoder_fn(
+    encoder: str | None, conf: Mapping[str, Any], source: str, encoder_lengths: Mapping[str, EncoderLength]
+) -> Callable[[int], int]:
     if encoder in encoder_lengths:
         fn = encoder_lengths[encoder]
         return lambda t: max(0, fn(t, conf))
@@ -155,21 +165,26 @@ def _encoder_fn(encoder: Optional[str], conf: Mapping[str, Any], source: str,
 def _check_pre_post(config: Mapping[str, Any], source: str) -> Callable[[int], int]:
     preencoder = config.get("preencoder")
     if preencoder not in (None, "linear"):
-        raise ValueError(f"{source}: preencoder {preencoder!r} changes lengths in a way not modelled; "
-                         "expected none or linear")
+        raise ValueError(
+            f"{source}: preencoder {preencoder!r} changes lengths in a way not modelled; expected none or linear"
+        )
     postencoder = config.get("postencoder")
     if postencoder is None:
         return lambda t: t
     if postencoder == "length_adaptor":
         ratio = 2 ** int((config.get("postencoder_conf") or {}).get("length_adaptor_n_layers", 0))
         return lambda t: t // ratio
-    raise ValueError(f"{source}: postencoder {postencoder!r} changes lengths in a way not modelled; "
-                     "expected none or length_adaptor")
+    raise ValueError(
+        f"{source}: postencoder {postencoder!r} changes lengths in a way not modelled; expected none or length_adaptor"
+    )
 
 
-def frames_from_dict(config: Mapping[str, Any], source: str = "config",
-                     frontend_lengths: Optional[Mapping[str, FrontendLength]] = None,
-                     encoder_lengths: Optional[Mapping[str, EncoderLength]] = None) -> Callable[[int], int]:
+def frames_from_dict(
+    config: Mapping[str, Any],
+    source: str = "config",
+    frontend_lengths: Mapping[str, FrontendLength] | None = None,
+    encoder_lengths: Mapping[str, EncoderLength] | None = None,
+) -> Callable[[int], int]:
     """Like :func:`frames_from_config` for an already-loaded config; ``source`` names it in errors.
 
     ``frontend_lengths`` / ``encoder_lengths`` add frontends and encoders ESPnet does not ship,
@@ -181,15 +196,15 @@ def frames_from_dict(config: Mapping[str, Any], source: str = "config",
     frontends = {**FRONTEND_LENGTHS, **(frontend_lengths or {})}
     frontend = config.get("frontend", "default")
     if frontend not in frontends:
-        raise ValueError(f"{source}: frontend {frontend!r} unknown; expected one of "
-                         f"{', '.join(sorted(frontends))}")
+        raise ValueError(f"{source}: frontend {frontend!r} unknown; expected one of {', '.join(sorted(frontends))}")
     frontend_fn, frontend_conf = frontends[frontend], dict(config.get("frontend_conf") or {})
     try:
         frontend_fn(16000, frontend_conf)  # surfaces a bad frontend_conf now, not per utterance
     except ValueError as e:
         raise ValueError(f"{source}: {e}") from None
-    encoder_fn = _encoder_fn(config.get("encoder", "rnn"), dict(config.get("encoder_conf") or {}), source,
-                             encoder_lengths or {})
+    encoder_fn = _encoder_fn(
+        config.get("encoder", "rnn"), dict(config.get("encoder_conf") or {}), source, encoder_lengths or {}
+    )
     post_fn = _check_pre_post(config, source)
 
     def frames(num_samples: int) -> int:
@@ -199,9 +214,11 @@ def frames_from_dict(config: Mapping[str, Any], source: str = "config",
     return frames
 
 
-def frames_from_config(config_path: os.PathLike,
-                       frontend_lengths: Optional[Mapping[str, FrontendLength]] = None,
-                       encoder_lengths: Optional[Mapping[str, EncoderLength]] = None) -> Callable[[int], int]:
+def frames_from_config(
+    config_path: os.PathLike,
+    frontend_lengths: Mapping[str, FrontendLength] | None = None,
+    encoder_lengths: Mapping[str, EncoderLength] | None = None,
+) -> Callable[[int], int]:
     """Return ``f(num_samples) -> frames seen by CTC`` for an ESPnet ASR training YAML
     (``frontend_lengths``, ``encoder_lengths``: as :func:`frames_from_dict`).
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import Dict
 
 from espnet_ext.data.datadir import read_map, write_map, write_spk2utt
 
@@ -24,14 +23,14 @@ def split_of(index_in_speaker: int) -> str:
     return {0: "test", 1: "dev"}.get(index_in_speaker % 10, "train")
 
 
-def prepare_mini(corpus_dir: Path, out_dir: Path, lang: str = "en") -> Dict[str, int]:
+def prepare_mini(corpus_dir: Path, out_dir: Path, lang: str = "en") -> dict[str, int]:
     """Write the train/dev/test data dirs for ``lang``; returns utterance counts per split."""
     root = Path(corpus_dir) / lang
     if not (root / "text").is_file():
         raise ValueError(f"{root}/text not found: expected the mini corpus layout <corpus>/{lang}/text")
     text = read_map(root / "text")
     utt2spk = read_map(root / "utt2spk")
-    per_speaker: Dict[str, list] = {}
+    per_speaker: dict[str, list] = {}
     for utt in sorted(text):
         if utt not in utt2spk:
             raise ValueError(f"{root}/utt2spk: no speaker for {utt}")

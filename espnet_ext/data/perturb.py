@@ -9,8 +9,8 @@ copies are combined into one output dir; text and speakers are copied.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Sequence
 
 from espnet_ext.data.datadir import read_map, write_map, write_spk2utt
 
@@ -28,7 +28,7 @@ def speed_perturb(src: Path, dst: Path, factors: Sequence[float]) -> int:
     if not factors or any(f <= 0 for f in factors):
         raise ValueError(f"speed factors must be positive numbers, got {list(factors)}")
     wav, text, utt2spk = (read_map(src / name) for name in ("wav.scp", "text", "utt2spk"))
-    out: Dict[str, Dict[str, str]] = {"wav.scp": {}, "text": {}, "utt2spk": {}}
+    out: dict[str, dict[str, str]] = {"wav.scp": {}, "text": {}, "utt2spk": {}}
     for factor in factors:
         prefix = "" if float(factor) == 1.0 else f"sp{factor}-"
         for utt, entry in wav.items():

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Sequence
 
 import torch
 
@@ -24,7 +24,7 @@ _EPOCH_FILE = re.compile(r"^(\d+)epoch\.pth$")
 _LAST_N = re.compile(r"^last(\d+)\.ave\.pth$")
 
 
-def epoch_checkpoints(exp_dir: Path) -> Dict[int, Path]:
+def epoch_checkpoints(exp_dir: Path) -> dict[int, Path]:
     """``{epoch: path}`` of the ``{epoch}epoch.pth`` files in ``exp_dir``."""
     found = {}
     for path in Path(exp_dir).iterdir():
@@ -34,7 +34,7 @@ def epoch_checkpoints(exp_dir: Path) -> Dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def last_n_checkpoints(exp_dir: Path, n: int) -> List[Path]:
+def last_n_checkpoints(exp_dir: Path, n: int) -> list[Path]:
     """The ``n`` most recent epoch checkpoints, oldest first.
 
     Raises ValueError when fewer than ``n`` exist or when they are not the ``n`` consecutive
@@ -56,20 +56,20 @@ def last_n_checkpoints(exp_dir: Path, n: int) -> List[Path]:
     return [found[e] for e in wanted]
 
 
-def _load_state(path: Path) -> Dict[str, torch.Tensor]:
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
     state = torch_load(path)
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: expected a model state dict (name -> tensor)")
     return state
 
 
-def average_state_dicts(paths: Sequence[Path]) -> Dict[str, torch.Tensor]:
+def average_state_dicts(paths: Sequence[Path]) -> dict[str, torch.Tensor]:
     """Average the state dicts stored in ``paths`` (see the module docstring)."""
     if not paths:
         raise ValueError("no checkpoint to average")
-    sums: Dict[str, torch.Tensor] = {}
-    dtypes: Dict[str, torch.dtype] = {}
-    latest: Dict[str, torch.Tensor] = {}  # integer/bool tensors: the most recent value
+    sums: dict[str, torch.Tensor] = {}
+    dtypes: dict[str, torch.dtype] = {}
+    latest: dict[str, torch.Tensor] = {}  # integer/bool tensors: the most recent value
     reference_keys = None
     for path in paths:
         state = _load_state(Path(path))
@@ -110,8 +110,12 @@ def save_average(paths: Sequence[Path], out: Path) -> Path:
 
 
 # ESPnet's default --best_model_criterion (espnet2.tasks.abs_task), when a config sets none
-_ESPNET_DEFAULT_CRITERIA = [["train", "loss", "min"], ["valid", "loss", "min"],
-                            ["train", "acc", "max"], ["valid", "acc", "max"]]
+_ESPNET_DEFAULT_CRITERIA = [
+    ["train", "loss", "min"],
+    ["valid", "loss", "min"],
+    ["train", "acc", "max"],
+    ["valid", "acc", "max"],
+]
 
 
 def best_average_name(config: dict) -> str:

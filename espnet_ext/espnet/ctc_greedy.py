@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Sequence, Tuple
 
 import torch
 
 
-def collapse(ids: torch.Tensor, length: int, blank: int = 0) -> List[int]:
+def collapse(ids: torch.Tensor, length: int, blank: int = 0) -> list[int]:
     """Greedy CTC path -> labels: merge repeats, drop blanks."""
     path = torch.unique_consecutive(ids[:length])
     return [int(i) for i in path if int(i) != blank]
@@ -31,7 +31,7 @@ def hypothesis_text(tokenizer, token_type: str, tokens: Sequence[str]) -> str:
     return tokenizer.tokens2text(tokens)
 
 
-def greedy_batch(model, speech: torch.Tensor, lengths: torch.Tensor) -> List[Tuple[List[int], float]]:
+def greedy_batch(model, speech: torch.Tensor, lengths: torch.Tensor) -> list[tuple[list[int], float]]:
     """(labels, score) per utterance of a padded batch."""
     enc, enc_lens = model.encode(speech, lengths)
     logp = model.ctc.log_softmax(enc)  # (B, T, V)
@@ -44,7 +44,7 @@ def greedy_batch(model, speech: torch.Tensor, lengths: torch.Tensor) -> List[Tup
 
 
 def decode(
-    data_path_and_name_and_type: Sequence[Tuple[str, str, str]],
+    data_path_and_name_and_type: Sequence[tuple[str, str, str]],
     asr_train_config: str,
     asr_model_file: str,
     output_dir: str,

@@ -22,7 +22,7 @@ for the stage-4 data filter live in :mod:`espnet_ext.espnet.lengths`.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from torch import Tensor, nn
@@ -33,7 +33,7 @@ from espnet_ext.wav2vec2.downsample import downsampling_context_network, make_pa
 DEFAULT_DOWNSAMPLE_RATE = 0.7
 
 
-def pretrained_context(path: str) -> Tuple[Dict[str, Any], Dict[str, Tensor]]:
+def pretrained_context(path: str) -> tuple[dict[str, Any], dict[str, Tensor]]:
     """(options, weights) of the downsampling context network stored in ``path``.
 
     Raises:
@@ -43,18 +43,25 @@ def pretrained_context(path: str) -> Tuple[Dict[str, Any], Dict[str, Tensor]]:
 
     checkpoint = torch_load(path)
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise ValueError(f"w2v2_context: {path}: expected a checkpoint of this project's pre-training "
-                         f"(format {FORMAT!r}); only those hold a downsampling context network")
+        raise ValueError(
+            f"w2v2_context: {path}: expected a checkpoint of this project's pre-training "
+            f"(format {FORMAT!r}); only those hold a downsampling context network"
+        )
     prefix = "context_network."
-    state = {k[len(prefix):]: v for k, v in (checkpoint.get("pretraining_state") or {}).items() if k.startswith(prefix)}
+    state = {
+        k[len(prefix) :]: v for k, v in (checkpoint.get("pretraining_state") or {}).items() if k.startswith(prefix)
+    }
     if not checkpoint.get("context") or not state:
-        raise ValueError(f"w2v2_context: {path}: no downsampling context network in this checkpoint (it was "
-                         "pre-trained without model_conf.context); drop encoder_conf.path to train one from scratch")
+        raise ValueError(
+            f"w2v2_context: {path}: no downsampling context network in this checkpoint (it was "
+            "pre-trained without model_conf.context); drop encoder_conf.path to train one from scratch"
+        )
     return dict(checkpoint["context"]), state
 
 
-def _stored_options(path: Optional[str], context: Optional[Dict[str, Any]], input_size: int,
-                    options: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[Dict[str, Tensor]]]:
+def _stored_options(
+    path: str | None, context: dict[str, Any] | None, input_size: int, options: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Tensor] | None]:
     """(network options, pre-trained weights or None) of ``w2v2_context``: the checkpoint's at
     ``path``, else ``context``, else ``options`` (the encoder's own arguments)."""
     if path is not None and context is not None:
@@ -63,9 +70,11 @@ def _stored_options(path: Optional[str], context: Optional[Dict[str, Any]], inpu
         return options, None
     options, pretrained = pretrained_context(path) if path is not None else (dict(context), None)
     if input_size != options["embed_dim"]:
-        raise ValueError(f"w2v2_context: {path or 'context'} holds a context network of width "
-                         f"{options['embed_dim']}; found input_size {input_size} (use the wav2vec2 frontend "
-                         "on the same checkpoint)")
+        raise ValueError(
+            f"w2v2_context: {path or 'context'} holds a context network of width "
+            f"{options['embed_dim']}; found input_size {input_size} (use the wav2vec2 frontend "
+            "on the same checkpoint)"
+        )
     return options, pretrained
 
 
@@ -126,25 +135,36 @@ class W2V2ContextEncoder(AbsEncoder):
         normalize_before: bool = True,
         pos_conv_kernel: int = 128,
         pos_conv_groups: int = 16,
-        path: Optional[str] = None,
-        context: Optional[Dict[str, Any]] = None,
+        path: str | None = None,
+        context: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         options = dict(
-            embed_dim=output_size, num_heads=attention_heads, ffn_dim=linear_units,
-            num_encoder_layers=num_encoder_blocks, num_decoder_layers=num_decoder_blocks,
-            downsample_rate=downsample_rate, conv_ffn=conv_ffn, conv_ffn_kernel=conv_ffn_kernel,
-            layer_norm_first=normalize_before, pos_conv_kernel=pos_conv_kernel, pos_conv_groups=pos_conv_groups,
+            embed_dim=output_size,
+            num_heads=attention_heads,
+            ffn_dim=linear_units,
+            num_encoder_layers=num_encoder_blocks,
+            num_decoder_layers=num_decoder_blocks,
+            downsample_rate=downsample_rate,
+            conv_ffn=conv_ffn,
+            conv_ffn_kernel=conv_ffn_kernel,
+            layer_norm_first=normalize_before,
+            pos_conv_kernel=pos_conv_kernel,
+            pos_conv_groups=pos_conv_groups,
         )
         self.path = path
         options, self._pretrained = _stored_options(path, context, input_size, options)
-        self._stored = {k: v for k, v in options.items()
-                        if k not in ("dropout", "attention_dropout", "activation_dropout")}
-        options.update(dropout=dropout_rate, attention_dropout=attention_dropout_rate,
-                       activation_dropout=activation_dropout_rate)
+        self._stored = {
+            k: v for k, v in options.items() if k not in ("dropout", "attention_dropout", "activation_dropout")
+        }
+        options.update(
+            dropout=dropout_rate, attention_dropout=attention_dropout_rate, activation_dropout=activation_dropout_rate
+        )
         self._input_size = input_size
         self._output_size = options["embed_dim"]
-        self.input_layer = nn.Identity() if input_size == self._output_size else nn.Linear(input_size, self._output_size)
+        self.input_layer = (
+            nn.Identity() if input_size == self._output_size else nn.Linear(input_size, self._output_size)
+        )
         self.context = downsampling_context_network(**options)
         self.reload_pretrained_parameters()
 
@@ -154,7 +174,7 @@ class W2V2ContextEncoder(AbsEncoder):
             self.context.load_state_dict(self._pretrained)
             logging.info("w2v2_context: loaded the pre-trained context network of %s", self.path)
 
-    def portable_conf(self) -> Dict[str, Any]:
+    def portable_conf(self) -> dict[str, Any]:
         """The options that build this encoder without ``path``: ``context``, the network's
         options (plain values; the dropouts stay the encoder's own options)."""
         return {"context": dict(self._stored)}
@@ -162,9 +182,7 @@ class W2V2ContextEncoder(AbsEncoder):
     def output_size(self) -> int:
         return self._output_size
 
-    def forward(
-        self, xs_pad: Tensor, ilens: Tensor, prev_states: Optional[Tensor] = None
-    ) -> Tuple[Tensor, Tensor, None]:
+    def forward(self, xs_pad: Tensor, ilens: Tensor, prev_states: Tensor | None = None) -> tuple[Tensor, Tensor, None]:
         """Encode.
 
         Args:
@@ -198,7 +216,7 @@ class LightCTCEncoder(AbsEncoder):
     def __init__(
         self,
         input_size: int,
-        output_size: Optional[int] = None,
+        output_size: int | None = None,
         dropout_rate: float = 0.0,
         layer_norm: bool = False,
     ) -> None:
@@ -217,9 +235,7 @@ class LightCTCEncoder(AbsEncoder):
     def output_size(self) -> int:
         return self._output_size
 
-    def forward(
-        self, xs_pad: Tensor, ilens: Tensor, prev_states: Optional[Tensor] = None
-    ) -> Tuple[Tensor, Tensor, None]:
+    def forward(self, xs_pad: Tensor, ilens: Tensor, prev_states: Tensor | None = None) -> tuple[Tensor, Tensor, None]:
         """(B, T, input_size), (B,) -> (B, T, output_size) (zero at padding), the same (B,) lengths, None."""
         _check_input(xs_pad, ilens, self._input_size)
         out = self.projection(self.dropout(self.norm(xs_pad)))

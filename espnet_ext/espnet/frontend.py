@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from collections.abc import Mapping
+from typing import Any
 
 import humanfriendly
 import torch
@@ -57,7 +58,7 @@ class NormalizeMismatchError(ValueError):
     """The fine-tuning config's ``normalize_waveform`` disagrees with the checkpoint's pre-training."""
 
 
-def checked_normalize(path: str, recorded: Optional[bool], asked: Optional[bool]) -> bool:
+def checked_normalize(path: str, recorded: bool | None, asked: bool | None) -> bool:
     """Whether to normalise waveforms for the backbone at ``path``: ``asked`` (the frontend's
     ``normalize_waveform``), else what the checkpoint ``recorded``.
 
@@ -67,16 +68,21 @@ def checked_normalize(path: str, recorded: Optional[bool], asked: Optional[bool]
     """
     if recorded is None:
         value = bool(asked)
-        logging.warning("wav2vec2 frontend: %s does not record whether it was pre-trained on normalized "
-                        "waveforms (fairseq task.normalize); using normalize_waveform: %s (set "
-                        "frontend_conf.normalize_waveform to what pre-training used)", path, value)
+        logging.warning(
+            "wav2vec2 frontend: %s does not record whether it was pre-trained on normalized "
+            "waveforms (fairseq task.normalize); using normalize_waveform: %s (set "
+            "frontend_conf.normalize_waveform to what pre-training used)",
+            path,
+            value,
+        )
         return value
     if asked is not None and bool(asked) != recorded:
         raise NormalizeMismatchError(
             f"wav2vec2 frontend: {path} was pre-trained with waveform normalization "
             f"{'on' if recorded else 'off'} (normalize: {str(recorded).lower()}), but frontend_conf."
             f"normalize_waveform is {str(bool(asked)).lower()}; set normalize_waveform: "
-            f"{str(recorded).lower()} (or leave it out to follow the checkpoint)")
+            f"{str(recorded).lower()} (or leave it out to follow the checkpoint)"
+        )
     return recorded
 
 
@@ -85,24 +91,27 @@ def check_one_source(who: str, **sources: Any) -> None:
     the message names those found."""
     given = [name for name, value in sources.items() if value is not None]
     if len(given) != 1:
-        found = ", ".join(f"{name}={sources[name]!r}" if name != "config" else "config (a mapping)"
-                          for name in given) or "none of them"
+        found = (
+            ", ".join(f"{name}={sources[name]!r}" if name != "config" else "config (a mapping)" for name in given)
+            or "none of them"
+        )
         names = list(sources)
-        raise ValueError(f"{who} frontend: give exactly one of {', '.join(names[:-1])} or {names[-1]}; "
-                         f"found {found}")
+        raise ValueError(f"{who} frontend: give exactly one of {', '.join(names[:-1])} or {names[-1]}; found {found}")
 
 
-def config_mapping(config: Any, who: str) -> Dict[str, Any]:
+def config_mapping(config: Any, who: str) -> dict[str, Any]:
     """``frontend_conf.config`` as a plain dict; ValueError naming ``who`` unless it is a mapping."""
     if hasattr(config, "to_dict"):
         config = config.to_dict()
     if not isinstance(config, Mapping):
-        raise ValueError(f"{who} frontend: config: expected a mapping of the backbone's config fields; "
-                         f"found {type(config).__name__} {config!r}")
+        raise ValueError(
+            f"{who} frontend: config: expected a mapping of the backbone's config fields; "
+            f"found {type(config).__name__} {config!r}"
+        )
     return dict(config)
 
 
-def check_16k(fs: Union[int, str], who: str) -> None:
+def check_16k(fs: int | str, who: str) -> None:
     """ValueError unless ``fs`` is 16 kHz; strings are read as ESPnet's frontends read them ("16k")."""
     if (humanfriendly.parse_size(fs) if isinstance(fs, str) else fs) != 16000:
         raise ValueError(f"{who} frontend: expected 16 kHz input; found fs={fs}")
@@ -193,11 +202,11 @@ class Wav2Vec2Frontend(PretrainedFrontend):
 
     def __init__(
         self,
-        path: Optional[str] = None,
-        preset: Optional[str] = None,
-        config: Optional[Mapping[str, Any]] = None,
+        path: str | None = None,
+        preset: str | None = None,
+        config: Mapping[str, Any] | None = None,
         allow_unsafe: bool = False,
-        layer: Optional[int] = None,
+        layer: int | None = None,
         weighted_sum: bool = False,
         freeze_finetune_updates: int = 0,
         mask_prob: float = 0.0,
@@ -205,14 +214,14 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         mask_channel_prob: float = 0.0,
         mask_channel_length: int = 64,
         require_same_masks: bool = True,
-        feature_grad_mult: Optional[float] = None,
-        layerdrop: Optional[float] = None,
-        dropout: Optional[float] = None,
-        attention_dropout: Optional[float] = None,
-        activation_dropout: Optional[float] = None,
-        dropout_input: Optional[float] = None,
-        normalize_waveform: Optional[bool] = None,
-        fs: Union[int, str] = 16000,
+        feature_grad_mult: float | None = None,
+        layerdrop: float | None = None,
+        dropout: float | None = None,
+        attention_dropout: float | None = None,
+        activation_dropout: float | None = None,
+        dropout_input: float | None = None,
+        normalize_waveform: bool | None = None,
+        fs: int | str = 16000,
         torch_compile: bool = False,
     ):
         super().__init__()
@@ -229,11 +238,20 @@ class Wav2Vec2Frontend(PretrainedFrontend):
             self.model.feature_grad_mult = feature_grad_mult
         if layerdrop is not None:
             self.model.encoder.layerdrop = layerdrop
-        self.model.set_dropout(dropout=dropout, attention_dropout=attention_dropout,
-                               activation_dropout=activation_dropout, dropout_input=dropout_input)
-        given = dict(feature_grad_mult=feature_grad_mult, encoder_layerdrop=layerdrop, dropout=dropout,
-                     attention_dropout=attention_dropout, activation_dropout=activation_dropout,
-                     dropout_input=dropout_input)
+        self.model.set_dropout(
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            activation_dropout=activation_dropout,
+            dropout_input=dropout_input,
+        )
+        given = dict(
+            feature_grad_mult=feature_grad_mult,
+            encoder_layerdrop=layerdrop,
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            activation_dropout=activation_dropout,
+            dropout_input=dropout_input,
+        )
         #: the architecture with the regularisation this frontend applies (what portable_conf records)
         self.architecture = dataclasses.replace(architecture, **{k: v for k, v in given.items() if v is not None})
         self.freeze_finetune_updates = freeze_finetune_updates
@@ -245,7 +263,7 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         if torch_compile:
             compile_layers(self.model)
 
-    def _backbone(self, config: Optional[Mapping[str, Any]], normalize_waveform: Optional[bool]):
+    def _backbone(self, config: Mapping[str, Any] | None, normalize_waveform: bool | None):
         """(model, its Wav2Vec2Config, normalize_waveform resolved) from the path, preset or config."""
         if self.path is not None:
             loaded = load_checkpoint(self.path, allow_unsafe=self.allow_unsafe)
@@ -259,16 +277,22 @@ class Wav2Vec2Frontend(PretrainedFrontend):
                 raise ValueError(f"wav2vec2 frontend: config: {e}") from None
         return wav2vec2_model(architecture), architecture, normalize_waveform
 
-    def portable_conf(self) -> Dict[str, Any]:
+    def portable_conf(self) -> dict[str, Any]:
         """The options that build this frontend's network without its checkpoint, to replace
         ``path`` (and ``allow_unsafe``) in its ``frontend_conf``: ``config`` (the architecture,
         with the dropouts, ``encoder_layerdrop`` and ``feature_grad_mult`` it trains with), and
         those values and ``normalize_waveform`` as explicit options. Plain values (YAML)."""
         arch = self.architecture
-        return {"config": arch.to_dict(), "normalize_waveform": self.normalize_waveform,
-                "feature_grad_mult": arch.feature_grad_mult, "layerdrop": arch.encoder_layerdrop,
-                "dropout": arch.dropout, "attention_dropout": arch.attention_dropout,
-                "activation_dropout": arch.activation_dropout, "dropout_input": arch.dropout_input}
+        return {
+            "config": arch.to_dict(),
+            "normalize_waveform": self.normalize_waveform,
+            "feature_grad_mult": arch.feature_grad_mult,
+            "layerdrop": arch.encoder_layerdrop,
+            "dropout": arch.dropout,
+            "attention_dropout": arch.attention_dropout,
+            "activation_dropout": arch.activation_dropout,
+            "dropout_input": arch.dropout_input,
+        }
 
     def output_size(self) -> int:
         return self.model.output_size()
@@ -276,28 +300,33 @@ class Wav2Vec2Frontend(PretrainedFrontend):
     def _load_model(self) -> torch.nn.Module:
         return load_checkpoint(self.path, allow_unsafe=self.allow_unsafe).model
 
-    def _masks(self, lengths: Tensor, frames: int) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    def _masks(self, lengths: Tensor, frames: int) -> tuple[Tensor | None, Tensor | None]:
         if not self.training:
             return None, None
         time_mask = channel_mask = None
         if self.mask_prob > 0:
-            time_mask = span_mask(lengths, frames, self.mask_prob, self.mask_length, min_masks=2,
-                                  require_same_masks=self.require_same_masks)
+            time_mask = span_mask(
+                lengths,
+                frames,
+                self.mask_prob,
+                self.mask_length,
+                min_masks=2,
+                require_same_masks=self.require_same_masks,
+            )
         if self.mask_channel_prob > 0:
             channels = self.output_size()
             full = torch.full_like(lengths, channels)
             channel_mask = span_mask(full, channels, self.mask_channel_prob, self.mask_channel_length)
         return time_mask, channel_mask
 
-    def forward(self, input: Tensor, input_lengths: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, input: Tensor, input_lengths: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, L)`` 16 kHz samples, ``(B,)`` lengths -> ``(B, T, C)`` features, ``(B,)`` frames."""
         lengths = input_lengths.long()
         speech = normalize_waveforms(input, lengths) if self.normalize_waveform else input
         frames = int(self.model.output_lengths(speech.size(1)))
         time_mask, channel_mask = self._masks(self.model.output_lengths(lengths), frames)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            out = self.model(speech, lengths, time_mask=time_mask, channel_mask=channel_mask,
-                             num_layers=self.layer)
+            out = self.model(speech, lengths, time_mask=time_mask, channel_mask=channel_mask, num_layers=self.layer)
         if self.layer_weights is None:
             feats = out.hidden_states[-1]
         else:

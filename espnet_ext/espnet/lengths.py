@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable, Dict, Mapping, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from espnet_ext.core.frames import ConvLayer, conv_output_lengths
 from espnet_ext.data import frames
@@ -50,7 +51,7 @@ def context_encoder_length(num_frames: int, encoder_conf: Mapping[str, Any]) -> 
         raise ValueError(f"encoder_conf: {e}") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _checkpoint_rate(path: str) -> Any:
     from espnet_ext.espnet.encoders import DEFAULT_DOWNSAMPLE_RATE, pretrained_context
 
@@ -63,7 +64,7 @@ def light_encoder_length(num_frames: int, encoder_conf: Mapping[str, Any]) -> in
 
 
 @functools.lru_cache(maxsize=8)
-def _wav2vec1_checkpoint_layers(path: str) -> Tuple[ConvLayer, ...]:
+def _wav2vec1_checkpoint_layers(path: str) -> tuple[ConvLayer, ...]:
     from espnet_ext.wav2vec1.checkpoint import load_config
 
     return tuple(load_config(path).conv_feature_layers)
@@ -85,9 +86,9 @@ def wav2vec1_frontend_frames(num_samples: int, frontend_conf: Mapping[str, Any])
 
 
 #: frontend name (as registered in :mod:`espnet_ext.espnet.plugins`) -> ``fn(num_samples, frontend_conf)``
-FRONTEND_LENGTHS: Dict[str, frames.FrontendLength] = {"wav2vec1": wav2vec1_frontend_frames}
+FRONTEND_LENGTHS: dict[str, frames.FrontendLength] = {"wav2vec1": wav2vec1_frontend_frames}
 #: encoder name -> ``fn(num_frames, encoder_conf)``, replacing the ``input_layer`` arithmetic
-ENCODER_LENGTHS: Dict[str, frames.EncoderLength] = {
+ENCODER_LENGTHS: dict[str, frames.EncoderLength] = {
     "w2v2_context": context_encoder_length,
     "w2v2_light": light_encoder_length,
 }

@@ -27,9 +27,10 @@ import logging
 import os
 import sys
 import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Union
 
 import yaml
 
@@ -39,18 +40,28 @@ from espnet_ext.espnet.portable import RECORD_KEY, file_parts, portable_config, 
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: config keys that only training reads (data, shapes, output and initialisation); their paths may stay
-TRAINING_ONLY_KEYS = frozenset({
-    "output_dir", "config", "train_data_path_and_name_and_type", "valid_data_path_and_name_and_type",
-    "train_shape_file", "valid_shape_file", "multiple_iterator", "init_param", "token_list",
-})
+TRAINING_ONLY_KEYS = frozenset(
+    {
+        "output_dir",
+        "config",
+        "train_data_path_and_name_and_type",
+        "valid_data_path_and_name_and_type",
+        "train_shape_file",
+        "valid_shape_file",
+        "multiple_iterator",
+        "init_param",
+        "token_list",
+    }
+)
 
 
 def _task_for(yaml_key: str):
     """This project's ESPnet task of a ``--<task>_train_config`` option, or None."""
     from espnet_ext.espnet.tasks import ASRTask, CLSTask, SSLTask
 
-    return {"asr_train_config": ASRTask, "classification_train_config": CLSTask,
-            "ssl_train_config": SSLTask}.get(yaml_key)
+    return {"asr_train_config": ASRTask, "classification_train_config": CLSTask, "ssl_train_config": SSLTask}.get(
+        yaml_key
+    )
 
 
 def model_file_key(yaml_key: str) -> str:
@@ -70,7 +81,7 @@ def archive_name(path: PathLike) -> str:
 
 
 # ---------------------------------------------------------------------------- the packed config
-def recorded_parts(config: Mapping[str, Any], source: str, task=None) -> Dict[str, Any]:
+def recorded_parts(config: Mapping[str, Any], source: str, task=None) -> dict[str, Any]:
     """The portable options of ``config``'s parts built from files: the training's record, else
     (a training that predates it) read by building the model from ``config`` with ``task``.
 
@@ -84,12 +95,15 @@ def recorded_parts(config: Mapping[str, Any], source: str, task=None) -> Dict[st
     gone = [path for _, path in missing if not os.path.exists(path)]
     if gone or task is None:
         keys = ", ".join(f"{part.conf_key}.path={path!r}" for part, path in missing)
-        raise ValueError(f"{source}: the model is built from {keys}, which the packed model cannot carry; "
-                         f"expected the architecture the training records ({RECORD_KEY}), or the file"
-                         f"{' (not found: ' + ', '.join(gone) + ')' if gone else ''} to read it from; "
-                         "train with this version of espnet_ext, or put the file back and pack again")
-    logging.info("%s records no %s: reading the architecture from %s", source, RECORD_KEY,
-                 ", ".join(path for _, path in missing))
+        raise ValueError(
+            f"{source}: the model is built from {keys}, which the packed model cannot carry; "
+            f"expected the architecture the training records ({RECORD_KEY}), or the file"
+            f"{' (not found: ' + ', '.join(gone) + ')' if gone else ''} to read it from; "
+            "train with this version of espnet_ext, or put the file back and pack again"
+        )
+    logging.info(
+        "%s records no %s: reading the architecture from %s", source, RECORD_KEY, ", ".join(path for _, path in missing)
+    )
     model = task.build_model(argparse.Namespace(**config))
     return {**recorded, **portable_parts(model)}
 
@@ -105,7 +119,7 @@ def _relink(value: Any, members: Mapping[str, str]) -> Any:
     return value
 
 
-def foreign_paths(value: Any, names: Iterable[str], where: str = "") -> List[Tuple[str, str]]:
+def foreign_paths(value: Any, names: Iterable[str], where: str = "") -> list[tuple[str, str]]:
     """``(key, value)`` of the strings in ``value`` that name a file of this machine and are not
     one of ``names`` (the zip's): absolute paths, and relative paths with a ``/`` that exist."""
     names = set(names)
@@ -113,13 +127,16 @@ def foreign_paths(value: Any, names: Iterable[str], where: str = "") -> List[Tup
         return [found for key, item in value.items() for found in foreign_paths(item, names, f"{where}{key}.")]
     if isinstance(value, (list, tuple)):
         return [found for i, item in enumerate(value) for found in foreign_paths(item, names, f"{where}{i}.")]
-    if isinstance(value, str) and value not in names and (
-            os.path.isabs(value) or ("/" in value and os.path.exists(value))):
+    if (
+        isinstance(value, str)
+        and value not in names
+        and (os.path.isabs(value) or ("/" in value and os.path.exists(value)))
+    ):
         return [(where.rstrip("."), value)]
     return []
 
 
-def relinked_config(config: Mapping[str, Any], members: Mapping[str, str], source: str) -> Dict[str, Any]:
+def relinked_config(config: Mapping[str, Any], members: Mapping[str, str], source: str) -> dict[str, Any]:
     """``config`` with paths to packed files (``members``: real path -> name in the zip) replaced by
     their names in the zip.
 
@@ -132,8 +149,10 @@ def relinked_config(config: Mapping[str, Any], members: Mapping[str, str], sourc
     foreign = foreign_paths(inference, members.values())
     if foreign:
         listed = "; ".join(f"{key}: {path}" for key, path in foreign)
-        raise ValueError(f"{source}: expected no file of this machine outside the packed files in the options "
-                         f"inference reads; found {listed} (pack the file with --option, or change the option)")
+        raise ValueError(
+            f"{source}: expected no file of this machine outside the packed files in the options "
+            f"inference reads; found {listed} (pack the file with --option, or change the option)"
+        )
     return packed
 
 
@@ -161,13 +180,19 @@ def _meta(files: Mapping[str, str], yaml_files: Mapping[str, str]) -> str:
 
     from espnet_ext import __version__
 
-    meta = {"files": dict(files), "yaml_files": dict(yaml_files), "timestamp": datetime.now().timestamp(),
-            "python": sys.version, "torch": str(torch.__version__), "espnet": espnet.__version__,
-            "espnet_ext": __version__}
+    meta = {
+        "files": dict(files),
+        "yaml_files": dict(yaml_files),
+        "timestamp": datetime.now().timestamp(),
+        "python": sys.version,
+        "torch": str(torch.__version__),
+        "espnet": espnet.__version__,
+        "espnet_ext": __version__,
+    }
     return yaml.safe_dump(meta)
 
 
-def _expand(paths: Iterable[PathLike]) -> List[Path]:
+def _expand(paths: Iterable[PathLike]) -> list[Path]:
     """Files of ``paths``, directories replaced by the files below them (sorted)."""
     out = []
     for path in map(Path, paths):
@@ -177,8 +202,12 @@ def _expand(paths: Iterable[PathLike]) -> List[Path]:
     return out
 
 
-def pack_model(yaml_files: Mapping[str, PathLike], files: Mapping[str, PathLike], outpath: PathLike,
-               options: Sequence[PathLike] = ()) -> Path:
+def pack_model(
+    yaml_files: Mapping[str, PathLike],
+    files: Mapping[str, PathLike],
+    outpath: PathLike,
+    options: Sequence[PathLike] = (),
+) -> Path:
     """Write the zip ``outpath`` (see the module docstring) and return its path.
 
     Args:
@@ -214,4 +243,3 @@ def pack_model(yaml_files: Mapping[str, PathLike], files: Mapping[str, PathLike]
                 archive.write(path, name)
     logging.info("packed %d files into %s", len(every) + 1, outpath)
     return outpath
-

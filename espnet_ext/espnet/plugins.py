@@ -5,7 +5,7 @@ config, and the class as ``"module:Class"`` (imported only when ESPnet's task mo
 table: imports nothing. Their frame counts for the stage-4 filter: :mod:`espnet_ext.espnet.lengths`.
 """
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple
 
 
 class Plugin(NamedTuple):
@@ -18,7 +18,7 @@ class Plugin(NamedTuple):
 _TASKS = ("espnet2.tasks.asr", "espnet2.tasks.ssl", "espnet2.tasks.cls")
 _LIGHT = "espnet_ext.espnet.encoders:LightCTCEncoder"
 
-PLUGINS: Tuple[Plugin, ...] = (
+PLUGINS: tuple[Plugin, ...] = (
     # the downsampling context network (encoder -> downsampler -> decoder) as an ASR encoder
     Plugin("espnet2.tasks.asr", "encoder_choices", "w2v2_context", "espnet_ext.espnet.encoders:W2V2ContextEncoder"),
     # dropout (+ optional LayerNorm / projection) on a backbone's output, for CTC on top

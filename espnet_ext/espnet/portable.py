@@ -17,7 +17,8 @@ beside ``frontend_conf``, which keeps ``path`` (what the experiment was fine-tun
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from torch import nn
 
@@ -33,16 +34,16 @@ class FilePart(NamedTuple):
 
     name_key: str
     conf_key: str
-    names: Tuple[str, ...]
+    names: tuple[str, ...]
 
 
-FILE_PARTS: Tuple[FilePart, ...] = (
+FILE_PARTS: tuple[FilePart, ...] = (
     FilePart("frontend", "frontend_conf", ("wav2vec2", "wav2vec1")),
     FilePart("encoder", "encoder_conf", ("w2v2_context",)),
 )
 
 
-def portable_parts(model: nn.Module) -> Dict[str, Dict[str, Any]]:
+def portable_parts(model: nn.Module) -> dict[str, dict[str, Any]]:
     """``{conf key: portable options}`` for each part of ``model`` built from a file."""
     parts = {}
     for part in FILE_PARTS:
@@ -60,7 +61,7 @@ def record_portable_conf(args: argparse.Namespace, model: nn.Module) -> None:
         setattr(args, RECORD_KEY, parts)
 
 
-def file_parts(config: Mapping[str, Any]) -> List[Tuple[FilePart, str]]:
+def file_parts(config: Mapping[str, Any]) -> list[tuple[FilePart, str]]:
     """The parts ``config`` builds from a file, with the file's path."""
     found = []
     for part in FILE_PARTS:
@@ -70,8 +71,9 @@ def file_parts(config: Mapping[str, Any]) -> List[Tuple[FilePart, str]]:
     return found
 
 
-def portable_config(config: Mapping[str, Any], recorded: Optional[Mapping[str, Any]] = None,
-                    source: str = "config") -> Dict[str, Any]:
+def portable_config(
+    config: Mapping[str, Any], recorded: Mapping[str, Any] | None = None, source: str = "config"
+) -> dict[str, Any]:
     """``config`` with each part built from a file built from ``recorded`` options instead
     (default: ``config``'s own :data:`RECORD_KEY`), which replace :data:`FILE_OPTIONS`; the record
     itself is left out.
@@ -85,8 +87,10 @@ def portable_config(config: Mapping[str, Any], recorded: Optional[Mapping[str, A
     for part, path in file_parts(config):
         options = recorded.get(part.conf_key)
         if not isinstance(options, Mapping):
-            raise ValueError(f"{source}: {part.conf_key}.path is {path!r}, and no architecture was recorded "
-                             f"for it ({RECORD_KEY}.{part.conf_key}): expected the record training writes")
+            raise ValueError(
+                f"{source}: {part.conf_key}.path is {path!r}, and no architecture was recorded "
+                f"for it ({RECORD_KEY}.{part.conf_key}): expected the record training writes"
+            )
         kept = {key: value for key, value in out[part.conf_key].items() if key not in FILE_OPTIONS}
         out[part.conf_key] = {**kept, **options}
     return out

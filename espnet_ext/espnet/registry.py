@@ -17,12 +17,11 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
-from typing import Dict, List, Tuple
 
 from espnet_ext.espnet.plugins import PLUGINS
 
 # task module -> list of (ClassChoices attribute, choice name, "module:Class")
-_PLUGINS: Dict[str, List[Tuple[str, str, str]]] = {
+_PLUGINS: dict[str, list[tuple[str, str, str]]] = {
     "espnet2.tasks.asr": [],
     "espnet2.tasks.ssl": [],
     "espnet2.tasks.cls": [],
@@ -160,6 +159,6 @@ def install() -> None:
     sys.meta_path.insert(0, _Finder())
 
 
-def registered(task_module: str) -> List[str]:
+def registered(task_module: str) -> list[str]:
     """Names this project declares for ``task_module`` (for tests and ``--help`` text)."""
     return [name for _, name, _ in _PLUGINS.get(task_module, [])]

@@ -23,8 +23,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import torch
 
@@ -56,9 +57,14 @@ def atomic_torch_saves() -> Iterator[None]:
             with replacing(path, keep_previous=keep) as tmp:
                 original(obj, tmp, *args, **kwargs)
         except Exception as error:
-            logging.error("Could not write %s: %s: %s. The previous %s (if any) is left as it was; the training "
-                          "stops here and resumes from the last state written when run again.",
-                          path, type(error).__name__, error, path.name)
+            logging.error(
+                "Could not write %s: %s: %s. The previous %s (if any) is left as it was; the training "
+                "stops here and resumes from the last state written when run again.",
+                path,
+                type(error).__name__,
+                error,
+                path.name,
+            )
             raise
         return None
 
@@ -93,7 +99,7 @@ def move_aside(path: Path) -> Path:
     return target
 
 
-def epoch_files(exp_dir: Path) -> Dict[int, Path]:
+def epoch_files(exp_dir: Path) -> dict[int, Path]:
     """``{N: <N>epoch.pth}`` in ``exp_dir``, ascending."""
     found = {int(m.group(1)): p for p in Path(exp_dir).iterdir() if (m := _EPOCH_FILE.match(p.name))}
     return dict(sorted(found.items()))
@@ -104,16 +110,18 @@ class ResumeState(NamedTuple):
     model weights of ``epoch`` (``weights``); ``source`` is the file read."""
 
     source: Path
-    states: Optional[Dict[str, Any]] = None
-    weights: Optional[Dict[str, torch.Tensor]] = None
+    states: dict[str, Any] | None = None
+    weights: dict[str, torch.Tensor] | None = None
     epoch: int = 0
 
 
-def _read_full(path: Path, map_location: str) -> Dict[str, Any]:
+def _read_full(path: Path, map_location: str) -> dict[str, Any]:
     states = load_state(path, map_location)
     if not isinstance(states, dict) or any(key not in states for key in _STATE_KEYS):
         found = sorted(states) if isinstance(states, dict) else type(states).__name__
-        raise UnreadableState(f"{path}: expected ESPnet's training state (keys {', '.join(_STATE_KEYS)}); found {found}")
+        raise UnreadableState(
+            f"{path}: expected ESPnet's training state (keys {', '.join(_STATE_KEYS)}); found {found}"
+        )
     return states
 
 
@@ -125,7 +133,7 @@ def _set_aside(path: Path, error: UnreadableState, move: bool) -> None:
         logging.error("Cannot resume from %s (%s).", path, error)
 
 
-def newest_intact_state(exp_dir: Path, map_location: str = "cpu", move: bool = True) -> Optional[ResumeState]:
+def newest_intact_state(exp_dir: Path, map_location: str = "cpu", move: bool = True) -> ResumeState | None:
     """The newest state of ``exp_dir`` that loads: ``checkpoint.pth``, ``checkpoint.prev.pth``, then the
     ``<N>epoch.pth`` files from the last one down (weights only). Each unreadable one is logged and,
     with ``move`` (the process that writes), moved aside. None when there is nothing to resume from.
@@ -169,11 +177,13 @@ def restore_missing_checkpoint(exp_dir: Path) -> None:
         raise ValueError(
             f"{exp_dir}: expected {CHECKPOINT} or {PREVIOUS} to resume from beside "
             f"{', '.join(p.name for p in epochs.values())}; found neither. Training from scratch would "
-            f"overwrite those epoch files: move them away to start over, or restore a checkpoint.")
+            f"overwrite those epoch files: move them away to start over, or restore a checkpoint."
+        )
 
 
-def apply_full_state(states: Dict[str, Any], model, reporter, optimizers, schedulers, scaler,
-                     strict: bool = True) -> None:
+def apply_full_state(
+    states: dict[str, Any], model, reporter, optimizers, schedulers, scaler, strict: bool = True
+) -> None:
     """Load ESPnet's checkpoint dict into the training objects (what ESPnet's own resume restores)."""
     model.load_state_dict(states["model"], strict=strict)
     reporter.load_state_dict(states["reporter"])
@@ -189,7 +199,7 @@ def apply_full_state(states: Dict[str, Any], model, reporter, optimizers, schedu
             scaler.load_state_dict(states["scaler"])
 
 
-def keep_earlier_epochs(exp_dir: Path, upto: int) -> Optional[Path]:
+def keep_earlier_epochs(exp_dir: Path, upto: int) -> Path | None:
     """Hard links (copies where links fail) of ``<N>epoch.pth``, N <= ``upto``, in
     ``<exp_dir>/epochs_before_resume-<time>/``: after a weights-only resume ESPnet's n-best pruning
     no longer knows their scores and removes them. Returns the directory, None when there is none."""
@@ -210,7 +220,7 @@ def keep_earlier_epochs(exp_dir: Path, upto: int) -> Optional[Path]:
     return keep
 
 
-def log_weights_only(state: ResumeState, kept: Optional[Path]) -> None:
+def log_weights_only(state: ResumeState, kept: Path | None) -> None:
     """The error a weights-only resume logs: what is lost, and what the run does."""
     lines = [
         f"No intact {CHECKPOINT} or {PREVIOUS}: resuming from {state.source.name}, the model weights "
@@ -237,7 +247,7 @@ def relink(link: Path, target: str) -> None:
     os.replace(tmp, link)
 
 
-def repair_epoch_outputs(exp_dir: Path, states: Dict[str, Any], reporter, criteria: List) -> List[str]:
+def repair_epoch_outputs(exp_dir: Path, states: dict[str, Any], reporter, criteria: list) -> list[str]:
     """After resuming from a checkpoint of epoch N: what ESPnet writes right after ``checkpoint.pth``
     and a kill may have cut short. ``<N>epoch.pth`` (the model of the checkpoint), ``latest.pth``
     and the ``<phase>.<key>.best.pth`` links. Returns the names written."""
@@ -260,5 +270,7 @@ def repair_epoch_outputs(exp_dir: Path, states: Dict[str, Any], reporter, criter
             relink(link, target)
             written.append(name)
     if written:
-        logging.warning("Resumed after a kill that cut epoch %d's saving short: wrote %s again", epoch, ", ".join(written))
+        logging.warning(
+            "Resumed after a kill that cut epoch %d's saving short: wrote %s again", epoch, ", ".join(written)
+        )
     return written

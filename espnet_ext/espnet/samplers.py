@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
-from typing import Iterator, List, Optional, Tuple
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -49,9 +49,15 @@ class FairseqBatchSampler(AbsSampler):
         required_batch_size_multiple: fairseq's per-GPU multiple (1: none).
     """
 
-    def __init__(self, batch_bins: int, shape_file: str, max_sample_size: Optional[int] = None,
-                 max_utterances_per_gpu: Optional[int] = None, gpus: int = 1,
-                 required_batch_size_multiple: int = 1):
+    def __init__(
+        self,
+        batch_bins: int,
+        shape_file: str,
+        max_sample_size: int | None = None,
+        max_utterances_per_gpu: int | None = None,
+        gpus: int = 1,
+        required_batch_size_multiple: int = 1,
+    ):
         shapes = load_num_sequence_text(shape_file, loader_type="csv_int")
         if not shapes:
             raise ValueError(f"{shape_file}: no utterances")
@@ -59,38 +65,53 @@ class FairseqBatchSampler(AbsSampler):
         lengths = [shapes[k][0] for k in self.keys]
         self.batch_bins, self.shape_file, self.max_sample_size = batch_bins, shape_file, max_sample_size
         self.max_utterances_per_gpu, self.gpus = max_utterances_per_gpu, gpus
-        self.batch_list: List[Tuple[str, ...]] = [
+        self.batch_list: list[tuple[str, ...]] = [
             tuple(self.keys[i] for i in b)
-            for b in fairseq_batches(lengths, batch_bins, max_sample_size, max_utterances_per_gpu, gpus,
-                                     required_batch_size_multiple)]
+            for b in fairseq_batches(
+                lengths, batch_bins, max_sample_size, max_utterances_per_gpu, gpus, required_batch_size_multiple
+            )
+        ]
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(N-batch={len(self)}, batch_bins={self.batch_bins}, "
-                f"max_sample_size={self.max_sample_size}, max_utterances_per_gpu={self.max_utterances_per_gpu}, "
-                f"gpus={self.gpus}, shape_file={self.shape_file})")
+        return (
+            f"{type(self).__name__}(N-batch={len(self)}, batch_bins={self.batch_bins}, "
+            f"max_sample_size={self.max_sample_size}, max_utterances_per_gpu={self.max_utterances_per_gpu}, "
+            f"gpus={self.gpus}, shape_file={self.shape_file})"
+        )
 
     def __len__(self) -> int:
         return len(self.batch_list)
 
-    def __iter__(self) -> Iterator[Tuple[str, ...]]:
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
         return iter(self.batch_list)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("espnet_ext: fairseq batches")
-    group.add_argument("--fairseq_batches", type=str2bool, default=False,
-                       help="training batches as fairseq's max_tokens (FairseqBatchSampler): sizes "
-                            "min(length, collate_fn_conf.max_sample_size), batch_bins a ceiling over all "
-                            "GPUs, a multiple of the world size per batch; needs batch_type numel")
-    group.add_argument("--max_utterances_per_gpu", type=int_or_none, default=None,
-                       help="with --fairseq_batches: at most this many utterances per GPU "
-                            "(fairseq dataset.batch_size)")
-    group.add_argument("--required_batch_size_multiple", type=int, default=1,
-                       help="with --fairseq_batches: utterances per GPU a multiple of this when a "
-                            "batch has that many (fairseq's option; its default is 8)")
+    group.add_argument(
+        "--fairseq_batches",
+        type=str2bool,
+        default=False,
+        help="training batches as fairseq's max_tokens (FairseqBatchSampler): sizes "
+        "min(length, collate_fn_conf.max_sample_size), batch_bins a ceiling over all "
+        "GPUs, a multiple of the world size per batch; needs batch_type numel",
+    )
+    group.add_argument(
+        "--max_utterances_per_gpu",
+        type=int_or_none,
+        default=None,
+        help="with --fairseq_batches: at most this many utterances per GPU (fairseq dataset.batch_size)",
+    )
+    group.add_argument(
+        "--required_batch_size_multiple",
+        type=int,
+        default=1,
+        help="with --fairseq_batches: utterances per GPU a multiple of this when a "
+        "batch has that many (fairseq's option; its default is 8)",
+    )
 
 
-def max_sample_size(args: argparse.Namespace) -> Optional[int]:
+def max_sample_size(args: argparse.Namespace) -> int | None:
     """The crop the sampler counts with: ``collate_fn_conf.max_sample_size`` (ssl1), else None."""
     value = (getattr(args, "collate_fn_conf", None) or {}).get("max_sample_size")
     return None if value is None else int(value)
@@ -110,23 +131,40 @@ class FairseqBatchesMixin:
         if not getattr(args, "fairseq_batches", False) or mode != "train":
             return super().build_sequence_iter_factory(args, iter_options, mode)
         if iter_options.batch_type != "numel":
-            raise ValueError(f"fairseq_batches: expected batch_type numel (batch_bins is the ceiling); "
-                             f"found {iter_options.batch_type!r}")
+            raise ValueError(
+                f"fairseq_batches: expected batch_type numel (batch_bins is the ceiling); "
+                f"found {iter_options.batch_type!r}"
+            )
         world = torch.distributed.get_world_size() if iter_options.distributed else 1
-        sampler = FairseqBatchSampler(iter_options.batch_bins, iter_options.shape_files[0], max_sample_size(args),
-                                      args.max_utterances_per_gpu, world, args.required_batch_size_multiple)
+        sampler = FairseqBatchSampler(
+            iter_options.batch_bins,
+            iter_options.shape_files[0],
+            max_sample_size(args),
+            args.max_utterances_per_gpu,
+            world,
+            args.required_batch_size_multiple,
+        )
         batches = list(sampler)
         if iter_options.num_batches is not None:
             batches = batches[: iter_options.num_batches]
         sizes = [len(b) for b in batches]
         logging.info(f"[{mode}] Batch sampler: {sampler}")
-        logging.info(f"[{mode}] mini-batch sizes summary: N-batch={len(sizes)}, mean={np.mean(sizes):.1f}, "
-                     f"min={np.min(sizes)}, max={np.max(sizes)}")
+        logging.info(
+            f"[{mode}] mini-batch sizes summary: N-batch={len(sizes)}, mean={np.mean(sizes):.1f}, "
+            f"min={np.min(sizes)}, max={np.max(sizes)}"
+        )
         if iter_options.distributed:
             rank = torch.distributed.get_rank()
             batches = [b[rank::world] for b in batches]
         dataset = cls.build_dataset(args, iter_options, set(itertools.chain(*batches)))
         return SequenceIterFactory(
-            dataset=dataset, batches=batches, seed=args.seed, num_iters_per_epoch=iter_options.num_iters_per_epoch,
-            shuffle=iter_options.train, shuffle_within_batch=args.shuffle_within_batch,
-            num_workers=args.num_workers, collate_fn=iter_options.collate_fn, pin_memory=args.ngpu > 0)
+            dataset=dataset,
+            batches=batches,
+            seed=args.seed,
+            num_iters_per_epoch=iter_options.num_iters_per_epoch,
+            shuffle=iter_options.train,
+            shuffle_within_batch=args.shuffle_within_batch,
+            num_workers=args.num_workers,
+            collate_fn=iter_options.collate_fn,
+            pin_memory=args.ngpu > 0,
+        )

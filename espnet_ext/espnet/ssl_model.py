@@ -25,7 +25,8 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-from typing import Any, Dict, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,21 +35,23 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from torch import Tensor
 
 from espnet_ext.espnet.updates import count_updates, updates_done
-from espnet_ext.wav2vec2.waveform import normalize_waveforms
 from espnet_ext.wav2vec2.compile import compile_layers
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
-from espnet_ext.wav2vec2.importers import save_backbone
 from espnet_ext.wav2vec2.downsample import downsampling_context_network
-from espnet_ext.wav2vec2.pretraining import PretrainingOutput, downsampling_context_options, wav2vec2_pretraining
+from espnet_ext.wav2vec2.importers import save_backbone
 from espnet_ext.wav2vec2.presets import preset_config
+from espnet_ext.wav2vec2.pretraining import PretrainingOutput, downsampling_context_options, wav2vec2_pretraining
+from espnet_ext.wav2vec2.waveform import normalize_waveforms
 
 
-def _config(preset: str, overrides: Optional[Mapping[str, Any]]) -> Wav2Vec2Config:
+def _config(preset: str, overrides: Mapping[str, Any] | None) -> Wav2Vec2Config:
     values = preset_config(preset).to_dict()
     unknown = sorted(set(overrides or {}) - set(values))
     if unknown:
-        raise ValueError(f"wav2vec2 model_conf.config: unknown fields {unknown}; expected Wav2Vec2Config fields "
-                         f"(fairseq names), e.g. encoder_layerdrop, num_negatives, latent_temp")
+        raise ValueError(
+            f"wav2vec2 model_conf.config: unknown fields {unknown}; expected Wav2Vec2Config fields "
+            f"(fairseq names), e.g. encoder_layerdrop, num_negatives, latent_temp"
+        )
     values.update(overrides or {})
     return Wav2Vec2Config.from_dict(values)
 
@@ -66,11 +69,20 @@ class CollapseMonitor:
     ``patience`` batches while it lasts.
     """
 
-    def __init__(self, num_vars: int, num_negatives: int, ppl_fraction: float = 0.1,
-                 chance_margin: float = 0.02, patience: int = 1000, every: int = 50) -> None:
+    def __init__(
+        self,
+        num_vars: int,
+        num_negatives: int,
+        ppl_fraction: float = 0.1,
+        chance_margin: float = 0.02,
+        patience: int = 1000,
+        every: int = 50,
+    ) -> None:
         if not 0 <= ppl_fraction <= 1 or patience < 1 or every < 1:
-            raise ValueError(f"collapse monitor: expected 0 <= ppl_fraction <= 1, patience >= 1, every >= 1; "
-                             f"found {ppl_fraction}, {patience}, {every}")
+            raise ValueError(
+                f"collapse monitor: expected 0 <= ppl_fraction <= 1, patience >= 1, every >= 1; "
+                f"found {ppl_fraction}, {patience}, {every}"
+            )
         self.num_vars, self.chance = num_vars, math.log(num_negatives + 1)
         self.ppl_fraction, self.chance_margin = ppl_fraction, chance_margin
         self.patience, self.every = patience, every
@@ -82,12 +94,18 @@ class CollapseMonitor:
         if self.batches % self.every:
             return
         ppl, lm = float(code_ppl), float(loss_m)
-        self._check("collapse", ppl < self.ppl_fraction * self.num_vars,
-                    f"code perplexity {ppl:.1f} < {self.ppl_fraction:g} x G·V = {self.ppl_fraction * self.num_vars:.1f}"
-                    " (codebook collapse: raise diversity_weight or the Gumbel temperature)")
-        self._check("chance", self.batches > self.patience and lm > self.chance * (1 - self.chance_margin),
-                    f"L_m {lm:.3f} at chance, log(K+1) = {self.chance:.3f} (not learning: check the learning "
-                    "rate, masking and data)")
+        self._check(
+            "collapse",
+            ppl < self.ppl_fraction * self.num_vars,
+            f"code perplexity {ppl:.1f} < {self.ppl_fraction:g} x G·V = {self.ppl_fraction * self.num_vars:.1f}"
+            " (codebook collapse: raise diversity_weight or the Gumbel temperature)",
+        )
+        self._check(
+            "chance",
+            self.batches > self.patience and lm > self.chance * (1 - self.chance_margin),
+            f"L_m {lm:.3f} at chance, log(K+1) = {self.chance:.3f} (not learning: check the learning "
+            "rate, masking and data)",
+        )
 
     def _check(self, name: str, bad: bool, message: str) -> None:
         if not bad:
@@ -120,27 +138,42 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
 
     builds_from_model_conf = True  # Wav2Vec2TaskMixin builds it from model_conf alone
 
-    def __init__(self, preset: str = "base", config: Optional[Dict[str, Any]] = None,
-                 context: Optional[Dict[str, Any]] = None, diversity_weight: float = 0.1,
-                 feature_penalty_weight: float = 10.0, normalize_waveform: bool = False,
-                 collapse_ppl_fraction: float = 0.1, collapse_patience: int = 1000,
-                 torch_compile: bool = False) -> None:
+    def __init__(
+        self,
+        preset: str = "base",
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        diversity_weight: float = 0.1,
+        feature_penalty_weight: float = 10.0,
+        normalize_waveform: bool = False,
+        collapse_ppl_fraction: float = 0.1,
+        collapse_patience: int = 1000,
+        torch_compile: bool = False,
+    ) -> None:
         super().__init__()
         self.config = _config(preset, config)
         self.context_options = None if context is None else downsampling_context_options(self.config, **context)
         network = None if context is None else downsampling_context_network(**self.context_options)
-        self.pretraining = wav2vec2_pretraining(self.config, context=network, diversity_weight=diversity_weight,
-                                                feature_penalty_weight=feature_penalty_weight)
+        self.pretraining = wav2vec2_pretraining(
+            self.config,
+            context=network,
+            diversity_weight=diversity_weight,
+            feature_penalty_weight=feature_penalty_weight,
+        )
         self.normalize_waveform = normalize_waveform
         count_updates(self)  # self.num_updates: optimizer updates, sets the Gumbel temperature
-        self.monitor = CollapseMonitor(self.config.latent_groups * self.config.latent_vars,
-                                       self.config.num_negatives, collapse_ppl_fraction,
-                                       patience=collapse_patience)
+        self.monitor = CollapseMonitor(
+            self.config.latent_groups * self.config.latent_vars,
+            self.config.num_negatives,
+            collapse_ppl_fraction,
+            patience=collapse_patience,
+        )
         if torch_compile:
             compile_layers(self.pretraining)
 
-    def forward(self, speech: Tensor, speech_lengths: Tensor, speech_normalized: bool = False, **kwargs: Any
-                ) -> Tuple[Tensor, Dict[str, Tensor], Tensor]:
+    def forward(
+        self, speech: Tensor, speech_lengths: Tensor, speech_normalized: bool = False, **kwargs: Any
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """``(B, L)`` waveforms, ``(B,)`` lengths -> (loss per masked frame, stats, weight = masked frames).
 
         ``speech_normalized``: the batch comes from :class:`NormalizeWholeUtterances` (normalised
@@ -159,17 +192,23 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         return loss, stats, weight
 
     @staticmethod
-    def stats(out: PretrainingOutput) -> Dict[str, Tensor]:
+    def stats(out: PretrainingOutput) -> dict[str, Tensor]:
         """The logged values of one forward pass (detached scalars)."""
         values = {
-            "loss": out.loss.per_frame, "loss_m": out.loss.contrastive_per_frame, "loss_d": out.loss.diversity,
-            "feature_pen": out.loss.feature_penalty, "code_ppl": out.quantizer.code_perplexity,
-            "prob_ppl": out.quantizer.prob_perplexity, "acc": out.stats.accuracy, "sim_pos": out.stats.sim_pos,
-            "sim_neg": out.stats.sim_neg, "temp": out.quantizer.temperature,
+            "loss": out.loss.per_frame,
+            "loss_m": out.loss.contrastive_per_frame,
+            "loss_d": out.loss.diversity,
+            "feature_pen": out.loss.feature_penalty,
+            "code_ppl": out.quantizer.code_perplexity,
+            "prob_ppl": out.quantizer.prob_perplexity,
+            "acc": out.stats.accuracy,
+            "sim_pos": out.stats.sim_pos,
+            "sim_neg": out.stats.sim_neg,
+            "temp": out.quantizer.temperature,
         }
         return {name: value.detach().float() for name, value in values.items()}
 
-    def collect_feats(self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any) -> Dict[str, Tensor]:
+    def collect_feats(self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any) -> dict[str, Tensor]:
         """The model reads waveforms: the "features" are the samples (for ESPnet's collect_stats)."""
         return {"feats": speech, "feats_lengths": speech_lengths}
 
@@ -182,9 +221,15 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         state = self.pretraining.pretraining_state()
         if not heads:
             state = {k: v for k, v in state.items() if k.startswith("context_network.")}
-        save_backbone(self.pretraining.backbone, self.config, path, pretraining_state=state,
-                      context=self.context_options, num_updates=updates_done(self),
-                      normalize=self.normalize_waveform)
+        save_backbone(
+            self.pretraining.backbone,
+            self.config,
+            path,
+            pretraining_state=state,
+            context=self.context_options,
+            num_updates=updates_done(self),
+            normalize=self.normalize_waveform,
+        )
 
 
 class NormalizeWholeUtterances:
@@ -218,8 +263,9 @@ class MaxSampleCrop:
 
     def __init__(self, collate: Any, max_samples: int) -> None:
         if max_samples < 1:
-            raise ValueError(f"collate_fn_conf.max_sample_size: expected a positive number of samples; "
-                             f"found {max_samples}")
+            raise ValueError(
+                f"collate_fn_conf.max_sample_size: expected a positive number of samples; found {max_samples}"
+            )
         self.collate, self.max_samples = collate, max_samples
 
     def __call__(self, data: Any) -> Any:
@@ -273,7 +319,7 @@ class Wav2Vec2TaskMixin:
         if not _builds_wav2vec2(args) or args.collect_stats:
             return collate
         if (args.model_conf or {}).get("normalize_waveform"):
-            collate = NormalizeWholeUtterances(collate)   # before any crop, as fairseq
+            collate = NormalizeWholeUtterances(collate)  # before any crop, as fairseq
         max_samples = (args.collate_fn_conf or {}).get("max_sample_size")
         if max_samples is None or not train:
             return collate
@@ -288,9 +334,16 @@ class Wav2Vec2TaskMixin:
         from espnet2.train.preprocessor import CommonPreprocessor
 
         return CommonPreprocessor(
-            train=train, token_type=None, token_list=None, rir_scp=args.rir_scp,
-            rir_apply_prob=args.rir_apply_prob, noise_scp=args.noise_scp, noise_apply_prob=args.noise_apply_prob,
-            noise_db_range=args.noise_db_range, speech_volume_normalize=args.speech_volume_normalize)
+            train=train,
+            token_type=None,
+            token_list=None,
+            rir_scp=args.rir_scp,
+            rir_apply_prob=args.rir_apply_prob,
+            noise_scp=args.noise_scp,
+            noise_apply_prob=args.noise_apply_prob,
+            noise_db_range=args.noise_db_range,
+            speech_volume_normalize=args.speech_volume_normalize,
+        )
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
@@ -299,8 +352,10 @@ class Wav2Vec2TaskMixin:
         from espnet2.tasks.ssl import model_choices
 
         model = model_choices.get_class(args.model)(**(args.model_conf or {}))
-        logging.info("wav2vec2 pre-training model %s; frontend, normalize, encoder and loss options are not used",
-                     type(model).__name__)
+        logging.info(
+            "wav2vec2 pre-training model %s; frontend, normalize, encoder and loss options are not used",
+            type(model).__name__,
+        )
         if getattr(args, "init", None) is not None:  # replaces fairseq's initialisation, as asked
             from espnet2.torch_utils.initialize import initialize
 

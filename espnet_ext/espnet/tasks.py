@@ -8,13 +8,13 @@ and therefore the registry before it builds a model. They also use the project's
 
 from __future__ import annotations
 
-import espnet_ext  # noqa: F401  (registry)
 from espnet2.tasks.asr import ASRTask as _ESPnetASRTask
 from espnet2.tasks.cls import CLSTask as _ESPnetCLSTask
 from espnet2.tasks.ssl import SSLTask as _ESPnetSSLTask
 from espnet2.utils.types import str2bool
 from torch import nn
 
+import espnet_ext  # noqa: F401  (registry)
 from espnet_ext.espnet.frontend import NormalizeMismatchError
 from espnet_ext.espnet.portable import record_portable_conf
 from espnet_ext.espnet.samplers import FairseqBatchesMixin
@@ -35,9 +35,12 @@ class FeatsStatsMixin:
     def add_task_arguments(cls, parser) -> None:
         super().add_task_arguments(parser)
         parser.add_argument_group("espnet_ext").add_argument(
-            "--collect_feats_stats", type=str2bool, default=True,
+            "--collect_feats_stats",
+            type=str2bool,
+            default=True,
             help="with --collect_stats: also compute feature statistics (for global_mvn) by running "
-                 "the frontend; false: shapes only")
+            "the frontend; false: shapes only",
+        )
 
     @classmethod
     def build_model(cls, args):
@@ -90,15 +93,18 @@ class ASRTask(PortableConfMixin, FairseqBatchesMixin, FeatsStatsMixin, _ESPnetAS
     def add_task_arguments(cls, parser) -> None:
         super().add_task_arguments(parser)
         parser.add_argument_group("espnet_ext").add_argument(
-            "--ctc_init", choices=CTC_INITS, default="pytorch",
+            "--ctc_init",
+            choices=CTC_INITS,
+            default="pytorch",
             help="initialisation of the CTC output layer: xavier_uniform with bias 0 (fairseq's "
-                 "wav2vec 2.0 fine-tuning head) or pytorch (nn.Linear's default)")
+            "wav2vec 2.0 fine-tuning head) or pytorch (nn.Linear's default)",
+        )
 
     @classmethod
     def build_model(cls, args):
         try:
             model = super().build_model(args)
-        except NormalizeMismatchError as e:   # name the fine-tuning config too
+        except NormalizeMismatchError as e:  # name the fine-tuning config too
             config = getattr(args, "config", None)
             raise NormalizeMismatchError(f"{config}: {e}" if config else str(e)) from None
         init_ctc_output(model, getattr(args, "ctc_init", "pytorch"))

@@ -23,7 +23,6 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
-from typing import Dict, Optional
 
 from espnet2.train.reporter import SubReporter, aggregate
 from espnet2.train.trainer import Trainer as _ESPnetTrainer
@@ -46,7 +45,7 @@ class Trainer(_ESPnetTrainer):
     """ESPnet's Trainer with ``--keep_last_epochs N``, ``--save_every_updates K`` and a progress
     line per epoch on stderr (rank 0)."""
 
-    _progress: Optional[EpochProgress] = None  # set by run() in the process that reports
+    _progress: EpochProgress | None = None  # set by run() in the process that reports
     _writer: bool = True  # whether this process writes the experiment dir (rank 0); set by run()
     _criteria: tuple = ()  # the run's best_model_criterion, for resume()
 
@@ -75,16 +74,24 @@ class Trainer(_ESPnetTrainer):
         return keep_last_epochs(options)
 
     @classmethod
-    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
-            plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+    def run(
+        cls,
+        model,
+        optimizers,
+        schedulers,
+        train_iter_factory,
+        valid_iter_factory,
+        plot_attention_iter_factory,
+        trainer_options,
+        distributed_option,
+    ) -> None:
         every = getattr(trainer_options, "save_every_updates", 0)
         handle = None
         rank0 = not distributed_option.distributed or distributed_option.dist_rank == 0
         if every > 0 and rank0:
             # the count is read when the first update is done, not now: ESPnet's run() resumes
             # from checkpoint.pth (model, schedulers) after this point
-            saver = PeriodicSaver(model, Path(trainer_options.output_dir) / "checkpoints", every,
-                                  schedulers=schedulers)
+            saver = PeriodicSaver(model, Path(trainer_options.output_dir) / "checkpoints", every, schedulers=schedulers)
             handle = saver.attach(optimizers[0])
         if rank0:
             cls._progress = EpochProgress(trainer_options.max_epoch)
@@ -98,8 +105,16 @@ class Trainer(_ESPnetTrainer):
             resuming.restore_missing_checkpoint(output_dir)
         try:
             with resuming.atomic_torch_saves():
-                super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
-                            plot_attention_iter_factory, trainer_options, distributed_option)
+                super().run(
+                    model,
+                    optimizers,
+                    schedulers,
+                    train_iter_factory,
+                    valid_iter_factory,
+                    plot_attention_iter_factory,
+                    trainer_options,
+                    distributed_option,
+                )
                 if handle is not None:
                     saver.save_last()
         finally:
@@ -108,8 +123,9 @@ class Trainer(_ESPnetTrainer):
                 handle.remove()
 
     @classmethod
-    def resume(cls, checkpoint, model, reporter, optimizers, schedulers, scaler, ngpu: int = 0,
-               strict: bool = True) -> None:
+    def resume(
+        cls, checkpoint, model, reporter, optimizers, schedulers, scaler, ngpu: int = 0, strict: bool = True
+    ) -> None:
         """ESPnet's resume from ``checkpoint.pth``, surviving an unreadable one: the newest intact
         state of :func:`~espnet_ext.espnet.resume.newest_intact_state` (logged: which file, and
         for weights only what is lost), then what a kill cut short of that epoch's saving."""
@@ -148,7 +164,7 @@ class Trainer(_ESPnetTrainer):
             print(cls._progress.line(reporter.get_epoch(), epoch_means(reporter)), file=sys.stderr, flush=True)
 
 
-def epoch_means(reporter: SubReporter) -> Dict[str, float]:
+def epoch_means(reporter: SubReporter) -> dict[str, float]:
     """The epoch's mean of each value registered so far (as ESPnet's Reporter will log them)."""
     return {key: float(aggregate(values)) for key, values in reporter.stats.items() if values}
 
@@ -173,7 +189,7 @@ class PeriodicSaver:
     counted since. (Counting from the saver's construction restarted at 0 after a resume and
     overwrote the earlier ``<N>updates.pth`` with later models.)"""
 
-    def __init__(self, model, directory: Path, every: int, start: Optional[int] = None, schedulers=()):
+    def __init__(self, model, directory: Path, every: int, start: int | None = None, schedulers=()):
         self.model, self.directory, self.every, self.updates = model, Path(directory), every, start
         self.schedulers = list(schedulers or ())
 

@@ -24,7 +24,6 @@ buffer, the count is saved in checkpoints and restored on resume, and DDP broadc
 from __future__ import annotations
 
 import weakref
-from typing import Dict
 
 import torch
 from torch import nn
@@ -33,9 +32,9 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 #: name of the buffer :func:`count_updates` registers.
 BUFFER = "num_updates"
 
-_COUNTED: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
+_COUNTED: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 # optimizer -> (number of param groups when checked, {module: owns one of its parameters})
-_OWNERSHIP: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_OWNERSHIP: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _HOOK = None
 
 
@@ -45,7 +44,7 @@ def _owns(optimizer: torch.optim.Optimizer, module: nn.Module) -> bool:
     if cached is None or cached[0] != groups:
         cached = (groups, weakref.WeakKeyDictionary())
         _OWNERSHIP[optimizer] = cached
-    owned: Dict = cached[1]
+    owned: dict = cached[1]
     if module not in owned:
         ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
         owned[module] = any(id(p) in ids for p in module.parameters())
@@ -72,8 +71,10 @@ def count_updates(module: nn.Module) -> nn.Module:
     if existing is None:
         module.register_buffer(BUFFER, torch.zeros((), dtype=torch.long))
     elif not (isinstance(existing, torch.Tensor) and existing.dtype == torch.long and existing.dim() == 0):
-        raise ValueError(f"{type(module).__name__}.{BUFFER}: expected a 0-dim long buffer to count into; "
-                         f"found {type(existing).__name__}")
+        raise ValueError(
+            f"{type(module).__name__}.{BUFFER}: expected a 0-dim long buffer to count into; "
+            f"found {type(existing).__name__}"
+        )
     _COUNTED.add(module)
     if _HOOK is None:
         _HOOK = register_optimizer_step_post_hook(_after_step)

@@ -35,8 +35,9 @@ Fine-tuning (an ASR/SSL/CLS config)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any
 
 import torch
 from espnet2.torch_utils.device_funcs import force_gatherable
@@ -60,8 +61,9 @@ class ChanceMonitor(CollapseMonitor):
     collapsing the encoder output to a constant. Read every ``every`` batches (one host sync)."""
 
     def __init__(self, chance: float, patience: int = 1000, every: int = 50, margin: float = 0.02) -> None:
-        super().__init__(num_vars=1, num_negatives=1, ppl_fraction=0.0, chance_margin=margin, patience=patience,
-                         every=every)
+        super().__init__(
+            num_vars=1, num_negatives=1, ppl_fraction=0.0, chance_margin=margin, patience=patience, every=every
+        )
         self.chance = chance
 
     def update_loss(self, loss: Tensor) -> None:
@@ -69,9 +71,12 @@ class ChanceMonitor(CollapseMonitor):
         if self.batches % self.every:
             return
         value = float(loss)
-        self._check("chance", self.batches > self.patience and value > self.chance * (1 - self.chance_margin),
-                    f"loss {value:.3f} at chance {self.chance:.3f} (accuracy near 1/(N+1): the encoder output has "
-                    "collapsed to the class prior; try balanced_classes: true, infonce: true or a lower learning rate)")
+        self._check(
+            "chance",
+            self.batches > self.patience and value > self.chance * (1 - self.chance_margin),
+            f"loss {value:.3f} at chance {self.chance:.3f} (accuracy near 1/(N+1): the encoder output has "
+            "collapsed to the class prior; try balanced_classes: true, infonce: true or a lower learning rate)",
+        )
 
 
 class ESPnetWav2Vec1Model(AbsESPnetModel):
@@ -85,8 +90,7 @@ class ESPnetWav2Vec1Model(AbsESPnetModel):
 
     builds_from_model_conf = True  # the SSL task mixin builds it from model_conf alone (as wav2vec2)
 
-    def __init__(self, preset: str = "base", config: Optional[Dict[str, Any]] = None,
-                 chance_patience: int = 1000) -> None:
+    def __init__(self, preset: str = "base", config: dict[str, Any] | None = None, chance_patience: int = 1000) -> None:
         super().__init__()
         self.config: Wav2Vec1Config = preset_config(preset).replace(config or {}, "wav2vec1 model_conf.config")
         self.pretraining = wav2vec1_pretraining(self.config)
@@ -94,8 +98,9 @@ class ESPnetWav2Vec1Model(AbsESPnetModel):
         chance = chance_loss(self.config.num_negatives, self.config.infonce, self.config.balanced_classes)
         self.monitor = ChanceMonitor(chance, patience=chance_patience)
 
-    def forward(self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any
-                ) -> Tuple[Tensor, Dict[str, Tensor], Tensor]:
+    def forward(
+        self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """``(B, L)`` waveforms, ``(B,)`` lengths -> (loss per prediction, stats, weight = predictions).
 
         Other batch entries (``text``) are ignored.
@@ -107,22 +112,27 @@ class ESPnetWav2Vec1Model(AbsESPnetModel):
         return force_gatherable((loss, self.stats(out), out.loss.sample_size), loss.device)
 
     @staticmethod
-    def stats(out: PretrainingOutput) -> Dict[str, Tensor]:
+    def stats(out: PretrainingOutput) -> dict[str, Tensor]:
         """The logged values of one forward pass (detached float scalars)."""
         steps = out.stats.step_accuracy
-        values = {"loss": out.loss.per_prediction, "acc": out.stats.accuracy, "acc_k1": steps[0],
-                  f"acc_k{steps.numel()}": steps[-1], "prob_pos": out.stats.prob_pos, "prob_neg": out.stats.prob_neg}
+        values = {
+            "loss": out.loss.per_prediction,
+            "acc": out.stats.accuracy,
+            "acc_k1": steps[0],
+            f"acc_k{steps.numel()}": steps[-1],
+            "prob_pos": out.stats.prob_pos,
+            "prob_neg": out.stats.prob_neg,
+        }
         return {name: value.detach().float() for name, value in values.items()}
 
-    def collect_feats(self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any) -> Dict[str, Tensor]:
+    def collect_feats(self, speech: Tensor, speech_lengths: Tensor, **kwargs: Any) -> dict[str, Tensor]:
         """The model reads waveforms: the "features" are the samples (for ESPnet's collect_stats)."""
         return {"feats": speech, "feats_lengths": speech_lengths}
 
-    def save_pretrained(self, path: Union[str, Path], heads: bool = True) -> None:
+    def save_pretrained(self, path: str | Path, heads: bool = True) -> None:
         """Write a checkpoint the ``wav2vec1`` frontend loads (``heads``: keep the prediction head)."""
         predictor = self.pretraining.predictor.state_dict() if heads else None
         save_wav2vec1(self.pretraining.backbone, path, predictor)
-
 
 
 class Wav2Vec1Frontend(PretrainedFrontend):
@@ -147,9 +157,16 @@ class Wav2Vec1Frontend(PretrainedFrontend):
 
     OUTPUTS = ("context", "features")
 
-    def __init__(self, path: Optional[str] = None, preset: Optional[str] = None,
-                 config: Optional[Mapping[str, Any]] = None, allow_unsafe: bool = False,
-                 output: str = "context", freeze_finetune_updates: int = 0, fs: Union[int, str] = 16000) -> None:
+    def __init__(
+        self,
+        path: str | None = None,
+        preset: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        allow_unsafe: bool = False,
+        output: str = "context",
+        freeze_finetune_updates: int = 0,
+        fs: int | str = 16000,
+    ) -> None:
         super().__init__()
         check_one_source("wav2vec1", path=path, preset=preset, config=config)
         if output not in self.OUTPUTS:
@@ -168,7 +185,7 @@ class Wav2Vec1Frontend(PretrainedFrontend):
         self.freeze_finetune_updates = freeze_finetune_updates
         count_updates(self)  # self.num_updates: optimizer updates, saved with the model
 
-    def portable_conf(self) -> Dict[str, Any]:
+    def portable_conf(self) -> dict[str, Any]:
         """The options that build this frontend's network without its checkpoint, to replace
         ``path`` (and ``allow_unsafe``) in its ``frontend_conf``: ``config``, the architecture
         (plain values)."""
@@ -181,7 +198,7 @@ class Wav2Vec1Frontend(PretrainedFrontend):
     def _load_model(self) -> torch.nn.Module:
         return load_wav2vec1(self.path, allow_unsafe=self.allow_unsafe).model
 
-    def forward(self, input: Tensor, input_lengths: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, input: Tensor, input_lengths: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, L)`` 16 kHz samples, ``(B,)`` lengths -> ``(B, T, C)`` features, ``(B,)`` frames."""
         lengths = input_lengths.long()
         features_only = self.output == "features"

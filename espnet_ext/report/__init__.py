@@ -40,7 +40,7 @@ def figure_png(fig: Any, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def write_if_changed(path: PathLike, data: Union[str, bytes]) -> bool:
+def write_if_changed(path: PathLike, data: str | bytes) -> bool:
     """Write ``data`` (text as UTF-8) to ``path`` unless it already holds exactly that; atomic.
 
     Returns whether the file was written.

@@ -49,11 +49,12 @@ import logging
 import math
 import os
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, NamedTuple
 
-from espnet_ext.core.atomic import write_text
 from espnet_ext import scoring
+from espnet_ext.core.atomic import write_text
 from espnet_ext.report import PathLike, figure_png, pyplot
 from espnet_ext.scoring import significance
 
@@ -68,8 +69,10 @@ RANDOM_INIT = "random init"  # the label of the random-initialisation row
 ALPHA = 0.05  # the level of the test against the best row
 MANIFEST_COLUMNS = ("name", "tag", "updates", "origin", "format", "path")
 #: file or directory names that say nothing about the checkpoint: the parent's name is prefixed
-GENERIC_NAMES = re.compile(r"^(backbone|checkpoint|checkpoint_best|checkpoint_last|checkpoint[-_]\d+|model|latest|"
-                           r"pytorch_model|final)$")
+GENERIC_NAMES = re.compile(
+    r"^(backbone|checkpoint|checkpoint_best|checkpoint_last|checkpoint[-_]\d+|model|latest|"
+    r"pytorch_model|final)$"
+)
 # characters the recipe's word-split --asr_args cannot carry in a path
 _UNSAFE_PATH = re.compile(r"[\s'\"\\*?\[\]$`]")
 _GLOB = re.compile(r"[*?\[]")
@@ -78,12 +81,12 @@ _GLOB = re.compile(r"[*?\[]")
 class Checkpoint(NamedTuple):
     """One pre-training checkpoint to compare (a manifest line)."""
 
-    name: str                # readable and unique, safe in a file name
-    tag: str                 # the fine-tuning experiment: exp/asr_<tag>
-    updates: Optional[int]   # pre-training updates, None when unknown (0: random initialisation)
-    origin: str              # "own", "foreign" or "random" (no checkpoint: random initialisation)
-    source_format: str       # "espnet_ext", "fairseq", "huggingface", "unknown" ("preset" for random)
-    path: str                # absolute ("-" for random initialisation)
+    name: str  # readable and unique, safe in a file name
+    tag: str  # the fine-tuning experiment: exp/asr_<tag>
+    updates: int | None  # pre-training updates, None when unknown (0: random initialisation)
+    origin: str  # "own", "foreign" or "random" (no checkpoint: random initialisation)
+    source_format: str  # "espnet_ext", "fairseq", "huggingface", "unknown" ("preset" for random)
+    path: str  # absolute ("-" for random initialisation)
 
     @property
     def foreign(self) -> bool:
@@ -96,14 +99,14 @@ class Checkpoint(NamedTuple):
 
 
 # --------------------------------------------------------------------------- checkpoints
-def expand(patterns: Sequence[str]) -> List[Path]:
+def expand(patterns: Sequence[str]) -> list[Path]:
     """Files and directories named by ``patterns`` (globs expanded, sorted), absolute, each once.
 
     Raises:
         ValueError: a pattern matches nothing, a path does not exist, or a path holds
             whitespace, quotes or glob characters (they cannot pass through ``--asr_args``).
     """
-    found: Dict[str, None] = {}
+    found: dict[str, None] = {}
     for pattern in patterns:
         if _GLOB.search(pattern):
             import glob
@@ -118,13 +121,15 @@ def expand(patterns: Sequence[str]) -> List[Path]:
         for match in matches:
             path = os.path.abspath(match)
             if _UNSAFE_PATH.search(path):
-                raise ValueError(f"{path!r}: expected a path without whitespace, quotes or glob characters (it is "
-                                 "passed to the recipe in --asr_args); link it under a plain name")
+                raise ValueError(
+                    f"{path!r}: expected a path without whitespace, quotes or glob characters (it is "
+                    "passed to the recipe in --asr_args); link it under a plain name"
+                )
             found.setdefault(path)
     return [Path(p) for p in found]
 
 
-def _as_int(value: Any) -> Optional[int]:
+def _as_int(value: Any) -> int | None:
     try:
         number = int(value.item() if hasattr(value, "item") else value)
     except (TypeError, ValueError):
@@ -139,7 +144,7 @@ def _peek_file(path: Path) -> Any:
     return torch_load(path, mmap=True)
 
 
-def _latest_updates(path: Path) -> Optional[int]:
+def _latest_updates(path: Path) -> int | None:
     """``num_updates`` of the ``latest.pth`` beside ``path``, if ``path`` is not older than it."""
     latest = path.parent / "latest.pth"
     if not latest.is_file() or path.stat().st_mtime < latest.stat().st_mtime:
@@ -152,15 +157,18 @@ def _latest_updates(path: Path) -> Optional[int]:
     return _as_int(state.get("num_updates")) if isinstance(state, Mapping) else None
 
 
-def _file_format(path: Path) -> Tuple[str, Optional[int]]:
+def _file_format(path: Path) -> tuple[str, int | None]:
     """``(format, stored update count)`` of a checkpoint file."""
     from espnet_ext.wav2vec2.importers import FORMAT, UnsafeCheckpointError
 
     try:
         obj = _peek_file(path)  # a file torch cannot read: a ValueError naming it
     except UnsafeCheckpointError:
-        logger.warning("%s: not inspected (it holds objects outside the safe list); taken as a foreign checkpoint "
-                       "of unknown update count", path)
+        logger.warning(
+            "%s: not inspected (it holds objects outside the safe list); taken as a foreign checkpoint "
+            "of unknown update count",
+            path,
+        )
         return "unknown", None
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         stored = _as_int(obj.get("num_updates"))
@@ -170,11 +178,13 @@ def _file_format(path: Path) -> Tuple[str, Optional[int]]:
         last = history[-1] if isinstance(history[-1], Mapping) else {}
         return "fairseq", _as_int(last.get("num_updates"))
     keys = sorted(map(str, obj))[:10] if isinstance(obj, Mapping) else type(obj).__name__
-    raise ValueError(f"{path}: expected a wav2vec 2.0 checkpoint (this project's 'format' key, or fairseq's "
-                     f"'model' with 'cfg' or 'args'); found {keys}")
+    raise ValueError(
+        f"{path}: expected a wav2vec 2.0 checkpoint (this project's 'format' key, or fairseq's "
+        f"'model' with 'cfg' or 'args'); found {keys}"
+    )
 
 
-def _dir_format(path: Path) -> Tuple[str, Optional[int]]:
+def _dir_format(path: Path) -> tuple[str, int | None]:
     if not (path / "config.json").is_file():
         raise ValueError(f"{path}: expected a Hugging Face model directory with config.json; found none")
     state = path / "trainer_state.json"
@@ -194,18 +204,18 @@ def _base_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "checkpoint"
 
 
-def _unique_names(paths: Sequence[Path]) -> List[str]:
+def _unique_names(paths: Sequence[Path]) -> list[str]:
     names = [_base_name(p) for p in paths]
     counts = collections.Counter(names)
-    return [f"{n}_{hashlib.sha1(str(p).encode()).hexdigest()[:6]}" if counts[n] > 1 else n
-            for n, p in zip(names, paths)]
+    return [
+        f"{n}_{hashlib.sha1(str(p).encode()).hexdigest()[:6]}" if counts[n] > 1 else n for n, p in zip(names, paths)
+    ]
 
 
-def table_order(checkpoints: Sequence[Checkpoint]) -> List[Checkpoint]:
+def table_order(checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
     """Random initialisation, own checkpoints by update count, own ones of unknown count, then
     foreign ones (by count, name)."""
-    return sorted(checkpoints, key=lambda c: (not c.random_init, c.foreign, c.updates is None, c.updates or 0,
-                                              c.name))
+    return sorted(checkpoints, key=lambda c: (not c.random_init, c.foreign, c.updates is None, c.updates or 0, c.name))
 
 
 def random_init_checkpoint(tag_prefix: str = "") -> Checkpoint:
@@ -214,7 +224,7 @@ def random_init_checkpoint(tag_prefix: str = "") -> Checkpoint:
     return Checkpoint("random_init", tag, 0, "random", "preset", "-")
 
 
-def describe(patterns: Sequence[str], tag_prefix: str = "") -> List[Checkpoint]:
+def describe(patterns: Sequence[str], tag_prefix: str = "") -> list[Checkpoint]:
     """The checkpoints named by ``patterns`` (see :func:`expand`), in :func:`table_order`."""
     paths = expand(patterns)
     if not paths:
@@ -234,28 +244,32 @@ def write_manifest(checkpoints: Sequence[Checkpoint], path: PathLike) -> Path:
     """Write the manifest TSV (see the module docstring); returns its path."""
     lines = ["\t".join(MANIFEST_COLUMNS)]
     for c in checkpoints:
-        lines.append("\t".join([c.name, c.tag, "" if c.updates is None else str(c.updates), c.origin,
-                                c.source_format, c.path]))
+        lines.append(
+            "\t".join([c.name, c.tag, "" if c.updates is None else str(c.updates), c.origin, c.source_format, c.path])
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, "\n".join(lines) + "\n")
     return path
 
 
-def read_manifest(path: PathLike) -> List[Checkpoint]:
+def read_manifest(path: PathLike) -> list[Checkpoint]:
     """Read a manifest TSV written by :func:`write_manifest`."""
     path = Path(path)
     lines = path.read_text(encoding="utf-8").splitlines()
     if not lines or tuple(lines[0].split("\t")) != MANIFEST_COLUMNS:
-        raise ValueError(f"{path}: expected the header {' '.join(MANIFEST_COLUMNS)!r} (tab-separated); "
-                         f"found {lines[0] if lines else 'an empty file'!r}")
+        raise ValueError(
+            f"{path}: expected the header {' '.join(MANIFEST_COLUMNS)!r} (tab-separated); "
+            f"found {lines[0] if lines else 'an empty file'!r}"
+        )
     out = []
     for number, line in enumerate(lines[1:], start=2):
         fields = line.split("\t")
-        if len(fields) != len(MANIFEST_COLUMNS) or fields[3] not in ORIGINS or \
-                not re.fullmatch(r"\d*", fields[2]):
-            raise ValueError(f"{path}:{number}: expected {len(MANIFEST_COLUMNS)} tab-separated fields (updates a "
-                             f"number or empty, origin {', '.join(ORIGINS)}); found {line!r}")
+        if len(fields) != len(MANIFEST_COLUMNS) or fields[3] not in ORIGINS or not re.fullmatch(r"\d*", fields[2]):
+            raise ValueError(
+                f"{path}:{number}: expected {len(MANIFEST_COLUMNS)} tab-separated fields (updates a "
+                f"number or empty, origin {', '.join(ORIGINS)}); found {line!r}"
+            )
         name, tag, updates, origin, source_format, ckpt = fields
         out.append(Checkpoint(name, tag, int(updates) if updates else None, origin, source_format, ckpt))
     return out
@@ -266,8 +280,8 @@ class Scores(NamedTuple):
     """Error rates of one experiment's decode dir."""
 
     decode_dir: Path
-    rates: Dict[Tuple[str, str], float]  # (test set, metric) -> error rate, %
-    score_dirs: Mapping[Tuple[str, str], Path] = {}  # (test set, metric) -> score_<metric> dir
+    rates: dict[tuple[str, str], float]  # (test set, metric) -> error rate, %
+    score_dirs: Mapping[tuple[str, str], Path] = {}  # (test set, metric) -> score_<metric> dir
 
 
 class Row(NamedTuple):
@@ -275,16 +289,16 @@ class Row(NamedTuple):
 
     checkpoint: Checkpoint
     exp_dir: Path
-    scores: Optional[Scores]
+    scores: Scores | None
 
 
-def read_scores(exp_dir: PathLike, decode_tag: Optional[str] = None) -> Optional[Scores]:
+def read_scores(exp_dir: PathLike, decode_tag: str | None = None) -> Scores | None:
     """The error rates in ``exp_dir/<decode>/<set>/score_<metric>/result.txt``, from the decode dir
     ``decode_tag`` or else the one with the newest result; None when there are none."""
     exp_dir = Path(exp_dir)
-    by_decode: Dict[Path, List[Path]] = {}
+    by_decode: dict[Path, list[Path]] = {}
     for result in sorted(exp_dir.glob("*/*/score_*/result.txt")):
-        if result.parent.name[len("score_"):].upper() in METRICS:
+        if result.parent.name[len("score_") :].upper() in METRICS:
             by_decode.setdefault(result.parents[2], []).append(result)
     if decode_tag is not None:
         chosen = exp_dir / decode_tag
@@ -294,11 +308,11 @@ def read_scores(exp_dir: PathLike, decode_tag: Optional[str] = None) -> Optional
         chosen = max(by_decode, key=lambda d: (max(p.stat().st_mtime for p in by_decode[d]), d.name))
     else:
         return None
-    dirs = {(p.parent.parent.name, p.parent.name[len("score_"):].upper()): p.parent for p in by_decode[chosen]}
+    dirs = {(p.parent.parent.name, p.parent.name[len("score_") :].upper()): p.parent for p in by_decode[chosen]}
     return Scores(chosen, {key: scoring.read_summary(d / "result.txt").errors for key, d in dirs.items()}, dirs)
 
 
-def collect_rows(checkpoints: Sequence[Checkpoint], expdir: PathLike, decode_tag: Optional[str] = None) -> List[Row]:
+def collect_rows(checkpoints: Sequence[Checkpoint], expdir: PathLike, decode_tag: str | None = None) -> list[Row]:
     """A :class:`Row` per checkpoint, in :func:`table_order` (a random-initialisation row appended
     to the manifest comes first); scores only for experiments the driver marked finished."""
     rows = []
@@ -308,13 +322,13 @@ def collect_rows(checkpoints: Sequence[Checkpoint], expdir: PathLike, decode_tag
     return rows
 
 
-def test_sets_and_metrics(rows: Sequence[Row]) -> Tuple[List[str], List[str]]:
+def test_sets_and_metrics(rows: Sequence[Row]) -> tuple[list[str], list[str]]:
     """The test sets (sorted) and metrics (in :data:`METRICS` order) found in any row."""
     keys = {key for row in rows if row.scores for key in row.scores.rates}
     return sorted({s for s, _ in keys}), [m for m in METRICS if any(k[1] == m for k in keys)]
 
 
-def choose_metric(metrics: Sequence[str], requested: Optional[str] = None) -> str:
+def choose_metric(metrics: Sequence[str], requested: str | None = None) -> str:
     """``requested`` (cer, wer or per) if scored, else the first of PER, CER, WER that is."""
     if requested:
         metric = requested.upper()
@@ -326,7 +340,7 @@ def choose_metric(metrics: Sequence[str], requested: Optional[str] = None) -> st
     return metrics[0]
 
 
-def mean_rate(row: Row, metric: str, test_sets: Sequence[str]) -> Optional[float]:
+def mean_rate(row: Row, metric: str, test_sets: Sequence[str]) -> float | None:
     """Mean of ``metric`` over ``test_sets``; None unless the row is scored on all of them."""
     if row.scores is None or not test_sets:
         return None
@@ -334,7 +348,7 @@ def mean_rate(row: Row, metric: str, test_sets: Sequence[str]) -> Optional[float
     return None if any(v is None for v in values) else sum(values) / len(values)
 
 
-def best_row(rows: Sequence[Row], metric: str, test_sets: Sequence[str]) -> Optional[int]:
+def best_row(rows: Sequence[Row], metric: str, test_sets: Sequence[str]) -> int | None:
     """Index of the row with the lowest :func:`mean_rate` (the first of equals); None if none is scored."""
     means = [(m, i) for i, row in enumerate(rows) if (m := mean_rate(row, metric, test_sets)) is not None]
     return min(means)[1] if means else None
@@ -343,13 +357,13 @@ def best_row(rows: Sequence[Row], metric: str, test_sets: Sequence[str]) -> Opti
 class Versus(NamedTuple):
     """A row tested against the best row (:func:`compare_to_best`)."""
 
-    p: Optional[float]  # the test's p-value; None when the rows could not be compared
-    not_worse: bool     # not significantly worse than the best row
-    note: str           # what the table's note column says
-    reason: str = ""    # why the rows could not be compared
+    p: float | None  # the test's p-value; None when the rows could not be compared
+    not_worse: bool  # not significantly worse than the best row
+    note: str  # what the table's note column says
+    reason: str = ""  # why the rows could not be compared
 
 
-def _scored_set(path: Path, cache: Dict[Path, Any]) -> significance.ScoredSet:
+def _scored_set(path: Path, cache: dict[Path, Any]) -> significance.ScoredSet:
     if path not in cache:
         cache[path] = significance.read_score_dir(path)
     return cache[path]
@@ -357,24 +371,32 @@ def _scored_set(path: Path, cache: Dict[Path, Any]) -> significance.ScoredSet:
 
 def _versus(m: significance.Mapsswe) -> Versus:
     p = m.reported_p
-    text = ("p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}") + \
-        (", sign test" if m.no_variance else "") + f", {m.segments} segment{'s' if m.segments != 1 else ''}"
+    text = (
+        ("p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}")
+        + (", sign test" if m.no_variance else "")
+        + f", {m.segments} segment{'s' if m.segments != 1 else ''}"
+    )
     if not m.significant(ALPHA):
         return Versus(p, True, f"not significantly worse ({text})")
     return Versus(p, False, f"{'significantly worse' if m.mean < 0 else 'differs'} ({text})")
 
 
-def compare_to_best(rows: Sequence[Row], metric: str, test_sets: Sequence[str], best: Optional[int]) -> Dict[int, Versus]:
+def compare_to_best(rows: Sequence[Row], metric: str, test_sets: Sequence[str], best: int | None) -> dict[int, Versus]:
     """MAPSSWE of ``metric`` of every row scored on all ``test_sets`` against the ``best`` row,
     over the utterances of the test sets pooled (see the module docstring), by row index."""
-    out: Dict[int, Versus] = {}
-    cache: Dict[Path, Any] = {}
+    out: dict[int, Versus] = {}
+    cache: dict[Path, Any] = {}
     for i, row in enumerate(rows):
         if best is None or i == best or mean_rate(row, metric, test_sets) is None:
             continue
         try:
-            pairs = [(_scored_set(rows[best].scores.score_dirs[(t, metric)], cache),
-                      _scored_set(row.scores.score_dirs[(t, metric)], cache)) for t in test_sets]
+            pairs = [
+                (
+                    _scored_set(rows[best].scores.score_dirs[(t, metric)], cache),
+                    _scored_set(row.scores.score_dirs[(t, metric)], cache),
+                )
+                for t in test_sets
+            ]
             out[i] = _versus(significance.mapsswe_utterances(*significance.paired_sets(pairs)))
         except (ValueError, KeyError) as error:
             out[i] = Versus(None, False, "not compared", str(error).strip("'"))
@@ -388,7 +410,7 @@ def _label(row: Row) -> str:
     return f"{row.checkpoint.name} (foreign)" if row.checkpoint.foreign else row.checkpoint.name
 
 
-def _note(i: int, row: Row, best: Optional[int], versus: Mapping[int, Versus]) -> str:
+def _note(i: int, row: Row, best: int | None, versus: Mapping[int, Versus]) -> str:
     if row.scores is None:
         return "not finished"
     if i == best:
@@ -396,27 +418,36 @@ def _note(i: int, row: Row, best: Optional[int], versus: Mapping[int, Versus]) -
     return versus[i].note if i in versus else "not scored on every test set"
 
 
-def format_table(rows: Sequence[Row], metric: Optional[str] = None, asr_config: Optional[str] = None,
-                 plot_name: Optional[str] = None) -> str:
+def format_table(
+    rows: Sequence[Row], metric: str | None = None, asr_config: str | None = None, plot_name: str | None = None
+) -> str:
     """The Markdown of ``RESULTS_checkpoints.md`` (see the module docstring)."""
     test_sets, metrics = test_sets_and_metrics(rows)
     chosen = choose_metric(metrics, metric)
     columns = [(s, m) for m in [chosen] + [m for m in metrics if m != chosen] for s in test_sets]
     best = best_row(rows, chosen, test_sets)
     versus = compare_to_best(rows, chosen, test_sets, best)
-    out = ["<!-- Generated by compare_checkpoints.sh (python -m espnet_ext.bin.compare_checkpoints table). -->",
-           "# Error rates across pre-training checkpoints", ""]
+    out = [
+        "<!-- Generated by compare_checkpoints.sh (python -m espnet_ext.bin.compare_checkpoints table). -->",
+        "# Error rates across pre-training checkpoints",
+        "",
+    ]
     if asr_config:
         out.append(f"Fine-tuned with `{asr_config}` from each checkpoint; error rates in %.")
     decode_dirs = sorted({r.scores.decode_dir.name for r in rows if r.scores})
     sets = ", ".join(test_sets)
-    out.append(f"Decoding: `{'`, `'.join(decode_dirs)}`. Best (**best**): the lowest mean {chosen} over {sets}. "
-               f"In bold with it, the checkpoints not significantly worse than it: MAPSSWE (NIST's matched-pairs "
-               f"sentence-segment word error test, as SCTK's sc_stats) of {chosen} against the best row over the "
-               f"utterances of {sets} pooled, two-sided p >= {ALPHA} (the sign test over the segments where every "
-               "segment differs by the same count).")
-    out += ["", "|checkpoint|updates|" + "|".join(f"{s} {m}" for s, m in columns) + "|note|",
-            "|---|---:|" + "---:|" * len(columns) + "---|"]
+    out.append(
+        f"Decoding: `{'`, `'.join(decode_dirs)}`. Best (**best**): the lowest mean {chosen} over {sets}. "
+        f"In bold with it, the checkpoints not significantly worse than it: MAPSSWE (NIST's matched-pairs "
+        f"sentence-segment word error test, as SCTK's sc_stats) of {chosen} against the best row over the "
+        f"utterances of {sets} pooled, two-sided p >= {ALPHA} (the sign test over the segments where every "
+        "segment differs by the same count)."
+    )
+    out += [
+        "",
+        "|checkpoint|updates|" + "|".join(f"{s} {m}" for s, m in columns) + "|note|",
+        "|---|---:|" + "---:|" * len(columns) + "---|",
+    ]
     for i, row in enumerate(rows):
         updates = "?" if row.checkpoint.updates is None else str(row.checkpoint.updates)
         cells = ["-"] * len(columns) if row.scores is None else [_percent(row.scores.rates.get(k)) for k in columns]
@@ -434,17 +465,19 @@ def format_table(rows: Sequence[Row], metric: Optional[str] = None, asr_config: 
         if row.checkpoint.random_init and row.checkpoint.origin == "random":
             out.append(f"- {RANDOM_INIT}: no checkpoint, the config's preset randomly initialised -> `{scored}`")
             continue
-        out.append(f"- {row.checkpoint.name}: `{row.checkpoint.path}` ({row.checkpoint.origin}, "
-                   f"{row.checkpoint.source_format}) -> `{scored}`")
+        out.append(
+            f"- {row.checkpoint.name}: `{row.checkpoint.path}` ({row.checkpoint.origin}, "
+            f"{row.checkpoint.source_format}) -> `{scored}`"
+        )
     return "\n".join(out) + "\n"
 
 
-def _percent(value: Optional[float]) -> str:
+def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
 # --------------------------------------------------------------------------- plot
-def plot_png(rows: Sequence[Row], metric: Optional[str] = None, asr_config: Optional[str] = None) -> bytes:
+def plot_png(rows: Sequence[Row], metric: str | None = None, asr_config: str | None = None) -> bytes:
     """The plot as PNG bytes: ``metric`` against pre-training updates, a line per test set; foreign
     checkpoints and own ones of unknown count as labelled horizontal reference lines."""
     test_sets, metrics = test_sets_and_metrics(rows)
@@ -457,23 +490,42 @@ def plot_png(rows: Sequence[Row], metric: Optional[str] = None, asr_config: Opti
     best = best_row(rows, chosen, test_sets)
     for k, test_set in enumerate(test_sets):
         color = colors[k % len(colors)]
-        points = [(r.checkpoint.updates, r.scores.rates[(test_set, chosen)]) for r in curve
-                  if (test_set, chosen) in r.scores.rates]
+        points = [
+            (r.checkpoint.updates, r.scores.rates[(test_set, chosen)])
+            for r in curve
+            if (test_set, chosen) in r.scores.rates
+        ]
         if points:
             ax.plot(*zip(*points), marker="o", color=color, label=f"{test_set} {chosen}")
         if best is not None and rows[best] in curve and (test_set, chosen) in rows[best].scores.rates:
-            ax.plot(rows[best].checkpoint.updates, rows[best].scores.rates[(test_set, chosen)], marker="*",
-                    markersize=14, color=color, linestyle="none", label="best" if k == 0 else None)
+            ax.plot(
+                rows[best].checkpoint.updates,
+                rows[best].scores.rates[(test_set, chosen)],
+                marker="*",
+                markersize=14,
+                color=color,
+                linestyle="none",
+                label="best" if k == 0 else None,
+            )
         for j, row in enumerate(references):
             value = row.scores.rates.get((test_set, chosen))
             if value is None:
                 continue
             style = ("--", ":", "-.")[j % 3]
-            ax.axhline(value, color=color, linestyle=style, linewidth=1.2,
-                       label=f"{test_set}: {_label(row)} {value:.1f}")
-            ax.annotate(f"{row.checkpoint.name} ({test_set})", xy=(1.0, value), xycoords=("axes fraction", "data"),
-                        xytext=(-4, 3), textcoords="offset points", ha="right", va="bottom", fontsize=8,
-                        color=color)
+            ax.axhline(
+                value, color=color, linestyle=style, linewidth=1.2, label=f"{test_set}: {_label(row)} {value:.1f}"
+            )
+            ax.annotate(
+                f"{row.checkpoint.name} ({test_set})",
+                xy=(1.0, value),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, 3),
+                textcoords="offset points",
+                ha="right",
+                va="bottom",
+                fontsize=8,
+                color=color,
+            )
     config = f" with {Path(asr_config).stem}" if asr_config else ""
     _finish_axes(ax, curve, chosen, f"{chosen} after fine-tuning{config} from each pre-training checkpoint")
     return figure_png(fig)

@@ -32,8 +32,9 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, NamedTuple
 
 from espnet_ext.core.atomic import write_text
 from espnet_ext.report import PathLike
@@ -49,9 +50,10 @@ IGNORED_KEYS = re.compile(
     r"^(output_dir|print_config|log_level|dry_run|.*shape_file.*|.*data_path_and_name_and_type.*|"
     r"normalize_conf\.stats_file|dist_.*|local_rank|multiprocessing_distributed|wandb_.*|use_wandb|"
     r"use_tensorboard|use_matplotlib|create_graph_in_tensorboard|num_att_plot|resume|collect_stats|"
-    r"write_collected_feats|portable_conf\..*)$")
-MAX_INLINE_SETTINGS = 4   # more differing keys than this go to a table of their own
-MAX_CELL = 32             # characters of a settings cell
+    r"write_collected_feats|portable_conf\..*)$"
+)
+MAX_INLINE_SETTINGS = 4  # more differing keys than this go to a table of their own
+MAX_CELL = 32  # characters of a settings cell
 
 
 # --------------------------------------------------------------------------- experiments
@@ -59,17 +61,17 @@ class Experiment(NamedTuple):
     """An experiment dir: its flattened config and its score dirs."""
 
     path: Path
-    config: Dict[str, Any]                               # dotted key -> value ({} without config.yaml)
-    scores: Dict[str, Dict[Tuple[str, str], Path]]       # decode dir -> (test set, metric) -> score dir
+    config: dict[str, Any]  # dotted key -> value ({} without config.yaml)
+    scores: dict[str, dict[tuple[str, str], Path]]  # decode dir -> (test set, metric) -> score dir
 
     @property
     def name(self) -> str:
         return self.path.name
 
 
-def flatten(config: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested mappings as dotted keys (lists and scalars are values)."""
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for key, value in config.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
@@ -79,7 +81,7 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
     return out
 
 
-def read_config(path: Path) -> Dict[str, Any]:
+def read_config(path: Path) -> dict[str, Any]:
     """The flattened ``config.yaml``; {} when there is none. ValueError naming the file when
     it is not a YAML mapping."""
     if not path.is_file():
@@ -95,17 +97,17 @@ def read_config(path: Path) -> Dict[str, Any]:
     return flatten(data)
 
 
-def find_scores(exp: Path) -> Dict[str, Dict[Tuple[str, str], Path]]:
+def find_scores(exp: Path) -> dict[str, dict[tuple[str, str], Path]]:
     """``{decode dir: {(test set, metric): score dir}}`` of ``exp/<decode>/<set>/score_<metric>/result.txt``."""
-    found: Dict[str, Dict[Tuple[str, str], Path]] = {}
+    found: dict[str, dict[tuple[str, str], Path]] = {}
     for result in sorted(exp.glob("*/*/score_*/result.txt")):
-        metric = result.parent.name[len("score_"):].upper()
+        metric = result.parent.name[len("score_") :].upper()
         if metric in METRICS:
             found.setdefault(result.parents[2].name, {})[(result.parents[1].name, metric)] = result.parent
     return found
 
 
-def find_experiments(expdir: PathLike) -> List[Experiment]:
+def find_experiments(expdir: PathLike) -> list[Experiment]:
     """Every ``expdir/asr_*/`` directory, sorted by name. ValueError when there is none."""
     expdir = Path(expdir)
     dirs = sorted(p for p in expdir.glob("asr_*") if p.is_dir() and not p.name.startswith("asr_stats"))
@@ -120,7 +122,7 @@ def _canonical(config: Mapping[str, Any], key: str) -> str:
     return json.dumps(config[key], sort_keys=True, default=str) if key in config else "\0absent"
 
 
-def differing_keys(configs: Sequence[Mapping[str, Any]]) -> List[str]:
+def differing_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Keys whose values (or presence) differ across ``configs``, in first-seen order, less
     :data:`IGNORED_KEYS`; none for a single config."""
     keys = list(dict.fromkeys(k for c in configs for k in c))
@@ -167,11 +169,11 @@ def _shorten(text: str) -> str:
     """``text`` cut in the middle to :data:`MAX_CELL` characters, ``|`` escaped for Markdown."""
     if len(text) > MAX_CELL:
         half = (MAX_CELL - 1) // 2
-        text = text[:half] + "…" + text[-(MAX_CELL - 1 - half):]
+        text = text[:half] + "…" + text[-(MAX_CELL - 1 - half) :]
     return text.replace("|", "\\|")
 
 
-def render_settings(configs: Sequence[Mapping[str, Any]], key: str) -> List[str]:
+def render_settings(configs: Sequence[Mapping[str, Any]], key: str) -> list[str]:
     """The cells of ``key`` for each config ("-" where absent): paths with as many parent
     directories as it takes to tell different values apart, then a short hash if still alike."""
     raws = {_canonical(c, key): c[key] for c in configs if key in c}
@@ -189,22 +191,22 @@ class Row(NamedTuple):
     """A table row: an experiment and one of its decode dirs (None: it has no scores)."""
 
     experiment: Experiment
-    decode: Optional[str]
+    decode: str | None
 
-    def score_dir(self, test_set: str, metric: str) -> Optional[Path]:
+    def score_dir(self, test_set: str, metric: str) -> Path | None:
         return self.experiment.scores.get(self.decode, {}).get((test_set, metric)) if self.decode else None
 
 
 class Column(NamedTuple):
     """One test set and metric across the rows: a cell per row, the best row, what to explain."""
 
-    cells: List[str]
-    best: Optional[int]
-    utterances: Optional[Tuple[int, int]]  # the best row's utterances and reference tokens
-    problems: List[str]                    # why a cell reads n/a
+    cells: list[str]
+    best: int | None
+    utterances: tuple[int, int] | None  # the best row's utterances and reference tokens
+    problems: list[str]  # why a cell reads n/a
 
 
-def table_rows(experiments: Sequence[Experiment]) -> List[Row]:
+def table_rows(experiments: Sequence[Experiment]) -> list[Row]:
     """A row per experiment and decode dir (sorted); one "not scored" row for an experiment without scores."""
     return [Row(e, d) for e in experiments for d in (sorted(e.scores) or [None])]
 
@@ -214,7 +216,7 @@ def p_text(p: float) -> str:
     return "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"
 
 
-def _against_best(best: significance.ScoredSet, other: significance.ScoredSet, test: str) -> Tuple[bool, str]:
+def _against_best(best: significance.ScoredSet, other: significance.ScoredSet, test: str) -> tuple[bool, str]:
     """(other is not significantly worse than best, the test's text for other's cell)."""
     a, b = significance.paired(best, other)
     if test == "bootstrap":
@@ -224,12 +226,12 @@ def _against_best(best: significance.ScoredSet, other: significance.ScoredSet, t
     return not m.significant(ALPHA), p_text(m.reported_p) + (" (sign test)" if m.no_variance else "")
 
 
-def _read(score_dir: Path, cache: Dict[Path, Any]) -> Tuple[Optional[float], Any]:
+def _read(score_dir: Path, cache: dict[Path, Any]) -> tuple[float | None, Any]:
     """The score dir's (rate shown in its Sum/Avg row, its ScoredSet or the ValueError that
     prevents reading it); cached. The rate is None when result.txt has no Sum/Avg row."""
     if score_dir not in cache:
         try:
-            shown: Optional[float] = read_summary(score_dir / significance.RESULT_TXT).errors
+            shown: float | None = read_summary(score_dir / significance.RESULT_TXT).errors
         except ValueError:
             shown = None
         try:
@@ -239,24 +241,26 @@ def _read(score_dir: Path, cache: Dict[Path, Any]) -> Tuple[Optional[float], Any
     return cache[score_dir]
 
 
-def _exact_rate(shown: Optional[float], scored: Any) -> float:
+def _exact_rate(shown: float | None, scored: Any) -> float:
     """The rate that ranks rows: from the alignments (unrounded) where they were read."""
     if isinstance(scored, significance.ScoredSet) and scored.ref_words:
         return 100.0 * scored.errors / scored.ref_words
     return math.inf if shown is None else shown
 
 
-def _cell(shown: Optional[float], bold: bool, text: str = "") -> str:
+def _cell(shown: float | None, bold: bool, text: str = "") -> str:
     number = "?" if shown is None else f"{shown:.1f}"
     return (f"**{number}**" if bold else number) + (f" {text}" if text else "")
 
 
-def compare_column(rows: Sequence[Row], test_set: str, metric: str, test: str = "mapsswe",
-                   cache: Optional[Dict[Path, Any]] = None) -> Column:
+def compare_column(
+    rows: Sequence[Row], test_set: str, metric: str, test: str = "mapsswe", cache: dict[Path, Any] | None = None
+) -> Column:
     """The cells of ``test_set``'s ``metric`` column (see the module docstring)."""
     cache = {} if cache is None else cache
-    read = {i: _read(path, cache) for i, row in enumerate(rows)
-            if (path := row.score_dir(test_set, metric)) is not None}
+    read = {
+        i: _read(path, cache) for i, row in enumerate(rows) if (path := row.score_dir(test_set, metric)) is not None
+    }
     cells = ["-"] * len(rows)
     if not read:
         return Column(cells, None, None, [])
@@ -288,52 +292,71 @@ def _label(row: Row) -> str:
 _TOKENS = {"CER": "characters", "WER": "words", "PER": "phones"}
 
 
-def metrics_found(experiments: Sequence[Experiment]) -> List[str]:
+def metrics_found(experiments: Sequence[Experiment]) -> list[str]:
     """The metrics scored in any experiment, in :data:`METRICS` order."""
     found = {m for e in experiments for by_set in e.scores.values() for _, m in by_set}
     return [m for m in METRICS if m in found]
 
 
-def _note(metric: str, test: str, columns: Mapping[str, Column], test_sets: Sequence[str]) -> List[str]:
+def _note(metric: str, test: str, columns: Mapping[str, Column], test_sets: Sequence[str]) -> list[str]:
     """The lines under a metric's table: what bold and the numbers mean, the test sets' sizes,
     the cells that could not be compared."""
     if test == "bootstrap":
-        how = ("the paired bootstrap over utterances (Bisani & Ney 2004; 10,000 resamples, seed 0): the 95 % "
-               f"interval of the difference in {metric} points from that row reaches 0; the other rows give it")
+        how = (
+            "the paired bootstrap over utterances (Bisani & Ney 2004; 10,000 resamples, seed 0): the 95 % "
+            f"interval of the difference in {metric} points from that row reaches 0; the other rows give it"
+        )
     else:
-        how = ("MAPSSWE (NIST's matched-pairs sentence-segment word error test, as SCTK's `sc_stats -t mapsswe`) "
-               f"against that row, two-sided p >= {ALPHA}; the other rows give its p-value (where every segment "
-               "differs by the same count, MAPSSWE has no variance and the exact sign test over the segments "
-               "gives p, marked \"sign test\")")
+        how = (
+            "MAPSSWE (NIST's matched-pairs sentence-segment word error test, as SCTK's `sc_stats -t mapsswe`) "
+            f"against that row, two-sided p >= {ALPHA}; the other rows give its p-value (where every segment "
+            "differs by the same count, MAPSSWE has no variance and the exact sign test over the segments "
+            'gives p, marked "sign test")'
+        )
     lines = [f"**Bold**: per test set, the lowest {metric} and every row not significantly worse than it: {how}."]
-    sizes = [f"{t} {columns[t].utterances[0]} utterances, {columns[t].utterances[1]:,} {_TOKENS[metric]}"
-             for t in test_sets if columns[t].utterances]
+    sizes = [
+        f"{t} {columns[t].utterances[0]} utterances, {columns[t].utterances[1]:,} {_TOKENS[metric]}"
+        for t in test_sets
+        if columns[t].utterances
+    ]
     if sizes:
-        lines.append(f"Test sets: {'; '.join(sizes)}. \"{NOT_SCORED}\": no `<decode>/<test_set>/"
-                     f"score_{metric.lower()}/result.txt` yet.")
+        lines.append(
+            f'Test sets: {"; ".join(sizes)}. "{NOT_SCORED}": no `<decode>/<test_set>/'
+            f"score_{metric.lower()}/result.txt` yet."
+        )
     problems = [f"{t}, {p}" for t in test_sets for p in columns[t].problems]
     if problems:
         lines.append("n/a (not compared): " + "; ".join(problems))
     return lines
 
 
-def metric_table(rows: Sequence[Row], metric: str, keys: Sequence[str], settings: Mapping[str, List[str]],
-                 test: str = "mapsswe", cache: Optional[Dict[Path, Any]] = None) -> List[str]:
+def metric_table(
+    rows: Sequence[Row],
+    metric: str,
+    keys: Sequence[str],
+    settings: Mapping[str, list[str]],
+    test: str = "mapsswe",
+    cache: dict[Path, Any] | None = None,
+) -> list[str]:
     """A metric's section: the table (experiment, the settings ``keys``, decode dir, a column
     per test set) and its note. ``settings[key]``: a cell per row."""
     scored = [r for r in rows if r.decode is not None]
     test_sets = sorted({t for r in scored for (t, m) in r.experiment.scores[r.decode] if m == metric})
     columns = {t: compare_column(rows, t, metric, test, cache) for t in test_sets}
     head = ["experiment", *(k.replace("|", "\\|") for k in keys), "decode", *test_sets]
-    out = [f"## {metric} (%)", "", "|" + "|".join(head) + "|",
-           "|" + "---|" * (len(head) - len(test_sets)) + "---:|" * len(test_sets)]
+    out = [
+        f"## {metric} (%)",
+        "",
+        "|" + "|".join(head) + "|",
+        "|" + "---|" * (len(head) - len(test_sets)) + "---:|" * len(test_sets),
+    ]
     for i, row in enumerate(rows):
         cells = [row.experiment.name, *(settings[k][i] for k in keys), row.decode or NOT_SCORED]
         out.append("|" + "|".join(cells + [columns[t].cells[i] for t in test_sets]) + "|")
     return out + [line for note in _note(metric, test, columns, test_sets) for line in ("", note)] + [""]
 
 
-def format_results(expdir: PathLike, metric: Optional[str] = None, test: str = "mapsswe") -> str:
+def format_results(expdir: PathLike, metric: str | None = None, test: str = "mapsswe") -> str:
     """The Markdown of every experiment below ``expdir`` (see the module docstring): a section
     per metric scored (or only ``metric``: cer, wer or per)."""
     if test not in TESTS:
@@ -349,12 +372,15 @@ def format_results(expdir: PathLike, metric: Optional[str] = None, test: str = "
     settings = {k: [per_experiment[k][r.experiment.name] for r in rows] for k in keys}
     inline = keys if len(keys) <= MAX_INLINE_SETTINGS else []
     out = ["<!-- Generated by `python -m espnet_ext.bin.show_results`. -->", f"# Results of {Path(expdir)}", ""]
-    cache: Dict[Path, Any] = {}
+    cache: dict[Path, Any] = {}
     for m in metrics:
         out += metric_table(rows, m, inline, settings, test, cache)
     if not metrics:
-        out += [f"No experiment is scored yet (stage 13 writes <decode>/<test_set>/score_<metric>/result.txt): "
-                f"{', '.join(e.name for e in experiments)}.", ""]
+        out += [
+            f"No experiment is scored yet (stage 13 writes <decode>/<test_set>/score_<metric>/result.txt): "
+            f"{', '.join(e.name for e in experiments)}.",
+            "",
+        ]
     if keys and not inline:
         out += settings_table(experiments, keys, per_experiment)
     elif not keys and len(experiments) > 1:
@@ -362,8 +388,9 @@ def format_results(expdir: PathLike, metric: Optional[str] = None, test: str = "
     return "\n".join(out)
 
 
-def settings_table(experiments: Sequence[Experiment], keys: Sequence[str],
-                   per_experiment: Mapping[str, Mapping[str, str]]) -> List[str]:
+def settings_table(
+    experiments: Sequence[Experiment], keys: Sequence[str], per_experiment: Mapping[str, Mapping[str, str]]
+) -> list[str]:
     """A table of the settings that differ, a row per experiment (when too many for the results table)."""
     head = ["experiment", *(k.replace("|", "\\|") for k in keys)]
     out = ["## Settings that differ", "", "|" + "|".join(head) + "|", "|" + "---|" * len(head)]
@@ -372,7 +399,7 @@ def settings_table(experiments: Sequence[Experiment], keys: Sequence[str],
     return out + [""]
 
 
-def write_results(expdir: PathLike, out: PathLike, metric: Optional[str] = None, test: str = "mapsswe") -> str:
+def write_results(expdir: PathLike, out: PathLike, metric: str | None = None, test: str = "mapsswe") -> str:
     """Write :func:`format_results` to ``out`` atomically; returns the text."""
     text = format_results(expdir, metric, test)
     Path(out).parent.mkdir(parents=True, exist_ok=True)

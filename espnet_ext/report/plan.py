@@ -51,8 +51,9 @@ import functools
 import json
 import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
@@ -60,38 +61,44 @@ import yaml
 from espnet_ext.data.batches import fairseq_batches
 
 SAMPLE_RATE = 16000
-ESPNET_GRAD_CLIP = 5.0          # espnet2 abs_task --grad_clip default
-DEFAULT_UTTERANCE_S = 10.0      # utterance length at which masking is evaluated without shapes
-NO_CLIP_ABOVE = 1.0e6           # a grad_clip this large never clips: "none"
+ESPNET_GRAD_CLIP = 5.0  # espnet2 abs_task --grad_clip default
+DEFAULT_UTTERANCE_S = 10.0  # utterance length at which masking is evaluated without shapes
+NO_CLIP_ABOVE = 1.0e6  # a grad_clip this large never clips: "none"
 
 # Defaults of the fine-tuning frontend (espnet_ext.espnet.frontend.Wav2Vec2Frontend.__init__).
-FRONTEND_DEFAULTS = {"freeze_finetune_updates": 0, "mask_prob": 0.0, "mask_length": 10,
-                     "mask_channel_prob": 0.0, "mask_channel_length": 64, "feature_grad_mult": None,
-                     "require_same_masks": True}
+FRONTEND_DEFAULTS = {
+    "freeze_finetune_updates": 0,
+    "mask_prob": 0.0,
+    "mask_length": 10,
+    "mask_channel_prob": 0.0,
+    "mask_channel_length": 64,
+    "feature_grad_mult": None,
+    "require_same_masks": True,
+}
 
 
 class Reference(NamedTuple):
     """One of fairseq's wav2vec 2.0 recipes, as the planner needs it (see :data:`REFERENCES`)."""
 
-    source: str                   # the fairseq file the values come from
-    task: str                     # "asr" (fine-tuning) or "ssl" (pre-training)
-    max_tokens: int               # dataset.max_tokens: samples per GPU batch (a ceiling)
-    gpus: int                     # distributed_world_size x update_freq (the recipe's effective GPUs)
-    train_hours: float            # hours of the training data the recipe names
+    source: str  # the fairseq file the values come from
+    task: str  # "asr" (fine-tuning) or "ssl" (pre-training)
+    max_tokens: int  # dataset.max_tokens: samples per GPU batch (a ceiling)
+    gpus: int  # distributed_world_size x update_freq (the recipe's effective GPUs)
+    train_hours: float  # hours of the training data the recipe names
     max_update: int
     lr: float
-    scheduler: Tuple[str, Dict[str, float]]
+    scheduler: tuple[str, dict[str, float]]
     freeze_finetune_updates: int
     feature_grad_mult: float
     mask_prob: float
     mask_length: int
     mask_channel_prob: float
     mask_channel_length: int
-    channels: int                 # encoder_embed_dim (what channel masks act on)
-    latent_temp: Optional[Tuple[float, float, float]]
-    clip_norm: float              # 0: no clipping (fairseq optimization.clip_norm default)
-    max_sample_size: Optional[int]
-    required_batch_size_multiple: int = 8   # dataset.required_batch_size_multiple (fairseq's default)
+    channels: int  # encoder_embed_dim (what channel masks act on)
+    latent_temp: tuple[float, float, float] | None
+    clip_norm: float  # 0: no clipping (fairseq optimization.clip_norm default)
+    max_sample_size: int | None
+    required_batch_size_multiple: int = 8  # dataset.required_batch_size_multiple (fairseq's default)
 
 
 _FT = "fairseq examples/wav2vec/config/finetuning/"
@@ -102,36 +109,104 @@ _PT = "fairseq examples/wav2vec/config/pretraining/"
 #: GPUs: base_100h/10h run distributed_world_size 2 x update_freq 4 ("8 GPUs" in their
 #: header). Data: train-clean-100 100.6 h, Libri-light's 10 h split, LibriSpeech 960.9 h,
 #: LibriVox (LV-60k) ~53.2 kh (the wav2vec 2.0 paper).
-REFERENCES: Dict[str, Reference] = {
+REFERENCES: dict[str, Reference] = {
     "base_100h": Reference(
-        _FT + "base_100h.yaml", "asr", 3_200_000, 2 * 4, 100.6, 80_000, 3e-5,
-        ("tristage", {"warmup_ratio": 0.1, "hold_ratio": 0.4, "decay_ratio": 0.5,
-                      "init_lr_scale": 0.01, "final_lr_scale": 0.05}),
-        0, 0.0, 0.65, 10, 0.5, 64, 768, None, 0.0, None),
+        _FT + "base_100h.yaml",
+        "asr",
+        3_200_000,
+        2 * 4,
+        100.6,
+        80_000,
+        3e-5,
+        (
+            "tristage",
+            {"warmup_ratio": 0.1, "hold_ratio": 0.4, "decay_ratio": 0.5, "init_lr_scale": 0.01, "final_lr_scale": 0.05},
+        ),
+        0,
+        0.0,
+        0.65,
+        10,
+        0.5,
+        64,
+        768,
+        None,
+        0.0,
+        None,
+    ),
     "base_10h": Reference(
-        _FT + "base_10h.yaml", "asr", 3_200_000, 2 * 4, 10.0, 20_000, 5e-5,
-        ("tristage", {"warmup_ratio": 0.1, "hold_ratio": 0.4, "decay_ratio": 0.5,
-                      "init_lr_scale": 0.01, "final_lr_scale": 0.05}),
-        10_000, 0.0, 0.65, 10, 0.5, 64, 768, None, 0.0, None),
+        _FT + "base_10h.yaml",
+        "asr",
+        3_200_000,
+        2 * 4,
+        10.0,
+        20_000,
+        5e-5,
+        (
+            "tristage",
+            {"warmup_ratio": 0.1, "hold_ratio": 0.4, "decay_ratio": 0.5, "init_lr_scale": 0.01, "final_lr_scale": 0.05},
+        ),
+        10_000,
+        0.0,
+        0.65,
+        10,
+        0.5,
+        64,
+        768,
+        None,
+        0.0,
+        None,
+    ),
     "pretrain_base": Reference(
-        _PT + "wav2vec2_base_librispeech.yaml", "ssl", 1_400_000, 64, 960.9, 400_000, 5e-4,
+        _PT + "wav2vec2_base_librispeech.yaml",
+        "ssl",
+        1_400_000,
+        64,
+        960.9,
+        400_000,
+        5e-4,
         ("polynomial", {"warmup_updates": 32_000, "end_lr": 0.0, "power": 1.0}),
-        0, 0.1, 0.65, 10, 0.0, 10, 768, (2.0, 0.5, 0.999995), 0.0, 250_000),
+        0,
+        0.1,
+        0.65,
+        10,
+        0.0,
+        10,
+        768,
+        (2.0, 0.5, 0.999995),
+        0.0,
+        250_000,
+    ),
     "pretrain_large": Reference(
-        _PT + "wav2vec2_large_librivox.yaml", "ssl", 1_200_000, 128, 53_200.0, 1_000_000, 5e-3,
+        _PT + "wav2vec2_large_librivox.yaml",
+        "ssl",
+        1_200_000,
+        128,
+        53_200.0,
+        1_000_000,
+        5e-3,
         ("polynomial", {"warmup_updates": 32_000, "end_lr": 0.0, "power": 1.0}),
-        0, 1.0, 0.65, 10, 0.0, 10, 1024, (2.0, 0.1, 0.999995), 0.0, 320_000),
+        0,
+        1.0,
+        0.65,
+        10,
+        0.0,
+        10,
+        1024,
+        (2.0, 0.1, 0.999995),
+        0.0,
+        320_000,
+    ),
 }
 
 
 class Schedule(NamedTuple):
     """A learning-rate curve over optimizer updates (``lr(u)``: the LR of update ``u``, 1-based)."""
 
-    shape: str                  # in words, comparable across ESPnet's and fairseq's schedulers
+    shape: str  # in words, comparable across ESPnet's and fairseq's schedulers
     warmup: int
     hold: int
     decay: int
-    end: Optional[int]          # the update where the scheduler's own curve ends (None: never)
+    end: int | None  # the update where the scheduler's own curve ends (None: never)
     lr: Callable[[int], float]
     note: str = ""
 
@@ -139,10 +214,10 @@ class Schedule(NamedTuple):
 class MaskStats(NamedTuple):
     """Expectations of fairseq's span masks on utterances of ``frames`` frames."""
 
-    spans: float        # spans drawn (``max(min_masks, floor(p T / l + U))``)
-    fraction: float     # masked frames / frames, one utterance
-    runs: float         # contiguous masked runs (overlapping spans merge), one utterance
-    run_frames: float   # frames per run (ratio of the expectations), one utterance
+    spans: float  # spans drawn (``max(min_masks, floor(p T / l + U))``)
+    fraction: float  # masked frames / frames, one utterance
+    runs: float  # contiguous masked runs (overlapping spans merge), one utterance
+    run_frames: float  # frames per run (ratio of the expectations), one utterance
     same_fraction: float  # with require_same_masks over ``batch`` utterances: E[least count] / frames
 
 
@@ -172,7 +247,7 @@ def _unmasked_probability(free: np.ndarray, starts: int, num: int) -> np.ndarray
     return out
 
 
-def _stats_given_spans(frames: int, num: int, length: int) -> Tuple[float, float]:
+def _stats_given_spans(frames: int, num: int, length: int) -> tuple[float, float]:
     """(expected masked frames, expected runs) for exactly ``num`` spans requested."""
     starts = _starts(frames, num, length)
     if num <= 0 or starts <= 0:
@@ -201,24 +276,23 @@ def _count_distribution(frames: int, num: int, length: int) -> np.ndarray:
     if num <= 0 or frames <= 0:
         return np.ones(1)
     top = min(frames, num * length)
-    p = np.zeros((num + 1, length + 1, top + 1))   # (starts drawn, frames still covered, masked)
+    p = np.zeros((num + 1, length + 1, top + 1))  # (starts drawn, frames still covered, masked)
     p[0, 0, 0] = 1.0
-    left = np.arange(num, -1, -1, dtype=float)      # num - drawn
+    left = np.arange(num, -1, -1, dtype=float)  # num - drawn
     for t in range(frames):
         if t < starts:
             pick = left / (starts - t)
             drawn = np.einsum("jdc,j->jc", p, pick)
             p *= (1.0 - pick)[:, None, None]
             p[1:, length, :] += drawn[:-1]
-        p[:, 0, 1:] += p[:, 1, :-1]                 # frame t masked by a span ending here
-        p[:, 1:length, 1:] = p[:, 2:, :-1]          # ... or by one that goes on
+        p[:, 0, 1:] += p[:, 1, :-1]  # frame t masked by a span ending here
+        p[:, 1:length, 1:] = p[:, 2:, :-1]  # ... or by one that goes on
         p[:, 1:length, 0] = 0.0
         p[:, length, :] = 0.0
     return p.sum(axis=(0, 1))
 
 
-def mask_statistics(frames: int, mask_prob: float, mask_length: int, min_masks: int = 0,
-                    batch: int = 1) -> MaskStats:
+def mask_statistics(frames: int, mask_prob: float, mask_length: int, min_masks: int = 0, batch: int = 1) -> MaskStats:
     """Exact expectations of fairseq's ``compute_mask_indices`` (this project's ``span_mask``).
 
     fairseq draws ``n = max(min_masks, floor(mask_prob * T / mask_length + U))`` spans
@@ -238,8 +312,9 @@ def mask_statistics(frames: int, mask_prob: float, mask_length: int, min_masks: 
     if not 0.0 <= mask_prob <= 1.0:
         raise ValueError(f"mask_prob: expected a probability in [0, 1]; found {mask_prob}")
     if mask_length < 1 or frames < 1 or batch < 1:
-        raise ValueError(f"expected mask_length >= 1, frames >= 1 and batch >= 1; found {mask_length}, "
-                         f"{frames}, {batch}")
+        raise ValueError(
+            f"expected mask_length >= 1, frames >= 1 and batch >= 1; found {mask_length}, {frames}, {batch}"
+        )
     x = mask_prob * frames / mask_length
     low = math.floor(x)
     spans = masked = runs = 0.0
@@ -252,11 +327,11 @@ def mask_statistics(frames: int, mask_prob: float, mask_length: int, min_masks: 
         spans, masked, runs = spans + weight * n, masked + weight * m, runs + weight * r
         if batch > 1:
             dist = _count_distribution(frames, n, mask_length)
-            counts[:len(dist)] += weight * dist
+            counts[: len(dist)] += weight * dist
     same = masked
-    if batch > 1:       # E[min] = sum over k >= 1 of P(count >= k) ** batch
+    if batch > 1:  # E[min] = sum over k >= 1 of P(count >= k) ** batch
         at_least = np.clip(1.0 - np.cumsum(counts)[:-1], 0.0, 1.0)
-        same = float(np.sum(at_least ** batch))
+        same = float(np.sum(at_least**batch))
     return MaskStats(spans, masked / frames, runs, masked / runs if runs else 0.0, same / frames)
 
 
@@ -269,8 +344,9 @@ def wav2vec2_frames(samples: int) -> int:
 # Batching
 
 
-def numel_batches(lengths: Sequence[int], batch_bins: int, label_bins: Optional[Sequence[int]] = None,
-                  min_batch_size: int = 1) -> List[np.ndarray]:
+def numel_batches(
+    lengths: Sequence[int], batch_bins: int, label_bins: Sequence[int] | None = None, min_batch_size: int = 1
+) -> list[np.ndarray]:
     """ESPnet's ``NumElementsBatchSampler`` (padding, ``drop_last`` false): index arrays of batches.
 
     Utterances sorted by length (ascending, stable); a batch closes after the utterance that
@@ -295,7 +371,7 @@ def numel_batches(lengths: Sequence[int], batch_bins: int, label_bins: Optional[
     return np.split(order, np.cumsum(sizes)[:-1])
 
 
-def read_shape(path: Path) -> Dict[str, List[int]]:
+def read_shape(path: Path) -> dict[str, list[int]]:
     """An ESPnet shape file (``uttid L[,D...]`` per line)."""
     out = {}
     with open(path, encoding="utf-8") as f:
@@ -312,7 +388,7 @@ def read_shape(path: Path) -> Dict[str, List[int]]:
     return out
 
 
-def read_train_shapes(stats_dir: Path) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def read_train_shapes(stats_dir: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(samples per utterance, labels x vocabulary per utterance or None) from a stats dir's
     ``train/speech_shape`` and, if there is exactly one, ``train/text_shape.*``."""
     speech = read_shape(Path(stats_dir) / "train" / "speech_shape")
@@ -347,14 +423,21 @@ def _tristage(lr: float, total: int, conf: Mapping[str, Any]) -> Schedule:
         if step < warmup + hold:
             return lr
         return lr * math.exp(-factor * (step - warmup - hold))
+
     return Schedule("tri-stage: linear, hold, exponential", warmup, hold, decay, total, at)
 
 
 def _warmuplr(lr: float, conf: Mapping[str, Any], total: int) -> Schedule:
     """ESPnet's ``WarmupLR``: linear to ``lr`` at ``warmup_steps``, then ``lr x sqrt(w / u)``."""
     w = float(conf.get("warmup_steps", 25000))
-    return Schedule("linear warmup, inverse square root decay", int(w), 0, max(total - int(w), 0), None,
-                    lambda u: lr * w ** 0.5 * min(u ** -0.5, u * w ** -1.5))
+    return Schedule(
+        "linear warmup, inverse square root decay",
+        int(w),
+        0,
+        max(total - int(w), 0),
+        None,
+        lambda u: lr * w**0.5 * min(u**-0.5, u * w**-1.5),
+    )
 
 
 def _piecewise(lr: float, conf: Mapping[str, Any], total: int) -> Schedule:
@@ -367,11 +450,14 @@ def _piecewise(lr: float, conf: Mapping[str, Any], total: int) -> Schedule:
     last = steps[len(lrs) - 1 - lrs[::-1].index(peak)]
 
     def at(u: int) -> float:
-        return float(np.interp(u, steps, lrs, right=lr * steps[-1] ** 0.5 * u ** -0.5))
+        return float(np.interp(u, steps, lrs, right=lr * steps[-1] ** 0.5 * u**-0.5))
+
     note = ""
     if total > steps[-1]:
-        note = (f"after update {int(steps[-1])} the LR jumps to lr x sqrt({int(steps[-1])} / u) "
-                f"= {at(int(steps[-1]) + 1):.3g} (ESPnet's 'right' branch)")
+        note = (
+            f"after update {int(steps[-1])} the LR jumps to lr x sqrt({int(steps[-1])} / u) "
+            f"= {at(int(steps[-1]) + 1):.3g} (ESPnet's 'right' branch)"
+        )
     shape = "piecewise linear"
     if len(lrs) == 3 and lrs[0] == 0.0 and lrs[2] == 0.0:
         shape = "linear warmup from 0, linear decay to 0"
@@ -385,14 +471,17 @@ def _cosine_restarts(conf: Mapping[str, Any], total: int) -> Schedule:
     cycle, w = int(conf["first_cycle_steps"]), int(conf.get("warmup_steps", 0))
     high, low = float(conf.get("max_lr", 0.1)), float(conf.get("min_lr", 0.001))
     if float(conf.get("cycle_mult", 1.0)) != 1.0 or float(conf.get("gamma", 1.0)) != 1.0:
-        raise ValueError("scheduler_conf: the planner handles cycle_mult 1 and gamma 1 only; "
-                         f"found {conf.get('cycle_mult')}, {conf.get('gamma')}")
+        raise ValueError(
+            "scheduler_conf: the planner handles cycle_mult 1 and gamma 1 only; "
+            f"found {conf.get('cycle_mult')}, {conf.get('gamma')}"
+        )
 
     def at(u: int) -> float:
         s = (u - 1) % cycle
         if s < w:
             return (high - low) * s / w + low
         return low + (high - low) * (1 + math.cos(math.pi * (s - w) / (cycle - w))) / 2
+
     note = f"restarts every {cycle} updates" if total > cycle else ""
     return Schedule("linear warmup, cosine decay", w, 0, cycle - w, cycle, at, note)
 
@@ -405,19 +494,20 @@ def _polynomial(lr: float, total: int, conf: Mapping[str, Any]) -> Schedule:
         if u <= w:
             return lr * u / w
         return end + (lr - end) * max(1 - (u - w) / (total - w), 0.0) ** power
+
     shape = f"linear warmup from 0, polynomial decay (power {power:g}) to {end:g}"
     if power == 1.0 and end == 0.0:
         shape = "linear warmup from 0, linear decay to 0"
     return Schedule(shape, w, 0, total - w, total, at)
 
 
-def schedule_of(config: Mapping[str, Any], total: Optional[int], source: str) -> Tuple[Schedule, int]:
+def schedule_of(config: Mapping[str, Any], total: int | None, source: str) -> tuple[Schedule, int]:
     """The config's LR schedule and the updates it is drawn over (``total`` if known, else where
     the scheduler itself ends). Raises ``ValueError`` naming ``source`` for a scheduler the
     planner does not know."""
     name = config.get("scheduler")
     conf = config.get("scheduler_conf") or {}
-    lr = float((config.get("optim_conf") or {}).get("lr", 1e-3))   # ESPnet's optimizers: lr default 1e-3
+    lr = float((config.get("optim_conf") or {}).get("lr", 1e-3))  # ESPnet's optimizers: lr default 1e-3
     name = name.lower() if isinstance(name, str) else name
     if name == "tristagelr":
         steps = int(float(conf.get("max_steps", 25000)))
@@ -431,8 +521,10 @@ def schedule_of(config: Mapping[str, Any], total: Optional[int], source: str) ->
         return _cosine_restarts(conf, total or 0), total or int(conf["first_cycle_steps"])
     if name in (None, "none"):
         return Schedule("constant", 0, total or 0, 0, None, lambda u: lr), total or 0
-    raise ValueError(f"{source}: scheduler {name!r}: the planner knows tristagelr, warmuplr, "
-                     "piecewiselinearwarmuplr, cosineannealingwarmuprestarts or none")
+    raise ValueError(
+        f"{source}: scheduler {name!r}: the planner knows tristagelr, warmuplr, "
+        "piecewiselinearwarmuplr, cosineannealingwarmuprestarts or none"
+    )
 
 
 def _reference_schedule(ref: Reference) -> Schedule:
@@ -450,13 +542,13 @@ class Options(NamedTuple):
     """Command-line overrides and data description (see ``espnet_ext.bin.plan``)."""
 
     ngpu: int = 1
-    accum_grad: Optional[int] = None
-    batch_bins: Optional[int] = None
-    train_shape: Optional[Path] = None
-    train_hours: Optional[float] = None
-    utterance_seconds: Optional[float] = None
-    channels: Optional[int] = None
-    num_iters_per_epoch: Optional[int] = None
+    accum_grad: int | None = None
+    batch_bins: int | None = None
+    train_shape: Path | None = None
+    train_hours: float | None = None
+    utterance_seconds: float | None = None
+    channels: int | None = None
+    num_iters_per_epoch: int | None = None
 
 
 class Model(NamedTuple):
@@ -469,50 +561,81 @@ class Model(NamedTuple):
     mask_channel_prob: float
     mask_channel_length: int
     channels: int
-    latent_temp: Optional[Tuple[float, float, float]]
+    latent_temp: tuple[float, float, float] | None
     require_same_masks: bool = True
 
 
-def _model_of(config: Mapping[str, Any], task: str, channels: Optional[int]) -> Optional[Model]:
+def _model_of(config: Mapping[str, Any], task: str, channels: int | None) -> Model | None:
     if task == "ssl":
         if config.get("model") != "wav2vec2":
             return None
         conf = config.get("model_conf") or {}
         from espnet_ext.wav2vec2.config import Wav2Vec2Config
         from espnet_ext.wav2vec2.presets import preset_config
+
         base = preset_config(conf["preset"]) if conf.get("preset") else Wav2Vec2Config()
-        c = {f: getattr(base, f) for f in ("feature_grad_mult", "mask_prob", "mask_length", "mask_channel_prob",
-                                            "mask_channel_length", "encoder_embed_dim", "latent_temp",
-                                            "require_same_masks")}
+        c = {
+            f: getattr(base, f)
+            for f in (
+                "feature_grad_mult",
+                "mask_prob",
+                "mask_length",
+                "mask_channel_prob",
+                "mask_channel_length",
+                "encoder_embed_dim",
+                "latent_temp",
+                "require_same_masks",
+            )
+        }
         c.update({k: v for k, v in (conf.get("config") or {}).items() if k in c})
-        return Model(0, c["feature_grad_mult"], c["mask_prob"], c["mask_length"], c["mask_channel_prob"],
-                     c["mask_channel_length"], c["encoder_embed_dim"], tuple(float(v) for v in c["latent_temp"]),
-                     bool(c["require_same_masks"]))
+        return Model(
+            0,
+            c["feature_grad_mult"],
+            c["mask_prob"],
+            c["mask_length"],
+            c["mask_channel_prob"],
+            c["mask_channel_length"],
+            c["encoder_embed_dim"],
+            tuple(float(v) for v in c["latent_temp"]),
+            bool(c["require_same_masks"]),
+        )
     if config.get("frontend") != "wav2vec2":
         return None
-    c = dict(FRONTEND_DEFAULTS, **{k: v for k, v in (config.get("frontend_conf") or {}).items()
-                                   if k in FRONTEND_DEFAULTS})
+    c = dict(
+        FRONTEND_DEFAULTS, **{k: v for k, v in (config.get("frontend_conf") or {}).items() if k in FRONTEND_DEFAULTS}
+    )
     fgm = "checkpoint's" if c["feature_grad_mult"] is None else c["feature_grad_mult"]
     preset = (config.get("frontend_conf") or {}).get("preset")
     if channels is None and preset:
         from espnet_ext.wav2vec2.presets import preset_config
+
         channels = preset_config(preset).encoder_embed_dim
-    return Model(c["freeze_finetune_updates"], fgm, c["mask_prob"], c["mask_length"], c["mask_channel_prob"],
-                 c["mask_channel_length"], channels or 768, None, bool(c["require_same_masks"]))
+    return Model(
+        c["freeze_finetune_updates"],
+        fgm,
+        c["mask_prob"],
+        c["mask_length"],
+        c["mask_channel_prob"],
+        c["mask_channel_length"],
+        channels or 768,
+        None,
+        bool(c["require_same_masks"]),
+    )
 
 
 class Batching(NamedTuple):
-    audio_per_batch_s: Optional[float]     # audio the model sees per micro-batch
-    batches_per_epoch: Optional[float]
-    data_hours: Optional[float]
-    utterance_s: float                     # median (cropped) utterance: where masks are evaluated
+    audio_per_batch_s: float | None  # audio the model sees per micro-batch
+    batches_per_epoch: float | None
+    data_hours: float | None
+    utterance_s: float  # median (cropped) utterance: where masks are evaluated
     note: str
 
 
 def _batching(config: Mapping[str, Any], task: str, opts: Options, source: str) -> Batching:
     if config.get("batch_type", "folded") != "numel":
-        raise ValueError(f"{source}: batch_type {config.get('batch_type', 'folded')!r}: the planner "
-                         "simulates batch_type numel only")
+        raise ValueError(
+            f"{source}: batch_type {config.get('batch_type', 'folded')!r}: the planner simulates batch_type numel only"
+        )
     bins = int(opts.batch_bins or config.get("batch_bins", 1_000_000))
     collate = config.get("collate_fn_conf") or {}
     crop, max_samples = bool(collate.get("crop_audio")), collate.get("max_sample_size")
@@ -522,29 +645,48 @@ def _batching(config: Mapping[str, Any], task: str, opts: Options, source: str) 
     if opts.train_shape is not None:
         lengths, labels = read_train_shapes(opts.train_shape)
         if fairseq:
-            batches = fairseq_batches(lengths, bins, cap, config.get("max_utterances_per_gpu"), opts.ngpu,
-                                      int(config.get("required_batch_size_multiple", 1)))
+            batches = fairseq_batches(
+                lengths,
+                bins,
+                cap,
+                config.get("max_utterances_per_gpu"),
+                opts.ngpu,
+                int(config.get("required_batch_size_multiple", 1)),
+            )
         else:
             batches = numel_batches(lengths, bins, labels if task == "asr" else None, min_batch_size=opts.ngpu)
-        seen = [len(b) * min(int(lengths[b].min()), cap or 1 << 62) if crop
-                else int(np.minimum(lengths[b], cap or 1 << 62).sum()) for b in batches]
+        seen = [
+            len(b) * min(int(lengths[b].min()), cap or 1 << 62)
+            if crop
+            else int(np.minimum(lengths[b], cap or 1 << 62).sum())
+            for b in batches
+        ]
         if opts.utterance_seconds is None:
             utt = float(np.median(np.minimum(lengths, cap or 1 << 62))) / SAMPLE_RATE
-        note = (f"simulated over {len(lengths)} utterances of {opts.train_shape}"
-                + (" (fairseq_batches)" if fairseq else ""))
-        return Batching(float(np.mean(seen)) / SAMPLE_RATE, float(len(batches)),
-                        float(lengths.sum()) / SAMPLE_RATE / 3600, utt, note)
+        note = f"simulated over {len(lengths)} utterances of {opts.train_shape}" + (
+            " (fairseq_batches)" if fairseq else ""
+        )
+        return Batching(
+            float(np.mean(seen)) / SAMPLE_RATE,
+            float(len(batches)),
+            float(lengths.sum()) / SAMPLE_RATE / 3600,
+            utt,
+            note,
+        )
     if opts.train_hours is not None:
         per_batch = bins / SAMPLE_RATE
-        note = (f"estimated from {opts.train_hours} h: batches hold batch_bins of audio "
-                + ("(fairseq_batches: the ceiling, as fairseq's max_tokens)" if fairseq
-                   else "(labels x vocabulary and cropping not counted)"))
+        note = f"estimated from {opts.train_hours} h: batches hold batch_bins of audio " + (
+            "(fairseq_batches: the ceiling, as fairseq's max_tokens)"
+            if fairseq
+            else "(labels x vocabulary and cropping not counted)"
+        )
         return Batching(per_batch, opts.train_hours * 3600 / per_batch, opts.train_hours, utt, note)
     return Batching(None, None, None, utt, "no --train_shape/--train_hours: data-dependent rows unknown")
 
 
-def mask_batch(audio_per_gpu_batch_s: Optional[float], utterance_s: float, cap: Optional[int] = None,
-               multiple: int = 1) -> int:
+def mask_batch(
+    audio_per_gpu_batch_s: float | None, utterance_s: float, cap: int | None = None, multiple: int = 1
+) -> int:
     """Utterances of ``utterance_s`` in a GPU's micro-batch (the masks ``require_same_masks``
     trims together): ``floor(audio / utterance)``, at most ``cap`` (utterances per GPU), cut to a
     multiple of ``multiple`` when there are at least that many (fairseq's
@@ -556,46 +698,77 @@ def mask_batch(audio_per_gpu_batch_s: Optional[float], utterance_s: float, cap: 
     return count // multiple * multiple or count
 
 
-def _values(task: str, audio_per_update: Optional[float], upe: Optional[float], epochs: Optional[float],
-            total: Optional[int], data_hours: Optional[float], schedule: Schedule, model: Optional[Model],
-            frames: int, clip: Any, batch: int) -> Dict[str, Any]:
+def _values(
+    task: str,
+    audio_per_update: float | None,
+    upe: float | None,
+    epochs: float | None,
+    total: int | None,
+    data_hours: float | None,
+    schedule: Schedule,
+    model: Model | None,
+    frames: int,
+    clip: Any,
+    batch: int,
+) -> dict[str, Any]:
     """The rows' values, for our config and for a reference alike (masks drawn the way
     fairseq's ``compute_mask_indices`` draws them, trimmed over ``batch`` utterances with
     ``require_same_masks``)."""
-    v: Dict[str, Any] = {"task": task, "audio_per_update_s": audio_per_update,
-                         "audio_per_gpu_batch_s": None, "updates_per_epoch": upe, "epochs": epochs,
-                         "total_updates": total}
-    v["passes_over_data"] = (total * audio_per_update / (data_hours * 3600)
-                             if None not in (total, audio_per_update, data_hours) else None)
-    v.update({"lr_scheduler": schedule.shape, "lr_schedule_end": schedule.end,
-              "lr_warmup_updates": schedule.warmup, "lr_hold_updates": schedule.hold,
-              "lr_decay_updates": schedule.decay,
-              "lr_initial": schedule.lr(1),
-              "lr_peak": max(schedule.lr(max(schedule.warmup, 1)), schedule.lr(schedule.warmup + 1)),
-              "lr_final": schedule.lr(total) if total else None})
+    v: dict[str, Any] = {
+        "task": task,
+        "audio_per_update_s": audio_per_update,
+        "audio_per_gpu_batch_s": None,
+        "updates_per_epoch": upe,
+        "epochs": epochs,
+        "total_updates": total,
+    }
+    v["passes_over_data"] = (
+        total * audio_per_update / (data_hours * 3600) if None not in (total, audio_per_update, data_hours) else None
+    )
+    v.update(
+        {
+            "lr_scheduler": schedule.shape,
+            "lr_schedule_end": schedule.end,
+            "lr_warmup_updates": schedule.warmup,
+            "lr_hold_updates": schedule.hold,
+            "lr_decay_updates": schedule.decay,
+            "lr_initial": schedule.lr(1),
+            "lr_peak": max(schedule.lr(max(schedule.warmup, 1)), schedule.lr(schedule.warmup + 1)),
+            "lr_final": schedule.lr(total) if total else None,
+        }
+    )
     if model is not None:
-        time = mask_statistics(frames, model.mask_prob, model.mask_length, 2,
-                               batch if model.require_same_masks else 1) if frames else None
+        time = (
+            mask_statistics(frames, model.mask_prob, model.mask_length, 2, batch if model.require_same_masks else 1)
+            if frames
+            else None
+        )
         chan = mask_statistics(model.channels, model.mask_channel_prob, model.mask_channel_length, 0, batch)
-        v.update({"frozen_backbone_updates": model.freeze_finetune_updates,
-                  "feature_grad_mult": model.feature_grad_mult, "mask_prob": model.mask_prob,
-                  "mask_length": model.mask_length, "require_same_masks": model.require_same_masks,
-                  "mask_batch": batch,
-                  "masked_fraction_utterance": time.fraction if time else None,
-                  "masked_fraction": time.same_fraction if time else None,
-                  "mask_spans": time.spans if time else None,
-                  "mask_run_frames": time.run_frames if time else None,
-                  "mask_channel_prob": model.mask_channel_prob,
-                  "mask_channel_length": model.mask_channel_length,
-                  "channel_masked_fraction": chan.same_fraction})
+        v.update(
+            {
+                "frozen_backbone_updates": model.freeze_finetune_updates,
+                "feature_grad_mult": model.feature_grad_mult,
+                "mask_prob": model.mask_prob,
+                "mask_length": model.mask_length,
+                "require_same_masks": model.require_same_masks,
+                "mask_batch": batch,
+                "masked_fraction_utterance": time.fraction if time else None,
+                "masked_fraction": time.same_fraction if time else None,
+                "mask_spans": time.spans if time else None,
+                "mask_run_frames": time.run_frames if time else None,
+                "mask_channel_prob": model.mask_channel_prob,
+                "mask_channel_length": model.mask_channel_length,
+                "channel_masked_fraction": chan.same_fraction,
+            }
+        )
         if model.latent_temp is not None:
             start, end, decay = model.latent_temp
-            v["gumbel_temp_final"] = max(end, start * decay ** total) if total else None
+            v["gumbel_temp_final"] = max(end, start * decay**total) if total else None
     v["grad_clip"] = "none" if clip in (None, 0) or float(clip) >= NO_CLIP_ABOVE else float(clip)
     return v
 
 
-def load_config(path: os.PathLike) -> Dict[str, Any]:
+def load_config(path: os.PathLike) -> dict[str, Any]:
     """A training config (YAML mapping); ``ValueError`` naming the file otherwise."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -608,11 +781,11 @@ def load_config(path: os.PathLike) -> Dict[str, Any]:
 
 
 def task_of(config: Mapping[str, Any]) -> str:
-    """"ssl" for this project's pre-training models (``model: wav2vec2 | wav2vec1``), else "asr"."""
+    """ "ssl" for this project's pre-training models (``model: wav2vec2 | wav2vec1``), else "asr"."""
     return "ssl" if config.get("model") in ("wav2vec2", "wav2vec1") else "asr"
 
 
-def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: str = "config") -> Dict[str, Any]:
+def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: str = "config") -> dict[str, Any]:
     """The rows' values for a training config (see the module docstring for what they assume)."""
     task = task_of(config)
     batching = _batching(config, task, opts, source)
@@ -620,22 +793,38 @@ def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: st
     per_update = batching.audio_per_batch_s * accum if batching.audio_per_batch_s is not None else None
     iters = opts.num_iters_per_epoch or config.get("num_iters_per_epoch")
     if iters:
-        upe: Optional[float] = int(iters) // accum
+        upe: float | None = int(iters) // accum
     elif batching.batches_per_epoch is not None:
         upe = int(batching.batches_per_epoch // accum)
     else:
         upe = None
-    max_epoch = int(config.get("max_epoch", 40))               # espnet2 --max_epoch default
+    max_epoch = int(config.get("max_epoch", 40))  # espnet2 --max_epoch default
     total = int(upe * max_epoch) if upe is not None else None
     schedule, drawn_over = schedule_of(config, total, source)
     model = _model_of(config, task, opts.channels)
     frames = wav2vec2_frames(int(batching.utterance_s * SAMPLE_RATE))
     per_gpu = batching.audio_per_batch_s / opts.ngpu if batching.audio_per_batch_s is not None else None
-    v = _values(task, per_update, upe, float(max_epoch), total, batching.data_hours, schedule, model,
-                frames, config.get("grad_clip", ESPNET_GRAD_CLIP),
-                mask_batch(per_gpu, batching.utterance_s,
-                           *((config.get("max_utterances_per_gpu"), int(config.get("required_batch_size_multiple", 1)))
-                             if config.get("fairseq_batches") else (None, 1))))
+    v = _values(
+        task,
+        per_update,
+        upe,
+        float(max_epoch),
+        total,
+        batching.data_hours,
+        schedule,
+        model,
+        frames,
+        config.get("grad_clip", ESPNET_GRAD_CLIP),
+        mask_batch(
+            per_gpu,
+            batching.utterance_s,
+            *(
+                (config.get("max_utterances_per_gpu"), int(config.get("required_batch_size_multiple", 1)))
+                if config.get("fairseq_batches")
+                else (None, 1)
+            ),
+        ),
+    )
     v["audio_per_gpu_batch_s"] = per_gpu
     if total is None:
         v["lr_final"] = schedule.lr(drawn_over) if drawn_over else None
@@ -643,14 +832,17 @@ def plan_values(config: Mapping[str, Any], opts: Options = Options(), source: st
     if total is None:
         v["_notes"].append(f"total updates unknown: lr_final at the scheduler's end ({drawn_over})")
     elif schedule.end is not None and total != schedule.end:
-        v["_notes"].append(f"training ends at update {total}, the LR schedule at {schedule.end}"
-                           + (": the LR never reaches its final value" if total < schedule.end else ""))
+        v["_notes"].append(
+            f"training ends at update {total}, the LR schedule at {schedule.end}"
+            + (": the LR never reaches its final value" if total < schedule.end else "")
+        )
     v["_utterance_s"] = batching.utterance_s
     return v
 
 
-def reference_values(name: str, utterance_s: float = DEFAULT_UTTERANCE_S,
-                     train_hours: Optional[float] = None) -> Dict[str, Any]:
+def reference_values(
+    name: str, utterance_s: float = DEFAULT_UTTERANCE_S, train_hours: float | None = None
+) -> dict[str, Any]:
     """The rows' values for fairseq's recipe ``name`` (a key of :data:`REFERENCES`)."""
     if name not in REFERENCES:
         raise ValueError(f"reference: expected one of {', '.join(REFERENCES)}; found {name!r}")
@@ -658,22 +850,41 @@ def reference_values(name: str, utterance_s: float = DEFAULT_UTTERANCE_S,
     per_update = ref.max_tokens * ref.gpus / SAMPLE_RATE
     hours = train_hours if train_hours is not None else ref.train_hours
     upe = hours * 3600 / per_update
-    model = Model(ref.freeze_finetune_updates, ref.feature_grad_mult, ref.mask_prob, ref.mask_length,
-                  ref.mask_channel_prob, ref.mask_channel_length, ref.channels, ref.latent_temp)
+    model = Model(
+        ref.freeze_finetune_updates,
+        ref.feature_grad_mult,
+        ref.mask_prob,
+        ref.mask_length,
+        ref.mask_channel_prob,
+        ref.mask_channel_length,
+        ref.channels,
+        ref.latent_temp,
+    )
     if ref.max_sample_size:
         utterance_s = min(utterance_s, ref.max_sample_size / SAMPLE_RATE)
-    v = _values(ref.task, per_update, upe, ref.max_update / upe, ref.max_update, hours,
-                _reference_schedule(ref), model, wav2vec2_frames(int(utterance_s * SAMPLE_RATE)),
-                ref.clip_norm, mask_batch(ref.max_tokens / SAMPLE_RATE, utterance_s,
-                                          multiple=ref.required_batch_size_multiple))
+    v = _values(
+        ref.task,
+        per_update,
+        upe,
+        ref.max_update / upe,
+        ref.max_update,
+        hours,
+        _reference_schedule(ref),
+        model,
+        wav2vec2_frames(int(utterance_s * SAMPLE_RATE)),
+        ref.clip_norm,
+        mask_batch(ref.max_tokens / SAMPLE_RATE, utterance_s, multiple=ref.required_batch_size_multiple),
+    )
     v["audio_per_gpu_batch_s"] = ref.max_tokens / SAMPLE_RATE
-    v["_notes"] = [f"{name}: {ref.source}; audio per update = max_tokens x {ref.gpus} GPUs (a ceiling); "
-                   f"{hours} h of training data"]
+    v["_notes"] = [
+        f"{name}: {ref.source}; audio per update = max_tokens x {ref.gpus} GPUs (a ceiling); {hours} h of training data"
+    ]
     return v
 
 
-def plan_config(path: os.PathLike, opts: Options = Options(), reference: Optional[str] = None
-                ) -> Tuple[List[Row], List[str]]:
+def plan_config(
+    path: os.PathLike, opts: Options = Options(), reference: str | None = None
+) -> tuple[list[Row], list[str]]:
     """The rows for the config at ``path`` (and ``reference``'s beside them) and the notes.
 
     Without ``--train_shape``/``--train_hours``, a reference's training hours stand in for ours.
@@ -689,7 +900,7 @@ def plan_config(path: os.PathLike, opts: Options = Options(), reference: Optiona
     return rows, ours["_notes"] + theirs.get("_notes", [])
 
 
-LABELS: Dict[str, str] = {
+LABELS: dict[str, str] = {
     "task": "task",
     "audio_per_update_s": "audio per optimizer update (s)",
     "audio_per_gpu_batch_s": "audio per GPU per micro-batch (s)",
@@ -740,15 +951,14 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def format_table(rows: Sequence[Row], notes: Sequence[str], reference: Optional[str] = None) -> str:
+def format_table(rows: Sequence[Row], notes: Sequence[str], reference: str | None = None) -> str:
     """A plain-text table: row, ours[, fairseq, flag], then the notes."""
     head = ["row", "ours"] + ([f"fairseq {reference}", ""] if reference else [])
     body = []
     for r in rows:
         line = [r.label, _fmt(r.ours)]
         if reference:
-            flag = "" if r.ours is None or r.reference is None else ("same" if same(r.ours, r.reference)
-                                                                      else "differs")
+            flag = "" if r.ours is None or r.reference is None else ("same" if same(r.ours, r.reference) else "differs")
             line += [_fmt(r.reference), flag]
         body.append(line)
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
@@ -757,22 +967,42 @@ def format_table(rows: Sequence[Row], notes: Sequence[str], reference: Optional[
 
 
 def to_json(rows: Sequence[Row], notes: Sequence[str]) -> str:
-    return json.dumps({"rows": {r.key: {"ours": r.ours, "reference": r.reference,
-                                        "same": None if r.reference is None else same(r.ours, r.reference)}
-                                for r in rows}, "notes": list(notes)}, indent=1)
+    return json.dumps(
+        {
+            "rows": {
+                r.key: {
+                    "ours": r.ours,
+                    "reference": r.reference,
+                    "same": None if r.reference is None else same(r.ours, r.reference),
+                }
+                for r in rows
+            },
+            "notes": list(notes),
+        },
+        indent=1,
+    )
 
 
 #: the rows :func:`summary` names, with their short labels
-SUMMARY_ROWS: Tuple[Tuple[str, str], ...] = (
-    ("audio_per_update_s", "s/update"), ("audio_per_gpu_batch_s", "s/GPU batch"),
-    ("total_updates", "updates"), ("updates_per_epoch", "updates/epoch"), ("passes_over_data", "passes"),
-    ("lr_peak", "LR peak"), ("lr_final", "LR last"), ("frozen_backbone_updates", "frozen"),
-    ("feature_grad_mult", "extractor grad x"), ("mask_batch", "utterances/GPU batch"),
-    ("masked_fraction", "masked"), ("channel_masked_fraction", "channels masked"),
-    ("gumbel_temp_final", "Gumbel temp last"), ("grad_clip", "clip"))
+SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
+    ("audio_per_update_s", "s/update"),
+    ("audio_per_gpu_batch_s", "s/GPU batch"),
+    ("total_updates", "updates"),
+    ("updates_per_epoch", "updates/epoch"),
+    ("passes_over_data", "passes"),
+    ("lr_peak", "LR peak"),
+    ("lr_final", "LR last"),
+    ("frozen_backbone_updates", "frozen"),
+    ("feature_grad_mult", "extractor grad x"),
+    ("mask_batch", "utterances/GPU batch"),
+    ("masked_fraction", "masked"),
+    ("channel_masked_fraction", "channels masked"),
+    ("gumbel_temp_final", "Gumbel temp last"),
+    ("grad_clip", "clip"),
+)
 
 
-def summary(rows: Sequence[Row], reference: Optional[str] = None) -> str:
+def summary(rows: Sequence[Row], reference: str | None = None) -> str:
     """The plan in one paragraph (what config headers quote): the main rows as ``value label``,
     the LR curve as warmup/hold/decay updates, and, with a reference, the rows that differ."""
     by_key = {r.key: r for r in rows}
@@ -782,12 +1012,18 @@ def summary(rows: Sequence[Row], reference: Optional[str] = None) -> str:
             value = _fmt(by_key[key].ours)
             parts.append(f"{label} {value}" if key == "grad_clip" else f"{value} {label}")
         if key == "passes_over_data" and "lr_scheduler" in by_key:
-            parts.append(f"LR {by_key['lr_scheduler'].ours} ({_fmt(by_key['lr_warmup_updates'].ours)}/"
-                         f"{_fmt(by_key['lr_hold_updates'].ours)}/{_fmt(by_key['lr_decay_updates'].ours)} updates)")
+            parts.append(
+                f"LR {by_key['lr_scheduler'].ours} ({_fmt(by_key['lr_warmup_updates'].ours)}/"
+                f"{_fmt(by_key['lr_hold_updates'].ours)}/{_fmt(by_key['lr_decay_updates'].ours)} updates)"
+            )
     text = ", ".join(parts)
     if reference:
-        differ = [r.key for r in rows if r.ours is not None and r.reference is not None
-                  and not same(r.ours, r.reference)]
-        text += (f"; fairseq {reference}: differs in " + ", ".join(differ) if differ
-                 else f"; fairseq {reference}: every row the same")
+        differ = [
+            r.key for r in rows if r.ours is not None and r.reference is not None and not same(r.ours, r.reference)
+        ]
+        text += (
+            f"; fairseq {reference}: differs in " + ", ".join(differ)
+            if differ
+            else f"; fairseq {reference}: every row the same"
+        )
     return text

@@ -7,13 +7,13 @@ differently, and a tiny recipe is sensitive to it. The line says so, with what t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import List, Mapping, Tuple
 
 from espnet_ext.report.seeds import error_rate
 
 
-def parse_range(text: str) -> Tuple[str, float, float]:
+def parse_range(text: str) -> tuple[str, float, float]:
     """``"dev=22:38"`` -> ``("dev", 22.0, 38.0)``; ValueError saying what was expected."""
     name, sep, bounds = text.partition("=")
     low, colon, high = bounds.partition(":")
@@ -28,8 +28,9 @@ def parse_range(text: str) -> Tuple[str, float, float]:
     return name, lo, hi
 
 
-def range_lines(exp: Path, ranges: Mapping[str, Tuple[float, float]], metric: str = "cer",
-                decode_glob: str = "decode_*") -> Tuple[List[str], bool]:
+def range_lines(
+    exp: Path, ranges: Mapping[str, tuple[float, float]], metric: str = "cer", decode_glob: str = "decode_*"
+) -> tuple[list[str], bool]:
     """A line per test set saying whether ``exp``'s error rate is inside its range, and whether
     all are."""
     lines, inside_all = [], True

@@ -16,8 +16,9 @@ experiment dir given; ``<decode>`` is the one decode dir matching ``decode_glob`
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Dict, List, Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 from espnet_ext.scoring import significance
 from espnet_ext.scoring.result_txt import read_summary
@@ -26,7 +27,7 @@ from espnet_ext.scoring.result_txt import read_summary
 class ArmStats(NamedTuple):
     """One arm on one test set: its error rate (%) per seed, their mean and standard deviation."""
 
-    values: List[float]
+    values: list[float]
     mean: float
     sd: float  # sample standard deviation (n - 1); 0.0 for a single seed
 
@@ -58,12 +59,13 @@ def arm_stats(exps: Sequence[Path], test_set: str, metric: str, decode_glob: str
     return ArmStats(values, statistics.fmean(values), sd)
 
 
-def table(arms: Mapping[str, Sequence[Path]], test_sets: Sequence[str], metric: str,
-          decode_glob: str = "decode_*") -> str:
+def table(
+    arms: Mapping[str, Sequence[Path]], test_sets: Sequence[str], metric: str, decode_glob: str = "decode_*"
+) -> str:
     """A Markdown table: a row per test set, per arm ``mean ± sd`` and the values per seed, then
     the ratio of each other arm's mean to the first arm's."""
     names = list(arms)
-    stats: Dict[str, Dict[str, ArmStats]] = {
+    stats: dict[str, dict[str, ArmStats]] = {
         name: {t: arm_stats(arms[name], t, metric, decode_glob) for t in test_sets} for name in names
     }
     head = ["test set"] + [f"{n}: {metric.upper()} % mean ± sd (per seed)" for n in names]
@@ -94,21 +96,27 @@ def seed_cell(base: Path, other: Path, test_set: str, metric: str, decode_glob: 
     return f"{diff:+.1f}, {text}" + (" sign test" if m.no_variance else "") + (" *" if m.significant() else "")
 
 
-def seed_tests(arms: Mapping[str, Sequence[Path]], test_sets: Sequence[str], metric: str,
-               decode_glob: str = "decode_*") -> List[str]:
+def seed_tests(
+    arms: Mapping[str, Sequence[Path]], test_sets: Sequence[str], metric: str, decode_glob: str = "decode_*"
+) -> list[str]:
     """The per-seed tests under the table (see the module docstring), as Markdown lines."""
     names = list(arms)
     counts = [len(arms[n]) for n in names]
     if len(set(counts)) > 1:
-        return [f"Per seed: not tested (the arms have {', '.join(map(str, counts))} seeds; seed k pairs the k-th "
-                "experiments of the arms)."]
+        return [
+            f"Per seed: not tested (the arms have {', '.join(map(str, counts))} seeds; seed k pairs the k-th "
+            "experiments of the arms)."
+        ]
     m = metric.upper()
-    lines = [f"Per seed, each arm against {names[0]} on that seed's test utterances: the difference in {m} points "
-             f"and MAPSSWE's two-sided p (* p < 0.05; \"sign test\": every segment differs by the same count, "
-             "MAPSSWE has no variance and the exact sign test over the segments gives p). Three seeds are too few "
-             "to test the arms' means against each other; these say whether each seed's two runs differ.", "",
-             "|test set|arm|" + "|".join(f"seed {k + 1}" for k in range(counts[0])) + "|",
-             "|---|---|" + "---|" * counts[0]]
+    lines = [
+        f"Per seed, each arm against {names[0]} on that seed's test utterances: the difference in {m} points "
+        f'and MAPSSWE\'s two-sided p (* p < 0.05; "sign test": every segment differs by the same count, '
+        "MAPSSWE has no variance and the exact sign test over the segments gives p). Three seeds are too few "
+        "to test the arms' means against each other; these say whether each seed's two runs differ.",
+        "",
+        "|test set|arm|" + "|".join(f"seed {k + 1}" for k in range(counts[0])) + "|",
+        "|---|---|" + "---|" * counts[0],
+    ]
     problems = []
     for t in test_sets:
         for n in names[1:]:

@@ -29,13 +29,14 @@ from __future__ import annotations
 import datetime
 import math
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, NamedTuple
 
 from espnet_ext.report import PathLike, figure_png, pyplot
 
 #: (stat, label, better): "min", "max" or None (no best value)
-STATS: Tuple[Tuple[str, str, Optional[str]], ...] = (
+STATS: tuple[tuple[str, str, str | None], ...] = (
     ("loss", "loss (per masked frame)", "min"),
     ("loss_m", "L_m (contrastive)", "min"),
     ("loss_d", "L_d (diversity)", "min"),
@@ -55,7 +56,7 @@ _EPOCH_RESULTS = re.compile(r"(\d+)epoch results: (.*)$")
 _INTERVAL = re.compile(r"(\d+)epoch:train:(\d+)-(\d+)batch: (.*)$")
 _SECTION = re.compile(r"\[(\w+)\]")
 
-Epochs = Dict[int, Dict[str, Dict[str, float]]]  # epoch -> phase (train, valid) -> stat -> value
+Epochs = dict[int, dict[str, dict[str, float]]]  # epoch -> phase (train, valid) -> stat -> value
 
 
 class Interval(NamedTuple):
@@ -64,14 +65,14 @@ class Interval(NamedTuple):
     epoch: int
     first: int
     last: int
-    stats: Dict[str, float]
+    stats: dict[str, float]
 
 
 class Chance(NamedTuple):
     """Reference levels from the model config."""
 
-    num_negatives: int   # K
-    codebook: int        # G x V
+    num_negatives: int  # K
+    codebook: int  # G x V
 
     @property
     def loss_m(self) -> float:
@@ -87,25 +88,25 @@ class History(NamedTuple):
 
     exp_dir: Path
     epochs: Epochs
-    intervals: List[Interval]
-    warnings: List[str]          # collapse-monitor warnings from the log, each once
-    updates: Optional[int]       # optimizer updates of the model in checkpoint.pth
-    checkpoints: List[int]       # N of checkpoints/<N>updates.pth, sorted
-    chance: Optional[Chance]
-    sources: List[str]           # what was read
+    intervals: list[Interval]
+    warnings: list[str]  # collapse-monitor warnings from the log, each once
+    updates: int | None  # optimizer updates of the model in checkpoint.pth
+    checkpoints: list[int]  # N of checkpoints/<N>updates.pth, sorted
+    chance: Chance | None
+    sources: list[str]  # what was read
 
 
 # --------------------------------------------------------------------------- reading
-def parse_pairs(text: str) -> Dict[str, float]:
+def parse_pairs(text: str) -> dict[str, float]:
     """``k=v`` pairs of a log line (``, `` between them or not); ``time`` (a duration) is skipped."""
     return {key: float(value) for key, value in _PAIR.findall(text) if key != "time"}
 
 
-def parse_log(text: str) -> Tuple[Epochs, List[Interval], List[str]]:
+def parse_log(text: str) -> tuple[Epochs, list[Interval], list[str]]:
     """Per-epoch results, per-interval training lines and collapse-monitor warnings of a train.log."""
     epochs: Epochs = {}
-    intervals: List[Interval] = []
-    warnings: Dict[str, None] = {}
+    intervals: list[Interval] = []
+    warnings: dict[str, None] = {}
     for line in text.splitlines():
         if MONITOR_WARNING in line and "WARNING" in line:
             warnings.setdefault(line.split(MONITOR_WARNING, 1)[1].strip())
@@ -118,7 +119,7 @@ def parse_log(text: str) -> Tuple[Epochs, List[Interval], List[str]]:
     return epochs, intervals, list(warnings)
 
 
-def _number(value: Any) -> Optional[float]:
+def _number(value: Any) -> float | None:
     if isinstance(value, (datetime.timedelta, bool)) or value is None:
         return None
     try:
@@ -127,7 +128,7 @@ def _number(value: Any) -> Optional[float]:
         return None
 
 
-def read_checkpoint(path: PathLike) -> Tuple[Epochs, Optional[int]]:
+def read_checkpoint(path: PathLike) -> tuple[Epochs, int | None]:
     """The reporter's per-epoch stats and the model's ``num_updates`` from an ESPnet ``checkpoint.pth``."""
     from espnet_ext.wav2vec2.importers import torch_load
 
@@ -137,14 +138,17 @@ def read_checkpoint(path: PathLike) -> Tuple[Epochs, Optional[int]]:
         raise ValueError(f"{path}: expected an ESPnet checkpoint with reporter.stats; found none")
     epochs: Epochs = {}
     for epoch, phases in reporter["stats"].items():
-        epochs[int(epoch)] = {phase: {k: v for k, v in ((k, _number(v)) for k, v in values.items()) if v is not None}
-                              for phase, values in phases.items() if isinstance(values, Mapping)}
+        epochs[int(epoch)] = {
+            phase: {k: v for k, v in ((k, _number(v)) for k, v in values.items()) if v is not None}
+            for phase, values in phases.items()
+            if isinstance(values, Mapping)
+        }
     model = state.get("model") or {}
     updates = model.get("num_updates") if isinstance(model, Mapping) else None
     return epochs, None if updates is None else int(updates)
 
 
-def read_chance(config: PathLike) -> Optional[Chance]:
+def read_chance(config: PathLike) -> Chance | None:
     """K and G·V of a ``model: wav2vec2`` config.yaml; None for other models or without one."""
     import yaml
 
@@ -162,7 +166,7 @@ def read_chance(config: PathLike) -> Optional[Chance]:
     return Chance(int(values["num_negatives"]), int(values["latent_groups"]) * int(values["latent_vars"]))
 
 
-def load_history(exp_dir: PathLike, log: Optional[PathLike] = None) -> History:
+def load_history(exp_dir: PathLike, log: PathLike | None = None) -> History:
     """Read a pre-training experiment (see the module docstring).
 
     Raises:
@@ -171,9 +175,9 @@ def load_history(exp_dir: PathLike, log: Optional[PathLike] = None) -> History:
     exp_dir = Path(exp_dir)
     log_path = Path(log) if log is not None else exp_dir / "train.log"
     epochs: Epochs = {}
-    intervals: List[Interval] = []
-    warnings: List[str] = []
-    sources: List[str] = []
+    intervals: list[Interval] = []
+    warnings: list[str] = []
+    sources: list[str] = []
     updates = None
     if log_path.is_file():
         epochs, intervals, warnings = parse_log(log_path.read_text(encoding="utf-8", errors="replace"))
@@ -183,22 +187,38 @@ def load_history(exp_dir: PathLike, log: Optional[PathLike] = None) -> History:
         epochs.update(stored)
         sources.append(f"{exp_dir / 'checkpoint.pth'} ({len(stored)} epochs)")
     if not epochs:
-        raise ValueError(f"{exp_dir}: expected epoch results in {exp_dir / 'checkpoint.pth'} or {log_path}; "
-                         "found none (has an epoch of pre-training finished?)")
-    checkpoints = sorted(int(p.name[: -len("updates.pth")]) for p in (exp_dir / "checkpoints").glob("*updates.pth")
-                         if p.name[: -len("updates.pth")].isdigit())
-    return History(exp_dir, dict(sorted(epochs.items())), intervals, warnings, updates, checkpoints,
-                   read_chance(exp_dir / "config.yaml"), sources)
+        raise ValueError(
+            f"{exp_dir}: expected epoch results in {exp_dir / 'checkpoint.pth'} or {log_path}; "
+            "found none (has an epoch of pre-training finished?)"
+        )
+    checkpoints = sorted(
+        int(p.name[: -len("updates.pth")])
+        for p in (exp_dir / "checkpoints").glob("*updates.pth")
+        if p.name[: -len("updates.pth")].isdigit()
+    )
+    return History(
+        exp_dir,
+        dict(sorted(epochs.items())),
+        intervals,
+        warnings,
+        updates,
+        checkpoints,
+        read_chance(exp_dir / "config.yaml"),
+        sources,
+    )
 
 
 # --------------------------------------------------------------------------- series
-def epoch_series(history: History, phase: str, stat: str) -> List[Tuple[float, float]]:
+def epoch_series(history: History, phase: str, stat: str) -> list[tuple[float, float]]:
     """``(epoch, value)`` of one stat of one phase, epochs in order."""
-    return [(e, phases[phase][stat]) for e, phases in history.epochs.items()
-            if stat in phases.get(phase, {}) and math.isfinite(phases[phase][stat])]
+    return [
+        (e, phases[phase][stat])
+        for e, phases in history.epochs.items()
+        if stat in phases.get(phase, {}) and math.isfinite(phases[phase][stat])
+    ]
 
 
-def interval_series(history: History, stat: str) -> List[Tuple[float, float]]:
+def interval_series(history: History, stat: str) -> list[tuple[float, float]]:
     """``(fractional epoch, value)`` of one stat of the log-interval lines."""
     out = []
     for item in history.intervals:
@@ -210,7 +230,8 @@ def interval_series(history: History, stat: str) -> List[Tuple[float, float]]:
 
 def _iterations(history: History, epoch: int) -> float:
     """Training iterations in ``epoch``: the growth of the reporter's total_count, else the log's last batch."""
-    def total(e: int) -> Optional[float]:
+
+    def total(e: int) -> float | None:
         return history.epochs.get(e, {}).get("train", {}).get("total_count")
 
     end, start = total(epoch), (total(epoch - 1) if epoch > 1 else 0.0)
@@ -227,10 +248,10 @@ class StatSummary(NamedTuple):
     phase: str
     start: float
     end: float
-    best: Optional[Tuple[float, int]]  # (value, epoch)
+    best: tuple[float, int] | None  # (value, epoch)
 
 
-def summarize(history: History) -> List[StatSummary]:
+def summarize(history: History) -> list[StatSummary]:
     """A :class:`StatSummary` per stat and phase that has values."""
     out = []
     for stat, _, better in STATS:
@@ -246,7 +267,7 @@ def summarize(history: History) -> List[StatSummary]:
     return out
 
 
-def checks(history: History) -> List[str]:
+def checks(history: History) -> list[str]:
     """Problems visible in the last epoch: L_m at chance, codebook collapse, non-finite losses."""
     found = []
     last = history.epochs[max(history.epochs)]
@@ -258,8 +279,10 @@ def checks(history: History) -> List[str]:
         if lm is not None and lm > 0.98 * history.chance.loss_m:
             found.append(f"last epoch: L_m {lm:.3f} at chance (log(K+1) = {history.chance.loss_m:.3f}): not learning")
         if ppl is not None and ppl < 0.1 * history.chance.codebook:
-            found.append(f"last epoch: code perplexity {ppl:.1f} < 0.1 x G·V = {0.1 * history.chance.codebook:.1f}: "
-                         "codebook collapse")
+            found.append(
+                f"last epoch: code perplexity {ppl:.1f} < 0.1 x G·V = {0.1 * history.chance.codebook:.1f}: "
+                "codebook collapse"
+            )
     return found
 
 
@@ -267,21 +290,30 @@ def _fmt(value: float) -> str:
     return f"{value:.3e}" if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e4) else f"{value:.3f}"
 
 
-def format_summary(history: History, plot_name: Optional[str] = None) -> str:
+def format_summary(history: History, plot_name: str | None = None) -> str:
     """The Markdown summary (see the module docstring)."""
     labels = {stat: label for stat, label, _ in STATS}
     epochs = list(history.epochs)
-    out = ["<!-- Generated by python -m espnet_ext.bin.ssl_report. -->",
-           f"# Pre-training report: {history.exp_dir.name}", "",
-           f"- epochs: {len(epochs)} ({epochs[0]}-{epochs[-1]}); optimizer updates: "
-           f"{'unknown' if history.updates is None else history.updates}",
-           f"- checkpoints: {', '.join(f'{n}updates.pth' for n in history.checkpoints) or 'none'}"]
+    out = [
+        "<!-- Generated by python -m espnet_ext.bin.ssl_report. -->",
+        f"# Pre-training report: {history.exp_dir.name}",
+        "",
+        f"- epochs: {len(epochs)} ({epochs[0]}-{epochs[-1]}); optimizer updates: "
+        f"{'unknown' if history.updates is None else history.updates}",
+        f"- checkpoints: {', '.join(f'{n}updates.pth' for n in history.checkpoints) or 'none'}",
+    ]
     if history.chance is not None:
         c = history.chance
-        out.append(f"- chance levels (K = {c.num_negatives} distractors): L_m = log(K+1) = {c.loss_m:.3f}, "
-                   f"accuracy = 1/(K+1) = {c.acc:.3f}; codebook G·V = {c.codebook} (the perplexities' maximum)")
-    out += [f"- read: {'; '.join(history.sources)}", "",
-            "|stat|phase|start|end|best (epoch)|", "|---|---|---:|---:|---:|"]
+        out.append(
+            f"- chance levels (K = {c.num_negatives} distractors): L_m = log(K+1) = {c.loss_m:.3f}, "
+            f"accuracy = 1/(K+1) = {c.acc:.3f}; codebook G·V = {c.codebook} (the perplexities' maximum)"
+        )
+    out += [
+        f"- read: {'; '.join(history.sources)}",
+        "",
+        "|stat|phase|start|end|best (epoch)|",
+        "|---|---|---:|---:|---:|",
+    ]
     for s in summarize(history):
         best = "" if s.best is None else f"{_fmt(s.best[0])} ({s.best[1]})"
         out.append(f"|{labels[s.stat]} (`{s.stat}`)|{s.phase}|{_fmt(s.start)}|{_fmt(s.end)}|{best}|")
@@ -294,7 +326,7 @@ def format_summary(history: History, plot_name: Optional[str] = None) -> str:
 
 # --------------------------------------------------------------------------- plot
 #: panels of the page: (title, stats, reference level name or None)
-PANELS: Tuple[Tuple[str, Sequence[str], Optional[str]], ...] = (
+PANELS: tuple[tuple[str, Sequence[str], str | None], ...] = (
     ("loss (per masked frame)", ("loss",), None),
     ("L_m (contrastive)", ("loss_m",), "loss_m"),
     ("L_d (diversity)", ("loss_d",), None),
@@ -307,26 +339,35 @@ PANELS: Tuple[Tuple[str, Sequence[str], Optional[str]], ...] = (
 )
 
 
-def _reference(history: History, name: Optional[str]) -> Optional[Tuple[float, str]]:
+def _reference(history: History, name: str | None) -> tuple[float, str] | None:
     if name is None or history.chance is None:
         return None
     c = history.chance
-    return {"loss_m": (c.loss_m, "chance log(K+1)"), "acc": (c.acc, "chance 1/(K+1)"),
-            "codebook": (float(c.codebook), "G·V")}[name]
+    return {
+        "loss_m": (c.loss_m, "chance log(K+1)"),
+        "acc": (c.acc, "chance 1/(K+1)"),
+        "codebook": (float(c.codebook), "G·V"),
+    }[name]
 
 
-def _panel(ax: Any, history: History, title: str, stats: Sequence[str], reference: Optional[str], colors) -> None:
+def _panel(ax: Any, history: History, title: str, stats: Sequence[str], reference: str | None, colors) -> None:
     for k, stat in enumerate(stats):
         color = colors[k % len(colors)]
         points = interval_series(history, stat)
         if points:
-            ax.plot(*zip(*points), color=color, alpha=0.35, linewidth=0.8, marker=".", markersize=3,
-                    label=f"{stat} train (log interval)")
+            ax.plot(
+                *zip(*points),
+                color=color,
+                alpha=0.35,
+                linewidth=0.8,
+                marker=".",
+                markersize=3,
+                label=f"{stat} train (log interval)",
+            )
         for phase, style in (("train", "-"), ("valid", "--")):
             points = epoch_series(history, phase, stat)
             if points:
-                ax.plot(*zip(*points), linestyle=style, marker="o", markersize=3, color=color,
-                        label=f"{stat} {phase}")
+                ax.plot(*zip(*points), linestyle=style, marker="o", markersize=3, color=color, label=f"{stat} {phase}")
     level = _reference(history, reference)
     if level is not None:
         ax.axhline(level[0], color="gray", linestyle=":", linewidth=1, label=level[1])

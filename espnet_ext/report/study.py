@@ -21,11 +21,11 @@ from __future__ import annotations
 import csv
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple
 
-from espnet_ext.report import PathLike, figure_png, pyplot
-from espnet_ext.report import seeds
+from espnet_ext.report import PathLike, figure_png, pyplot, seeds
 
 COLUMNS = ("arm", "subset", "seed", "updates", "exp")
 ARMS = ("random", "pretrained")
@@ -41,7 +41,7 @@ class Run(NamedTuple):
     exp: Path
 
 
-def read_manifest(path: PathLike) -> List[Run]:
+def read_manifest(path: PathLike) -> list[Run]:
     """The manifest's runs; relative ``exp`` paths are taken relative to the manifest's directory.
     ValueError naming the file and line for a wrong header, arm or number."""
     path = Path(path)
@@ -78,47 +78,60 @@ def arm_stats(runs: Sequence[Run], test_set: str, metric: str, decode_glob: str 
     return seeds.arm_stats([r.exp for r in runs], test_set, metric, decode_glob)
 
 
-def _subsets(runs: Sequence[Run]) -> List[str]:
+def _subsets(runs: Sequence[Run]) -> list[str]:
     return list(dict.fromkeys(r.subset for r in runs))
 
 
-def arm_runs(runs: Sequence[Run], subset: str) -> Dict[str, List[Run]]:
+def arm_runs(runs: Sequence[Run], subset: str) -> dict[str, list[Run]]:
     """Per arm, one run per seed: the random ones, and per seed the pre-trained run from its
     latest checkpoint (the most updates)."""
     random = sorted((r for r in runs if r.subset == subset and r.arm == "random"), key=lambda r: r.seed)
-    latest: Dict[int, Run] = {}
+    latest: dict[int, Run] = {}
     for r in runs:
-        if r.subset == subset and r.arm == "pretrained" and (r.seed not in latest or r.updates > latest[r.seed].updates):
+        if (
+            r.subset == subset
+            and r.arm == "pretrained"
+            and (r.seed not in latest or r.updates > latest[r.seed].updates)
+        ):
             latest[r.seed] = r
     return {"random": random, "pretrained": [latest[s] for s in sorted(latest)]}
 
 
-def curve(runs: Sequence[Run], subset: str, test_set: str, metric: str,
-          decode_glob: str = DECODE_GLOB) -> List[Tuple[int, float, int]]:
+def curve(
+    runs: Sequence[Run], subset: str, test_set: str, metric: str, decode_glob: str = DECODE_GLOB
+) -> list[tuple[int, float, int]]:
     """(updates, mean error rate over seeds, number of seeds) on ``subset``, 0 updates being random
     initialisation; in order of updates."""
-    by_updates: Dict[int, List[float]] = defaultdict(list)
+    by_updates: dict[int, list[float]] = defaultdict(list)
     for r in runs:
         if r.subset == subset:
             by_updates[0 if r.arm == "random" else r.updates].append(error_rate(r, test_set, metric, decode_glob))
     return [(n, statistics.fmean(v), len(v)) for n, v in sorted(by_updates.items())]
 
 
-def curve_subsets(runs: Sequence[Run]) -> List[str]:
+def curve_subsets(runs: Sequence[Run]) -> list[str]:
     """The subsets fine-tuned from more than one checkpoint."""
     return [s for s in _subsets(runs) if len({r.updates for r in runs if r.subset == s and r.arm == "pretrained"}) > 1]
 
 
-def markdown(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer", note: Optional[str] = None,
-             decode_glob: str = DECODE_GLOB) -> str:
+def markdown(
+    runs: Sequence[Run],
+    test_sets: Sequence[str],
+    metric: str = "cer",
+    note: str | None = None,
+    decode_glob: str = DECODE_GLOB,
+) -> str:
     """The report as Markdown: the arms table, then the checkpoint curve's table."""
     m = metric.upper()
     lines = ["# Pre-training on unlabeled speech, CTC fine-tuning on a few minutes of labeled speech", ""]
     if note:
         lines += [note, ""]
-    lines += [f"## {m} (%) by labeled subset: random initialisation against pre-trained (last checkpoint)", "",
-              "|subset|test set|random: mean ± sd (per seed)|pre-trained: mean ± sd (per seed)|pre-trained / random|",
-              "|---|---|---|---|---|"]
+    lines += [
+        f"## {m} (%) by labeled subset: random initialisation against pre-trained (last checkpoint)",
+        "",
+        "|subset|test set|random: mean ± sd (per seed)|pre-trained: mean ± sd (per seed)|pre-trained / random|",
+        "|---|---|---|---|---|",
+    ]
     for subset in _subsets(runs):
         arms = arm_runs(runs, subset)
         if not arms["random"] or not arms["pretrained"]:
@@ -128,20 +141,27 @@ def markdown(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer",
             stats = {a: arm_stats(arms[a], t, metric, decode_glob) for a in ARMS}
             base = stats["random"].mean
             ratio = f"{stats['pretrained'].mean / base:.2f}" if base else "n/a"
-            lines.append(f"|{subset}|{t}|{stats['random'].cell()}|{stats['pretrained'].cell()} "
-                         f"[{', '.join(map(str, updates))} updates]|{ratio}|")
+            lines.append(
+                f"|{subset}|{t}|{stats['random'].cell()}|{stats['pretrained'].cell()} "
+                f"[{', '.join(map(str, updates))} updates]|{ratio}|"
+            )
     for subset in curve_subsets(runs):
-        lines += ["", f"## {m} (%) on {subset} against pre-training updates (0: random initialisation; "
-                  "mean over seeds)", "", "|updates|" + "|".join(test_sets) + "|seeds|",
-                  "|---:|" + "---:|" * len(test_sets) + "---:|"]
+        lines += [
+            "",
+            f"## {m} (%) on {subset} against pre-training updates (0: random initialisation; mean over seeds)",
+            "",
+            "|updates|" + "|".join(test_sets) + "|seeds|",
+            "|---:|" + "---:|" * len(test_sets) + "---:|",
+        ]
         curves = [curve(runs, subset, t, metric, decode_glob) for t in test_sets]
-        for k, (n, _, seeds) in enumerate(curves[0]):
-            lines.append(f"|{n}|" + "|".join(f"{c[k][1]:.1f}" for c in curves) + f"|{seeds}|")
+        for k, (n, _, row_seeds) in enumerate(curves[0]):
+            lines.append(f"|{n}|" + "|".join(f"{c[k][1]:.1f}" for c in curves) + f"|{row_seeds}|")
     return "\n".join(lines) + "\n"
 
 
-def plot_png(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer",
-             decode_glob: str = DECODE_GLOB) -> bytes:
+def plot_png(
+    runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer", decode_glob: str = DECODE_GLOB
+) -> bytes:
     """Left: the error rate against pre-training updates (a line per test set, per subset with a
     curve); right: pre-trained / random per subset and test set."""
     plt = pyplot()
@@ -151,8 +171,14 @@ def plot_png(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer",
     for j, subset in enumerate(curve_subsets(runs)):
         for k, t in enumerate(test_sets):
             points = curve(runs, subset, t, metric, decode_glob)
-            left.plot([p[0] for p in points], [p[1] for p in points], marker="o", color=colors[k % len(colors)],
-                      linestyle=styles[j % len(styles)], label=f"{t} ({subset})")
+            left.plot(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                marker="o",
+                color=colors[k % len(colors)],
+                linestyle=styles[j % len(styles)],
+                label=f"{t} ({subset})",
+            )
     left.set_xlabel("pre-training updates (0: random initialisation)")
     left.set_ylabel(f"{metric.upper()} (%)")
     left.set_title(f"{metric.upper()} after CTC fine-tuning from each checkpoint", fontsize=10)
@@ -168,8 +194,13 @@ def plot_png(runs: Sequence[Run], test_sets: Sequence[str], metric: str = "cer",
             base = arm_stats(arms["random"], t, metric, decode_glob).mean
             pre = arm_stats(arms["pretrained"], t, metric, decode_glob).mean
             ratios.append(pre / base if base else 0)
-        right.bar([i + (k - (len(test_sets) - 1) / 2) * width for i in range(len(subsets))], ratios, width,
-                  color=colors[k % len(colors)], label=t)
+        right.bar(
+            [i + (k - (len(test_sets) - 1) / 2) * width for i in range(len(subsets))],
+            ratios,
+            width,
+            color=colors[k % len(colors)],
+            label=t,
+        )
     right.axhline(1.0, color="black", linewidth=1)
     right.set_xticks(range(len(subsets)), subsets)
     right.set_ylabel(f"{metric.upper()} pre-trained / random init")

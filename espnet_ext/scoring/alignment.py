@@ -9,7 +9,7 @@ ASCII letters folded to lower case unless ``case_sensitive`` (sclite's ``-s``).
 from __future__ import annotations
 
 import string
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ class _Vocab(dict):
     def __init__(self, case_sensitive: bool):
         super().__init__()
         self.case_sensitive = case_sensitive
-        self.folded: Dict[str, int] = {}
+        self.folded: dict[str, int] = {}
 
     def __missing__(self, token: str) -> int:
         key = token if self.case_sensitive else token.translate(_ASCII_LOWER)
@@ -39,7 +39,7 @@ class _Vocab(dict):
 
 def _encode(
     refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]], case_sensitive: bool
-) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Map tokens to integer ids (see :class:`_Vocab`)."""
     vocab = _Vocab(case_sensitive)
 
@@ -49,11 +49,11 @@ def _encode(
     return [ids(r) for r in refs], [ids(h) for h in hyps]
 
 
-def _batches(ref_lens: Sequence[int], hyp_lens: Sequence[int]) -> Iterator[List[int]]:
+def _batches(ref_lens: Sequence[int], hyp_lens: Sequence[int]) -> Iterator[list[int]]:
     """Group utterance indices, sorted by length, into batches of at most ``_MAX_CELLS``
     DP cells (an utterance larger than that is a batch of its own)."""
     order = sorted(range(len(ref_lens)), key=lambda k: (ref_lens[k], hyp_lens[k]))
-    batch: List[int] = []
+    batch: list[int] = []
     max_n = max_m = 0
     for k in order:
         n, m = max(max_n, ref_lens[k]), max(max_m, hyp_lens[k])
@@ -118,7 +118,7 @@ def _backpointers(ref: np.ndarray, hyp: np.ndarray) -> np.ndarray:
     return back
 
 
-def _trace(back: np.ndarray, ref_lens: np.ndarray, hyp_lens: np.ndarray) -> List[str]:
+def _trace(back: np.ndarray, ref_lens: np.ndarray, hyp_lens: np.ndarray) -> list[str]:
     """Follow the back-pointers of every utterance of a batch from (n, m) to (0, 0) at
     once; return each utterance's operations in forward order."""
     i, j = ref_lens.astype(np.int64), hyp_lens.astype(np.int64)
@@ -137,9 +137,7 @@ def _trace(back: np.ndarray, ref_lens: np.ndarray, hyp_lens: np.ndarray) -> List
     return [steps[b, : lengths[b]][::-1].tobytes().decode("ascii") for b in range(len(i))]
 
 
-def align_many(
-    refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]], case_sensitive: bool = False
-) -> List[str]:
+def align_many(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]], case_sensitive: bool = False) -> list[str]:
     """Align each reference token sequence with its hypothesis like sclite.
 
     Returns, per pair, its operations as a string over ``C S D I`` (correct, substitution,
@@ -164,9 +162,7 @@ def align(ref: Sequence[str], hyp: Sequence[str], case_sensitive: bool = False) 
     return align_many([ref], [hyp], case_sensitive)[0]
 
 
-def aligned_pairs(
-    ref: Sequence[str], hyp: Sequence[str], ops: str
-) -> List[Tuple[Optional[str], Optional[str], str]]:
+def aligned_pairs(ref: Sequence[str], hyp: Sequence[str], ops: str) -> list[tuple[str | None, str | None, str]]:
     """The columns of an alignment: ``(ref token or None, hyp token or None, op)``."""
     columns, i, j = [], 0, 0
     for op in ops:

@@ -4,7 +4,8 @@ sclite: ``floor(count / total * 1000 + 0.5) / 10``, half up."""
 from __future__ import annotations
 
 import math
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 
 class Counts(NamedTuple):
@@ -23,11 +24,11 @@ class Counts(NamedTuple):
         """Substitutions + deletions + insertions."""
         return self.substitutions + self.deletions + self.insertions
 
-    def plus(self, other: "Counts") -> "Counts":
+    def plus(self, other: Counts) -> Counts:
         """The field-wise sum (``+`` would concatenate the tuples)."""
         return Counts(*(a + b for a, b in zip(self, other)))
 
-    def percentages(self) -> "Percentages":
+    def percentages(self) -> Percentages:
         """Percentages as sclite prints them (rounded half up to 0.1; 0.0 with no words)."""
         word_fields = (self.correct, self.substitutions, self.deletions, self.insertions, self.errors)
         return Percentages(

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional
+from collections.abc import Mapping
 
 from espnet_ext.scoring.textio import read_lines
 
 
-def read_fold_map(path) -> Dict[str, Optional[str]]:
+def read_fold_map(path) -> dict[str, str | None]:
     """A token folding map from a file of rows ``<symbol> [<symbol> ...] <target>`` (e.g.
     TIMIT's ``phones.60-48-39.map``: 60-, 48- and 39-phone set): every symbol of a row, the
     target included, folds to the row's last column; a symbol alone on its row (TIMIT's
     ``q``) is deleted (``None``). ``#`` starts a comment line. A symbol folded to two
     different targets raises ValueError naming the line."""
-    mapping: Dict[str, Optional[str]] = {}
+    mapping: dict[str, str | None] = {}
     for lineno, line in read_lines(path):
         fields = line.split()
         if not fields or fields[0].startswith("#"):
@@ -30,7 +30,7 @@ def read_fold_map(path) -> Dict[str, Optional[str]]:
     return mapping
 
 
-def fold_texts(texts: Mapping[str, str], mapping: Mapping[str, Optional[str]]) -> Dict[str, str]:
+def fold_texts(texts: Mapping[str, str], mapping: Mapping[str, str | None]) -> dict[str, str]:
     """Whitespace-separated tokens of each text folded with ``mapping`` (from
     :func:`read_fold_map`): a token mapped to None is dropped, a token the map lacks (e.g.
     ``<unk>``) is kept as it is."""

@@ -3,8 +3,8 @@ stage 4), with their reasons: ``left_out.txt`` beside ``result.txt``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Dict, Iterable, Mapping
 
 from espnet_ext.core.atomic import write_text
 from espnet_ext.scoring.textio import preview, read_lines
@@ -12,7 +12,7 @@ from espnet_ext.scoring.textio import preview, read_lines
 LEFT_OUT = "left_out.txt"  # beside result.txt: the test set's utterances not decoded (uttid<TAB>reason)
 
 
-def left_out(source: Iterable[str], scored: Mapping[str, str], reason_files: Iterable = ()) -> Dict[str, str]:
+def left_out(source: Iterable[str], scored: Mapping[str, str], reason_files: Iterable = ()) -> dict[str, str]:
     """The utterances of ``source`` (ids of a test set as prepared, ``data/<set>/text``)
     missing from ``scored`` (the references of what was decoded, ``dump/raw/<set>/text``),
     each with its reason from the first of ``reason_files`` (``uttid<TAB>reason``: stage 3's
@@ -23,7 +23,7 @@ def left_out(source: Iterable[str], scored: Mapping[str, str], reason_files: Ite
     unknown = [u for u in scored if u not in known]
     if unknown:
         raise ValueError(f"{len(unknown)} decoded utterances are not in the source set: {preview(unknown)}")
-    reasons: Dict[str, str] = {}
+    reasons: dict[str, str] = {}
     for path in reason_files:
         if Path(path).is_file():
             for _, line in read_lines(path):

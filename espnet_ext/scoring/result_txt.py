@@ -16,8 +16,9 @@ import re
 import statistics
 import string
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple
 
 from espnet_ext.core.atomic import write_text
 from espnet_ext.scoring.alignment import aligned_pairs
@@ -47,11 +48,11 @@ def _round1(value: float) -> str:
     return "%.1f" % (math.floor(value * 10 + 0.5) / 10)
 
 
-Row = Tuple[str, List[str]]  # a table row: its label and its 8 cells (Snt, Wrd, Corr ... S.Err)
+Row = tuple[str, list[str]]  # a table row: its label and its 8 cells (Snt, Wrd, Corr ... S.Err)
 _HEADS = ["# Snt", "# Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err"]
 
 
-def _stat_rows(values: Sequence[Sequence[float]]) -> List[Row]:
+def _stat_rows(values: Sequence[Sequence[float]]) -> list[Row]:
     """Mean, S.D. (sample, 0 for one speaker) and Median rows over speakers, per column."""
     if not values:
         return []
@@ -64,7 +65,7 @@ def _stat_rows(values: Sequence[Sequence[float]]) -> List[Row]:
     ]
 
 
-def _render_table(title: str, rows: Sequence[Row], total: Row, stats: Sequence[Row]) -> List[str]:
+def _render_table(title: str, rows: Sequence[Row], total: Row, stats: Sequence[Row]) -> list[str]:
     """An sclite-style box, centred in 80 columns: a title, the ``| SPKR |`` header, the
     speaker rows, the total row between ``=`` rules, then the statistic rows."""
     all_rows = [*rows, total, *stats]
@@ -91,28 +92,35 @@ def _render_table(title: str, rows: Sequence[Row], total: Row, stats: Sequence[R
     return [indent + x for x in out]
 
 
-def _percent_cells(c: Counts, total_row: bool = False) -> List[str]:
+def _percent_cells(c: Counts, total_row: bool = False) -> list[str]:
     """Cells of the percentage table; a speaker without reference words shows its counts,
     marked ``*``, as sclite does (the total row shows 0.0 then, as sclite's does)."""
     head = [str(c.sentences), str(c.words)]
     if c.words == 0 and not total_row:
         raw = [c.correct, c.substitutions, c.deletions, c.insertions, c.errors]
-        return head + [f"{x}*" for x in raw] + ["%.1f" % c.percentages().sentence_errors]
-    return head + ["%.1f" % p for p in c.percentages()]
+        return head + [f"{x}*" for x in raw] + [f"{c.percentages().sentence_errors:.1f}"]
+    return head + [f"{p:.1f}" for p in c.percentages()]
 
 
-def _count_cells(c: Counts) -> List[str]:
+def _count_cells(c: Counts) -> list[str]:
     """Cells of the count table."""
     fields = [c.sentences, c.words, c.correct, c.substitutions, c.deletions, c.insertions, c.errors]
     return [str(x) for x in fields + [c.sentence_errors]]
 
 
-def _percent_table(speakers: Sequence[Tuple[str, Counts]], total: Counts, title: str) -> List[str]:
-    """"SYSTEM SUMMARY PERCENTAGES by SPEAKER", with the ``| Sum/Avg|`` row."""
+def _percent_table(speakers: Sequence[tuple[str, Counts]], total: Counts, title: str) -> list[str]:
+    """ "SYSTEM SUMMARY PERCENTAGES by SPEAKER", with the ``| Sum/Avg|`` row."""
     with_words = [c for _, c in speakers if c.words > 0]
     stats = _stat_rows(
-        [[c.sentences, c.words, *(100.0 * x / c.words for x in (*c[2:6], c.errors)),
-          100.0 * c.sentence_errors / c.sentences] for c in with_words]
+        [
+            [
+                c.sentences,
+                c.words,
+                *(100.0 * x / c.words for x in (*c[2:6], c.errors)),
+                100.0 * c.sentence_errors / c.sentences,
+            ]
+            for c in with_words
+        ]
     )
     rows = [(spk, _percent_cells(c)) for spk, c in speakers]
     out = ["", "SYSTEM SUMMARY PERCENTAGES by SPEAKER".center(80).rstrip(), ""]
@@ -122,8 +130,8 @@ def _percent_table(speakers: Sequence[Tuple[str, Counts]], total: Counts, title:
     return out
 
 
-def _count_table(speakers: Sequence[Tuple[str, Counts]], total: Counts, title: str) -> List[str]:
-    """"SYSTEM SUMMARY COUNTS by SPEAKER", with a ``| Sum |`` row (no "Avg" in it, so that
+def _count_table(speakers: Sequence[tuple[str, Counts]], total: Counts, title: str) -> list[str]:
+    """ "SYSTEM SUMMARY COUNTS by SPEAKER", with a ``| Sum |`` row (no "Avg" in it, so that
     ``grep -e Avg`` still finds one line per file)."""
     stats = _stat_rows([[*c[:6], c.errors, c.sentence_errors] for _, c in speakers])
     rows = [(spk, _count_cells(c)) for spk, c in speakers]
@@ -132,7 +140,7 @@ def _count_table(speakers: Sequence[Tuple[str, Counts]], total: Counts, title: s
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _shown(token: Optional[str], table: Optional[str], width: int = 0) -> Tuple[str, int]:
+def _shown(token: str | None, table: str | None, width: int = 0) -> tuple[str, int]:
     """A token as printed in an alignment (``table``: "lower", "upper" or None) and its
     display width (East Asian wide characters count 2); ``None`` is a gap of ``width``."""
     if token is None:
@@ -144,7 +152,7 @@ def _shown(token: Optional[str], table: Optional[str], width: int = 0) -> Tuple[
     return token, sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in token)
 
 
-def alignment_lines(utt: UttScore, case_sensitive: bool = False) -> List[str]:
+def alignment_lines(utt: UttScore, case_sensitive: bool = False) -> list[str]:
     """``REF:``/``HYP:``/``Eval:`` lines of one utterance, like sclite's ``pralign``: errors
     upper-cased and correct tokens lower-cased (ASCII letters, unless case-sensitive),
     ``*`` filling a gap, one column per alignment step; none for an empty pair."""
@@ -165,9 +173,9 @@ def alignment_lines(utt: UttScore, case_sensitive: bool = False) -> List[str]:
     return [" ".join(parts) + " " for parts in (ref_line, hyp_line, eval_line)]
 
 
-def _alignment_dump(score: Score, title: str) -> List[str]:
+def _alignment_dump(score: Score, title: str) -> list[str]:
     """sclite's "DUMP OF SYSTEM ALIGNMENT STRUCTURE": utterances grouped by speaker."""
-    groups: Dict[str, List[UttScore]] = {}
+    groups: dict[str, list[UttScore]] = {}
     for utt in score.utterances:
         groups.setdefault(utt.speaker, []).append(utt)
     out = ["", "\t\tDUMP OF SYSTEM ALIGNMENT STRUCTURE", "", f"System name:   {title}", "", "Speakers: "]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
 
 from espnet_ext.core.atomic import write_text
 from espnet_ext.scoring.leftout import LEFT_OUT
@@ -18,9 +18,9 @@ from espnet_ext.scoring.textio import read_lines
 _METRIC_DIRS = {"score_cer": "CER", "score_wer": "WER", "score_per": "PER"}
 
 
-def _find_results(exp_dir: Path) -> Dict[Path, Dict[str, List[Tuple[str, Path]]]]:
+def _find_results(exp_dir: Path) -> dict[Path, dict[str, list[tuple[str, Path]]]]:
     """``{decode dir: {metric: [(dataset, result.txt), ...]}}``, every level sorted."""
-    found: Dict[Path, Dict[str, List[Tuple[str, Path]]]] = {}
+    found: dict[Path, dict[str, list[tuple[str, Path]]]] = {}
     for path in sorted(exp_dir.glob("**/score_*/result.txt")):
         metric = _METRIC_DIRS.get(path.parent.name)
         if metric is None:
@@ -34,7 +34,7 @@ def _find_results(exp_dir: Path) -> Dict[Path, Dict[str, List[Tuple[str, Path]]]
     }
 
 
-def environment_lines() -> List[str]:
+def environment_lines() -> list[str]:
     """Date, Python version and, when installed, the ESPnet and torch versions (read from
     package metadata: nothing is imported)."""
     lines = [
@@ -62,7 +62,7 @@ def _cpu_description() -> str:
     return f"{model}, {os.cpu_count()} cores" + (f", OMP_NUM_THREADS={threads}" if threads else "")
 
 
-def _metric_table(metric: str, rows: Sequence[Tuple[str, Path]], exp_parent: Path) -> List[str]:
+def _metric_table(metric: str, rows: Sequence[tuple[str, Path]], exp_parent: Path) -> list[str]:
     """A ``### <metric>`` Markdown table, a row per ``(dataset, result.txt)``: the counts
     scored (Snt: utterances, Wrd: tokens) and, from ``left_out.txt`` beside ``result.txt``,
     how many of the set's utterances were left out before decoding ("?" when it was not
@@ -71,14 +71,17 @@ def _metric_table(metric: str, rows: Sequence[Tuple[str, Path]], exp_parent: Pat
     listed = []
     for dataset, path in rows:
         s = read_summary(path)
-        pct = "|".join("%.1f" % x for x in s[2:])
+        pct = "|".join(f"{x:.1f}" for x in s[2:])
         left = path.parent / LEFT_OUT
         n_left = sum(1 for _ in read_lines(left)) if left.is_file() else "?"
         if n_left not in (0, "?"):
             listed.append(f"{dataset}: `{left.relative_to(exp_parent).as_posix()}`")
         out.append(f"|{dataset}|{s.sentences}|{s.words}|{pct}|{n_left}|")
     if listed:
-        out += ["", "Left out before decoding (excluded in stage 3 or removed in stage 4), listed in " + "; ".join(listed)]
+        out += [
+            "",
+            "Left out before decoding (excluded in stage 3 or removed in stage 4), listed in " + "; ".join(listed),
+        ]
     return out + [""]
 
 

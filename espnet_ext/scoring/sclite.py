@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Dict, Iterable, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple
 
 from espnet_ext.scoring.counts import Counts
 from espnet_ext.scoring.scorer import Score
@@ -27,7 +28,7 @@ class ScliteResult(NamedTuple):
     per-utterance counts by our utterance id, and sclite's report (``-o all stdout``)."""
 
     total: Counts
-    utterances: Dict[str, Counts]
+    utterances: dict[str, Counts]
     report: str
 
 
@@ -35,7 +36,7 @@ class ScliteMismatch(RuntimeError):
     """sclite's counts differ from :func:`~espnet_ext.scoring.scorer.score`'s."""
 
 
-def find_sclite() -> Optional[str]:
+def find_sclite() -> str | None:
     """The sclite executable: on PATH, else Debian's ``/usr/lib/sctk/bin/sclite``; or None."""
     found = shutil.which("sclite")
     if found:
@@ -48,11 +49,11 @@ def sclite_available() -> bool:
     return find_sclite() is not None
 
 
-def _trn_ids(pairs: Sequence[TokenPair]) -> Dict[str, str]:
+def _trn_ids(pairs: Sequence[TokenPair]) -> dict[str, str]:
     """``(spk-uttid)`` trn ids, ESPnet's form; sclite folds ids to lower case, so ids
     differing only in case cannot be told apart by it."""
     ids = {p.utt_id: f"{p.speaker}-{p.utt_id}" for p in pairs}
-    seen: Dict[str, str] = {}
+    seen: dict[str, str] = {}
     for utt, trn in ids.items():
         if trn.lower() in seen:
             raise ValueError(
@@ -63,18 +64,18 @@ def _trn_ids(pairs: Sequence[TokenPair]) -> Dict[str, str]:
     return ids
 
 
-def write_trn(path, items: Iterable[Tuple[str, Sequence[str]]]) -> None:
+def write_trn(path, items: Iterable[tuple[str, Sequence[str]]]) -> None:
     """Write ``tokens (trn_id)`` lines."""
     with open(path, "w", encoding="utf-8") as f:
         for trn_id, tokens in items:
             f.write(f"{' '.join(tokens)} ({trn_id})\n")
 
 
-def _parse_sclite(report: str, trn_to_utt: Mapping[str, str]) -> Tuple[Counts, Dict[str, Counts]]:
+def _parse_sclite(report: str, trn_to_utt: Mapping[str, str]) -> tuple[Counts, dict[str, Counts]]:
     """Totals from the counts table's ``| Sum |`` row, per-utterance counts from the
     ``id:``/``Scores:`` lines of the alignment dump."""
     total = None
-    utterances: Dict[str, Counts] = {}
+    utterances: dict[str, Counts] = {}
     current = None
     for line in report.splitlines():
         m = re.match(r"\s*\|\s*Sum\s*\|([\d\s]+)\|([\d\s]+)\|\s*$", line)
@@ -104,9 +105,9 @@ def run_sclite(
     *,
     nlsyms: Iterable[str] = (),
     remove_tokens: Iterable[str] = (),
-    utt2spk: Optional[Mapping[str, str]] = None,
+    utt2spk: Mapping[str, str] | None = None,
     case_sensitive: bool = False,
-    title: Optional[str] = None,
+    title: str | None = None,
 ) -> ScliteResult:
     """Score with sclite, tokenized as :func:`~espnet_ext.scoring.scorer.score` does.
 

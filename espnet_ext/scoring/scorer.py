@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from espnet_ext.scoring.alignment import align_many
 from espnet_ext.scoring.counts import Counts, sum_counts
@@ -18,8 +19,8 @@ class UttScore(NamedTuple):
 
     utt_id: str
     speaker: str
-    ref: Tuple[str, ...]
-    hyp: Tuple[str, ...]
+    ref: tuple[str, ...]
+    hyp: tuple[str, ...]
     ops: str
     counts: Counts
 
@@ -30,8 +31,8 @@ class Score(NamedTuple):
 
     unit: str
     total: Counts
-    utterances: Tuple[UttScore, ...]
-    missing: Tuple[str, ...] = ()
+    utterances: tuple[UttScore, ...]
+    missing: tuple[str, ...] = ()
     case_sensitive: bool = False
 
     @property
@@ -39,9 +40,9 @@ class Score(NamedTuple):
         """``CER``, ``WER`` or ``PER``."""
         return METRICS[self.unit]
 
-    def speakers(self) -> List[Tuple[str, Counts]]:
+    def speakers(self) -> list[tuple[str, Counts]]:
         """Per-speaker counts, speakers in order of first appearance."""
-        by_speaker: Dict[str, Counts] = {}
+        by_speaker: dict[str, Counts] = {}
         for utt in self.utterances:
             by_speaker[utt.speaker] = by_speaker.get(utt.speaker, Counts()).plus(utt.counts)
         return list(by_speaker.items())
@@ -50,9 +51,7 @@ class Score(NamedTuple):
 def _utt_counts(n_ref: int, ops: str) -> Counts:
     """Counts of one utterance from its operations."""
     correct = ops.count("C")
-    return Counts(
-        1, n_ref, correct, ops.count("S"), ops.count("D"), ops.count("I"), int(correct != len(ops))
-    )
+    return Counts(1, n_ref, correct, ops.count("S"), ops.count("D"), ops.count("I"), int(correct != len(ops)))
 
 
 def score(
@@ -62,7 +61,7 @@ def score(
     *,
     nlsyms: Iterable[str] = (),
     remove_tokens: Iterable[str] = (),
-    utt2spk: Optional[Mapping[str, str]] = None,
+    utt2spk: Mapping[str, str] | None = None,
     case_sensitive: bool = False,
 ) -> Score:
     """Score hypothesis texts against reference texts (both ``{uttid: text}``).
@@ -74,8 +73,7 @@ def score(
     pairs, missing = prepare(refs, hyps, unit, nlsyms=nlsyms, remove_tokens=remove_tokens, utt2spk=utt2spk)
     all_ops = align_many([p.ref for p in pairs], [p.hyp for p in pairs], case_sensitive)
     utterances = tuple(
-        UttScore(p.utt_id, p.speaker, p.ref, p.hyp, ops, _utt_counts(len(p.ref), ops))
-        for p, ops in zip(pairs, all_ops)
+        UttScore(p.utt_id, p.speaker, p.ref, p.hyp, ops, _utt_counts(len(p.ref), ops)) for p, ops in zip(pairs, all_ops)
     )
     total = sum_counts(u.counts for u in utterances)
     return Score(unit, total, utterances, missing, case_sensitive)

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class UttAlignment(NamedTuple):
     deletion, ``I`` insertion; ``ref``: the reference tokens as the report shows them,
     case-folded (to check that two systems were scored against the same reference)."""
 
-    ref: Tuple[str, ...]
+    ref: tuple[str, ...]
     ops: str
 
     @property
@@ -73,7 +74,7 @@ class ScoredSet(NamedTuple):
     """The utterances of one score dir, by utterance id, in the report's order."""
 
     path: Path
-    utterances: Dict[str, UttAlignment]
+    utterances: dict[str, UttAlignment]
 
     @property
     def ref_words(self) -> int:
@@ -89,7 +90,7 @@ _SCORES = re.compile(r"Scores: \(#C #S #D #I\) (\d+) (\d+) (\d+) (\d+)\s*$")
 _TRN_ID = re.compile(r"\(([^()]*)\)\s*$")
 
 
-def _dump_entries(path: Path) -> Iterator[Tuple[int, str, Tuple[int, ...], Dict[str, List[str]]]]:
+def _dump_entries(path: Path) -> Iterator[tuple[int, str, tuple[int, ...], dict[str, list[str]]]]:
     """``(line, id, (C, S, D, I), {"REF": tokens, "HYP": tokens, "Eval": tokens})`` per
     utterance of a report's alignment dump."""
     entry = None
@@ -108,12 +109,12 @@ def _dump_entries(path: Path) -> Iterator[Tuple[int, str, Tuple[int, ...], Dict[
             continue
         for tag in ("REF", "HYP", "Eval"):
             if line.startswith(tag + ":") and tag not in entry[3]:
-                entry[3][tag] = line[len(tag) + 1:].split()
+                entry[3][tag] = line[len(tag) + 1 :].split()
     if entry is not None:
         yield entry
 
 
-def _ops(path: Path, lineno: int, counts: Tuple[int, ...], lines: Dict[str, List[str]]) -> UttAlignment:
+def _ops(path: Path, lineno: int, counts: tuple[int, ...], lines: dict[str, list[str]]) -> UttAlignment:
     """An utterance's alignment from its REF/HYP/Eval lines: a column whose two tokens are
     shown alike is correct (correct tokens print identically, errors differently), else it
     takes the next letter of the Eval line. Checked against the ``Scores:`` counts."""
@@ -127,13 +128,15 @@ def _ops(path: Path, lineno: int, counts: Tuple[int, ...], lines: Dict[str, List
         ops = "".join(["C" if r == h else next(evals, "?") for r, h in zip(ref, hyp)])
     found = tuple(ops.count(op) for op in "CSDI")
     if len(ops) != sum(found) or found != counts:
-        raise ValueError(f"{where}: expected the alignment to give the Scores line's (C, S, D, I) {counts}, "
-                         f"found {found} (ops {ops!r})")
+        raise ValueError(
+            f"{where}: expected the alignment to give the Scores line's (C, S, D, I) {counts}, "
+            f"found {found} (ops {ops!r})"
+        )
     kept = ref if counts[3] == 0 else [r for r, op in zip(ref, ops) if op != "I"]
     return UttAlignment(tuple(" ".join(kept).casefold().split(" ")) if kept else (), ops)
 
 
-def _trn_ids(score_dir: Path) -> Dict[str, str]:
+def _trn_ids(score_dir: Path) -> dict[str, str]:
     """sclite's report names an utterance by its lower-cased trn id ``<speaker>-<uttid>``
     (``ref.trn``); lower-cased id -> utterance id, for the ids of ``ref.trn``."""
     trn = score_dir / "ref.trn"
@@ -151,8 +154,8 @@ def _strip_speaker(trn_id: str) -> str:
     """The utterance id of a trn id ``<speaker>-<uttid>`` whose speaker is the id's own prefix
     (stage 13 scores without utt2spk); the trn id itself when no split fits."""
     for k, ch in enumerate(trn_id):
-        if ch == "-" and trn_id[:k] == speaker_of(trn_id[k + 1:]):
-            return trn_id[k + 1:]
+        if ch == "-" and trn_id[:k] == speaker_of(trn_id[k + 1 :]):
+            return trn_id[k + 1 :]
     return trn_id
 
 
@@ -168,11 +171,13 @@ def read_score_dir(score_dir) -> ScoredSet:
         raise ValueError(f"{score_dir}: expected {RESULT_TXT} (stage 13's scoring), found none")
     entries = list(_dump_entries(path))
     if not entries:
-        raise ValueError(f"{path}: expected per-utterance alignments ('id:' and 'Scores:' lines of sclite's "
-                         "-o all report), found none")
+        raise ValueError(
+            f"{path}: expected per-utterance alignments ('id:' and 'Scores:' lines of sclite's "
+            "-o all report), found none"
+        )
     trn = _trn_ids(score_dir)
     from_sclite = bool(trn) and all(e[1] in trn for e in entries)
-    utterances: Dict[str, UttAlignment] = {}
+    utterances: dict[str, UttAlignment] = {}
     for lineno, utt, counts, lines in entries:
         if counts is None:
             raise ValueError(f"{path}:{lineno}: expected a 'Scores: (#C #S #D #I)' line after 'id: ({utt})'")
@@ -183,7 +188,7 @@ def read_score_dir(score_dir) -> ScoredSet:
     return ScoredSet(score_dir, utterances)
 
 
-def paired(a: ScoredSet, b: ScoredSet) -> Tuple[List[UttAlignment], List[UttAlignment]]:
+def paired(a: ScoredSet, b: ScoredSet) -> tuple[list[UttAlignment], list[UttAlignment]]:
     """Both sets' utterances in ``a``'s order. ValueError naming both dirs unless they hold the
     same utterance ids with the same reference tokens."""
     only_a = [u for u in a.utterances if u not in b.utterances]
@@ -191,19 +196,22 @@ def paired(a: ScoredSet, b: ScoredSet) -> Tuple[List[UttAlignment], List[UttAlig
     if only_a or only_b:
         raise ValueError(
             f"{a.path} and {b.path}: expected the same utterances, found {len(only_a)} only in the first "
-            f"({', '.join(only_a[:3])}) and {len(only_b)} only in the second ({', '.join(only_b[:3])})")
+            f"({', '.join(only_a[:3])}) and {len(only_b)} only in the second ({', '.join(only_b[:3])})"
+        )
     differ = [u for u in a.utterances if a.utterances[u].ref != b.utterances[u].ref]
     if differ:
-        raise ValueError(f"{a.path} and {b.path}: expected the same references, found {len(differ)} utterances "
-                         f"whose reference tokens differ ({', '.join(differ[:3])})")
+        raise ValueError(
+            f"{a.path} and {b.path}: expected the same references, found {len(differ)} utterances "
+            f"whose reference tokens differ ({', '.join(differ[:3])})"
+        )
     keys = list(a.utterances)
     return [a.utterances[k] for k in keys], [b.utterances[k] for k in keys]
 
 
-def paired_sets(pairs: Sequence[Tuple[ScoredSet, ScoredSet]]) -> Tuple[List[UttAlignment], List[UttAlignment]]:
+def paired_sets(pairs: Sequence[tuple[ScoredSet, ScoredSet]]) -> tuple[list[UttAlignment], list[UttAlignment]]:
     """:func:`paired` over several test sets, pooled (each pair one test set of both systems)."""
-    out_a: List[UttAlignment] = []
-    out_b: List[UttAlignment] = []
+    out_a: list[UttAlignment] = []
+    out_b: list[UttAlignment] = []
     for a, b in pairs:
         ua, ub = paired(a, b)
         out_a += ua
@@ -220,13 +228,13 @@ class Segment(NamedTuple):
     errors_b: int
 
 
-def _count(ops: str, start: int, end: int) -> Tuple[int, int]:
+def _count(ops: str, start: int, end: int) -> tuple[int, int]:
     """(errors, reference words) in columns ``start..end`` (inclusive) of an alignment."""
-    span = ops[max(start, 0):end + 1]
+    span = ops[max(start, 0) : end + 1]
     return len(span) - span.count("C"), len(span) - span.count("I")
 
 
-def segments(ops_a: str, ops_b: str, min_good: int = MIN_GOOD) -> List[Segment]:
+def segments(ops_a: str, ops_b: str, min_good: int = MIN_GOOD) -> list[Segment]:
     """The MAPSSWE segments of one utterance aligned by two systems (see the module docstring).
 
     The walk visits the reference words in step; insertions before a word, or a word either
@@ -242,7 +250,7 @@ def segments(ops_a: str, ops_b: str, min_good: int = MIN_GOOD) -> List[Segment]:
         return []  # both right throughout (the common case at a low error rate): nothing to walk
     i = j = last_a = last_b = 0
     state, good = "clean", 0
-    found: List[Segment] = []
+    found: list[Segment] = []
 
     def close(end_a: int, end_b: int) -> None:
         err_a, ref_a = _count(ops_a, last_a - (min_good - 1), end_a)
@@ -280,13 +288,13 @@ class Mapsswe(NamedTuple):
     """The MAPSSWE test of system a against system b (differences are a's errors minus b's)."""
 
     segments: int
-    ref_words: int      # reference words in the segments
-    errors_a: int       # errors in the segments
+    ref_words: int  # reference words in the segments
+    errors_a: int  # errors in the segments
     errors_b: int
-    mean: float         # mean per-segment difference of errors, a - b
-    std_dev: float      # its sample standard deviation
+    mean: float  # mean per-segment difference of errors, a - b
+    std_dev: float  # its sample standard deviation
     z: float
-    p_value: float      # two-sided, exact normal tail
+    p_value: float  # two-sided, exact normal tail
     sctk_p_value: float  # two-sided, as sc_stats' table look-up gives it
 
     @property
@@ -308,7 +316,7 @@ class Mapsswe(NamedTuple):
     def sign_test_p(self) -> float:
         """Where the differences do not vary (:attr:`no_variance`), the exact two-sided sign test
         over the segments, all of one sign: ``2 * 0.5 ** segments`` (at most 1)."""
-        return min(1.0, 2.0 * 0.5 ** self.segments)
+        return min(1.0, 2.0 * 0.5**self.segments)
 
     @property
     def reported_p(self) -> float:
@@ -337,12 +345,13 @@ def mapsswe(ops_a: Sequence[str], ops_b: Sequence[str], min_good: int = MIN_GOOD
     reference) by systems a and b (strings over ``C S D I``). See the module docstring."""
     if len(ops_a) != len(ops_b):
         raise ValueError(f"expected both systems to align the same utterances, found {len(ops_a)} and {len(ops_b)}")
-    found: List[Segment] = []
+    found: list[Segment] = []
     for k, (a, b) in enumerate(zip(ops_a, ops_b)):
         ref_a, ref_b = len(a) - a.count("I"), len(b) - b.count("I")
         if ref_a != ref_b:
-            raise ValueError(f"utterance {k}: expected alignments of the same reference, found {ref_a} and "
-                             f"{ref_b} reference words")
+            raise ValueError(
+                f"utterance {k}: expected alignments of the same reference, found {ref_a} and {ref_b} reference words"
+            )
         found += segments(a, b, min_good)
     diffs = [s.errors_a - s.errors_b for s in found]
     n = len(diffs)
@@ -350,9 +359,17 @@ def mapsswe(ops_a: Sequence[str], ops_b: Sequence[str], min_good: int = MIN_GOOD
     spread = math.fsum((d - mean) ** 2 for d in diffs)
     std_dev = math.sqrt(spread / (n - 1)) if n > 1 and spread != 0.0 else 0.0
     z = mean / (std_dev / math.sqrt(n)) if std_dev else 0.0
-    return Mapsswe(n, sum(s.ref_words for s in found), sum(s.errors_a for s in found),
-                   sum(s.errors_b for s in found), mean, std_dev, z,
-                   2.0 * (1.0 - normal_cdf(abs(z))) if z else 1.0, sctk_p_value(z))
+    return Mapsswe(
+        n,
+        sum(s.ref_words for s in found),
+        sum(s.errors_a for s in found),
+        sum(s.errors_b for s in found),
+        mean,
+        std_dev,
+        z,
+        2.0 * (1.0 - normal_cdf(abs(z))) if z else 1.0,
+        sctk_p_value(z),
+    )
 
 
 def mapsswe_utterances(a: Sequence[UttAlignment], b: Sequence[UttAlignment], min_good: int = MIN_GOOD) -> Mapsswe:
@@ -364,13 +381,13 @@ def mapsswe_utterances(a: Sequence[UttAlignment], b: Sequence[UttAlignment], min
 class Bootstrap(NamedTuple):
     """The paired bootstrap of system a against system b (differences are b's rate minus a's)."""
 
-    rate_a: float       # observed error rate, %
+    rate_a: float  # observed error rate, %
     rate_b: float
-    difference: float   # rate_b - rate_a, points
-    low: float          # percentile interval of the difference at ``level``
+    difference: float  # rate_b - rate_a, points
+    low: float  # percentile interval of the difference at ``level``
     high: float
-    b_better: float     # fraction of resamples where b's rate is below a's
-    a_better: float     # fraction where a's is below b's
+    b_better: float  # fraction of resamples where b's rate is below a's
+    a_better: float  # fraction where a's is below b's
     resamples: int
     level: float
     seed: int
@@ -389,7 +406,7 @@ def paired_bootstrap(
     words_a: Sequence[int],
     errors_a: Sequence[int],
     errors_b: Sequence[int],
-    words_b: Optional[Sequence[int]] = None,
+    words_b: Sequence[int] | None = None,
     resamples: int = 10000,
     level: float = 0.95,
     seed: int = 0,
@@ -402,8 +419,10 @@ def paired_bootstrap(
     wb = wa if words_b is None else np.asarray(words_b, dtype=np.int64)
     n = len(ea)
     if n == 0 or not (len(eb) == len(wa) == len(wb) == n):
-        raise ValueError(f"expected counts of the same utterances, at least one, found {len(wa)} reference "
-                         f"lengths and {n} and {len(eb)} error counts")
+        raise ValueError(
+            f"expected counts of the same utterances, at least one, found {len(wa)} reference "
+            f"lengths and {n} and {len(eb)} error counts"
+        )
     if resamples < 1 or not 0.0 < level < 1.0:
         raise ValueError(f"expected resamples >= 1 and 0 < level < 1, found {resamples} and {level}")
     rng = np.random.default_rng(seed)
@@ -416,11 +435,22 @@ def paired_bootstrap(
     low, high = np.quantile(delta, [(1.0 - level) / 2, (1.0 + level) / 2])
     rate_a = float(_rates(ea.sum(keepdims=True), wa.sum(keepdims=True))[0])
     rate_b = float(_rates(eb.sum(keepdims=True), wb.sum(keepdims=True))[0])
-    return Bootstrap(rate_a, rate_b, rate_b - rate_a, float(low), float(high), float((delta < 0).mean()),
-                     float((delta > 0).mean()), resamples, level, seed)
+    return Bootstrap(
+        rate_a,
+        rate_b,
+        rate_b - rate_a,
+        float(low),
+        float(high),
+        float((delta < 0).mean()),
+        float((delta > 0).mean()),
+        resamples,
+        level,
+        seed,
+    )
 
 
 def bootstrap_utterances(a: Sequence[UttAlignment], b: Sequence[UttAlignment], **options) -> Bootstrap:
     """:func:`paired_bootstrap` of paired utterances (:func:`paired`, :func:`paired_sets`)."""
-    return paired_bootstrap([u.ref_words for u in a], [u.errors for u in a], [u.errors for u in b],
-                            [u.ref_words for u in b], **options)
+    return paired_bootstrap(
+        [u.ref_words for u in a], [u.errors for u in a], [u.errors for u in b], [u.ref_words for u in b], **options
+    )

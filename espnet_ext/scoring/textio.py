@@ -3,10 +3,10 @@ symbol lists, ``utt2spk``; errors name the file and line."""
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, Sequence, Tuple
+from collections.abc import Iterator, Sequence
 
 
-def read_lines(path) -> Iterator[Tuple[int, str]]:
+def read_lines(path) -> Iterator[tuple[int, str]]:
     """Yield ``(line number, line)`` of a UTF-8 file; ValueError names file and line."""
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
@@ -20,12 +20,12 @@ def read_lines(path) -> Iterator[Tuple[int, str]]:
             yield lineno, (line.lstrip("\ufeff") if lineno == 1 else line)
 
 
-def read_text(path) -> Dict[str, str]:
+def read_text(path) -> dict[str, str]:
     """Read a Kaldi-style ``<uttid> <text...>`` file (an id alone means an empty text).
 
     Blank lines are skipped; a duplicate id or a non-UTF-8 line raises ValueError naming
     the file and line."""
-    entries: Dict[str, str] = {}
+    entries: dict[str, str] = {}
     for lineno, line in read_lines(path):
         parts = line.split(maxsplit=1)
         if not parts:
@@ -36,7 +36,7 @@ def read_text(path) -> Dict[str, str]:
     return entries
 
 
-def read_nlsyms(path) -> List[str]:
+def read_nlsyms(path) -> list[str]:
     """Read a non-linguistic symbol list: one symbol a line, blank lines skipped."""
     symbols = []
     for lineno, line in read_lines(path):
@@ -47,7 +47,7 @@ def read_nlsyms(path) -> List[str]:
     return symbols
 
 
-def read_utt2spk(path) -> Dict[str, str]:
+def read_utt2spk(path) -> dict[str, str]:
     """Read a Kaldi ``utt2spk`` (``<uttid> <speaker>``)."""
     utt2spk = read_text(path)
     for utt, spk in utt2spk.items():

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Iterable, List, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from espnet_ext.scoring.textio import preview
 
@@ -27,8 +28,8 @@ class TokenPair(NamedTuple):
 
     utt_id: str
     speaker: str
-    ref: Tuple[str, ...]
-    hyp: Tuple[str, ...]
+    ref: tuple[str, ...]
+    hyp: tuple[str, ...]
 
 
 def check_unit(unit: str) -> None:
@@ -37,9 +38,7 @@ def check_unit(unit: str) -> None:
         raise ValueError(f"unit: expected one of {', '.join(UNITS)}, found {unit!r}")
 
 
-def tokenize(
-    text: str, unit: str, nlsyms: Iterable[str] = (), remove_tokens: Iterable[str] = ()
-) -> List[str]:
+def tokenize(text: str, unit: str, nlsyms: Iterable[str] = (), remove_tokens: Iterable[str] = ()) -> list[str]:
     """Split ``text`` into scoring tokens of ``unit`` (see the module docstring).
 
     >>> tokenize("ab  c", "char")
@@ -55,7 +54,7 @@ def tokenize(
     if substrings:
         text = re.sub("|".join(map(re.escape, substrings)), "", text)
     keep_space = SPACE not in drop
-    tokens: List[str] = []
+    tokens: list[str] = []
     for word in text.split():
         if tokens and keep_space:
             tokens.append(SPACE)
@@ -77,8 +76,8 @@ def prepare(
     *,
     nlsyms: Iterable[str] = (),
     remove_tokens: Iterable[str] = (),
-    utt2spk: Optional[Mapping[str, str]] = None,
-) -> Tuple[List[TokenPair], Tuple[str, ...]]:
+    utt2spk: Mapping[str, str] | None = None,
+) -> tuple[list[TokenPair], tuple[str, ...]]:
     """Tokenize reference and hypothesis texts, in reference order.
 
     Returns the pairs and the ids of references without hypothesis (given an empty
@@ -91,8 +90,7 @@ def prepare(
     missing = tuple(u for u in refs if u not in hyps)
     if missing:
         warnings.warn(
-            f"{len(missing)} reference utterances have no hypothesis and count as deletions: "
-            f"{preview(missing)}",
+            f"{len(missing)} reference utterances have no hypothesis and count as deletions: {preview(missing)}",
             stacklevel=3,
         )
     if utt2spk is not None:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Union
+from typing import Any, NamedTuple, Union
 
 import torch
 from torch import Tensor
@@ -44,8 +45,13 @@ FAIRSEQ_RULES = (
 )
 FAIRSEQ_HEAD_RULES = ((r"wav2vec_predictions\.project_to_steps\.(weight|bias)", r"\1"),)
 #: fairseq options whose non-default values this implementation does not have.
-FAIRSEQ_UNSUPPORTED = {"vq_type": ("none", None), "aggregator": ("cnn", None), "project_features": ("none", None),
-                       "cross_sample_negatives": (0, None), "sample_distance": (None,)}
+FAIRSEQ_UNSUPPORTED = {
+    "vq_type": ("none", None),
+    "aggregator": ("cnn", None),
+    "project_features": ("none", None),
+    "cross_sample_negatives": (0, None),
+    "sample_distance": (None,),
+}
 
 
 class LoadedWav2Vec1(NamedTuple):
@@ -56,17 +62,20 @@ class LoadedWav2Vec1(NamedTuple):
 
     model: Wav2Vec1Model
     config: Wav2Vec1Config
-    predictor_state: Dict[str, Tensor]
+    predictor_state: dict[str, Tensor]
     source_format: str
 
 
-def save_wav2vec1(model: Wav2Vec1Model, path: PathLike, predictor_state: Optional[Mapping[str, Tensor]] = None
-                  ) -> None:
+def save_wav2vec1(model: Wav2Vec1Model, path: PathLike, predictor_state: Mapping[str, Tensor] | None = None) -> None:
     """Write the backbone (and optionally the prediction head) atomically; loads with ``weights_only=True``."""
     path = Path(path)
-    payload = {"format": FORMAT, "version": FORMAT_VERSION, "config": model.config.to_dict(),
-               "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "predictor": {k: v.detach().cpu() for k, v in (predictor_state or {}).items()}}
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "predictor": {k: v.detach().cpu() for k, v in (predictor_state or {}).items()},
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp:
         torch.save(payload, tmp)
@@ -77,11 +86,16 @@ def _build(config: Wav2Vec1Config, state: Mapping[str, Tensor], unexpected: list
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = sorted(unexpected + [k for k in state if k not in expected])
-    wrong = [f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
-             for k, v in state.items() if k in expected and v.shape != expected[k].shape]
+    wrong = [
+        f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+        for k, v in state.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
     if missing or unexpected or wrong:
-        raise ValueError(f"{source}: cannot map the checkpoint onto a wav2vec 1.0 model: missing keys {missing}; "
-                         f"unexpected keys {unexpected}; wrong shapes {wrong}")
+        raise ValueError(
+            f"{source}: cannot map the checkpoint onto a wav2vec 1.0 model: missing keys {missing}; "
+            f"unexpected keys {unexpected}; wrong shapes {wrong}"
+        )
     model.load_state_dict(state)
     return model.eval()
 
@@ -107,7 +121,7 @@ def fairseq_config(stored: Any, source: str = "checkpoint") -> Wav2Vec1Config:
     return Wav2Vec1Config(**fields)
 
 
-def _predictor_from_fairseq(head: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+def _predictor_from_fairseq(head: Mapping[str, Tensor]) -> dict[str, Tensor]:
     if not head:
         return {}
     # ConvTranspose2d weight (C, D, 1, K) -> (K, D, C)
@@ -124,8 +138,9 @@ def _load_fairseq(path: Path, checkpoint: Mapping[str, Any]) -> LoadedWav2Vec1:
 
 def _load_own(path: Path, checkpoint: Mapping[str, Any]) -> LoadedWav2Vec1:
     if checkpoint.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: {FORMAT} checkpoint: expected version {FORMAT_VERSION}; "
-                         f"found {checkpoint.get('version')!r}")
+        raise ValueError(
+            f"{path}: {FORMAT} checkpoint: expected version {FORMAT_VERSION}; found {checkpoint.get('version')!r}"
+        )
     config = Wav2Vec1Config.from_dict(checkpoint["config"])
     model = _build(config, dict(checkpoint["model"]), [], str(path))
     return LoadedWav2Vec1(model, config, dict(checkpoint.get("predictor") or {}), "espnet_ext")
@@ -136,12 +151,15 @@ def _read(path: PathLike, allow_unsafe: bool) -> Mapping[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such wav2vec 1.0 checkpoint")
     checkpoint = torch_load(path, allow_unsafe=allow_unsafe)
-    if isinstance(checkpoint, Mapping) and (checkpoint.get("format") == FORMAT or (
-            "model" in checkpoint and ("args" in checkpoint or "cfg" in checkpoint))):
+    if isinstance(checkpoint, Mapping) and (
+        checkpoint.get("format") == FORMAT or ("model" in checkpoint and ("args" in checkpoint or "cfg" in checkpoint))
+    ):
         return checkpoint
     found = sorted(map(str, checkpoint)) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
-    raise ValueError(f"{path}: expected a {FORMAT} checkpoint (key 'format') or a fairseq wav2vec checkpoint "
-                     f"(keys 'model' and 'args' or 'cfg'); found {found}")
+    raise ValueError(
+        f"{path}: expected a {FORMAT} checkpoint (key 'format') or a fairseq wav2vec checkpoint "
+        f"(keys 'model' and 'args' or 'cfg'); found {found}"
+    )
 
 
 def load_wav2vec1(path: PathLike, *, allow_unsafe: bool = False) -> LoadedWav2Vec1:

@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Tuple, Union
+from typing import Any
 
 from espnet_ext.core.frames import ConvLayer, parse_conv_layers, receptive_field, total_stride
 
 #: The paper's encoder: (channels, kernel, stride) per causal convolution; 160 samples (10 ms) per frame.
-ENCODER_LAYERS: Tuple[ConvLayer, ...] = ((512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2))
+ENCODER_LAYERS: tuple[ConvLayer, ...] = ((512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2))
 #: The paper's context network: 9 layers of kernel 3, stride 1.
-CONTEXT_LAYERS: Tuple[ConvLayer, ...] = ((512, 3, 1),) * 9
+CONTEXT_LAYERS: tuple[ConvLayer, ...] = ((512, 3, 1),) * 9
 ACTIVATIONS = ("relu", "gelu")
 NORMS = ("group", "layer")
 
@@ -85,10 +86,10 @@ class Wav2Vec1Config:
             ``1 / num_negatives`` (fairseq ``balanced_classes``; default: weight 1 each).
     """
 
-    conv_feature_layers: List[ConvLayer] = field(default_factory=lambda: list(ENCODER_LAYERS))
+    conv_feature_layers: list[ConvLayer] = field(default_factory=lambda: list(ENCODER_LAYERS))
     log_compression: bool = True
     skip_connections_feat: bool = False
-    conv_aggregator_layers: List[ConvLayer] = field(default_factory=lambda: list(CONTEXT_LAYERS))
+    conv_aggregator_layers: list[ConvLayer] = field(default_factory=lambda: list(CONTEXT_LAYERS))
     skip_connections_agg: bool = False
     residual_scale: float = 0.5
     no_conv_bias: bool = False
@@ -100,7 +101,7 @@ class Wav2Vec1Config:
     non_affine_group_norm: bool = False
     norm: str = "group"
     prediction_steps: int = 12
-    offset: Union[str, int] = "auto"
+    offset: str | int = "auto"
     num_negatives: int = 10
     infonce: bool = False
     balanced_classes: bool = False
@@ -115,8 +116,10 @@ class Wav2Vec1Config:
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}: expected one of {', '.join(allowed)}; found {getattr(self, name)!r}")
         if any(stride != 1 for _, _, stride in self.conv_aggregator_layers):
-            raise ValueError(f"conv_aggregator_layers: expected stride 1 in every layer (a causal context "
-                             f"network keeps the frame rate); found {self.conv_aggregator_layers}")
+            raise ValueError(
+                f"conv_aggregator_layers: expected stride 1 in every layer (a causal context "
+                f"network keeps the frame rate); found {self.conv_aggregator_layers}"
+            )
         for name in ("dropout", "dropout_features", "dropout_agg"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}: expected a probability in [0, 1]; found {getattr(self, name)!r}")
@@ -124,10 +127,13 @@ class Wav2Vec1Config:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: expected a positive integer; found {value!r}")
-        if self.offset != "auto" and (not isinstance(self.offset, int) or isinstance(self.offset, bool)
-                                      or self.offset < 1):
-            raise ValueError(f"offset: expected 'auto' or an integer >= 1 (frames ahead of the first "
-                             f"prediction step); found {self.offset!r}")
+        if self.offset != "auto" and (
+            not isinstance(self.offset, int) or isinstance(self.offset, bool) or self.offset < 1
+        ):
+            raise ValueError(
+                f"offset: expected 'auto' or an integer >= 1 (frames ahead of the first "
+                f"prediction step); found {self.offset!r}"
+            )
         if self.residual_scale <= 0:
             raise ValueError(f"residual_scale: expected > 0; found {self.residual_scale!r}")
 
@@ -160,7 +166,7 @@ class Wav2Vec1Config:
         return int(self.offset)
 
     # ------------------------------------------------------------------ (de)serialisation
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain ``dict`` of lists, numbers and strings (YAML/JSON and ``weights_only``-safe)."""
         out = dataclasses.asdict(self)
         for name in ("conv_feature_layers", "conv_aggregator_layers"):
@@ -168,16 +174,18 @@ class Wav2Vec1Config:
         return out
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "Wav2Vec1Config":
+    def from_dict(cls, values: Mapping[str, Any]) -> Wav2Vec1Config:
         """Inverse of :meth:`to_dict` (missing fields take their defaults). Raises ValueError naming unknown fields."""
         return cls().replace(values, "Wav2Vec1Config")
 
-    def replace(self, overrides: Mapping[str, Any], source: str = "config") -> "Wav2Vec1Config":
+    def replace(self, overrides: Mapping[str, Any], source: str = "config") -> Wav2Vec1Config:
         """A copy with ``overrides`` applied and validated. Raises ValueError naming unknown fields and ``source``."""
         unknown = sorted(set(overrides or {}) - {f.name for f in dataclasses.fields(self)})
         if unknown:
-            raise ValueError(f"{source}: unknown fields {unknown}; expected Wav2Vec1Config fields (fairseq "
-                             f"names), e.g. prediction_steps, num_negatives, offset, norm")
+            raise ValueError(
+                f"{source}: unknown fields {unknown}; expected Wav2Vec1Config fields (fairseq "
+                f"names), e.g. prediction_steps, num_negatives, offset, norm"
+            )
         return dataclasses.replace(self, **dict(overrides or {}))
 
 
@@ -190,15 +198,20 @@ def base_config() -> Wav2Vec1Config:
 def large_config() -> Wav2Vec1Config:
     """fairseq's ``wav2vec_large`` (examples/wav2vec/README.md): two kernel-1 encoder layers more,
     a context network of 12 layers with kernels 2..13 and skip connections (residual scale 0.5)."""
-    return Wav2Vec1Config(conv_feature_layers=list(ENCODER_LAYERS) + [(512, 1, 1)] * 2,
-                          conv_aggregator_layers=[(512, k, 1) for k in range(2, 14)],
-                          skip_connections_agg=True, residual_scale=0.5, log_compression=True)
+    return Wav2Vec1Config(
+        conv_feature_layers=list(ENCODER_LAYERS) + [(512, 1, 1)] * 2,
+        conv_aggregator_layers=[(512, k, 1) for k in range(2, 14)],
+        skip_connections_agg=True,
+        residual_scale=0.5,
+        log_compression=True,
+    )
 
 
 def tiny_config() -> Wav2Vec1Config:
     """For CPU tests and the mini corpus: the base geometry with 64 channels, 4 context layers."""
-    return Wav2Vec1Config(conv_feature_layers=[(64, k, s) for _, k, s in ENCODER_LAYERS],
-                          conv_aggregator_layers=[(64, 3, 1)] * 4)
+    return Wav2Vec1Config(
+        conv_feature_layers=[(64, k, s) for _, k, s in ENCODER_LAYERS], conv_aggregator_layers=[(64, 3, 1)] * 4
+    )
 
 
 PRESETS = {"base": base_config, "large": large_config, "tiny": tiny_config}

@@ -77,8 +77,9 @@ def prediction_mask(lengths: Tensor, steps: int, num_steps: int, offset: int) ->
     return (u < lengths.view(-1, 1, 1)) & (u - offset - k >= 0)
 
 
-def future_logits(predictions: Tensor, targets: Tensor, negatives: Negatives, lengths: Tensor,
-                  offset: int) -> FutureScores:
+def future_logits(
+    predictions: Tensor, targets: Tensor, negatives: Negatives, lengths: Tensor, offset: int
+) -> FutureScores:
     """Logits of every prediction against its positive and its target's distractors.
 
     Args:
@@ -91,10 +92,16 @@ def future_logits(predictions: Tensor, targets: Tensor, negatives: Negatives, le
         offset: frames between a context frame and its step-1 target (fairseq ``offset``).
     Computed in float32 with autocast off.
     """
-    if predictions.dim() != 4 or targets.dim() != 3 or predictions.shape[:2] != targets.shape[:2] \
-            or predictions.size(-1) != targets.size(-1):
-        raise ValueError(f"predictions, targets: expected (B, T, K, D) and (B, T, D); found "
-                         f"{tuple(predictions.shape)} and {tuple(targets.shape)}")
+    if (
+        predictions.dim() != 4
+        or targets.dim() != 3
+        or predictions.shape[:2] != targets.shape[:2]
+        or predictions.size(-1) != targets.size(-1)
+    ):
+        raise ValueError(
+            f"predictions, targets: expected (B, T, K, D) and (B, T, D); found "
+            f"{tuple(predictions.shape)} and {tuple(targets.shape)}"
+        )
     batch, steps, num_steps, _ = predictions.shape
     with torch.autocast(device_type=predictions.device.type, enabled=False):
         by_target = regroup_by_target(predictions.float(), offset)

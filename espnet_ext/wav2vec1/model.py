@@ -19,7 +19,8 @@ valid frame otherwise (the convolutions are causal). Without ``lengths`` the res
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +45,7 @@ class FrameNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(channels)) if affine else None
         self.bias = nn.Parameter(torch.zeros(channels)) if affine else None
 
-    def forward(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``(B, C, T)`` -> ``(B, C, T)``; ``lengths`` ``(B,)`` valid frames (``group`` only)."""
         xf = x.float()
         if self.kind == "layer":
@@ -71,14 +72,21 @@ def _activation(name: str) -> nn.Module:
 class ConvBlock(nn.Module):
     """Left padding (context network only) -> Conv1d -> dropout -> :class:`FrameNorm` -> activation."""
 
-    def __init__(self, conv: nn.Conv1d, norm: FrameNorm, activation: nn.Module, left_pad: int = 0,
-                 zero_pad: bool = False, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        conv: nn.Conv1d,
+        norm: FrameNorm,
+        activation: nn.Module,
+        left_pad: int = 0,
+        zero_pad: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.conv, self.norm, self.activation = conv, norm, activation
         self.left_pad, self.zero_pad = left_pad, zero_pad
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, lengths: Optional[Tensor]) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None) -> Tensor:
         """``(B, C, T_in)`` -> ``(B, C', T_out)``; ``lengths``: valid frames of the *output*."""
         if self.left_pad:
             x = F.pad(x, (self.left_pad, 0), mode="constant" if self.zero_pad else "replicate")
@@ -96,15 +104,21 @@ class ConvFeatureEncoder(nn.Module):
             subsampled to the output's length), scaled by ``sqrt(residual_scale)``.
     """
 
-    def __init__(self, conv_layers: Sequence[ConvBlock], geometry: Sequence[ConvLayer], log_compression: bool = True,
-                 skip_connections: bool = False, residual_scale: float = 0.5) -> None:
+    def __init__(
+        self,
+        conv_layers: Sequence[ConvBlock],
+        geometry: Sequence[ConvLayer],
+        log_compression: bool = True,
+        skip_connections: bool = False,
+        residual_scale: float = 0.5,
+    ) -> None:
         super().__init__()
         self.conv_layers = nn.ModuleList(conv_layers)
         self.geometry = [tuple(layer) for layer in geometry]
         self.log_compression, self.skip_connections = log_compression, skip_connections
         self.residual_scale = math.sqrt(residual_scale)
 
-    def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+    def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``(B, L)`` samples -> ``(B, C, T)``; ``lengths`` ``(B,)`` valid samples or None."""
         x = waveforms.unsqueeze(1)
         for block, layer in zip(self.conv_layers, self.geometry):
@@ -130,14 +144,18 @@ class ConvContextNetwork(nn.Module):
         residual_scale: skip connections give ``(x + residual) * sqrt(residual_scale)``.
     """
 
-    def __init__(self, conv_layers: Sequence[ConvBlock], residual_proj: Sequence[Optional[nn.Module]],
-                 residual_scale: float = 0.5) -> None:
+    def __init__(
+        self,
+        conv_layers: Sequence[ConvBlock],
+        residual_proj: Sequence[nn.Module | None],
+        residual_scale: float = 0.5,
+    ) -> None:
         super().__init__()
         self.conv_layers = nn.ModuleList(conv_layers)
         self.residual_proj = nn.ModuleList(residual_proj)
         self.residual_scale = math.sqrt(residual_scale)
 
-    def forward(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``(B, C, T)`` -> ``(B, C', T)``; ``lengths`` ``(B,)`` valid frames or None."""
         for block, proj in zip(self.conv_layers, self.residual_proj):
             residual = x
@@ -158,16 +176,17 @@ class Wav2Vec1Output(NamedTuple):
     """
 
     features: Tensor
-    context: Optional[Tensor]
-    lengths: Optional[Tensor]
+    context: Tensor | None
+    lengths: Tensor | None
 
 
 class Wav2Vec1Model(nn.Module):
     """wav2vec 1.0 encoder + context network (no prediction head; see
     :class:`espnet_ext.wav2vec1.pretraining.Wav2Vec1Pretraining`)."""
 
-    def __init__(self, config: Wav2Vec1Config, feature_extractor: ConvFeatureEncoder,
-                 feature_aggregator: ConvContextNetwork) -> None:
+    def __init__(
+        self, config: Wav2Vec1Config, feature_extractor: ConvFeatureEncoder, feature_aggregator: ConvContextNetwork
+    ) -> None:
         super().__init__()
         self.config = config
         self.feature_extractor, self.feature_aggregator = feature_extractor, feature_aggregator
@@ -178,12 +197,11 @@ class Wav2Vec1Model(nn.Module):
         """Channels of the context features ``c``."""
         return self.config.context_dim
 
-    def output_lengths(self, lengths: Union[Tensor, int]) -> Union[Tensor, int]:
+    def output_lengths(self, lengths: Tensor | int) -> Tensor | int:
         """Frames for ``lengths`` samples (tensor or int): the encoder's conv arithmetic."""
         return conv_output_lengths(lengths, self.config.conv_feature_layers)
 
-    def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None,
-                features_only: bool = False) -> Wav2Vec1Output:
+    def forward(self, waveforms: Tensor, lengths: Tensor | None = None, features_only: bool = False) -> Wav2Vec1Output:
         """``(B, L)`` samples, zero-padded after ``lengths`` ``(B,)`` -> :class:`Wav2Vec1Output`.
 
         ``features_only``: run the encoder only (``context`` is then None). Values at padded
@@ -192,8 +210,10 @@ class Wav2Vec1Model(nn.Module):
             ValueError: ``waveforms`` not ``(B, L)`` or shorter than one receptive field.
         """
         if waveforms.dim() != 2 or waveforms.size(1) < self.config.receptive_field:
-            raise ValueError(f"waveforms: expected (B, L) with L >= {self.config.receptive_field} samples (one "
-                             f"receptive field); found {tuple(waveforms.shape)}")
+            raise ValueError(
+                f"waveforms: expected (B, L) with L >= {self.config.receptive_field} samples (one "
+                f"receptive field); found {tuple(waveforms.shape)}"
+            )
         frames = None if lengths is None else self.output_lengths(lengths.long())
         z = self.feature_extractor(waveforms, None if lengths is None else lengths.long())
         if features_only:
@@ -206,20 +226,31 @@ def _encoder(config: Wav2Vec1Config) -> ConvFeatureEncoder:
     blocks, dim_in = [], 1
     for dim, kernel, stride in config.conv_feature_layers:
         conv = nn.Conv1d(dim_in, dim, kernel, stride=stride, bias=False)
-        blocks.append(ConvBlock(conv, FrameNorm(dim, config.norm, not config.non_affine_group_norm),
-                                _activation(config.activation)))
+        blocks.append(
+            ConvBlock(
+                conv, FrameNorm(dim, config.norm, not config.non_affine_group_norm), _activation(config.activation)
+            )
+        )
         dim_in = dim
-    return ConvFeatureEncoder(blocks, config.conv_feature_layers, config.log_compression,
-                              config.skip_connections_feat, config.residual_scale)
+    return ConvFeatureEncoder(
+        blocks, config.conv_feature_layers, config.log_compression, config.skip_connections_feat, config.residual_scale
+    )
 
 
 def _context_network(config: Wav2Vec1Config) -> ConvContextNetwork:
     blocks, projections, dim_in = [], [], config.encoder_dim
     for dim, kernel, stride in config.conv_aggregator_layers:
         conv = nn.Conv1d(dim_in, dim, kernel, stride=stride, bias=not config.no_conv_bias)
-        blocks.append(ConvBlock(conv, FrameNorm(dim, config.norm, not config.non_affine_group_norm),
-                                _activation(config.activation), left_pad=kernel - 1, zero_pad=config.agg_zero_pad,
-                                dropout=config.dropout))
+        blocks.append(
+            ConvBlock(
+                conv,
+                FrameNorm(dim, config.norm, not config.non_affine_group_norm),
+                _activation(config.activation),
+                left_pad=kernel - 1,
+                zero_pad=config.agg_zero_pad,
+                dropout=config.dropout,
+            )
+        )
         if not config.skip_connections_agg:
             projections.append(None)
         else:
@@ -228,7 +259,7 @@ def _context_network(config: Wav2Vec1Config) -> ConvContextNetwork:
     return ConvContextNetwork(blocks, projections, config.residual_scale)
 
 
-def wav2vec1_model(config: Union[Wav2Vec1Config, str]) -> Wav2Vec1Model:
+def wav2vec1_model(config: Wav2Vec1Config | str) -> Wav2Vec1Model:
     """A randomly initialised encoder + context network (PyTorch's default initialisation, as
     fairseq's) from a config or a preset name. Works under ``with torch.device("meta"):``."""
     if isinstance(config, str):

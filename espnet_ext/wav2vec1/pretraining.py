@@ -10,14 +10,20 @@ predictions, their number, and monitoring statistics (:mod:`espnet_ext.wav2vec1.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from espnet_ext.wav2vec1.config import Wav2Vec1Config, preset_config
-from espnet_ext.wav2vec1.loss import (FutureScores, Wav2Vec1Loss, Wav2Vec1Stats, future_logits, wav2vec1_loss,
-                                      wav2vec1_stats)
+from espnet_ext.wav2vec1.loss import (
+    FutureScores,
+    Wav2Vec1Loss,
+    Wav2Vec1Stats,
+    future_logits,
+    wav2vec1_loss,
+    wav2vec1_stats,
+)
 from espnet_ext.wav2vec1.model import Wav2Vec1Model, wav2vec1_model
 from espnet_ext.wav2vec2.negatives import Negatives, sample_negatives
 
@@ -69,8 +75,9 @@ class Wav2Vec1Pretraining(nn.Module):
         super().__init__()
         config = backbone.config
         if predictor.num_steps != config.prediction_steps:
-            raise ValueError(f"predictor: expected {config.prediction_steps} steps (prediction_steps); "
-                             f"found {predictor.num_steps}")
+            raise ValueError(
+                f"predictor: expected {config.prediction_steps} steps (prediction_steps); found {predictor.num_steps}"
+            )
         self.backbone, self.predictor = backbone, predictor
         self.dropout = nn.Dropout(config.dropout)  # fairseq applies cfg.dropout after project_to_steps
 
@@ -78,8 +85,9 @@ class Wav2Vec1Pretraining(nn.Module):
     def config(self) -> Wav2Vec1Config:
         return self.backbone.config
 
-    def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None,
-                generator: Optional[torch.Generator] = None) -> PretrainingOutput:
+    def forward(
+        self, waveforms: Tensor, lengths: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> PretrainingOutput:
         """``(B, L)`` samples zero-padded after ``lengths`` ``(B,)`` (None: unpadded) -> :class:`PretrainingOutput`.
 
         ``generator`` draws the distractors (default: torch's global generator).
@@ -97,7 +105,7 @@ class Wav2Vec1Pretraining(nn.Module):
         return PretrainingOutput(loss, wav2vec1_stats(scores), scores, negatives, out.lengths)
 
 
-def wav2vec1_pretraining(config: Union[Wav2Vec1Config, str]) -> Wav2Vec1Pretraining:
+def wav2vec1_pretraining(config: Wav2Vec1Config | str) -> Wav2Vec1Pretraining:
     """A randomly initialised pre-training model from a config or preset name."""
     if isinstance(config, str):
         config = preset_config(config)
@@ -105,12 +113,11 @@ def wav2vec1_pretraining(config: Union[Wav2Vec1Config, str]) -> Wav2Vec1Pretrain
     return Wav2Vec1Pretraining(wav2vec1_model(config), predictor)
 
 
-def parameter_count(config: Wav2Vec1Config) -> Tuple[int, int]:
+def parameter_count(config: Wav2Vec1Config) -> tuple[int, int]:
     """``(backbone, prediction head)`` parameter counts (built on the meta device)."""
     with torch.device("meta"):
         model = wav2vec1_pretraining(config)
-    return (sum(p.numel() for p in model.backbone.parameters()),
-            sum(p.numel() for p in model.predictor.parameters()))
+    return (sum(p.numel() for p in model.backbone.parameters()), sum(p.numel() for p in model.predictor.parameters()))
 
 
 def main(argv=None) -> None:
@@ -119,8 +126,10 @@ def main(argv=None) -> None:
 
     from espnet_ext.wav2vec1.config import PRESETS
 
-    parser = argparse.ArgumentParser(description="Parameter counts of the wav2vec 1.0 presets (backbone: "
-                                     "encoder + context network; prediction head: the K step transforms).")
+    parser = argparse.ArgumentParser(
+        description="Parameter counts of the wav2vec 1.0 presets (backbone: "
+        "encoder + context network; prediction head: the K step transforms)."
+    )
     parser.add_argument("presets", nargs="*", metavar="PRESET", help=f"one of {', '.join(PRESETS)} (default: all)")
     names = parser.parse_args(argv).presets or list(PRESETS)
     unknown = [name for name in names if name not in PRESETS]
@@ -128,8 +137,10 @@ def main(argv=None) -> None:
         parser.error(f"unknown presets {unknown}; expected some of {', '.join(PRESETS)}")
     for name in names:
         backbone, head = parameter_count(preset_config(name))
-        print(f"{name:6s} backbone {backbone / 1e6:6.2f} M  prediction head {head / 1e6:5.2f} M  "
-              f"total {(backbone + head) / 1e6:6.2f} M")
+        print(
+            f"{name:6s} backbone {backbone / 1e6:6.2f} M  prediction head {head / 1e6:5.2f} M  "
+            f"total {(backbone + head) / 1e6:6.2f} M"
+        )
 
 
 if __name__ == "__main__":

@@ -19,9 +19,22 @@ from espnet_ext.wav2vec2.modules import conv_output_lengths, lengths_to_padding_
 from espnet_ext.wav2vec2.presets import PRESETS, ParameterCount, parameter_count, preset_config
 
 __all__ = [
-    "CheckpointInfo", "FeatureOutput", "LoadedCheckpoint", "PRESETS", "ParameterCount", "Wav2Vec2Config",
-    "Wav2Vec2Model", "Wav2Vec2Output", "conv_output_lengths", "lengths_to_padding_mask", "load_checkpoint",
-    "parameter_count", "preset_config", "receptive_field", "save_backbone", "wav2vec2_model",
+    "CheckpointInfo",
+    "FeatureOutput",
+    "LoadedCheckpoint",
+    "PRESETS",
+    "ParameterCount",
+    "Wav2Vec2Config",
+    "Wav2Vec2Model",
+    "Wav2Vec2Output",
+    "conv_output_lengths",
+    "lengths_to_padding_mask",
+    "load_checkpoint",
+    "parameter_count",
+    "preset_config",
+    "receptive_field",
+    "save_backbone",
+    "wav2vec2_model",
 ]
 
 cpu_kernels.enable()

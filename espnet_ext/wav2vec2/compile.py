@@ -9,15 +9,22 @@ inside the graph the CPU kernels (:mod:`espnet_ext.wav2vec2.cpu_kernels`) step a
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any
 
 from torch import nn
 
 from espnet_ext.wav2vec2.transformer import EncoderLayer
 
 
-def compile_layers(model: nn.Module, *, dynamic: bool = True, backend: str = "inductor",
-                   mode: Optional[str] = None, fullgraph: bool = False, **options: Any) -> int:
+def compile_layers(
+    model: nn.Module,
+    *,
+    dynamic: bool = True,
+    backend: str = "inductor",
+    mode: str | None = None,
+    fullgraph: bool = False,
+    **options: Any,
+) -> int:
     """Compile every :class:`EncoderLayer` under ``model`` in place; returns how many there are.
 
     Args:
@@ -28,7 +35,7 @@ def compile_layers(model: nn.Module, *, dynamic: bool = True, backend: str = "in
     Raises:
         ValueError: when ``model`` has no Transformer layer.
     """
-    layers: List[EncoderLayer] = [m for m in model.modules() if isinstance(m, EncoderLayer)]
+    layers: list[EncoderLayer] = [m for m in model.modules() if isinstance(m, EncoderLayer)]
     if not layers:
         raise ValueError(f"compile_layers: no EncoderLayer in {type(model).__name__}")
     for layer in layers:

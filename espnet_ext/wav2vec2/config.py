@@ -19,12 +19,13 @@ import ast
 import dataclasses
 import enum
 from argparse import Namespace
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from espnet_ext.core.frames import WAV2VEC2_CONV_LAYERS, parse_conv_layers
 
-ConvLayer = Tuple[int, int, int]
+ConvLayer = tuple[int, int, int]
 
 #: Activation names accepted for ``activation_fn`` (fairseq's names; ``gelu`` is the exact erf form).
 ACTIVATIONS = ("gelu", "gelu_accurate", "gelu_fast", "gelu_new", "relu", "swish", "silu", "tanh", "linear")
@@ -87,7 +88,7 @@ class Wav2Vec2Config:
     """
 
     # feature extractor
-    conv_feature_layers: List[ConvLayer] = field(default_factory=lambda: list(WAV2VEC2_CONV_LAYERS))
+    conv_feature_layers: list[ConvLayer] = field(default_factory=lambda: list(WAV2VEC2_CONV_LAYERS))
     extractor_mode: str = "default"
     conv_bias: bool = False
     feature_grad_mult: float = 1.0
@@ -101,7 +102,7 @@ class Wav2Vec2Config:
     conv_pos: int = 128
     conv_pos_groups: int = 16
     layer_norm_eps: float = 1e-5
-    project_features: Optional[bool] = None
+    project_features: bool | None = None
     # regularisation
     dropout: float = 0.1
     attention_dropout: float = 0.1
@@ -115,7 +116,7 @@ class Wav2Vec2Config:
     latent_vars: int = 320
     latent_groups: int = 2
     latent_dim: int = 0
-    latent_temp: Tuple[float, float, float] = (2.0, 0.5, 0.999995)
+    latent_temp: tuple[float, float, float] = (2.0, 0.5, 0.999995)
     quantizer_depth: int = 1
     quantizer_factor: int = 3
     target_glu: bool = False
@@ -148,13 +149,25 @@ class Wav2Vec2Config:
         self._validate_sizes()
 
     def _validate_choices(self) -> None:
-        for name, allowed in (("extractor_mode", EXTRACTOR_MODES), ("activation_fn", ACTIVATIONS),
-                              ("mask_selection", MASK_SELECTIONS), ("mask_channel_selection", MASK_SELECTIONS)):
+        for name, allowed in (
+            ("extractor_mode", EXTRACTOR_MODES),
+            ("activation_fn", ACTIVATIONS),
+            ("mask_selection", MASK_SELECTIONS),
+            ("mask_channel_selection", MASK_SELECTIONS),
+        ):
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"{name}: expected one of {', '.join(allowed)}; found {value!r}")
-        for name in ("dropout", "attention_dropout", "activation_dropout", "encoder_layerdrop",
-                     "dropout_input", "dropout_features", "mask_prob", "mask_channel_prob"):
+        for name in (
+            "dropout",
+            "attention_dropout",
+            "activation_dropout",
+            "encoder_layerdrop",
+            "dropout_input",
+            "dropout_features",
+            "mask_prob",
+            "mask_channel_prob",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: expected a probability in [0, 1]; found {value!r}")
@@ -162,8 +175,15 @@ class Wav2Vec2Config:
             raise ValueError(f"feature_grad_mult: expected >= 0; found {self.feature_grad_mult!r}")
 
     def _validate_sizes(self) -> None:
-        for name in ("encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_attention_heads",
-                     "conv_pos", "conv_pos_groups", "latent_vars", "latent_groups"):
+        for name in (
+            "encoder_embed_dim",
+            "encoder_ffn_embed_dim",
+            "encoder_attention_heads",
+            "conv_pos",
+            "conv_pos_groups",
+            "latent_vars",
+            "latent_groups",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name}: expected a positive integer; found {value!r}")
@@ -171,8 +191,10 @@ class Wav2Vec2Config:
             raise ValueError(f"encoder_layers: expected an integer >= 0; found {self.encoder_layers!r}")
         for name in ("encoder_attention_heads", "conv_pos_groups"):
             if self.encoder_embed_dim % getattr(self, name):
-                raise ValueError(f"encoder_embed_dim: expected a multiple of {name} ({getattr(self, name)}); "
-                                 f"found {self.encoder_embed_dim}")
+                raise ValueError(
+                    f"encoder_embed_dim: expected a multiple of {name} ({getattr(self, name)}); "
+                    f"found {self.encoder_embed_dim}"
+                )
 
     # ------------------------------------------------------------------ derived sizes
     @property
@@ -188,7 +210,7 @@ class Wav2Vec2Config:
         return bool(self.project_features)
 
     # ------------------------------------------------------------------ (de)serialisation
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """Plain ``dict`` of lists, numbers, strings (YAML/JSON and ``weights_only``-safe)."""
         out = dataclasses.asdict(self)
         out["conv_feature_layers"] = [list(layer) for layer in self.conv_feature_layers]
@@ -196,7 +218,7 @@ class Wav2Vec2Config:
         return out
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "Wav2Vec2Config":
+    def from_dict(cls, values: Mapping[str, Any]) -> Wav2Vec2Config:
         """Inverse of :meth:`to_dict`. Raises ValueError naming unknown fields."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
@@ -205,7 +227,7 @@ class Wav2Vec2Config:
         return cls(**dict(values))
 
     @classmethod
-    def from_fairseq(cls, cfg: Any) -> "Wav2Vec2Config":
+    def from_fairseq(cls, cfg: Any) -> Wav2Vec2Config:
         """Read the model config of a fairseq wav2vec 2.0 checkpoint, without fairseq.
 
         Args:
@@ -227,7 +249,7 @@ class Wav2Vec2Config:
         return cls(**{k: v for k, v in model.items() if k in known and v is not None})
 
     @classmethod
-    def from_huggingface(cls, hf: Mapping[str, Any]) -> "Wav2Vec2Config":
+    def from_huggingface(cls, hf: Mapping[str, Any]) -> Wav2Vec2Config:
         """Read a Hugging Face ``Wav2Vec2Config`` (``config.json`` as a dict, or the object).
 
         Raises:
@@ -240,12 +262,15 @@ class Wav2Vec2Config:
         dims, kernels, strides = hf.get("conv_dim"), hf.get("conv_kernel"), hf.get("conv_stride")
         if dims is not None:
             if not (len(dims) == len(kernels or ()) == len(strides or ())):
-                raise ValueError(f"config.json: conv_dim/conv_kernel/conv_stride: expected equal lengths; "
-                                 f"found {len(dims)}/{len(kernels or ())}/{len(strides or ())}")
+                raise ValueError(
+                    f"config.json: conv_dim/conv_kernel/conv_stride: expected equal lengths; "
+                    f"found {len(dims)}/{len(kernels or ())}/{len(strides or ())}"
+                )
             values["conv_feature_layers"] = [tuple(x) for x in zip(dims, kernels, strides)]
         if "feat_extract_norm" in hf:
             values["extractor_mode"] = {"group": "default", "layer": "layer_norm"}.get(
-                hf["feat_extract_norm"], hf["feat_extract_norm"])
+                hf["feat_extract_norm"], hf["feat_extract_norm"]
+            )
         if "hidden_act" in hf:
             values["activation_fn"] = _HF_ACTIVATIONS.get(hf["hidden_act"], hf["hidden_act"])
         values["project_features"] = True
@@ -307,7 +332,7 @@ def to_plain(obj: Any) -> Any:
     return obj
 
 
-def _fairseq_model_section(cfg: Any) -> Dict[str, Any]:
+def _fairseq_model_section(cfg: Any) -> dict[str, Any]:
     if not isinstance(cfg, dict):
         raise ValueError(f"fairseq config: expected a dict, DictConfig or Namespace; found {type(cfg).__name__}")
     model = cfg.get("model", cfg)
@@ -316,13 +341,15 @@ def _fairseq_model_section(cfg: Any) -> Dict[str, Any]:
     return model
 
 
-def _fairseq_finetuned_fields(model: Dict[str, Any]) -> Dict[str, Any]:
+def _fairseq_finetuned_fields(model: dict[str, Any]) -> dict[str, Any]:
     """A fine-tuned model's config -> its pre-training model fields with fairseq's overrides."""
     w2v_args = model.get("w2v_args")
     if not w2v_args:
-        raise ValueError("fairseq fine-tuned config: expected the pre-training config embedded as 'w2v_args'; "
-                         f"found none (w2v_path={model.get('w2v_path')!r}); load the pre-trained checkpoint "
-                         "it names instead")
+        raise ValueError(
+            "fairseq fine-tuned config: expected the pre-training config embedded as 'w2v_args'; "
+            f"found none (w2v_path={model.get('w2v_path')!r}); load the pre-trained checkpoint "
+            "it names instead"
+        )
     base = dict(_fairseq_model_section(to_plain(w2v_args)))
     for theirs, ours in FAIRSEQ_FINETUNE_OVERRIDES.items():
         if model.get(theirs) is not None:
@@ -333,8 +360,9 @@ def _fairseq_finetuned_fields(model: Dict[str, Any]) -> Dict[str, Any]:
 def _check_fairseq_architecture(model: Mapping[str, Any]) -> None:
     name = model.get("_name", model.get("arch"))
     if name is not None and name not in FAIRSEQ_MODEL_NAMES:
-        raise ValueError(f"fairseq config: expected a wav2vec 2.0 model ({', '.join(FAIRSEQ_MODEL_NAMES)}); "
-                         f"found {name!r}")
+        raise ValueError(
+            f"fairseq config: expected a wav2vec 2.0 model ({', '.join(FAIRSEQ_MODEL_NAMES)}); found {name!r}"
+        )
     unsupported = {
         "layer_type": ("transformer", model.get("layer_type", "transformer")),
         "pos_conv_depth": (1, model.get("pos_conv_depth", 1) or 1),
@@ -343,8 +371,10 @@ def _check_fairseq_architecture(model: Mapping[str, Any]) -> None:
     }
     for key, (expected, found) in unsupported.items():
         if found != expected:
-            raise ValueError(f"fairseq config: {key}: expected {expected!r} (the only value this backbone "
-                             f"implements); found {found!r}")
+            raise ValueError(
+                f"fairseq config: {key}: expected {expected!r} (the only value this backbone "
+                f"implements); found {found!r}"
+            )
 
 
 def _check_huggingface_architecture(hf: Mapping[str, Any]) -> None:
@@ -357,11 +387,13 @@ def _check_huggingface_architecture(hf: Mapping[str, Any]) -> None:
     if activation != "gelu":
         raise ValueError(f"config.json: feat_extract_activation: expected 'gelu'; found {activation!r}")
     if hf.get("position_embeddings_type") not in (None, "absolute", "conv"):
-        raise ValueError("config.json: position_embeddings_type: expected convolutional positions; "
-                         f"found {hf.get('position_embeddings_type')!r}")
+        raise ValueError(
+            "config.json: position_embeddings_type: expected convolutional positions; "
+            f"found {hf.get('position_embeddings_type')!r}"
+        )
 
 
-def _parse_latent_temp(value: Any) -> Tuple[float, float, float]:
+def _parse_latent_temp(value: Any) -> tuple[float, float, float]:
     if isinstance(value, str):  # old fairseq argparse stored "(2,0.5,0.999995)"
         try:
             value = ast.literal_eval(value)

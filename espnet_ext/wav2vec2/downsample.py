@@ -48,12 +48,13 @@ from __future__ import annotations
 
 import numbers
 from fractions import Fraction
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from espnet_ext.wav2vec2.modules import Dropout, activation as activation_module
+from espnet_ext.wav2vec2.modules import Dropout
+from espnet_ext.wav2vec2.modules import activation as activation_module
 from espnet_ext.wav2vec2.transformer import (
     ConvPositionalEmbedding,
     EncoderLayer,
@@ -112,7 +113,7 @@ def make_padding_mask(lengths: Tensor, max_length: int) -> Tensor:
     return positions[None, :] >= lengths[:, None]
 
 
-def _zero_padding(x: Tensor, padding_mask: Optional[Tensor]) -> Tensor:
+def _zero_padding(x: Tensor, padding_mask: Tensor | None) -> Tensor:
     """Zero the padding frames of ``x`` (B, T, C)."""
     if padding_mask is None:
         return x
@@ -151,7 +152,7 @@ class LinearDownsampler(nn.Module):
         """Output frames of a padded batch of ``num_frames`` frames: ``ceil(rate * num_frames)``."""
         return downsampled_length(num_frames, Fraction(self.numerator, self.denominator))
 
-    def _grid(self, lengths: Tensor, num_frames: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _grid(self, lengths: Tensor, num_frames: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Centre positions ``s = numer / denom`` of each output frame.
 
         Returns:
@@ -163,7 +164,7 @@ class LinearDownsampler(nn.Module):
         denom = (2 * out_lengths[:, None]).clamp(min=1)
         return numer, denom, out_lengths, t[None, :] < out_lengths[:, None]
 
-    def source_index(self, lengths: Tensor, num_frames: int) -> Tuple[Tensor, Tensor]:
+    def source_index(self, lengths: Tensor, num_frames: int) -> tuple[Tensor, Tensor]:
         """Nearest input frame of each output frame, ``(2 t' + 1) L // (2 L')``.
 
         Args:
@@ -178,7 +179,7 @@ class LinearDownsampler(nn.Module):
         index = torch.minimum(index, (lengths - 1).clamp(min=0)[:, None])
         return index, valid
 
-    def forward(self, x: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Downsample ``x`` (B, T, C) with valid ``lengths`` (B,).
 
         Returns:
@@ -206,9 +207,7 @@ class LinearDownsampler(nn.Module):
     def downsample_targets(self, targets: Tensor, lengths: Tensor) -> Tensor:
         """Frame targets (B, T, D) -> (B, T', D): the nearest source frame's; zero at padding."""
         if targets.dim() != 3 or targets.size(0) != lengths.size(0):
-            raise ValueError(
-                f"targets: expected (B, T, D) with B = {lengths.size(0)}, found {tuple(targets.shape)}"
-            )
+            raise ValueError(f"targets: expected (B, T, D) with B = {lengths.size(0)}, found {tuple(targets.shape)}")
         index, valid = self.source_index(lengths, targets.size(1))
         picked = targets.gather(1, index[..., None].expand(-1, -1, targets.size(-1)))
         return picked.masked_fill(~valid[..., None], 0)
@@ -252,7 +251,7 @@ class ConvFeedForward(nn.Module):
         self.dropout = Dropout(dropout)
         self.conv2 = nn.Conv1d(hidden_dim, embed_dim, 1)
 
-    def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         """(B, T, C) with (B, T) ``padding_mask`` -> (B, T, C)."""
         hidden = self.conv1(_zero_padding(x, padding_mask).transpose(1, 2)).transpose(1, 2)
         hidden = _zero_padding(self.dropout(self.activation(hidden)), padding_mask)
@@ -272,16 +271,37 @@ class DecoderLayer(EncoderLayer):
         layer_norm_first: pre-LN if True, post-LN if False.  dropout: on each residual branch.
     """
 
-    def __init__(self, attention: MultiheadAttention, cross_attention: MultiheadAttention, feed_forward: nn.Module,
-                 attn_layer_norm: nn.LayerNorm, cross_attn_layer_norm: nn.LayerNorm,
-                 final_layer_norm: nn.LayerNorm, *, layer_norm_first: bool, dropout: float = 0.0) -> None:
-        super().__init__(attention, feed_forward, attn_layer_norm, final_layer_norm,
-                         layer_norm_first=layer_norm_first, dropout=dropout)
+    def __init__(
+        self,
+        attention: MultiheadAttention,
+        cross_attention: MultiheadAttention,
+        feed_forward: nn.Module,
+        attn_layer_norm: nn.LayerNorm,
+        cross_attn_layer_norm: nn.LayerNorm,
+        final_layer_norm: nn.LayerNorm,
+        *,
+        layer_norm_first: bool,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(
+            attention,
+            feed_forward,
+            attn_layer_norm,
+            final_layer_norm,
+            layer_norm_first=layer_norm_first,
+            dropout=dropout,
+        )
         self.cross_attention = cross_attention
         self.cross_attn_layer_norm = cross_attn_layer_norm
 
-    def forward(self, x: Tensor, attn_mask: Optional[Tensor], padding_mask: Optional[Tensor], memory: Tensor,
-                memory_attn_mask: Optional[Tensor]) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        attn_mask: Tensor | None,
+        padding_mask: Tensor | None,
+        memory: Tensor,
+        memory_attn_mask: Tensor | None,
+    ) -> Tensor:
         """Target ``x`` (B, T', C), ``memory`` (B, T, C) -> (B, T', C).
 
         Args:
@@ -291,8 +311,9 @@ class DecoderLayer(EncoderLayer):
         """
         first, drop = self.layer_norm_first, self.dropout
         x = residual(x, lambda h: self.attention(h, attn_mask), self.attn_layer_norm, drop, first)
-        x = residual(x, lambda h: self.cross_attention(h, memory_attn_mask, memory), self.cross_attn_layer_norm,
-                     drop, first)
+        x = residual(
+            x, lambda h: self.cross_attention(h, memory_attn_mask, memory), self.cross_attn_layer_norm, drop, first
+        )
         return residual(x, lambda h: self.feed_forward(h, padding_mask), self.final_layer_norm, drop, first)
 
 
@@ -324,8 +345,13 @@ class DownsamplingContextNetwork(nn.Module):
         decoder_norm: final decoder LayerNorm for pre-LN, ``nn.Identity`` for post-LN.
     """
 
-    def __init__(self, encoder: TransformerEncoder, downsampler: LinearDownsampler, decoder_layers: nn.ModuleList,
-                 decoder_norm: nn.Module) -> None:
+    def __init__(
+        self,
+        encoder: TransformerEncoder,
+        downsampler: LinearDownsampler,
+        decoder_layers: nn.ModuleList,
+        decoder_norm: nn.Module,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.downsampler = downsampler
@@ -356,7 +382,7 @@ class DownsamplingContextNetwork(nn.Module):
             target = layer(target, attn_mask, target_mask, memory, memory_attn_mask)
         return _zero_padding(self.decoder_norm(target), target_mask)
 
-    def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> ContextOutput:
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> ContextOutput:
         """Run encoder, downsampler and decoder.
 
         Args:
@@ -383,15 +409,17 @@ class DownsamplingContextNetwork(nn.Module):
         return ContextOutput(output, target_mask, out_lengths, memory)
 
 
-def _check_sizes(num_encoder_layers: int, num_decoder_layers: int, embed_dim: int, pos_conv_kernel: int,
-                 pos_conv_groups: int) -> None:
+def _check_sizes(
+    num_encoder_layers: int, num_decoder_layers: int, embed_dim: int, pos_conv_kernel: int, pos_conv_groups: int
+) -> None:
     """Raise ``ValueError`` for negative layer counts or positional-conv groups that do not divide C."""
     for name, value in (("num_encoder_layers", num_encoder_layers), ("num_decoder_layers", num_decoder_layers)):
         if value < 0:
             raise ValueError(f"{name}: expected a non-negative integer, found {value}")
     if pos_conv_kernel > 0 and (pos_conv_groups < 1 or embed_dim % pos_conv_groups):
-        raise ValueError(f"pos_conv_groups: expected a positive divisor of embed_dim ({embed_dim}), "
-                         f"found {pos_conv_groups}")
+        raise ValueError(
+            f"pos_conv_groups: expected a positive divisor of embed_dim ({embed_dim}), found {pos_conv_groups}"
+        )
 
 
 def downsampling_context_network(
@@ -441,13 +469,23 @@ def downsampling_context_network(
     def norm() -> nn.LayerNorm:
         return nn.LayerNorm(embed_dim)
 
-    encoder_layers = [EncoderLayer(attention(), ffn(), norm(), norm(), layer_norm_first=layer_norm_first,
-                                   dropout=dropout) for _ in range(num_encoder_layers)]
-    decoder_layers = [DecoderLayer(attention(), attention(), ffn(), norm(), norm(), norm(),
-                                   layer_norm_first=layer_norm_first, dropout=dropout)
-                      for _ in range(num_decoder_layers)]
+    encoder_layers = [
+        EncoderLayer(attention(), ffn(), norm(), norm(), layer_norm_first=layer_norm_first, dropout=dropout)
+        for _ in range(num_encoder_layers)
+    ]
+    decoder_layers = [
+        DecoderLayer(
+            attention(), attention(), ffn(), norm(), norm(), norm(), layer_norm_first=layer_norm_first, dropout=dropout
+        )
+        for _ in range(num_decoder_layers)
+    ]
     pos_conv = ConvPositionalEmbedding(embed_dim, pos_conv_kernel, pos_conv_groups) if pos_conv_kernel > 0 else None
-    encoder = TransformerEncoder(pos_conv, nn.ModuleList(encoder_layers), norm(), layer_norm_first=layer_norm_first,
-                                 dropout=dropout)
-    return DownsamplingContextNetwork(encoder, LinearDownsampler(downsample_rate), nn.ModuleList(decoder_layers),
-                                      norm() if layer_norm_first else nn.Identity())
+    encoder = TransformerEncoder(
+        pos_conv, nn.ModuleList(encoder_layers), norm(), layer_norm_first=layer_norm_first, dropout=dropout
+    )
+    return DownsamplingContextNetwork(
+        encoder,
+        LinearDownsampler(downsample_rate),
+        nn.ModuleList(decoder_layers),
+        norm() if layer_norm_first else nn.Identity(),
+    )

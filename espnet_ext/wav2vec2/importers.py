@@ -45,8 +45,9 @@ import pickle
 import re
 import typing
 import zipfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, NamedTuple, Union
 
 import torch
 from torch import Tensor
@@ -65,7 +66,7 @@ FORMAT_VERSION = 1
 OPTIONAL_KEYS = ("mask_emb",)
 
 PathLike = Union[str, "os.PathLike[str]"]
-Rules = Sequence[Tuple[str, str]]
+Rules = Sequence[tuple[str, str]]
 
 
 class CheckpointInfo(NamedTuple):
@@ -89,12 +90,12 @@ class CheckpointInfo(NamedTuple):
     source_format: str
     path: str
     fine_tuned: bool
-    pretraining_state: Dict[str, Tensor]
-    head_state: Dict[str, Tensor]
-    initialized: Tuple[str, ...]
-    raw_config: Dict[str, Any]
-    context: Optional[Dict[str, Any]] = None
-    normalize: Optional[bool] = None
+    pretraining_state: dict[str, Tensor]
+    head_state: dict[str, Tensor]
+    initialized: tuple[str, ...]
+    raw_config: dict[str, Any]
+    context: dict[str, Any] | None = None
+    normalize: bool | None = None
 
 
 class LoadedCheckpoint(NamedTuple):
@@ -106,14 +107,14 @@ class LoadedCheckpoint(NamedTuple):
 
 
 class _Mapped(NamedTuple):
-    backbone: Dict[str, Tensor]
-    pretraining: Dict[str, Tensor]
-    head: Dict[str, Tensor]
-    unexpected: List[str]
+    backbone: dict[str, Tensor]
+    pretraining: dict[str, Tensor]
+    head: dict[str, Tensor]
+    unexpected: list[str]
 
 
 # ---------------------------------------------------------------------------- safe loading
-def safe_globals() -> List[Any]:
+def safe_globals() -> list[Any]:
     """Globals fairseq checkpoints hold besides tensors and builtin containers.
 
     ``argparse.Namespace`` (``args`` of older checkpoints, ``w2v_args`` of fine-tuned ones);
@@ -122,26 +123,45 @@ def safe_globals() -> List[Any]:
     checkpoints); ``collections.defaultdict``/``OrderedDict``; numpy scalars and arrays with
     their dtype (training statistics in ``extra_state``), under numpy 1's and 2's module names.
     """
-    allowed: List[Any] = [argparse.Namespace, typing.Any, collections.defaultdict, collections.OrderedDict,
-                          dict, list, int, float, str, bool]
+    allowed: list[Any] = [
+        argparse.Namespace,
+        typing.Any,
+        collections.defaultdict,
+        collections.OrderedDict,
+        dict,
+        list,
+        int,
+        float,
+        str,
+        bool,
+    ]
     try:
         from omegaconf import DictConfig, ListConfig, base, nodes
 
-        allowed += [DictConfig, ListConfig, base.ContainerMetadata, base.Metadata, nodes.AnyNode,
-                    nodes.StringNode, nodes.IntegerNode, nodes.FloatNode, nodes.BooleanNode]
+        allowed += [
+            DictConfig,
+            ListConfig,
+            base.ContainerMetadata,
+            base.Metadata,
+            nodes.AnyNode,
+            nodes.StringNode,
+            nodes.IntegerNode,
+            nodes.FloatNode,
+            nodes.BooleanNode,
+        ]
     except ImportError:  # then no checkpoint with omegaconf objects can be read anyway
         pass
     allowed += _numpy_globals()
     return allowed
 
 
-def _numpy_globals() -> List[Any]:
+def _numpy_globals() -> list[Any]:
     try:
         import numpy as np
     except ImportError:
         return []
     core = getattr(np, "_core", None) or np.core
-    allowed: List[Any] = [np.dtype, np.ndarray]
+    allowed: list[Any] = [np.dtype, np.ndarray]
     for name in ("scalar", "_reconstruct"):
         fn = getattr(core.multiarray, name)
         allowed += [(fn, f"numpy.core.multiarray.{name}"), (fn, f"numpy._core.multiarray.{name}")]
@@ -149,9 +169,10 @@ def _numpy_globals() -> List[Any]:
     return allowed
 
 
-def _refused_globals(path: Path, error: Exception) -> List[str]:
-    allowed = {g[1] if isinstance(g, tuple) else f"{g.__module__}.{getattr(g, '__qualname__', g)}"
-               for g in safe_globals()}
+def _refused_globals(path: Path, error: Exception) -> list[str]:
+    allowed = {
+        g[1] if isinstance(g, tuple) else f"{g.__module__}.{getattr(g, '__qualname__', g)}" for g in safe_globals()
+    }
     try:
         refused = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(str(path)) if g not in allowed]
     except Exception:  # not a zip checkpoint, or an older torch
@@ -176,12 +197,14 @@ def reading_checkpoint(path: PathLike, what: str = "PyTorch checkpoint") -> Iter
     except (OSError, MemoryError, UnsafeCheckpointError):
         raise
     except Exception as error:
-        raise ValueError(f"{path}: not a readable {what} (truncated or corrupt?): "
-                         f"{type(error).__name__}: {error}") from error
+        raise ValueError(
+            f"{path}: not a readable {what} (truncated or corrupt?): {type(error).__name__}: {error}"
+        ) from error
 
 
-def torch_load(path: PathLike, *, allow_unsafe: bool = False, mmap: bool = False,
-               extra_globals: Sequence[Any] = ()) -> Any:
+def torch_load(
+    path: PathLike, *, allow_unsafe: bool = False, mmap: bool = False, extra_globals: Sequence[Any] = ()
+) -> Any:
     """``torch.load`` on the CPU with ``weights_only=True`` and :func:`safe_globals` (+ ``extra_globals``).
 
     The one place the project reads torch files (backbones, epoch checkpoints, ESPnet's
@@ -197,8 +220,11 @@ def torch_load(path: PathLike, *, allow_unsafe: bool = False, mmap: bool = False
     mmap = mmap and zipfile.is_zipfile(path)
     with reading_checkpoint(path):
         if allow_unsafe:
-            logger.warning("Loading %s with allow_unsafe=True (torch.load weights_only=False): this runs any code "
-                           "pickled in the file; do it only for files you trust.", path)
+            logger.warning(
+                "Loading %s with allow_unsafe=True (torch.load weights_only=False): this runs any code "
+                "pickled in the file; do it only for files you trust.",
+                path,
+            )
             return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
         try:
             with torch.serialization.safe_globals(safe_globals() + list(extra_globals)):
@@ -211,7 +237,8 @@ def torch_load(path: PathLike, *, allow_unsafe: bool = False, mmap: bool = False
                 f"{path}: refused to unpickle global(s) {', '.join(refused) or '(unknown)'}: loading runs with "
                 "torch.load(weights_only=True), which only allows tensors, containers and the globals fairseq "
                 "checkpoints hold. If you trust this file, pass allow_unsafe=True (weights_only=False; this can "
-                "run arbitrary code).") from error
+                "run arbitrary code)."
+            ) from error
 
 
 # ---------------------------------------------------------------------------- key mapping
@@ -243,10 +270,14 @@ HUGGINGFACE_RULES: Rules = (
     (r"feature_projection\.(layer_norm|projection)\.(weight|bias)", r"feature_projection.\1.\2"),
     (r"masked_spec_embed", "mask_emb"),
     (r"encoder\.pos_conv_embed\.conv\.bias", _POS + "bias"),
-    (r"encoder\.pos_conv_embed\.conv\.(?:weight_g|parametrizations\.weight\.original0)",
-     _POS + "parametrizations.weight.original0"),
-    (r"encoder\.pos_conv_embed\.conv\.(?:weight_v|parametrizations\.weight\.original1)",
-     _POS + "parametrizations.weight.original1"),
+    (
+        r"encoder\.pos_conv_embed\.conv\.(?:weight_g|parametrizations\.weight\.original0)",
+        _POS + "parametrizations.weight.original0",
+    ),
+    (
+        r"encoder\.pos_conv_embed\.conv\.(?:weight_v|parametrizations\.weight\.original1)",
+        _POS + "parametrizations.weight.original1",
+    ),
     (r"encoder\.layer_norm\.(weight|bias)", r"encoder.layer_norm.\1"),
     (_LAYER + r"attention\.(q|k|v|out)_proj\.(weight|bias)", r"encoder.layers.\1.attention.\2_proj.\3"),
     (_LAYER + r"layer_norm\.(weight|bias)", r"encoder.layers.\1.attn_layer_norm.\2"),
@@ -263,7 +294,7 @@ HUGGINGFACE_PRETRAINING_RULES: Rules = (
 HUGGINGFACE_HEAD_RULES: Rules = ((r"lm_head\.(weight|bias)", r"\1"),)
 
 
-def _rename(name: str, rules: Rules) -> Optional[str]:
+def _rename(name: str, rules: Rules) -> str | None:
     for pattern, replacement in rules:
         match = re.fullmatch(pattern, name)
         if match:
@@ -271,14 +302,15 @@ def _rename(name: str, rules: Rules) -> Optional[str]:
     return None
 
 
-def map_state(state: Mapping[str, Tensor], backbone: Rules, pretraining: Rules, head: Rules,
-              backbone_prefix: str = "") -> _Mapped:
+def map_state(
+    state: Mapping[str, Tensor], backbone: Rules, pretraining: Rules, head: Rules, backbone_prefix: str = ""
+) -> _Mapped:
     """Sort ``state`` into backbone weights (names after ``backbone_prefix`` renamed by ``backbone``),
     pre-training heads (``pretraining``, on the name with or without the prefix), the CTC head
     (``head``, on the full name), and unexpected names."""
     out = _Mapped({}, {}, {}, [])
     for name, tensor in state.items():
-        inner = name[len(backbone_prefix):] if name.startswith(backbone_prefix) else name
+        inner = name[len(backbone_prefix) :] if name.startswith(backbone_prefix) else name
         if name.startswith(backbone_prefix) and (new := _rename(inner, backbone)) is not None:
             out.backbone[new] = tensor
         elif (new := _rename(inner, pretraining)) is not None:
@@ -290,7 +322,7 @@ def map_state(state: Mapping[str, Tensor], backbone: Rules, pretraining: Rules, 
     return out
 
 
-def _build(config: Wav2Vec2Config, mapped: _Mapped, source: str) -> Tuple[Wav2Vec2Model, Tuple[str, ...]]:
+def _build(config: Wav2Vec2Config, mapped: _Mapped, source: str) -> tuple[Wav2Vec2Model, tuple[str, ...]]:
     """Build the backbone and load ``mapped.backbone`` into it, strictly.
 
     Raises:
@@ -300,19 +332,24 @@ def _build(config: Wav2Vec2Config, mapped: _Mapped, source: str) -> Tuple[Wav2Ve
     expected = model.state_dict()
     missing = [k for k in expected if k not in mapped.backbone and k not in OPTIONAL_KEYS]
     unexpected = sorted(mapped.unexpected + [k for k in mapped.backbone if k not in expected])
-    wrong_shape = [f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
-                   for k, v in mapped.backbone.items() if k in expected and v.shape != expected[k].shape]
+    wrong_shape = [
+        f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+        for k, v in mapped.backbone.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
     if missing or unexpected or wrong_shape:
-        raise ValueError(f"{source}: cannot map the checkpoint onto a wav2vec 2.0 backbone "
-                         f"({config.encoder_layers} layers x {config.encoder_embed_dim}): "
-                         f"missing keys {missing}; unexpected keys {unexpected}; wrong shapes {wrong_shape}")
+        raise ValueError(
+            f"{source}: cannot map the checkpoint onto a wav2vec 2.0 backbone "
+            f"({config.encoder_layers} layers x {config.encoder_embed_dim}): "
+            f"missing keys {missing}; unexpected keys {unexpected}; wrong shapes {wrong_shape}"
+        )
     model.load_state_dict(mapped.backbone, strict=False)
     initialized = tuple(k for k in OPTIONAL_KEYS if k not in mapped.backbone)
     return model.eval(), initialized
 
 
 # ---------------------------------------------------------------------------- formats
-def fairseq_normalize(stored: Any) -> Optional[bool]:
+def fairseq_normalize(stored: Any) -> bool | None:
     """fairseq's ``task.normalize`` from a checkpoint's ``cfg`` (or ``args``): for a fine-tuned
     checkpoint, its embedded pre-training config's (``model.w2v_args`` / ``w2v_args``) first,
     then the fine-tuning task's; None where neither says."""
@@ -341,8 +378,16 @@ def _load_fairseq(path: Path, checkpoint: Mapping[str, Any]) -> LoadedCheckpoint
     prefix = "w2v_encoder.w2v_model." if fine_tuned else ""
     mapped = map_state(state, FAIRSEQ_RULES, FAIRSEQ_PRETRAINING_RULES, FAIRSEQ_HEAD_RULES, prefix)
     model, initialized = _build(config, mapped, str(path))
-    info = CheckpointInfo("fairseq", str(path), fine_tuned, mapped.pretraining, mapped.head, initialized,
-                          to_plain(stored), normalize=fairseq_normalize(stored))
+    info = CheckpointInfo(
+        "fairseq",
+        str(path),
+        fine_tuned,
+        mapped.pretraining,
+        mapped.head,
+        initialized,
+        to_plain(stored),
+        normalize=fairseq_normalize(stored),
+    )
     return LoadedCheckpoint(model, config, info)
 
 
@@ -351,32 +396,48 @@ def _load_own(path: Path, checkpoint: Mapping[str, Any]) -> LoadedCheckpoint:
     if version != FORMAT_VERSION:
         raise ValueError(f"{path}: {FORMAT} checkpoint: expected version {FORMAT_VERSION}; found {version!r}")
     if not isinstance(checkpoint.get("config"), Mapping) or not isinstance(checkpoint.get("model"), Mapping):
-        raise ValueError(f"{path}: {FORMAT} checkpoint: expected 'config' and 'model' mappings; found keys "
-                         f"{sorted(map(str, checkpoint))}")
+        raise ValueError(
+            f"{path}: {FORMAT} checkpoint: expected 'config' and 'model' mappings; found keys "
+            f"{sorted(map(str, checkpoint))}"
+        )
     config = Wav2Vec2Config.from_dict(checkpoint["config"])
     mapped = _Mapped(dict(checkpoint["model"]), dict(checkpoint.get("pretraining_state") or {}), {}, [])
     model, initialized = _build(config, mapped, str(path))
     context = checkpoint.get("context")
     normalize = checkpoint.get("normalize")
-    info = CheckpointInfo("espnet_ext", str(path), False, mapped.pretraining, {}, initialized,
-                          dict(checkpoint["config"]), dict(context) if context is not None else None,
-                          normalize=bool(normalize) if normalize is not None else None)
+    info = CheckpointInfo(
+        "espnet_ext",
+        str(path),
+        False,
+        mapped.pretraining,
+        {},
+        initialized,
+        dict(checkpoint["config"]),
+        dict(context) if context is not None else None,
+        normalize=bool(normalize) if normalize is not None else None,
+    )
     return LoadedCheckpoint(model, config, info)
 
 
-def _huggingface_weights(directory: Path, allow_unsafe: bool) -> Dict[str, Tensor]:
-    for name in ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                 "pytorch_model.bin.index.json"):
+def _huggingface_weights(directory: Path, allow_unsafe: bool) -> dict[str, Tensor]:
+    for name in (
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+        "pytorch_model.bin.index.json",
+    ):
         if (directory / name).is_file():
             break
     else:
-        raise ValueError(f"{directory}: Hugging Face model: expected model.safetensors or pytorch_model.bin "
-                         f"(or a sharded *.index.json); found {sorted(p.name for p in directory.iterdir())}")
+        raise ValueError(
+            f"{directory}: Hugging Face model: expected model.safetensors or pytorch_model.bin "
+            f"(or a sharded *.index.json); found {sorted(p.name for p in directory.iterdir())}"
+        )
     files = [directory / name]
     if name.endswith(".index.json"):
         weight_map = json.loads(files[0].read_text())["weight_map"]
         files = [directory / shard for shard in sorted(set(weight_map.values()))]
-    state: Dict[str, Tensor] = {}
+    state: dict[str, Tensor] = {}
     for file in files:
         if file.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -395,8 +456,9 @@ def _load_huggingface(directory: Path, allow_unsafe: bool) -> LoadedCheckpoint:
     prefix = "wav2vec2." if any(k.startswith("wav2vec2.") for k in state) else ""
     mapped = map_state(state, HUGGINGFACE_RULES, HUGGINGFACE_PRETRAINING_RULES, HUGGINGFACE_HEAD_RULES, prefix)
     model, initialized = _build(config, mapped, str(directory))
-    info = CheckpointInfo("huggingface", str(directory), bool(mapped.head), mapped.pretraining, mapped.head,
-                          initialized, raw)
+    info = CheckpointInfo(
+        "huggingface", str(directory), bool(mapped.head), mapped.pretraining, mapped.head, initialized, raw
+    )
     return LoadedCheckpoint(model, config, info)
 
 
@@ -427,14 +489,22 @@ def load_checkpoint(path: PathLike, *, allow_unsafe: bool = False) -> LoadedChec
     if isinstance(checkpoint, Mapping) and "model" in checkpoint and ("cfg" in checkpoint or "args" in checkpoint):
         return _load_fairseq(path, checkpoint)
     found = sorted(map(str, checkpoint)) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
-    raise ValueError(f"{path}: expected a fairseq checkpoint (keys 'model' and 'cfg' or 'args'), a "
-                     f"{FORMAT} checkpoint (key 'format'), or a Hugging Face directory; found {found}")
+    raise ValueError(
+        f"{path}: expected a fairseq checkpoint (keys 'model' and 'cfg' or 'args'), a "
+        f"{FORMAT} checkpoint (key 'format'), or a Hugging Face directory; found {found}"
+    )
 
 
-def save_backbone(model: Wav2Vec2Model, config: Wav2Vec2Config, path: PathLike, *,
-                  pretraining_state: Optional[Mapping[str, Tensor]] = None,
-                  context: Optional[Mapping[str, Any]] = None, num_updates: Optional[int] = None,
-                  normalize: Optional[bool] = None) -> None:
+def save_backbone(
+    model: Wav2Vec2Model,
+    config: Wav2Vec2Config,
+    path: PathLike,
+    *,
+    pretraining_state: Mapping[str, Tensor] | None = None,
+    context: Mapping[str, Any] | None = None,
+    num_updates: int | None = None,
+    normalize: bool | None = None,
+) -> None:
     """Write ``{"format": "espnet_ext.wav2vec2", "version": 1, "config": config.to_dict(), "model": state_dict}``.
 
     Args:
@@ -452,9 +522,13 @@ def save_backbone(model: Wav2Vec2Model, config: Wav2Vec2Config, path: PathLike, 
     The file loads with ``torch.load(weights_only=True)``; it is written atomically.
     """
     path = Path(path)
-    payload = {"format": FORMAT, "version": FORMAT_VERSION, "config": config.to_dict(),
-               "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "pretraining_state": {k: v.detach().cpu() for k, v in (pretraining_state or {}).items()}}
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "config": config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "pretraining_state": {k: v.detach().cpu() for k, v in (pretraining_state or {}).items()},
+    }
     if context is not None:
         payload["context"] = dict(context)
     if num_updates is not None:

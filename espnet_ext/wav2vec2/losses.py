@@ -31,7 +31,7 @@ Only torch is imported here.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -68,8 +68,13 @@ def same_codes(codes: Tensor, indices: Tensor) -> Tensor:
     return (picked == codes.unsqueeze(2)).all(dim=-1)
 
 
-def contrastive_logits(predictions: Tensor, targets: Tensor, negatives: Negatives, logit_temp: float = 0.1,
-                       same_as_positive: Optional[Tensor] = None) -> ContrastiveLogits:
+def contrastive_logits(
+    predictions: Tensor,
+    targets: Tensor,
+    negatives: Negatives,
+    logit_temp: float = 0.1,
+    same_as_positive: Tensor | None = None,
+) -> ContrastiveLogits:
     """Cosine-similarity logits of every frame against its positive and its negatives.
 
     Args:
@@ -84,11 +89,15 @@ def contrastive_logits(predictions: Tensor, targets: Tensor, negatives: Negative
     negatives' indices (not a ``(B, T, K, D)`` copy of the negatives), in float32 with autocast off.
     """
     if predictions.shape != targets.shape or predictions.dim() != 3:
-        raise ValueError(f"predictions, targets: expected equal (B, T, D) shapes; found "
-                         f"{tuple(predictions.shape)} and {tuple(targets.shape)}")
+        raise ValueError(
+            f"predictions, targets: expected equal (B, T, D) shapes; found "
+            f"{tuple(predictions.shape)} and {tuple(targets.shape)}"
+        )
     if negatives.indices.shape[:2] != predictions.shape[:2]:
-        raise ValueError(f"negatives: expected (B, T, K) with (B, T) = {tuple(predictions.shape[:2])}; "
-                         f"found {tuple(negatives.indices.shape)}")
+        raise ValueError(
+            f"negatives: expected (B, T, K) with (B, T) = {tuple(predictions.shape[:2])}; "
+            f"found {tuple(negatives.indices.shape)}"
+        )
     with torch.autocast(device_type=predictions.device.type, enabled=False):
         pred = F.normalize(predictions.float(), dim=-1, eps=1e-8)
         targ = F.normalize(targets.float(), dim=-1, eps=1e-8)
@@ -145,8 +154,15 @@ class PretrainingLoss(NamedTuple):
         return self.contrastive / self.sample_size.clamp(min=1)
 
 
-def wav2vec2_loss(logits: Tensor, mask: Tensor, prob_perplexity: Tensor, num_vars: int, feature_penalty: Tensor,
-                  diversity_weight: float = 0.1, feature_penalty_weight: float = 10.0) -> PretrainingLoss:
+def wav2vec2_loss(
+    logits: Tensor,
+    mask: Tensor,
+    prob_perplexity: Tensor,
+    num_vars: int,
+    feature_penalty: Tensor,
+    diversity_weight: float = 0.1,
+    feature_penalty_weight: float = 10.0,
+) -> PretrainingLoss:
     """fairseq's ``Wav2vecCriterion`` loss (see the module docstring).
 
     Args:

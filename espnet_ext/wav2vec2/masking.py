@@ -28,8 +28,6 @@ fairseq's channel masks always use ``require_same_masks``' default, True).
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 
@@ -40,7 +38,7 @@ def span_mask(
     mask_prob: float,
     mask_length: int,
     min_masks: int = 0,
-    generator: Optional[torch.Generator] = None,
+    generator: torch.Generator | None = None,
     require_same_masks: bool = True,
 ) -> Tensor:
     """``(B, max_length)`` bool mask, True at masked frames (see the module docstring).
@@ -86,7 +84,7 @@ def span_mask(
     return mask
 
 
-def same_mask_count(mask: Tensor, counted: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+def same_mask_count(mask: Tensor, counted: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """fairseq's ``require_same_masks``: keep, in every row of ``mask`` ``(B, T)``, a uniformly
     random subset of its True entries as large as the smallest row count among the rows where
     ``counted`` ``(B,)`` is True (all rows' entries are kept when none is counted)."""

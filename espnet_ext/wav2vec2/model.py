@@ -12,15 +12,22 @@ Stages, each public so that a pre-training objective can run them separately:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
-from espnet_ext.wav2vec2.modules import (ConvFeatureExtractor, Dropout, FeatureProjection, conv_feature_extractor,
-                                         conv_output_lengths, lengths_to_padding_mask, receptive_field,
-                                         scale_grad)
+from espnet_ext.wav2vec2.modules import (
+    ConvFeatureExtractor,
+    Dropout,
+    FeatureProjection,
+    conv_feature_extractor,
+    conv_output_lengths,
+    lengths_to_padding_mask,
+    receptive_field,
+    scale_grad,
+)
 from espnet_ext.wav2vec2.transformer import TransformerEncoder, transformer_encoder
 
 
@@ -63,7 +70,7 @@ class Wav2Vec2Output(NamedTuple):
         feature_penalty: scalar (see :class:`FeatureOutput`).
     """
 
-    hidden_states: Tuple[Tensor, ...]
+    hidden_states: tuple[Tensor, ...]
     lengths: Tensor
     padding_mask: Tensor
     features: Tensor
@@ -90,9 +97,16 @@ class Wav2Vec2Model(nn.Module):
         dropout_features: fairseq ``dropout_features`` (on ``unmasked_features``).
     """
 
-    def __init__(self, feature_extractor: ConvFeatureExtractor, feature_projection: FeatureProjection,
-                 encoder: TransformerEncoder, mask_emb: nn.Parameter, *, feature_grad_mult: float = 1.0,
-                 dropout_features: float = 0.0) -> None:
+    def __init__(
+        self,
+        feature_extractor: ConvFeatureExtractor,
+        feature_projection: FeatureProjection,
+        encoder: TransformerEncoder,
+        mask_emb: nn.Parameter,
+        *,
+        feature_grad_mult: float = 1.0,
+        dropout_features: float = 0.0,
+    ) -> None:
         super().__init__()
         self.feature_extractor = feature_extractor
         self.feature_projection = feature_projection
@@ -101,8 +115,14 @@ class Wav2Vec2Model(nn.Module):
         self.feature_grad_mult = feature_grad_mult
         self.dropout_features = Dropout(dropout_features)
 
-    def set_dropout(self, *, dropout: Optional[float] = None, attention_dropout: Optional[float] = None,
-                    activation_dropout: Optional[float] = None, dropout_input: Optional[float] = None) -> None:
+    def set_dropout(
+        self,
+        *,
+        dropout: float | None = None,
+        attention_dropout: float | None = None,
+        activation_dropout: float | None = None,
+        dropout_input: float | None = None,
+    ) -> None:
         """Change the dropout probabilities (None keeps one), as fairseq's fine-tuning overrides
         the pre-trained model's (``Wav2Vec2AsrConfig``: all 0.0 unless set).
 
@@ -113,8 +133,12 @@ class Wav2Vec2Model(nn.Module):
         Raises:
             ValueError: a probability outside [0, 1).
         """
-        given = dict(dropout=dropout, attention_dropout=attention_dropout,
-                     activation_dropout=activation_dropout, dropout_input=dropout_input)
+        given = dict(
+            dropout=dropout,
+            attention_dropout=attention_dropout,
+            activation_dropout=activation_dropout,
+            dropout_input=dropout_input,
+        )
         for name, p in given.items():
             if p is not None and not 0.0 <= p < 1.0:
                 raise ValueError(f"{name}: expected a probability in [0, 1); found {p}")
@@ -145,24 +169,30 @@ class Wav2Vec2Model(nn.Module):
         """Shortest waveform that yields one frame (the receptive field; 400 for fairseq's stack)."""
         return receptive_field(self.feature_extractor.layer_specs)
 
-    def output_lengths(self, lengths: Union[Tensor, int]) -> Union[Tensor, int]:
+    def output_lengths(self, lengths: Tensor | int) -> Tensor | int:
         """Frames for ``lengths`` samples (:func:`~espnet_ext.wav2vec2.modules.conv_output_lengths`)."""
         return conv_output_lengths(lengths, self.feature_extractor.layer_specs)
 
     # ------------------------------------------------------------------ stages
-    def _check_inputs(self, waveforms: Tensor, lengths: Optional[Tensor]) -> Tensor:
+    def _check_inputs(self, waveforms: Tensor, lengths: Tensor | None) -> Tensor:
         if waveforms.dim() != 2 or not waveforms.is_floating_point():
-            raise ValueError(f"waveforms: expected a (batch, samples) float tensor; found shape "
-                             f"{tuple(waveforms.shape)}, dtype {waveforms.dtype}")
+            raise ValueError(
+                f"waveforms: expected a (batch, samples) float tensor; found shape "
+                f"{tuple(waveforms.shape)}, dtype {waveforms.dtype}"
+            )
         batch, samples = waveforms.shape
         if samples < self.min_input_length:
-            raise ValueError(f"waveforms: expected at least {self.min_input_length} samples (the feature "
-                             f"extractor's receptive field); found {samples}")
+            raise ValueError(
+                f"waveforms: expected at least {self.min_input_length} samples (the feature "
+                f"extractor's receptive field); found {samples}"
+            )
         if lengths is None:
             return torch.full((batch,), samples, dtype=torch.long, device=waveforms.device)
         if lengths.shape != (batch,) or lengths.is_floating_point():
-            raise ValueError(f"lengths: expected a ({batch},) integer tensor; found shape {tuple(lengths.shape)}, "
-                             f"dtype {lengths.dtype}")
+            raise ValueError(
+                f"lengths: expected a ({batch},) integer tensor; found shape {tuple(lengths.shape)}, "
+                f"dtype {lengths.dtype}"
+            )
         out_of_range = ((lengths < 0) | (lengths > samples)).any()
         if lengths.device.type == "cpu":
             if bool(out_of_range):
@@ -171,7 +201,7 @@ class Wav2Vec2Model(nn.Module):
             torch._assert_async(~out_of_range, f"lengths: expected values in [0, {samples}]")
         return lengths.to(device=waveforms.device, dtype=torch.long)
 
-    def extract_features(self, waveforms: Tensor, lengths: Optional[Tensor] = None) -> FeatureOutput:
+    def extract_features(self, waveforms: Tensor, lengths: Tensor | None = None) -> FeatureOutput:
         """Waveforms -> projected features, before masking.
 
         Args:
@@ -196,8 +226,9 @@ class Wav2Vec2Model(nn.Module):
         features, normalized = self.feature_projection(conv)
         return FeatureOutput(features, self.dropout_features(normalized), frame_lengths, padding_mask, penalty)
 
-    def apply_masks(self, features: Tensor, time_mask: Optional[Tensor] = None,
-                    channel_mask: Optional[Tensor] = None) -> Tensor:
+    def apply_masks(
+        self, features: Tensor, time_mask: Tensor | None = None, channel_mask: Tensor | None = None
+    ) -> Tensor:
         """Replace masked time steps by ``mask_emb`` and zero masked channels (fairseq ``apply_mask``).
 
         Args:
@@ -215,8 +246,15 @@ class Wav2Vec2Model(nn.Module):
             features = features.masked_fill(channel_mask.unsqueeze(1), 0.0)
         return features
 
-    def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None, *, time_mask: Optional[Tensor] = None,
-                channel_mask: Optional[Tensor] = None, num_layers: Optional[int] = None) -> Wav2Vec2Output:
+    def forward(
+        self,
+        waveforms: Tensor,
+        lengths: Tensor | None = None,
+        *,
+        time_mask: Tensor | None = None,
+        channel_mask: Tensor | None = None,
+        num_layers: int | None = None,
+    ) -> Wav2Vec2Output:
         """Waveforms -> hidden states of every computed layer.
 
         Args:
@@ -237,11 +275,12 @@ class Wav2Vec2Model(nn.Module):
         feats = self.extract_features(waveforms, lengths)
         x = self.apply_masks(feats.features, time_mask, channel_mask)
         hidden = self.encoder(x, feats.padding_mask, num_layers)
-        return Wav2Vec2Output(hidden, feats.lengths, feats.padding_mask, feats.features,
-                              feats.unmasked_features, feats.feature_penalty)
+        return Wav2Vec2Output(
+            hidden, feats.lengths, feats.padding_mask, feats.features, feats.unmasked_features, feats.feature_penalty
+        )
 
 
-def _check_mask(name: str, mask: Tensor, shape: Tuple[int, int]) -> None:
+def _check_mask(name: str, mask: Tensor, shape: tuple[int, int]) -> None:
     if mask.dtype != torch.bool or tuple(mask.shape) != shape:
         raise ValueError(f"{name}: expected a bool tensor of shape {shape}; found {mask.dtype} {tuple(mask.shape)}")
 
@@ -253,19 +292,36 @@ def wav2vec2_model(config: Wav2Vec2Config) -> Wav2Vec2Model:
     Works under ``with torch.device("meta"):`` (parameter counting without memory).
     """
     if isinstance(config, str):
-        raise ValueError(f"config: expected a Wav2Vec2Config; found the string {config!r} "
-                         "(for a preset: wav2vec2_model(preset_config(name)))")
+        raise ValueError(
+            f"config: expected a Wav2Vec2Config; found the string {config!r} "
+            "(for a preset: wav2vec2_model(preset_config(name)))"
+        )
     extractor = conv_feature_extractor(config.conv_feature_layers, config.extractor_mode, config.conv_bias)
     projection = nn.Linear(config.conv_dim, config.encoder_embed_dim) if config.has_post_extract_proj else nn.Identity()
-    feature_projection = FeatureProjection(nn.LayerNorm(config.conv_dim, eps=config.layer_norm_eps), projection,
-                                           config.dropout_input)
+    feature_projection = FeatureProjection(
+        nn.LayerNorm(config.conv_dim, eps=config.layer_norm_eps), projection, config.dropout_input
+    )
     encoder = transformer_encoder(
-        embed_dim=config.encoder_embed_dim, ffn_dim=config.encoder_ffn_embed_dim, num_layers=config.encoder_layers,
-        num_heads=config.encoder_attention_heads, layer_norm_first=config.layer_norm_first,
-        conv_pos=config.conv_pos, conv_pos_groups=config.conv_pos_groups, activation_fn=config.activation_fn,
-        dropout=config.dropout, attention_dropout=config.attention_dropout,
-        activation_dropout=config.activation_dropout, layerdrop=config.encoder_layerdrop,
-        layer_norm_eps=config.layer_norm_eps)
+        embed_dim=config.encoder_embed_dim,
+        ffn_dim=config.encoder_ffn_embed_dim,
+        num_layers=config.encoder_layers,
+        num_heads=config.encoder_attention_heads,
+        layer_norm_first=config.layer_norm_first,
+        conv_pos=config.conv_pos,
+        conv_pos_groups=config.conv_pos_groups,
+        activation_fn=config.activation_fn,
+        dropout=config.dropout,
+        attention_dropout=config.attention_dropout,
+        activation_dropout=config.activation_dropout,
+        layerdrop=config.encoder_layerdrop,
+        layer_norm_eps=config.layer_norm_eps,
+    )
     mask_emb = nn.Parameter(torch.empty(config.encoder_embed_dim).uniform_())
-    return Wav2Vec2Model(extractor, feature_projection, encoder, mask_emb,
-                         feature_grad_mult=config.feature_grad_mult, dropout_features=config.dropout_features)
+    return Wav2Vec2Model(
+        extractor,
+        feature_projection,
+        encoder,
+        mask_emb,
+        feature_grad_mult=config.feature_grad_mult,
+        dropout_features=config.dropout_features,
+    )

@@ -15,7 +15,8 @@ take them over the padded length. Without padding the result is fairseq's.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -24,16 +25,15 @@ from torch.nn import functional as F
 # the length arithmetic (ints or tensors), re-exported beside the modules whose lengths it gives
 from espnet_ext.core.frames import ConvLayer, conv_output_lengths, receptive_field  # noqa: F401
 
-
 # ---------------------------------------------------------------------------- kernel hook
 #: Faster implementations of this package's modules, by name (``"conv_feature_extractor"``,
 #: ``"dropout"``, ``"attention"``): ``KERNELS[name](module, *inputs)`` returns the module's output,
 #: or None where it does not apply. Empty, the modules compute everything as written here;
 #: :mod:`espnet_ext.wav2vec2.cpu_kernels` fills it (``import espnet_ext.wav2vec2`` enables it).
-KERNELS: Dict[str, Callable[..., Optional[Tensor]]] = {}
+KERNELS: dict[str, Callable[..., Tensor | None]] = {}
 
 
-def run_kernel(name: str, module: nn.Module, *inputs: Any) -> Optional[Tensor]:
+def run_kernel(name: str, module: nn.Module, *inputs: Any) -> Tensor | None:
     """``KERNELS[name](module, *inputs)``, or None when no kernel is registered under ``name``."""
     kernel = KERNELS.get(name)
     return None if kernel is None else kernel(module, *inputs)
@@ -116,17 +116,18 @@ class ConvLayerBlock(nn.Module):
             ``nn.LayerNorm(dim)`` (``extractor_mode="layer_norm"``), over channels per frame.
     """
 
-    def __init__(self, conv: nn.Conv1d, norm: Optional[nn.Module]) -> None:
+    def __init__(self, conv: nn.Conv1d, norm: nn.Module | None) -> None:
         super().__init__()
         if norm is not None and not isinstance(norm, (nn.GroupNorm, nn.LayerNorm)):
             raise ValueError(f"norm: expected None, nn.GroupNorm or nn.LayerNorm; found {type(norm).__name__}")
         if isinstance(norm, nn.GroupNorm) and norm.num_groups != norm.num_channels:
-            raise ValueError(f"norm: expected GroupNorm(dim, dim); found {norm.num_groups} groups "
-                             f"for {norm.num_channels} channels")
+            raise ValueError(
+                f"norm: expected GroupNorm(dim, dim); found {norm.num_groups} groups for {norm.num_channels} channels"
+            )
         self.conv = conv
         self.norm = norm
 
-    def forward(self, x: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``(B, C_in, L)`` -> ``(B, C, T)``; ``lengths``: ``(B,)`` valid output frames, or None."""
         x = self.conv(x)
         if isinstance(self.norm, nn.LayerNorm):
@@ -155,11 +156,11 @@ class ConvFeatureExtractor(nn.Module):
         self.conv_layers = conv_layers
 
     @property
-    def layer_specs(self) -> List[ConvLayer]:
+    def layer_specs(self) -> list[ConvLayer]:
         """``(dim, kernel, stride)`` per layer."""
         return [(b.conv.out_channels, b.conv.kernel_size[0], b.conv.stride[0]) for b in self.conv_layers]
 
-    def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None) -> Tensor:
+    def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``(B, L)`` samples (``lengths``: ``(B,)`` valid samples, or None) -> ``(B, C, T)``.
 
         ``KERNELS["conv_feature_extractor"]`` computes it where it applies.
@@ -175,8 +176,9 @@ class ConvFeatureExtractor(nn.Module):
         return x
 
 
-def conv_feature_extractor(conv_layers: Sequence[ConvLayer], mode: str = "default",
-                           conv_bias: bool = False) -> ConvFeatureExtractor:
+def conv_feature_extractor(
+    conv_layers: Sequence[ConvLayer], mode: str = "default", conv_bias: bool = False
+) -> ConvFeatureExtractor:
     """Build the extractor (fairseq ``conv_feature_layers``, ``extractor_mode``, ``conv_bias``).
 
     Weights are initialised as fairseq does (Kaiming normal convolutions).
@@ -188,7 +190,7 @@ def conv_feature_extractor(conv_layers: Sequence[ConvLayer], mode: str = "defaul
         conv = nn.Conv1d(in_dim, dim, kernel, stride=stride, bias=conv_bias)
         nn.init.kaiming_normal_(conv.weight)
         if mode == "layer_norm":
-            norm: Optional[nn.Module] = nn.LayerNorm(dim)
+            norm: nn.Module | None = nn.LayerNorm(dim)
         else:
             norm = nn.GroupNorm(dim, dim) if i == 0 else None
         blocks.append(ConvLayerBlock(conv, norm))
@@ -213,7 +215,7 @@ class FeatureProjection(nn.Module):
         self.projection = projection
         self.dropout = Dropout(dropout)
 
-    def forward(self, features: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
         """``(B, T, conv_dim)`` -> (projected ``(B, T, encoder_embed_dim)``, normalised ``(B, T, conv_dim)``)."""
         normalized = self.layer_norm(features)
         return self.dropout(self.projection(normalized)), normalized

@@ -26,7 +26,7 @@ the candidate count (bias below ``T / 2**62``).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -46,8 +46,7 @@ class Negatives(NamedTuple):
     valid: Tensor
 
 
-def sample_negatives(candidates: Tensor, num_negatives: int, generator: Optional[torch.Generator] = None
-                     ) -> Negatives:
+def sample_negatives(candidates: Tensor, num_negatives: int, generator: torch.Generator | None = None) -> Negatives:
     """Draw ``num_negatives`` distractors per frame from the other candidate frames of its utterance.
 
     Args:
@@ -62,8 +61,9 @@ def sample_negatives(candidates: Tensor, num_negatives: int, generator: Optional
         ValueError: ``candidates`` not a 2-D bool tensor, ``num_negatives`` below 1.
     """
     if candidates.dim() != 2 or candidates.dtype != torch.bool:
-        raise ValueError(f"candidates: expected a (B, T) bool tensor; found {candidates.dtype} "
-                         f"{tuple(candidates.shape)}")
+        raise ValueError(
+            f"candidates: expected a (B, T) bool tensor; found {candidates.dtype} {tuple(candidates.shape)}"
+        )
     if not isinstance(num_negatives, int) or num_negatives < 1:
         raise ValueError(f"num_negatives: expected a positive integer; found {num_negatives!r}")
     batch, steps = candidates.shape
@@ -73,7 +73,7 @@ def sample_negatives(candidates: Tensor, num_negatives: int, generator: Optional
     order = torch.argsort(1 - is_candidate, dim=1, stable=True)
     rank = torch.cumsum(is_candidate, dim=1) - is_candidate  # candidates strictly before t
     choices = is_candidate.sum(dim=1, keepdim=True) - is_candidate  # (B, T): candidates other than t
-    draws = torch.randint(0, 2 ** 62, (batch, steps, num_negatives), device=device, generator=generator)
+    draws = torch.randint(0, 2**62, (batch, steps, num_negatives), device=device, generator=generator)
     pick = draws % choices.clamp(min=1).unsqueeze(-1)
     pick = pick + (candidates.unsqueeze(-1) & (pick >= rank.unsqueeze(-1))).long()  # skip the frame itself
     indices = order.gather(1, pick.clamp(max=max(steps - 1, 0)).view(batch, -1)).view(batch, steps, num_negatives)

@@ -40,7 +40,8 @@ receptive field, 320-sample hop) except that ``mini`` and ``tiny`` keep the geom
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
@@ -53,10 +54,21 @@ _STANDARD_CONV = list(WAV2VEC2_CONV_LAYERS)
 def base_config() -> Wav2Vec2Config:
     """fairseq ``wav2vec2_base_librispeech.yaml`` (BASE, ~95 M)."""
     return Wav2Vec2Config(
-        conv_feature_layers=list(_STANDARD_CONV), extractor_mode="default", conv_bias=False,
-        encoder_layers=12, encoder_embed_dim=768, encoder_ffn_embed_dim=3072, encoder_attention_heads=12,
-        layer_norm_first=False, quantize_targets=True, final_dim=256, encoder_layerdrop=0.05,
-        dropout_input=0.1, dropout_features=0.1, feature_grad_mult=0.1)
+        conv_feature_layers=list(_STANDARD_CONV),
+        extractor_mode="default",
+        conv_bias=False,
+        encoder_layers=12,
+        encoder_embed_dim=768,
+        encoder_ffn_embed_dim=3072,
+        encoder_attention_heads=12,
+        layer_norm_first=False,
+        quantize_targets=True,
+        final_dim=256,
+        encoder_layerdrop=0.05,
+        dropout_input=0.1,
+        dropout_features=0.1,
+        feature_grad_mult=0.1,
+    )
 
 
 def medium_config() -> Wav2Vec2Config:
@@ -66,18 +78,32 @@ def medium_config() -> Wav2Vec2Config:
 
 def small_config() -> Wav2Vec2Config:
     """BASE with 8 layers of width 512, FFN 2560, 8 heads (~36 M)."""
-    return dataclasses.replace(base_config(), encoder_layers=8, encoder_embed_dim=512,
-                               encoder_ffn_embed_dim=2560, encoder_attention_heads=8)
+    return dataclasses.replace(
+        base_config(), encoder_layers=8, encoder_embed_dim=512, encoder_ffn_embed_dim=2560, encoder_attention_heads=8
+    )
 
 
 def large_config() -> Wav2Vec2Config:
     """fairseq ``wav2vec2_large_librivox.yaml`` (LARGE, LV-60, ~317 M)."""
     return Wav2Vec2Config(
-        conv_feature_layers=list(_STANDARD_CONV), extractor_mode="layer_norm", conv_bias=True,
-        encoder_layers=24, encoder_embed_dim=1024, encoder_ffn_embed_dim=4096, encoder_attention_heads=16,
-        layer_norm_first=True, quantize_targets=True, final_dim=768, latent_temp=(2.0, 0.1, 0.999995),
-        encoder_layerdrop=0.0, dropout_input=0.0, dropout_features=0.0, dropout=0.0, attention_dropout=0.0,
-        feature_grad_mult=1.0)
+        conv_feature_layers=list(_STANDARD_CONV),
+        extractor_mode="layer_norm",
+        conv_bias=True,
+        encoder_layers=24,
+        encoder_embed_dim=1024,
+        encoder_ffn_embed_dim=4096,
+        encoder_attention_heads=16,
+        layer_norm_first=True,
+        quantize_targets=True,
+        final_dim=768,
+        latent_temp=(2.0, 0.1, 0.999995),
+        encoder_layerdrop=0.0,
+        dropout_input=0.0,
+        dropout_features=0.0,
+        dropout=0.0,
+        attention_dropout=0.0,
+        feature_grad_mult=1.0,
+    )
 
 
 def mini_config() -> Wav2Vec2Config:
@@ -87,22 +113,40 @@ def mini_config() -> Wav2Vec2Config:
     conv bias, 64 conv channels with fairseq's geometry, 4 x 128 Transformer, no layerdrop.
     """
     return dataclasses.replace(
-        large_config(), conv_feature_layers=[(64, 10, 5)] + [(64, 3, 2)] * 4 + [(64, 2, 2)] * 2,
-        encoder_layers=4, encoder_embed_dim=128, encoder_ffn_embed_dim=512, encoder_attention_heads=4,
-        conv_pos=32, conv_pos_groups=8, final_dim=64, latent_vars=32, latent_groups=2,
-        latent_temp=(2.0, 0.5, 0.999995))
+        large_config(),
+        conv_feature_layers=[(64, 10, 5)] + [(64, 3, 2)] * 4 + [(64, 2, 2)] * 2,
+        encoder_layers=4,
+        encoder_embed_dim=128,
+        encoder_ffn_embed_dim=512,
+        encoder_attention_heads=4,
+        conv_pos=32,
+        conv_pos_groups=8,
+        final_dim=64,
+        latent_vars=32,
+        latent_groups=2,
+        latent_temp=(2.0, 0.5, 0.999995),
+    )
 
 
 def tiny_config() -> Wav2Vec2Config:
     """A few thousand parameters per part for CPU tests; BASE's options otherwise."""
     return dataclasses.replace(
-        base_config(), conv_feature_layers=[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2,
-        encoder_layers=2, encoder_embed_dim=64, encoder_ffn_embed_dim=128, encoder_attention_heads=4,
-        conv_pos=16, conv_pos_groups=4, final_dim=32, latent_vars=16, encoder_layerdrop=0.0)
+        base_config(),
+        conv_feature_layers=[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2,
+        encoder_layers=2,
+        encoder_embed_dim=64,
+        encoder_ffn_embed_dim=128,
+        encoder_attention_heads=4,
+        conv_pos=16,
+        conv_pos_groups=4,
+        final_dim=32,
+        latent_vars=16,
+        encoder_layerdrop=0.0,
+    )
 
 
 #: preset name -> config factory.
-PRESETS: Dict[str, Callable[[], Wav2Vec2Config]] = {
+PRESETS: dict[str, Callable[[], Wav2Vec2Config]] = {
     "base": base_config,
     "medium": medium_config,
     "small": small_config,
@@ -153,7 +197,7 @@ def _linear(n_in: int, n_out: int) -> int:
     return n_in * n_out + n_out
 
 
-def _pretraining_heads(config: Wav2Vec2Config) -> Dict[str, int]:
+def _pretraining_heads(config: Wav2Vec2Config) -> dict[str, int]:
     """fairseq's construction rules for the heads of ``Wav2Vec2Model`` (``quantize_input`` aside)."""
     final_dim = config.final_dim if config.final_dim > 0 else config.encoder_embed_dim
     heads = {"quantizer": 0, "target_glu": 0, "final_proj": _linear(config.encoder_embed_dim, final_dim)}
@@ -187,17 +231,25 @@ def parameter_count(config: Wav2Vec2Config) -> ParameterCount:
     encoder = model.encoder
     heads = _pretraining_heads(config)
     return ParameterCount(
-        feature_extractor=count(model.feature_extractor), feature_projection=count(model.feature_projection),
-        mask_emb=model.mask_emb.numel(), positional_conv=count(encoder.pos_conv),
-        transformer_layers=count(encoder.layers), encoder_layer_norm=count(encoder.layer_norm),
-        quantizer=heads["quantizer"], project_q=heads["project_q"], final_proj=heads["final_proj"],
-        target_glu=heads["target_glu"])
+        feature_extractor=count(model.feature_extractor),
+        feature_projection=count(model.feature_projection),
+        mask_emb=model.mask_emb.numel(),
+        positional_conv=count(encoder.pos_conv),
+        transformer_layers=count(encoder.layers),
+        encoder_layer_norm=count(encoder.layer_norm),
+        quantizer=heads["quantizer"],
+        project_q=heads["project_q"],
+        final_proj=heads["final_proj"],
+        target_glu=heads["target_glu"],
+    )
 
 
 def format_counts(name: str, counts: ParameterCount) -> str:
     """One preset's counts as text (millions, and exact integers)."""
-    lines = [f"{name}: total {counts.total / 1e6:.2f} M ({counts.total:,}); backbone {counts.backbone / 1e6:.2f} M "
-             f"({counts.backbone:,}); pre-training heads {counts.pretraining_heads / 1e6:.2f} M"]
+    lines = [
+        f"{name}: total {counts.total / 1e6:.2f} M ({counts.total:,}); backbone {counts.backbone / 1e6:.2f} M "
+        f"({counts.backbone:,}); pre-training heads {counts.pretraining_heads / 1e6:.2f} M"
+    ]
     lines += [f"    {part:<20s} {value:>13,}" for part, value in counts._asdict().items()]
     return "\n".join(lines)
 

@@ -49,19 +49,30 @@ Only torch is imported here.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple, Union
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
-from espnet_ext.wav2vec2.losses import (ContrastiveStats, PretrainingLoss, contrastive_logits, contrastive_stats,
-                                        same_codes, wav2vec2_loss)
+from espnet_ext.wav2vec2.losses import (
+    ContrastiveStats,
+    PretrainingLoss,
+    contrastive_logits,
+    contrastive_stats,
+    same_codes,
+    wav2vec2_loss,
+)
 from espnet_ext.wav2vec2.masking import span_mask
 from espnet_ext.wav2vec2.model import Wav2Vec2Model, wav2vec2_model
 from espnet_ext.wav2vec2.negatives import Negatives, sample_negatives
-from espnet_ext.wav2vec2.quantizer import (GumbelVectorQuantizer, QuantizerOutput, gumbel_temperature,
-                                           gumbel_vector_quantizer)
+from espnet_ext.wav2vec2.quantizer import (
+    GumbelVectorQuantizer,
+    QuantizerOutput,
+    gumbel_temperature,
+    gumbel_vector_quantizer,
+)
 
 
 class PretrainingOptions(NamedTuple):
@@ -74,7 +85,7 @@ class PretrainingOptions(NamedTuple):
 
     num_negatives: int = 100
     logit_temp: float = 0.1
-    latent_temp: Tuple[float, float, float] = (2.0, 0.5, 0.999995)
+    latent_temp: tuple[float, float, float] = (2.0, 0.5, 0.999995)
     mask_prob: float = 0.65
     mask_length: int = 10
     min_masks: int = 2
@@ -86,13 +97,24 @@ class PretrainingOptions(NamedTuple):
     require_same_masks: bool = True
 
     @classmethod
-    def from_config(cls, config: Wav2Vec2Config, diversity_weight: float = 0.1,
-                    feature_penalty_weight: float = 10.0) -> "PretrainingOptions":
+    def from_config(
+        cls, config: Wav2Vec2Config, diversity_weight: float = 0.1, feature_penalty_weight: float = 10.0
+    ) -> PretrainingOptions:
         """The options a :class:`Wav2Vec2Config` carries, plus the criterion's loss weights."""
-        return cls(config.num_negatives, config.logit_temp, tuple(config.latent_temp), config.mask_prob,
-                   config.mask_length, 2, config.mask_channel_prob, config.mask_channel_length,
-                   config.negatives_from_everywhere, diversity_weight, feature_penalty_weight,
-                   config.require_same_masks)
+        return cls(
+            config.num_negatives,
+            config.logit_temp,
+            tuple(config.latent_temp),
+            config.mask_prob,
+            config.mask_length,
+            2,
+            config.mask_channel_prob,
+            config.mask_channel_length,
+            config.negatives_from_everywhere,
+            diversity_weight,
+            feature_penalty_weight,
+            config.require_same_masks,
+        )
 
 
 class PretrainingOutput(NamedTuple):
@@ -134,9 +156,16 @@ class Wav2Vec2Pretraining(nn.Module):
         context: optional context network on the backbone's output (see the module docstring).
     """
 
-    def __init__(self, backbone: Wav2Vec2Model, quantizer: GumbelVectorQuantizer, project_q: nn.Module,
-                 final_proj: nn.Module, options: PretrainingOptions = PretrainingOptions(), *,
-                 context: Optional[nn.Module] = None) -> None:
+    def __init__(
+        self,
+        backbone: Wav2Vec2Model,
+        quantizer: GumbelVectorQuantizer,
+        project_q: nn.Module,
+        final_proj: nn.Module,
+        options: PretrainingOptions = PretrainingOptions(),
+        *,
+        context: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.quantizer = quantizer
@@ -145,12 +174,13 @@ class Wav2Vec2Pretraining(nn.Module):
         self.context_network = context
         self.options = options
 
-    def temperature(self, num_updates: Union[int, Tensor]) -> Union[float, Tensor]:
+    def temperature(self, num_updates: int | Tensor) -> float | Tensor:
         """Gumbel temperature after ``num_updates`` optimizer updates (fairseq ``latent_temp``)."""
         return gumbel_temperature(num_updates, *self.options.latent_temp)
 
-    def make_masks(self, lengths: Tensor, frames: int, generator: Optional[torch.Generator] = None
-                   ) -> Tuple[Tensor, Optional[Tensor]]:
+    def make_masks(
+        self, lengths: Tensor, frames: int, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         """Time mask ``(B, frames)`` and channel mask ``(B, encoder_embed_dim)`` or None.
 
         Args:
@@ -158,18 +188,27 @@ class Wav2Vec2Pretraining(nn.Module):
             frames: ``T``, padded frames.
         """
         opt = self.options
-        time_mask = span_mask(lengths, frames, opt.mask_prob, opt.mask_length, opt.min_masks, generator,
-                              require_same_masks=opt.require_same_masks)
+        time_mask = span_mask(
+            lengths,
+            frames,
+            opt.mask_prob,
+            opt.mask_length,
+            opt.min_masks,
+            generator,
+            require_same_masks=opt.require_same_masks,
+        )
         channel_mask = None
         if opt.mask_channel_prob > 0:
             channels = self.backbone.output_size()
             full = torch.full_like(lengths, channels)
-            channel_mask = span_mask(full, channels, opt.mask_channel_prob, opt.mask_channel_length,
-                                     generator=generator)
+            channel_mask = span_mask(
+                full, channels, opt.mask_channel_prob, opt.mask_channel_length, generator=generator
+            )
         return time_mask, channel_mask
 
-    def _encode(self, waveforms: Tensor, lengths: Optional[Tensor], time_mask: Optional[Tensor],
-                channel_mask: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def _encode(
+        self, waveforms: Tensor, lengths: Tensor | None, time_mask: Tensor | None, channel_mask: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Backbone (+ context network): context output, padding mask, features, mask, penalty."""
         if time_mask is None:
             frames = int(self.backbone.output_lengths(waveforms.size(1)))
@@ -189,9 +228,17 @@ class Wav2Vec2Pretraining(nn.Module):
             x, padding_mask = context.output, context.padding_mask
         return x, padding_mask, features, mask, out.feature_penalty
 
-    def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None, *, num_updates: Union[int, Tensor] = 0,
-                temperature: Union[None, float, Tensor] = None, time_mask: Optional[Tensor] = None,
-                channel_mask: Optional[Tensor] = None, negatives: Optional[Negatives] = None) -> PretrainingOutput:
+    def forward(
+        self,
+        waveforms: Tensor,
+        lengths: Tensor | None = None,
+        *,
+        num_updates: int | Tensor = 0,
+        temperature: None | float | Tensor = None,
+        time_mask: Tensor | None = None,
+        channel_mask: Tensor | None = None,
+        negatives: Negatives | None = None,
+    ) -> PretrainingOutput:
         """Masked waveforms -> contrastive loss (masks and negatives are drawn unless given).
 
         Args:
@@ -214,15 +261,32 @@ class Wav2Vec2Pretraining(nn.Module):
         predictions = self.final_proj(x)
         if negatives is None:
             negatives = sample_negatives(candidates, opt.num_negatives)
-        scores = contrastive_logits(predictions, targets, negatives, opt.logit_temp,
-                                    same_codes(quantized.codes, negatives.indices))
-        loss = wav2vec2_loss(scores.logits, mask, quantized.prob_perplexity, quantized.num_vars, penalty,
-                             opt.diversity_weight, opt.feature_penalty_weight)
-        return PretrainingOutput(loss, contrastive_stats(scores, mask), quantized, scores.logits, mask,
-                                 padding_mask, predictions, targets, negatives)
+        scores = contrastive_logits(
+            predictions, targets, negatives, opt.logit_temp, same_codes(quantized.codes, negatives.indices)
+        )
+        loss = wav2vec2_loss(
+            scores.logits,
+            mask,
+            quantized.prob_perplexity,
+            quantized.num_vars,
+            penalty,
+            opt.diversity_weight,
+            opt.feature_penalty_weight,
+        )
+        return PretrainingOutput(
+            loss,
+            contrastive_stats(scores, mask),
+            quantized,
+            scores.logits,
+            mask,
+            padding_mask,
+            predictions,
+            targets,
+            negatives,
+        )
 
     # ------------------------------------------------------------------ heads under fairseq names
-    def pretraining_state(self) -> Dict[str, Tensor]:
+    def pretraining_state(self) -> dict[str, Tensor]:
         """The heads' weights under fairseq's names (``quantizer.vars``, ``quantizer.weight_proj.*``,
         ``project_q.*``, ``final_proj.*``), plus ``context_network.*`` when there is one: what
         :func:`~espnet_ext.wav2vec2.importers.save_backbone` stores as ``pretraining_state``."""
@@ -238,11 +302,15 @@ class Wav2Vec2Pretraining(nn.Module):
         expected = self.pretraining_state()
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
-        wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
-                 for k, v in expected.items() if k in state and state[k].shape != v.shape]
+        wrong = [
+            f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
+            for k, v in expected.items()
+            if k in state and state[k].shape != v.shape
+        ]
         if missing or unexpected or wrong:
-            raise ValueError(f"pretraining_state: missing keys {missing}; unexpected keys {unexpected}; "
-                             f"wrong shapes {wrong}")
+            raise ValueError(
+                f"pretraining_state: missing keys {missing}; unexpected keys {unexpected}; wrong shapes {wrong}"
+            )
         self.load_state_dict(dict(state), strict=False)
 
 
@@ -261,25 +329,33 @@ def check_pretraining_config(config: Wav2Vec2Config) -> None:
     }
     for name, (found, expected) in unsupported.items():
         if found != expected:
-            raise ValueError(f"{name}: expected {expected!r} (the only value wav2vec 2.0 pre-training "
-                             f"implements here); found {found!r}")
+            raise ValueError(
+                f"{name}: expected {expected!r} (the only value wav2vec 2.0 pre-training "
+                f"implements here); found {found!r}"
+            )
     if not isinstance(config.num_negatives, int) or config.num_negatives < 1:
         raise ValueError(f"num_negatives: expected a positive integer; found {config.num_negatives!r}")
     if config.mask_length < 1:
         raise ValueError(f"mask_length: expected >= 1; found {config.mask_length}")
 
 
-def downsampling_context_options(config: Wav2Vec2Config, **options: Any) -> Dict[str, Any]:
+def downsampling_context_options(config: Wav2Vec2Config, **options: Any) -> dict[str, Any]:
     """Keyword arguments of :func:`~espnet_ext.wav2vec2.downsample.downsampling_context_network`
     for a context network sized like ``config``'s Transformer (width, heads, FFN, dropouts, LN
     placement, positional convolution), ``options`` overriding (``num_encoder_layers``,
     ``num_decoder_layers``, ``downsample_rate``, ``conv_ffn``, ...). Plain values: checkpoints
     store them (:func:`~espnet_ext.wav2vec2.importers.save_backbone` ``context``)."""
-    values: Dict[str, Any] = dict(
-        embed_dim=config.encoder_embed_dim, num_heads=config.encoder_attention_heads,
-        ffn_dim=config.encoder_ffn_embed_dim, dropout=config.dropout, attention_dropout=config.attention_dropout,
-        activation_dropout=config.activation_dropout, layer_norm_first=config.layer_norm_first,
-        pos_conv_kernel=config.conv_pos, pos_conv_groups=config.conv_pos_groups)
+    values: dict[str, Any] = dict(
+        embed_dim=config.encoder_embed_dim,
+        num_heads=config.encoder_attention_heads,
+        ffn_dim=config.encoder_ffn_embed_dim,
+        dropout=config.dropout,
+        attention_dropout=config.attention_dropout,
+        activation_dropout=config.activation_dropout,
+        layer_norm_first=config.layer_norm_first,
+        pos_conv_kernel=config.conv_pos,
+        pos_conv_groups=config.conv_pos_groups,
+    )
     if config.activation_fn in ("gelu", "relu", "swish"):
         values["activation"] = config.activation_fn
     values.update(options)
@@ -294,9 +370,14 @@ def downsampling_context(config: Wav2Vec2Config, **options: Any) -> nn.Module:
     return downsampling_context_network(**downsampling_context_options(config, **options))
 
 
-def wav2vec2_pretraining(config: Union[Wav2Vec2Config, str], *, context: Optional[nn.Module] = None,
-                         diversity_weight: float = 0.1, feature_penalty_weight: float = 10.0,
-                         backbone: Optional[Wav2Vec2Model] = None) -> Wav2Vec2Pretraining:
+def wav2vec2_pretraining(
+    config: Wav2Vec2Config | str,
+    *,
+    context: nn.Module | None = None,
+    diversity_weight: float = 0.1,
+    feature_penalty_weight: float = 10.0,
+    backbone: Wav2Vec2Model | None = None,
+) -> Wav2Vec2Pretraining:
     """Build a randomly initialised :class:`Wav2Vec2Pretraining` (fairseq's initialisation).
 
     Args:
@@ -315,16 +396,28 @@ def wav2vec2_pretraining(config: Union[Wav2Vec2Config, str], *, context: Optiona
     check_pretraining_config(config)
     final_dim = config.final_dim if config.final_dim > 0 else config.encoder_embed_dim
     vq_dim = config.latent_dim if config.latent_dim > 0 else final_dim
-    quantizer = gumbel_vector_quantizer(config.conv_dim, config.latent_vars, config.latent_groups, vq_dim,
-                                        config.quantizer_depth, config.quantizer_factor)
+    quantizer = gumbel_vector_quantizer(
+        config.conv_dim,
+        config.latent_vars,
+        config.latent_groups,
+        vq_dim,
+        config.quantizer_depth,
+        config.quantizer_factor,
+    )
     options = PretrainingOptions.from_config(config, diversity_weight, feature_penalty_weight)
-    return Wav2Vec2Pretraining(backbone if backbone is not None else wav2vec2_model(config), quantizer,
-                               nn.Linear(vq_dim, final_dim), nn.Linear(config.encoder_embed_dim, final_dim),
-                               options, context=context)
+    return Wav2Vec2Pretraining(
+        backbone if backbone is not None else wav2vec2_model(config),
+        quantizer,
+        nn.Linear(vq_dim, final_dim),
+        nn.Linear(config.encoder_embed_dim, final_dim),
+        options,
+        context=context,
+    )
 
 
-def pretraining_from_checkpoint(path: Any, *, allow_unsafe: bool = False, diversity_weight: float = 0.1,
-                                feature_penalty_weight: float = 10.0) -> Wav2Vec2Pretraining:
+def pretraining_from_checkpoint(
+    path: Any, *, allow_unsafe: bool = False, diversity_weight: float = 0.1, feature_penalty_weight: float = 10.0
+) -> Wav2Vec2Pretraining:
     """Continue pre-training from a checkpoint with its heads: a fairseq pre-training ``.pt``, a
     Hugging Face ``Wav2Vec2ForPreTraining`` directory, or a :func:`~espnet_ext.wav2vec2.importers.save_backbone`
     file with ``pretraining_state`` (standard context network only).
@@ -336,10 +429,16 @@ def pretraining_from_checkpoint(path: Any, *, allow_unsafe: bool = False, divers
 
     backbone, config, info = load_checkpoint(path, allow_unsafe=allow_unsafe)
     if "quantizer.vars" not in info.pretraining_state:
-        raise ValueError(f"{path}: expected pre-training heads (quantizer.vars, project_q, final_proj); "
-                         f"found {sorted(info.pretraining_state) or 'none'}")
+        raise ValueError(
+            f"{path}: expected pre-training heads (quantizer.vars, project_q, final_proj); "
+            f"found {sorted(info.pretraining_state) or 'none'}"
+        )
     config = dataclasses.replace(config, quantize_targets=True)  # Hugging Face configs do not record it
-    model = wav2vec2_pretraining(config, diversity_weight=diversity_weight,
-                                 feature_penalty_weight=feature_penalty_weight, backbone=backbone.train())
+    model = wav2vec2_pretraining(
+        config,
+        diversity_weight=diversity_weight,
+        feature_penalty_weight=feature_penalty_weight,
+        backbone=backbone.train(),
+    )
     model.load_pretraining_state(info.pretraining_state)
     return model

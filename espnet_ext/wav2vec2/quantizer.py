@@ -32,17 +32,18 @@ Only torch is imported here.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-Number = Union[int, float]
+Number = int | float
 
 
-def gumbel_temperature(num_updates: Union[Number, Tensor], start: float = 2.0, end: float = 0.5,
-                       decay: float = 0.999995) -> Union[float, Tensor]:
+def gumbel_temperature(
+    num_updates: Number | Tensor, start: float = 2.0, end: float = 0.5, decay: float = 0.999995
+) -> float | Tensor:
     """fairseq's Gumbel temperature after ``num_updates`` optimizer updates: ``max(end, start * decay ** n)``.
 
     Args:
@@ -63,7 +64,7 @@ def gumbel_temperature(num_updates: Union[Number, Tensor], start: float = 2.0, e
         return torch.clamp(value, min=end).float()
     if num_updates < 0:
         raise ValueError(f"num_updates: expected >= 0; found {num_updates}")
-    return max(end, start * decay ** num_updates)
+    return max(end, start * decay**num_updates)
 
 
 class QuantizerOutput(NamedTuple):
@@ -87,7 +88,7 @@ class QuantizerOutput(NamedTuple):
     temperature: Tensor
 
 
-def perplexity(probs: Tensor, valid: Optional[Tensor] = None) -> Tensor:
+def perplexity(probs: Tensor, valid: Tensor | None = None) -> Tensor:
     """``sum_g exp(-sum_v p log(p + 1e-7))`` of the mean of ``probs`` over valid frames.
 
     Args:
@@ -123,8 +124,10 @@ class GumbelVectorQuantizer(nn.Module):
     def __init__(self, weight_proj: nn.Module, codevectors: nn.Parameter, groups: int) -> None:
         super().__init__()
         if codevectors.dim() != 3 or codevectors.size(0) != 1 or codevectors.size(1) % groups:
-            raise ValueError(f"codevectors: expected shape (1, G * V, latent_dim / G) with G = {groups}; "
-                             f"found {tuple(codevectors.shape)}")
+            raise ValueError(
+                f"codevectors: expected shape (1, G * V, latent_dim / G) with G = {groups}; "
+                f"found {tuple(codevectors.shape)}"
+            )
         self.weight_proj = weight_proj
         self.vars = codevectors
         self.groups = groups
@@ -135,8 +138,7 @@ class GumbelVectorQuantizer(nn.Module):
         """``latent_dim``: channels of the quantized vectors."""
         return self.groups * self.vars.size(-1)
 
-    def forward(self, x: Tensor, temperature: Union[float, Tensor], valid: Optional[Tensor] = None
-                ) -> QuantizerOutput:
+    def forward(self, x: Tensor, temperature: float | Tensor, valid: Tensor | None = None) -> QuantizerOutput:
         """Quantize every frame of ``x``.
 
         Args:
@@ -164,12 +166,24 @@ class GumbelVectorQuantizer(nn.Module):
             temp = temperature.detach().to(device=x.device, dtype=torch.float32)
         else:  # a fill kernel, not a host-to-device copy
             temp = torch.full((), float(temperature), dtype=torch.float32, device=x.device)
-        return QuantizerOutput(quantized, codes.view(batch, steps, self.groups), perplexity(hard, valid),
-                               perplexity(soft, valid), self.groups * self.num_vars, temp)
+        return QuantizerOutput(
+            quantized,
+            codes.view(batch, steps, self.groups),
+            perplexity(hard, valid),
+            perplexity(soft, valid),
+            self.groups * self.num_vars,
+            temp,
+        )
 
 
-def gumbel_vector_quantizer(input_dim: int, num_vars: int = 320, groups: int = 2, vq_dim: int = 256,
-                            weight_proj_depth: int = 1, weight_proj_factor: int = 3) -> GumbelVectorQuantizer:
+def gumbel_vector_quantizer(
+    input_dim: int,
+    num_vars: int = 320,
+    groups: int = 2,
+    vq_dim: int = 256,
+    weight_proj_depth: int = 1,
+    weight_proj_factor: int = 3,
+) -> GumbelVectorQuantizer:
     """Build a :class:`GumbelVectorQuantizer` with fairseq's initialisation.
 
     Args:
@@ -184,8 +198,13 @@ def gumbel_vector_quantizer(input_dim: int, num_vars: int = 320, groups: int = 2
     Codebooks are uniform in [0, 1); a single-layer ``weight_proj`` has normal(0, 1) weights and
     zero bias (fairseq's rule; deeper stacks keep PyTorch's default initialisation, as fairseq).
     """
-    for name, value in (("num_vars", num_vars), ("groups", groups), ("vq_dim", vq_dim),
-                        ("weight_proj_depth", weight_proj_depth), ("weight_proj_factor", weight_proj_factor)):
+    for name, value in (
+        ("num_vars", num_vars),
+        ("groups", groups),
+        ("vq_dim", vq_dim),
+        ("weight_proj_depth", weight_proj_depth),
+        ("weight_proj_factor", weight_proj_factor),
+    ):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a positive integer; found {value!r}")
     if vq_dim % groups:

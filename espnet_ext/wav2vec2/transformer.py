@@ -14,7 +14,7 @@ attended to as keys; their own outputs are finite but meaningless.
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Tuple
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -49,7 +49,7 @@ class ConvPositionalEmbedding(nn.Module):
         """``(B, T, C)`` -> ``(B, T, C)``, GELU of the convolution (to be added to ``x``)."""
         y = self.conv(x.transpose(1, 2))
         if self.trim:
-            y = y[..., :-self.trim]
+            y = y[..., : -self.trim]
         return F.gelu(y).transpose(1, 2)
 
 
@@ -78,7 +78,7 @@ class MultiheadAttention(nn.Module):
         batch, steps, channels = x.shape
         return x.view(batch, steps, self.num_heads, channels // self.num_heads).transpose(1, 2)
 
-    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, memory: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None, memory: Tensor | None = None) -> Tensor:
         """Queries from ``x`` ``(B, T, C)``, keys and values from ``memory`` ``(B, S, C)`` (``x`` when None).
 
         Args:
@@ -99,22 +99,24 @@ class MultiheadAttention(nn.Module):
 class FeedForward(nn.Module):
     """``fc2(dropout(act(fc1(x))))`` (fairseq ``fc1``/``fc2``, ``activation_fn``, ``activation_dropout``)."""
 
-    def __init__(self, embed_dim: int, ffn_dim: int, activation_fn: str = "gelu",
-                 activation_dropout: float = 0.0) -> None:
+    def __init__(
+        self, embed_dim: int, ffn_dim: int, activation_fn: str = "gelu", activation_dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(embed_dim, ffn_dim)
         self.activation = activation(activation_fn)
         self.dropout = Dropout(activation_dropout)
         self.fc2 = nn.Linear(ffn_dim, embed_dim)
 
-    def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         """``(B, T, C)`` -> ``(B, T, C)``; frame-wise, so ``padding_mask`` is unused (the layers pass it
         to every FFN, see :class:`~espnet_ext.wav2vec2.downsample.ConvFeedForward`)."""
         return self.fc2(self.dropout(self.activation(self.fc1(x))))
 
 
-def residual(x: Tensor, fn: Callable[[Tensor], Tensor], layer_norm: nn.Module, dropout: nn.Module,
-             layer_norm_first: bool) -> Tensor:
+def residual(
+    x: Tensor, fn: Callable[[Tensor], Tensor], layer_norm: nn.Module, dropout: nn.Module, layer_norm_first: bool
+) -> Tensor:
     """One residual sub-layer: pre-LN ``x + dropout(fn(LN(x)))`` or post-LN ``LN(x + dropout(fn(x)))``."""
     if layer_norm_first:
         return x + dropout(fn(layer_norm(x)))
@@ -133,8 +135,16 @@ class EncoderLayer(nn.Module):
         dropout: fairseq ``dropout``, on the attention and FFN outputs before the residual sum.
     """
 
-    def __init__(self, attention: MultiheadAttention, feed_forward: nn.Module, attn_layer_norm: nn.LayerNorm,
-                 final_layer_norm: nn.LayerNorm, *, layer_norm_first: bool, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        attention: MultiheadAttention,
+        feed_forward: nn.Module,
+        attn_layer_norm: nn.LayerNorm,
+        final_layer_norm: nn.LayerNorm,
+        *,
+        layer_norm_first: bool,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.attention = attention
         self.feed_forward = feed_forward
@@ -143,8 +153,7 @@ class EncoderLayer(nn.Module):
         self.layer_norm_first = layer_norm_first
         self.dropout = Dropout(dropout)
 
-    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None,
-                padding_mask: Optional[Tensor] = None) -> Tensor:
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None, padding_mask: Tensor | None = None) -> Tensor:
         """``(B, T, C)`` -> ``(B, T, C)``; ``attn_mask`` as in :class:`MultiheadAttention`;
         ``padding_mask`` ``(B, T)`` bool (True at padding) or None, passed to the FFN."""
         first = self.layer_norm_first
@@ -152,7 +161,7 @@ class EncoderLayer(nn.Module):
         return residual(x, lambda h: self.feed_forward(h, padding_mask), self.final_layer_norm, self.dropout, first)
 
 
-def key_padding_attn_mask(padding_mask: Optional[Tensor]) -> Optional[Tensor]:
+def key_padding_attn_mask(padding_mask: Tensor | None) -> Tensor | None:
     """``(B, T)`` True-at-padding -> ``(B, 1, 1, T)`` True-where-attended, or None when nothing is padded.
 
     An utterance with no valid frame attends to all of them (finite output instead of NaN).
@@ -181,9 +190,16 @@ class TransformerEncoder(nn.Module):
             parameters unused: DDP needs ``find_unused_parameters=True``.
     """
 
-    def __init__(self, pos_conv: Optional[ConvPositionalEmbedding], layers: nn.ModuleList,
-                 layer_norm: nn.LayerNorm, *, layer_norm_first: bool, dropout: float = 0.0,
-                 layerdrop: float = 0.0) -> None:
+    def __init__(
+        self,
+        pos_conv: ConvPositionalEmbedding | None,
+        layers: nn.ModuleList,
+        layer_norm: nn.LayerNorm,
+        *,
+        layer_norm_first: bool,
+        dropout: float = 0.0,
+        layerdrop: float = 0.0,
+    ) -> None:
         super().__init__()
         self.pos_conv = pos_conv
         self.layers = layers
@@ -192,8 +208,9 @@ class TransformerEncoder(nn.Module):
         self.dropout = Dropout(dropout)
         self.layerdrop = layerdrop
 
-    def forward(self, x: Tensor, padding_mask: Optional[Tensor] = None,
-                num_layers: Optional[int] = None) -> Tuple[Tensor, ...]:
+    def forward(
+        self, x: Tensor, padding_mask: Tensor | None = None, num_layers: int | None = None
+    ) -> tuple[Tensor, ...]:
         """Run the first ``num_layers`` layers (all when None); later layers are not computed.
 
         Args:
@@ -215,7 +232,7 @@ class TransformerEncoder(nn.Module):
             x = self.layer_norm(x)
         x = self.dropout(x)
         attn_mask = key_padding_attn_mask(padding_mask)
-        states: List[Tensor] = [x]
+        states: list[Tensor] = [x]
         for layer in self.layers[:num_layers]:
             skip = self.training and self.layerdrop > 0 and float(torch.rand(())) < self.layerdrop
             if not skip:
@@ -226,26 +243,47 @@ class TransformerEncoder(nn.Module):
         return tuple(states)
 
 
-def transformer_encoder(*, embed_dim: int, ffn_dim: int, num_layers: int, num_heads: int,
-                        layer_norm_first: bool, conv_pos: int = 128, conv_pos_groups: int = 16,
-                        activation_fn: str = "gelu", dropout: float = 0.1, attention_dropout: float = 0.1,
-                        activation_dropout: float = 0.0, layerdrop: float = 0.0,
-                        layer_norm_eps: float = 1e-5) -> TransformerEncoder:
+def transformer_encoder(
+    *,
+    embed_dim: int,
+    ffn_dim: int,
+    num_layers: int,
+    num_heads: int,
+    layer_norm_first: bool,
+    conv_pos: int = 128,
+    conv_pos_groups: int = 16,
+    activation_fn: str = "gelu",
+    dropout: float = 0.1,
+    attention_dropout: float = 0.1,
+    activation_dropout: float = 0.0,
+    layerdrop: float = 0.0,
+    layer_norm_eps: float = 1e-5,
+) -> TransformerEncoder:
     """Build a :class:`TransformerEncoder` (fairseq ``encoder_*`` options, see :class:`Wav2Vec2Config`).
 
     Linear layers are initialised as fairseq's ``init_bert_params`` (normal, std 0.02, zero bias).
     """
     layers = nn.ModuleList()
     for _ in range(num_layers):
-        layers.append(EncoderLayer(
-            MultiheadAttention(embed_dim, num_heads, attention_dropout),
-            FeedForward(embed_dim, ffn_dim, activation_fn, activation_dropout),
-            nn.LayerNorm(embed_dim, eps=layer_norm_eps), nn.LayerNorm(embed_dim, eps=layer_norm_eps),
-            layer_norm_first=layer_norm_first, dropout=dropout))
+        layers.append(
+            EncoderLayer(
+                MultiheadAttention(embed_dim, num_heads, attention_dropout),
+                FeedForward(embed_dim, ffn_dim, activation_fn, activation_dropout),
+                nn.LayerNorm(embed_dim, eps=layer_norm_eps),
+                nn.LayerNorm(embed_dim, eps=layer_norm_eps),
+                layer_norm_first=layer_norm_first,
+                dropout=dropout,
+            )
+        )
     for module in layers.modules():
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
             nn.init.zeros_(module.bias)
-    return TransformerEncoder(ConvPositionalEmbedding(embed_dim, conv_pos, conv_pos_groups), layers,
-                              nn.LayerNorm(embed_dim, eps=layer_norm_eps), layer_norm_first=layer_norm_first,
-                              dropout=dropout, layerdrop=layerdrop)
+    return TransformerEncoder(
+        ConvPositionalEmbedding(embed_dim, conv_pos, conv_pos_groups),
+        layers,
+        nn.LayerNorm(embed_dim, eps=layer_norm_eps),
+        layer_norm_first=layer_norm_first,
+        dropout=dropout,
+        layerdrop=layerdrop,
+    )

@@ -6,8 +6,9 @@ import re
 import pytest
 
 
-def _check_ratio(ratio: float, numerator: float, denominator: float, half_unit: float,
-                 ratio_half_unit: float = 0.0005) -> None:
+def _check_ratio(
+    ratio: float, numerator: float, denominator: float, half_unit: float, ratio_half_unit: float = 0.0005
+) -> None:
     """``ratio`` (printed to ``2 * ratio_half_unit``) is numerator / denominator of the unrounded
     figures, each printed to ``2 * half_unit``: it lies within the bounds the rounding allows."""
     assert denominator > half_unit, (numerator, denominator)

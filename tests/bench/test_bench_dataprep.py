@@ -11,10 +11,16 @@ import pytest
 
 from benchmarks import dataprep
 
-ROW = re.compile(r"^\s+(\d+) (stage 1 prepare|stage 3 format)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+"
-                 r"(-?\d+\.\d+)\s+(\d+)\s+(\d+)$", re.MULTILINE)
-SUMMARY = re.compile(r"^  (stage 1 prepare|stage 3 format): N (\d+) vs (\d+): per-file time ratio (\d+\.\d+) .*"
-                     r"peak memory ratio (\d+\.\d+) .*, (-?\d+) bytes of peak memory per extra utterance$", re.MULTILINE)
+ROW = re.compile(
+    r"^\s+(\d+) (stage 1 prepare|stage 3 format)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+"
+    r"(-?\d+\.\d+)\s+(\d+)\s+(\d+)$",
+    re.MULTILINE,
+)
+SUMMARY = re.compile(
+    r"^  (stage 1 prepare|stage 3 format): N (\d+) vs (\d+): per-file time ratio (\d+\.\d+) .*"
+    r"peak memory ratio (\d+\.\d+) .*, (-?\d+) bytes of peak memory per extra utterance$",
+    re.MULTILINE,
+)
 SIZES = (20, 60)
 
 
@@ -42,18 +48,18 @@ def run_output(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("dataprep")
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):
-        status = dataprep.main(["--sizes", *map(str, SIZES), "--workdir", str(workdir), "--keep",
-                                "--source_files", "4"])
+        status = dataprep.main(
+            ["--sizes", *map(str, SIZES), "--workdir", str(workdir), "--keep", "--source_files", "4"]
+        )
     return status, sink.getvalue(), workdir
 
 
 def test_every_utterance_comes_through_and_figures_agree(run_output):
     status, out, workdir = run_output
     assert status == 0, out
-    rows = [(int(n), step, *map(float, rest[:5]), int(rest[5]), int(rest[6]))
-            for n, step, *rest in ROW.findall(out)]
+    rows = [(int(n), step, *map(float, rest[:5]), int(rest[5]), int(rest[6])) for n, step, *rest in ROW.findall(out)]
     assert [(r[0], r[1]) for r in rows] == [(n, s) for n in SIZES for s in ("stage 1 prepare", "stage 3 format")], out
-    for n, step, seconds, per_s, ms, peak_mb, added_mb, written, excluded in rows:
+    for n, _step, seconds, per_s, ms, peak_mb, added_mb, written, excluded in rows:
         assert seconds > 0 and (written, excluded) == (n, 0)
         assert per_s * ms / 1000 == pytest.approx(1.0, rel=0.01 + 0.0005 / ms)  # ms/file is printed to 0.001
         assert seconds == pytest.approx(n * ms / 1000, abs=0.001)  # seconds are rounded to ms

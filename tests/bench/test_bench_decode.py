@@ -13,8 +13,9 @@ import torch
 
 from benchmarks import decode
 
-ROW = re.compile(r"^  (ESPnet Speech2Text|ours \(ctc_greedy\))\s+(\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\S+)$",
-                 re.MULTILINE)
+ROW = re.compile(
+    r"^  (ESPnet Speech2Text|ours \(ctc_greedy\))\s+(\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\S+)$", re.MULTILINE
+)
 NUM_UTTS = 4
 THREADS_BEFORE = torch.get_num_threads()
 
@@ -25,8 +26,10 @@ def mini_audio_seconds(count: int) -> float:
 
 
 def parse_rows(out: str):
-    rows = [(name, int(batch), float(s), float(per_s), float(rtf), ratio)
-            for name, batch, s, per_s, rtf, ratio in ROW.findall(out)]
+    rows = [
+        (name, int(batch), float(s), float(per_s), float(rtf), ratio)
+        for name, batch, s, per_s, rtf, ratio in ROW.findall(out)
+    ]
     assert rows, out
     return rows
 
@@ -58,8 +61,10 @@ def built_run():
 
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):
-        assert decode.main(["--num_utts", str(NUM_UTTS), "--batch_sizes", "1", "3", "--repeats", "1",
-                            "--threads", "1"]) == 0
+        assert (
+            decode.main(["--num_utts", str(NUM_UTTS), "--batch_sizes", "1", "3", "--repeats", "1", "--threads", "1"])
+            == 0
+        )
     return sink.getvalue()
 
 
@@ -111,8 +116,25 @@ def test_trained_model_files_and_a_data_dir(tmp_path, capsys, check_ratio):
     utts = decode.mini_utterances(3)
     files = decode.build_model_files("tiny", str(tmp_path), utts, blank_fraction=0.8)
     data = write_data_dir(tmp_path / "data", utts)
-    assert decode.main(["--asr_train_config", files["asr_train_config"], "--asr_model_file", files["asr_model_file"],
-                        "--data_dir", str(data), "--num_utts", "0", "--batch_sizes", "2", "--repeats", "1"]) == 0
+    assert (
+        decode.main(
+            [
+                "--asr_train_config",
+                files["asr_train_config"],
+                "--asr_model_file",
+                files["asr_model_file"],
+                "--data_dir",
+                str(data),
+                "--num_utts",
+                "0",
+                "--batch_sizes",
+                "2",
+                "--repeats",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     audio_s = sum(len(u.audio) for u in utts) / 16000
     assert f"model {files['asr_model_file']}, " in out and f"3 utterances, {audio_s:.1f} s of audio" in out, out

@@ -22,8 +22,9 @@ def test_finetune_benchmark_prints_both_timings_and_their_ratio(capsys, step_tim
 
 
 def test_extractor_benchmark_agrees_with_transformers_and_prints_both_passes(capsys, check_ratio):
-    assert extractor.main(["--size", "tiny", "--batch", "2", "--seconds", "1", "--repeats", "1",
-                           "--device", "cpu"]) == 0
+    assert (
+        extractor.main(["--size", "tiny", "--batch", "2", "--seconds", "1", "--repeats", "1", "--device", "cpu"]) == 0
+    )
     out = capsys.readouterr().out
     diff = re.search(r"on the unpadded utterances: (\S+)", out)
     assert diff and float(diff.group(1)) < 1e-4, out  # the same function as transformers' extractor

@@ -23,9 +23,26 @@ from benchmarks.gpu_sections import FULL, QUICK, QUICK_CPU, SECTIONS, Epoch, par
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, venv_env, project_root):
     out = tmp_path_factory.mktemp("gpu_check")
-    result = subprocess.run([sys.executable, "-m", "benchmarks", "gpu", "--quick", "--device", "cpu",
-                             "--out", str(out), "--fault", "decode=error"],
-                            capture_output=True, text=True, timeout=900, env=venv_env, cwd=project_root)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "gpu",
+            "--quick",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--fault",
+            "decode=error",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=venv_env,
+        cwd=project_root,
+    )
     data = json.loads((out / "gpu_check.json").read_text())
     return result, data, (out / "gpu_check.md").read_text(), out
 
@@ -121,8 +138,21 @@ def test_table_has_a_row_per_measurement_and_each_sections_status(quick_run):
 
 
 def test_a_hanging_section_is_killed_at_its_limit(tmp_path, capsys):
-    status = gpu.main(["--quick", "--device", "cpu", "--out", str(tmp_path), "--sections", "env",
-                       "--fault", "env=hang", "--limit", "env=3"])
+    status = gpu.main(
+        [
+            "--quick",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+            "--sections",
+            "env",
+            "--fault",
+            "env=hang",
+            "--limit",
+            "env=3",
+        ]
+    )
     assert status == 1
     section = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]["env"]
     assert section["status"] == "timeout" and section["limit_s"] == 3 and 3 <= section["seconds"] < 10
@@ -131,8 +161,26 @@ def test_a_hanging_section_is_killed_at_its_limit(tmp_path, capsys):
 
 
 def test_a_section_beside_the_others_is_killed_at_its_limit_and_reported_in_order(tmp_path, capsys):
-    status = gpu.main(["--quick", "--device", "cpu", "--out", str(tmp_path), "--sections", "recipe", "env",
-                       "--fault", "recipe=hang", "--fault", "env=hang", "--limit", "recipe=3", "--limit", "env=8"])
+    status = gpu.main(
+        [
+            "--quick",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+            "--sections",
+            "recipe",
+            "env",
+            "--fault",
+            "recipe=hang",
+            "--fault",
+            "env=hang",
+            "--limit",
+            "recipe=3",
+            "--limit",
+            "env=8",
+        ]
+    )
     assert status == 1
     data = json.loads((tmp_path / "gpu_check.json").read_text())
     assert list(data["sections"]) == ["recipe", "env"] and data["not_ok"] == ["recipe", "env"]
@@ -147,8 +195,22 @@ def test_a_section_beside_the_others_is_killed_at_its_limit_and_reported_in_orde
 
 
 def test_a_spent_budget_skips_the_remaining_sections(tmp_path, capsys):
-    status = gpu.main(["--quick", "--device", "cpu", "--out", str(tmp_path), "--sections", "env", "pretrain",
-                       "--fault", "env=hang", "--budget", "6"])
+    status = gpu.main(
+        [
+            "--quick",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+            "--sections",
+            "env",
+            "pretrain",
+            "--fault",
+            "env=hang",
+            "--budget",
+            "6",
+        ]
+    )
     assert status == 1
     sections = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]
     assert sections["env"]["status"] == "timeout" and sections["pretrain"]["status"] == "skipped"
@@ -165,16 +227,23 @@ def test_only_the_quick_cpu_run_changes_backend_runs_sections_beside_and_forks()
 
 
 def test_bad_options_are_usage_errors():
-    for argv in (["--limit", "nope=3"], ["--limit", "env=0"], ["--fault", "env=explode"], ["--budget", "-1"],
-                 ["--sections", "nope"]):
+    for argv in (
+        ["--limit", "nope=3"],
+        ["--limit", "env=0"],
+        ["--fault", "env=explode"],
+        ["--budget", "-1"],
+        ["--sections", "nope"],
+    ):
         with pytest.raises(SystemExit) as e:
             gpu.parse_args(argv)
         assert e.value.code == 2
 
 
 def test_epoch_lines_of_an_espnet_train_log_are_parsed():
-    line = ("[vm] 2026-12-02 14:22:50,166 (trainer:394) INFO: 12epoch results: [train] iter_time=0.020, loss=6.168, "
-            "loss_m=2.884, train_time=0.805, time=14.5 seconds, total_count=18, [valid] loss=4.965, loss_m=2.826, "
-            "time=0.6 seconds, total_count=4, [att_plot] time=1.13 seconds, total_count=0")
+    line = (
+        "[vm] 2026-12-02 14:22:50,166 (trainer:394) INFO: 12epoch results: [train] iter_time=0.020, loss=6.168, "
+        "loss_m=2.884, train_time=0.805, time=14.5 seconds, total_count=18, [valid] loss=4.965, loss_m=2.826, "
+        "time=0.6 seconds, total_count=4, [att_plot] time=1.13 seconds, total_count=0"
+    )
     assert parse_epochs(f"noise\n{line}\nmore") == [Epoch(12, 6.168, 4.965, 14.5, 18)]
     assert parse_epochs(line.split(", [valid]")[0]) == [Epoch(12, 6.168, None, 14.5, 18)]

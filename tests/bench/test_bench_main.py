@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def bench(*args):
     """``python -m benchmarks ARGS`` from the checkout's root (benchmarks is not installed)."""
-    return subprocess.run([sys.executable, "-m", "benchmarks", *args], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
 
 
 def test_help_lists_every_benchmark_and_exits_0():

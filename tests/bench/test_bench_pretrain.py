@@ -12,8 +12,7 @@ OURS, REFERENCE = "ours (Wav2Vec2Pretraining)", "transformers Wav2Vec2ForPreTrai
 COMPILED = r"ours, (\d+) layers compiled"
 
 
-def test_pretrain_benchmark_prints_both_timings_a_ratio_and_comparable_losses(capsys, step_timings,
-                                                                              compiled_timing):
+def test_pretrain_benchmark_prints_both_timings_a_ratio_and_comparable_losses(capsys, step_timings, compiled_timing):
     assert pretrain.main(["--size", "tiny", "--batch", "2", "--seconds", "1", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("pre-training step, tiny model, batch 2 x 1-0.6 s"), out

@@ -57,11 +57,14 @@ def test_matches_scikit_learn(seed):
     np.testing.assert_array_equal(s.confusion[:, :-1], metrics.confusion_matrix(y_true, y_pred, labels=range(4)))
 
 
-@pytest.mark.parametrize("refs, hyps, message", [
-    ({"a": "calm"}, {"a": "calm", "b": "calm"}, "not in the reference"),
-    ({"a": "bored"}, {"a": "calm"}, "reference of a: 'bored' is not a class"),
-    ({"a": "calm"}, {"a": "bored"}, "prediction for a: 'bored' is not a class"),
-])
+@pytest.mark.parametrize(
+    "refs, hyps, message",
+    [
+        ({"a": "calm"}, {"a": "calm", "b": "calm"}, "not in the reference"),
+        ({"a": "bored"}, {"a": "calm"}, "reference of a: 'bored' is not a class"),
+        ({"a": "calm"}, {"a": "bored"}, "prediction for a: 'bored' is not a class"),
+    ],
+)
 def test_bad_input(refs, hyps, message):
     with pytest.raises(ValueError, match=message):
         cls_score.score(refs, hyps, CLASSES)
@@ -92,8 +95,12 @@ def test_command_line_writes_metrics_markdown_png_and_results(tmp_path, capsys):
     results = (exp / "RESULTS.md").read_text()
     assert "|test|3|33.3|" in results and "## cls_x/inference_best" in results
     assert "![test confusion matrix](inference_best/test/scoring/confusion.png)" in results
-    assert cls_score.main(["--ref", str(ref), "--hyp", str(tmp_path / "nope"), "--labels", str(labels),
-                           "--out_dir", str(out)]) == 1
+    assert (
+        cls_score.main(
+            ["--ref", str(ref), "--hyp", str(tmp_path / "nope"), "--labels", str(labels), "--out_dir", str(out)]
+        )
+        == 1
+    )
 
 
 def test_label_list_and_checks(tmp_path):

@@ -29,8 +29,14 @@ def own_checkpoint(path: Path, **extra) -> Path:
 
 def fairseq_checkpoint(path: Path, updates: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": {"w": torch.zeros(2)}, "cfg": {"model": {}},
-                "optimizer_history": [{"num_updates": 1}, {"num_updates": updates}]}, path)
+    torch.save(
+        {
+            "model": {"w": torch.zeros(2)},
+            "cfg": {"model": {}},
+            "optimizer_history": [{"num_updates": 1}, {"num_updates": updates}],
+        },
+        path,
+    )
     return path
 
 
@@ -64,11 +70,17 @@ def test_describe_orders_own_by_updates_then_foreign(tmp_path):
     fairseq = fairseq_checkpoint(tmp_path / "models/wav2vec_small.pt", 400000)
     hf = huggingface_dir(tmp_path / "models/hf-base")
     stored = own_checkpoint(tmp_path / "models/mine.pth", num_updates=torch.tensor(55))
-    found = report.describe([str(tmp_path / "models/*"), str(tmp_path / "exp/ssl_a/checkpoints/*updates.pth")],
-                            tag_prefix="cfg")
+    found = report.describe(
+        [str(tmp_path / "models/*"), str(tmp_path / "exp/ssl_a/checkpoints/*updates.pth")], tag_prefix="cfg"
+    )
     assert [(c.name, c.updates, c.origin) for c in found] == [
-        ("ssl_a_20updates", 20, "own"), ("mine", 55, "own"), ("ssl_a_100updates", 100, "own"),
-        ("ssl_a_300updates", 300, "own"), ("wav2vec_small", 400000, "foreign"), ("hf-base", None, "foreign")]
+        ("ssl_a_20updates", 20, "own"),
+        ("mine", 55, "own"),
+        ("ssl_a_100updates", 100, "own"),
+        ("ssl_a_300updates", 300, "own"),
+        ("wav2vec_small", 400000, "foreign"),
+        ("hf-base", None, "foreign"),
+    ]
     assert [c.source_format for c in found[-2:]] == ["fairseq", "huggingface"]
     assert found[0].tag == "cfg_ssl_a_20updates"
     assert {c.path for c in found} >= {str(fairseq), str(hf), str(stored)}
@@ -98,14 +110,17 @@ def test_names_are_unique_and_hf_trainer_state_gives_updates(tmp_path):
     assert (found[2].name, found[2].updates, found[2].origin) == ("hf_checkpoint-500", 500, "foreign")
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: str(d / "nothing*.pth"), "expected at least one match"),
-    (lambda d: str(d / "missing.pth"), "expected a checkpoint file"),
-    (lambda d: str(own_checkpoint(d / "with space/5updates.pth")), "without whitespace"),
-    (lambda d: (torch.save([1, 2], d / "list.pt"), str(d / "list.pt"))[1], "expected a wav2vec 2.0 checkpoint"),
-    (lambda d: ((d / "text.pt").write_text("hello"), str(d / "text.pt"))[1], "not a readable PyTorch checkpoint"),
-    (lambda d: (d / "emptydir").mkdir() or str(d / "emptydir"), "config.json"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: str(d / "nothing*.pth"), "expected at least one match"),
+        (lambda d: str(d / "missing.pth"), "expected a checkpoint file"),
+        (lambda d: str(own_checkpoint(d / "with space/5updates.pth")), "without whitespace"),
+        (lambda d: (torch.save([1, 2], d / "list.pt"), str(d / "list.pt"))[1], "expected a wav2vec 2.0 checkpoint"),
+        (lambda d: ((d / "text.pt").write_text("hello"), str(d / "text.pt"))[1], "not a readable PyTorch checkpoint"),
+        (lambda d: (d / "emptydir").mkdir() or str(d / "emptydir"), "config.json"),
+    ],
+)
 def test_describe_rejects_bad_input(tmp_path, make, message):
     with pytest.raises(ValueError, match=message):
         report.describe([make(tmp_path)])
@@ -147,11 +162,17 @@ def compared(tmp_path):
     found = report.describe([str(p) for p in ckpts], "cfg")
     manifest = report.write_manifest(found, tmp_path / "exp/compare_cfg/checkpoints.tsv")
     errors = {  # name: (dev CER, test CER, dev WER, test WER) as substituted characters
-        "ssl_50updates": (6, 7, 1, 1), "ssl_100updates": (4, 3, 1, 1), "ssl_200updates": (2, 4, 1, 1),
-        "other_backbone": (5, 5, 1, 1), "base": (1, 1, 1, 1)}
+        "ssl_50updates": (6, 7, 1, 1),
+        "ssl_100updates": (4, 3, 1, 1),
+        "ssl_200updates": (2, 4, 1, 1),
+        "other_backbone": (5, 5, 1, 1),
+        "base": (1, 1, 1, 1),
+    }
     for name, (dc, tc, dw, tw) in errors.items():
-        write_scores(tmp_path / "exp" / f"asr_cfg_{name}",
-                     {("dev", "cer"): dc, ("test", "cer"): tc, ("dev", "wer"): dw, ("test", "wer"): tw})
+        write_scores(
+            tmp_path / "exp" / f"asr_cfg_{name}",
+            {("dev", "cer"): dc, ("test", "cer"): tc, ("dev", "wer"): dw, ("test", "wer"): tw},
+        )
     write_scores(tmp_path / "exp/asr_cfg_ssl_300updates", {("dev", "cer"): 0}, done=False)  # no marker
     return tmp_path, manifest, errors
 
@@ -163,13 +184,27 @@ def table_rows(markdown: str):
 
 def test_table_rows_columns_and_best(compared):
     root, manifest, errors = compared
-    assert main(["table", str(manifest), "--expdir", str(root / "exp"), "--md", str(root / "R.md"),
-                 "--png", str(root / "R.png"), "--asr_config", "conf/tuning/cfg.yaml"]) == 0
+    assert (
+        main(
+            [
+                "table",
+                str(manifest),
+                "--expdir",
+                str(root / "exp"),
+                "--md",
+                str(root / "R.md"),
+                "--png",
+                str(root / "R.png"),
+                "--asr_config",
+                "conf/tuning/cfg.yaml",
+            ]
+        )
+        == 0
+    )
     header, rows = table_rows((root / "R.md").read_text())
     assert header == ["checkpoint", "updates", "dev CER", "test CER", "dev WER", "test WER", "note"]
     names = [re.sub(r"\*\*| \(foreign\)", "", r[0]) for r in rows]
-    assert names == ["ssl_50updates", "ssl_100updates", "ssl_200updates", "ssl_300updates", "other_backbone",
-                     "base"]
+    assert names == ["ssl_50updates", "ssl_100updates", "ssl_200updates", "ssl_300updates", "other_backbone", "base"]
     assert [r[1] for r in rows] == ["50", "100", "200", "300", "?", "400000"]
     for name, row in zip(names, rows):
         if name == "ssl_300updates":
@@ -222,8 +257,16 @@ def test_plot_is_a_png_and_outputs_are_not_rewritten(compared):
     import matplotlib.image
 
     root, manifest, _ = compared
-    argv = ["table", str(manifest), "--expdir", str(root / "exp"), "--md", str(root / "out/R.md"),
-            "--png", str(root / "out/R.png")]
+    argv = [
+        "table",
+        str(manifest),
+        "--expdir",
+        str(root / "exp"),
+        "--md",
+        str(root / "out/R.md"),
+        "--png",
+        str(root / "out/R.png"),
+    ]
     assert main(argv) == 0
     png = root / "out/R.png"
     assert png.read_bytes()[:8] == PNG_SIGNATURE
@@ -273,17 +316,24 @@ def test_random_init_row_comes_first_and_rows_are_tested_against_the_best(tmp_pa
     significantly worse, bold); random init (5 on each) by -4, -5, -4, -5, -5, -5 (Z = -22)."""
     for n in (100, 50):
         own_checkpoint(tmp_path / "s/checkpoints" / f"{n}updates.pth")
-    manifest = report.write_manifest(report.describe([str(tmp_path / "s/checkpoints/*updates.pth")], "cfg"),
-                                     tmp_path / "m.tsv")
+    manifest = report.write_manifest(
+        report.describe([str(tmp_path / "s/checkpoints/*updates.pth")], "cfg"), tmp_path / "m.tsv"
+    )
     with open(manifest, "a") as f:  # the line compare_checkpoints.sh --random_init true appends
         f.write("random_init\tcfg_random_init\t0\trandom\tpreset\t-\n")
     assert report.read_manifest(manifest)[-1].random_init  # appended last; tabulated first
     found = report.table_order(report.read_manifest(manifest))
     assert [(c.name, c.random_init) for c in found] == [
-        ("random_init", True), ("s_50updates", False), ("s_100updates", False)]
+        ("random_init", True),
+        ("s_50updates", False),
+        ("s_100updates", False),
+    ]
     assert found[0] == report.random_init_checkpoint("cfg")
-    for name, wrong in (("s_100updates", [1, 0, 1, 0, 0, 0]), ("s_50updates", [1, 1, 1, 0, 0, 1]),
-                        ("random_init", [5] * 6)):
+    for name, wrong in (
+        ("s_100updates", [1, 0, 1, 0, 0, 0]),
+        ("s_50updates", [1, 1, 1, 0, 0, 1]),
+        ("random_init", [5] * 6),
+    ):
         write_utterance_scores(tmp_path / "exp" / f"asr_cfg_{name}", "test", wrong)
     rows = report.collect_rows(report.read_manifest(manifest), tmp_path / "exp")
     assert [r.checkpoint for r in rows] == found
@@ -293,8 +343,11 @@ def test_random_init_row_comes_first_and_rows_are_tested_against_the_best(tmp_pa
     _, table = table_rows(report.format_table(rows))
     assert [r[0] for r in table] == ["random init", "**s_50updates**", "**s_100updates**"]
     assert [r[1] for r in table] == ["0", "50", "100"]
-    assert [r[-1] for r in table] == ["significantly worse (p<0.001, 6 segments)",
-                                      "not significantly worse (p=0.083, 4 segments)", "**best**"]
+    assert [r[-1] for r in table] == [
+        "significantly worse (p<0.001, 6 segments)",
+        "not significantly worse (p=0.083, 4 segments)",
+        "**best**",
+    ]
     assert "- random init: no checkpoint" in report.format_table(rows)
 
 

@@ -7,13 +7,14 @@ from espnet_ext.core.progress import PREFIX
 
 # A job that prints a progress line (and another line) per "epoch", 0.6 s apart: the launcher
 # polls the log every 0.5 s, so it sees the lines while the job runs, not only at its end.
-EPOCHS = (f"for i in 1 2 3; do echo \"{PREFIX}epoch $i/3: train loss $i\"; echo \"other $i\"; "
-          "if [ $i -lt 3 ]; then sleep 0.6; fi; done")
+EPOCHS = (
+    f'for i in 1 2 3; do echo "{PREFIX}epoch $i/3: train loss $i"; echo "other $i"; '
+    "if [ $i -lt 3 ]; then sleep 0.6; fi; done"
+)
 
 
 def test_job_array_runs_each_index(tmp_path):
-    rc = main(["--backend", "local", "JOB=1:3", str(tmp_path / "log.JOB"),
-               f"echo job JOB > {tmp_path}/out.JOB"])
+    rc = main(["--backend", "local", "JOB=1:3", str(tmp_path / "log.JOB"), f"echo job JOB > {tmp_path}/out.JOB"])
     assert rc == 0
     for i in (1, 2, 3):
         assert (tmp_path / f"out.{i}").read_text() == f"job {i}\n"
@@ -42,8 +43,9 @@ def test_substitution_only_whole_word():
 
 
 def test_cli_usage_error():
-    result = subprocess.run([sys.executable, "-m", "espnet_ext.bin.launch", "only-a-log"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "espnet_ext.bin.launch", "only-a-log"], capture_output=True, text=True
+    )
     assert result.returncode == 2 and "expected LOGFILE and a COMMAND" in result.stderr
 
 
@@ -53,9 +55,9 @@ def fake_srun(tmp_path, monkeypatch):
     fake.parent.mkdir()
     fake.write_text(
         "#!/usr/bin/env bash\n"
-        f"echo \"$@\" >> {tmp_path}/srun_calls\n"
-        "while [ $# -gt 0 ] && [ \"$1\" != bash ]; do shift; done\n"
-        "exec \"$@\"\n"
+        f'echo "$@" >> {tmp_path}/srun_calls\n'
+        'while [ $# -gt 0 ] && [ "$1" != bash ]; do shift; done\n'
+        'exec "$@"\n'
     )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}:{__import__('os').environ['PATH']}")
@@ -63,8 +65,21 @@ def fake_srun(tmp_path, monkeypatch):
 
 def test_slurm_backend_runs_each_job_through_srun(tmp_path, monkeypatch):
     fake_srun(tmp_path, monkeypatch)
-    rc = main(["--backend", "slurm", "--gpu", "2", "--num_nodes", "3", "--mem", "8G", "JOB=1:2",
-               str(tmp_path / "log.JOB"), f"echo ran JOB > {tmp_path}/out.JOB"])
+    rc = main(
+        [
+            "--backend",
+            "slurm",
+            "--gpu",
+            "2",
+            "--num_nodes",
+            "3",
+            "--mem",
+            "8G",
+            "JOB=1:2",
+            str(tmp_path / "log.JOB"),
+            f"echo ran JOB > {tmp_path}/out.JOB",
+        ]
+    )
     assert rc == 0
     assert (tmp_path / "out.1").read_text() == "ran 1\n" and (tmp_path / "out.2").read_text() == "ran 2\n"
     calls = (tmp_path / "srun_calls").read_text().splitlines()
@@ -86,7 +101,8 @@ def test_single_job_echoes_each_progress_line_once(tmp_path, capsys):
     assert "other" not in err and PREFIX not in err
     log = (tmp_path / "train.log").read_text()
     assert [line for line in log.splitlines() if line.startswith(PREFIX)] == [
-        f"{PREFIX}epoch {i}/3: train loss {i}" for i in (1, 2, 3)]
+        f"{PREFIX}epoch {i}/3: train loss {i}" for i in (1, 2, 3)
+    ]
     assert "other 3" in log
 
 
@@ -128,4 +144,7 @@ def test_progress_echo_shows_complete_lines_as_they_arrive(tmp_path):
         f.flush()
     echo.poll(final=True)
     assert [line.split(") ", 1)[1] for line in out.getvalue().splitlines()] == [
-        "epoch 1/2: a", "epoch 2/2: b", "epoch 3/2: no newline"]
+        "epoch 1/2: a",
+        "epoch 2/2: b",
+        "epoch 3/2: no newline",
+    ]

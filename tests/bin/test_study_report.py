@@ -19,9 +19,17 @@ def manifest(tmp_path, fake_exp):
     """Two seeds; 10 min: random, checkpoints 100 and 200; 1 h: random and 200 only."""
     rows = ["arm\tsubset\tseed\tupdates\texp"]
     wrong = {  # (subset, arm/updates, seed) -> wrong words of 10 on (test_seen, test_other)
-        ("10min", 0, 0): (8, 9), ("10min", 0, 1): (6, 9), ("10min", 100, 0): (6, 8), ("10min", 100, 1): (6, 8),
-        ("10min", 200, 0): (4, 7), ("10min", 200, 1): (2, 7), ("1h", 0, 0): (5, 6), ("1h", 0, 1): (5, 6),
-        ("1h", 200, 0): (4, 5), ("1h", 200, 1): (4, 5)}
+        ("10min", 0, 0): (8, 9),
+        ("10min", 0, 1): (6, 9),
+        ("10min", 100, 0): (6, 8),
+        ("10min", 100, 1): (6, 8),
+        ("10min", 200, 0): (4, 7),
+        ("10min", 200, 1): (2, 7),
+        ("1h", 0, 0): (5, 6),
+        ("1h", 0, 1): (5, 6),
+        ("1h", 200, 0): (4, 5),
+        ("1h", 200, 1): (4, 5),
+    }
     for (subset, updates, seed), (seen, other) in wrong.items():
         name = f"exp/asr_{subset}_{updates}_{seed}"
         fake_exp(tmp_path, name, {"test_seen": seen, "test_other": other})
@@ -42,29 +50,43 @@ def test_arms_and_curve(manifest):
     assert lines[2] == "measured"
     assert "|10min|test_seen|70.0 ± 14.1 (80.0, 60.0)|30.0 ± 14.1 (40.0, 20.0) [200 updates]|0.43|" in lines
     assert "|1h|test_other|60.0 ± 0.0 (60.0, 60.0)|50.0 ± 0.0 (50.0, 50.0) [200 updates]|0.83|" in lines
-    curve = lines[lines.index("|updates|test_seen|test_other|seeds|"):]
+    curve = lines[lines.index("|updates|test_seen|test_other|seeds|") :]
     assert curve[2:5] == ["|0|70.0|90.0|2|", "|100|60.0|80.0|2|", "|200|30.0|70.0|2|"]
 
 
 def test_cli_writes_table_and_plot(manifest, tmp_path):
     out = tmp_path / "RESULTS_study"
-    cmd = [sys.executable, "-m", "espnet_ext.bin.study_report", "--manifest", str(manifest), "--test_sets", *SETS,
-           "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_ext.bin.study_report",
+        "--manifest",
+        str(manifest),
+        "--test_sets",
+        *SETS,
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout in out.with_suffix(".md").read_text() and "![RESULTS_study](RESULTS_study.png)" in \
-        out.with_suffix(".md").read_text()
+    assert (
+        proc.stdout in out.with_suffix(".md").read_text()
+        and "![RESULTS_study](RESULTS_study.png)" in out.with_suffix(".md").read_text()
+    )
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     proc = subprocess.run(cmd[:-3] + ["test_unseen", "--out", str(out)], capture_output=True, text=True)
     assert proc.returncode == 1 and "expected one decode_*/test_unseen/score_cer/result.txt, found 0" in proc.stderr
 
 
-@pytest.mark.parametrize("text, message", [
-    ("arm\tsubset\n", "expected the header"),
-    ("arm\tsubset\tseed\tupdates\texp\nbest\t10min\t0\t0\texp/x\n", ":2: expected 5 fields, arm one of"),
-    ("arm\tsubset\tseed\tupdates\texp\nrandom\t10min\tzero\t0\texp/x\n", ":2: seed and updates must be integers"),
-    ("arm\tsubset\tseed\tupdates\texp\n", "no runs"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("arm\tsubset\n", "expected the header"),
+        ("arm\tsubset\tseed\tupdates\texp\nbest\t10min\t0\t0\texp/x\n", ":2: expected 5 fields, arm one of"),
+        ("arm\tsubset\tseed\tupdates\texp\nrandom\t10min\tzero\t0\texp/x\n", ":2: seed and updates must be integers"),
+        ("arm\tsubset\tseed\tupdates\texp\n", "no runs"),
+    ],
+)
 def test_bad_manifest_names_the_file(tmp_path, text, message):
     path = tmp_path / "m.tsv"
     path.write_text(text)

@@ -12,8 +12,15 @@ import time
 import pytest
 
 from espnet_ext.core import atomic
-from espnet_ext.core.atomic import (FaultRule, is_temporary, parse_faults, remove_stale_temporaries, replacing,
-                                    write_bytes, write_text)
+from espnet_ext.core.atomic import (
+    FaultRule,
+    is_temporary,
+    parse_faults,
+    remove_stale_temporaries,
+    replacing,
+    write_bytes,
+    write_text,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +81,9 @@ def test_keep_previous_without_hard_links_renames(tmp_path, monkeypatch):
 
 def test_parse_faults():
     assert parse_faults("enospc:checkpoint.pth; pause:*epoch.pth:2.5:3") == [
-        FaultRule("enospc", "checkpoint.pth", 0.0, 0), FaultRule("pause", "*epoch.pth", 2.5, 3)]
+        FaultRule("enospc", "checkpoint.pth", 0.0, 0),
+        FaultRule("pause", "*epoch.pth", 2.5, 3),
+    ]
     for bad in ("enospc", "pause:x", "fill:x", "pause:x:soon"):
         with pytest.raises(ValueError, match=atomic.FAULT_ENV):
             parse_faults(bad)
@@ -99,8 +108,7 @@ def test_a_kill_in_a_paused_write_leaves_the_old_file(tmp_path):
     half-written temporary is left, and remove_stale_temporaries() clears it afterwards."""
     path = tmp_path / "checkpoint.pth"
     write_bytes(path, b"old" * 1000)
-    code = ("import sys; from espnet_ext.core.atomic import write_bytes; "
-            "write_bytes(sys.argv[1], b'new' * 1000)")
+    code = "import sys; from espnet_ext.core.atomic import write_bytes; write_bytes(sys.argv[1], b'new' * 1000)"
     env = dict(os.environ, **{atomic.FAULT_ENV: "pause:checkpoint.pth:60"})
     proc = subprocess.Popen([sys.executable, "-c", code, str(path)], env=env, stderr=subprocess.PIPE)
     marker = tmp_path / f"checkpoint.pth.tmp.{proc.pid}.paused"

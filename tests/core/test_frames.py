@@ -3,8 +3,13 @@
 import pytest
 import torch
 
-from espnet_ext.core.frames import (WAV2VEC2_CONV_LAYERS, conv_output_lengths, parse_conv_layers, receptive_field,
-                                    total_stride)
+from espnet_ext.core.frames import (
+    WAV2VEC2_CONV_LAYERS,
+    conv_output_lengths,
+    parse_conv_layers,
+    receptive_field,
+    total_stride,
+)
 
 WAV2VEC1_ENCODER = [(512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2)]
 

@@ -13,12 +13,15 @@ def test_durations(seconds, text):
 
 
 def test_message_names_the_valid_metric_present():
-    asr = epoch_message(3, 10, {"loss": 52.08, "cer_ctc": math.nan}, {"loss": 48.3, "cer_ctc": 0.61234, "acc": 0.1},
-                        250, 583)
+    asr = epoch_message(
+        3, 10, {"loss": 52.08, "cer_ctc": math.nan}, {"loss": 48.3, "cer_ctc": 0.61234, "acc": 0.1}, 250, 583
+    )
     assert asr == "epoch 3/10: train loss 52.08, valid loss 48.3, valid cer_ctc 0.6123, elapsed 4m10s, ~9m43s left"
     cls = epoch_message(1, 2, {"loss": 1.0}, {"loss": 0.9, "acc": 0.5}, 5, None)
     assert cls == "epoch 1/2: train loss 1, valid loss 0.9, valid acc 0.5, elapsed 5s"
-    assert epoch_message(1, 1, {}, {"loss": 2.0}, 1, 0).startswith("epoch 1/1: train loss nan, valid loss 2, elapsed 1s")
+    assert epoch_message(1, 1, {}, {"loss": 2.0}, 1, 0).startswith(
+        "epoch 1/1: train loss nan, valid loss 2, elapsed 1s"
+    )
 
 
 def test_time_left_from_the_epochs_of_this_run():

@@ -123,8 +123,9 @@ def test_choose_dir_keeps_experiments_that_differ_apart(tmp_path):
 
 
 def stamp_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "espnet_ext.bin.stamp", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "espnet_ext.bin.stamp", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_check_marks_and_dir(tmp_path):
@@ -144,11 +145,14 @@ def test_cli_check_marks_and_dir(tmp_path):
     assert chosen.stdout.splitlines()[1].startswith("out was made with other inputs (no record")
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--option", "x"), "--option: expected NAME=VALUE, found 'x'"),
-    (("--option", "x=1", "--file", "x=f"), "--option: ['x'] named by another input too"),
-    (("--config", "c=missing.yaml"), "missing.yaml: expected a readable YAML config"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--option", "x"), "--option: expected NAME=VALUE, found 'x'"),
+        (("--option", "x=1", "--file", "x=f"), "--option: ['x'] named by another input too"),
+        (("--config", "c=missing.yaml"), "missing.yaml: expected a readable YAML config"),
+    ],
+)
 def test_cli_rejects_bad_inputs(tmp_path, args, message):
     result = stamp_cli(tmp_path, "check", "m", *args)
     assert result.returncode == 2 and message in result.stderr

@@ -17,8 +17,18 @@ def _tree(root, files):
 
 
 def test_scan_ids_speakers_and_skips(tmp_path):
-    root = _tree(tmp_path / "a", ["spk1/u1.wav", "spk1/sub dir/u2.FLAC", "spk2/u3.wav", "spk2/notes.txt",
-                                  ".hidden/u4.wav", "spk2/.u5.wav", "top.wav"])
+    root = _tree(
+        tmp_path / "a",
+        [
+            "spk1/u1.wav",
+            "spk1/sub dir/u2.FLAC",
+            "spk2/u3.wav",
+            "spk2/notes.txt",
+            ".hidden/u4.wav",
+            "spk2/.u5.wav",
+            "top.wav",
+        ],
+    )
     data, skipped = scan_audio_dirs([root], prefix="x")
     assert sorted(data.utt2spk) == ["x-spk1-sub_dir-u2", "x-spk1-u1", "x-spk2-u3", "x-top"]
     assert data.utt2spk["x-spk1-sub_dir-u2"] == "x-spk1"
@@ -56,8 +66,22 @@ def test_hold_out_is_by_speaker_seeded_and_nonempty(tmp_path):
 
 def test_cli_writes_valid_data_dirs(tmp_path):
     root = _tree(tmp_path / "d", [f"s{s}/u{u}.wav" for s in range(4) for u in range(2)])
-    assert main([str(root), "--out", str(tmp_path / "train"), "--valid_out", str(tmp_path / "dev"),
-                 "--valid_fraction", "0.25", "--prefix", "d"]) == 0
+    assert (
+        main(
+            [
+                str(root),
+                "--out",
+                str(tmp_path / "train"),
+                "--valid_out",
+                str(tmp_path / "dev"),
+                "--valid_fraction",
+                "0.25",
+                "--prefix",
+                "d",
+            ]
+        )
+        == 0
+    )
     for name, n in (("train", 6), ("dev", 2)):
         assert validate_data_dir(tmp_path / name, require_text=False) == n
         assert not (tmp_path / name / "text").exists()

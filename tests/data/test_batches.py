@@ -31,7 +31,7 @@ def reference_batches(lengths, max_tokens, crop=None, cap=None, gpus=1, multiple
             n = left
         else:
             n = fit // (gpus * multiple) * (gpus * multiple) or fit // gpus * gpus
-        batches.append(order[start:start + n])
+        batches.append(order[start : start + n])
         start += n
     if len(batches) > 1 and len(batches[-1]) < gpus:
         for j, i in enumerate(batches.pop()):
@@ -80,18 +80,18 @@ def test_by_hand_gpus_and_multiple():
 def test_matches_independent_reference(gpus, cap, crop, multiple):
     rng = np.random.default_rng(gpus * 100 + (cap or 0) * 10 + multiple)
     lengths = rng.integers(16 * K, 400 * K, size=300).tolist()
-    lengths += lengths[:20]      # ties
+    lengths += lengths[:20]  # ties
     max_tokens = 1_400 * K * gpus
     ours = fairseq_batches(lengths, max_tokens, crop, cap, gpus, multiple)
     assert as_lists(ours) == reference_batches(lengths, max_tokens, crop, cap, gpus, multiple)
     assert sorted(i for b in ours for i in b) == list(range(len(lengths)))
     sizes = cropped_sizes(lengths, crop)
-    spread = [b for b in ours if len(b) % gpus]        # took one of a last batch under gpus utterances
+    spread = [b for b in ours if len(b) % gpus]  # took one of a last batch under gpus utterances
     assert len(spread) < gpus
     for b in ours:
         if len(b) % gpus:
             continue
-        for rank in range(gpus):          # ESPnet gives rank r the utterances b[r::gpus]
+        for rank in range(gpus):  # ESPnet gives rank r the utterances b[r::gpus]
             share = b[rank::gpus]
             assert len(share) * sizes[share].max() <= max_tokens // gpus
             assert cap is None or len(share) <= cap
@@ -112,6 +112,6 @@ def test_counts_fewer_padded_samples_than_numel_on_long_utterances():
     lengths = [400 * K] * 55
     ours = fairseq_batches(lengths, 1_400 * K, max_sample_size=250 * K)
     numel = numel_batches(lengths, 1_400 * K)
-    assert [len(b) for b in ours] == [5] * 11                               # 6 x 250 k > 1.4 M
-    assert len(numel[0]) == 4                                               # 4 x 400 k > 1.4 M: closes after
+    assert [len(b) for b in ours] == [5] * 11  # 6 x 250 k > 1.4 M
+    assert len(numel[0]) == 4  # 4 x 400 k > 1.4 M: closes after
     assert math.isclose(np.mean([audio_seen(lengths, b, 250 * K, True) for b in ours]), 1_250 * K)

@@ -116,8 +116,7 @@ def test_download_extracts_speaker_tarballs_then_marks_done(tarballs: Path, nati
     aishell.download_aishell(target, base_url=(tmp_path / "gone").as_uri())
 
 
-def test_interrupted_extraction_is_redone(tarballs: Path, native: Path, tmp_path: Path, monkeypatch,
-                                          caplog) -> None:
+def test_interrupted_extraction_is_redone(tarballs: Path, native: Path, tmp_path: Path, monkeypatch, caplog) -> None:
     target = tmp_path / "db"
     real_extract, calls = aishell.extract, []
 
@@ -167,8 +166,9 @@ def test_complete_copy_without_marker_is_used(native: Path, tmp_path: Path, monk
 
 
 @pytest.mark.parametrize("damage", ["tarball", "speaker", "transcript"])
-def test_partial_copy_is_an_error_naming_what_is_missing(native: Path, tmp_path: Path, monkeypatch,
-                                                         damage: str) -> None:
+def test_partial_copy_is_an_error_naming_what_is_missing(
+    native: Path, tmp_path: Path, monkeypatch, damage: str
+) -> None:
     monkeypatch.setattr(aishell, "fetch", _no_fetch)
     corpus = _copy(native, tmp_path)
     wav = corpus / "data_aishell/wav"
@@ -205,8 +205,10 @@ def test_copy_claiming_the_published_corpus_needs_its_wav_count(tmp_path: Path) 
     (root / aishell.TRANSCRIPT).write_text("\n".join(lines) + "\n", encoding="utf-8")
     copy = aishell.check_aishell(tmp_path)
     assert copy.found and not copy.complete
-    assert copy.missing == ("wav files: 400 found, the published corpus (whose 400 speakers the transcript names) "
-                            "has 141,925: some speaker tarballs were extracted only in part",)
+    assert copy.missing == (
+        "wav files: 400 found, the published corpus (whose 400 speakers the transcript names) "
+        "has 141,925: some speaker tarballs were extracted only in part",
+    )
     # the same copy with one speaker fewer in its transcript makes no such claim
     (root / aishell.TRANSCRIPT).write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
     assert aishell.check_aishell(tmp_path).complete
@@ -219,6 +221,9 @@ def test_nothing_there_is_downloaded(tarballs: Path, tmp_path: Path, caplog) -> 
         aishell.download_aishell(target, base_url=tarballs.as_uri())
     assert f"downloading AISHELL-1: missing from {target / 'data_aishell'}" in caplog.text
     assert (target / aishell.DONE_MARKER).is_file() and (target / "resource_aishell").is_dir()
-    with pytest.raises(ValueError, match=r"AISHELL-1: missing from .*nowhere/data_aishell; run local/data.sh "
-                                         r"with --download true"):
+    with pytest.raises(
+        ValueError,
+        match=r"AISHELL-1: missing from .*nowhere/data_aishell; run local/data.sh "
+        r"with --download true",
+    ):
         aishell.prepare_aishell(tmp_path / "nowhere", tmp_path / "data", require_complete=True)

@@ -72,8 +72,9 @@ def test_left_out_utterances_are_listed(native: Path, tmp_path: Path) -> None:
     root = corpus / jsut.ROOT_NAME
     basic_lines = (root / "basic5000/transcript_utf8.txt").read_text(encoding="utf-8").splitlines()
     no_text = basic_lines[-1].split(":")[0]
-    (root / "basic5000/transcript_utf8.txt").write_text("\n".join(basic_lines[:-1] + ["BASIC5000_9999:ghost"]) + "\n",
-                                                       encoding="utf-8")
+    (root / "basic5000/transcript_utf8.txt").write_text(
+        "\n".join(basic_lines[:-1] + ["BASIC5000_9999:ghost"]) + "\n", encoding="utf-8"
+    )
     other = next(s for s in jsut.SUBSETS if s != "basic5000" and (root / s).is_dir())
     (root / other / "transcript_utf8.txt").unlink()
     jsut.prepare_jsut(corpus, tmp_path / "data", num_dev=5, num_eval=5)
@@ -117,11 +118,13 @@ def test_download_zip_then_marker(tmp_path: Path, native: Path) -> None:
     root = jsut.download_jsut(tmp_path / "db", base_url=(tmp_path / "zip").as_uri())
     assert (tmp_path / "db" / jsut.DONE_MARKER).is_file()
     assert sorted(p.relative_to(root) for p in root.rglob("*.wav")) == sorted(
-        p.relative_to(native / jsut.ROOT_NAME) for p in (native / jsut.ROOT_NAME).rglob("*.wav"))
+        p.relative_to(native / jsut.ROOT_NAME) for p in (native / jsut.ROOT_NAME).rglob("*.wav")
+    )
     shutil.rmtree(tmp_path / "zip")  # done: nothing is fetched again
     jsut.download_jsut(tmp_path / "db", base_url=(tmp_path / "zip").as_uri())
-    assert jsut.main(["prepare", str(tmp_path / "db"), str(tmp_path / "data"), "--num_dev", "5",
-                      "--num_eval", "5"]) == 0
+    assert (
+        jsut.main(["prepare", str(tmp_path / "db"), str(tmp_path / "data"), "--num_dev", "5", "--num_eval", "5"]) == 0
+    )
     assert jsut.main(["prepare", str(tmp_path / "db"), str(tmp_path / "data")]) == 1  # 250 + 250 > 75
 
 
@@ -157,16 +160,19 @@ def test_complete_copy_without_marker_is_used(native: Path, tmp_path: Path, monk
 
 
 @pytest.mark.parametrize("damage", ["wavs", "transcript"])
-def test_partial_copy_is_an_error_naming_what_is_missing(native: Path, tmp_path: Path, monkeypatch,
-                                                         damage: str) -> None:
+def test_partial_copy_is_an_error_naming_what_is_missing(
+    native: Path, tmp_path: Path, monkeypatch, damage: str
+) -> None:
     monkeypatch.setattr(jsut, "fetch_and_extract", _no_download)
     corpus = _copy(native, tmp_path)
     root = corpus / jsut.ROOT_NAME
     if damage == "wavs":  # an unzip that stopped inside basic5000/wav
         for path in sorted((root / "basic5000/wav").glob("*.wav"))[-2:]:
             path.unlink()
-        expected = (rf"basic5000/wav/: 2 of the {len(_ids(native, 'basic5000'))} files listed in "
-                    r"basic5000/transcript_utf8.txt \(BASIC5000_\d{4}.wav, BASIC5000_\d{4}.wav\)")
+        expected = (
+            rf"basic5000/wav/: 2 of the {len(_ids(native, 'basic5000'))} files listed in "
+            r"basic5000/transcript_utf8.txt \(BASIC5000_\d{4}.wav, BASIC5000_\d{4}.wav\)"
+        )
     else:
         (root / "onomatopee300/transcript_utf8.txt").unlink()
         expected = r"missing: onomatopee300/transcript_utf8.txt\."
@@ -193,8 +199,9 @@ def test_copy_claiming_the_published_corpus_needs_all_subsets(tmp_path: Path) ->
     assert jsut.check_jsut(tmp_path).complete
 
 
-def test_interrupted_download_is_resumed_and_nothing_there_downloaded(site: Path, native: Path, tmp_path: Path,
-                                                                      caplog) -> None:
+def test_interrupted_download_is_resumed_and_nothing_there_downloaded(
+    site: Path, native: Path, tmp_path: Path, caplog
+) -> None:
     db = tmp_path / "db"
     with caplog.at_level(logging.INFO):
         jsut.download_jsut(db, base_url=site.as_uri())

@@ -50,24 +50,29 @@ def test_splits_are_the_nested_directories(layout, librispeech, tmp_path):
     ls_text = read_map_all(librispeech / "train-clean-100")
     assert read_map(tmp_path / "train_10h/text") == ls_text
     first = sorted((layout / "9h/clean").glob("*/*"))[0]
-    assert (layout / "1h/0/clean" / first.parent.name / first.name).is_dir()     # the shared chapter
+    assert (layout / "1h/0/clean" / first.parent.name / first.name).is_dir()  # the shared chapter
     assert len(read_map(tmp_path / "train_10min/text")) < len(read_map(tmp_path / "train_1h/text")) < len(ls_text)
 
 
 def read_map_all(part: Path) -> dict:
-    return {k: v for trans in sorted(part.glob("*/*/*.trans.txt"))
-            for k, v in (line.split(maxsplit=1) for line in trans.read_text().splitlines())}
+    return {
+        k: v
+        for trans in sorted(part.glob("*/*/*.trans.txt"))
+        for k, v in (line.split(maxsplit=1) for line in trans.read_text().splitlines())
+    }
 
 
 def test_root_forms_missing_directories_and_excluded(layout, tmp_path):
     # the librispeech_finetuning directory itself works too
-    assert librilight.prepare_librilight(layout, tmp_path / "a", "1h").count == \
-        librilight.prepare_librilight(layout.parent, tmp_path / "b", "1h").count
+    assert (
+        librilight.prepare_librilight(layout, tmp_path / "a", "1h").count
+        == librilight.prepare_librilight(layout.parent, tmp_path / "b", "1h").count
+    )
     with pytest.raises(ValueError, match=r"expected librispeech_finetuning/ .*LIBRILIGHT in db.sh"):
         librilight.prepare_librilight(tmp_path, tmp_path / "out", "10h")
     copy = Path(shutil.copytree(layout, tmp_path / "copy" / "librispeech_finetuning"))
     shutil.rmtree(copy / "9h/other")
-    assert librilight.prepare_librilight(copy, tmp_path / "c", "1h").count > 0     # 1h does not need 9h
+    assert librilight.prepare_librilight(copy, tmp_path / "c", "1h").count > 0  # 1h does not need 9h
     with pytest.raises(ValueError, match=f"{copy / '9h/other'}: no such directory; the 10h split needs"):
         librilight.prepare_librilight(copy, tmp_path / "c", "10h")
     # a .flac without transcript line is left out and listed

@@ -173,8 +173,10 @@ def test_complete_copy_without_markers_is_used(copy, tmp_path, monkeypatch, capl
     assert root == copy and not list(copy.glob("*/.complete"))
     for part in MINI_PARTS:
         chapters = len(list((copy / part).glob("*/*")))
-        assert (f"{part} found complete at {copy / part} ({chapters} chapters, every one CHAPTERS.TXT lists): "
-                "not downloading") in caplog.text
+        assert (
+            f"{part} found complete at {copy / part} ({chapters} chapters, every one CHAPTERS.TXT lists): "
+            "not downloading"
+        ) in caplog.text
     assert ls.download_librispeech(copy, ["dev-clean"], base_url=(tmp_path / "gone").as_uri()) == copy
     # without CHAPTERS.TXT a part is checked by the chapters it has
     (copy / ls.CHAPTERS).unlink()

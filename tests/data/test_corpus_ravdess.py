@@ -50,25 +50,34 @@ def test_parse_name_fields():
     assert rv.utterance_id(rid) == "Actor_12-03-01-06-01-02-01-12"
 
 
-@pytest.mark.parametrize("stem, message", [
-    ("03-01-06-01-02-01", "seven two-digit fields"),
-    ("03-01-06-01-02-01-12-01", "seven two-digit fields"),
-    ("3-01-06-01-02-01-12", "seven two-digit fields"),
-    ("happy_actor12", "seven two-digit fields"),
-    ("03-01-09-01-02-01-12", "emotion 09 is outside 01-08"),
-    ("03-01-06-01-02-01-25", "actor 25 is outside 01-24"),
-    ("04-01-06-01-02-01-12", "modality 04 is outside 01-03"),
-    ("03-01-06-03-02-01-12", "intensity 03"),
-    ("03-01-01-02-01-01-12", "neutral (emotion 01) has no strong intensity"),
-])
+@pytest.mark.parametrize(
+    "stem, message",
+    [
+        ("03-01-06-01-02-01", "seven two-digit fields"),
+        ("03-01-06-01-02-01-12-01", "seven two-digit fields"),
+        ("3-01-06-01-02-01-12", "seven two-digit fields"),
+        ("happy_actor12", "seven two-digit fields"),
+        ("03-01-09-01-02-01-12", "emotion 09 is outside 01-08"),
+        ("03-01-06-01-02-01-25", "actor 25 is outside 01-24"),
+        ("04-01-06-01-02-01-12", "modality 04 is outside 01-03"),
+        ("03-01-06-03-02-01-12", "intensity 03"),
+        ("03-01-01-02-01-01-12", "neutral (emotion 01) has no strong intensity"),
+    ],
+)
 def test_parse_name_rejects(stem, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         rv.parse_name(stem)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("1-20", set(range(1, 21))), ("21,22", {21, 22}), ("1-3, 7", {1, 2, 3, 7}), ("", set()),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1-20", set(range(1, 21))),
+        ("21,22", {21, 22}),
+        ("1-3, 7", {1, 2, 3, 7}),
+        ("", set()),
+    ],
+)
 def test_parse_actors(text, expected):
     assert rv.parse_actors(text) == expected
 
@@ -225,8 +234,9 @@ def test_empty_split_is_an_error(corpus, tmp_path):
 
 
 def test_command_line(corpus, tmp_path, capsys):
-    assert rv.main(["prepare", str(corpus), str(tmp_path / "data"), "--dev_actors", "21",
-                    "--test_actors", "22-24"]) == 0
+    assert (
+        rv.main(["prepare", str(corpus), str(tmp_path / "data"), "--dev_actors", "21", "--test_actors", "22-24"]) == 0
+    )
     assert len(read(tmp_path / "data" / "test" / "text")) == 24
     assert rv.main(["prepare", str(tmp_path / "missing"), str(tmp_path / "d2")]) == 1
     assert "missing: not a directory" in capsys.readouterr().err

@@ -40,8 +40,11 @@ def copy(upper, tmp_path) -> Path:
 def data_files(out: Path, suffix: str = "") -> dict:
     """{set: (text, utt2spk, wav.scp keys)}."""
     return {
-        s: (read_map(out / f"{s}{suffix}" / "text"), read_map(out / f"{s}{suffix}" / "utt2spk"),
-            sorted(read_map(out / f"{s}{suffix}" / "wav.scp")))
+        s: (
+            read_map(out / f"{s}{suffix}" / "text"),
+            read_map(out / f"{s}{suffix}" / "utt2spk"),
+            sorted(read_map(out / f"{s}{suffix}" / "wav.scp")),
+        )
         for s in SETS
     }
 
@@ -61,8 +64,21 @@ def test_phone_map_folds_61_to_48_and_39():
     assert all(len(m) == 61 and m["q"] is None for m in maps.values())
     assert [len({v for v in m.values() if v}) for m in maps.values()] == [60, 48, 39]
     assert all(maps[60][p] == p for p in maps[60] if p != "q")
-    folded39 = {"ao": "aa", "ax": "ah", "ax-h": "ah", "axr": "er", "el": "l", "em": "m", "en": "n",
-                "eng": "ng", "nx": "n", "hv": "hh", "ix": "ih", "ux": "uw", "zh": "sh"}
+    folded39 = {
+        "ao": "aa",
+        "ax": "ah",
+        "ax-h": "ah",
+        "axr": "er",
+        "el": "l",
+        "em": "m",
+        "en": "n",
+        "eng": "ng",
+        "nx": "n",
+        "hv": "hh",
+        "ix": "ih",
+        "ux": "uw",
+        "zh": "sh",
+    }
     assert {p: maps[39][p] for p in folded39} == folded39
     silences = ("h#", "pau", "epi", "bcl", "dcl", "gcl", "pcl", "tcl", "kcl")
     assert {maps[39][p] for p in silences} == {"sil"}
@@ -107,8 +123,13 @@ def test_sets_speakers_and_phone_transcripts(prepared):
         where = speakers[utt.spk]
         if names[utt.uttid].startswith("SA"):
             continue
-        name = ("dev" if where.timit_id in timit.DEV_SPEAKERS
-                else "test" if where.timit_id in timit.CORE_TEST_SPEAKERS else "train")
+        name = (
+            "dev"
+            if where.timit_id in timit.DEV_SPEAKERS
+            else "test"
+            if where.timit_id in timit.CORE_TEST_SPEAKERS
+            else "train"
+        )
         labels = [seg.label for seg in phones[utt.uttid]]
         expected[name][f"{where.timit_id}_{names[utt.uttid]}"] = " ".join(timit.map_phones(labels, phone_map, ""))
     files = data_files(out)
@@ -146,13 +167,26 @@ def test_audio_check_wants_16k_mono_non_empty_sphere(tmp_path):
         timit.check_audio(rate8k)
     with pytest.raises(ValueError, match=rf"{stereo}: expected 16000 Hz mono audio, found 16000 Hz, 2 channel"):
         timit.check_audio(stereo)
-    with pytest.raises(ValueError, match=rf"{empty}: expected 16000 Hz mono audio, found 16000 Hz, 1 channel\(s\), 0 samples"):
+    with pytest.raises(
+        ValueError, match=rf"{empty}: expected 16000 Hz mono audio, found 16000 Hz, 1 channel\(s\), 0 samples"
+    ):
         timit.check_audio(empty)
     # shorten-compressed SPHERE (some non-LDC copies): libsndfile does not decode it
     shorten = tmp_path / "shorten.WAV"
-    header = "\n".join(["NIST_1A", "   1024", "channel_count -i 1", "sample_count -i 100", "sample_rate -i 16000",
-                        "sample_n_bytes -i 2", "sample_byte_format -s2 01",
-                        "sample_coding -s26 pcm,embedded-shorten-v2.00", "end_head", ""])
+    header = "\n".join(
+        [
+            "NIST_1A",
+            "   1024",
+            "channel_count -i 1",
+            "sample_count -i 100",
+            "sample_rate -i 16000",
+            "sample_n_bytes -i 2",
+            "sample_byte_format -s2 01",
+            "sample_coding -s26 pcm,embedded-shorten-v2.00",
+            "end_head",
+            "",
+        ]
+    )
     shorten.write_bytes(header.encode().ljust(1024, b" ") + bytes(200))
     with pytest.raises(ValueError, match=rf"{shorten}: expected NIST SPHERE audio, libsndfile says: .*unimplemented"):
         timit.check_audio(shorten)
@@ -213,10 +247,10 @@ def test_bad_utterances_are_excluded_and_listed(copy, tmp_path):
     files = {p.name: p for p in dev_dir.iterdir()}
     sx = sorted(n[:-4] for n in files if n.startswith("SX") and n.endswith(".WAV"))[0]
     si, si2, si3 = sorted(n[:-4] for n in files if n.startswith("SI") and n.endswith(".WAV"))[:3]
-    files[f"{sx}.PHN"].unlink()                                     # missing transcript
-    files[f"{si}.WAV"].write_bytes(b"RIFF not a sphere file")       # corrupt audio
+    files[f"{sx}.PHN"].unlink()  # missing transcript
+    files[f"{si}.WAV"].write_bytes(b"RIFF not a sphere file")  # corrupt audio
     files[f"{si2}.PHN"].write_text("0 100 h#\nnot a phone line\n")  # malformed transcript
-    files[f"{si3}.WAV"].unlink()                                    # missing audio
+    files[f"{si3}.WAV"].unlink()  # missing audio
     results = timit.prepare_timit(copy, tmp_path, PHONE_MAP)
     reasons = excluded(tmp_path / "dev")
     assert reasons == {

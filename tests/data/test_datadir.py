@@ -39,8 +39,9 @@ UTTS = [("a-1", "a"), ("a-2", "a"), ("a-3", "a"), ("b-1", "b"), ("b-2", "b"), ("
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "espnet_ext.bin.datadir", *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "espnet_ext.bin.datadir", *map(str, args)], capture_output=True, text=True
+    )
 
 
 # ----------------------------------------------------------------------------- read/write
@@ -104,7 +105,11 @@ def test_validate_ok(tmp_path):
         ("text", "a-1 x\na-1 x\n", "text:2: duplicate key 'a-1'"),
         ("text", b"a-1 x\na-2 \xff\xfe\n", "text:2: not UTF-8: byte 0xff"),
         ("text", "a-1 x\na-2 x\na-3 x\nb-1 x\nc-1 x\n", "text: no entry for utterance 'b-2' (utt2spk line 5)"),
-        ("wav.scp", "a-1 x\na-2 x\na-3 x\nb-1 x\nb-2 x\nc-1 x\nd-1 x\n", "wav.scp:7: utterance 'd-1' is not in utt2spk"),
+        (
+            "wav.scp",
+            "a-1 x\na-2 x\na-3 x\nb-1 x\nb-2 x\nc-1 x\nd-1 x\n",
+            "wav.scp:7: utterance 'd-1' is not in utt2spk",
+        ),
         ("wav.scp", "", "wav.scp: empty file"),
         ("utt2num_samples", "a-1 10\na-2 0\n", "utt2num_samples:2: '0' is not a positive integer"),
         ("spk2utt", "a a-1 a-2 a-3\nb b-1\nc c-1 b-2\n", "spk2utt:3: utterance 'b-2' listed under 'c' but utt2spk"),
@@ -137,13 +142,16 @@ def test_validate_cli_exit_status(tmp_path):
 
 
 def test_fix_drops_and_lists_every_utterance(tmp_path):
-    path = write_files(tmp_path / "d", {
-        "wav.scp": "u3 c.wav\nu1 a.wav\nu2 b.wav\nu1 a.wav\nu5 e.wav\nu6 f.wav\n",
-        "text": b"u1 hello\nu2 world\nu4 no audio here\nu5 caf\xe9\nu6 one\nu6 two\n",
-        "utt2spk": "u1 s1\nu2 s2\nu3 s1\nu4 s1\nu5 s1\nu6 s1\n",
-        "spk2utt": "s1 u1 u9\n",
-        "feats_type": "raw\n",
-    })
+    path = write_files(
+        tmp_path / "d",
+        {
+            "wav.scp": "u3 c.wav\nu1 a.wav\nu2 b.wav\nu1 a.wav\nu5 e.wav\nu6 f.wav\n",
+            "text": b"u1 hello\nu2 world\nu4 no audio here\nu5 caf\xe9\nu6 one\nu6 two\n",
+            "utt2spk": "u1 s1\nu2 s2\nu3 s1\nu4 s1\nu5 s1\nu6 s1\n",
+            "spk2utt": "s1 u1 u9\n",
+            "feats_type": "raw\n",
+        },
+    )
     original = {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
     dropped = dd.fix_data_dir(path)
     assert dropped == {
@@ -153,7 +161,11 @@ def test_fix_drops_and_lists_every_utterance(tmp_path):
         "u6": f"conflicting lines 5 and 6 in {path}/text",
     }
     assert (path / ".backup" / "dropped.txt").read_text().splitlines() == [
-        "u3 no transcript", "u4 no audio", f"u5 {dropped['u5']}", f"u6 {dropped['u6']}"]
+        "u3 no transcript",
+        "u4 no audio",
+        f"u5 {dropped['u5']}",
+        f"u6 {dropped['u6']}",
+    ]
     assert (path / "wav.scp").read_text() == "u1 a.wav\nu2 b.wav\n"
     assert (path / "text").read_text() == "u1 hello\nu2 world\n"
     assert (path / "spk2utt").read_text() == "s1 u1\ns2 u2\n"
@@ -232,8 +244,12 @@ def test_split_by_utterance_is_balanced_and_contiguous(tmp_path):
 
 
 def test_split_by_speaker_keeps_speakers_whole(tmp_path):
-    utts = [(f"a-{i}", "a") for i in range(5)] + [(f"b-{i}", "b") for i in range(3)] + \
-           [(f"c-{i}", "c") for i in range(2)] + [("d-0", "d"), ("e-0", "e")]
+    utts = (
+        [(f"a-{i}", "a") for i in range(5)]
+        + [(f"b-{i}", "b") for i in range(3)]
+        + [(f"c-{i}", "c") for i in range(2)]
+        + [("d-0", "d"), ("e-0", "e")]
+    )
     src = make_dir(tmp_path / "d", utts)
     parts = [dd.load_data_dir(p) for p in dd.split_data_dir(src, 3, by_speaker=True)]
     assert [sorted(set(p.utt2spk.values())) for p in parts] == [["a"], ["b", "e"], ["c", "d"]]
@@ -340,12 +356,15 @@ def test_validate_spk2utt_same_pairs_in_another_order_passes(tmp_path):
     assert dd.validate_data_dir(path) == len(UTTS)
 
 
-@pytest.mark.parametrize("spk2utt, message", [
-    ("a a-1 a-2 a-3\nb b-1 b-2 b-2\nc c-1\n", "spk2utt:2: utterance 'b-2' listed again"),
-    ("a a-1 a-2 a-3\nb b-1 b-2\nc c-1 x-9\n", "spk2utt:3: utterance 'x-9' is not in utt2spk"),
-    ("a a-1 a-2 b-1\nb a-3 b-2\nc c-1\n", "spk2utt:1: utterance 'b-1' listed under 'a'"),
-    ("a a-1 a-2 a-3\nc c-1\nb b-1 b-2\n", "spk2utt:3: key 'b' sorts before 'c' of line 2"),
-])
+@pytest.mark.parametrize(
+    "spk2utt, message",
+    [
+        ("a a-1 a-2 a-3\nb b-1 b-2 b-2\nc c-1\n", "spk2utt:2: utterance 'b-2' listed again"),
+        ("a a-1 a-2 a-3\nb b-1 b-2\nc c-1 x-9\n", "spk2utt:3: utterance 'x-9' is not in utt2spk"),
+        ("a a-1 a-2 b-1\nb a-3 b-2\nc c-1\n", "spk2utt:1: utterance 'b-1' listed under 'a'"),
+        ("a a-1 a-2 a-3\nc c-1\nb b-1 b-2\n", "spk2utt:3: key 'b' sorts before 'c' of line 2"),
+    ],
+)
 def test_validate_spk2utt_differences_name_the_line(tmp_path, spk2utt, message):
     path = make_dir(tmp_path / "d", UTTS)
     write_files(path, {"spk2utt": spk2utt})
@@ -370,10 +389,13 @@ def _write_with(path, utts):
     return writer
 
 
-@pytest.mark.parametrize("utts", [
-    UTTS,  # speakers contiguous and rising: spk2utt streamed
-    [("a-1", "z"), ("a-2", "y"), ("b-1", "z"), ("c-1", "a")],  # neither: derived at the end
-])
+@pytest.mark.parametrize(
+    "utts",
+    [
+        UTTS,  # speakers contiguous and rising: spk2utt streamed
+        [("a-1", "z"), ("a-2", "y"), ("b-1", "z"), ("c-1", "a")],  # neither: derived at the end
+    ],
+)
 def test_sorted_writer_equals_write_data_dir(tmp_path, utts):
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "text").write_text("stale\n")  # a known file not written: removed
@@ -414,25 +436,35 @@ def test_from_manifest_takes_one_set_sorted_with_absolute_paths(tmp_path):
     assert dd.data_dir_from_manifest(tmp_path / "corpus" / "manifest.tsv", tmp_path / "unl", "unlabeled") == 2
     data = dd.load_data_dir(tmp_path / "unl")
     assert data.utts == ["s1-unlabeled-1", "s1-unlabeled-2"]
-    assert data.utt_maps["wav.scp"] == {"s1-unlabeled-1": "/abs/one.flac",
-                                        "s1-unlabeled-2": f"{root}/wav/unlabeled/s1-unlabeled-2.flac"}
+    assert data.utt_maps["wav.scp"] == {
+        "s1-unlabeled-1": "/abs/one.flac",
+        "s1-unlabeled-2": f"{root}/wav/unlabeled/s1-unlabeled-2.flac",
+    }
     assert data.utt_maps["text"] == {"s1-unlabeled-1": "", "s1-unlabeled-2": "second one"}
     assert (tmp_path / "unl" / "spk2utt").read_text() == "s1 s1-unlabeled-1 s1-unlabeled-2\n"
     dd.validate_data_dir(tmp_path / "unl")
     # --no-text through the CLI; the old directory's files do not survive
-    proc = run_cli("from_manifest", tmp_path / "corpus" / "manifest.tsv", tmp_path / "unl",
-                   "--set", "train", "--no-text")
+    proc = run_cli(
+        "from_manifest", tmp_path / "corpus" / "manifest.tsv", tmp_path / "unl", "--set", "train", "--no-text"
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "unl").iterdir()) == ["spk2utt", "utt2spk", "wav.scp"]
     assert (tmp_path / "unl" / "utt2spk").read_text() == "s2-train-1 s2\n"
 
 
-@pytest.mark.parametrize("content, set_name, message", [
-    ("uttid\tset\tpath\ttext\nu\ttrain\tu.flac\tx\n", "train", r"no column spk in its header \(uttid set path text\)"),
-    (MANIFEST + "s3-train-2\ttrain\ts3\n", "train", r"manifest.tsv:5: 3 field\(s\); expected 6"),
-    (MANIFEST + MANIFEST.splitlines(keepends=True)[1], "train", "manifest.tsv:5: utterance id s2-train-1 repeated"),
-    (MANIFEST, "dev", "no row of set dev; its sets: train, unlabeled"),
-])
+@pytest.mark.parametrize(
+    "content, set_name, message",
+    [
+        (
+            "uttid\tset\tpath\ttext\nu\ttrain\tu.flac\tx\n",
+            "train",
+            r"no column spk in its header \(uttid set path text\)",
+        ),
+        (MANIFEST + "s3-train-2\ttrain\ts3\n", "train", r"manifest.tsv:5: 3 field\(s\); expected 6"),
+        (MANIFEST + MANIFEST.splitlines(keepends=True)[1], "train", "manifest.tsv:5: utterance id s2-train-1 repeated"),
+        (MANIFEST, "dev", "no row of set dev; its sets: train, unlabeled"),
+    ],
+)
 def test_from_manifest_errors_name_the_file(tmp_path, content, set_name, message):
     write_files(tmp_path, {"manifest.tsv": content})
     with pytest.raises(ValueError, match=message):

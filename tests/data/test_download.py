@@ -10,8 +10,8 @@ import sys
 import tarfile
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
 
 import pytest
 
@@ -23,10 +23,10 @@ PAYLOAD = bytes(range(256)) * 4000 + b"tail"  # ~1 MB, not a multiple of the chu
 class _Server(http.server.ThreadingHTTPServer):
     """Serves ``files``; records each request's Range header; can cut the first response short."""
 
-    files: Dict[str, bytes]
-    ranges: List[Optional[str]]
+    files: dict[str, bytes]
+    ranges: list[str | None]
     support_range: bool
-    cut_first_after: Optional[int]
+    cut_first_after: int | None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -175,7 +175,8 @@ def test_unknown_scheme_is_rejected(tmp_path: Path) -> None:
         download.fetch("ftp://example.org/x.tgz", tmp_path / "x.tgz")
 
 
-def _tar(path: Path, members: Dict[str, bytes], mode: str = "w:gz", links: Dict[str, str] = {}) -> Path:
+def _tar(path: Path, members: dict[str, bytes], mode: str = "w:gz", links: dict[str, str] | None = None) -> Path:
+    links = links or {}
     with tarfile.open(path, mode) as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
@@ -275,14 +276,16 @@ def test_cli_marker_only_after_extraction(tmp_path: Path) -> None:
 
 
 def test_cli_help_runs_as_module() -> None:
-    proc = subprocess.run([sys.executable, "-m", "espnet_ext.data.download", "--help"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "espnet_ext.data.download", "--help"], capture_output=True, text=True, check=True
+    )
     assert "--done_marker" in proc.stdout and "--md5" in proc.stdout
 
 
 def _copy(tmp_path: Path, found: bool = True, missing=()) -> download.LocalCopy:
-    return download.LocalCopy("corpus-part", tmp_path / "corpus", found, tuple(missing), fix="extract it again",
-                              summary="3 chapters")
+    return download.LocalCopy(
+        "corpus-part", tmp_path / "corpus", found, tuple(missing), fix="extract it again", summary="3 chapters"
+    )
 
 
 def test_needs_download_complete_copy_is_used(tmp_path: Path, caplog) -> None:

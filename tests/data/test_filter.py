@@ -65,8 +65,15 @@ def test_ctc_requirement_counts_adjacent_repeats():
 
 def test_filter_reasons(tmp_path):
     src = make_dump(tmp_path / "src", ENTRIES)
-    removed = filter_data(src, tmp_path / "dst", fs=16000, min_dur=0.1, max_dur=20,
-                          tokenizer=make_tokenizer("char"), frames_fn=frames_from_dict(W2V2))
+    removed = filter_data(
+        src,
+        tmp_path / "dst",
+        fs=16000,
+        min_dur=0.1,
+        max_dur=20,
+        tokenizer=make_tokenizer("char"),
+        frames_fn=frames_from_dict(W2V2),
+    )
     assert removed == {
         "s1-short": "too short: 0.05 s < min_dur 0.1 s",
         "s1-long": "too long: 21 s > max_dur 20 s",
@@ -76,7 +83,8 @@ def test_filter_reasons(tmp_path):
         "s2-tight": "CTC-infeasible: 15 frames < 14 labels + 2 repeats",
     }
     assert (tmp_path / "dst" / "removed.txt").read_text().splitlines() == [
-        f"{u}\t{removed[u]}" for u in dd.sorted_keys(removed)]
+        f"{u}\t{removed[u]}" for u in dd.sorted_keys(removed)
+    ]
     kept = dd.load_data_dir(tmp_path / "dst")
     assert kept.utts == ["s1-edge", "s1-maxedge", "s2-fits"]
     assert dd.validate_data_dir(tmp_path / "dst") == 3
@@ -95,10 +103,12 @@ def test_filter_reasons(tmp_path):
 )
 def test_token_types(tmp_path, token_type, text, labels, repeats):
     need = labels + repeats
-    src = make_dump(tmp_path / "src", {"s-fit": (frames_to_samples(need), text),
-                                       "s-off": (frames_to_samples(need - 1), text)})
-    removed = filter_data(src, tmp_path / "dst", min_dur=0, tokenizer=make_tokenizer(token_type),
-                          frames_fn=frames_from_dict(W2V2))
+    src = make_dump(
+        tmp_path / "src", {"s-fit": (frames_to_samples(need), text), "s-off": (frames_to_samples(need - 1), text)}
+    )
+    removed = filter_data(
+        src, tmp_path / "dst", min_dur=0, tokenizer=make_tokenizer(token_type), frames_fn=frames_from_dict(W2V2)
+    )
     assert removed == {"s-off": f"CTC-infeasible: {need - 1} frames < {labels} labels + {repeats} repeats"}
 
 
@@ -108,17 +118,25 @@ def test_bpe(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(["hello world", "good morning world", "hello again"] * 20) + "\n")
     sentencepiece.SentencePieceTrainer.train(
-        input=str(corpus), model_prefix=str(tmp_path / "bpe"), vocab_size=30, model_type="bpe",
-        character_coverage=1.0, minloglevel=2)
+        input=str(corpus),
+        model_prefix=str(tmp_path / "bpe"),
+        vocab_size=30,
+        model_type="bpe",
+        character_coverage=1.0,
+        minloglevel=2,
+    )
     model = tmp_path / "bpe.model"
     processor = sentencepiece.SentencePieceProcessor(model_file=str(model))
     pieces = processor.encode_as_pieces("hello world")
     labels, repeats = ctc_requirement(pieces)
     need = labels + repeats
-    src = make_dump(tmp_path / "src", {"s-fit": (frames_to_samples(need), "hello world"),
-                                       "s-off": (frames_to_samples(need - 1), "hello world")})
-    removed = filter_data(src, tmp_path / "dst", min_dur=0, tokenizer=make_tokenizer("bpe", model),
-                          frames_fn=frames_from_dict(W2V2))
+    src = make_dump(
+        tmp_path / "src",
+        {"s-fit": (frames_to_samples(need), "hello world"), "s-off": (frames_to_samples(need - 1), "hello world")},
+    )
+    removed = filter_data(
+        src, tmp_path / "dst", min_dur=0, tokenizer=make_tokenizer("bpe", model), frames_fn=frames_from_dict(W2V2)
+    )
     assert removed == {"s-off": f"CTC-infeasible: {need - 1} frames < {labels} labels + {repeats} repeats"}
     with pytest.raises(ValueError, match="expected the sentencepiece model"):
         make_tokenizer("bpe", None)
@@ -127,11 +145,17 @@ def test_bpe(tmp_path):
 def test_nlsyms_count_as_one_label(tmp_path):
     text = "<noise> ab"  # <noise> <space> a b: 4 labels
     src = make_dump(tmp_path / "src", {"s-a": (frames_to_samples(4), text)})
-    filter_data(src, tmp_path / "dst", min_dur=0, tokenizer=make_tokenizer("char", nlsyms=["<noise>"]),
-                frames_fn=frames_from_dict(W2V2))
+    filter_data(
+        src,
+        tmp_path / "dst",
+        min_dur=0,
+        tokenizer=make_tokenizer("char", nlsyms=["<noise>"]),
+        frames_fn=frames_from_dict(W2V2),
+    )
     with pytest.raises(ValueError, match="all 1 utterance"):  # without nlsyms: 10 labels
-        filter_data(src, tmp_path / "dst2", min_dur=0, tokenizer=make_tokenizer("char"),
-                    frames_fn=frames_from_dict(W2V2))
+        filter_data(
+            src, tmp_path / "dst2", min_dur=0, tokenizer=make_tokenizer("char"), frames_fn=frames_from_dict(W2V2)
+        )
 
 
 def test_without_config_skips_ctc_check(tmp_path, caplog):
@@ -161,16 +185,36 @@ def test_cli_with_asr_config(tmp_path):
     config.write_text(yaml.safe_dump(dict(W2V2, encoder_conf={"input_layer": "linear"})))
     assert frames_from_config(config)(frames_to_samples(12)) == 12
     proc = subprocess.run(
-        [sys.executable, "-m", "espnet_ext.bin.filter_data", str(src), str(tmp_path / "dst"), "--fs", "16000",
-         "--min_dur", "0.1", "--max_dur", "20", "--token_type", "char", "--asr_config", str(config)],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "espnet_ext.bin.filter_data",
+            str(src),
+            str(tmp_path / "dst"),
+            "--fs",
+            "16000",
+            "--min_dur",
+            "0.1",
+            "--max_dur",
+            "20",
+            "--token_type",
+            "char",
+            "--asr_config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "removed 2 utterance(s): CTC-infeasible" in proc.stderr
     assert "removed 2 utterance(s): empty transcript" in proc.stderr
     assert "removed 1 utterance(s): too short" in proc.stderr
     assert dd.load_data_dir(tmp_path / "dst").utts == ["s1-edge", "s1-maxedge", "s2-fits"]
-    bad = subprocess.run([sys.executable, "-m", "espnet_ext.bin.filter_data", str(src), str(tmp_path / "x"),
-                          "--token_type", "bpe"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "espnet_ext.bin.filter_data", str(src), str(tmp_path / "x"), "--token_type", "bpe"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and "expected the sentencepiece model for token_type bpe" in bad.stderr
 
 

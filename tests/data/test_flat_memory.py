@@ -20,7 +20,6 @@ shows in both.
 from __future__ import annotations
 
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,8 +63,8 @@ def test_peak_memory_does_not_grow_with_the_number_of_utterances(tmp_path, sourc
         work = tmp_path / f"{run}-{n}"
         tree = build_tree(work, n, sources)
         data = work / "data"
-        stage1 = _peak(lambda: prepare_librispeech(tree, data, [PART]))
-        stage3 = _peak(lambda: format_wav_scp(data / PART.replace("-", "_"), work / "dump", nj=nj))
+        stage1 = _peak(lambda tree=tree, data=data: prepare_librispeech(tree, data, [PART]))
+        stage3 = _peak(lambda data=data, work=work: format_wav_scp(data / PART.replace("-", "_"), work / "dump", nj=nj))
         assert len((work / "dump" / "wav.scp").read_text().splitlines()) == n
         peaks[n].append((stage1, stage3))
     extra = SIZES[1] - SIZES[0]

@@ -13,8 +13,10 @@ import soundfile as sf
 from espnet_ext.data import datadir as dd
 from espnet_ext.data.format import file_name, format_wav_scp
 
-pytestmark = pytest.mark.skipif(shutil.which("sox") is None or shutil.which("flac") is None,
-                                reason="needs the sox and flac programs (Debian packages sox, flac)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("sox") is None or shutil.which("flac") is None,
+    reason="needs the sox and flac programs (Debian packages sox, flac)",
+)
 
 
 def ceil_div(a, b):
@@ -56,13 +58,15 @@ def make_corpus(root: Path):
     corrupt = audio_dir / "corrupt.wav"
     corrupt.write_bytes(np.random.default_rng(7).integers(0, 256, 3000, dtype=np.uint8).tobytes())
     wav_scp = {u: str(p) for u, (p, _, _) in made.items()}
-    wav_scp.update({
-        "corrupt": str(corrupt),
-        "missing": str(audio_dir / "missing.wav"),
-        "pipesox": f"sox {made['good16'][0]} -t wav - |",
-        "pipeflac": f"flac -c -d -s {made['rate48'][0]} |",
-        "pipefail": f"cat {audio_dir / 'nothere.wav'} |",
-    })
+    wav_scp.update(
+        {
+            "corrupt": str(corrupt),
+            "missing": str(audio_dir / "missing.wav"),
+            "pipesox": f"sox {made['good16'][0]} -t wav - |",
+            "pipeflac": f"flac -c -d -s {made['rate48'][0]} |",
+            "pipefail": f"cat {audio_dir / 'nothere.wav'} |",
+        }
+    )
     data = root / "data"
     data.mkdir()
     dd.write_map(data / "wav.scp", wav_scp)
@@ -95,7 +99,8 @@ def test_excluded_list_and_reasons(corpus, tmp_path):
     assert excluded["zero"] == f"zero samples in {audio}/zero.wav (expected at least one sample)"
     assert excluded["pipefail"] == (
         f"pipe 'cat {audio}/nothere.wav' failed with exit status 1: cat: {audio}/nothere.wav: "
-        "No such file or directory (expected a command that writes audio to stdout)")
+        "No such file or directory (expected a command that writes audio to stdout)"
+    )
     assert excluded["corrupt"].startswith(f"cannot decode {audio}/corrupt.wav: soundfile: ")
     assert "; sox: " in excluded["corrupt"]
     lines = (tmp_path / "dump" / "excluded.txt").read_text().splitlines()
@@ -160,7 +165,8 @@ def test_expected_fs_excludes_other_rates(corpus, tmp_path):
     assert set(excluded) == BAD | {"rate44", "rate48", "pipeflac"}
     assert excluded["rate44"] == f"sample rate 44100 Hz in {made['rate44'][0]}, expected one of 8000, 16000 Hz"
     assert excluded["pipeflac"] == (
-        f"sample rate 48000 Hz in pipe 'flac -c -d -s {made['rate48'][0]}', expected one of 8000, 16000 Hz")
+        f"sample rate 48000 Hz in pipe 'flac -c -d -s {made['rate48'][0]}', expected one of 8000, 16000 Hz"
+    )
 
 
 def test_rerun_overwrites_cleanly(corpus, tmp_path):
@@ -206,8 +212,11 @@ def test_logging(corpus, tmp_path, caplog):
 def test_all_bad_fails_but_lists_them(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    for name, content in {"wav.scp": "a /no/a.wav\nb /no/b.wav\n", "utt2spk": "a s\nb s\n",
-                          "spk2utt": "s a b\n"}.items():
+    for name, content in {
+        "wav.scp": "a /no/a.wav\nb /no/b.wav\n",
+        "utt2spk": "a s\nb s\n",
+        "spk2utt": "s a b\n",
+    }.items():
         (data / name).write_text(content)
     with pytest.raises(ValueError, match="all 2 utterance\\(s\\) excluded"):
         format_wav_scp(data, tmp_path / "dump")
@@ -231,17 +240,36 @@ def test_file_name_escapes_slashes():
 def test_cli_parallel_matches_serial(corpus, tmp_path):
     data, _ = corpus
     format_wav_scp(data, tmp_path / "serial", fs=16000, nj=1)
-    proc = subprocess.run([sys.executable, "-m", "espnet_ext.bin.format_wav_scp", str(data), str(tmp_path / "par"),
-                           "--fs", "16000", "--nj", "2", "--audio_format", "flac", "--expected_fs", "8000,16000,44100,48000"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "espnet_ext.bin.format_wav_scp",
+            str(data),
+            str(tmp_path / "par"),
+            "--fs",
+            "16000",
+            "--nj",
+            "2",
+            "--audio_format",
+            "flac",
+            "--expected_fs",
+            "8000,16000,44100,48000",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert " WARNING: excluded missing: no such file" in proc.stderr
     for name in ("utt2num_samples", "text", "utt2spk", "spk2utt", "excluded.txt"):
         assert (tmp_path / "par" / name).read_text() == (tmp_path / "serial" / name).read_text()
     for uttid in dd.read_map(tmp_path / "par" / "wav.scp"):
         assert np.array_equal(read_dump(tmp_path / "par", uttid)[0], read_dump(tmp_path / "serial", uttid)[0])
-    bad = subprocess.run([sys.executable, "-m", "espnet_ext.bin.format_wav_scp", str(data), str(tmp_path / "x"),
-                          "--expected_fs", "16k"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "espnet_ext.bin.format_wav_scp", str(data), str(tmp_path / "x"), "--expected_fs", "16k"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "expected comma-separated sample rates" in bad.stderr
 
 

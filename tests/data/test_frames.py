@@ -79,8 +79,12 @@ def test_config_matches_espnet_frontend_plus_conformer(tmp_path, input_layer):
         encoder_conf["input_layer"] = input_layer
     n_mels = 8 if input_layer is None else 80  # no input layer: features must already be output_size wide
     frontend_conf = dict(n_fft=400, hop_length=160, n_mels=n_mels)
-    fn = fr.frames_from_config(write_config(tmp_path, dict(
-        frontend="default", frontend_conf=frontend_conf, encoder="conformer", encoder_conf=encoder_conf)))
+    fn = fr.frames_from_config(
+        write_config(
+            tmp_path,
+            dict(frontend="default", frontend_conf=frontend_conf, encoder="conformer", encoder_conf=encoder_conf),
+        )
+    )
     frontend = DefaultFrontend(**frontend_conf).eval()
     encoder = ConformerEncoder(input_size=n_mels, **encoder_conf).eval()
 
@@ -101,10 +105,8 @@ ENCODER_CLASSES = {
     "branchformer": "espnet2.asr.encoder.branchformer_encoder:BranchformerEncoder",
     "e_branchformer": "espnet2.asr.encoder.e_branchformer_encoder:EBranchformerEncoder",
     "e_branchformer_ctc": "espnet2.asr.encoder.e_branchformer_ctc_encoder:EBranchformerCTCEncoder",
-    "contextual_block_transformer":
-        "espnet2.asr.encoder.contextual_block_transformer_encoder:ContextualBlockTransformerEncoder",
-    "contextual_block_conformer":
-        "espnet2.asr.encoder.contextual_block_conformer_encoder:ContextualBlockConformerEncoder",
+    "contextual_block_transformer": "espnet2.asr.encoder.contextual_block_transformer_encoder:ContextualBlockTransformerEncoder",  # noqa: E501
+    "contextual_block_conformer": "espnet2.asr.encoder.contextual_block_conformer_encoder:ContextualBlockConformerEncoder",  # noqa: E501
     "transformer_multispkr": "espnet2.asr.encoder.transformer_encoder_multispkr:TransformerEncoder",
     "multiconv_conformer": "espnet2.asr.encoder.multiconvformer_encoder:MultiConvConformerEncoder",
     "linear": "espnet2.asr.encoder.linear_encoder:LinearEncoder",
@@ -128,15 +130,27 @@ def torch_conv_stack(layers):
 
 @pytest.mark.parametrize(
     "conv_layers",
-    [None, "[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2", [[64, 10, 5], [64, 8, 4], [64, 4, 2]],
-     "[(32, 10, 5), (32, 3, 2)] + [(32, 2, 2)]"],
+    [
+        None,
+        "[(512, 10, 5)] + [(512, 3, 2)] * 4 + [(512, 2, 2)] * 2",
+        [[64, 10, 5], [64, 8, 4], [64, 4, 2]],
+        "[(32, 10, 5), (32, 3, 2)] + [(32, 2, 2)]",
+    ],
     ids=["default", "fairseq-string", "list", "string-short"],
 )
 def test_wav2vec2_conv_arithmetic_matches_torch_conv1d(tmp_path, conv_layers):
     frontend_conf = {} if conv_layers is None else {"conv_layers": conv_layers}
-    fn = fr.frames_from_config(write_config(tmp_path, dict(
-        frontend="wav2vec2", frontend_conf=frontend_conf, encoder="transformer",
-        encoder_conf=dict(input_layer=None))))
+    fn = fr.frames_from_config(
+        write_config(
+            tmp_path,
+            dict(
+                frontend="wav2vec2",
+                frontend_conf=frontend_conf,
+                encoder="transformer",
+                encoder_conf=dict(input_layer=None),
+            ),
+        )
+    )
     layers = fr.WAV2VEC2_CONV_LAYERS if conv_layers is None else fr.parse_conv_layers(conv_layers)
     stack = torch_conv_stack(layers)
     for n in LENGTHS:
@@ -172,8 +186,15 @@ def test_length_adaptor_matches_espnet(tmp_path):
     from espnet2.asr.postencoder.length_adaptor_postencoder import LengthAdaptorPostEncoder
 
     post = LengthAdaptorPostEncoder(input_size=4, length_adaptor_n_layers=2).eval()
-    fn = fr.frames_from_dict(dict(frontend="s3prl", encoder="transformer", encoder_conf={"input_layer": "linear"},
-                                  postencoder="length_adaptor", postencoder_conf={"length_adaptor_n_layers": 2}))
+    fn = fr.frames_from_dict(
+        dict(
+            frontend="s3prl",
+            encoder="transformer",
+            encoder_conf={"input_layer": "linear"},
+            postencoder="length_adaptor",
+            postencoder_conf={"length_adaptor_n_layers": 2},
+        )
+    )
     lengths = [n for n in LENGTHS if n >= 4000]
     frames = [fr.FRONTEND_LENGTHS["s3prl"](n, {}) for n in lengths]
     with torch.no_grad():
@@ -189,8 +210,11 @@ def test_given_encoder_and_frontend_lengths_replace_the_builtin_arithmetic():
     assert fr.frames_from_dict(config)(16000) == ((49 - 1) // 2 - 1) // 2  # without it: the input_layer's
     fn = fr.frames_from_dict(config, encoder_lengths={"test_downsampler": halve})
     assert fn(16000) == 49 // 3
-    fn = fr.frames_from_dict(dict(config, frontend="every_100"), frontend_lengths={"every_100": lambda n, c: n // 100},
-                             encoder_lengths={"test_downsampler": halve})
+    fn = fr.frames_from_dict(
+        dict(config, frontend="every_100"),
+        frontend_lengths={"every_100": lambda n, c: n // 100},
+        encoder_lengths={"test_downsampler": halve},
+    )
     assert fn(16000) == 160 // 3
 
 
@@ -207,14 +231,22 @@ def test_too_short_gives_zero_frames():
         (dict(frontend="default", encoder="rnn"), "encoder 'rnn' has no input_layer"),
         (dict(frontend="default"), "encoder 'rnn' has no input_layer"),
         (dict(encoder="transformer", encoder_conf={"input_layer": "conv3d"}), "input_layer 'conv3d' unknown"),
-        (dict(frontend="wav2vec2", frontend_conf={"conv_layers": [[512, 10]]}, encoder="conformer"),
-         "frontend_conf.conv_layers: layer [512, 10]; expected [dim, kernel, stride]"),
-        (dict(frontend="wav2vec2", frontend_conf={"conv_layers": "[(512, 10, 5)] - 1"}, encoder="conformer"),
-         "unsupported expression"),
-        (dict(frontend="wav2vec2", frontend_conf={"conv_layers": "__import__('os')"}, encoder="conformer"),
-         "unsupported expression"),
-        (dict(frontend="wav2vec2", frontend_conf={"conv_layers": "[(1, 2, 3)] * 10000000"}, encoder="conformer"),
-         "unsupported expression"),
+        (
+            dict(frontend="wav2vec2", frontend_conf={"conv_layers": [[512, 10]]}, encoder="conformer"),
+            "frontend_conf.conv_layers: layer [512, 10]; expected [dim, kernel, stride]",
+        ),
+        (
+            dict(frontend="wav2vec2", frontend_conf={"conv_layers": "[(512, 10, 5)] - 1"}, encoder="conformer"),
+            "unsupported expression",
+        ),
+        (
+            dict(frontend="wav2vec2", frontend_conf={"conv_layers": "__import__('os')"}, encoder="conformer"),
+            "unsupported expression",
+        ),
+        (
+            dict(frontend="wav2vec2", frontend_conf={"conv_layers": "[(1, 2, 3)] * 10000000"}, encoder="conformer"),
+            "unsupported expression",
+        ),
         (dict(preencoder="sinc", encoder="conformer"), "preencoder 'sinc'"),
         (dict(encoder="conformer", postencoder="hugging_face_transformers"), "postencoder 'hugging_face_transformers'"),
     ],

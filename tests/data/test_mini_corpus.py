@@ -40,9 +40,7 @@ def test_every_text_line_has_audio_and_nothing_else(corpus):
 def test_tables_sorted_and_ids_well_formed(corpus):
     for lang, (speakers, utts) in corpus.items():
         for name in ("text", "utt2spk", "spk2info"):
-            keys = [
-                line.split(" ", 1)[0] for line in (CORPUS / lang / name).read_text().splitlines()
-            ]
+            keys = [line.split(" ", 1)[0] for line in (CORPUS / lang / name).read_text().splitlines()]
             assert keys == sorted(keys), f"{lang}/{name}"
         for utt in utts:
             assert re.fullmatch(rf"s\d\d-{lang}-\d{{4}}", utt.uttid)
@@ -120,12 +118,8 @@ def test_shipped_text_is_the_seed_0_plan(corpus):
     assert plan != mc.plan_corpus(1)
     for lang, (speakers, utts) in corpus.items():
         planned_speakers, planned = plan[lang]
-        assert [(u.uttid, u.spk, u.text) for u in planned] == [
-            (u.uttid, u.spk, u.text) for u in utts
-        ]
-        assert {s.spk: s.voice for s in planned_speakers} == {
-            spk: info["voice"] for spk, info in speakers.items()
-        }
+        assert [(u.uttid, u.spk, u.text) for u in planned] == [(u.uttid, u.spk, u.text) for u in utts]
+        assert {s.spk: s.voice for s in planned_speakers} == {spk: info["voice"] for spk, info in speakers.items()}
 
 
 def test_timit_phone_set_and_mapping():

@@ -90,9 +90,7 @@ def test_librispeech_parts_need_enough_speakers():
 # TIMIT
 # ---------------------------------------------------------------------------------------------
 
-TIMIT_UPPER = re.compile(
-    r"TIMIT/(TRAIN|TEST)/DR[1-8]/[MF][A-Z]{3}\d/(SA[12]|SX\d+|SI\d+)\.(WAV|PHN|WRD|TXT)"
-)
+TIMIT_UPPER = re.compile(r"TIMIT/(TRAIN|TEST)/DR[1-8]/[MF][A-Z]{3}\d/(SA[12]|SX\d+|SI\d+)\.(WAV|PHN|WRD|TXT)")
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +103,7 @@ def test_timit_upper_case_layout(timit):
     assert count == 240
     files = _files(root.parent)
     assert len(files) == 4 * 240
-    assert all(TIMIT_UPPER.fullmatch(f) for f in files), [
-        f for f in files if not TIMIT_UPPER.fullmatch(f)
-    ][:3]
+    assert all(TIMIT_UPPER.fullmatch(f) for f in files), [f for f in files if not TIMIT_UPPER.fullmatch(f)][:3]
     speakers = {}
     for f in files:
         _, part, region, spk, name = f.split("/")
@@ -115,10 +111,7 @@ def test_timit_upper_case_layout(timit):
     for names in speakers.values():
         assert {"SA1", "SA2"} <= names
         assert any(n.startswith("SX") for n in names) and any(n.startswith("SI") for n in names)
-    sa1 = {
-        (root / part / region / spk / "SA1.TXT").read_text().split(" ", 2)[2]
-        for part, region, spk in speakers
-    }
+    sa1 = {(root / part / region / spk / "SA1.TXT").read_text().split(" ", 2)[2] for part, region, spk in speakers}
     assert len(sa1) == 1  # every speaker reads the same SA1 sentence
 
 
@@ -155,13 +148,21 @@ def test_timit_files_content(timit):
         header = {name: value for name, _, value in (line.split(" ", 2) for line in lines[2:-2])}
         n = int(header.pop("sample_count"))
         samples = np.frombuffer(raw[1024:], "<i2")
-        assert header == {  # the fields of LDC's TIMIT headers, in their order
-            "database_id": "TIMIT", "database_version": "1.0",
-            "utterance_id": f"{spk_dir.name[1:]}_{wav.stem}".lower(),  # "aks0_sa1"
-            "channel_count": "1", "sample_rate": "16000",
-            "sample_min": str(samples.min()), "sample_max": str(samples.max()),
-            "sample_n_bytes": "2", "sample_byte_format": "01", "sample_sig_bits": "16",
-        }
+        assert (
+            header
+            == {  # the fields of LDC's TIMIT headers, in their order
+                "database_id": "TIMIT",
+                "database_version": "1.0",
+                "utterance_id": f"{spk_dir.name[1:]}_{wav.stem}".lower(),  # "aks0_sa1"
+                "channel_count": "1",
+                "sample_rate": "16000",
+                "sample_min": str(samples.min()),
+                "sample_max": str(samples.max()),
+                "sample_n_bytes": "2",
+                "sample_byte_format": "01",
+                "sample_sig_bits": "16",
+            }
+        )
         assert list(header)[:3] == ["database_id", "database_version", "utterance_id"]
         assert len(samples) == n
         audio, rate = sf.read(str(wav), dtype="int16")  # what the TIMIT preparation reads them with
@@ -181,17 +182,12 @@ def test_timit_files_content(timit):
 
 
 def test_timit_lower_case_via_cli(timit, out):
-    result = ml.main(
-        ["timit", "--corpus", str(CORPUS), "--out", str(out / "timit_lower"), "--case", "lower"]
-    )
+    result = ml.main(["timit", "--corpus", str(CORPUS), "--out", str(out / "timit_lower"), "--case", "lower"])
     assert result.path.name == "timit" and result.count == 240
     files = _files(result.path.parent)
     assert all(f == f.lower() for f in files)
     assert files == sorted(f.lower() for f in _files(timit.path.parent))
-    assert (
-        sf.info(str(result.path / files[0].split("/", 1)[1].rsplit(".", 1)[0]) + ".wav").samplerate
-        == 16000
-    )
+    assert sf.info(str(result.path / files[0].split("/", 1)[1].rsplit(".", 1)[0]) + ".wav").samplerate == 16000
 
 
 def test_timit_names_need_distinct_readings():
@@ -270,9 +266,7 @@ def test_aishell_layout(aishell):
         assert re.fullmatch(rf"BAC009{spk}W\d{{4}}\.wav", wav.name)
         assert split_of.setdefault(spk, split) == split
     assert Counter(split_of.values()) == {"train": 4, "dev": 1, "test": 1}
-    assert (
-        split_of["S0002"] == "train" and split_of["S0724"] == "dev" and split_of["S0764"] == "test"
-    )
+    assert split_of["S0002"] == "train" and split_of["S0724"] == "dev" and split_of["S0764"] == "test"
     info = sf.info(str(wavs[0]))
     assert (info.samplerate, info.format, info.subtype) == (16000, "WAV", "PCM_16")
     lines = (root / "transcript" / ml.AISHELL_TRANSCRIPT).read_text(encoding="utf-8").splitlines()
@@ -290,21 +284,15 @@ def test_aishell_tarballs_unpack_to_the_tree(aishell, out, tmp_path):
     ]
     names = _extract_tar(result.path / "data_aishell.tgz", tmp_path)
     inner = sorted(n for n in names if n.endswith(".tar.gz"))
-    assert inner == sorted(
-        f"data_aishell/wav/{p.name}.tar.gz" for p in aishell.path.glob("wav/*/*")
-    )
+    assert inner == sorted(f"data_aishell/wav/{p.name}.tar.gz" for p in aishell.path.glob("wav/*/*"))
     for name in inner:
         members = _extract_tar(tmp_path / name, tmp_path / "data_aishell" / "wav")
         spk = Path(name).name[: -len(".tar.gz")]
-        assert all(
-            re.fullmatch(rf"(train|dev|test)/{spk}(/BAC009{spk}W\d{{4}}\.wav)?", m) for m in members
-        )
+        assert all(re.fullmatch(rf"(train|dev|test)/{spk}(/BAC009{spk}W\d{{4}}\.wav)?", m) for m in members)
         (tmp_path / name).unlink()
     assert _files(tmp_path / "data_aishell") == _files(aishell.path)
     _extract_tar(result.path / "resource_aishell.tgz", tmp_path)
-    lexicon = (
-        (tmp_path / "resource_aishell" / "lexicon.txt").read_text(encoding="utf-8").splitlines()
-    )
+    lexicon = (tmp_path / "resource_aishell" / "lexicon.txt").read_text(encoding="utf-8").splitlines()
     assert "北京 b ei3 j ing1" in lexicon
     assert {w for w, _ in mc.ZH_WORDS} <= {line.split()[0] for line in lexicon}
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -33,8 +32,9 @@ def recipe_run(corpus_recipe, run_recipe, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("aishell")
     mini_layouts.write_aishell(mini_layouts.DEFAULT_CORPUS, tmp / "openslr", tarballs=True)
     recipe = corpus_recipe("aishell", tmp / "asr1", f"AISHELL={tmp / 'db'}\n")
-    stage1 = run_recipe(recipe, "--stage", "1", "--stop_stage", "1",
-                        "--local_data_opts", f"--base_url {(tmp / 'openslr').as_uri()}")
+    stage1 = run_recipe(
+        recipe, "--stage", "1", "--stop_stage", "1", "--local_data_opts", f"--base_url {(tmp / 'openslr').as_uri()}"
+    )
     corrupt = sorted((tmp / "db/data_aishell/wav/train").rglob("*.wav"))[3]
     corrupt.write_bytes(b"RIFF this is not audio" * 10)
     corrupt_test = sorted((tmp / "db/data_aishell/wav/test").rglob("*.wav"))[0]
@@ -62,7 +62,9 @@ def test_download_and_data_dirs(recipe_run):
         utt, words = line.split(maxsplit=1)
         transcript[utt] = words.replace(" ", "")
     for split in ("train", "dev", "test"):
-        text = dict(line.split(maxsplit=1) for line in (recipe / "data" / split / "text").read_text("utf-8").splitlines())
+        text = dict(
+            line.split(maxsplit=1) for line in (recipe / "data" / split / "text").read_text("utf-8").splitlines()
+        )
         on_disk = {p.stem for p in (tmp / "db/data_aishell/wav" / split).rglob("*.wav")}
         assert set(text) == on_disk
         assert all(text[u] == transcript[u] for u in text)
@@ -121,8 +123,10 @@ def test_data_sh_bad_input(case, corpus_recipe, run_recipe, tmp_path):
     result = run_recipe(recipe, "--download", "false", script="local/data.sh", check=False)
     if case == "no_transcript":  # --download false: the completeness check names it before anything is written
         assert result.returncode == 1
-        assert f"AISHELL-1 at {corpus}/data_aishell is incomplete; missing: " \
-               "transcript/aishell_transcript_v0.8.txt" in result.stderr
+        assert (
+            f"AISHELL-1 at {corpus}/data_aishell is incomplete; missing: "
+            "transcript/aishell_transcript_v0.8.txt" in result.stderr
+        )
     else:
         assert result.returncode == 2
         assert f"{corpus}/data_aishell not found: point AISHELL in db.sh" in result.stderr
@@ -139,8 +143,9 @@ def test_data_sh_uses_a_complete_copy_and_refuses_a_partial_one(corpus_recipe, r
     gone = f"--base_url {(tmp_path / 'gone').as_uri()}"
     result = run_recipe(recipe, *gone.split(), script="local/data.sh")
     assert f"AISHELL-1 found complete at {corpus}/data_aishell" in result.stderr and "Downloading" not in result.stderr
-    assert len((recipe / "data/test/text").read_text("utf-8").splitlines()) == \
-        len(list((corpus / "data_aishell/wav/test").rglob("*.wav")))
+    assert len((recipe / "data/test/text").read_text("utf-8").splitlines()) == len(
+        list((corpus / "data_aishell/wav/test").rglob("*.wav"))
+    )
     speaker = sorted((corpus / "data_aishell/wav/test").iterdir())[0]
     shutil.rmtree(speaker)
     (corpus / "data_aishell/wav" / f"{speaker.name}.tar.gz").write_bytes(b"")

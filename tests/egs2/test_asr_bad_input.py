@@ -16,7 +16,8 @@ INJECT = r"""
 # inject bad input into data/train after the real preparation
 d=data/train
 b=$(pwd)/bad_audio
-printf 'bad-corrupt %s/corrupt.flac\nbad-empty %s/empty.wav\nbad-missing %s/missing.wav\nbad-rate %s/rate8k.wav\nbad-utf8 %s/good.wav\nbad-notext %s/good.wav\n' $b $b $b $b $b $b >> $d/wav.scp
+for u in corrupt.flac empty.wav missing.wav rate8k.wav; do echo "bad-${u%%[.8]*} $b/$u" >> $d/wav.scp; done
+printf 'bad-utf8 %s/good.wav\nbad-notext %s/good.wav\n' $b $b >> $d/wav.scp
 printf 'bad-corrupt one\nbad-empty two\nbad-missing three\nbad-rate four\nbad-noaudio five\n' >> $d/text
 printf 'bad-utf8 caf\xe9 \xff\n' >> $d/text
 for u in corrupt empty missing rate utf8 notext noaudio; do echo "bad-$u bad" >> $d/utt2spk; done
@@ -31,7 +32,7 @@ def make_recipe(tmp: Path, corpus: str = None) -> Path:
     db = f'MINI="{corpus}"\n' if corpus else (MINI / "db.sh").read_text()
     (recipe / "db.sh").write_text(db)
     data_sh = recipe / "local" / "data.sh"
-    data_sh.write_text(f"#!/usr/bin/env bash\nset -euo pipefail\n{MINI}/local/data.sh \"$@\"\n{INJECT}")
+    data_sh.write_text(f'#!/usr/bin/env bash\nset -euo pipefail\n{MINI}/local/data.sh "$@"\n{INJECT}')
     data_sh.chmod(0o755)
     bad = recipe / "bad_audio"
     bad.mkdir()
@@ -44,8 +45,7 @@ def make_recipe(tmp: Path, corpus: str = None) -> Path:
 
 
 def run(recipe, env, *args):
-    return subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=900)
 
 
 def listing(path: Path) -> dict:

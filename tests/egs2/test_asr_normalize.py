@@ -13,9 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = ROOT / "egs2" / "mini" / "asr1"
-GLOBAL_MVN = "conf/tuning/train_asr_w2v2_mini_ctc.yaml"   # normalize: global_mvn
+GLOBAL_MVN = "conf/tuning/train_asr_w2v2_mini_ctc.yaml"  # normalize: global_mvn
 NO_NORMALIZE = "conf/tuning/train_asr_w2v2_tiny_ctc.yaml"  # normalize: null
-SHAPES = "exp/asr_stats_train_char_16000"                # shapes of every experiment
+SHAPES = "exp/asr_stats_train_char_16000"  # shapes of every experiment
 MVN = f"{SHAPES}_global_mvn"  # feature statistics: named by the frontend's inputs (another gets _<fingerprint>)
 
 
@@ -34,9 +34,24 @@ def recipe(tmp_path):
 
 
 def asr(run_recipe, recipe: Path, stage: int, config: str, *args: str, check: bool = True):
-    return run_recipe(recipe, "--stage", str(stage), "--stop_stage", str(stage), "--train_set", "train",
-                      "--valid_set", "dev", "--test_sets", "test", "--asr_config", config, *args,
-                      script="./asr.sh", check=check)
+    return run_recipe(
+        recipe,
+        "--stage",
+        str(stage),
+        "--stop_stage",
+        str(stage),
+        "--train_set",
+        "train",
+        "--valid_set",
+        "dev",
+        "--test_sets",
+        "test",
+        "--asr_config",
+        config,
+        *args,
+        script="./asr.sh",
+        check=check,
+    )
 
 
 def stats_files(directory: Path, feats: bool = False) -> None:
@@ -70,8 +85,9 @@ def option(argv: list, name: str) -> list:
 def test_stage_11_without_stage_10_says_which_stage_to_run(recipe, run_recipe):
     result = asr(run_recipe, recipe, 11, GLOBAL_MVN, "--asr_tag", "new", check=False)
     assert result.returncode != 0 and not launched(recipe)
-    assert (f"{MVN}/train/feats_stats.npz not found (normalize: global_mvn): run stage 10 for this "
-            "experiment (--stage 10)") in result.stderr
+    assert (
+        f"{MVN}/train/feats_stats.npz not found (normalize: global_mvn): run stage 10 for this experiment (--stage 10)"
+    ) in result.stderr
     stage_10_records_its_inputs(run_recipe, recipe, GLOBAL_MVN, "--asr_tag", "new")
     stats_files(recipe / MVN)  # the shapes, not the feature statistics
     result = asr(run_recipe, recipe, 11, GLOBAL_MVN, "--asr_tag", "new", check=False)
@@ -81,16 +97,21 @@ def test_stage_11_without_stage_10_says_which_stage_to_run(recipe, run_recipe):
     assert f"{SHAPES}/train/speech_shape not found: run stage 10 first (--stage 10)" in result.stderr
 
 
-@pytest.mark.parametrize("config, feats_normalize, expected", [
-    (GLOBAL_MVN, "config", ["global_mvn", f"stats_file={MVN}/train/feats_stats.npz"]),
-    (GLOBAL_MVN, "none", ["none"]),
-    (GLOBAL_MVN, "utterance_mvn", ["utterance_mvn"]),
-    (NO_NORMALIZE, "config", ["none"]),
-    (NO_NORMALIZE, "global_mvn", ["global_mvn", f"stats_file={MVN}/train/feats_stats.npz"]),
-])
+@pytest.mark.parametrize(
+    "config, feats_normalize, expected",
+    [
+        (GLOBAL_MVN, "config", ["global_mvn", f"stats_file={MVN}/train/feats_stats.npz"]),
+        (GLOBAL_MVN, "none", ["none"]),
+        (GLOBAL_MVN, "utterance_mvn", ["utterance_mvn"]),
+        (NO_NORMALIZE, "config", ["none"]),
+        (NO_NORMALIZE, "global_mvn", ["global_mvn", f"stats_file={MVN}/train/feats_stats.npz"]),
+    ],
+)
 def test_the_option_decides_what_training_normalizes_with(recipe, run_recipe, config, feats_normalize, expected):
     if expected[0] == "global_mvn":
-        stage_10_records_its_inputs(run_recipe, recipe, config, "--asr_tag", "tag", "--feats_normalize", feats_normalize)
+        stage_10_records_its_inputs(
+            run_recipe, recipe, config, "--asr_tag", "tag", "--feats_normalize", feats_normalize
+        )
     stats_files(recipe / (MVN if expected[0] == "global_mvn" else SHAPES), feats=True)
     result = asr(run_recipe, recipe, 11, config, "--asr_tag", "tag", "--feats_normalize", feats_normalize)
     (train,) = launched(recipe)
@@ -101,23 +122,47 @@ def test_the_option_decides_what_training_normalizes_with(recipe, run_recipe, co
     # what ESPnet makes of these options after the config's: the option wins
     from espnet_ext.espnet.tasks import ASRTask
 
-    args = ASRTask.get_parser().parse_args(["--config", str(recipe / config), *train[train.index("--config") + 2:]])
+    args = ASRTask.get_parser().parse_args(["--config", str(recipe / config), *train[train.index("--config") + 2 :]])
     assert args.normalize == (None if expected[0] == "none" else expected[0])
 
 
-@pytest.mark.parametrize("config, feats_normalize, feats_stats, stats_dir", [
-    (GLOBAL_MVN, "config", "true", MVN),
-    (GLOBAL_MVN, "none", "false", SHAPES),
-    (NO_NORMALIZE, "global_mvn", "true", MVN),
-])
-def test_stage_10_collects_feature_statistics_as_the_option_says(recipe, run_recipe, config, feats_normalize,
-                                                                 feats_stats, stats_dir):
+@pytest.mark.parametrize(
+    "config, feats_normalize, feats_stats, stats_dir",
+    [
+        (GLOBAL_MVN, "config", "true", MVN),
+        (GLOBAL_MVN, "none", "false", SHAPES),
+        (NO_NORMALIZE, "global_mvn", "true", MVN),
+    ],
+)
+def test_stage_10_collects_feature_statistics_as_the_option_says(
+    recipe, run_recipe, config, feats_normalize, feats_stats, stats_dir
+):
     for name in ("train", "dev"):
         (recipe / "dump/raw" / name).mkdir(parents=True)
         (recipe / "dump/raw" / name / "wav.scp").write_text("u1 a.wav\n")
-    result = run_recipe(recipe, "--stage", "10", "--stop_stage", "10", "--train_set", "train", "--valid_set", "dev",
-                        "--test_sets", "test", "--asr_config", config, "--asr_tag", "tag", "--feats_normalize",
-                        feats_normalize, "--nj", "1", script="./asr.sh", check=False)
+    result = run_recipe(
+        recipe,
+        "--stage",
+        "10",
+        "--stop_stage",
+        "10",
+        "--train_set",
+        "train",
+        "--valid_set",
+        "dev",
+        "--test_sets",
+        "test",
+        "--asr_config",
+        config,
+        "--asr_tag",
+        "tag",
+        "--feats_normalize",
+        feats_normalize,
+        "--nj",
+        "1",
+        script="./asr.sh",
+        check=False,
+    )
     assert "collecting statistics failed" in result.stderr  # the fake launcher's exit code
     (collect,) = launched(recipe)
     assert option(collect, "--collect_feats_stats") == [feats_stats]
@@ -128,8 +173,10 @@ def test_an_option_against_a_config_with_normalize_conf_is_refused(recipe, run_r
     (recipe / "mvn.yaml").write_text((MINI / GLOBAL_MVN).read_text() + "normalize_conf:\n    norm_vars: false\n")
     result = asr(run_recipe, recipe, 11, "mvn.yaml", "--feats_normalize", "utterance_mvn", check=False)
     assert result.returncode != 0 and not launched(recipe)
-    assert ("--feats_normalize utterance_mvn disagrees with mvn.yaml (normalize: global_mvn, with its "
-            "normalize_conf): set normalize and normalize_conf in the config instead") in result.stderr
+    assert (
+        "--feats_normalize utterance_mvn disagrees with mvn.yaml (normalize: global_mvn, with its "
+        "normalize_conf): set normalize and normalize_conf in the config instead"
+    ) in result.stderr
     result = asr(run_recipe, recipe, 11, "mvn.yaml", "--feats_normalize", "bogus", check=False)
     assert "--feats_normalize must be config, global_mvn, utterance_mvn or none, got 'bogus'" in result.stderr
 

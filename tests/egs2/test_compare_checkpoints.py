@@ -69,8 +69,9 @@ def own_checkpoint(path: Path) -> Path:
 
 
 def driver(recipe: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["./compare_checkpoints.sh", *args], cwd=recipe, env=env, capture_output=True, text=True,
-                          timeout=1800)
+    return subprocess.run(
+        ["./compare_checkpoints.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=1800
+    )
 
 
 def table_rows(markdown: str):
@@ -94,8 +95,15 @@ def fake_recipe(project_root, venv_env, tmp_path_factory):
     own_checkpoint(recipe / "exp/ssl_bad/checkpoints/7updates.pth")
     env = dict(venv_env, ESPNET_EXT_ROOT=str(project_root))
     common = ("--asr_config", "conf/ft.yaml", "--asr_args", "--max_epoch 1", "--inference_nj", "1")
-    first = driver(recipe, env, "--checkpoints", "exp/ssl_a/checkpoints/*updates.pth exp/ssl_bad/checkpoints/*.pth",
-                   "--nj_ckpt", "2", *common)
+    first = driver(
+        recipe,
+        env,
+        "--checkpoints",
+        "exp/ssl_a/checkpoints/*updates.pth exp/ssl_bad/checkpoints/*.pth",
+        "--nj_ckpt",
+        "2",
+        *common,
+    )
     return recipe, env, common, first
 
 
@@ -128,9 +136,12 @@ def test_a_failure_is_listed_and_the_others_tabulated(fake_recipe):
     assert (recipe / "exp/compare_ft/log/ft_ssl_bad_7updates.log").is_file()
     header, rows = table_rows((recipe / "RESULTS_checkpoints.md").read_text())
     assert header == ["checkpoint", "updates", "dev CER", "test CER", "note"]
-    assert [r[:4] for r in rows] == [["ssl_a_5updates", "5", "98.0", "99.0"], ["ssl_bad_7updates", "7", "-", "-"],
-                                     ["ssl_a_10updates", "10", "93.0", "94.0"],
-                                     ["**ssl_a_20updates**", "20", "83.0", "84.0"]]
+    assert [r[:4] for r in rows] == [
+        ["ssl_a_5updates", "5", "98.0", "99.0"],
+        ["ssl_bad_7updates", "7", "-", "-"],
+        ["ssl_a_10updates", "10", "93.0", "94.0"],
+        ["**ssl_a_20updates**", "20", "83.0", "84.0"],
+    ]
     # the stand-in's result.txt has no alignments: the rows cannot be tested against the best
     assert [r[4] for r in rows] == ["not compared", "not finished", "not compared", "**best**"]
     assert (recipe / "RESULTS_checkpoints.png").read_bytes()[:8] == PNG_SIGNATURE
@@ -149,8 +160,7 @@ def test_second_run_skips_finished_checkpoints(fake_recipe):
     assert len(calls) == 5 and "--stop_stage 5" in calls[0] and "--stop_stage 10" in calls[1]
     assert [p.stat().st_mtime for p in results] != mtimes  # the failed row is gone: rewritten ...
     mtimes = [p.stat().st_mtime for p in results]
-    third = driver(recipe, env, "--checkpoints", "exp/ssl_a/checkpoints/*updates.pth", "--skip_data", "true",
-                   *common)
+    third = driver(recipe, env, "--checkpoints", "exp/ssl_a/checkpoints/*updates.pth", "--skip_data", "true", *common)
     assert third.returncode == 0, third.stderr
     assert [p.stat().st_mtime for p in results] == mtimes  # ... but not again when nothing changed
     assert "unchanged: RESULTS_checkpoints.md" in third.stderr
@@ -166,8 +176,9 @@ def test_driver_rejects_bad_options(fake_recipe, tmp_path):
     fresh.mkdir()
     for name in ("path.sh", "compare_checkpoints.sh", "run.sh", "conf"):
         (fresh / name).symlink_to(recipe / name)
-    skipped = driver(fresh, env, "--checkpoints", str(recipe / "exp/ssl_a/checkpoints/5updates.pth"),
-                     "--skip_data", "true", *common)
+    skipped = driver(
+        fresh, env, "--checkpoints", str(recipe / "exp/ssl_a/checkpoints/5updates.pth"), "--skip_data", "true", *common
+    )
     assert skipped.returncode == 1 and "stages 1-5 are not done" in skipped.stderr
 
 
@@ -175,9 +186,20 @@ def test_global_mvn_gives_each_checkpoint_its_statistics(fake_recipe):
     recipe, env, _, _ = fake_recipe
     (recipe / "conf/mvn.yaml").write_text("frontend: wav2vec2\nnormalize: global_mvn\n")
     n_calls = len((recipe / "calls.txt").read_text().splitlines())
-    run = driver(recipe, env, "--checkpoints", "exp/ssl_a/checkpoints/5updates.pth exp/ssl_a/checkpoints/10updates.pth",
-                 "--asr_config", "conf/mvn.yaml", "--expdir", "exp_mvn", "--results", "RESULTS_mvn", "--skip_data",
-                 "true")
+    run = driver(
+        recipe,
+        env,
+        "--checkpoints",
+        "exp/ssl_a/checkpoints/5updates.pth exp/ssl_a/checkpoints/10updates.pth",
+        "--asr_config",
+        "conf/mvn.yaml",
+        "--expdir",
+        "exp_mvn",
+        "--results",
+        "RESULTS_mvn",
+        "--skip_data",
+        "true",
+    )
     assert run.returncode == 0, run.stderr
     calls = (recipe / "calls.txt").read_text().splitlines()[n_calls:]
     assert len(calls) == 2 and not any("--stop_stage 10 " in c for c in calls)  # no shared stage 10
@@ -190,8 +212,18 @@ def test_global_mvn_gives_each_checkpoint_its_statistics(fake_recipe):
 
 def test_random_init_adds_a_row_fine_tuned_from_the_configs_preset(fake_recipe):
     recipe, env, _, _ = fake_recipe
-    args = ("--checkpoints", "exp/ssl_a/checkpoints/5updates.pth", "--random_init", "true", "--skip_data", "true",
-            "--asr_args", "--max_epoch 1", "--results", "RESULTS_random")
+    args = (
+        "--checkpoints",
+        "exp/ssl_a/checkpoints/5updates.pth",
+        "--random_init",
+        "true",
+        "--skip_data",
+        "true",
+        "--asr_args",
+        "--max_epoch 1",
+        "--results",
+        "RESULTS_random",
+    )
     refused = driver(recipe, env, *args, "--asr_config", "conf/ft.yaml")
     assert refused.returncode == 1
     assert "--random_init true needs frontend_conf.preset in conf/ft.yaml" in refused.stderr
@@ -224,14 +256,39 @@ def pretrain(recipe: Path, env: dict) -> Path:
         (shapes / dset / "speech_shape").write_text("\n".join(lines) + "\n")
     exp = recipe / "exp/ssl_tiny"
     exp.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "espnet_ext.bin.ssl_train", "--use_preprocessor", "true",
-           "--train_data_path_and_name_and_type", "dump/raw/train/wav.scp,speech,sound",
-           "--train_shape_file", str(shapes / "train/speech_shape"),
-           "--valid_data_path_and_name_and_type", "dump/raw/dev/wav.scp,speech,sound",
-           "--valid_shape_file", str(shapes / "dev/speech_shape"), "--fold_length", "80000", "--ngpu", "0",
-           "--output_dir", str(exp), "--config", str(ROOT / "egs2/mini/ssl1/conf/tuning/train_ssl_w2v2_tiny.yaml"),
-           "--max_epoch", "1", "--num_iters_per_epoch", "6", "--batch_bins", "200000",
-           "--save_every_updates", "2", "--log_interval", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_ext.bin.ssl_train",
+        "--use_preprocessor",
+        "true",
+        "--train_data_path_and_name_and_type",
+        "dump/raw/train/wav.scp,speech,sound",
+        "--train_shape_file",
+        str(shapes / "train/speech_shape"),
+        "--valid_data_path_and_name_and_type",
+        "dump/raw/dev/wav.scp,speech,sound",
+        "--valid_shape_file",
+        str(shapes / "dev/speech_shape"),
+        "--fold_length",
+        "80000",
+        "--ngpu",
+        "0",
+        "--output_dir",
+        str(exp),
+        "--config",
+        str(ROOT / "egs2/mini/ssl1/conf/tuning/train_ssl_w2v2_tiny.yaml"),
+        "--max_epoch",
+        "1",
+        "--num_iters_per_epoch",
+        "6",
+        "--batch_bins",
+        "200000",
+        "--save_every_updates",
+        "2",
+        "--log_interval",
+        "2",
+    ]
     with open(exp / "train.log", "w") as log:
         subprocess.run(cmd, cwd=recipe, env=env, stdout=log, stderr=subprocess.STDOUT, check=True, timeout=900)
     return exp
@@ -244,13 +301,29 @@ def mini_run(project_root, venv_env, tmp_path_factory):
     for name in ("asr.sh", "path.sh", "cmd.sh", "db.sh", "run.sh", "conf", "local", "compare_checkpoints.sh"):
         (recipe / name).symlink_to((MINI / name).resolve())
     env = dict(venv_env, ESPNET_EXT_ROOT=str(project_root))
-    subprocess.run(["./run.sh", "--stage", "1", "--stop_stage", "5"], cwd=recipe, env=env, check=True,
-                   capture_output=True, timeout=900)
+    subprocess.run(
+        ["./run.sh", "--stage", "1", "--stop_stage", "5"],
+        cwd=recipe,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
     ssl_exp = pretrain(recipe, env)
-    args = ("--checkpoints", "exp/ssl_tiny/checkpoints/*updates.pth",
-            "--asr_config", "conf/tuning/train_asr_w2v2_tiny_ctc.yaml",
-            "--asr_args", "--max_epoch 1 --num_iters_per_epoch 4",
-            "--average", "last:1", "--inference_nj", "1", "--nj_ckpt", "2")
+    args = (
+        "--checkpoints",
+        "exp/ssl_tiny/checkpoints/*updates.pth",
+        "--asr_config",
+        "conf/tuning/train_asr_w2v2_tiny_ctc.yaml",
+        "--asr_args",
+        "--max_epoch 1 --num_iters_per_epoch 4",
+        "--average",
+        "last:1",
+        "--inference_nj",
+        "1",
+        "--nj_ckpt",
+        "2",
+    )
     first = driver(recipe, env, *args)
     assert first.returncode == 0, first.stderr[-5000:]
     return recipe, env, args, first, ssl_exp
@@ -266,8 +339,11 @@ def test_table_has_three_rows_of_the_experiments_scores(mini_run):
     for row, n in zip(rows, (2, 4, 6)):
         exp = recipe / f"exp/asr_train_asr_w2v2_tiny_ctc_tiny_{n}updates"
         (decode,) = exp.glob("decode_*")
-        expected = [scoring.read_summary(decode / s / f"score_{m}/result.txt").errors
-                    for m in ("cer", "wer") for s in ("dev", "test")]
+        expected = [
+            scoring.read_summary(decode / s / f"score_{m}/result.txt").errors
+            for m in ("cer", "wer")
+            for s in ("dev", "test")
+        ]
         assert [float(x) for x in row[2:6]] == expected
         means.append(sum(expected[:2]) / 2)
         conf = yaml.safe_load((exp / "config.yaml").read_text())
@@ -278,8 +354,11 @@ def test_table_has_three_rows_of_the_experiments_scores(mini_run):
     # the others tested against the best on the same utterances (MAPSSWE, pooled over the test sets)
     for i, row in enumerate(rows):
         if i != best:
-            assert re.fullmatch(r"(\*\*)?(not significantly worse|significantly worse|differs) "
-                                r"\(p[=<][0-9.]+(, sign test)?, \d+ segments?\)(\*\*)?", row[6]), row
+            assert re.fullmatch(
+                r"(\*\*)?(not significantly worse|significantly worse|differs) "
+                r"\(p[=<][0-9.]+(, sign test)?, \d+ segments?\)(\*\*)?",
+                row[6],
+            ), row
     assert "Successfully finished" in first.stderr
 
 
@@ -305,15 +384,22 @@ def test_second_run_skips_all_three(mini_run):
     again = driver(recipe, env, *args)
     assert again.returncode == 0, again.stderr[-3000:]
     for n in (2, 4, 6):
-        assert f"ssl_tiny_{n}updates: fine-tuned before in exp/asr_train_asr_w2v2_tiny_ctc_tiny_{n}updates" in again.stderr
+        assert (
+            f"ssl_tiny_{n}updates: fine-tuned before in exp/asr_train_asr_w2v2_tiny_ctc_tiny_{n}updates" in again.stderr
+        )
     assert [p.stat().st_mtime for p in watched] == mtimes
 
 
 @pytest.mark.slow
 def test_ssl_report_of_the_short_pretraining(mini_run, venv_env):
     _, env, _, _, ssl_exp = mini_run
-    result = subprocess.run([sys.executable, "-m", "espnet_ext.bin.ssl_report", str(ssl_exp)], env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "espnet_ext.bin.ssl_report", str(ssl_exp)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     text = (ssl_exp / "report.md").read_text()
     assert "checkpoints: 2updates.pth, 4updates.pth, 6updates.pth" in text

@@ -38,8 +38,12 @@ def test_wav2vec2_finetuning_configs_do_not_clip_gradients():
     """fairseq fine-tunes wav2vec 2.0 with ``clip_norm: 0`` (no clipping). ESPnet passes
     ``grad_clip`` to ``clip_grad_norm_`` as ``max_norm`` (0 would zero every gradient, the
     default 5.0 clips), so the corpus recipes' wav2vec 2.0 configs set a norm that never clips."""
-    finetuning = [c for c in CONFIGS if c.relative_to(ROOT / "egs2").parts[0] != "mini"
-                  and yaml.safe_load(c.read_text(encoding="utf-8")).get("frontend") == "wav2vec2"]
+    finetuning = [
+        c
+        for c in CONFIGS
+        if c.relative_to(ROOT / "egs2").parts[0] != "mini"
+        and yaml.safe_load(c.read_text(encoding="utf-8")).get("frontend") == "wav2vec2"
+    ]
     assert len(finetuning) >= 9
     for config in finetuning:
         clip = yaml.safe_load(config.read_text(encoding="utf-8")).get("grad_clip", 5.0)

@@ -28,7 +28,7 @@ import subprocess
 import time
 import zipfile
 from pathlib import Path
-from typing import List, NamedTuple, Optional
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -94,7 +94,7 @@ class Attempt(NamedTuple):
     description: str
 
 
-def stage_starts(log: Path) -> List[int]:
+def stage_starts(log: Path) -> list[int]:
     """The stage numbers the driver logged in ``log`` so far ("Stage N: ..."), in order."""
     text = log.read_text(errors="replace") if log.exists() else ""
     return [int(m.group(2)) for m in _STAGE_LINE.finditer(text)]
@@ -109,8 +109,9 @@ def run_until_killed(recipe: Path, args, env: dict, point: KillPoint, rng: rando
     else:
         delay = rng.uniform(*point.arg)
     with open(log, "w") as err:
-        proc = subprocess.Popen(["./run.sh", *args], cwd=recipe, env=run_env, stdout=subprocess.DEVNULL,
-                                stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            ["./run.sh", *args], cwd=recipe, env=run_env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        )
     seen = {}  # stage -> time first seen
     stale = set(recipe.rglob("*.tmp.*.paused"))  # left by the kill of an earlier attempt
     deadline = time.time() + 900
@@ -135,9 +136,12 @@ def run_until_killed(recipe: Path, args, env: dict, point: KillPoint, rng: rando
         seen.setdefault(stage, now)
     running = max(seen, key=seen.get) if seen else None
     at = f"stage {running}, {now - seen[running]:.2f} s after its start" if running is not None else "before stage 1"
-    paused = sorted(str(p.relative_to(recipe))[:-len(".paused")] for p in set(recipe.rglob("*.tmp.*.paused")) - stale)
-    how = f"{delay:.2f} s after stage {point.stage} started" if delay is not None else \
-        f"inside the write of {', '.join(paused)}"
+    paused = sorted(str(p.relative_to(recipe))[: -len(".paused")] for p in set(recipe.rglob("*.tmp.*.paused")) - stale)
+    how = (
+        f"{delay:.2f} s after stage {point.stage} started"
+        if delay is not None
+        else f"inside the write of {', '.join(paused)}"
+    )
     return Attempt(True, f"killed in {at}: {how}")
 
 
@@ -147,8 +151,10 @@ def chain_of_kills(recipe: Path, args, env: dict, points, logs: Path, report) ->
     logs.mkdir()
     for i, point in enumerate(points, 1):
         attempt = run_until_killed(recipe, args, env, point, rng, logs / f"attempt{i}.log")
-        report(f"kill point {i}/{len(points)} (seed {SEED}) planned stage {point.stage} {point.trigger} "
-               f"{point.arg}: {attempt.description}")
+        report(
+            f"kill point {i}/{len(points)} (seed {SEED}) planned stage {point.stage} {point.trigger} "
+            f"{point.arg}: {attempt.description}"
+        )
         assert attempt.killed, (logs / f"attempt{i}.log").read_text()[-3000:]
     final = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=1800)
     assert final.returncode == 0, f"the re-run after the last kill failed:\n{final.stderr[-5000:]}"
@@ -171,6 +177,7 @@ def without_date(results_md: Path) -> str:
 @pytest.fixture
 def report(capsys, request):
     """``report(line)``: print it now (without xdist) and list it at the end of the run (tests/conftest.py)."""
+
     def say(line: str) -> None:
         request.node.user_properties.append(("summary", line))
         with capsys.disabled():
@@ -187,8 +194,7 @@ ASR_FILES = ("asr.sh", "path.sh", "cmd.sh", "db.sh", "run.sh", "conf", "local")
 @pytest.mark.slow
 def test_mini_asr1_survives_kills_in_every_stage(project_root, venv_env, tiny_ctc_config, tmp_path, report):
     config = tiny_ctc_config(max_epoch=3)
-    args = ("--asr_config", str(config), "--asr_tag", "tiny", "--average", "last:2", "--nj", "1",
-            "--inference_nj", "2")
+    args = ("--asr_config", str(config), "--asr_tag", "tiny", "--average", "last:2", "--nj", "1", "--inference_nj", "2")
     env = dict(venv_env, ESPNET_EXT_ROOT=str(project_root))
     source = project_root / "egs2/mini/asr1"
     reference = link_recipe(source, tmp_path / "reference", ASR_FILES)
@@ -238,8 +244,16 @@ SSL_FILES = ("ssl.sh", "path.sh", "cmd.sh", "db.sh", "run.sh", "conf", "local")
 
 @pytest.mark.slow
 def test_mini_ssl1_survives_kills_in_pretraining(project_root, venv_env, tmp_path, report):
-    args = ("--ssl_config", "conf/tuning/train_ssl_w2v2_tiny.yaml", "--local_data_opts", "--synth_utts 0 --langs en",
-            "--ssl_args", "--max_epoch 2", "--save_every_updates", "5")
+    args = (
+        "--ssl_config",
+        "conf/tuning/train_ssl_w2v2_tiny.yaml",
+        "--local_data_opts",
+        "--synth_utts 0 --langs en",
+        "--ssl_args",
+        "--max_epoch 2",
+        "--save_every_updates",
+        "5",
+    )
     env = dict(venv_env, ESPNET_EXT_ROOT=str(project_root))
     source = project_root / "egs2/mini/ssl1"
     reference = link_recipe(source, tmp_path / "reference", SSL_FILES)

@@ -10,7 +10,6 @@ scorer and sclite). Bad input for local/data.sh is tried on its own.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -57,8 +56,8 @@ def test_zip_download_and_espnet_splits(recipe_run):
     keys = {s: (recipe / "data" / s / "text").read_text("utf-8").split("\n") for s in ("eval1", "dev", "tr_no_dev")}
     keys = {s: [line.split(maxsplit=1)[0] for line in v if line] for s, v in keys.items()}
     assert keys["eval1"] == basic[:NUM_EVAL]
-    assert keys["dev"] == basic[NUM_EVAL:NUM_EVAL + NUM_DEV]
-    assert set(basic[NUM_EVAL + NUM_DEV:]) < set(keys["tr_no_dev"])
+    assert keys["dev"] == basic[NUM_EVAL : NUM_EVAL + NUM_DEV]
+    assert set(basic[NUM_EVAL + NUM_DEV :]) < set(keys["tr_no_dev"])
     assert any(k.startswith(("ONOMATOPEE300", "VOICEACTRESS100")) for k in keys["tr_no_dev"])
 
 
@@ -84,8 +83,11 @@ def test_corrupt_wav_excluded_and_char_tokens(recipe_run):
     assert corrupt not in (recipe / "dump/raw/tr_no_dev/wav.scp").read_text()
     tokens = (recipe / "data/token_list/char/tokens.txt").read_text(encoding="utf-8").split("\n")
     assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-2] == "<sos/eos>"
-    train_chars = set("".join(line.split(maxsplit=1)[1] for line in
-                              (recipe / "dump/raw/tr_no_dev/text").read_text("utf-8").splitlines()))
+    train_chars = set(
+        "".join(
+            line.split(maxsplit=1)[1] for line in (recipe / "dump/raw/tr_no_dev/text").read_text("utf-8").splitlines()
+        )
+    )
     assert set(tokens[2:-2]) == train_chars and all("\u3040" <= t <= "\u30ff" for t in train_chars)  # kana
 
 
@@ -99,12 +101,14 @@ def test_data_sh_bad_input(case, corpus_recipe, run_recipe, tmp_path):
         mini_layouts.write_jsut(mini_layouts.DEFAULT_CORPUS, corpus)
         (corpus / "jsut_ver1.1/basic5000/transcript_utf8.txt").unlink()
     recipe = corpus_recipe("jsut", tmp_path / "asr1", f"JSUT={corpus}\n")
-    result = run_recipe(recipe, "--download", "false", "--num_eval", "5", "--num_dev", "5",
-                        script="local/data.sh", check=False)
+    result = run_recipe(
+        recipe, "--download", "false", "--num_eval", "5", "--num_dev", "5", script="local/data.sh", check=False
+    )
     if case == "no_transcript":  # --download false: the completeness check names it before anything is written
         assert result.returncode == 1
-        assert f"JSUT 1.1 at {corpus}/jsut_ver1.1 is incomplete; missing: basic5000/transcript_utf8.txt" \
-            in result.stderr
+        assert (
+            f"JSUT 1.1 at {corpus}/jsut_ver1.1 is incomplete; missing: basic5000/transcript_utf8.txt" in result.stderr
+        )
     else:
         assert result.returncode == 2
         assert f"{corpus}/jsut_ver1.1 not found: point JSUT in db.sh" in result.stderr
@@ -127,8 +131,10 @@ def test_data_sh_uses_a_complete_copy_and_refuses_a_partial_one(corpus_recipe, r
     for extra in ([], ["--download", "false"]):
         result = run_recipe(recipe, *opts, *extra, script="local/data.sh", check=False)
         assert result.returncode == 1, result.stderr[-2000:]
-        assert f"JSUT 1.1 at {corpus}/jsut_ver1.1 is incomplete; missing: voiceactress100/wav/: 1 of the" \
-            in result.stderr and wav.name in result.stderr
+        assert (
+            f"JSUT 1.1 at {corpus}/jsut_ver1.1 is incomplete; missing: voiceactress100/wav/: 1 of the" in result.stderr
+            and wav.name in result.stderr
+        )
 
 
 @pytest.mark.slow

@@ -46,16 +46,18 @@ def corpus(tmp_path_factory) -> Path:
     flacs = sorted((root / "train-clean-100").glob("*/*/*.flac"))
     flacs[3].write_bytes(b"fLaC but not really" * 50)
     trans = next(flacs[20].parent.glob("*.trans.txt"))
-    trans.write_text("".join(line + "\n" for line in trans.read_text().splitlines()
-                             if not line.startswith(flacs[20].stem)))
+    trans.write_text(
+        "".join(line + "\n" for line in trans.read_text().splitlines() if not line.startswith(flacs[20].stem))
+    )
     return root
 
 
 @pytest.fixture(scope="module")
 def recipe_run(corpus, run_recipe, copy_of, tmp_path_factory):
     recipe = copy_of(tmp_path_factory.mktemp("dir") / "asr1", str(corpus.parent))
-    result = run_recipe(recipe, "--nj", "2", "--stage", "1", "--stop_stage", "5",
-                        "--local_data_opts", "--download false")
+    result = run_recipe(
+        recipe, "--nj", "2", "--stage", "1", "--stop_stage", "5", "--local_data_opts", "--download false"
+    )
     return recipe, result
 
 
@@ -77,16 +79,18 @@ def test_stages_1_to_5_on_the_native_layout(recipe_run, corpus):
         assert read_map(recipe / "dump/raw" / name / "text") == read_map(recipe / "data" / name / "text")
     tokens = (recipe / "data/token_list/char/tokens.txt").read_text().split()
     assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-1] == "<sos/eos>"
-    assert set(tokens[2:-1]) == set("".join(read_map(recipe / "dump/raw/train_clean_100/text").values())
-                                    .replace(" ", "")) | {"<space>"}
+    assert set(tokens[2:-1]) == set(
+        "".join(read_map(recipe / "dump/raw/train_clean_100/text").values()).replace(" ", "")
+    ) | {"<space>"}
     assert "Successfully finished" in result.stderr
 
 
 @pytest.fixture(scope="module")
 def trained(recipe_run, tiny_ctc_config, train_decode_score):
     recipe, _ = recipe_run
-    return recipe, train_decode_score(recipe, tiny_ctc_config(max_epoch=E2E_EPOCHS), "--average", "last:2",
-                                      "--test_sets", "test_clean test_other")
+    return recipe, train_decode_score(
+        recipe, tiny_ctc_config(max_epoch=E2E_EPOCHS), "--average", "last:2", "--test_sets", "test_clean test_other"
+    )
 
 
 @pytest.mark.slow
@@ -142,8 +146,16 @@ def test_random_subset_and_train_960(recipe_run, corpus, run_recipe, copy_of, tm
     full = set(read_map(recipe / "data/train_clean_100/text"))
     subsets = []
     for seed in (0, 0, 1):  # (both option forms: --name value and --name=value)
-        run_recipe(recipe, "--stage", "1", "--stop_stage", "1", "--train_set=train_clean_100_sub20",
-                   "--local_data_opts", f"--download false --subset_seed {seed}")
+        run_recipe(
+            recipe,
+            "--stage",
+            "1",
+            "--stop_stage",
+            "1",
+            "--train_set=train_clean_100_sub20",
+            "--local_data_opts",
+            f"--download false --subset_seed {seed}",
+        )
         subsets.append(set(read_map(recipe / "data/train_clean_100_sub20/text")))
     assert len(subsets[0]) == 20 and subsets[0] <= full
     assert subsets[0] == subsets[1] != subsets[2]
@@ -161,8 +173,9 @@ def test_random_subset_and_train_960(recipe_run, corpus, run_recipe, copy_of, tm
         lines.append(line.replace("train-clean-100", moved[chapter]) if chapter in moved else line)
     (layout / "CHAPTERS.TXT").write_text("\n".join(lines) + "\n")
     big = copy_of(tmp_path / "asr1", str(tmp_path))
-    run_recipe(big, "--stage", "1", "--stop_stage", "1", "--train_set", "train_960",
-               "--local_data_opts", "--download false")
+    run_recipe(
+        big, "--stage", "1", "--stop_stage", "1", "--train_set", "train_960", "--local_data_opts", "--download false"
+    )
     train_parts = ("train_clean_100", "train_clean_360", "train_other_500")
     parts = [read_map(big / "data" / name / "text") for name in train_parts]
     assert all(parts) and read_map(big / "data/train_960/text") == {k: v for p in parts for k, v in p.items()}
@@ -170,7 +183,8 @@ def test_random_subset_and_train_960(recipe_run, corpus, run_recipe, copy_of, tm
     listed = [(big / "data" / name / "excluded.txt").read_text().splitlines() for name in train_parts]
     assert (big / "data/train_960/excluded.txt").read_text().splitlines() == sorted(sum(listed, []))
     assert [line.split("\t")[0] for line in sum(listed, [])] == [
-        line.split("\t")[0] for line in (recipe / "data/train_clean_100/excluded.txt").read_text().splitlines()]
+        line.split("\t")[0] for line in (recipe / "data/train_clean_100/excluded.txt").read_text().splitlines()
+    ]
 
 
 @pytest.mark.slow
@@ -231,5 +245,7 @@ def test_data_sh_uses_complete_parts_and_downloads_only_missing_ones(corpus, run
     shutil.rmtree(chapter)
     for extra in ([], ["--download", "false"]):
         stderr = failed(run_recipe(recipe, *opts, *extra, script="local/data.sh", check=False), 1)
-        assert f"dev-other at {layout / 'dev-other'} is incomplete; missing: 1 of the 2 chapter directories" \
-            in stderr and f"{chapter.parent.name}/{chapter.name}" in stderr
+        assert (
+            f"dev-other at {layout / 'dev-other'} is incomplete; missing: 1 of the 2 chapter directories" in stderr
+            and f"{chapter.parent.name}/{chapter.name}" in stderr
+        )

@@ -30,9 +30,7 @@ def make_recipe_copy(root: Path, dest: Path) -> Path:
 
 
 def run_recipe(recipe: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        ["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=1800
-    )
+    result = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=1800)
     if result.returncode != 0:
         raise AssertionError(f"run.sh {' '.join(args)} failed:\n{result.stderr[-5000:]}")
     return result
@@ -118,8 +116,13 @@ def test_scores_and_results(recipe_run):
 def test_rerun_skips_finished_steps(recipe_run):
     recipe, env, _, first_time = recipe_run
     exp = asr_exp(recipe)
-    watched = [exp / "last5.ave.pth", exp / "train.log", exp / "packed_model.zip",
-               recipe / "dump/raw/train/wav.scp", recipe / "data/token_list/char/tokens.txt"]
+    watched = [
+        exp / "last5.ave.pth",
+        exp / "train.log",
+        exp / "packed_model.zip",
+        recipe / "dump/raw/train/wav.scp",
+        recipe / "data/token_list/char/tokens.txt",
+    ]
     mtimes = [p.stat().st_mtime for p in watched]
     start = time.time()
     again = run_recipe(recipe, env, "--stage", "3")
@@ -145,15 +148,14 @@ import espnet_ext
 import soundfile
 from espnet_model_zoo.downloader import ModelDownloader
 from espnet2.bin.asr_inference import Speech2Text
-d = ModelDownloader({str(tmp_path / 'cache')!r})
+d = ModelDownloader({str(tmp_path / "cache")!r})
 kwargs = d.unpack_local_file({str(zip_path)!r})
 s2t = Speech2Text(**kwargs, ctc_weight=1.0, beam_size=2, device="cpu")
 audio, fs = soundfile.read({wav!r})
 text = s2t(audio)[0][0]
 print("HYP", text)
 """
-    result = subprocess.run(["python", "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(["python", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     hyp = result.stdout.split("HYP", 1)[1].strip()
     ref = dict(line.split(maxsplit=1) for line in (recipe / "data/test/text").read_text().splitlines())[utt]
@@ -166,8 +168,20 @@ print("HYP", text)
 def test_beam_search_decoding_config(recipe_run):
     """conf/decode_ctc_beam.yaml goes through ESPnet's asr_inference (CTC prefix beam search)."""
     recipe, env, _, _ = recipe_run
-    run_recipe(recipe, env, "--stage", "12", "--stop_stage", "13", "--test_sets", "test",
-               "--inference_config", "conf/decode_ctc_beam.yaml", "--inference_nj", "2")
+    run_recipe(
+        recipe,
+        env,
+        "--stage",
+        "12",
+        "--stop_stage",
+        "13",
+        "--test_sets",
+        "test",
+        "--inference_config",
+        "conf/decode_ctc_beam.yaml",
+        "--inference_nj",
+        "2",
+    )
     exp = asr_exp(recipe)
     beam = sum_avg_error(next(exp.glob("decode_ctc_beam_*/test")) / "score_cer" / "result.txt")
     greedy = sum_avg_error(next(exp.glob("decode_ctc_greedy_*/test")) / "score_cer" / "result.txt")
@@ -183,8 +197,22 @@ def test_training_is_reproducible(recipe_run):
 
     recipe, env, _, _ = recipe_run
     for tag in ("repro_a", "repro_b"):
-        run_recipe(recipe, env, "--stage", "10", "--stop_stage", "13", "--asr_tag", tag, "--test_sets", "test",
-                   "--asr_args", "--max_epoch 3", "--average", "last:2")
+        run_recipe(
+            recipe,
+            env,
+            "--stage",
+            "10",
+            "--stop_stage",
+            "13",
+            "--asr_tag",
+            tag,
+            "--test_sets",
+            "test",
+            "--asr_args",
+            "--max_epoch 3",
+            "--average",
+            "last:2",
+        )
     a, b = recipe / "exp/asr_repro_a", recipe / "exp/asr_repro_b"
     weights_a, weights_b = (torch.load(e / "last2.ave.pth", map_location="cpu") for e in (a, b))
     assert weights_a.keys() == weights_b.keys()
@@ -214,8 +242,9 @@ for utt, wav in wavs:
 
 
 @pytest.mark.slow
-def test_packed_model_fine_tuned_from_a_checkpoint_transcribes_elsewhere(recipe_run, tiny_checkpoint, tmp_path,
-                                                                        portable_packed_config):
+def test_packed_model_fine_tuned_from_a_checkpoint_transcribes_elsewhere(
+    recipe_run, tiny_checkpoint, tmp_path, portable_packed_config
+):
     """Stages 10-14 fine-tuning from a pre-training checkpoint (--pretrained), then the checkpoint
     and the experiment dir moved away: a fresh process in another directory loads the packed zip
     and gives stage 12's hypotheses (the same beam-search decoding config), utterance for utterance."""
@@ -224,9 +253,26 @@ def test_packed_model_fine_tuned_from_a_checkpoint_transcribes_elsewhere(recipe_
     checkpoint.parent.mkdir()
     shutil.copy(tiny_checkpoint, checkpoint)
     decode_config = recipe / "conf/decode_ctc_beam.yaml"
-    run_recipe(recipe, env, "--stage", "10", "--stop_stage", "14", "--pretrained", str(checkpoint),
-               "--asr_tag", "pretrained", "--test_sets", "test", "--asr_args", "--max_epoch 2",
-               "--average", "last:1", "--inference_config", str(decode_config))
+    run_recipe(
+        recipe,
+        env,
+        "--stage",
+        "10",
+        "--stop_stage",
+        "14",
+        "--pretrained",
+        str(checkpoint),
+        "--asr_tag",
+        "pretrained",
+        "--test_sets",
+        "test",
+        "--asr_args",
+        "--max_epoch 2",
+        "--average",
+        "last:1",
+        "--inference_config",
+        str(decode_config),
+    )
     (exp,) = (recipe / "exp").glob("asr_pretrained*")
     assert yaml_load(exp / "config.yaml")["frontend_conf"]["path"] == str(checkpoint)
     (stage12,) = exp.glob("decode_ctc_beam_*/test/text")
@@ -242,8 +288,14 @@ def test_packed_model_fine_tuned_from_a_checkpoint_transcribes_elsewhere(recipe_
     away = recipe / "exp.away"
     (recipe / "exp").rename(away)  # the statistics and everything else of the experiment too
     try:
-        loaded = subprocess.run(["python", "-c", LOAD_ELSEWHERE, "model.zip", "wavs.json", "decode.yaml"],
-                                cwd=elsewhere, env=env, capture_output=True, text=True, timeout=900)
+        loaded = subprocess.run(
+            ["python", "-c", LOAD_ELSEWHERE, "model.zip", "wavs.json", "decode.yaml"],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     finally:
         away.rename(recipe / "exp")
     assert loaded.returncode == 0, loaded.stderr[-3000:]

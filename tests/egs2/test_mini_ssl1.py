@@ -31,8 +31,7 @@ def make_recipe(dest: Path) -> Path:
 
 
 def run(recipe, env, *args, check=True):
-    result = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True,
-                            timeout=1800)
+    result = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=1800)
     if check and result.returncode != 0:
         raise AssertionError(f"run.sh {' '.join(args)} failed:\n{result.stderr[-4000:]}")
     return result
@@ -56,8 +55,14 @@ def pretrained(project_root, venv_env, tmp_path_factory):
     # stage 1 adds generated English speech to the mini corpus (the demo: 1000 utterances; 20 here)
     run(recipe, env, "--stop_stage", "10", "--local_data_opts", "--synth_utts 20", *tiny)
     exp = recipe / "exp" / "ssl_train_ssl_w2v2_tiny"
-    train = subprocess.Popen(["./run.sh", "--stage", "11", "--stop_stage", "11", *tiny], cwd=recipe, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    train = subprocess.Popen(
+        ["./run.sh", "--stage", "11", "--stop_stage", "11", *tiny],
+        cwd=recipe,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 900
     while epochs_done(exp / "train.log") < 3 and train.poll() is None and time.time() < deadline:
         time.sleep(1)
@@ -149,9 +154,21 @@ def test_asr1_fine_tunes_from_the_last_checkpoint(pretrained, asr1):
     recipe, exp, _, _ = pretrained
     asr, env = asr1
     result = subprocess.run(
-        ["./run.sh", "--pretrained", str(exp), "--stop_stage", "11",
-         "--asr_args", "--max_epoch 1 --frontend_conf freeze_finetune_updates=100000"],
-        cwd=asr, env=env, capture_output=True, text=True, timeout=1800)
+        [
+            "./run.sh",
+            "--pretrained",
+            str(exp),
+            "--stop_stage",
+            "11",
+            "--asr_args",
+            "--max_epoch 1 --frontend_conf freeze_finetune_updates=100000",
+        ],
+        cwd=asr,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     last = max((exp / "checkpoints").glob("*updates.pth"), key=lambda p: int(p.name[: -len("updates.pth")]))
     tag = f"asr_train_asr_w2v2_mini_ctc_train_ssl_w2v2_tiny_{last.stem}"
@@ -181,10 +198,29 @@ def test_asr1_end_to_end_from_the_pretraining(pretrained, asr1, check_decodes):
     for decode in ("greedy", "beam"):
         stages = ("10", "13") if decode == "greedy" else ("12", "13")
         result = subprocess.run(
-            ["./run.sh", "--pretrained", str(exp), "--stage", stages[0], "--stop_stage", stages[1],
-             "--asr_tag", "chain", "--asr_args", f"--max_epoch {CHAIN_EPOCHS}", "--average", "last:2",
-             "--inference_config", f"conf/decode_ctc_{decode}.yaml"],
-            cwd=asr, env=env, capture_output=True, text=True, timeout=1800)
+            [
+                "./run.sh",
+                "--pretrained",
+                str(exp),
+                "--stage",
+                stages[0],
+                "--stop_stage",
+                stages[1],
+                "--asr_tag",
+                "chain",
+                "--asr_args",
+                f"--max_epoch {CHAIN_EPOCHS}",
+                "--average",
+                "last:2",
+                "--inference_config",
+                f"conf/decode_ctc_{decode}.yaml",
+            ],
+            cwd=asr,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         assert result.returncode == 0, result.stderr[-4000:]
     errors = check_decodes(asr, asr / "exp/asr_chain", ("dev", "test"), "cer", CHAIN_CER_BELOW)
     print("mini ssl1 -> asr1 CER:", errors)

@@ -60,9 +60,22 @@ def recipe_run(project_root, venv_env, tmp_path_factory):
     recipe = make_recipe_copy(base / "cls1")
     env = dict(venv_env, ESPNET_EXT_ROOT=str(project_root), RAVDESS=str(corpus))
     start = time.time()
-    result = run(recipe, env, "--cls_config", "conf/tuning/train_cls_w2v2_tiny.yaml", "--nj", "1",
-                 "--inference_nj", "1", "--test_sets", "test", "--cls_args", "--max_epoch 2",
-                 "--local_data_opts", "--expected_files 193")
+    result = run(
+        recipe,
+        env,
+        "--cls_config",
+        "conf/tuning/train_cls_w2v2_tiny.yaml",
+        "--nj",
+        "1",
+        "--inference_nj",
+        "1",
+        "--test_sets",
+        "test",
+        "--cls_args",
+        "--max_epoch 2",
+        "--local_data_opts",
+        "--expected_files 193",
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     return recipe, env, result, time.time() - start, corpus
 
@@ -117,8 +130,20 @@ def test_rerun_skips_finished_steps(recipe_run):
     watched.append(exp / "packed_model.zip")
     mtimes = [p.stat().st_mtime for p in watched]
     start = time.time()
-    again = run(recipe, env, "--cls_config", "conf/tuning/train_cls_w2v2_tiny.yaml", "--test_sets", "test",
-                "--cls_args", "--max_epoch 2", "--stage", "2", "--stop_stage", "9")
+    again = run(
+        recipe,
+        env,
+        "--cls_config",
+        "conf/tuning/train_cls_w2v2_tiny.yaml",
+        "--test_sets",
+        "test",
+        "--cls_args",
+        "--max_epoch 2",
+        "--stage",
+        "2",
+        "--stop_stage",
+        "9",
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     # format, filter, stats, train, inference, scoring, packing
     assert again.stderr.count("already done") == 3 + 2 + 1 + 1 + 1 + 1 + 1, again.stderr
@@ -145,8 +170,11 @@ def test_strict_and_missing_corpus(recipe_run, tmp_path):
 
 
 def test_there_are_configs():
-    assert {p.name for p in CONFIGS} >= {"train_cls_w2v2_tiny.yaml", "train_cls_w2v2_base_frozen.yaml",
-                                         "train_cls_w2v2_base_finetune.yaml"}
+    assert {p.name for p in CONFIGS} >= {
+        "train_cls_w2v2_tiny.yaml",
+        "train_cls_w2v2_base_frozen.yaml",
+        "train_cls_w2v2_base_finetune.yaml",
+    }
     assert (RECIPE / "conf/train_cls.yaml").resolve().parent == RECIPE / "conf/tuning"
 
 
@@ -166,8 +194,9 @@ def test_config_builds_and_steps(config, tiny_checkpoint, tmp_path):
     model = CLSTask.build_model(args)
     model.train()
     torch.manual_seed(0)
-    loss, stats, _ = model(torch.randn(2, 16000) * 0.1, torch.tensor([16000, 12000]),
-                           torch.tensor([[2], [5]]), torch.tensor([1, 1]))
+    loss, stats, _ = model(
+        torch.randn(2, 16000) * 0.1, torch.tensor([16000, 12000]), torch.tensor([[2], [5]]), torch.tensor([1, 1])
+    )
     assert torch.isfinite(loss) and "acc" in stats
     loss.backward()
     head = model.decoder.linear_out.weight.grad
@@ -198,8 +227,9 @@ for utt, wav in wavs:
 
 
 @pytest.mark.slow
-def test_packed_model_fine_tuned_from_a_checkpoint_classifies_elsewhere(recipe_run, tiny_checkpoint, tmp_path,
-                                                                       portable_packed_config):
+def test_packed_model_fine_tuned_from_a_checkpoint_classifies_elsewhere(
+    recipe_run, tiny_checkpoint, tmp_path, portable_packed_config
+):
     """Fine-tuned from a pre-training checkpoint (frontend_conf.path) and packed by stage 9: with the
     checkpoint moved away and the experiment dir too, a fresh process in another directory loads
     the zip and predicts what stage 7 predicted, utterance for utterance."""
@@ -207,9 +237,26 @@ def test_packed_model_fine_tuned_from_a_checkpoint_classifies_elsewhere(recipe_r
     checkpoint = tmp_path / "ssl" / "100updates.pth"
     checkpoint.parent.mkdir()
     shutil.copy(tiny_checkpoint, checkpoint)
-    result = run(recipe, env, "--cls_config", "conf/tuning/train_cls_w2v2_tiny.yaml", "--test_sets", "test",
-                 "--stage", "6", "--stop_stage", "9", "--nj", "1", "--inference_nj", "1", "--cls_tag", "pretrained",
-                 "--cls_args", f"--max_epoch 1 --frontend_conf preset=null --frontend_conf path={checkpoint}")
+    result = run(
+        recipe,
+        env,
+        "--cls_config",
+        "conf/tuning/train_cls_w2v2_tiny.yaml",
+        "--test_sets",
+        "test",
+        "--stage",
+        "6",
+        "--stop_stage",
+        "9",
+        "--nj",
+        "1",
+        "--inference_nj",
+        "1",
+        "--cls_tag",
+        "pretrained",
+        "--cls_args",
+        f"--max_epoch 1 --frontend_conf preset=null --frontend_conf path={checkpoint}",
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     (exp,) = (recipe / "exp").glob("cls_pretrained*")
     assert yaml.safe_load((exp / "config.yaml").read_text())["frontend_conf"]["path"] == str(checkpoint)
@@ -225,20 +272,30 @@ def test_packed_model_fine_tuned_from_a_checkpoint_classifies_elsewhere(recipe_r
     checkpoint.rename(tmp_path / "moved.pth")
     exp.rename(exp.with_name(exp.name + ".away"))
     try:
-        loaded = subprocess.run(["python", "-c", LOAD_ELSEWHERE, "model.zip", "wavs.json"], cwd=elsewhere, env=env,
-                                capture_output=True, text=True, timeout=600)
+        loaded = subprocess.run(
+            ["python", "-c", LOAD_ELSEWHERE, "model.zip", "wavs.json"],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     finally:
         exp.with_name(exp.name + ".away").rename(exp)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     rows = [line.split()[1:] for line in loaded.stdout.splitlines() if line.startswith("PRED ")]
     predicted = {row[0]: row[1] for row in rows}
     expected = dict(line.split(maxsplit=1) for line in stage7.read_text().splitlines())
-    print(f"packed model elsewhere: {sum(predicted[u] == expected[u] for u in expected)} of {len(expected)} "
-          "predictions equal stage 7's")
+    print(
+        f"packed model elsewhere: {sum(predicted[u] == expected[u] for u in expected)} of {len(expected)} "
+        "predictions equal stage 7's"
+    )
     assert predicted == expected and len(expected) == 16
     # the class probabilities too (stage 7's --output_all_probabilities): the same network, not a lucky label
-    scores = {utt: [float(x) for x in line.split()] for utt, line in
-              (line.split(maxsplit=1) for line in (stage7.parent / "score").read_text().splitlines())}
+    scores = {
+        utt: [float(x) for x in line.split()]
+        for utt, line in (line.split(maxsplit=1) for line in (stage7.parent / "score").read_text().splitlines())
+    }
     packed = {row[0]: [float(x) for x in row[2:]] for row in rows}
     assert packed.keys() == scores.keys() and len(scores[rows[0][0]]) == 8
     assert max(abs(a - b) for utt in scores for a, b in zip(packed[utt], scores[utt])) < 1e-5

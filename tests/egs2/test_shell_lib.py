@@ -18,8 +18,9 @@ LOCAL = ROOT / "local"
 
 
 def bash(script: str, *args: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-c", script, "snippet.sh", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        ["bash", "-c", script, "snippet.sh", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture
@@ -47,10 +48,13 @@ def test_options_are_assigned_and_positional_arguments_kept(tmp_path, env):
     assert result.stdout.splitlines() == ["a.yaml||2", "pos1 pos\\ 2 "]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--ngpu", "1"], "unknown option --ngpu (see --help)"),
-    (["--nj"], "option --nj needs a value"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--ngpu", "1"], "unknown option --ngpu (see --help)"),
+        (["--nj"], "option --nj needs a value"),
+    ],
+)
 def test_bad_options_stop_with_a_message(tmp_path, env, args, message):
     result = bash(PARSE, *args, cwd=tmp_path, env=env)
     assert result.returncode == 1 and message in result.stderr and not result.stdout
@@ -73,8 +77,21 @@ printf '%q ' "$@"; echo
 
 
 def test_a_script_reads_its_own_options_and_passes_the_others_on(tmp_path, env):
-    result = bash(PASS_ON, "--stage", "3", "--pretrained", "ckpt.pth", "--train_set=t2", "--asr-args", "",
-                  "--inference_args", "--beam 1", "pos", cwd=tmp_path, env=env)
+    result = bash(
+        PASS_ON,
+        "--stage",
+        "3",
+        "--pretrained",
+        "ckpt.pth",
+        "--train_set=t2",
+        "--asr-args",
+        "",
+        "--inference_args",
+        "--beam 1",
+        "pos",
+        cwd=tmp_path,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     mine, passed, positional = result.stdout.splitlines()
     assert mine == "ckpt.pth||train"  # a variable of the script that is not among its own: passed on
@@ -85,8 +102,9 @@ def test_a_script_reads_its_own_options_and_passes_the_others_on(tmp_path, env):
 def test_passing_on_help_and_refused_options(tmp_path, env):
     result = bash(PASS_ON, "--stage", "3", "-h", cwd=tmp_path, env=env)  # no help_message: the driver's help
     assert result.returncode == 0 and shlex.split(result.stdout.splitlines()[1]) == ["--stage", "3", "-h"]
-    result = bash(PASS_ON.replace('refused_options', 'help_message="mine"; refused_options'), "--help",
-                  cwd=tmp_path, env=env)
+    result = bash(
+        PASS_ON.replace("refused_options", 'help_message="mine"; refused_options'), "--help", cwd=tmp_path, env=env
+    )
     assert result.returncode == 0 and result.stderr.strip() == "mine" and not result.stdout
     result = bash(PASS_ON, "--stage", "3", "--asr-tag", "x", cwd=tmp_path, env=env)
     assert result.returncode == 1 and "--asr_tag is set by this script (see --help)" in result.stderr
@@ -102,16 +120,19 @@ stage=1; stop_stage=100; skip_stages=""
 """
 
 
-@pytest.mark.parametrize("yaml_text, expected", [
-    ("frontend: default\n", "utterance_mvn "),
-    ("normalize: null\n", "none "),
-    ("normalize: None\n", "none "),
-    ("normalize: global_mvn\nnormalize_conf:\n  stats_file: x.npz\n", "global_mvn conf"),
-    ("", "utterance_mvn "),
-])
+@pytest.mark.parametrize(
+    "yaml_text, expected",
+    [
+        ("frontend: default\n", "utterance_mvn "),
+        ("normalize: null\n", "none "),
+        ("normalize: None\n", "none "),
+        ("normalize: global_mvn\nnormalize_conf:\n  stats_file: x.npz\n", "global_mvn conf"),
+        ("", "utterance_mvn "),
+    ],
+)
 def test_config_normalize(tmp_path, env, yaml_text, expected):
     (tmp_path / "c.yaml").write_text(yaml_text)
-    result = bash(LIB + 'config_normalize c.yaml', cwd=tmp_path, env=env)
+    result = bash(LIB + "config_normalize c.yaml", cwd=tmp_path, env=env)
     assert result.returncode == 0 and result.stdout == expected + "\n", result.stderr
 
 
@@ -151,11 +172,15 @@ def launcher(tmp_path):
 def test_train_model_runs_the_training_command_and_marks_it_done(tmp_path, env, launcher):
     (tmp_path / "exp/asr_x").mkdir(parents=True)
     (tmp_path / "exp/asr_x/inputs.json").write_text('{"fingerprint": "f", "inputs": {}}\n')
-    script = LIB + launcher + """driver_args=(--stage 11 --asr_args "a b")
+    script = (
+        LIB
+        + launcher
+        + """driver_args=(--stage 11 --asr_args "a b")
 train_model training 11 exp/asr_x conf.yaml espnet_ext.bin.asr_train dump/train dump/dev stats \
     --train_data_path_and_name_and_type dump/train/text,text,text --train_shape_file stats/train/text_shape \
     --fold_length 150 --max_epoch 1
 """
+    )
     result = bash(script, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     (argv,) = words((tmp_path / "launched.txt").read_text())
@@ -165,8 +190,10 @@ train_model training 11 exp/asr_x conf.yaml espnet_ext.bin.asr_train dump/train 
         return [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == name]
 
     # speech first, then the caller's data: ESPnet pairs data, shape files and fold lengths in order
-    assert values("--train_data_path_and_name_and_type") == ["dump/train/wav.scp,speech,sound",
-                                                            "dump/train/text,text,text"]
+    assert values("--train_data_path_and_name_and_type") == [
+        "dump/train/wav.scp,speech,sound",
+        "dump/train/text,text,text",
+    ]
     assert values("--train_shape_file") == ["stats/train/speech_shape", "stats/train/text_shape"]
     assert values("--valid_shape_file") == ["stats/valid/speech_shape"]
     assert values("--fold_length") == ["80000", "150"]
@@ -175,8 +202,17 @@ train_model training 11 exp/asr_x conf.yaml espnet_ext.bin.asr_train dump/train 
     # the end marker records the inputs the training started with
     assert (tmp_path / "exp/asr_x/.done_train").read_text() == (tmp_path / "exp/asr_x/inputs.json").read_text()
     resume = (tmp_path / "exp/asr_x/run.sh").read_text().splitlines()
-    assert shlex.split(resume[-1])[1:] == ["--stage", "11", "--asr_args", "a b", "--stage", "11", "--stop_stage",
-                                           "11", "$@"]
+    assert shlex.split(resume[-1])[1:] == [
+        "--stage",
+        "11",
+        "--asr_args",
+        "a b",
+        "--stage",
+        "11",
+        "--stop_stage",
+        "11",
+        "$@",
+    ]
 
 
 def test_train_model_failure_names_the_log(tmp_path, env):
@@ -194,8 +230,10 @@ def test_split_inference_deals_keys_to_jobs_and_merges_their_outputs(tmp_path, e
     data = tmp_path / "dump/test"
     data.mkdir(parents=True)
     (data / "wav.scp").write_text("".join(f"u{i} /a/u{i}.wav\n" for i in (5, 1, 4, 2, 3)))
-    script = LIB + launcher + 'split_inference decoding espnet_ext.bin.asr_inference dump/test exp/d r ' \
+    script = (
+        LIB + launcher + "split_inference decoding espnet_ext.bin.asr_inference dump/test exp/d r "
         '"text missing" --asr_model_file m.pth --beam 1\n'
+    )
     result = bash(script, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     launched = words((tmp_path / "launched.txt").read_text())
@@ -244,7 +282,7 @@ def driver_options(recipe: Path, env: dict, *args: str) -> dict:
     result = subprocess.run(["./run.sh", *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("driver:")]
-    argv = shlex.split(line[len("driver:"):])
+    argv = shlex.split(line[len("driver:") :])
     options = {}
     for name, value in zip(argv[::2], argv[1::2]):
         options.setdefault(name, []).append(value)
@@ -270,12 +308,27 @@ def test_asr_sh_pretrained_fine_tunes_from_the_last_checkpoint(tmp_path, env, la
         (stats / name).mkdir(parents=True)
         for f in ("speech_shape", "text_shape.char"):
             (stats / name / f).write_text("")
-    common = ["--train_set", "train", "--valid_set", "dev", "--test_sets", "test", "--asr_config",
-              "conf/train_asr.yaml", "--stage", "11", "--stop_stage", "11", "--asr_args", "--seed 1"]
+    common = [
+        "--train_set",
+        "train",
+        "--valid_set",
+        "dev",
+        "--test_sets",
+        "test",
+        "--asr_config",
+        "conf/train_asr.yaml",
+        "--stage",
+        "11",
+        "--stop_stage",
+        "11",
+        "--asr_args",
+        "--seed 1",
+    ]
 
     def run(*args):
-        result = subprocess.run(["./asr.sh", *common, *args], cwd=recipe, env=env, capture_output=True,
-                                text=True, timeout=120)
+        result = subprocess.run(
+            ["./asr.sh", *common, *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=120
+        )
         (launched,) = words((recipe / "launched.txt").read_text())
         (recipe / "launched.txt").unlink()
         return result, launched
@@ -285,18 +338,32 @@ def test_asr_sh_pretrained_fine_tunes_from_the_last_checkpoint(tmp_path, env, la
     assert f"fine-tuning from {ckpt}/10updates.pth (exp/asr_my_ctc_x_10updates)" in result.stderr
     assert argv[argv.index("--output_dir") + 1] == "exp/asr_my_ctc_x_10updates"
     # the frontend's options before the user's (which may override them)
-    assert argv[-6:] == ["--frontend_conf", "preset=null", "--frontend_conf", f"path={ckpt}/10updates.pth",
-                         "--seed", "1"]
+    assert argv[-6:] == [
+        "--frontend_conf",
+        "preset=null",
+        "--frontend_conf",
+        f"path={ckpt}/10updates.pth",
+        "--seed",
+        "1",
+    ]
     result, argv = run("--pretrained", str(ckpt / "9updates.pth"), "--asr_tag", "mine")  # a file; the user's tag
     assert result.returncode == 0, result.stderr
     assert argv[argv.index("--output_dir") + 1] == "exp/asr_mine" and f"path={ckpt}/9updates.pth" in argv
     result, argv = run()  # without: the config's preset, the default tag
     # the config named by the file its link points to, as with --pretrained
     assert argv[argv.index("--output_dir") + 1] == "exp/asr_my_ctc_char" and "--frontend_conf" not in argv
-    for bad, message in ((tmp_path / "ssl1/exp", "no checkpoints/<N>updates.pth in it (nor a Hugging Face model's config.json)"),
-                         (ckpt / "11updates.pth", "no such file or directory")):
-        result = subprocess.run(["./asr.sh", *common, "--pretrained", str(bad)], cwd=recipe, env=env,
-                                capture_output=True, text=True, timeout=120)
+    for bad, message in (
+        (tmp_path / "ssl1/exp", "no checkpoints/<N>updates.pth in it (nor a Hugging Face model's config.json)"),
+        (ckpt / "11updates.pth", "no such file or directory"),
+    ):
+        result = subprocess.run(
+            ["./asr.sh", *common, "--pretrained", str(bad)],
+            cwd=recipe,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 1 and f"ERROR: --pretrained {bad}: {message}" in result.stderr
         assert not (recipe / "launched.txt").exists()
 
@@ -305,8 +372,16 @@ def test_timit_and_librispeech_run_sh_read_their_data_options(recipe_with_fake_d
     timit = driver_options(recipe_with_fake_driver("timit"), env, "--trans_type=word", "--ngpu", "1")
     assert timit["--train_set"] == ["train_word"] and timit["--token_type"] == ["char"]
     assert timit["--ngpu"] == ["1"] and timit["--local_data_opts"] == ["--trans_type word --phone_set 39 "]
-    libri = driver_options(recipe_with_fake_driver("librispeech"), env, "--train_set", "train_960",
-                           "--local_data_opts", "--download true", "--stage", "2")
+    libri = driver_options(
+        recipe_with_fake_driver("librispeech"),
+        env,
+        "--train_set",
+        "train_960",
+        "--local_data_opts",
+        "--download true",
+        "--stage",
+        "2",
+    )
     assert libri["--train_set"] == ["train_960"] and libri["--stage"] == ["2"]
     assert libri["--local_data_opts"] == ["--train_set train_960 --download true"]
 
@@ -324,8 +399,9 @@ def test_shell_scripts_pass_shellcheck(venv_env):
         pytest.skip("shellcheck is not installed (make install puts it in the venv)")
     failed = {}
     for script in shell_scripts():  # from the script's directory: the source= directives are relative to it
-        result = subprocess.run([shellcheck, "-x", "-f", "gcc", script.name], cwd=script.parent,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [shellcheck, "-x", "-f", "gcc", script.name], cwd=script.parent, capture_output=True, text=True, timeout=120
+        )
         if result.returncode != 0:
             failed[str(script.relative_to(ROOT))] = result.stdout + result.stderr
     assert not failed, "\n".join(f"{name}:\n{text}" for name, text in failed.items())
@@ -352,11 +428,16 @@ def test_ssl1_data_passes_the_asr1_options_on(tmp_path, env):
     (ssl1 / "local/data.sh").symlink_to(ROOT / "egs2/TEMPLATE/ssl1/data_from_asr1.sh")
     (asr1 / "local/data.sh").write_text(FAKE_ASR1_DATA)
     (asr1 / "local/data.sh").chmod(0o755)
-    result = subprocess.run(["local/data.sh", "--asr_valid_set=dev", "--train_set", "train_960", "--download",
-                             "true"], cwd=ssl1, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["local/data.sh", "--asr_valid_set=dev", "--train_set", "train_960", "--download", "true"],
+        cwd=ssl1,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
-    assert shlex.split((ssl1 / "asr1_data_opts.txt").read_text()) == ["--train_set", "train_960", "--download",
-                                                                       "true"]
+    assert shlex.split((ssl1 / "asr1_data_opts.txt").read_text()) == ["--train_set", "train_960", "--download", "true"]
     assert (ssl1 / "data/ssl_train/wav.scp").read_text() == (ssl1 / "data/train/wav.scp").read_text()
     assert (ssl1 / "data/ssl_dev/wav.scp").is_file() and not (ssl1 / "data/ssl_train/text").exists()
     help_text = subprocess.run(["local/data.sh", "--help"], cwd=ssl1, env=env, capture_output=True, text=True)

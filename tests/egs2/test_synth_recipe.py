@@ -10,17 +10,23 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.skipif(
-    not all(shutil.which(c) for c in ("espeak-ng", "flite", "sox"))
-    or not Path("/usr/share/games/fortunes").is_dir(),
-    reason="espeak-ng, flite, sox and Debian's fortunes are installed by `make install` (as root)")
+    not all(shutil.which(c) for c in ("espeak-ng", "flite", "sox")) or not Path("/usr/share/games/fortunes").is_dir(),
+    reason="espeak-ng, flite, sox and Debian's fortunes are installed by `make install` (as root)",
+)
 
 SETS = ("unlabeled", "train", "dev", "test_seen", "test_unseen", "test_other")
 TINY = ["--n_unlabeled", "6", "--n_train", "24", "--n_dev", "3", "--n_test", "3", "--subset_seconds", "8,30"]
 
 
 def _stage1(recipe: Path, env: dict) -> subprocess.CompletedProcess:
-    result = subprocess.run(["./run.sh", "--stop_stage", "1", "--local_data_opts", " ".join(TINY)],
-                            cwd=recipe, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["./run.sh", "--stop_stage", "1", "--local_data_opts", " ".join(TINY)],
+        cwd=recipe,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 

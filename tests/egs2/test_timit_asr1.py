@@ -122,8 +122,22 @@ def test_scoring_reports_per(trained, run_recipe, tiny_ctc_config):
     decoded = (hyp_dir / "text").read_text()
     hyp = {u: " ".join(t.split()[1:]) for u, t in ref.items()}  # one deletion per utterance
     (hyp_dir / "text").write_text("".join(f"{u} {t}\n" for u, t in hyp.items()))
-    args = ("--stage", "13", "--stop_stage", "13", "--test_sets", "test", "--asr_tag", "e2e", "--average", "last:2",
-            "--asr_config", str(tiny_ctc_config(max_epoch=E2E_EPOCHS)), "--inference_config", "conf/decode_ctc_greedy.yaml")
+    args = (
+        "--stage",
+        "13",
+        "--stop_stage",
+        "13",
+        "--test_sets",
+        "test",
+        "--asr_tag",
+        "e2e",
+        "--average",
+        "last:2",
+        "--asr_config",
+        str(tiny_ctc_config(max_epoch=E2E_EPOCHS)),
+        "--inference_config",
+        "conf/decode_ctc_greedy.yaml",
+    )
     try:
         result = run_recipe(recipe, *args)
         assert f"Stage 13: score test (per) in exp/asr_e2e/{hyp_dir.parent.name}" in result.stderr

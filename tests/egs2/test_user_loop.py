@@ -23,8 +23,9 @@ COMMON = ("--average", "last:2", "--inference_nj", "1", "--nj", "1")
 
 
 def run(recipe: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(["./run.sh", *COMMON, *args], cwd=recipe, env=env, capture_output=True, text=True,
-                            timeout=1800)
+    result = subprocess.run(
+        ["./run.sh", *COMMON, *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=1800
+    )
     assert result.returncode == 0, f"run.sh {' '.join(args)} failed:\n{result.stderr[-5000:]}"
     return result
 
@@ -131,7 +132,8 @@ def test_other_inference_options_decode_again_into_their_own_directory(loop):
     assert again.stderr.count("already done") == 6, again.stderr  # 2 sets' decoding, CER and WER scoring
     # the decoding config's content is an input too: an edited beam config decodes again, beside
     (recipe / "conf/decode_ctc_beam.yaml").write_text(
-        (recipe / "conf/decode_ctc_beam.yaml").read_text().replace("penalty: 0.0", "penalty: 0.5"))
+        (recipe / "conf/decode_ctc_beam.yaml").read_text().replace("penalty: 0.0", "penalty: 0.5")
+    )
     penalty = run(recipe, env, *beam, "--inference_args", "--beam_size 4")
     assert "inference_config: penalty 0.0 -> 0.5" in penalty.stderr, penalty.stderr
     assert len(list(exp.glob("decode_ctc_beam_beam_size4_last2.ave_*"))) == 1

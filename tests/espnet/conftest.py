@@ -15,8 +15,11 @@ def _write_set(directory: Path, utterances) -> Path:
 
     wav_dir = ROOT / "egs2/mini/corpus/en/wav"
     directory.mkdir(parents=True)
-    with open(directory / "wav.scp", "w") as scp, open(directory / "text", "w") as text, \
-            open(directory / "speech_shape", "w") as shape:
+    with (
+        open(directory / "wav.scp", "w") as scp,
+        open(directory / "text", "w") as text,
+        open(directory / "speech_shape", "w") as shape,
+    ):
         for utt, words in utterances:
             scp.write(f"{utt} {wav_dir / utt}.flac\n")
             text.write(f"{utt} {words}\n")
@@ -30,15 +33,22 @@ def _tiny_asr_data(directory: Path) -> list:
     training options that read them (tokens, data and shape files)."""
     lines = (ROOT / "egs2/mini/corpus/en/text").read_text().splitlines()[:8]
     utterances = [line.split(maxsplit=1) for line in lines]
-    sets = {"train": _write_set(directory / "train", utterances[:6]),
-            "valid": _write_set(directory / "valid", utterances[6:])}
+    sets = {
+        "train": _write_set(directory / "train", utterances[:6]),
+        "valid": _write_set(directory / "valid", utterances[6:]),
+    }
     tokens = ["<blank>", "<unk>", "<space>", *sorted({c for _, w in utterances for c in w if c != " "}), "<sos/eos>"]
     (directory / "tokens.txt").write_text("\n".join(tokens) + "\n")
     options = ["--token_type", "char", "--token_list", str(directory / "tokens.txt")]
     for name, d in sets.items():
-        options += [f"--{name}_data_path_and_name_and_type", f"{d}/wav.scp,speech,sound",
-                    f"--{name}_data_path_and_name_and_type", f"{d}/text,text,text",
-                    f"--{name}_shape_file", f"{d}/speech_shape"]
+        options += [
+            f"--{name}_data_path_and_name_and_type",
+            f"{d}/wav.scp,speech,sound",
+            f"--{name}_data_path_and_name_and_type",
+            f"{d}/text,text,text",
+            f"--{name}_shape_file",
+            f"{d}/speech_shape",
+        ]
     return options
 
 

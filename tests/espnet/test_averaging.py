@@ -3,7 +3,11 @@ import torch
 
 from espnet_ext.bin.average import main as average_main
 from espnet_ext.espnet.averaging import (
-    average_last, average_state_dicts, best_average_name, last_n_checkpoints, parse_last_n,
+    average_last,
+    average_state_dicts,
+    best_average_name,
+    last_n_checkpoints,
+    parse_last_n,
 )
 
 
@@ -67,12 +71,16 @@ def test_empty_dir_and_names(tmp_path):
 
 def test_best_average_name_follows_the_criteria():
     # ESPnet's recipes decode valid.acc.ave.pth: right when the config judges by valid acc
-    assert best_average_name({"best_model_criterion": [["valid", "acc", "max"], ["valid", "loss", "min"]]}) \
+    assert (
+        best_average_name({"best_model_criterion": [["valid", "acc", "max"], ["valid", "loss", "min"]]})
         == "valid.acc.ave.pth"
+    )
     # a CTC-only config (no accuracy): ESPnet writes only valid.loss.ave*.pth
     assert best_average_name({"best_model_criterion": [["valid", "loss", "min"]]}) == "valid.loss.ave.pth"
-    assert best_average_name({"best_model_criterion": [["train", "loss", "min"], ["valid", "cer_ctc", "min"]]}) \
+    assert (
+        best_average_name({"best_model_criterion": [["train", "loss", "min"], ["valid", "cer_ctc", "min"]]})
         == "valid.cer_ctc.ave.pth"
+    )
     assert best_average_name({"best_model_criterion": [["train", "loss", "min"]]}) == "train.loss.ave.pth"
     # no criterion in the config: ESPnet's default list, which has valid acc
     assert best_average_name({}) == "valid.acc.ave.pth"

@@ -5,20 +5,26 @@ import inspect
 
 import pytest
 import torch
-
-import espnet_ext  # noqa: F401  (quiet ESPnet import)
 from espnet2.asr.ctc import CTC
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.espnet_model import ESPnetASRModel
 from espnet2.asr.frontend.default import DefaultFrontend
 
+import espnet_ext  # noqa: F401  (quiet ESPnet import)
 from espnet_ext.espnet.encoders import DEFAULT_DOWNSAMPLE_RATE, LightCTCEncoder, W2V2ContextEncoder
 from espnet_ext.espnet.lengths import frames_from_dict
 from espnet_ext.wav2vec2.downsample import downsampled_length
 
 FRONTEND_CONF = {"n_fft": 256, "hop_length": 128, "n_mels": 20}
-TINY = dict(output_size=16, attention_heads=2, linear_units=24, num_encoder_blocks=1, num_decoder_blocks=1,
-            pos_conv_kernel=8, pos_conv_groups=4)
+TINY = dict(
+    output_size=16,
+    attention_heads=2,
+    linear_units=24,
+    num_encoder_blocks=1,
+    num_decoder_blocks=1,
+    pos_conv_kernel=8,
+    pos_conv_groups=4,
+)
 # ESPnet's own deprecated torch.cuda.amp.autocast call in ESPnetASRModel.encode
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.cuda.amp.autocast:FutureWarning")
 
@@ -33,10 +39,20 @@ def context_encoder(rate, **kwargs):
 def asr_model(encoder):
     torch.manual_seed(0)
     return ESPnetASRModel(
-        vocab_size=len(VOCAB), token_list=VOCAB, frontend=DefaultFrontend(**FRONTEND_CONF), specaug=None,
-        normalize=None, preencoder=None, encoder=encoder, postencoder=None, decoder=None,
-        ctc=CTC(len(VOCAB), encoder.output_size()), joint_network=None, ctc_weight=1.0,
-        report_cer=False, report_wer=False,
+        vocab_size=len(VOCAB),
+        token_list=VOCAB,
+        frontend=DefaultFrontend(**FRONTEND_CONF),
+        specaug=None,
+        normalize=None,
+        preencoder=None,
+        encoder=encoder,
+        postencoder=None,
+        decoder=None,
+        ctc=CTC(len(VOCAB), encoder.output_size()),
+        joint_network=None,
+        ctc_weight=1.0,
+        report_cer=False,
+        report_wer=False,
     )
 
 
@@ -84,8 +100,12 @@ def test_asr_model_step_with_fewer_ctc_frames():
 
 @pytest.mark.parametrize("rate", [0.5, 0.7, 1.0])
 def test_registered_length_matches_real_olens(rate):
-    config = {"frontend": "default", "frontend_conf": FRONTEND_CONF, "encoder": "w2v2_context",
-              "encoder_conf": {**TINY, "downsample_rate": rate}}
+    config = {
+        "frontend": "default",
+        "frontend_conf": FRONTEND_CONF,
+        "encoder": "w2v2_context",
+        "encoder_conf": {**TINY, "downsample_rate": rate},
+    }
     frames = frames_from_dict(config)
     model = asr_model(context_encoder(rate)).eval()
     speech_lengths = torch.tensor([3999, 3000, 1234, 640, 129])

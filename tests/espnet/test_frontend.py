@@ -3,8 +3,8 @@ under gradient accumulation, reloading, and use inside a real ESPnet ASR model."
 
 from __future__ import annotations
 
-import torch
 import pytest
+import torch
 
 import espnet_ext  # noqa: F401
 from espnet_ext.espnet.frontend import Wav2Vec2Frontend
@@ -70,14 +70,14 @@ def test_masks_only_in_training():
     fe.train()
     time_mask, channel_mask = fe._masks(frame_lengths, int(frame_lengths.max()))
     assert time_mask.shape == (3, int(frame_lengths.max())) and time_mask.any()
-    assert not time_mask[2, int(frame_lengths[2]):].any()  # never padding
+    assert not time_mask[2, int(frame_lengths[2]) :].any()  # never padding
     assert channel_mask.shape == (3, fe.output_size()) and channel_mask.any()
     # require_same_masks (default, as fairseq): every utterance the same masked count, channels too
     assert len(set(time_mask.sum(1).tolist())) == 1 and len(set(channel_mask.sum(1).tolist())) == 1
     torch.manual_seed(0)
     own = tiny(mask_prob=0.65, mask_length=2, require_same_masks=False).train()
     counts = [own._masks(frame_lengths, int(frame_lengths.max()))[0].sum(1) for _ in range(20)]
-    assert any(len(set(c.tolist())) > 1 for c in counts)   # off: each utterance keeps its own
+    assert any(len(set(c.tolist())) > 1 for c in counts)  # off: each utterance keeps its own
     fe.eval()
     with torch.no_grad():
         a, _ = fe(speech, lengths)
@@ -162,8 +162,11 @@ def test_dropout_overrides_reach_every_module_and_none_keeps_the_checkpoints(tmp
 def test_bad_configuration_messages(tmp_path):
     with pytest.raises(ValueError, match="exactly one of path, preset or config; found none of them"):
         Wav2Vec2Frontend()
-    with pytest.raises(ValueError, match=r"exactly one of path, preset or config; found path='x.pt', config "
-                       r"\(a mapping\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"exactly one of path, preset or config; found path='x.pt', config "
+        r"\(a mapping\)",
+    ):
         Wav2Vec2Frontend(path="x.pt", config={"encoder_layers": 1})
     with pytest.raises(ValueError, match="found preset='tiny', config"):
         Wav2Vec2Frontend(preset="tiny", config={})
@@ -213,10 +216,13 @@ def test_normalize_waveform_follows_the_checkpoint_and_refuses_a_mismatch(tmp_pa
     from espnet_ext.espnet.frontend import NormalizeMismatchError
 
     large_like = _saved(tmp_path, "large_like.pt", True)
-    assert Wav2Vec2Frontend(path=large_like).normalize_waveform is True          # None: the checkpoint's
+    assert Wav2Vec2Frontend(path=large_like).normalize_waveform is True  # None: the checkpoint's
     assert Wav2Vec2Frontend(path=large_like, normalize_waveform=True).normalize_waveform is True
-    with pytest.raises(NormalizeMismatchError, match=f"{large_like} was pre-trained with waveform normalization "
-                       "on .* but frontend_conf.normalize_waveform is false; set normalize_waveform: true"):
+    with pytest.raises(
+        NormalizeMismatchError,
+        match=f"{large_like} was pre-trained with waveform normalization "
+        "on .* but frontend_conf.normalize_waveform is false; set normalize_waveform: true",
+    ):
         Wav2Vec2Frontend(path=large_like, normalize_waveform=False)
     base_like = _saved(tmp_path, "base_like.pt", False)
     assert Wav2Vec2Frontend(path=base_like).normalize_waveform is False
@@ -227,9 +233,11 @@ def test_normalize_waveform_follows_the_checkpoint_and_refuses_a_mismatch(tmp_pa
     with caplog.at_level("WARNING"):
         assert Wav2Vec2Frontend(path=old).normalize_waveform is False
         assert Wav2Vec2Frontend(path=old, normalize_waveform=True).normalize_waveform is True
-    assert sum(f"{old} does not record whether it was pre-trained on normalized" in r.getMessage()
-               for r in caplog.records) == 2
-    assert tiny().normalize_waveform is False                                      # a preset: off
+    assert (
+        sum(f"{old} does not record whether it was pre-trained on normalized" in r.getMessage() for r in caplog.records)
+        == 2
+    )
+    assert tiny().normalize_waveform is False  # a preset: off
 
 
 def test_fairseq_checkpoint_with_normalize_used_without_it_names_both_files(tmp_path):
@@ -246,25 +254,51 @@ def test_fairseq_checkpoint_with_normalize_used_without_it_names_both_files(tmp_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from s3prl.upstream.wav2vec2 import wav2vec2_model as fairseq_copy
+
         cfg = fairseq_copy.Wav2Vec2Config(
-            conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2", encoder_layers=1,
-            encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=2, conv_pos=16,
-            conv_pos_groups=4, quantize_targets=True, final_dim=16, latent_vars=8)
+            conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2",
+            encoder_layers=1,
+            encoder_embed_dim=32,
+            encoder_ffn_embed_dim=64,
+            encoder_attention_heads=2,
+            conv_pos=16,
+            conv_pos_groups=4,
+            quantize_targets=True,
+            final_dim=16,
+            latent_vars=8,
+        )
         model = fairseq_copy.Wav2Vec2Model(cfg)
     checkpoint = tmp_path / "wav2vec_large_like.pt"
-    torch.save({"cfg": {"model": dataclasses.asdict(cfg), "task": {"_name": "audio_pretraining", "normalize": True}},
-                "model": model.state_dict()}, checkpoint)
+    torch.save(
+        {
+            "cfg": {"model": dataclasses.asdict(cfg), "task": {"_name": "audio_pretraining", "normalize": True}},
+            "model": model.state_dict(),
+        },
+        checkpoint,
+    )
     config = tmp_path / "train_asr.yaml"
-    config.write_text(yaml.safe_dump({
-        "frontend": "wav2vec2", "frontend_conf": {"path": str(checkpoint), "normalize_waveform": False},
-        "encoder": "w2v2_light", "normalize": None, "model_conf": {"ctc_weight": 1.0}}), encoding="utf-8")
-    args = ASRTask.get_parser().parse_args(["--config", str(config), "--output_dir", str(tmp_path), "--token_list", "x"])
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "frontend": "wav2vec2",
+                "frontend_conf": {"path": str(checkpoint), "normalize_waveform": False},
+                "encoder": "w2v2_light",
+                "normalize": None,
+                "model_conf": {"ctc_weight": 1.0},
+            }
+        ),
+        encoding="utf-8",
+    )
+    args = ASRTask.get_parser().parse_args(
+        ["--config", str(config), "--output_dir", str(tmp_path), "--token_list", "x"]
+    )
     args.token_list = ["<blank>", "<unk>", "a", "<sos/eos>"]
     with pytest.raises(NormalizeMismatchError) as error:
         ASRTask.build_model(args)
     message = str(error.value)
-    assert message.startswith(f"{config}: wav2vec2 frontend: {checkpoint} was pre-trained with waveform "
-                              "normalization on (normalize: true)")
+    assert message.startswith(
+        f"{config}: wav2vec2 frontend: {checkpoint} was pre-trained with waveform normalization on (normalize: true)"
+    )
     assert "normalize_waveform is false" in message
     # left out, the frontend follows the checkpoint
     args.frontend_conf = {"path": str(checkpoint)}
@@ -277,22 +311,37 @@ def _odd_architecture():
     a smaller positional convolution, layer-norm extractor with bias."""
     import dataclasses
 
-    return dataclasses.replace(preset_config("tiny"), encoder_layers=1, layer_norm_first=False, conv_pos=8,
-                               conv_pos_groups=2, extractor_mode="layer_norm", conv_bias=True, dropout=0.2)
+    return dataclasses.replace(
+        preset_config("tiny"),
+        encoder_layers=1,
+        layer_norm_first=False,
+        conv_pos=8,
+        conv_pos_groups=2,
+        extractor_mode="layer_norm",
+        conv_bias=True,
+        dropout=0.2,
+    )
 
 
 def _dropouts(frontend):
     """Every dropout probability, layerdrop and feature_grad_mult of a frontend's backbone."""
     model = frontend.model
-    values = [model.feature_grad_mult, model.encoder.layerdrop, model.encoder.dropout.p,
-              model.feature_projection.dropout.p]
+    values = [
+        model.feature_grad_mult,
+        model.encoder.layerdrop,
+        model.encoder.dropout.p,
+        model.feature_projection.dropout.p,
+    ]
     for layer in model.encoder.layers:
         values += [layer.dropout.p, layer.attention.dropout, layer.feed_forward.dropout.p]
     return values
 
 
-@pytest.mark.parametrize("overrides", [{}, {"dropout": 0.0, "layerdrop": 0.3, "feature_grad_mult": 0.5,
-                                            "activation_dropout": 0.15}], ids=["checkpoint's", "overridden"])
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"dropout": 0.0, "layerdrop": 0.3, "feature_grad_mult": 0.5, "activation_dropout": 0.15}],
+    ids=["checkpoint's", "overridden"],
+)
 def test_portable_conf_rebuilds_the_network_without_the_checkpoint(tmp_path, overrides):
     """A frontend built from portable_conf() (through YAML, as a packed config holds it), given the
     trained frontend's state dict, computes exactly the same features, in training mode too
@@ -332,9 +381,17 @@ def test_config_option_is_a_random_backbone_of_that_architecture():
     assert fe.model.num_layers == 1 and fe.normalize_waveform is False
     assert fe.model.encoder.layers[0].attention.dropout == 0.1  # the tiny preset's, kept by the replace
     assert Wav2Vec2Frontend(config={**architecture.to_dict()}, normalize_waveform=True).normalize_waveform is True
-    partial = Wav2Vec2Frontend(config={"encoder_layers": 1, "encoder_embed_dim": 32, "encoder_ffn_embed_dim": 64,
-                                       "encoder_attention_heads": 2, "conv_pos": 4, "conv_pos_groups": 2,
-                                       "conv_feature_layers": "[(16, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2"})
+    partial = Wav2Vec2Frontend(
+        config={
+            "encoder_layers": 1,
+            "encoder_embed_dim": 32,
+            "encoder_ffn_embed_dim": 64,
+            "encoder_attention_heads": 2,
+            "conv_pos": 4,
+            "conv_pos_groups": 2,
+            "conv_feature_layers": "[(16, 10, 5)] + [(16, 3, 2)] * 4 + [(16, 2, 2)] * 2",
+        }
+    )
     assert partial.output_size() == 32
     fe.reload_pretrained_parameters()  # nothing to reload: no error
 
@@ -349,8 +406,9 @@ def test_stage4_frame_count_reads_the_config_option():
     layers = [(32, 10, 5), (32, 8, 4), (32, 4, 2)]
     architecture = dataclasses.replace(preset_config("tiny"), conv_feature_layers=layers)
     fe = Wav2Vec2Frontend(config=architecture.to_dict()).eval()
-    count = frames_from_dict({"frontend": "wav2vec2", "frontend_conf": {"config": architecture.to_dict()},
-                              "encoder": "w2v2_light"})
+    count = frames_from_dict(
+        {"frontend": "wav2vec2", "frontend_conf": {"config": architecture.to_dict()}, "encoder": "w2v2_light"}
+    )
     speech, lengths = batch((16000, 1234, 400, 40))
     with torch.no_grad():
         _, olens = fe(speech, lengths)

@@ -7,12 +7,17 @@ from espnet_ext.data import frames as data_frames
 from espnet_ext.espnet import lengths
 from espnet_ext.espnet.plugins import PLUGINS
 
-TABLES = {"frontend_choices": (data_frames.FRONTEND_LENGTHS, lengths.FRONTEND_LENGTHS),
-          "encoder_choices": (None, lengths.ENCODER_LENGTHS)}
+TABLES = {
+    "frontend_choices": (data_frames.FRONTEND_LENGTHS, lengths.FRONTEND_LENGTHS),
+    "encoder_choices": (None, lengths.ENCODER_LENGTHS),
+}
 
 
-@pytest.mark.parametrize("plugin", [p for p in PLUGINS if p.task_module == "espnet2.tasks.asr"
-                                    and p.choices_attr in TABLES], ids=lambda p: f"{p.choices_attr}:{p.name}")
+@pytest.mark.parametrize(
+    "plugin",
+    [p for p in PLUGINS if p.task_module == "espnet2.tasks.asr" and p.choices_attr in TABLES],
+    ids=lambda p: f"{p.choices_attr}:{p.name}",
+)
 def test_every_registered_asr_frontend_and_encoder_has_a_frame_count(plugin):
     builtin, project = TABLES[plugin.choices_attr]
     assert plugin.name in project or (builtin is not None and plugin.name in builtin)

@@ -36,8 +36,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def checkpoint(tmp_path) -> Path:
     """A pre-training checkpoint outside the recipe dir, of an architecture no preset has, pre-trained
     on normalised waveforms."""
-    architecture = dataclasses.replace(preset_config("tiny"), encoder_layers=1, layer_norm_first=False,
-                                       conv_pos=8, conv_pos_groups=2)
+    architecture = dataclasses.replace(
+        preset_config("tiny"), encoder_layers=1, layer_norm_first=False, conv_pos=8, conv_pos_groups=2
+    )
     torch.manual_seed(0)
     path = tmp_path / "ssl" / "checkpoints" / "100updates.pth"
     save_backbone(wav2vec2_model(architecture), architecture, path, normalize=True)
@@ -54,12 +55,33 @@ def train(recipe: Path, checkpoint: Path, *extra: str, stats: Path = STATS):
 
     stats.parent.mkdir(parents=True)
     np.savez(stats, count=np.array(100), sum=np.full(64, 3.0), sum_square=np.full(64, 200.0))
-    args = ASRTask.get_parser().parse_args([
-        "--output_dir", str(EXP), "--token_list", "x", "--frontend", "wav2vec2",
-        "--frontend_conf", "preset=null", "--frontend_conf", f"path={checkpoint}", "--frontend_conf", "dropout=0.0",
-        "--encoder", "w2v2_light", "--normalize", "global_mvn", "--normalize_conf", f"stats_file={stats}",
-        "--model_conf", "ctc_weight=1.0", "--train_data_path_and_name_and_type", "/data/train/wav.scp,speech,sound",
-        *extra])
+    args = ASRTask.get_parser().parse_args(
+        [
+            "--output_dir",
+            str(EXP),
+            "--token_list",
+            "x",
+            "--frontend",
+            "wav2vec2",
+            "--frontend_conf",
+            "preset=null",
+            "--frontend_conf",
+            f"path={checkpoint}",
+            "--frontend_conf",
+            "dropout=0.0",
+            "--encoder",
+            "w2v2_light",
+            "--normalize",
+            "global_mvn",
+            "--normalize_conf",
+            f"stats_file={stats}",
+            "--model_conf",
+            "ctc_weight=1.0",
+            "--train_data_path_and_name_and_type",
+            "/data/train/wav.scp,speech,sound",
+            *extra,
+        ]
+    )
     args.token_list = TOKENS
     torch.manual_seed(1)
     model = ASRTask.build_model(args)
@@ -83,8 +105,22 @@ def recipe(tmp_path, monkeypatch) -> Path:
 
 
 def pack(*options: str, out: str = str(EXP / "packed_model.zip")) -> int:
-    return pack_cli(["asr", "--asr_train_config", str(EXP / "config.yaml"), "--asr_model_file", str(MODEL),
-                     "--option", str(STATS), "--option", str(EXP / "RESULTS.md"), *options, "--outpath", out])
+    return pack_cli(
+        [
+            "asr",
+            "--asr_train_config",
+            str(EXP / "config.yaml"),
+            "--asr_model_file",
+            str(MODEL),
+            "--option",
+            str(STATS),
+            "--option",
+            str(EXP / "RESULTS.md"),
+            *options,
+            "--outpath",
+            out,
+        ]
+    )
 
 
 def packed_config(zip_path) -> dict:
@@ -108,8 +144,9 @@ def test_packed_model_loads_without_the_checkpoint_and_encodes_the_same(recipe, 
     assert pack() == 0
     assert sorted(os.listdir(EXP)) == ["RESULTS.md", "config.yaml", "packed_model.zip", "valid.loss.ave.pth"]
     with zipfile.ZipFile(EXP / "packed_model.zip") as archive:
-        assert sorted(archive.namelist()) == sorted(["meta.yaml", str(EXP / "config.yaml"), str(MODEL), str(STATS),
-                                                     str(EXP / "RESULTS.md")])
+        assert sorted(archive.namelist()) == sorted(
+            ["meta.yaml", str(EXP / "config.yaml"), str(MODEL), str(STATS), str(EXP / "RESULTS.md")]
+        )
         text = archive.read(str(EXP / "config.yaml")).decode()
         names = archive.namelist()
     config = packed_config(EXP / "packed_model.zip")
@@ -136,8 +173,9 @@ def test_packed_model_loads_without_the_checkpoint_and_encodes_the_same(recipe, 
     assert torch.equal(encode(model.eval(), speech, lengths), encode(trained, speech, lengths))
 
 
-def test_an_experiment_without_the_record_packs_from_the_checkpoint_while_it_is_there(recipe, checkpoint,
-                                                                                       tmp_path, caplog):
+def test_an_experiment_without_the_record_packs_from_the_checkpoint_while_it_is_there(
+    recipe, checkpoint, tmp_path, caplog
+):
     """A training that predates the record: the architecture is read from the checkpoint; once the
     checkpoint is gone, packing stops with a message naming it, and the zip already there stays."""
     train(recipe, checkpoint)
@@ -163,12 +201,38 @@ def test_paths_inference_reads_must_be_packed(recipe, checkpoint, tmp_path, capl
     stats = tmp_path / "elsewhere" / "feats_stats.npz"
     train(recipe, checkpoint, stats=stats)
     with caplog.at_level("ERROR"):
-        assert pack_cli(["asr", "--asr_train_config", str(EXP / "config.yaml"), "--asr_model_file", str(MODEL),
-                         "--outpath", "a.zip"]) == 1
+        assert (
+            pack_cli(
+                [
+                    "asr",
+                    "--asr_train_config",
+                    str(EXP / "config.yaml"),
+                    "--asr_model_file",
+                    str(MODEL),
+                    "--outpath",
+                    "a.zip",
+                ]
+            )
+            == 1
+        )
     assert f"found normalize_conf.stats_file: {stats} (pack the file with --option" in caplog.text
     assert not Path("a.zip").exists()
-    assert pack_cli(["asr", "--asr_train_config", str(EXP / "config.yaml"), "--asr_model_file", str(MODEL),
-                     "--option", str(stats), "--outpath", "a.zip"]) == 0
+    assert (
+        pack_cli(
+            [
+                "asr",
+                "--asr_train_config",
+                str(EXP / "config.yaml"),
+                "--asr_model_file",
+                str(MODEL),
+                "--option",
+                str(stats),
+                "--outpath",
+                "a.zip",
+            ]
+        )
+        == 0
+    )
     name = str(stats.resolve()).lstrip("/")
     assert packed_config("a.zip")["normalize_conf"]["stats_file"] == name
     assert name in zipfile.ZipFile("a.zip").namelist()
@@ -179,8 +243,10 @@ def test_a_record_that_does_not_build_the_trained_model_is_refused(recipe, check
     config = yaml.safe_load((EXP / "config.yaml").read_text())
     config[RECORD_KEY]["frontend_conf"]["config"]["encoder_layers"] = 2
     (EXP / "config.yaml").write_text(yaml.safe_dump(config))
-    with pytest.raises(ValueError, match=r"config.yaml: the packed config does not build the model of "
-                       r"exp/asr_x/valid.loss.ave.pth: (?s:.*)Missing key\(s\) in state_dict: "
-                       r'"frontend.model.encoder.layers.1.attention'):
+    with pytest.raises(
+        ValueError,
+        match=r"config.yaml: the packed config does not build the model of "
+        r"exp/asr_x/valid.loss.ave.pth: (?s:.*)Missing key\(s\) in state_dict: "
+        r'"frontend.model.encoder.layers.1.attention',
+    ):
         pack_model({"asr_train_config": EXP / "config.yaml"}, {"asr_model_file": MODEL}, "b.zip", [STATS])
-

@@ -7,9 +7,7 @@ import textwrap
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
 
 
 def test_import_espnet_ext_does_not_import_espnet_or_torch():
@@ -126,8 +124,9 @@ def test_ddp_spawned_worker_gets_the_plugins(tmp_path):
     """ESPnet's DDP spawns workers that receive the task class by reference: a worker that
     unpickles espnet_ext.espnet.tasks.ASRTask imports espnet_ext, hence every declared plugin."""
     script = tmp_path / "spawn_check.py"
-    script.write_text(textwrap.dedent(
-        """
+    script.write_text(
+        textwrap.dedent(
+            """
         import multiprocessing as mp
 
         def child(task, queue):
@@ -147,7 +146,8 @@ def test_ddp_spawned_worker_gets_the_plugins(tmp_path):
             print(queue.get(timeout=240))
             p.join()
         """
-    ))
+        )
+    )
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     module, names, present = eval(result.stdout.strip().splitlines()[-1])

@@ -28,8 +28,13 @@ ASR_TINY = ROOT / "egs2/mini/asr1/conf/tuning/train_asr_w2v2_tiny_ctc.yaml"
 
 
 def full_state(epoch: int, value: float) -> dict:
-    return {"model": {"w": torch.full((2,), value)}, "reporter": {"stats": {}, "epoch": epoch},
-            "optimizers": [], "schedulers": [], "scaler": None}
+    return {
+        "model": {"w": torch.full((2,), value)},
+        "reporter": {"stats": {}, "epoch": epoch},
+        "optimizers": [],
+        "schedulers": [],
+        "scaler": None,
+    }
 
 
 def truncate(path: Path) -> None:
@@ -101,10 +106,34 @@ def train_command(tmp_path_factory, tiny_asr_data):
     data = tiny_asr_data(tmp_path_factory.mktemp("data"))
 
     def command(exp: Path, max_epoch: int):
-        return [sys.executable, "-m", "espnet_ext.bin.asr_train", "--config", str(ASR_TINY),
-                "--max_epoch", str(max_epoch), "--output_dir", str(exp), "--use_preprocessor", "true",
-                "--ngpu", "0", "--batch_type", "unsorted", "--batch_size", "3", "--num_att_plot", "0",
-                "--resume", "true", "--keep_nbest_models", "10", "--use_matplotlib", "false", *data]
+        return [
+            sys.executable,
+            "-m",
+            "espnet_ext.bin.asr_train",
+            "--config",
+            str(ASR_TINY),
+            "--max_epoch",
+            str(max_epoch),
+            "--output_dir",
+            str(exp),
+            "--use_preprocessor",
+            "true",
+            "--ngpu",
+            "0",
+            "--batch_type",
+            "unsorted",
+            "--batch_size",
+            "3",
+            "--num_att_plot",
+            "0",
+            "--resume",
+            "true",
+            "--keep_nbest_models",
+            "10",
+            "--use_matplotlib",
+            "false",
+            *data,
+        ]
 
     return command
 
@@ -116,8 +145,7 @@ def train(train_command, venv_env):
 
     def run(exp: Path, max_epoch: int, fault: str = None, check: bool = True):
         run_env = dict(env, ESPNET_EXT_FAULT=fault) if fault else env
-        result = subprocess.run(train_command(exp, max_epoch), capture_output=True, text=True, env=run_env,
-                                timeout=600)
+        result = subprocess.run(train_command(exp, max_epoch), capture_output=True, text=True, env=run_env, timeout=600)
         if check:
             assert result.returncode == 0, result.stderr[-4000:]
         return result
@@ -161,8 +189,9 @@ def test_kill_inside_an_epoch_file_write_is_repaired_on_resume(train_command, tr
     resumes at epoch 3, writes 2epoch.pth again from the checkpoint and removes the temporary."""
     exp = tmp_path / "exp"
     env = dict(venv_env, OMP_NUM_THREADS="1", ESPNET_EXT_FAULT="pause:2epoch.pth:120")
-    proc = subprocess.Popen(train_command(exp, 3), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        train_command(exp, 3), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 300
     while not list(exp.glob("2epoch.pth.tmp.*.paused")) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.1)

@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from espnet_ext.espnet.samplers import FairseqBatchSampler, FairseqBatchesMixin
+from espnet_ext.espnet.samplers import FairseqBatchesMixin, FairseqBatchSampler
 
 K = 1000
 
@@ -40,26 +40,50 @@ def test_tasks_take_the_options_off_by_default(task_name, tmp_path):
     parser = task.get_parser()
     assert parser.get_default("fairseq_batches") is False
     assert parser.get_default("max_utterances_per_gpu") is None
-    args = parser.parse_args(["--output_dir", str(tmp_path), "--fairseq_batches", "true",
-                              "--max_utterances_per_gpu", "4"])
+    args = parser.parse_args(
+        ["--output_dir", str(tmp_path), "--fairseq_batches", "true", "--max_utterances_per_gpu", "4"]
+    )
     assert args.fairseq_batches is True and args.max_utterances_per_gpu == 4
 
 
 def _iter_options(shape_file, batch_type="numel"):
     from espnet2.tasks.abs_task import IteratorOptions
 
-    wav_scp = str(shape_file.parent / "wav.scp")   # ESPnet looks for utt2category beside it
-    return IteratorOptions(preprocess_fn=None, collate_fn=None, data_path_and_name_and_type=[(wav_scp, "speech", "sound")],
-                           shape_files=[str(shape_file)], batch_size=1, batch_bins=600 * K,
-                           batch_type=batch_type, max_cache_size=0.0, max_cache_fd=0, allow_multi_rates=False,
-                           distributed=False, num_batches=None, num_iters_per_epoch=None, train=True)
+    wav_scp = str(shape_file.parent / "wav.scp")  # ESPnet looks for utt2category beside it
+    return IteratorOptions(
+        preprocess_fn=None,
+        collate_fn=None,
+        data_path_and_name_and_type=[(wav_scp, "speech", "sound")],
+        shape_files=[str(shape_file)],
+        batch_size=1,
+        batch_bins=600 * K,
+        batch_type=batch_type,
+        max_cache_size=0.0,
+        max_cache_fd=0,
+        allow_multi_rates=False,
+        distributed=False,
+        num_batches=None,
+        num_iters_per_epoch=None,
+        train=True,
+    )
 
 
 def _args(**kw):
-    base = dict(fairseq_batches=True, max_utterances_per_gpu=None, required_batch_size_multiple=1,
-                collate_fn_conf={"max_sample_size": 250 * K}, seed=0, shuffle_within_batch=False, num_workers=0,
-                ngpu=0, fold_length=[], sort_in_batch="descending", sort_batch="descending", drop_last_iter=False,
-                min_batch_size=1)
+    base = dict(
+        fairseq_batches=True,
+        max_utterances_per_gpu=None,
+        required_batch_size_multiple=1,
+        collate_fn_conf={"max_sample_size": 250 * K},
+        seed=0,
+        shuffle_within_batch=False,
+        num_workers=0,
+        ngpu=0,
+        fold_length=[],
+        sort_in_batch="descending",
+        sort_batch="descending",
+        drop_last_iter=False,
+        min_batch_size=1,
+    )
     base.update(kw)
     return argparse.Namespace(**base)
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import espnet_ext  # noqa: F401  (registry)
+from espnet_ext.espnet.registry import add_plugin
 from espnet_ext.espnet.ssl_model import ESPnetWav2Vec2Model, Wav2Vec2TaskMixin, normalize_waveforms
 from espnet_ext.espnet.updates import count_updates, updates_done
-from espnet_ext.espnet.registry import add_plugin
 from espnet_ext.wav2vec2.importers import load_checkpoint
 from espnet_ext.wav2vec2.pretraining import pretraining_from_checkpoint
 from espnet_ext.wav2vec2.quantizer import gumbel_temperature
@@ -67,21 +67,26 @@ def test_built_through_ssltask_and_one_training_step():
     backbone = model.pretraining.backbone
     assert backbone.feature_extractor.conv_layers[0].conv.weight.grad.abs().sum() > 0
     assert model.pretraining.quantizer.weight_proj.weight.grad.abs().sum() > 0
-    assert SSLTask.build_preprocess_fn(SSLTask.get_parser().parse_args(
-        ["--output_dir", "x", "--model", "wav2vec2"]), train=True).tokenizer is None
+    assert (
+        SSLTask.build_preprocess_fn(
+            SSLTask.get_parser().parse_args(["--output_dir", "x", "--model", "wav2vec2"]), train=True
+        ).tokenizer
+        is None
+    )
 
 
 def test_gumbel_temperature_follows_optimizer_updates_not_forward_calls():
-    model = build("--model_conf", "preset=tiny",
-                  "--model_conf", "config={num_negatives: 5, latent_temp: [2.0, 0.5, 0.9]}")
+    model = build(
+        "--model_conf", "preset=tiny", "--model_conf", "config={num_negatives: 5, latent_temp: [2.0, 0.5, 0.9]}"
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
     speech, lengths = batch((8000, 8000))
-    for _ in range(3):           # three updates ...
-        for _ in range(2):       # ... of two accumulated micro-batches each
+    for _ in range(3):  # three updates ...
+        for _ in range(2):  # ... of two accumulated micro-batches each
             model(speech, lengths)[0].backward()
         optimizer.step()
         optimizer.zero_grad()
-    with torch.no_grad():        # validation: counts nothing
+    with torch.no_grad():  # validation: counts nothing
         model.eval()
         _, stats, _ = model(speech, lengths)
     assert updates_done(model) == 3
@@ -120,9 +125,16 @@ def test_save_pretrained_is_loaded_by_the_frontend_loader(tmp_path):
 
 
 def test_downsampling_variant_and_waveform_normalisation():
-    model = build("--model_conf", "preset=tiny", "--model_conf", "config={encoder_layers: 0}",
-                  "--model_conf", "context={num_encoder_layers: 1, num_decoder_layers: 1, downsample_rate: 0.7}",
-                  "--model_conf", "normalize_waveform=true")
+    model = build(
+        "--model_conf",
+        "preset=tiny",
+        "--model_conf",
+        "config={encoder_layers: 0}",
+        "--model_conf",
+        "context={num_encoder_layers: 1, num_decoder_layers: 1, downsample_rate: 0.7}",
+        "--model_conf",
+        "normalize_waveform=true",
+    )
     speech, lengths = batch()
     loss, stats, weight = model(speech, lengths)
     loss.backward()
@@ -140,14 +152,20 @@ def test_downsampling_checkpoint_fine_tunes_through_frontend_and_context_encoder
     same file compute exactly the pre-trained context network's output; ESPnet's init is undone."""
     from espnet2.torch_utils.initialize import initialize
 
-    from espnet_ext.espnet.lengths import context_encoder_length
     from espnet_ext.espnet.encoders import W2V2ContextEncoder
     from espnet_ext.espnet.frontend import Wav2Vec2Frontend
+    from espnet_ext.espnet.lengths import context_encoder_length
     from espnet_ext.wav2vec2.downsample import make_padding_mask
 
-    model = build("--model_conf", "preset=tiny", "--model_conf", "config={encoder_layers: 0}",
-                  "--model_conf", "context={num_encoder_layers: 1, num_decoder_layers: 1, downsample_rate: 0.6, "
-                  "conv_ffn: true, pos_conv_kernel: 0}").eval()
+    model = build(
+        "--model_conf",
+        "preset=tiny",
+        "--model_conf",
+        "config={encoder_layers: 0}",
+        "--model_conf",
+        "context={num_encoder_layers: 1, num_decoder_layers: 1, downsample_rate: 0.6, "
+        "conv_ffn: true, pos_conv_kernel: 0}",
+    ).eval()
     path = tmp_path / "200updates.pth"
     model.save_pretrained(path, heads=heads)
     speech, lengths = batch()
@@ -179,11 +197,30 @@ def test_other_ssl_models_are_still_built_by_espnet():
     """The mixin changes nothing for ESPnet's own HuBERT model (``model: espnet``)."""
     from espnet2.ssl.espnet_model import ESPnetSSLModel
 
-    args = SSLTask.get_parser().parse_args([
-        "--output_dir", "x", "--token_type", "char", "--preencoder_conf", "output_size=16",
-        "--frontend_conf", "norm_mode=group_norm", "--frontend_conf", "conv_mode=standard",
-        "--frontend_conf", "bias=false", "--encoder_conf", "output_size=16", "--encoder_conf", "linear_units=16",
-        "--encoder_conf", "num_blocks=1", "--encoder_conf", "attention_heads=2"])
+    args = SSLTask.get_parser().parse_args(
+        [
+            "--output_dir",
+            "x",
+            "--token_type",
+            "char",
+            "--preencoder_conf",
+            "output_size=16",
+            "--frontend_conf",
+            "norm_mode=group_norm",
+            "--frontend_conf",
+            "conv_mode=standard",
+            "--frontend_conf",
+            "bias=false",
+            "--encoder_conf",
+            "output_size=16",
+            "--encoder_conf",
+            "linear_units=16",
+            "--encoder_conf",
+            "num_blocks=1",
+            "--encoder_conf",
+            "attention_heads=2",
+        ]
+    )
     args.token_list = ["<blank>", "<unk>", "a", "b"]
     args.loss = [{"name": "hubert", "conf": {"num_classes": 4, "final_dim": 8}}]
     assert isinstance(SSLTask.build_model(args), ESPnetSSLModel)
@@ -226,8 +263,9 @@ def test_max_sample_size_crops_training_batches_to_random_windows():
     from espnet_ext.espnet.ssl_model import MaxSampleCrop
 
     ramp = torch.arange(30, dtype=torch.float).repeat(3, 1)  # each sample holds its index
-    crop = MaxSampleCrop(lambda data: (data, {"speech": ramp.clone(), "speech_lengths": torch.tensor([30, 30, 8])}),
-                         max_samples=10)
+    crop = MaxSampleCrop(
+        lambda data: (data, {"speech": ramp.clone(), "speech_lengths": torch.tensor([30, 30, 8])}), max_samples=10
+    )
     torch.manual_seed(0)
     starts = set()
     for _ in range(50):
@@ -241,8 +279,9 @@ def test_max_sample_size_crops_training_batches_to_random_windows():
     assert len(starts) > 10  # offsets vary
     with pytest.raises(ValueError, match="max_sample_size"):
         MaxSampleCrop(None, 0)
-    args = SSLTask.get_parser().parse_args(["--output_dir", "x", "--model", "wav2vec2",
-                                            "--collate_fn_conf", "max_sample_size=16000"])
+    args = SSLTask.get_parser().parse_args(
+        ["--output_dir", "x", "--model", "wav2vec2", "--collate_fn_conf", "max_sample_size=16000"]
+    )
     assert isinstance(SSLTask.build_collate_fn(args, train=True), MaxSampleCrop)
     assert not isinstance(SSLTask.build_collate_fn(args, train=False), MaxSampleCrop)
 
@@ -255,8 +294,9 @@ def test_normalize_flag_is_saved_with_the_backbone(tmp_path):
 
 
 def _ssl_args(*extra):
-    return SSLTask.get_parser().parse_args(["--output_dir", "x", "--model", "wav2vec2", "--model_conf", "preset=tiny",
-                                            *extra])
+    return SSLTask.get_parser().parse_args(
+        ["--output_dir", "x", "--model", "wav2vec2", "--model_conf", "preset=tiny", *extra]
+    )
 
 
 def test_waveforms_are_normalized_over_whole_utterances_before_cropping(monkeypatch):
@@ -267,12 +307,18 @@ def test_waveforms_are_normalized_over_whole_utterances_before_cropping(monkeypa
 
     rng = np.random.default_rng(0)
     data = []
-    for i, n in enumerate((1200, 900, 700)):       # loud first half, quiet second half, an offset
+    for i, n in enumerate((1200, 900, 700)):  # loud first half, quiet second half, an offset
         x = rng.standard_normal(n) * np.where(np.arange(n) < n // 2, 3.0, 0.2) + 0.5
         data.append((f"u{i}", {"speech": x.astype(np.float32)}))
     whole = [(x["speech"] - x["speech"].mean()) / np.sqrt(x["speech"].var() + 1e-5) for _, x in data]
-    args = _ssl_args("--model_conf", "normalize_waveform=true", "--collate_fn_conf", "crop_audio=true",
-                     "--collate_fn_conf", "max_sample_size=400")
+    args = _ssl_args(
+        "--model_conf",
+        "normalize_waveform=true",
+        "--collate_fn_conf",
+        "crop_audio=true",
+        "--collate_fn_conf",
+        "max_sample_size=400",
+    )
     collate = SSLTask.build_collate_fn(args, train=True)
     np.random.seed(0)
     torch.manual_seed(0)
@@ -280,9 +326,9 @@ def test_waveforms_are_normalized_over_whole_utterances_before_cropping(monkeypa
     assert batch["speech_normalized"] is True and batch["speech"].shape == (3, 400)
     for row, full in zip(batch["speech"].numpy(), whole):
         windows = np.lib.stride_tricks.sliding_window_view(full, 400)
-        assert np.abs(windows - row).max(axis=1).min() < 1e-5          # a window of the normalized file
-        assert abs(row.mean()) > 1e-3 or abs(row.std() - 1) > 1e-3     # not re-normalized
-    _, valid = SSLTask.build_collate_fn(args, train=False)(data)          # validation: whole, not cropped
+        assert np.abs(windows - row).max(axis=1).min() < 1e-5  # a window of the normalized file
+        assert abs(row.mean()) > 1e-3 or abs(row.std() - 1) > 1e-3  # not re-normalized
+    _, valid = SSLTask.build_collate_fn(args, train=False)(data)  # validation: whole, not cropped
     np.testing.assert_allclose(valid["speech"][2, :700].numpy(), whole[2], atol=1e-5)
     assert not isinstance(SSLTask.build_collate_fn(_ssl_args(), train=True), NormalizeWholeUtterances)
     # the model does not normalize a batch marked as normalized, and does one that is not
@@ -304,9 +350,15 @@ def test_context_encoder_portable_conf_rebuilds_it_without_the_checkpoint(tmp_pa
     from espnet_ext.espnet.encoders import W2V2ContextEncoder
     from espnet_ext.espnet.lengths import context_encoder_length
 
-    model = build("--model_conf", "preset=tiny", "--model_conf", "config={encoder_layers: 0}",
-                  "--model_conf", "context={num_encoder_layers: 1, num_decoder_layers: 1, downsample_rate: 0.6, "
-                  "conv_ffn: true, pos_conv_kernel: 0}").eval()
+    model = build(
+        "--model_conf",
+        "preset=tiny",
+        "--model_conf",
+        "config={encoder_layers: 0}",
+        "--model_conf",
+        "context={num_encoder_layers: 1, num_decoder_layers: 1, downsample_rate: 0.6, "
+        "conv_ffn: true, pos_conv_kernel: 0}",
+    ).eval()
     path = tmp_path / "200updates.pth"
     model.save_pretrained(path)
     trained = W2V2ContextEncoder(64, dropout_rate=0.0, path=str(path)).eval()

@@ -9,9 +9,25 @@ TOKENS = ["<blank>", "<unk>", "a", "b", "<sos/eos>"]
 
 
 def build(tmp_path, *extra):
-    argv = ["--output_dir", str(tmp_path), "--token_list", "x", "--frontend", "wav2vec2",
-            "--frontend_conf", "preset=tiny", "--normalize", "none", "--encoder", "w2v2_light",
-            "--model_conf", "ctc_weight=1.0", "--collect_stats", "true", *extra]
+    argv = [
+        "--output_dir",
+        str(tmp_path),
+        "--token_list",
+        "x",
+        "--frontend",
+        "wav2vec2",
+        "--frontend_conf",
+        "preset=tiny",
+        "--normalize",
+        "none",
+        "--encoder",
+        "w2v2_light",
+        "--model_conf",
+        "ctc_weight=1.0",
+        "--collect_stats",
+        "true",
+        *extra,
+    ]
     args = ASRTask.get_parser().parse_args(argv)
     args.token_list = list(TOKENS)
     return ASRTask.build_model(args)
@@ -41,8 +57,8 @@ def test_ctc_init_xavier_uniform(tmp_path):
     lo = build(tmp_path, "--ctc_init", "xavier_uniform").ctc.ctc_lo
     a = _bound(lo)
     w = lo.weight.detach()
-    assert w.abs().max() <= a and w.abs().max() > 0.9 * a      # fills the whole range ...
-    assert w.std().item() == pytest.approx(a / 3 ** 0.5, rel=0.1)  # ... uniformly: std a / sqrt(3)
+    assert w.abs().max() <= a and w.abs().max() > 0.9 * a  # fills the whole range ...
+    assert w.std().item() == pytest.approx(a / 3**0.5, rel=0.1)  # ... uniformly: std a / sqrt(3)
     assert torch.count_nonzero(lo.bias) == 0
     # the default is nn.Linear's (bound 1 / sqrt(fan_in), a non-zero bias); ESPnet's --init
     # (xavier_normal here) is overridden by --ctc_init

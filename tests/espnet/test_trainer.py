@@ -24,8 +24,7 @@ def test_default_is_espnet_behaviour():
 
 
 def test_keep_last_adds_recency_and_raises_keep():
-    opts = options("--keep_last_epochs", "10", "--keep_nbest_models", "3",
-                   "--best_model_criterion", "valid,acc,max")
+    opts = options("--keep_last_epochs", "10", "--keep_nbest_models", "3", "--best_model_criterion", "valid,acc,max")
     assert [tuple(c) for c in opts.best_model_criterion] == [("valid", "acc", "max"), RECENCY_CRITERION]
     assert max(opts.keep_nbest_models) == 10 and 3 in opts.keep_nbest_models
 
@@ -71,8 +70,11 @@ def test_periodic_saver_counts_updates_and_keeps_all(tmp_path):
     assert set(state) == {"weight", "bias"}
     # the end of training: the 7th update's model, which no periodic save had
     saver.save_last()
-    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["3updates.pth", "6updates.pth",
-                                                                           "7updates.pth"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "3updates.pth",
+        "6updates.pth",
+        "7updates.pth",
+    ]
     last = torch.load(tmp_path / "checkpoints" / "7updates.pth", weights_only=True)
     assert torch.equal(last["weight"], model.weight.detach())
 
@@ -152,16 +154,42 @@ def test_training_through_the_launcher_shows_one_line_per_epoch(tmp_path, venv_e
 
     data = tiny_asr_data(tmp_path)
     exp, log = tmp_path / "exp", tmp_path / "exp" / "train.log"
-    train_cmd = [sys.executable, "-m", "espnet_ext.bin.asr_train", "--config", str(ASR_TINY), "--max_epoch", "3",
-                 "--output_dir", str(exp), "--use_preprocessor", "true", "--ngpu", "0", "--batch_type", "unsorted",
-                 "--batch_size", "3", "--num_att_plot", "0", *data]
-    result = subprocess.run([sys.executable, "-m", "espnet_ext.bin.launch", str(log), *train_cmd],
-                            capture_output=True, text=True, env=venv_env, timeout=600)
+    train_cmd = [
+        sys.executable,
+        "-m",
+        "espnet_ext.bin.asr_train",
+        "--config",
+        str(ASR_TINY),
+        "--max_epoch",
+        "3",
+        "--output_dir",
+        str(exp),
+        "--use_preprocessor",
+        "true",
+        "--ngpu",
+        "0",
+        "--batch_type",
+        "unsorted",
+        "--batch_size",
+        "3",
+        "--num_att_plot",
+        "0",
+        *data,
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "espnet_ext.bin.launch", str(log), *train_cmd],
+        capture_output=True,
+        text=True,
+        env=venv_env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:] + log.read_text()[-3000:]
     shown = [line for line in result.stderr.splitlines() if "(train.log) epoch " in line]
     number = r"(?:\d[\d.e+-]*|nan)"
-    pattern = (rf"\(train\.log\) epoch (\d)/3: train loss {number}, valid loss {number}, "
-               rf"valid cer_ctc {number}, elapsed \d+s, ~(\d+)s left$")
+    pattern = (
+        rf"\(train\.log\) epoch (\d)/3: train loss {number}, valid loss {number}, "
+        rf"valid cer_ctc {number}, elapsed \d+s, ~(\d+)s left$"
+    )
     matches = [re.search(pattern, line) for line in shown]
     assert all(matches) and [int(m.group(1)) for m in matches] == [1, 2, 3], result.stderr
     assert int(matches[-1].group(2)) == 0  # nothing left after the last epoch

@@ -27,21 +27,30 @@ def write_score(exp: Path, test_set: str, wrong, decode: str = DECODE, utts=UTTS
     character substituted (an isolated error: one MAPSSWE segment of 4 words)."""
     refs = {u: REF for u in utts}
     hyps = {u: REF[:5] + "x" + REF[6:] if k in wrong else REF for k, u in enumerate(utts)}
-    return scoring.write_result_txt(scoring.score(refs, hyps, "char"),
-                                    exp / decode / test_set / "score_cer" / "result.txt").parent
+    return scoring.write_result_txt(
+        scoring.score(refs, hyps, "char"), exp / decode / test_set / "score_cer" / "result.txt"
+    ).parent
 
 
 def write_exp(root: Path, name: str, checkpoint: str, lr: float, **extra) -> Path:
     """``root/asr_<name>/config.yaml`` as ESPnet writes it (paths of the run included)."""
     exp = root / f"asr_{name}"
     exp.mkdir(parents=True)
-    config = {"config": "conf/tuning/train_asr_w2v2_mini_ctc.yaml", "output_dir": str(exp), "seed": 0,
-              "train_shape_file": [f"exp/asr_stats_{name}/train/speech_shape"],
-              "valid_data_path_and_name_and_type": [[f"dump/raw/dev_{name}/wav.scp", "speech", "sound"]],
-              "frontend": "wav2vec2", "frontend_conf": {"path": checkpoint, "preset": None},
-              "normalize_conf": {"stats_file": f"exp/asr_stats_{name}/train/feats_stats.npz"},
-              "optim": "adam", "optim_conf": {"lr": lr}, "token_list": list("abcdefghijx"),
-              "best_model_criterion": [["valid", "loss", "min"]], **extra}
+    config = {
+        "config": "conf/tuning/train_asr_w2v2_mini_ctc.yaml",
+        "output_dir": str(exp),
+        "seed": 0,
+        "train_shape_file": [f"exp/asr_stats_{name}/train/speech_shape"],
+        "valid_data_path_and_name_and_type": [[f"dump/raw/dev_{name}/wav.scp", "speech", "sound"]],
+        "frontend": "wav2vec2",
+        "frontend_conf": {"path": checkpoint, "preset": None},
+        "normalize_conf": {"stats_file": f"exp/asr_stats_{name}/train/feats_stats.npz"},
+        "optim": "adam",
+        "optim_conf": {"lr": lr},
+        "token_list": list("abcdefghijx"),
+        "best_model_criterion": [["valid", "loss", "min"]],
+        **extra,
+    }
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
     return exp
 
@@ -84,8 +93,12 @@ def test_table_marks_the_best_and_rows_not_significantly_worse(expdir):
     z_a = -0.8 / (math.sqrt(1.6 / 9) / math.sqrt(10))
     assert z_a == pytest.approx(-6.0) and normal_p(z_a) < 0.001 and by_name["asr_a"][5] == "10.0 p<0.001"
     assert by_name["asr_a"][4] == "-" and by_name["asr_d"][3:] == [report.NOT_SCORED, "-", "-"]
-    assert [r[1:3] for r in rows] == [["100updates.pth", "0.001"], ["200updates.pth", "0.001"],
-                                      ["200updates.pth", "0.002"], ["300updates.pth", "0.003"]]
+    assert [r[1:3] for r in rows] == [
+        ["100updates.pth", "0.001"],
+        ["200updates.pth", "0.001"],
+        ["200updates.pth", "0.002"],
+        ["300updates.pth", "0.003"],
+    ]
     assert "MAPSSWE" in text and "p >= 0.05" in text
     (expdir / "asr_e").mkdir()  # not trained yet: no config.yaml, no settings shown for it
     header, rows = rows_of(report.format_results(expdir))
@@ -107,8 +120,9 @@ def test_several_decodes_and_metrics(expdir):
     write_score(expdir / "asr_b", "test", [0, 1, 2, 3], decode="decode_ctc_beam")
     (expdir / "asr_b/decode_ctc_beam/test/score_wer").mkdir(parents=True)
     refs = {u: "a b" for u in UTTS}
-    scoring.write_result_txt(scoring.score(refs, refs, "word"),
-                             expdir / "asr_b/decode_ctc_beam/test/score_wer/result.txt")
+    scoring.write_result_txt(
+        scoring.score(refs, refs, "word"), expdir / "asr_b/decode_ctc_beam/test/score_wer/result.txt"
+    )
     text = report.format_results(expdir)
     _, cer_rows = rows_of(text)
     assert [(r[0], r[3]) for r in cer_rows][1:3] == [("asr_b", "decode_ctc_beam"), ("asr_b", DECODE)]
@@ -132,24 +146,48 @@ def test_utterances_that_differ_are_not_compared(expdir):
 def test_many_differing_settings_get_a_table_of_their_own(tmp_path):
     root = tmp_path / "exp"
     for k in range(2):
-        write_score(write_exp(root, f"x{k}", f"/m/run{k}/checkpoints/100updates.pth", 0.001 * (k + 1), seed=k,
-                              encoder_conf={"num_blocks": 2 + k, "dropout_rate": 0.1},
-                              init_param=[f"/m/run{k}/model.pth:encoder:encoder"]), "test", [k])
+        write_score(
+            write_exp(
+                root,
+                f"x{k}",
+                f"/m/run{k}/checkpoints/100updates.pth",
+                0.001 * (k + 1),
+                seed=k,
+                encoder_conf={"num_blocks": 2 + k, "dropout_rate": 0.1},
+                init_param=[f"/m/run{k}/model.pth:encoder:encoder"],
+            ),
+            "test",
+            [k],
+        )
     text = report.format_results(root)
     header, _ = rows_of(text)
     assert header == ["experiment", "decode", "test"]
     header, rows = rows_of(text, "## Settings that differ")
-    assert header == ["experiment", "encoder_conf.num_blocks", "frontend_conf.path", "init_param", "optim_conf.lr",
-                      "seed"]  # the config's order (yaml.safe_dump sorts it)
+    assert header == [
+        "experiment",
+        "encoder_conf.num_blocks",
+        "frontend_conf.path",
+        "init_param",
+        "optim_conf.lr",
+        "seed",
+    ]  # the config's order (yaml.safe_dump sorts it)
     assert rows[0] == ["asr_x0", "2", "run0/…/100updates.pth", "run0/model.pth:encoder:encoder", "0.001", "0"]
     assert rows[1][2] == "run1/…/100updates.pth"
 
 
 def test_settings_rendering():
-    configs = [report.flatten({"a": {"b": 1, "c": [1, 2]}, "output_dir": "exp/x", "p": "/r/s1/m.pth",
-                               "l": list(range(50))}),
-               report.flatten({"a": {"b": 2, "c": [1, 2]}, "output_dir": "exp/y", "p": "/r/s2/m.pth",
-                               "l": list(range(49)) + [0], "new": None})]
+    configs = [
+        report.flatten({"a": {"b": 1, "c": [1, 2]}, "output_dir": "exp/x", "p": "/r/s1/m.pth", "l": list(range(50))}),
+        report.flatten(
+            {
+                "a": {"b": 2, "c": [1, 2]},
+                "output_dir": "exp/y",
+                "p": "/r/s2/m.pth",
+                "l": list(range(49)) + [0],
+                "new": None,
+            }
+        ),
+    ]
     assert configs[0]["a.c"] == [1, 2] and "a" not in configs[0]
     assert report.differing_keys(configs) == ["a.b", "p", "l", "new"]
     assert report.render_settings(configs, "p") == ["s1/m.pth", "s2/m.pth"]
@@ -158,8 +196,10 @@ def test_settings_rendering():
     assert cells[0].startswith("[50 items] #") and cells[0] != cells[1]
     assert report.differing_keys(configs[:1]) == []
     # the architecture a pre-trained frontend recorded for packing is not a setting
-    recorded = [report.flatten({"portable_conf": {"frontend_conf": {"config": {"encoder_layers": 4}}}, "p": "/a"}),
-                report.flatten({"p": "/b"})]
+    recorded = [
+        report.flatten({"portable_conf": {"frontend_conf": {"config": {"encoder_layers": 4}}}, "p": "/a"}),
+        report.flatten({"p": "/b"}),
+    ]
     assert report.differing_keys(recorded) == ["p"]
 
 
@@ -177,10 +217,12 @@ def test_no_experiments_or_bad_config_is_an_error(tmp_path, capsys):
 
 def test_cli_writes_the_file_quickly_without_torch_or_espnet(expdir, tmp_path):
     out = tmp_path / "RESULTS_all.md"
-    code = ("import json, sys, time; t = time.time(); from espnet_ext.bin.show_results import main; "
-            f"status = main([{str(expdir)!r}, '--out', {str(out)!r}, '--metric', 'cer']); "
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'espnet', 'espnet2'}); "
-            "print(json.dumps([status, heavy, time.time() - t]), file=sys.stderr)")
+    code = (
+        "import json, sys, time; t = time.time(); from espnet_ext.bin.show_results import main; "
+        f"status = main([{str(expdir)!r}, '--out', {str(out)!r}, '--metric', 'cer']); "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'espnet', 'espnet2'}); "
+        "print(json.dumps([status, heavy, time.time() - t]), file=sys.stderr)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     status, heavy, seconds = json.loads(proc.stderr.splitlines()[-1])
     assert proc.returncode == 0 and status == 0 and heavy == [], proc.stderr
@@ -195,8 +237,7 @@ def test_segments_all_differing_alike_fall_back_to_the_sign_test(expdir):
     sign test gives p = 2 / 2 ** 7."""
     exp = write_exp(expdir, "f", "/m/ssl/checkpoints/500updates.pth", 0.001)
     refs = {u: REF for u in UTTS}
-    hyps = {u: REF[:5] + ("xx" + REF[7:] if k < 2 else "x" + REF[6:] if k < 7 else REF[5:])
-            for k, u in enumerate(UTTS)}
+    hyps = {u: REF[:5] + ("xx" + REF[7:] if k < 2 else "x" + REF[6:] if k < 7 else REF[5:]) for k, u in enumerate(UTTS)}
     scoring.write_result_txt(scoring.score(refs, hyps, "char"), exp / DECODE / "test/score_cer/result.txt")
     _, rows = rows_of(report.format_results(expdir))
-    assert 2 / 2 ** 7 == 0.015625 and {r[0]: r for r in rows}["asr_f"][5] == "9.0 p=0.016 (sign test)"
+    assert 2 / 2**7 == 0.015625 and {r[0]: r for r in rows}["asr_f"][5] == "9.0 p=0.016 (sign test)"

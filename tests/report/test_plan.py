@@ -27,8 +27,7 @@ SSL_MINI = ROOT / "egs2/mini/ssl1/conf/tuning/train_ssl_w2v2_mini.yaml"
 # (data_utils.py, mask_type "static", no_overlap False), transcribed as a loop.
 
 
-def fairseq_mask(rng: np.random.Generator, sz: int, mask_prob: float, mask_length: int,
-                 min_masks: int) -> np.ndarray:
+def fairseq_mask(rng: np.random.Generator, sz: int, mask_prob: float, mask_length: int, min_masks: int) -> np.ndarray:
     """One utterance, before require_same_masks."""
     num_mask = int(mask_prob * sz / float(mask_length) + rng.random())
     num_mask = max(min_masks, num_mask)
@@ -66,12 +65,15 @@ def monte_carlo(draws: int, sz: int, mask_prob: float, mask_length: int, min_mas
     return masked / (draws * sz), runs / draws
 
 
-@pytest.mark.parametrize("sz, prob, length, min_masks", [
-    (50, 0.65, 10, 2),      # a short utterance: edges and overlaps matter
-    (13, 0.65, 10, 2),      # sz - mask_length <= spans: fairseq's shortened start range
-    (30, 0.3, 3, 0),
-    (768, 0.5, 64, 0),      # base_100h's channel masks
-])
+@pytest.mark.parametrize(
+    "sz, prob, length, min_masks",
+    [
+        (50, 0.65, 10, 2),  # a short utterance: edges and overlaps matter
+        (13, 0.65, 10, 2),  # sz - mask_length <= spans: fairseq's shortened start range
+        (30, 0.3, 3, 0),
+        (768, 0.5, 64, 0),  # base_100h's channel masks
+    ],
+)
 def test_masked_fraction_matches_fairseq_algorithm(sz, prob, length, min_masks):
     draws = 4000 if sz < 100 else 1500
     fraction, runs = monte_carlo(draws, sz, prob, length, min_masks)
@@ -92,7 +94,7 @@ def test_mask_statistics_by_hand():
     # min_masks raises the span count: x = 0.1 -> 2 spans
     assert plan.mask_statistics(20, 0.05, 10, min_masks=2).spans == pytest.approx(2)
     # long utterances: 1 - (1 - p / l) ** l, the "~49%" of mask_prob 0.65 and span 10
-    assert plan.mask_statistics(20000, 0.65, 10).fraction == pytest.approx(1 - 0.935 ** 10, abs=2e-3)
+    assert plan.mask_statistics(20000, 0.65, 10).fraction == pytest.approx(1 - 0.935**10, abs=2e-3)
     assert plan.mask_statistics(100, 0.0, 10).fraction == 0.0
     with pytest.raises(ValueError, match="mask_prob"):
         plan.mask_statistics(100, 1.5, 10)
@@ -105,20 +107,21 @@ def test_masked_count_distribution_matches_fairseq_algorithm(sz, num, length):
     counts = np.bincount([fairseq_mask(rng, sz, 0.0, length, num).sum() for _ in range(6000)], minlength=sz + 1)
     dist = plan.masked_count_distribution(sz, num, length)
     assert dist.sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(dist, counts[:len(dist)] / 6000, atol=0.015)
-    assert counts[len(dist):].sum() == 0
+    np.testing.assert_allclose(dist, counts[: len(dist)] / 6000, atol=0.015)
+    assert counts[len(dist) :].sum() == 0
     assert (dist @ np.arange(len(dist))) / sz == pytest.approx(plan.mask_statistics(sz, 0.0, length, num).fraction)
 
 
-@pytest.mark.parametrize("batch, sz, prob, length, min_masks", [
-    (5, 50, 0.65, 10, 2), (20, 120, 0.65, 10, 2), (8, 768, 0.5, 64, 0)])
+@pytest.mark.parametrize(
+    "batch, sz, prob, length, min_masks", [(5, 50, 0.65, 10, 2), (20, 120, 0.65, 10, 2), (8, 768, 0.5, 64, 0)]
+)
 def test_require_same_masks_fraction_matches_fairseq_algorithm(batch, sz, prob, length, min_masks):
     rng = np.random.default_rng(1)
     draws = 1500 if sz < 500 else 400
     fraction = np.mean([fairseq_batch_mask(rng, batch, sz, prob, length, min_masks).mean() for _ in range(draws)])
     stats = plan.mask_statistics(sz, prob, length, min_masks, batch=batch)
     assert stats.same_fraction == pytest.approx(fraction, abs=0.008)
-    assert stats.same_fraction < stats.fraction - 0.02          # trimming costs masked frames
+    assert stats.same_fraction < stats.fraction - 0.02  # trimming costs masked frames
     assert plan.mask_statistics(sz, prob, length, min_masks, batch=1).same_fraction == stats.fraction
 
 
@@ -129,8 +132,7 @@ def test_project_span_mask_semantics():
     g = torch.Generator().manual_seed(0)
     mask = span_mask(torch.full((4000,), 50), 50, 0.65, 10, min_masks=2, generator=g, require_same_masks=False)
     assert mask.float().mean().item() == pytest.approx(plan.mask_statistics(50, 0.65, 10, 2).fraction, abs=0.01)
-    masks = torch.stack([span_mask(torch.full((6,), 50), 50, 0.65, 10, min_masks=2, generator=g)
-                         for _ in range(800)])
+    masks = torch.stack([span_mask(torch.full((6,), 50), 50, 0.65, 10, min_masks=2, generator=g) for _ in range(800)])
     expected = plan.mask_statistics(50, 0.65, 10, 2, batch=6).same_fraction
     assert masks.float().mean().item() == pytest.approx(expected, abs=0.01)
 
@@ -151,10 +153,12 @@ def test_numel_batches_by_hand():
 def _write_shapes(stats: Path, speech, text=None):
     (stats / "train").mkdir(parents=True)
     (stats / "train" / "speech_shape").write_text(
-        "".join(f"u{i:03d} {n}\n" for i, n in enumerate(speech)), encoding="utf-8")
+        "".join(f"u{i:03d} {n}\n" for i, n in enumerate(speech)), encoding="utf-8"
+    )
     if text is not None:
         (stats / "train" / "text_shape.char").write_text(
-            "".join(f"u{i:03d} {n},30\n" for i, n in enumerate(text)), encoding="utf-8")
+            "".join(f"u{i:03d} {n},30\n" for i, n in enumerate(text)), encoding="utf-8"
+        )
 
 
 def test_numel_batches_equal_espnet_sampler(tmp_path):
@@ -193,7 +197,7 @@ def test_base_100h_rows():
     assert ours["lr_schedule_end"] == 80000
     assert ours["lr_peak"] == pytest.approx(3e-5) and ours["lr_final"] == pytest.approx(1.5e-6)
     assert ours["lr_initial"] == pytest.approx(3e-7 + (3e-5 - 3e-7) / 8000)
-    assert ours["grad_clip"] == ref["grad_clip"] == "none"          # grad_clip 1e10, fairseq clip_norm 0
+    assert ours["grad_clip"] == ref["grad_clip"] == "none"  # grad_clip 1e10, fairseq clip_norm 0
     assert (ours["frozen_backbone_updates"], ours["feature_grad_mult"]) == (0, 0.0)
     # fairseq: 3.2 M x 2 GPUs x update_freq 4 = 1600 s; 80 k updates; 8000 / 32000 / 40000
     assert ref["audio_per_update_s"] == 1600.0 and ref["total_updates"] == 80000
@@ -210,7 +214,7 @@ def test_base_100h_rows():
     time = plan.mask_statistics(499, 0.65, 10, 2, batch=16)
     assert ref["masked_fraction"] == ours["masked_fraction"] == pytest.approx(time.same_fraction)
     assert ours["masked_fraction_utterance"] == pytest.approx(time.fraction)
-    assert 0.47 < time.fraction < 0.51 and 0.42 < time.same_fraction < 0.46      # ~49% -> ~44%
+    assert 0.47 < time.fraction < 0.51 and 0.42 < time.same_fraction < 0.46  # ~49% -> ~44%
     chan = plan.mask_statistics(768, 0.5, 64, batch=16)
     assert ref["channel_masked_fraction"] == ours["channel_masked_fraction"] == pytest.approx(chan.same_fraction)
     assert "gumbel_temp_final" not in rows
@@ -219,13 +223,14 @@ def test_base_100h_rows():
     assert ref["updates_per_epoch"] == pytest.approx(100.6 * 3600 / 1600)
     # the config's other GPU counts (its header) keep every row
     for ngpu, bins, accum, iters in ((2, 6_400_000, 4, 4000), (8, 25_600_000, 1, 1000)):
-        other, _ = _rows(BASE_100H, "base_100h", ngpu=ngpu, batch_bins=bins, accum_grad=accum,
-                         num_iters_per_epoch=iters)
+        other, _ = _rows(
+            BASE_100H, "base_100h", ngpu=ngpu, batch_bins=bins, accum_grad=accum, num_iters_per_epoch=iters
+        )
         assert [k for k in ours if not plan.same(other[k].ours, ours[k])] == [], ngpu
 
 
 def test_base_10h_rows():
-    rows, _ = _rows(BASE_10H, "base_10h")                  # Libri-light's 10 h
+    rows, _ = _rows(BASE_10H, "base_10h")  # Libri-light's 10 h
     ours = {k: r.ours for k, r in rows.items()}
     # 1600 s per update; 4000 batches / 8 = 500 updates per epoch x 40 epochs = 20000
     assert ours["audio_per_update_s"] == 1600.0 and ours["updates_per_epoch"] == 500
@@ -240,14 +245,14 @@ def test_base_10h_rows():
 def test_pretrain_base_rows_and_fewer_gpu_advice():
     rows, _ = _rows(SSL_BASE, "pretrain_base")
     assert rows["audio_per_update_s"].ours == 11_200_000 * 8 / 16000 == rows["audio_per_update_s"].reference
-    assert rows["total_updates"].ours == 400_000          # 32000 iterations / 8 x 100 epochs
+    assert rows["total_updates"].ours == 400_000  # 32000 iterations / 8 x 100 epochs
     assert rows["lr_final"].ours == pytest.approx(0.0, abs=1e-12)
     assert rows["gumbel_temp_final"].ours == rows["gumbel_temp_final"].reference == 0.5
     assert rows["grad_clip"].ours == "none"
     # the config's fewer-GPU advice: batch_bins 1.4 M, accum_grad 64 keeps num_iters_per_epoch 32000
     rows, _ = _rows(SSL_BASE, "pretrain_base", batch_bins=1_400_000, accum_grad=64)
     assert rows["total_updates"].ours == 50_000
-    assert rows["gumbel_temp_final"].ours == pytest.approx(2 * 0.999995 ** 50_000)   # ~1.56
+    assert rows["gumbel_temp_final"].ours == pytest.approx(2 * 0.999995**50_000)  # ~1.56
     assert rows["lr_final"].ours == pytest.approx(5e-4 * (1 - (50_000 - 32_000) / 368_000))
 
 
@@ -267,13 +272,13 @@ def test_mini_ssl_rows_from_shapes(tmp_path):
     total = 2 * config["max_epoch"]
     assert (v["updates_per_epoch"], v["total_updates"]) == (2, total)
     assert v["passes_over_data"] == pytest.approx(total * 375000 / 900000)
-    lr = config["optim_conf"]["lr"]                          # WarmupLR, still warming up at the end
+    lr = config["optim_conf"]["lr"]  # WarmupLR, still warming up at the end
     warmup = config["scheduler_conf"]["warmup_steps"]
     assert warmup > total
-    assert v["lr_initial"] == pytest.approx(lr * warmup ** 0.5 * warmup ** -1.5)
-    assert v["lr_final"] == pytest.approx(lr * warmup ** 0.5 * total * warmup ** -1.5)
+    assert v["lr_initial"] == pytest.approx(lr * warmup**0.5 * warmup**-1.5)
+    assert v["lr_final"] == pytest.approx(lr * warmup**0.5 * total * warmup**-1.5)
     start, end, decay = config["model_conf"]["config"]["latent_temp"]
-    assert v["gumbel_temp_final"] == pytest.approx(max(end, start * decay ** total))
+    assert v["gumbel_temp_final"] == pytest.approx(max(end, start * decay**total))
     assert v["feature_grad_mult"] == 0.1 and v["grad_clip"] == 10.0
     # masks at the median utterance, 150000 samples = 468 frames
     # (one utterance of 9.4 s per GPU's 11.7 s: nothing to trim)
@@ -340,9 +345,14 @@ def test_frontend_defaults_match_the_frontend():
     import ast
 
     tree = ast.parse((ROOT / "espnet_ext/espnet/frontend.py").read_text(encoding="utf-8"))
-    init = next(n for c in ast.walk(tree) if isinstance(c, ast.ClassDef) and c.name == "Wav2Vec2Frontend"
-                for n in c.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
-    names = [a.arg for a in init.args.args][-len(init.args.defaults):]
+    init = next(
+        n
+        for c in ast.walk(tree)
+        if isinstance(c, ast.ClassDef) and c.name == "Wav2Vec2Frontend"
+        for n in c.body
+        if isinstance(n, ast.FunctionDef) and n.name == "__init__"
+    )
+    names = [a.arg for a in init.args.args][-len(init.args.defaults) :]
     defaults = {n: ast.literal_eval(d) for n, d in zip(names, init.args.defaults)}
     assert {k: defaults[k] for k in plan.FRONTEND_DEFAULTS} == plan.FRONTEND_DEFAULTS
 
@@ -367,11 +377,14 @@ def interpolated_updates(hours: float) -> float:
     raise ValueError(hours)
 
 
-@pytest.mark.parametrize("config,hours,reference,updates,frozen,lr", [
-    (AISHELL, 150.0, "base_100h", 100_000, 0, 3e-5),
-    (JSUT, 9.4, "base_10h", 20_000, 10_000, 5e-5),
-    (TIMIT, 3.1, "base_10h", 16_000, 10_000, 5e-5),
-])
+@pytest.mark.parametrize(
+    "config,hours,reference,updates,frozen,lr",
+    [
+        (AISHELL, 150.0, "base_100h", 100_000, 0, 3e-5),
+        (JSUT, 9.4, "base_10h", 20_000, 10_000, 5e-5),
+        (TIMIT, 3.1, "base_10h", 16_000, 10_000, 5e-5),
+    ],
+)
 def test_corpus_base_configs_rows(config, hours, reference, updates, frozen, lr):
     rows, notes = _rows(config, reference, train_hours=hours)
     ours = {k: r.ours for k, r in rows.items()}
@@ -388,28 +401,52 @@ def test_corpus_base_configs_rows(config, hours, reference, updates, frozen, lr)
     assert ours["passes_over_data"] == pytest.approx(updates * 1600 / (hours * 3600))
     # tri-stage over the whole run: 10% / 40% / 50%, 0.01 x lr to lr to 0.05 x lr
     assert (ours["lr_warmup_updates"], ours["lr_hold_updates"], ours["lr_decay_updates"]) == (
-        updates // 10, updates * 4 // 10, updates // 2)
+        updates // 10,
+        updates * 4 // 10,
+        updates // 2,
+    )
     assert ours["lr_schedule_end"] == updates
     assert ours["lr_peak"] == pytest.approx(lr) == ref["lr_peak"]
     assert ours["lr_final"] == pytest.approx(0.05 * lr) and ours["lr_initial"] == pytest.approx(
-        0.01 * lr + 0.99 * lr / (updates // 10))
+        0.01 * lr + 0.99 * lr / (updates // 10)
+    )
     assert ours["frozen_backbone_updates"] == frozen == ref["frozen_backbone_updates"]
-    for key in ("feature_grad_mult", "mask_prob", "mask_length", "mask_channel_prob", "mask_channel_length",
-                "require_same_masks", "mask_batch", "masked_fraction", "channel_masked_fraction", "grad_clip"):
+    for key in (
+        "feature_grad_mult",
+        "mask_prob",
+        "mask_length",
+        "mask_channel_prob",
+        "mask_channel_length",
+        "require_same_masks",
+        "mask_batch",
+        "masked_fraction",
+        "channel_masked_fraction",
+        "grad_clip",
+    ):
         assert plan.same(ours[key], ref[key]), key
     # what differs from the reference is the budget's size and the epoch's bookkeeping
     differ = {k for k, r in rows.items() if not plan.same(r.ours, r.reference)}
-    assert differ <= {"updates_per_epoch", "epochs", "total_updates", "passes_over_data", "lr_schedule_end",
-                      "lr_warmup_updates", "lr_hold_updates", "lr_decay_updates", "lr_initial", "lr_final"}
+    assert differ <= {
+        "updates_per_epoch",
+        "epochs",
+        "total_updates",
+        "passes_over_data",
+        "lr_schedule_end",
+        "lr_warmup_updates",
+        "lr_hold_updates",
+        "lr_decay_updates",
+        "lr_initial",
+        "lr_final",
+    }
 
 
 def test_fairseq_budgets_quoted_in_the_headers():
     # passes over the data of fairseq's recipes (1,600 s per update), quoted in the AISHELL header
     passes = [FAIRSEQ_UPDATES[h] * 1600 / (h * 3600) for h in sorted(FAIRSEQ_UPDATES)]
     assert [round(p) for p in passes] == [5778, 889, 353, 148]
-    assert round(interpolated_updates(150.0), -3) == 102_000          # "~102k"
-    assert round(interpolated_updates(9.4), -2) == 19_800             # "~19.8k"
-    assert round(interpolated_updates(3.1), -2) == 16_100             # "~16.1k"
+    assert round(interpolated_updates(150.0), -3) == 102_000  # "~102k"
+    assert round(interpolated_updates(9.4), -2) == 19_800  # "~19.8k"
+    assert round(interpolated_updates(3.1), -2) == 16_100  # "~16.1k"
 
 
 def _header_plans(path):
@@ -420,13 +457,14 @@ def _header_plans(path):
     for i, line in enumerate(lines):
         if line.startswith("# python -m espnet_ext.bin.plan <this file> ") and line.endswith(":"):
             quoted = []
-            for follow in lines[i + 1:]:
+            for follow in lines[i + 1 :]:
                 if not follow.startswith("#   "):
                     break
                 quoted.append(follow[4:])
-            plans.append((line[len("# python -m espnet_ext.bin.plan <this file> "):-1].split(), " ".join(quoted)))
-        row = re.match(r"#\s+(\d+) GPUs?.*:\s+batch_bins\s+(\d+), accum_grad\s+(\d+), num_iters_per_epoch\s+(\d+)$",
-                       line)
+            plans.append((line[len("# python -m espnet_ext.bin.plan <this file> ") : -1].split(), " ".join(quoted)))
+        row = re.match(
+            r"#\s+(\d+) GPUs?.*:\s+batch_bins\s+(\d+), accum_grad\s+(\d+), num_iters_per_epoch\s+(\d+)$", line
+        )
         if row:
             table.append(tuple(int(v) for v in row.groups()))
     return plans, table
@@ -439,7 +477,8 @@ def _summary(capsys, argv):
 
 HEADED = [AISHELL, JSUT, TIMIT, BASE_100H, BASE_10H] + [
     ROOT / f"egs2/librispeech/ssl1/conf/tuning/train_ssl_w2v2_{size}.yaml"
-    for size in ("base", "medium", "small", "large", "downsample")]
+    for size in ("base", "medium", "small", "large", "downsample")
+]
 
 
 @pytest.mark.parametrize("config", HEADED, ids=lambda p: str(Path(p).relative_to(ROOT / "egs2")))
@@ -456,10 +495,23 @@ def test_headers_quote_what_the_planner_prints(config, capsys):
     argv = plans[0][0]
     for ngpu, bins, accum, iters in table:
         if (bins, accum, iters) == (cfg["batch_bins"], cfg["accum_grad"], cfg["num_iters_per_epoch"]):
-            assert ["--ngpu", str(ngpu)] == argv[argv.index("--ngpu"):argv.index("--ngpu") + 2]
+            assert ["--ngpu", str(ngpu)] == argv[argv.index("--ngpu") : argv.index("--ngpu") + 2]
         assert bins // ngpu == cfg["batch_bins"] // int(argv[argv.index("--ngpu") + 1])
-        other = _summary(capsys, [str(config)] + argv + ["--ngpu", str(ngpu), "--batch_bins", str(bins),
-                                                         "--accum_grad", str(accum), "--num_iters_per_epoch", str(iters)])
+        other = _summary(
+            capsys,
+            [str(config)]
+            + argv
+            + [
+                "--ngpu",
+                str(ngpu),
+                "--batch_bins",
+                str(bins),
+                "--accum_grad",
+                str(accum),
+                "--num_iters_per_epoch",
+                str(iters),
+            ],
+        )
         assert other == " ".join(plans[0][1].split()), (config, ngpu)
 
 
@@ -475,15 +527,24 @@ def test_every_config_with_a_planner_line_quotes_it(capsys):
 def test_pretrain_configs_keep_fairseqs_schedule_on_one_gpu():
     # BASE on 1 GPU: 1.4 M x 64 = 89.6 M samples per update, 256000 / 64 x 100 = 400 k updates:
     # the LR reaches 0 and the Gumbel temperature its floor, as in fairseq
-    rows, _ = _rows(SSL_BASE, "pretrain_base", ngpu=1, batch_bins=1_400_000, accum_grad=64,
-                    num_iters_per_epoch=256_000)
-    for key in ("audio_per_update_s", "audio_per_gpu_batch_s", "total_updates", "lr_final", "gumbel_temp_final",
-                "lr_warmup_updates", "lr_decay_updates", "mask_batch", "masked_fraction"):
+    rows, _ = _rows(SSL_BASE, "pretrain_base", ngpu=1, batch_bins=1_400_000, accum_grad=64, num_iters_per_epoch=256_000)
+    for key in (
+        "audio_per_update_s",
+        "audio_per_gpu_batch_s",
+        "total_updates",
+        "lr_final",
+        "gumbel_temp_final",
+        "lr_warmup_updates",
+        "lr_decay_updates",
+        "mask_batch",
+        "masked_fraction",
+    ):
         assert plan.same(rows[key].ours, rows[key].reference), key
     assert rows["gumbel_temp_final"].ours == 0.5 and rows["total_updates"].ours == 400_000
     # LARGE on 1 GPU: 1.2 M x 128 = 153.6 M samples, 1 M updates, temperature floor 0.1
-    rows, _ = _rows(SSL_LARGE, "pretrain_large", ngpu=1, batch_bins=1_200_000, accum_grad=128,
-                    num_iters_per_epoch=1_280_000)
+    rows, _ = _rows(
+        SSL_LARGE, "pretrain_large", ngpu=1, batch_bins=1_200_000, accum_grad=128, num_iters_per_epoch=1_280_000
+    )
     assert rows["audio_per_update_s"].ours == rows["audio_per_update_s"].reference == 1_200_000 * 128 / 16000
     assert rows["total_updates"].ours == 1_000_000 and rows["gumbel_temp_final"].ours == 0.1
     assert [k for k, r in rows.items() if not plan.same(r.ours, r.reference)] == ["updates_per_epoch", "epochs"]
@@ -495,8 +556,7 @@ def test_fairseq_batches_simulated_from_shapes(tmp_path):
     lengths = [400_000] * 10 + [120_000] * 12
     _write_shapes(tmp_path, lengths)
     conf = yaml.safe_load(SSL_BASE.read_text(encoding="utf-8"))
-    conf.update(batch_bins=1_000_000, accum_grad=1, num_iters_per_epoch=None, max_epoch=1,
-                max_utterances_per_gpu=None)
+    conf.update(batch_bins=1_000_000, accum_grad=1, num_iters_per_epoch=None, max_epoch=1, max_utterances_per_gpu=None)
     path = tmp_path / "conf.yaml"
     path.write_text(yaml.safe_dump(conf), encoding="utf-8")
     # by hand: the 400 k ones count 250 k, so 4 fit (5 x 250 k > 1 M): [4 L], [4 L], then

@@ -21,14 +21,23 @@ def fake_exp(root: Path, rates: dict) -> Path:
 def test_lines_say_inside_or_outside(tmp_path):
     exp = fake_exp(tmp_path, {"dev": 22.6, "test": 40.0})
     lines, inside = range_lines(exp, {"dev": (22.0, 38.0), "test": (10.0, 34.0)})
-    assert lines == ["dev CER 22.6 % is inside the range seen before, 22-38 %",
-                     "test CER 40.0 % is OUTSIDE the range seen before, 10-34 %"]
+    assert lines == [
+        "dev CER 22.6 % is inside the range seen before, 22-38 %",
+        "test CER 40.0 % is OUTSIDE the range seen before, 10-34 %",
+    ]
     assert not inside
     assert range_lines(exp, {"dev": (22.6, 22.6)})[1]  # the ends are inside
 
 
-@pytest.mark.parametrize("text, message", [("dev", "expected SET=LOW:HIGH"), ("dev=1", "expected SET=LOW:HIGH"),
-                                           ("dev=a:2", "expected SET=LOW:HIGH"), ("dev=5:2", "is above the high end")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("dev", "expected SET=LOW:HIGH"),
+        ("dev=1", "expected SET=LOW:HIGH"),
+        ("dev=a:2", "expected SET=LOW:HIGH"),
+        ("dev=5:2", "is above the high end"),
+    ],
+)
 def test_bad_ranges_are_refused(text, message):
     with pytest.raises(ValueError, match=message):
         parse_range(text)
@@ -38,8 +47,12 @@ def test_cli(tmp_path):
     exp = fake_exp(tmp_path, {"dev": 30.0, "test": 50.0})
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "espnet_ext.bin.check_range", str(exp), *args],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "espnet_ext.bin.check_range", str(exp), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     ok = run("--range", "dev=22:38", "--seen", "3 seeds")
     assert ok.returncode == 0 and ok.stdout == "dev CER 30.0 % is inside the range seen before, 22-38 % (3 seeds)\n"

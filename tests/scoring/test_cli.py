@@ -21,8 +21,21 @@ def test_cli_scores_and_collects(tmp_path, write, request, backend):
     hyp = write(tmp_path / "hyp", "spk1-u1 甚至 出\nspk1-u2 a c\n")
     nlsyms = write(tmp_path / "nlsyms", "<noise>\n")
     out = tmp_path / "exp" / "asr_x" / "decode_a" / "test" / "score_wer"
-    proc = run_cli("--ref", ref, "--hyp", hyp, "--unit", "word", "--out_dir", out, "--sclite", backend,
-                   "--nlsyms", nlsyms, cwd=tmp_path)
+    proc = run_cli(
+        "--ref",
+        ref,
+        "--hyp",
+        hyp,
+        "--unit",
+        "word",
+        "--out_dir",
+        out,
+        "--sclite",
+        backend,
+        "--nlsyms",
+        nlsyms,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "spk2-u3" in proc.stderr  # the missing hypothesis is named
     assert proc.stdout.splitlines()[-1].split("|")[3].split()[0] == "50.0"  # Sum/Avg: 3 of 6 words correct
@@ -41,8 +54,22 @@ def test_cli_folds_phones_and_lists_left_out(tmp_path, write, fold_map):
     removed = write(tmp_path / "removed.txt", "s-2\ttoo short\n")
     exp = tmp_path / "exp" / "asr_x"
     out = exp / "decode_a" / "test" / "score_per"
-    args = ["--ref", ref, "--hyp", hyp, "--unit", "phn", "--out_dir", out, "--sclite", "no",
-            "--source_ref", source, "--left_out_reasons", removed]
+    args = [
+        "--ref",
+        ref,
+        "--hyp",
+        hyp,
+        "--unit",
+        "phn",
+        "--out_dir",
+        out,
+        "--sclite",
+        "no",
+        "--source_ref",
+        source,
+        "--left_out_reasons",
+        removed,
+    ]
     proc = run_cli(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert tuple(read_summary(out / "result.txt")) == (2, 5, 20.0, 80.0, 0.0, 0.0, 80.0, 100.0)

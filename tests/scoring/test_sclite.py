@@ -47,12 +47,8 @@ def test_identical_to_sclite_on_random_pairs(tmp_path, case_sensitive):
 def test_identical_to_sclite_on_mandarin_cer_with_missing(tmp_path, write):
     rnd = random.Random(5)
     chars = "的一是不了人"  # few characters: many repeats and ties
-    refs = {
-        f"BAC{k:03d}-u{k}": "".join(rnd.choice(chars) for _ in range(rnd.randint(0, 20))) for k in range(150)
-    }
-    hyps = {
-        u: "".join(c for c in t if rnd.random() > 0.2) + rnd.choice(["", "的", " 是"]) for u, t in refs.items()
-    }
+    refs = {f"BAC{k:03d}-u{k}": "".join(rnd.choice(chars) for _ in range(rnd.randint(0, 20))) for k in range(150)}
+    hyps = {u: "".join(c for c in t if rnd.random() > 0.2) + rnd.choice(["", "的", " 是"]) for u, t in refs.items()}
     del hyps["BAC007-u7"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

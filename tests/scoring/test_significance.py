@@ -19,26 +19,31 @@ from espnet_ext.scoring.sclite import find_sclite
 
 SCLITE = find_sclite()
 SC_STATS = str(Path(SCLITE).with_name("sc_stats")) if SCLITE else None
-needs_sctk = pytest.mark.skipif(SC_STATS is None or not Path(SC_STATS).is_file(),
-                                reason="sclite/sc_stats not installed (Debian package sctk, /usr/lib/sctk/bin)")
+needs_sctk = pytest.mark.skipif(
+    SC_STATS is None or not Path(SC_STATS).is_file(),
+    reason="sclite/sc_stats not installed (Debian package sctk, /usr/lib/sctk/bin)",
+)
 
 
 # --------------------------------------------------------------------------- segments, hand-computed
-@pytest.mark.parametrize("ops_a, ops_b, expected", [
-    ("CCCC", "CCCC", []),                                  # both right everywhere: no segment
-    ("CCSCCCC", "CCCCCCC", [(5, 1, 0)]),                   # 1 word before the last good one, 2 after
-    ("SCCCC", "CCCCC", [(3, 1, 0)]),                       # from the utterance's start
-    ("CCCCS", "CCCCC", [(3, 1, 0)]),                       # to its end
-    ("CCSCSCC", "CCCCCCC", [(7, 2, 0)]),                   # one good word between: one segment
-    ("CCSCCSCC", "CCCCCCCC", [(5, 1, 0), (5, 1, 0)]),      # two good words: two, sharing them
-    ("CCCCDC", "SCCCCS", [(3, 0, 1), (4, 1, 1)]),
-    ("CSCCCCI", "CCCSCD", [(6, 2, 2)]),                    # trailing insertion of a: to the end
-    ("CCC", "CCCI", [(2, 0, 1)]),                          # trailing insertion of b only
-    ("CCICCC", "CCCCC", [(4, 1, 0)]),                      # an insertion between two good words
-    ("ICC", "CC", [(2, 1, 0)]),
-    ("", "II", [(0, 0, 2)]),                               # empty reference
-    ("SS", "SS", [(2, 2, 2)]),                             # equal errors: a segment of difference 0
-])
+@pytest.mark.parametrize(
+    "ops_a, ops_b, expected",
+    [
+        ("CCCC", "CCCC", []),  # both right everywhere: no segment
+        ("CCSCCCC", "CCCCCCC", [(5, 1, 0)]),  # 1 word before the last good one, 2 after
+        ("SCCCC", "CCCCC", [(3, 1, 0)]),  # from the utterance's start
+        ("CCCCS", "CCCCC", [(3, 1, 0)]),  # to its end
+        ("CCSCSCC", "CCCCCCC", [(7, 2, 0)]),  # one good word between: one segment
+        ("CCSCCSCC", "CCCCCCCC", [(5, 1, 0), (5, 1, 0)]),  # two good words: two, sharing them
+        ("CCCCDC", "SCCCCS", [(3, 0, 1), (4, 1, 1)]),
+        ("CSCCCCI", "CCCSCD", [(6, 2, 2)]),  # trailing insertion of a: to the end
+        ("CCC", "CCCI", [(2, 0, 1)]),  # trailing insertion of b only
+        ("CCICCC", "CCCCC", [(4, 1, 0)]),  # an insertion between two good words
+        ("ICC", "CC", [(2, 1, 0)]),
+        ("", "II", [(0, 0, 2)]),  # empty reference
+        ("SS", "SS", [(2, 2, 2)]),  # equal errors: a segment of difference 0
+    ],
+)
 def test_segments_by_hand(ops_a, ops_b, expected):
     assert sig.segments(ops_a, ops_b) == [sig.Segment(*e) for e in expected]
     swapped = sig.segments(ops_b, ops_a)
@@ -52,7 +57,7 @@ def test_every_error_lands_in_exactly_one_segment():
     for _ in range(3000):
         n = rng.randint(0, 8)
 
-        def alignment():
+        def alignment(n=n):
             ops = []
             for k in range(n + 1):
                 while rng.random() < 0.15:
@@ -143,13 +148,37 @@ def sc_stats(tmp_path: Path, refs, hyps_a, hyps_b):
     sgml = []
     for name, hyps in (("sysA", hyps_a), ("sysB", hyps_b)):
         scoring.write_trn(tmp_path / f"{name}.trn", ((ids[u], hyps[u].split()) for u in refs))
-        subprocess.run([SCLITE, "-r", str(tmp_path / "ref.trn"), "trn", "-h", str(tmp_path / f"{name}.trn"), "trn",
-                        name, "-i", "rm", "-o", "sgml", "-O", str(tmp_path), "-n", name], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                SCLITE,
+                "-r",
+                str(tmp_path / "ref.trn"),
+                "trn",
+                "-h",
+                str(tmp_path / f"{name}.trn"),
+                "trn",
+                name,
+                "-i",
+                "rm",
+                "-o",
+                "sgml",
+                "-O",
+                str(tmp_path),
+                "-n",
+                name,
+            ],
+            check=True,
+            capture_output=True,
+        )
         sgml.append((tmp_path / f"{name}.sgml").read_bytes())
     for flag, stem in (("-v", "verbose"), ("-u", "unified")):
-        subprocess.run([SC_STATS, "-p", "-t", "mapsswe", flag, "-n", str(tmp_path / stem)], input=b"".join(sgml),
-                       check=True, capture_output=True, cwd=tmp_path)  # it writes <system>.sts in its directory
+        subprocess.run(
+            [SC_STATS, "-p", "-t", "mapsswe", flag, "-n", str(tmp_path / stem)],
+            input=b"".join(sgml),
+            check=True,
+            capture_output=True,
+            cwd=tmp_path,
+        )  # it writes <system>.sts in its directory
     text = (tmp_path / "verbose.stats.mapsswe").read_text()
     line = re.search(r"MTCH_PR_RESULTS .*", text).group(0)
     numbers = dict(re.findall(r"\((# segs|mean|std dev|Z Stat): *(-?[\d.]+)\)", line))
@@ -167,8 +196,11 @@ def test_mapsswe_equals_sc_stats(tmp_path, seed):
     m = sig.mapsswe([u.ops for u in ours_a.utterances], [u.ops for u in ours_b.utterances])
     numbers, totals, p = sc_stats(tmp_path, refs, hyps_a, hyps_b)
     assert int(numbers["# segs"]) == m.segments and totals == (m.ref_words, m.errors_a, m.errors_b)
-    assert (numbers["mean"], numbers["std dev"], numbers["Z Stat"]) == (f"{m.mean:.3f}", f"{m.std_dev:.3f}",
-                                                                        f"{m.z:.3f}")
+    assert (numbers["mean"], numbers["std dev"], numbers["Z Stat"]) == (
+        f"{m.mean:.3f}",
+        f"{m.std_dev:.3f}",
+        f"{m.z:.3f}",
+    )
     assert p == ("<0.001" if m.sctk_p_value < 0.001 else f"{m.sctk_p_value:.3f}")
     assert abs(m.p_value - m.sctk_p_value) < 0.01 and m.p_value <= m.sctk_p_value + 1e-12
 
@@ -191,19 +223,43 @@ def score_dir(tmp_path: Path, name: str, refs, hyps, unit: str, use_sclite: str)
     ref_file.write_text("".join(f"{u} {t}\n" for u, t in refs.items()), encoding="utf-8")
     hyp_file.write_text("".join(f"{u} {t}\n" for u, t in hyps.items()), encoding="utf-8")
     out = tmp_path / name
-    assert score_main(["--ref", str(ref_file), "--hyp", str(hyp_file), "--unit", unit, "--out_dir", str(out),
-                       "--sclite", use_sclite]) == 0
+    assert (
+        score_main(
+            [
+                "--ref",
+                str(ref_file),
+                "--hyp",
+                str(hyp_file),
+                "--unit",
+                unit,
+                "--out_dir",
+                str(out),
+                "--sclite",
+                use_sclite,
+            ]
+        )
+        == 0
+    )
     return out
 
 
-MANDARIN_REFS = {"BAC009S0764W0121": "甚至 出现 交易 几乎 停滞 的 情况", "BAC009S0764W0122": "一二线 城市 Hello World",
-                 "BAC009S0765W0001": "", "spk-2_a": "ab cd"}
-MANDARIN_HYPS = {"BAC009S0764W0121": "甚至 出现 交易 几乎 停 的 情况 了", "BAC009S0764W0122": "一二线 城 hello word",
-                 "BAC009S0765W0001": "嗯", "spk-2_a": "ab cd"}
+MANDARIN_REFS = {
+    "BAC009S0764W0121": "甚至 出现 交易 几乎 停滞 的 情况",
+    "BAC009S0764W0122": "一二线 城市 Hello World",
+    "BAC009S0765W0001": "",
+    "spk-2_a": "ab cd",
+}
+MANDARIN_HYPS = {
+    "BAC009S0764W0121": "甚至 出现 交易 几乎 停 的 情况 了",
+    "BAC009S0764W0122": "一二线 城 hello word",
+    "BAC009S0765W0001": "嗯",
+    "spk-2_a": "ab cd",
+}
 
 
-@pytest.mark.parametrize("use_sclite", [
-    "no", pytest.param("yes", marks=pytest.mark.skipif(SCLITE is None, reason="sclite not installed"))])
+@pytest.mark.parametrize(
+    "use_sclite", ["no", pytest.param("yes", marks=pytest.mark.skipif(SCLITE is None, reason="sclite not installed"))]
+)
 def test_read_score_dir_gives_the_scorer_alignments(tmp_path, use_sclite):
     """Both reports (sclite's, with its <speaker>-<uttid> ids, and ours) read back as the
     scorer's alignments, keyed by utterance id."""
@@ -231,8 +287,11 @@ def test_paired_names_both_dirs_when_utterances_or_references_differ(tmp_path):
     refs = {"u1": "a b c", "u2": "d e"}
     a = sig.read_score_dir(score_dir(tmp_path, "a", refs, refs, "word", "no"))
     b = sig.read_score_dir(score_dir(tmp_path, "b", {"u1": "a b c"}, {"u1": "a b"}, "word", "no"))
-    with pytest.raises(ValueError, match=rf"{re.escape(str(a.path))} and {re.escape(str(b.path))}: expected the "
-                                         r"same utterances, found 1 only in the first \(u2\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{re.escape(str(a.path))} and {re.escape(str(b.path))}: expected the "
+        r"same utterances, found 1 only in the first \(u2\)",
+    ):
         sig.paired(a, b)
     c = sig.read_score_dir(score_dir(tmp_path, "c", {"u1": "a b c", "u2": "d f"}, refs, "word", "no"))
     with pytest.raises(ValueError, match="expected the same references, found 1 utterances.*u2"):

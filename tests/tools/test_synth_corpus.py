@@ -30,16 +30,25 @@ sentences = _load("sentences")
 generate = _load("generate")
 
 needs_synth = pytest.mark.skipif(
-    not all(shutil.which(c) for c in ("espeak-ng", "flite", "sox"))
-    or not sentences.FORTUNES_DIR.is_dir(),
-    reason="espeak-ng, flite, sox and Debian's fortunes are installed by `make install` (as root)")
+    not all(shutil.which(c) for c in ("espeak-ng", "flite", "sox")) or not sentences.FORTUNES_DIR.is_dir(),
+    reason="espeak-ng, flite, sox and Debian's fortunes are installed by `make install` (as root)",
+)
 
 TINY = dict(unlabeled=12, train=30, dev=4, test_seen=4, test_unseen=4, test_other=4)
 
 
-@pytest.mark.parametrize("n, words", [(0, "zero"), (13, "thirteen"), (40, "forty"), (21, "twenty one"),
-                                      (105, "one hundred five"), (1984, "one thousand nine hundred eighty four"),
-                                      (250000, "two hundred fifty thousand")])
+@pytest.mark.parametrize(
+    "n, words",
+    [
+        (0, "zero"),
+        (13, "thirteen"),
+        (40, "forty"),
+        (21, "twenty one"),
+        (105, "one hundred five"),
+        (1984, "one thousand nine hundred eighty four"),
+        (250000, "two hundred fifty thousand"),
+    ],
+)
 def test_spell_number(n, words):
     assert sentences.spell_number(n) == words
 
@@ -49,16 +58,19 @@ def test_spell_number_refuses_out_of_range():
         sentences.spell_number(1_000_000)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("Don't panic!", "don't panic"),
-    ("I saw 3 cats & 21 dogs.", "i saw three cats and twenty one dogs"),
-    ("A well-known fact -- obviously.", "a well known fact obviously"),
-    ("The 'quoted' word", "the quoted word"),
-    ("Ask the IBM people", None),          # acronym: spelled letter by letter by a synthesizer
-    ("It costs $5", None),                 # a symbol the transcript cannot say
-    ("Version 3.14 is out", None),         # a decimal number
-    ("Caf\u00e9 society", None),           # a non-ASCII letter
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Don't panic!", "don't panic"),
+        ("I saw 3 cats & 21 dogs.", "i saw three cats and twenty one dogs"),
+        ("A well-known fact -- obviously.", "a well known fact obviously"),
+        ("The 'quoted' word", "the quoted word"),
+        ("Ask the IBM people", None),  # acronym: spelled letter by letter by a synthesizer
+        ("It costs $5", None),  # a symbol the transcript cannot say
+        ("Version 3.14 is out", None),  # a decimal number
+        ("Caf\u00e9 society", None),  # a non-ASCII letter
+    ],
+)
 def test_normalise(raw, expected):
     assert sentences.normalise(raw) == expected
 
@@ -71,17 +83,21 @@ def _fortunes(tmp_path: Path) -> Path:
         "\t\t-- Anonymous Author\n%\n"
         "A penny saved is a penny earned.\n%\n"
         "Too short.\n%\n"
-        "A penny saved is a penny earned.\n%\n")
-    (d / "wisdom.dat").write_bytes(b"\0" * 8)          # index files are not read
-    (d / "perl").write_text("Just another Perl hacker who writes long sentences.\n%\n")   # an excluded category
+        "A penny saved is a penny earned.\n%\n"
+    )
+    (d / "wisdom.dat").write_bytes(b"\0" * 8)  # index files are not read
+    (d / "perl").write_text("Just another Perl hacker who writes long sentences.\n%\n")  # an excluded category
     (d / "people").write_text("One two three four five six seven eight nine ten eleven.\n%\n")
     return d
 
 
 def test_sentences_split_clean_deduplicate_and_sort(tmp_path):
     got = sentences.sentences(_fortunes(tmp_path), min_words=3, max_words=10)
-    assert got == ["a penny saved is a penny earned", "but the second mouse gets the cheese",
-                   "the early bird gets the worm"]
+    assert got == [
+        "a penny saved is a penny earned",
+        "but the second mouse gets the cheese",
+        "the early bird gets the worm",
+    ]
 
 
 def test_sentences_word_limits(tmp_path):
@@ -104,8 +120,17 @@ def _manifest(out: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "corpus"
-    summary = generate.generate(out, seed=3, nj=2, counts=TINY, n_seen=6, n_unseen=3, n_other=3,
-                                subset_seconds=(10.0, 30.0), log=lambda *_: None)
+    summary = generate.generate(
+        out,
+        seed=3,
+        nj=2,
+        counts=TINY,
+        n_seen=6,
+        n_unseen=3,
+        n_other=3,
+        subset_seconds=(10.0, 30.0),
+        log=lambda *_: None,
+    )
     return out, summary
 
 
@@ -119,7 +144,7 @@ def test_generate_writes_every_set_as_16khz_mono_flac(tiny_corpus):
         assert path.read_bytes()[:4] == b"fLaC"
         head = path.read_bytes()[:42]
         info = int.from_bytes(head[18:26], "big")
-        assert info >> 44 == 16000 and ((info >> 41) & 7) + 1 == 1      # rate, channels
+        assert info >> 44 == 16000 and ((info >> 41) & 7) + 1 == 1  # rate, channels
         assert 0.5 < float(r["duration"]) < 15, r
         assert r["text"] and set(r["text"]) <= set("abcdefghijklmnopqrstuvwxyz' ")
     assert summary["synthesized"] == len(rows) and summary["mb_per_audio_hour"] > 0
@@ -159,7 +184,6 @@ def test_subsets_are_nested_and_long_enough(tiny_corpus):
 
 @needs_synth
 def test_same_seed_same_corpus_other_seed_other_corpus(tiny_corpus, tmp_path):
-    out = tiny_corpus[0]
     counts = dict(TINY, unlabeled=2, train=12)
     kw = dict(counts=counts, n_seen=6, n_unseen=3, n_other=3, subset_seconds=(5.0, 15.0), log=lambda *_: None)
     generate.generate(tmp_path / "a", seed=3, nj=1, **kw)
@@ -178,12 +202,20 @@ def test_same_seed_same_corpus_other_seed_other_corpus(tiny_corpus, tmp_path):
 
 @needs_synth
 def test_a_complete_corpus_is_reused_and_a_partial_one_resumed(tmp_path):
-    kw = dict(seed=1, nj=2, counts=dict(TINY, unlabeled=2, train=12), n_seen=6, n_unseen=3, n_other=3,
-              subset_seconds=(5.0, 15.0), log=lambda *_: None)
+    kw = dict(
+        seed=1,
+        nj=2,
+        counts=dict(TINY, unlabeled=2, train=12),
+        n_seen=6,
+        n_unseen=3,
+        n_other=3,
+        subset_seconds=(5.0, 15.0),
+        log=lambda *_: None,
+    )
     first = generate.generate(tmp_path, **kw)
     manifest = (tmp_path / "manifest.tsv").read_text()
     flacs = sorted((tmp_path / "wav").rglob("*.flac"))
-    assert generate.generate(tmp_path, **kw) == first                  # reused: .done matches
+    assert generate.generate(tmp_path, **kw) == first  # reused: .done matches
     (tmp_path / ".done").unlink()
     flacs[0].unlink()
     again = generate.generate(tmp_path, **kw)
@@ -192,8 +224,15 @@ def test_a_complete_corpus_is_reused_and_a_partial_one_resumed(tmp_path):
 
 @needs_synth
 def test_other_options_in_a_complete_corpus_are_refused(tmp_path):
-    kw = dict(nj=2, counts=dict(TINY, unlabeled=2, train=12), n_seen=6, n_unseen=3, n_other=3,
-              subset_seconds=(5.0, 15.0), log=lambda *_: None)
+    kw = dict(
+        nj=2,
+        counts=dict(TINY, unlabeled=2, train=12),
+        n_seen=6,
+        n_unseen=3,
+        n_other=3,
+        subset_seconds=(5.0, 15.0),
+        log=lambda *_: None,
+    )
     generate.generate(tmp_path, seed=1, **kw)
     with pytest.raises(ValueError, match="other options"):
         generate.generate(tmp_path, seed=2, **kw)

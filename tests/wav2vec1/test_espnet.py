@@ -76,8 +76,20 @@ def test_ssl_train_saves_update_checkpoints_the_frontend_loads(tmp_path, ssl_tra
     wav_dir(train, files[:8])
     wav_dir(valid, files[8:12])
     exp = tmp_path / "exp"
-    result = ssl_train(SSL_CONFIG, exp, train, valid, "--max_epoch", "1", "--batch_type", "unsorted",
-                       "--batch_size", "2", "--save_every_updates", "2")
+    result = ssl_train(
+        SSL_CONFIG,
+        exp,
+        train,
+        valid,
+        "--max_epoch",
+        "1",
+        "--batch_type",
+        "unsorted",
+        "--batch_size",
+        "2",
+        "--save_every_updates",
+        "2",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     saved = sorted(p.name for p in (exp / "checkpoints").iterdir())
     assert saved == ["2updates.pth", "4updates.pth"], saved
@@ -87,8 +99,10 @@ def test_ssl_train_saves_update_checkpoints_the_frontend_loads(tmp_path, ssl_tra
     assert feats.shape[-1] == 64 and frames.tolist() == [98, 66]
     trained = torch.load(exp / "1epoch.pth", map_location="cpu", weights_only=True)
     assert int(trained["num_updates"]) == 4  # 8 utterances in batches of 2
-    assert torch.equal(frontend.model.feature_extractor.conv_layers[0].conv.weight,
-                       trained["pretraining.backbone.feature_extractor.conv_layers.0.conv.weight"])
+    assert torch.equal(
+        frontend.model.feature_extractor.conv_layers[0].conv.weight,
+        trained["pretraining.backbone.feature_extractor.conv_layers.0.conv.weight"],
+    )
 
 
 # ---------------------------------------------------------------------------- the frontend
@@ -202,14 +216,16 @@ def test_portable_conf_rebuilds_the_frontend_without_the_checkpoint(tmp_path):
     from espnet_ext.espnet.lengths import wav2vec1_frontend_frames
 
     torch.manual_seed(0)
-    ESPnetWav2Vec1Model(preset="tiny", config={"norm": "layer", "skip_connections_agg": True,
-                                               "conv_aggregator_layers": [[64, 2, 1], [48, 3, 1]]}
-                        ).save_pretrained(tmp_path / "odd.pth")
+    ESPnetWav2Vec1Model(
+        preset="tiny",
+        config={"norm": "layer", "skip_connections_agg": True, "conv_aggregator_layers": [[64, 2, 1], [48, 3, 1]]},
+    ).save_pretrained(tmp_path / "odd.pth")
     trained = Wav2Vec1Frontend(path=str(tmp_path / "odd.pth")).eval()
     conf = yaml.safe_load(yaml.safe_dump(trained.portable_conf()))
     assert set(conf) == {"config"} and conf["config"]["norm"] == "layer"
-    assert wav2vec1_frontend_frames(12345, {"config": conf["config"]}) == \
-        wav2vec1_frontend_frames(12345, {"path": str(tmp_path / "odd.pth")})
+    assert wav2vec1_frontend_frames(12345, {"config": conf["config"]}) == wav2vec1_frontend_frames(
+        12345, {"path": str(tmp_path / "odd.pth")}
+    )
     (tmp_path / "odd.pth").unlink()
     rebuilt = Wav2Vec1Frontend(**conf).eval()
     assert rebuilt.output_size() == 48

@@ -15,8 +15,16 @@ from espnet_ext.wav2vec1 import loss as loss_module
 from espnet_ext.wav2vec1 import model as model_module
 from espnet_ext.wav2vec1 import pretraining as pretraining_module
 from espnet_ext.wav2vec1.config import preset_config
-from espnet_ext.wav2vec1.loss import (FutureScores, chance_loss, future_logits, prediction_mask, regroup_by_target,
-                                      wav2vec1_loss, wav2vec1_stats, zero_logit_loss)
+from espnet_ext.wav2vec1.loss import (
+    FutureScores,
+    chance_loss,
+    future_logits,
+    prediction_mask,
+    regroup_by_target,
+    wav2vec1_loss,
+    wav2vec1_stats,
+    zero_logit_loss,
+)
 from espnet_ext.wav2vec1.pretraining import wav2vec1_pretraining
 from espnet_ext.wav2vec2.negatives import Negatives
 
@@ -93,8 +101,9 @@ def test_chance_is_the_best_constant_logit():
     grid = torch.linspace(-8, 8, 160001)
     for negatives, balanced in ((10, False), (10, True), (3, False)):
         weight = 1 / negatives if balanced else 1.0
-        best = float((torch.nn.functional.softplus(-grid) + weight * negatives
-                      * torch.nn.functional.softplus(grid)).min())
+        best = float(
+            (torch.nn.functional.softplus(-grid) + weight * negatives * torch.nn.functional.softplus(grid)).min()
+        )
         assert math.isclose(chance_loss(negatives, balanced_classes=balanced), best, rel_tol=1e-6)
     assert math.isclose(zero_logit_loss(10), 11 * math.log(2))
     assert math.isclose(chance_loss(10, infonce=True), math.log(11))
@@ -127,7 +136,7 @@ def test_distractors_are_never_the_positive_nor_padding():
     # the predictions scored: per utterance sum_k max(0, T - offset - k)
     expected = sum(max(0, t - 3 - k) for t in frames.tolist() for k in range(12))
     assert int(out.loss.sample_size) == expected
-    assert not out.scores.valid[1, int(frames[1]):].any()
+    assert not out.scores.valid[1, int(frames[1]) :].any()
 
 
 def test_padded_batch_scores_positives_as_single_utterances():
@@ -138,15 +147,16 @@ def test_padded_batch_scores_positives_as_single_utterances():
     with torch.no_grad():
         batch = model(speech, lengths)
         for i, n in enumerate(lengths.tolist()):
-            alone = model(speech[i:i + 1, :n])
+            alone = model(speech[i : i + 1, :n])
             t = alone.scores.logits.size(1)
             assert torch.equal(batch.scores.valid[i, :t], alone.scores.valid[0])
             positives = batch.scores.logits[i, :t, :, 0][alone.scores.valid[0]]
             assert torch.allclose(positives, alone.scores.logits[0, :, :, 0][alone.scores.valid[0]], atol=1e-4)
 
 
-@pytest.mark.parametrize("overrides", [{}, {"balanced_classes": True}, {"infonce": True}],
-                         ids=["bce", "balanced", "infonce"])
+@pytest.mark.parametrize(
+    "overrides", [{}, {"balanced_classes": True}, {"infonce": True}], ids=["bce", "balanced", "infonce"]
+)
 def test_initial_loss_is_near_its_zero_logit_value(overrides):
     """At initialisation the logits are small: the loss is near its all-zero-logits value and
     the accuracy near 1 / (N + 1)."""
@@ -178,6 +188,7 @@ HOST_SYNC_CALLS = {"item", "tolist", "nonzero", "argwhere", "cpu", "numpy", "mas
 def test_no_host_synchronisation_by_construction(module):
     """Nothing on the training path copies data-dependent values or shapes to the host."""
     tree = ast.parse(inspect.getsource(module))
-    called = {node.func.attr for node in ast.walk(tree)
-              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+    called = {
+        node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
     assert not called & HOST_SYNC_CALLS

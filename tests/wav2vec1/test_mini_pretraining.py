@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
 import soundfile as sf
@@ -27,7 +26,7 @@ UPDATES = 150
 BATCH = 8  # utterances per update, of similar lengths, cropped to the shortest (crop_audio)
 
 
-def load_corpus() -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+def load_corpus() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Every utterance of the mini corpus; every 8th is held out."""
     files = sorted((ROOT / "egs2/mini/corpus").glob("*/wav/*.flac"))
     assert len(files) > 400, "the mini corpus is missing"
@@ -35,7 +34,7 @@ def load_corpus() -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     return [w for i, w in enumerate(waves) if i % 8], waves[::8]
 
 
-def padded(waves: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+def padded(waves: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     lengths = torch.tensor([len(w) for w in waves])
     speech = torch.zeros(len(waves), int(lengths.max()))
     for i, w in enumerate(waves):
@@ -43,7 +42,7 @@ def padded(waves: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
     return speech, lengths
 
 
-def evaluate(model: ESPnetWav2Vec1Model, waves: List[torch.Tensor]) -> Tuple[float, float]:
+def evaluate(model: ESPnetWav2Vec1Model, waves: list[torch.Tensor]) -> tuple[float, float]:
     """Loss per prediction and accuracy over ``waves`` (padded batches, fixed distractors)."""
     model.eval()
     generator = torch.Generator().manual_seed(0)
@@ -57,7 +56,7 @@ def evaluate(model: ESPnetWav2Vec1Model, waves: List[torch.Tensor]) -> Tuple[flo
     return loss / count, correct / count
 
 
-def batches(train: List[torch.Tensor], rng: random.Random):
+def batches(train: list[torch.Tensor], rng: random.Random):
     """Length-sorted groups of BATCH utterances in random order, each cropped to its shortest
     at a random offset (ESPnet's numel batches with HuBERTCollateFn's crop_audio)."""
     ordered = sorted(train, key=len)
@@ -93,11 +92,13 @@ def pretrained():
     seconds = time.time() - began
     end = evaluate(model, heldout)
     config = model.config
-    print(f"\nwav2vec 1.0 tiny on the mini corpus, {UPDATES} updates of {BATCH} utterances in {seconds:.0f} s: "
-          f"held-out loss {start[0]:.3f} -> {end[0]:.3f} (zero logits "
-          f"{zero_logit_loss(config.num_negatives, config.infonce, config.balanced_classes):.3f}, chance "
-          f"{chance_loss(config.num_negatives, config.infonce, config.balanced_classes):.3f}), accuracy "
-          f"{start[1]:.3f} -> {end[1]:.3f} (chance {1 / (config.num_negatives + 1):.3f})")
+    print(
+        f"\nwav2vec 1.0 tiny on the mini corpus, {UPDATES} updates of {BATCH} utterances in {seconds:.0f} s: "
+        f"held-out loss {start[0]:.3f} -> {end[0]:.3f} (zero logits "
+        f"{zero_logit_loss(config.num_negatives, config.infonce, config.balanced_classes):.3f}, chance "
+        f"{chance_loss(config.num_negatives, config.infonce, config.balanced_classes):.3f}), accuracy "
+        f"{start[1]:.3f} -> {end[1]:.3f} (chance {1 / (config.num_negatives + 1):.3f})"
+    )
     return model, start, end
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from espnet_ext.wav2vec1.checkpoint import load_wav2vec1
 from espnet_ext.espnet.lengths import wav2vec1_frontend_frames
+from espnet_ext.wav2vec1.checkpoint import load_wav2vec1
 from espnet_ext.wav2vec1.config import Wav2Vec1Config, preset_config
 from espnet_ext.wav2vec1.loss import future_logits, wav2vec1_loss
 from espnet_ext.wav2vec1.model import wav2vec1_model
@@ -35,8 +35,9 @@ def tiny(**overrides) -> torch.nn.Module:
 def test_geometry_is_10ms_frames_with_fairseqs_offset(preset):
     config = preset_config(preset)
     assert (config.stride, config.receptive_field, config.offset_frames) == (160, 465, 3)
-    assert config.conv_feature_layers[:5] == [(config.encoder_dim, k, s) for k, s in
-                                              ((10, 5), (8, 4), (4, 2), (4, 2), (4, 2))]
+    assert config.conv_feature_layers[:5] == [
+        (config.encoder_dim, k, s) for k, s in ((10, 5), (8, 4), (4, 2), (4, 2), (4, 2))
+    ]
 
 
 def test_output_lengths_match_the_convolutions():
@@ -94,7 +95,7 @@ def test_padded_batch_equals_single_utterances(norm):
     with torch.no_grad():
         batch = model(speech, lengths)
         for i, n in enumerate(lengths.tolist()):
-            alone = model(speech[i:i + 1, :n])
+            alone = model(speech[i : i + 1, :n])
             t = alone.features.shape[1]
             assert int(batch.lengths[i]) == t
             assert torch.allclose(batch.features[i, :t], alone.features[0], atol=1e-5)
@@ -112,13 +113,16 @@ def test_parameter_counts():
     assert round((backbone + head) / 1e6, 1) == 15.5
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("norm", "batch", "norm: expected one of group, layer"),
-    ("offset", 0, "offset: expected 'auto' or an integer >= 1"),
-    ("conv_aggregator_layers", [[64, 3, 2]], "stride 1 in every layer"),
-    ("num_negatives", 0, "num_negatives: expected a positive integer"),
-    ("bogus", 1, "unknown fields"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("norm", "batch", "norm: expected one of group, layer"),
+        ("offset", 0, "offset: expected 'auto' or an integer >= 1"),
+        ("conv_aggregator_layers", [[64, 3, 2]], "stride 1 in every layer"),
+        ("num_negatives", 0, "num_negatives: expected a positive integer"),
+        ("bogus", 1, "unknown fields"),
+    ],
+)
 def test_bad_config_values_are_named(field, value, match):
     with pytest.raises(ValueError, match=match):
         preset_config("tiny").replace({field: value})
@@ -135,8 +139,14 @@ def test_config_round_trips_and_parses_fairseq_strings():
 CASES = {
     "base-like": dict(skip_connections_agg=False),
     "large-like-balanced": dict(skip_connections_agg=True, balanced_classes=True),
-    "infonce-gelu-zero-pad": dict(skip_connections_agg=True, infonce=True, activation="gelu", agg_zero_pad=True,
-                                  non_affine_group_norm=True, offset="2"),
+    "infonce-gelu-zero-pad": dict(
+        skip_connections_agg=True,
+        infonce=True,
+        activation="gelu",
+        agg_zero_pad=True,
+        non_affine_group_norm=True,
+        offset="2",
+    ),
 }
 
 
@@ -145,9 +155,13 @@ def test_matches_fairseq(case, tmp_path):
     """A fairseq ``Wav2VecModel`` saved as fairseq saves it (``args`` Namespace) loads here and
     gives the same ``z``, ``c`` and, for the same distractors, the same criterion loss and
     sample size (fairseq's ``Wav2vecCriterion``: BCE or cross-entropy, summed)."""
-    options = dict(conv_feature_layers="[(32, 10, 5), (32, 8, 4), (32, 4, 2), (32, 4, 2), (32, 4, 2), (32, 1, 1)]",
-                   conv_aggregator_layers="[(48, 2, 1), (48, 3, 1), (40, 4, 1)]", prediction_steps=5,
-                   num_negatives=4, infonce=False)
+    options = dict(
+        conv_feature_layers="[(32, 10, 5), (32, 8, 4), (32, 4, 2), (32, 4, 2), (32, 4, 2), (32, 1, 1)]",
+        conv_aggregator_layers="[(48, 2, 1), (48, 3, 1), (40, 4, 1)]",
+        prediction_steps=5,
+        num_negatives=4,
+        infonce=False,
+    )
     options.update(CASES[case])
     torch.manual_seed(0)
     reference = FairseqModel(FairseqConfig(**options)).eval()
@@ -175,7 +189,8 @@ def test_matches_fairseq(case, tmp_path):
     indices = draws + (draws >= torch.arange(steps).view(1, steps, 1)).long()  # fairseq: skip the frame itself
     # fairseq's sample_negatives returns (N, B, C, T): the same draws, in its layout
     reference.wav2vec_predictions.sample_negatives = lambda y: torch.stack(
-        [y[b][:, indices[b]] for b in range(batch)], dim=1).permute(3, 1, 0, 2)
+        [y[b][:, indices[b]] for b in range(batch)], dim=1
+    ).permute(3, 1, 0, 2)
     with torch.no_grad():
         result = reference(speech)
         logits, target = result["cpc_logits"].float(), result["cpc_targets"]
@@ -185,17 +200,22 @@ def test_matches_fairseq(case, tmp_path):
             target, weights = target if isinstance(target, tuple) else (target, None)
             expected = F.binary_cross_entropy_with_logits(logits, target.float(), weights, reduction="sum")
             size = int(target.long().sum())
-        scores = future_logits(model.predictor(ours.context), ours.features,
-                               Negatives(indices, torch.ones_like(indices, dtype=torch.bool)),
-                               torch.full((batch,), steps), loaded.config.offset_frames)
+        scores = future_logits(
+            model.predictor(ours.context),
+            ours.features,
+            Negatives(indices, torch.ones_like(indices, dtype=torch.bool)),
+            torch.full((batch,), steps),
+            loaded.config.offset_frames,
+        )
         loss = wav2vec1_loss(scores, loaded.config.infonce, loaded.config.balanced_classes)
     assert int(loss.sample_size) == size
     assert torch.allclose(loss.loss, expected, rtol=1e-5), (float(loss.loss), float(expected))
 
 
 def test_unsupported_fairseq_options_are_named(tmp_path):
-    options = dict(conv_feature_layers="[(32, 10, 5), (32, 8, 4)]", conv_aggregator_layers="[(32, 3, 1)]",
-                   vq_type="gumbel")
+    options = dict(
+        conv_feature_layers="[(32, 10, 5), (32, 8, 4)]", conv_aggregator_layers="[(32, 3, 1)]", vq_type="gumbel"
+    )
     path = tmp_path / "vq.pt"
     torch.save({"model": {}, "args": argparse.Namespace(arch="wav2vec", **options)}, path)
     with pytest.raises(ValueError, match="vq_type"):

@@ -23,8 +23,14 @@ from espnet_ext.wav2vec2.cpu_kernels import extractor as cpu_extractor
 from espnet_ext.wav2vec2.cpu_kernels.attention import attention_with_dropout
 from espnet_ext.wav2vec2.cpu_kernels.dropout import scaled_mask_dropout
 from espnet_ext.wav2vec2.model import wav2vec2_model
-from espnet_ext.wav2vec2.modules import (KERNELS, ConvFeatureExtractor, ConvLayerBlock, Dropout,
-                                         conv_feature_extractor, conv_output_lengths)
+from espnet_ext.wav2vec2.modules import (
+    KERNELS,
+    ConvFeatureExtractor,
+    ConvLayerBlock,
+    Dropout,
+    conv_feature_extractor,
+    conv_output_lengths,
+)
 from espnet_ext.wav2vec2.presets import tiny_config
 from espnet_ext.wav2vec2.transformer import MultiheadAttention
 
@@ -106,8 +112,11 @@ def _assert_paths_agree(extractor, waves, lengths, input_grad: bool = False) -> 
 
 
 @pytest.mark.parametrize("mode,conv_bias", MODES, ids=MODE_IDS)
-@pytest.mark.parametrize("lengths", [[4000], [4001, 4001], [3999, 2777, 1000], [4321, 400, 2500, 4321]],
-                         ids=["one", "equal-odd", "padded", "padded-unsorted"])
+@pytest.mark.parametrize(
+    "lengths",
+    [[4000], [4001, 4001], [3999, 2777, 1000], [4321, 400, 2500, 4321]],
+    ids=["one", "equal-odd", "padded", "padded-unsorted"],
+)
 def test_extractor_kernel_equals_plain_path(mode, conv_bias, lengths):
     waves, lengths = _batch(lengths)
     _assert_paths_agree(_extractor(mode, conv_bias), waves, lengths)
@@ -164,12 +173,14 @@ def test_other_block_configurations():
     """GroupNorm without affine parameters, GroupNorm on a later layer (the unfused norm), a kernel
     shorter than its stride, a wider first layer."""
     torch.manual_seed(0)
-    blocks = nn.ModuleList([
-        ConvLayerBlock(nn.Conv1d(1, 8, 4, stride=2, bias=False), nn.GroupNorm(8, 8, affine=False)),
-        ConvLayerBlock(nn.Conv1d(8, 8, 3, stride=2), nn.GroupNorm(8, 8)),
-        ConvLayerBlock(nn.Conv1d(8, 6, 2, stride=3), None),
-        ConvLayerBlock(nn.Conv1d(6, 6, 5, stride=2), nn.LayerNorm(6)),
-    ])
+    blocks = nn.ModuleList(
+        [
+            ConvLayerBlock(nn.Conv1d(1, 8, 4, stride=2, bias=False), nn.GroupNorm(8, 8, affine=False)),
+            ConvLayerBlock(nn.Conv1d(8, 8, 3, stride=2), nn.GroupNorm(8, 8)),
+            ConvLayerBlock(nn.Conv1d(8, 6, 2, stride=3), None),
+            ConvLayerBlock(nn.Conv1d(6, 6, 5, stride=2), nn.LayerNorm(6)),
+        ]
+    )
     extractor = _randomize(ConvFeatureExtractor(blocks))
     waves, lengths = _batch([901, 640, 250])
     _assert_paths_agree(extractor, waves, lengths, input_grad=True)
@@ -202,8 +213,9 @@ def test_extractor_kernel_only_for_float32_cpu_outside_autocast():
 
 @pytest.mark.parametrize("mode", ["default", "layer_norm"])
 def test_model_outputs_and_gradients_equal_with_and_without_the_extractor_kernel(mode):
-    config = dataclasses.replace(tiny_config(), extractor_mode=mode, conv_bias=mode == "layer_norm",
-                                 feature_grad_mult=0.1)
+    config = dataclasses.replace(
+        tiny_config(), extractor_mode=mode, conv_bias=mode == "layer_norm", feature_grad_mult=0.1
+    )
     torch.manual_seed(0)
     model = _randomize(wav2vec2_model(config)).eval()
     waves, lengths = _batch([4000, 3100, 1999])

@@ -23,9 +23,18 @@ RATES = [0.5, 0.7, 1.0]
 def tiny(rate=0.7, conv_ffn=False, layer_norm_first=True, dropout=0.0):
     torch.manual_seed(0)
     return downsampling_context_network(
-        embed_dim=16, num_heads=2, ffn_dim=24, num_encoder_layers=1, num_decoder_layers=1,
-        downsample_rate=rate, conv_ffn=conv_ffn, dropout=dropout, attention_dropout=dropout,
-        layer_norm_first=layer_norm_first, pos_conv_kernel=4, pos_conv_groups=4,
+        embed_dim=16,
+        num_heads=2,
+        ffn_dim=24,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        downsample_rate=rate,
+        conv_ffn=conv_ffn,
+        dropout=dropout,
+        attention_dropout=dropout,
+        layer_norm_first=layer_norm_first,
+        pos_conv_kernel=4,
+        pos_conv_groups=4,
     )
 
 
@@ -111,7 +120,7 @@ def test_gradient_flows_and_padding_gets_none(conv_ffn):
     x.requires_grad_(True)
     model = tiny(0.7, conv_ffn, dropout=0.1).train()
     out = model(x, mask)
-    (out.output ** 2).sum().backward()
+    (out.output**2).sum().backward()
     for name, param in model.named_parameters():
         assert param.grad is not None and torch.isfinite(param.grad).all(), name
     assert (x.grad[~mask].abs().sum(-1) > 0).all()

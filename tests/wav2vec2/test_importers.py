@@ -63,18 +63,20 @@ def _check_equal(model, reference_states, label: str, padded_like_reference: boo
     """
     waves, lengths = _waves()
     with torch.no_grad():
-        same_length = waves[:, :min(LENGTHS)]
+        same_length = waves[:, : min(LENGTHS)]
         diffs = [_max_diff(model(same_length).hidden_states, reference_states(same_length, None))]
         padded = model(waves, lengths)
         batch_reference = reference_states(waves, lengths)
         alone, batched = [], []
         for b, n in enumerate(LENGTHS):
             frames = int(padded.lengths[b])
-            ours = [h[b:b + 1] for h in padded.hidden_states]
-            alone.append(_max_diff(ours, reference_states(waves[b:b + 1, :n], None), frames))
-            batched.append(_max_diff(ours, [h[b:b + 1] for h in batch_reference], frames))
-    print(f"[max abs diff] {label}: unpadded batch {diffs[0]:.2e}, padded batch vs per utterance "
-          f"{max(alone):.2e}, padded batch vs reference's padded batch {max(batched):.2e}")
+            ours = [h[b : b + 1] for h in padded.hidden_states]
+            alone.append(_max_diff(ours, reference_states(waves[b : b + 1, :n], None), frames))
+            batched.append(_max_diff(ours, [h[b : b + 1] for h in batch_reference], frames))
+    print(
+        f"[max abs diff] {label}: unpadded batch {diffs[0]:.2e}, padded batch vs per utterance "
+        f"{max(alone):.2e}, padded batch vs reference's padded batch {max(batched):.2e}"
+    )
     assert max(diffs + alone) <= TOLERANCE
     if padded_like_reference:
         assert max(batched) <= TOLERANCE
@@ -83,10 +85,20 @@ def _check_equal(model, reference_states, label: str, padded_like_reference: boo
 # ---------------------------------------------------------------------------- fairseq (s3prl's copy)
 def _fairseq_model(mode: str, layer_norm_first: bool):
     config = fairseq_copy.Wav2Vec2Config(
-        extractor_mode=mode, layer_norm_first=layer_norm_first, conv_bias=mode == "layer_norm",
-        conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2", encoder_layers=2,
-        encoder_embed_dim=64, encoder_ffn_embed_dim=128, encoder_attention_heads=4, conv_pos=16,
-        conv_pos_groups=4, quantize_targets=True, final_dim=32, latent_vars=16)
+        extractor_mode=mode,
+        layer_norm_first=layer_norm_first,
+        conv_bias=mode == "layer_norm",
+        conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2",
+        encoder_layers=2,
+        encoder_embed_dim=64,
+        encoder_ffn_embed_dim=128,
+        encoder_attention_heads=4,
+        conv_pos=16,
+        conv_pos_groups=4,
+        quantize_targets=True,
+        final_dim=32,
+        latent_vars=16,
+    )
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -97,6 +109,7 @@ def _fairseq_model(mode: str, layer_norm_first: bool):
 
 def _fairseq_states(model):
     """fairseq's transformer input (hooked), layer outputs, and final output ``x``."""
+
     def run(waves, lengths):
         seen = []
         hook = model.encoder.layers[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
@@ -106,6 +119,7 @@ def _fairseq_states(model):
         layers = [r[0].transpose(0, 1) for r in result["layer_results"]]
         frames = result["x"].size(1)  # fairseq pads the layers' input to an even length (required_seq_len_multiple)
         return (seen[0].transpose(0, 1)[:, :frames], *layers[:-1], result["x"])
+
     return run
 
 
@@ -116,19 +130,33 @@ def _fairseq_checkpoint(model, model_cfg: dict, storage: str) -> dict:
     if storage == "dictconfig":
         cfg = OmegaConf.create({"common": {"fp16": True}, "model": model_cfg, "task": {"data": "???"}})
         OmegaConf.set_struct(cfg, True)
-        return {"cfg": cfg, "args": None, "model": state, "optimizer_history": [{"num_updates": 10}],
-                "extra_state": {"metrics": collections.OrderedDict(train=[(0, "loss", "AverageMeter",
-                                                                            {"val": np.float64(2.5)})]),
-                                "best": np.float32(1.0), "train_iterator": {"epoch": 3}}}
+        return {
+            "cfg": cfg,
+            "args": None,
+            "model": state,
+            "optimizer_history": [{"num_updates": 10}],
+            "extra_state": {
+                "metrics": collections.OrderedDict(train=[(0, "loss", "AverageMeter", {"val": np.float64(2.5)})]),
+                "best": np.float32(1.0),
+                "train_iterator": {"epoch": 3},
+            },
+        }
     namespace = argparse.Namespace(**dict(model_cfg, arch="wav2vec2"))
-    finetuned = {"w2v_encoder.w2v_model." + k: v for k, v in state.items()
-                 if not k.startswith(("quantizer", "project_q", "final_proj"))}
+    finetuned = {
+        "w2v_encoder.w2v_model." + k: v
+        for k, v in state.items()
+        if not k.startswith(("quantizer", "project_q", "final_proj"))
+    }
     finetuned.update({"w2v_encoder.proj.weight": torch.randn(9, 64), "w2v_encoder.proj.bias": torch.randn(9)})
     if storage == "args":
         return {"args": namespace, "model": state}
     if storage == "finetuned_cfg":
-        model_section = {"_name": "wav2vec_ctc", "dropout": 0.0, "layerdrop": 0.05,
-                         "w2v_args": OmegaConf.create({"model": model_cfg, "task": {"normalize": False}})}
+        model_section = {
+            "_name": "wav2vec_ctc",
+            "dropout": 0.0,
+            "layerdrop": 0.05,
+            "w2v_args": OmegaConf.create({"model": model_cfg, "task": {"normalize": False}}),
+        }
         return {"cfg": OmegaConf.create({"model": model_section}), "model": finetuned}
     assert storage == "finetuned_args"
     args = argparse.Namespace(arch="wav2vec_ctc", w2v_path="/x.pt", w2v_args=namespace, layerdrop=0.05)
@@ -148,9 +176,15 @@ def test_fairseq_checkpoint_matches_fairseq(tmp_path, mode, layer_norm_first, st
         assert info.head_state["weight"].shape == (9, 64) and not info.pretraining_state
         assert config.encoder_layerdrop == 0.05  # fairseq's fine-tuning override
     else:
-        assert set(info.pretraining_state) == {"quantizer.vars", "quantizer.weight_proj.weight",
-                                               "quantizer.weight_proj.bias", "project_q.weight",
-                                               "project_q.bias", "final_proj.weight", "final_proj.bias"}
+        assert set(info.pretraining_state) == {
+            "quantizer.vars",
+            "quantizer.weight_proj.weight",
+            "quantizer.weight_proj.bias",
+            "project_q.weight",
+            "project_q.bias",
+            "final_proj.weight",
+            "final_proj.bias",
+        }
     label = f"fairseq {mode}/{'pre' if layer_norm_first else 'post'}-LN ({storage})"
     _check_equal(model, _fairseq_states(reference), label, padded_like_reference=mode == "layer_norm")
 
@@ -159,11 +193,24 @@ def test_fairseq_checkpoint_matches_fairseq(tmp_path, mode, layer_norm_first, st
 def _hf_config(norm: str, stable: bool, **overrides):
     from transformers import Wav2Vec2Config as HFConfig
 
-    values = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-                  conv_dim=(32,) * 7, conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2),
-                  num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, feat_extract_norm=norm,
-                  do_stable_layer_norm=stable, conv_bias=norm == "layer", vocab_size=9, codevector_dim=32,
-                  proj_codevector_dim=32, num_codevectors_per_group=16)
+    values = dict(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        conv_dim=(32,) * 7,
+        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        conv_stride=(5, 2, 2, 2, 2, 2, 2),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        feat_extract_norm=norm,
+        do_stable_layer_norm=stable,
+        conv_bias=norm == "layer",
+        vocab_size=9,
+        codevector_dim=32,
+        proj_codevector_dim=32,
+        num_codevectors_per_group=16,
+    )
     values.update(overrides)
     return HFConfig(**values)
 
@@ -172,11 +219,13 @@ def _hf_states(model):
     def run(waves, lengths):
         mask = None if lengths is None else (torch.arange(waves.size(1))[None] < lengths[:, None]).long()
         return model(waves, attention_mask=mask, output_hidden_states=True).hidden_states
+
     return run
 
 
-@pytest.mark.parametrize("norm,stable", [("group", False), ("group", True), ("layer", False), ("layer", True)],
-                         ids=ARCH_IDS)
+@pytest.mark.parametrize(
+    "norm,stable", [("group", False), ("group", True), ("layer", False), ("layer", True)], ids=ARCH_IDS
+)
 def test_huggingface_directory_matches_transformers(tmp_path, norm, stable):
     from transformers import Wav2Vec2Model as HFModel
 
@@ -187,8 +236,12 @@ def test_huggingface_directory_matches_transformers(tmp_path, norm, stable):
     model, config, info = load_checkpoint(tmp_path)
     assert (config.extractor_mode == "layer_norm") == (norm == "layer") and config.layer_norm_first == stable
     assert info.source_format == "huggingface" and not info.fine_tuned and info.initialized == ()
-    _check_equal(model, _hf_states(reference), f"transformers feat_extract_norm={norm} stable_layer_norm={stable}",
-                 padded_like_reference=norm == "layer")
+    _check_equal(
+        model,
+        _hf_states(reference),
+        f"transformers feat_extract_norm={norm} stable_layer_norm={stable}",
+        padded_like_reference=norm == "layer",
+    )
 
 
 @pytest.mark.parametrize("head", ["ForCTC", "ForPreTraining"])
@@ -205,9 +258,15 @@ def test_huggingface_task_models_with_prefix(tmp_path, head):
     if head == "ForCTC":
         assert info.fine_tuned and info.head_state["weight"].shape == (9, 64)
     else:
-        assert set(info.pretraining_state) == {"quantizer.vars", "quantizer.weight_proj.weight",
-                                               "quantizer.weight_proj.bias", "project_q.weight",
-                                               "project_q.bias", "final_proj.weight", "final_proj.bias"}
+        assert set(info.pretraining_state) == {
+            "quantizer.vars",
+            "quantizer.weight_proj.weight",
+            "quantizer.weight_proj.bias",
+            "project_q.weight",
+            "project_q.bias",
+            "final_proj.weight",
+            "final_proj.bias",
+        }
         assert torch.equal(info.pretraining_state["final_proj.weight"], reference.project_hid.weight)
     _check_equal(model, _hf_states(reference.wav2vec2), f"transformers Wav2Vec2{head}", padded_like_reference=True)
 
@@ -256,8 +315,11 @@ def test_wrong_shapes_are_named(tmp_path):
     checkpoint = _fairseq_checkpoint(reference, model_cfg, "cfg")
     checkpoint["cfg"]["model"]["encoder_ffn_embed_dim"] = 256
     torch.save(checkpoint, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match=r"wrong shapes \['encoder.layers.0.feed_forward.fc1.weight \(128, 64\) "
-                                         r"\(expected \(256, 64\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"wrong shapes \['encoder.layers.0.feed_forward.fc1.weight \(128, 64\) "
+        r"\(expected \(256, 64\)\)",
+    ):
         load_checkpoint(tmp_path / "bad.pt")
 
 
@@ -281,10 +343,13 @@ def test_realistic_fairseq_objects_load_without_the_opt_in(tmp_path):
     assert checkpoint["extra_state"]["best"] == np.float32(1.0)
 
 
-@pytest.mark.parametrize("content,match", [
-    ({"weights": torch.zeros(1)}, r"expected a fairseq checkpoint .* found \['weights'\]"),
-    ([1, 2], r"found list"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        ({"weights": torch.zeros(1)}, r"expected a fairseq checkpoint .* found \['weights'\]"),
+        ([1, 2], r"found list"),
+    ],
+)
 def test_unrecognised_files_raise(tmp_path, content, match):
     torch.save(content, tmp_path / "x.pt")
     with pytest.raises(ValueError, match=match):
@@ -299,8 +364,10 @@ def test_directory_without_config_and_missing_path(tmp_path):
 
 
 def test_fine_tuned_checkpoint_without_embedded_config(tmp_path):
-    torch.save({"cfg": {"model": {"_name": "wav2vec_ctc", "w2v_args": None, "w2v_path": "/base.pt"}},
-                "model": {}}, tmp_path / "ft.pt")
+    torch.save(
+        {"cfg": {"model": {"_name": "wav2vec_ctc", "w2v_args": None, "w2v_path": "/base.pt"}}, "model": {}},
+        tmp_path / "ft.pt",
+    )
     with pytest.raises(ValueError, match="expected the pre-training config embedded as 'w2v_args'"):
         load_checkpoint(tmp_path / "ft.pt")
 
@@ -320,8 +387,12 @@ def _damaged(tmp_path, kind: str):
     if kind == "legacy_truncated":
         torch.save({"w": torch.zeros(1000)}, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
         legacy = (tmp_path / "legacy.pth").read_bytes()
-    damaged = {"truncated": data[: len(data) // 2], "empty": b"", "text": b"not a checkpoint\n" * 20,
-               "legacy_truncated": legacy[: len(legacy) // 2] if kind == "legacy_truncated" else b""}[kind]
+    damaged = {
+        "truncated": data[: len(data) // 2],
+        "empty": b"",
+        "text": b"not a checkpoint\n" * 20,
+        "legacy_truncated": legacy[: len(legacy) // 2] if kind == "legacy_truncated" else b"",
+    }[kind]
     path = tmp_path / "exp" / "10epoch.pth"
     path.parent.mkdir()
     path.write_bytes(damaged)
@@ -353,8 +424,15 @@ def test_every_reader_of_checkpoints_names_a_truncated_file(tmp_path):
     from espnet_ext.wav2vec1.checkpoint import load_wav2vec1
 
     path = _damaged(tmp_path, "truncated")
-    readers = [load_checkpoint, load_wav2vec1, lambda p: Wav2Vec2Frontend(path=str(p)), pretrained_context,
-               lambda p: average_last(p.parent, 1), lambda p: describe([str(p)]), read_checkpoint]
+    readers = [
+        load_checkpoint,
+        load_wav2vec1,
+        lambda p: Wav2Vec2Frontend(path=str(p)),
+        pretrained_context,
+        lambda p: average_last(p.parent, 1),
+        lambda p: describe([str(p)]),
+        read_checkpoint,
+    ]
     for read in readers:
         with pytest.raises(ValueError, match=UNREADABLE):
             read(path)
@@ -378,23 +456,31 @@ def test_normalize_flag_round_trips_and_old_files_have_none(tmp_path):
         save_backbone(model, config, tmp_path / f"{flag}.pt", normalize=flag)
         assert torch.load(tmp_path / f"{flag}.pt", weights_only=True)["normalize"] is flag
         assert load_checkpoint(tmp_path / f"{flag}.pt").info.normalize is flag
-    save_backbone(model, config, tmp_path / "old.pt")              # written before the flag existed
+    save_backbone(model, config, tmp_path / "old.pt")  # written before the flag existed
     assert "normalize" not in torch.load(tmp_path / "old.pt", weights_only=True)
     assert load_checkpoint(tmp_path / "old.pt").info.normalize is None
 
 
-@pytest.mark.parametrize("stored, expected", [
-    ({"model": {"_name": "wav2vec2"}, "task": {"_name": "audio_pretraining", "normalize": True}}, True),
-    ({"model": {"_name": "wav2vec2"}, "task": {"_name": "audio_pretraining", "normalize": False}}, False),
-    ({"model": {"_name": "wav2vec2"}, "task": {"_name": "audio_pretraining"}}, None),
-    # fine-tuned: the embedded pre-training task first
-    ({"model": {"_name": "wav2vec_ctc", "w2v_args": {"task": {"normalize": True}}}, "task": {"normalize": False}},
-     True),
-    ({"model": {"_name": "wav2vec_ctc", "w2v_args": None}, "task": {"normalize": True}}, True),
-    (argparse.Namespace(arch="wav2vec2", normalize=True), True),
-    (argparse.Namespace(arch="wav2vec_ctc", w2v_args=argparse.Namespace(normalize=False), normalize=True), False),
-    (argparse.Namespace(arch="wav2vec2"), None),
-])
+@pytest.mark.parametrize(
+    "stored, expected",
+    [
+        ({"model": {"_name": "wav2vec2"}, "task": {"_name": "audio_pretraining", "normalize": True}}, True),
+        ({"model": {"_name": "wav2vec2"}, "task": {"_name": "audio_pretraining", "normalize": False}}, False),
+        ({"model": {"_name": "wav2vec2"}, "task": {"_name": "audio_pretraining"}}, None),
+        # fine-tuned: the embedded pre-training task first
+        (
+            {
+                "model": {"_name": "wav2vec_ctc", "w2v_args": {"task": {"normalize": True}}},
+                "task": {"normalize": False},
+            },
+            True,
+        ),
+        ({"model": {"_name": "wav2vec_ctc", "w2v_args": None}, "task": {"normalize": True}}, True),
+        (argparse.Namespace(arch="wav2vec2", normalize=True), True),
+        (argparse.Namespace(arch="wav2vec_ctc", w2v_args=argparse.Namespace(normalize=False), normalize=True), False),
+        (argparse.Namespace(arch="wav2vec2"), None),
+    ],
+)
 def test_fairseq_normalize_is_read_from_the_task(stored, expected):
     from espnet_ext.wav2vec2.importers import fairseq_normalize
 

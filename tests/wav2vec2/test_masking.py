@@ -13,8 +13,15 @@ import torch
 from espnet_ext.wav2vec2.masking import same_mask_count, span_mask
 
 
-def fairseq_masks(rng: np.random.Generator, lengths, max_length: int, mask_prob: float, mask_length: int,
-                  min_masks: int, require_same_masks: bool) -> np.ndarray:
+def fairseq_masks(
+    rng: np.random.Generator,
+    lengths,
+    max_length: int,
+    mask_prob: float,
+    mask_length: int,
+    min_masks: int,
+    require_same_masks: bool,
+) -> np.ndarray:
     """compute_mask_indices for a padded batch (lengths = valid frames per utterance)."""
     chosen = []
     for sz in lengths:
@@ -36,25 +43,28 @@ def fairseq_masks(rng: np.random.Generator, lengths, max_length: int, mask_prob:
 
 def fairseq_frequencies(draws, lengths, max_length, prob, length, min_masks, same):
     rng = np.random.default_rng(0)
-    masks = np.stack([fairseq_masks(rng, lengths, max_length, prob, length, min_masks, same)
-                      for _ in range(draws)])
+    masks = np.stack([fairseq_masks(rng, lengths, max_length, prob, length, min_masks, same) for _ in range(draws)])
     return masks.mean(axis=0), masks.sum(axis=2).mean(axis=0)
 
 
 def ours_frequencies(draws, lengths, max_length, prob, length, min_masks, same):
     g = torch.Generator().manual_seed(0)
     lengths = torch.tensor(lengths)
-    masks = torch.stack([span_mask(lengths, max_length, prob, length, min_masks, g, require_same_masks=same)
-                         for _ in range(draws)]).double()
+    masks = torch.stack(
+        [span_mask(lengths, max_length, prob, length, min_masks, g, require_same_masks=same) for _ in range(draws)]
+    ).double()
     return masks.mean(dim=0).numpy(), masks.sum(dim=2).mean(dim=0).numpy()
 
 
-@pytest.mark.parametrize("lengths, prob, length, min_masks", [
-    ([50], 0.65, 10, 2),        # L - mask_length > spans: starts in [0, 40)
-    ([12], 0.65, 10, 2),        # L - mask_length <= spans: starts in [0, spans]
-    ([5], 0.65, 10, 2),         # shorter than a span
-    ([30], 0.3, 3, 0),
-])
+@pytest.mark.parametrize(
+    "lengths, prob, length, min_masks",
+    [
+        ([50], 0.65, 10, 2),  # L - mask_length > spans: starts in [0, 40)
+        ([12], 0.65, 10, 2),  # L - mask_length <= spans: starts in [0, spans]
+        ([5], 0.65, 10, 2),  # shorter than a span
+        ([30], 0.3, 3, 0),
+    ],
+)
 def test_per_frame_probabilities_match_fairseq(lengths, prob, length, min_masks):
     draws = 3000
     theirs, _ = fairseq_frequencies(draws, lengths, lengths[0], prob, length, min_masks, False)
@@ -76,9 +86,9 @@ def test_require_same_masks_counts_match_fairseq(lengths):
     ours, our_counts = ours_frequencies(draws, lengths, T, 0.65, 10, 2, True)
     np.testing.assert_allclose(our_counts, their_counts, rtol=0.03)
     np.testing.assert_allclose(ours, theirs, atol=0.045)
-    assert len(set(our_counts.tolist())) == 1          # every utterance: the same count
+    assert len(set(our_counts.tolist())) == 1  # every utterance: the same count
     untrimmed, _ = ours_frequencies(draws, lengths, T, 0.65, 10, 2, False)
-    assert ours.sum() < untrimmed.sum() * 0.97         # trimming removed masked frames
+    assert ours.sum() < untrimmed.sum() * 0.97  # trimming removed masked frames
 
 
 def test_trimmed_masks_are_subsets_with_the_least_count():
@@ -86,9 +96,9 @@ def test_trimmed_masks_are_subsets_with_the_least_count():
     for seed in range(20):
         full = span_mask(lengths, 90, 0.65, 10, 2, torch.Generator().manual_seed(seed), require_same_masks=False)
         same = span_mask(lengths, 90, 0.65, 10, 2, torch.Generator().manual_seed(seed))
-        assert not (same & ~full).any()                              # only unmasking
+        assert not (same & ~full).any()  # only unmasking
         counts = full.sum(1)
-        least = int(counts[lengths > 0].min())                       # the empty utterance does not count
+        least = int(counts[lengths > 0].min())  # the empty utterance does not count
         assert same.sum(1).tolist() == [min(int(c), least) for c in counts]
         assert not same[:, 80:].any() and not same[3].any() and not same[2, 40:].any()  # no padding
 
@@ -101,7 +111,7 @@ def test_same_mask_count_keeps_a_uniform_subset():
     g = torch.Generator().manual_seed(0)
     kept = torch.stack([same_mask_count(mask, counted, g) for _ in range(4000)]).double()
     assert (kept.sum(2) == 4).all()
-    assert torch.equal(kept[:, 1], mask[1].double().expand(4000, -1))   # the least-masked row is untouched
+    assert torch.equal(kept[:, 1], mask[1].double().expand(4000, -1))  # the least-masked row is untouched
     np.testing.assert_allclose(kept[:, 0, :8].mean(0).numpy(), 0.5, atol=0.04)  # each of 8 frames: 4/8
     assert not kept[:, 0, 8:].any()
     # no counted row: nothing is trimmed

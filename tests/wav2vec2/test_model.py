@@ -19,8 +19,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _config(mode: str = "default", layer_norm_first: bool = False, **overrides) -> Wav2Vec2Config:
-    return dataclasses.replace(tiny_config(), extractor_mode=mode, layer_norm_first=layer_norm_first,
-                               conv_bias=mode == "layer_norm", **overrides)
+    return dataclasses.replace(
+        tiny_config(),
+        extractor_mode=mode,
+        layer_norm_first=layer_norm_first,
+        conv_bias=mode == "layer_norm",
+        **overrides,
+    )
 
 
 def _model(config: Wav2Vec2Config, seed: int = 0) -> Wav2Vec2Model:
@@ -41,7 +46,7 @@ def test_padded_batch_equals_per_utterance(mode, layer_norm_first):
     with torch.no_grad():
         batch = model(waves, lengths)
         for b, n in enumerate(lengths.tolist()):
-            alone = model(waves[b:b + 1, :n])
+            alone = model(waves[b : b + 1, :n])
             frames = int(batch.lengths[b])
             assert frames == alone.hidden_states[0].size(1) == model.output_lengths(n)
             assert not batch.padding_mask[b, :frames].any() and batch.padding_mask[b, frames:].all()
@@ -145,7 +150,7 @@ def test_num_layers_stops_early(mode, layer_norm_first, num_layers):
         assert called == list(range(num_layers))
         full = model(waves)
     assert len(partial.hidden_states) == num_layers + 1 and len(full.hidden_states) == 4
-    for mine, reference in zip(partial.hidden_states, full.hidden_states[:num_layers + 1]):
+    for mine, reference in zip(partial.hidden_states, full.hidden_states[: num_layers + 1]):
         assert torch.equal(mine, reference)  # the final LayerNorm (pre-LN) only ends a full run
 
 
@@ -248,12 +253,15 @@ def test_config_reads_fairseq_layer_strings_and_round_trips():
     assert Wav2Vec2Config.from_dict(config.to_dict()) == config
 
 
-@pytest.mark.parametrize("hf,match", [
-    ({"model_type": "hubert"}, "model_type: expected 'wav2vec2'; found 'hubert'"),
-    ({"add_adapter": True}, "add_adapter: expected false"),
-    ({"feat_extract_activation": "relu"}, "feat_extract_activation: expected 'gelu'; found 'relu'"),
-    ({"conv_dim": [32, 32], "conv_kernel": [10], "conv_stride": [5, 2]}, "expected equal lengths; found 2/1/2"),
-])
+@pytest.mark.parametrize(
+    "hf,match",
+    [
+        ({"model_type": "hubert"}, "model_type: expected 'wav2vec2'; found 'hubert'"),
+        ({"add_adapter": True}, "add_adapter: expected false"),
+        ({"feat_extract_activation": "relu"}, "feat_extract_activation: expected 'gelu'; found 'relu'"),
+        ({"conv_dim": [32, 32], "conv_kernel": [10], "conv_stride": [5, 2]}, "expected equal lengths; found 2/1/2"),
+    ],
+)
 def test_huggingface_options_not_implemented_raise(hf, match):
     with pytest.raises(ValueError, match=match):
         Wav2Vec2Config.from_huggingface(hf)
@@ -262,8 +270,13 @@ def test_huggingface_options_not_implemented_raise(hf, match):
 def test_fairseq_config_from_namespace_with_string_fields():
     import argparse
 
-    args = argparse.Namespace(arch="wav2vec2", conv_feature_layers="[(512, 10, 5)] + [(512, 3, 2)] * 2",
-                              latent_temp="(2,0.5,0.999995)", encoder_layers=3, unrelated_option=1)
+    args = argparse.Namespace(
+        arch="wav2vec2",
+        conv_feature_layers="[(512, 10, 5)] + [(512, 3, 2)] * 2",
+        latent_temp="(2,0.5,0.999995)",
+        encoder_layers=3,
+        unrelated_option=1,
+    )
     config = Wav2Vec2Config.from_fairseq(args)
     assert config.encoder_layers == 3 and len(config.conv_feature_layers) == 3
     with pytest.raises(ValueError, match="expected a wav2vec 2.0 model .* found 'hubert'"):

@@ -49,8 +49,9 @@ def test_pretraining_forward_reads_nothing_back(meta_autocast):
 
 @pytest.mark.parametrize("freeze", [0, 2])
 def test_finetuning_frontend_forward_reads_nothing_back(freeze):
-    frontend = Wav2Vec2Frontend(preset="tiny", mask_prob=0.5, mask_channel_prob=0.2, mask_channel_length=4,
-                                freeze_finetune_updates=freeze)
+    frontend = Wav2Vec2Frontend(
+        preset="tiny", mask_prob=0.5, mask_channel_prob=0.2, mask_channel_length=4, freeze_finetune_updates=freeze
+    )
     frontend.num_updates.fill_(freeze)  # past the freeze (reading the count within it is a sync)
     if freeze:
         assert not frontend.frozen  # read once on CPU, then kept

@@ -52,8 +52,13 @@ def test_counts_equal_fairseqs_pretraining_model(name):
 
 
 def test_presets_command_prints_every_preset(project_root):
-    result = subprocess.run([sys.executable, "-m", "espnet_ext.wav2vec2.presets"], cwd=project_root,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "espnet_ext.wav2vec2.presets"],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for name in PRESETS:
         assert f"{name}: total" in result.stdout
     assert "base: total 95.04 M (95,044,608)" in result.stdout

@@ -19,9 +19,7 @@ from espnet_ext.wav2vec2.losses import contrastive_logits, same_codes, wav2vec2_
 from espnet_ext.wav2vec2.masking import span_mask
 from espnet_ext.wav2vec2.negatives import Negatives, sample_negatives
 from espnet_ext.wav2vec2.presets import preset_config
-from espnet_ext.wav2vec2.pretraining import (downsampling_context, pretraining_from_checkpoint,
-                                             wav2vec2_pretraining)
-
+from espnet_ext.wav2vec2.pretraining import downsampling_context, pretraining_from_checkpoint, wav2vec2_pretraining
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -57,11 +55,11 @@ def test_negatives_are_other_candidates_of_the_same_utterance():
         frames = torch.arange(steps).view(1, steps, 1).expand_as(neg.indices)
         picked = candidates.gather(1, neg.indices.view(batch, -1)).view_as(neg.indices)
         valid = neg.valid
-        assert bool(picked[valid].all())                                  # only candidates (never padding)
+        assert bool(picked[valid].all())  # only candidates (never padding)
         assert bool((neg.indices[valid] < lengths.view(batch, 1, 1).expand_as(valid)[valid]).all())
         own = candidates.unsqueeze(-1).expand_as(valid)
-        assert not bool((neg.indices == frames)[valid & own].any())       # never the positive itself
-        others = candidates.sum(1, keepdim=True) - candidates.long()      # candidates besides the frame
+        assert not bool((neg.indices == frames)[valid & own].any())  # never the positive itself
+        others = candidates.sum(1, keepdim=True) - candidates.long()  # candidates besides the frame
         assert torch.equal(valid, (others > 0).unsqueeze(-1).expand_as(valid))
         assert torch.equal(neg.indices[~valid], frames[~valid])
 
@@ -95,8 +93,9 @@ def test_no_host_synchronisation_by_construction(module):
     """The training path calls nothing that copies data-dependent values or shapes to the host.
     (``torch.cuda.set_sync_debug_mode`` would check this on a GPU; see the GPU test below.)"""
     tree = ast.parse(inspect.getsource(module))
-    called = {node.func.attr for node in ast.walk(tree)
-              if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
+    called = {
+        node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
     assert not called & HOST_SYNC_CALLS
 
 
@@ -189,8 +188,12 @@ def test_padding_is_never_masked_scored_or_sampled_and_utterances_are_independen
         sampled_padding = out.padding_mask.gather(1, out.negatives.indices.flatten(1)).view_as(scored)
         assert not bool(sampled_padding[scored].any())
         for i, n in enumerate(frames.tolist()):  # the same masks and negatives, one utterance alone
-            alone = model(speech[i:i + 1, :int(lengths[i])], temperature=2.0, time_mask=out.mask[i:i + 1, :n],
-                          negatives=Negatives(out.negatives.indices[i:i + 1, :n], out.negatives.valid[i:i + 1, :n]))
+            alone = model(
+                speech[i : i + 1, : int(lengths[i])],
+                temperature=2.0,
+                time_mask=out.mask[i : i + 1, :n],
+                negatives=Negatives(out.negatives.indices[i : i + 1, :n], out.negatives.valid[i : i + 1, :n]),
+            )
             keep = out.mask[i, :n]
             assert torch.allclose(alone.logits[0][keep], out.logits[i, :n][keep], atol=1e-4)
 
@@ -203,12 +206,31 @@ def test_matches_transformers_wav2vec2_for_pretraining(tmp_path, monkeypatch):
 
     torch.manual_seed(0)
     config = HFConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, conv_dim=(32,) * 7,
-        conv_kernel=(10, 3, 3, 3, 3, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2), num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4, feat_extract_norm="group", do_stable_layer_norm=False,
-        codevector_dim=32, proj_codevector_dim=24, num_codevectors_per_group=16, num_codevector_groups=2,
-        num_negatives=20, hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0,
-        feat_quantizer_dropout=0.0, layerdrop=0.0, mask_time_prob=0.65, mask_feature_prob=0.0)
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        conv_dim=(32,) * 7,
+        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        conv_stride=(5, 2, 2, 2, 2, 2, 2),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        feat_extract_norm="group",
+        do_stable_layer_norm=False,
+        codevector_dim=32,
+        proj_codevector_dim=24,
+        num_codevectors_per_group=16,
+        num_codevector_groups=2,
+        num_negatives=20,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        feat_quantizer_dropout=0.0,
+        layerdrop=0.0,
+        mask_time_prob=0.65,
+        mask_feature_prob=0.0,
+    )
     reference = Wav2Vec2ForPreTraining(config)
     reference.save_pretrained(tmp_path, safe_serialization=False)
     ours = pretraining_from_checkpoint(tmp_path, feature_penalty_weight=0.0).train()  # HF has no feature penalty
@@ -248,11 +270,21 @@ def test_matches_transformers_wav2vec2_for_pretraining(tmp_path, monkeypatch):
 def test_a_few_updates_learn_the_task():
     """Straight-through gradients and all: on a fixed batch, L_m falls well below log(K + 1)
     (to about 1.5 from 3.04 in 60 Adam updates)."""
-    model = tiny(num_negatives=20, dropout=0.0, attention_dropout=0.0, dropout_input=0.0, dropout_features=0.0,
-                 feature_grad_mult=1.0)
+    model = tiny(
+        num_negatives=20,
+        dropout=0.0,
+        attention_dropout=0.0,
+        dropout_input=0.0,
+        dropout_features=0.0,
+        feature_grad_mult=1.0,
+    )
     t = torch.arange(16000) / 16000
-    speech = 0.5 * torch.stack([torch.sin(2 * math.pi * (200 + 300 * torch.sin(2 * math.pi * 1.5 * t)) * t),
-                                torch.sin(2 * math.pi * (500 + 200 * torch.cos(2 * math.pi * 2 * t)) * t)])
+    speech = 0.5 * torch.stack(
+        [
+            torch.sin(2 * math.pi * (200 + 300 * torch.sin(2 * math.pi * 1.5 * t)) * t),
+            torch.sin(2 * math.pi * (500 + 200 * torch.cos(2 * math.pi * 2 * t)) * t),
+        ]
+    )
     speech = speech + 0.01 * torch.randn(speech.shape, generator=torch.Generator().manual_seed(0))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for step in range(60):
@@ -270,8 +302,9 @@ def test_a_few_updates_learn_the_task():
 def test_downsampling_context_network_variant():
     config = tiny_config(encoder_layers=0)
     torch.manual_seed(0)
-    context = downsampling_context(config, num_encoder_layers=1, num_decoder_layers=1, downsample_rate=0.7,
-                                   conv_ffn=True, pos_conv_kernel=0)
+    context = downsampling_context(
+        config, num_encoder_layers=1, num_decoder_layers=1, downsample_rate=0.7, conv_ffn=True, pos_conv_kernel=0
+    )
     model = wav2vec2_pretraining(config, context=context)
     speech, lengths = waves((24000, 17000))
     steps = int(model.backbone.output_lengths(24000))

@@ -10,8 +10,7 @@ import torch
 
 from espnet_ext.wav2vec2.presets import parameter_count, preset_config
 from espnet_ext.wav2vec2.pretraining import wav2vec2_pretraining
-from espnet_ext.wav2vec2.quantizer import (GumbelVectorQuantizer, gumbel_temperature, gumbel_vector_quantizer,
-                                           perplexity)
+from espnet_ext.wav2vec2.quantizer import GumbelVectorQuantizer, gumbel_temperature, gumbel_vector_quantizer, perplexity
 
 
 def quantizer(groups=2, num_vars=8, vq_dim=12, input_dim=10, depth=1) -> GumbelVectorQuantizer:
@@ -21,12 +20,12 @@ def quantizer(groups=2, num_vars=8, vq_dim=12, input_dim=10, depth=1) -> GumbelV
 
 def test_temperature_schedule():
     assert gumbel_temperature(0) == 2.0
-    assert gumbel_temperature(1000) == pytest.approx(2.0 * 0.999995 ** 1000)
+    assert gumbel_temperature(1000) == pytest.approx(2.0 * 0.999995**1000)
     floor_at = math.ceil(math.log(0.5 / 2.0) / math.log(0.999995))  # 277,258 updates
     assert gumbel_temperature(floor_at - 10) > 0.5 and gumbel_temperature(floor_at) == 0.5
-    assert gumbel_temperature(10 ** 7) == 0.5
-    assert gumbel_temperature(10 ** 7, 2.0, 0.1, 0.999995) == 0.1  # LARGE's end
-    counts = torch.tensor([0, 1000, 100000, floor_at, 10 ** 7])  # a buffer: stays a tensor
+    assert gumbel_temperature(10**7) == 0.5
+    assert gumbel_temperature(10**7, 2.0, 0.1, 0.999995) == 0.1  # LARGE's end
+    counts = torch.tensor([0, 1000, 100000, floor_at, 10**7])  # a buffer: stays a tensor
     expected = torch.tensor([gumbel_temperature(int(n)) for n in counts])
     assert torch.allclose(gumbel_temperature(counts), expected, rtol=1e-6)
     for bad in [dict(start=0.0), dict(end=-1.0), dict(decay=1.5), dict(decay=0.0)]:

@@ -26,6 +26,7 @@ Writes, under --out:
 
     python3 generate.py --out DIR [--seed 0] [--nj 2] [--n_unlabeled 5000] ...
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -45,10 +45,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sentences as sentence_source  # noqa: E402
 
 FS = 16000
-ESPEAK_VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
-                 "en-029", "en-us-nyc")
-SEEN_VARIANTS = ("m1", "m2", "m3", "m5", "m6", "m7", "f1", "f2", "f4", "f5", "adam", "benjamin",
-                 "belinda", "john", "paul", "robert", "travis", "aunty")
+ESPEAK_VOICES = (
+    "en-us",
+    "en-gb",
+    "en-gb-scotland",
+    "en-gb-x-rp",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+    "en-us-nyc",
+)
+SEEN_VARIANTS = (
+    "m1",
+    "m2",
+    "m3",
+    "m5",
+    "m6",
+    "m7",
+    "f1",
+    "f2",
+    "f4",
+    "f5",
+    "adam",
+    "benjamin",
+    "belinda",
+    "john",
+    "paul",
+    "robert",
+    "travis",
+    "aunty",
+)
 UNSEEN_VARIANTS = ("m4", "m8", "f3", "linda", "steph", "david", "max", "grandma")
 FLITE_VOICES = ("slt", "rms", "awb", "kal16")
 SETS = ("unlabeled", "train", "dev", "test_seen", "test_unseen", "test_other")
@@ -57,11 +83,11 @@ SUBSETS = (("train_10min", 600.0), ("train_1h", 3600.0))
 
 class Speaker(NamedTuple):
     spk: str
-    synth: str      # espeak-ng or flite
-    voice: str      # espeak-ng language voice, or flite voice
-    variant: str    # espeak-ng variant ('-' for flite)
-    rate: float     # espeak-ng words per minute, or flite duration stretch
-    pitch: float    # espeak-ng pitch 0-99, or flite mean F0 in Hz
+    synth: str  # espeak-ng or flite
+    voice: str  # espeak-ng language voice, or flite voice
+    variant: str  # espeak-ng variant ('-' for flite)
+    rate: float  # espeak-ng words per minute, or flite duration stretch
+    pitch: float  # espeak-ng pitch 0-99, or flite mean F0 in Hz
 
 
 class Utterance(NamedTuple):
@@ -73,6 +99,7 @@ class Utterance(NamedTuple):
 
 def make_speakers(rng: random.Random, n_seen: int, n_unseen: int, n_other: int) -> dict[str, list[Speaker]]:
     """Distinct speakers: seen and unseen ones differ in espeak-ng variant; other ones are flite's."""
+
     def espeak(prefix, n, variants, rates, pitches):
         out, used = [], set()
         while len(out) < n:
@@ -82,6 +109,7 @@ def make_speakers(rng: random.Random, n_seen: int, n_unseen: int, n_other: int) 
             used.add(key)
             out.append(Speaker(f"{prefix}{len(out) + 1:03d}", "espeak-ng", *key))
         return out
+
     other, used = [], set()
     while len(other) < n_other:
         key = (rng.choice(FLITE_VOICES), "-", rng.choice((0.9, 1.0, 1.1, 1.2)), rng.choice((90, 110, 130, 160, 190)))
@@ -95,8 +123,9 @@ def make_speakers(rng: random.Random, n_seen: int, n_unseen: int, n_other: int) 
     }
 
 
-def plan(seed: int, counts: dict[str, int], n_seen: int, n_unseen: int, n_other: int,
-         all_sentences: list[str]) -> list[Utterance]:
+def plan(
+    seed: int, counts: dict[str, int], n_seen: int, n_unseen: int, n_other: int, all_sentences: list[str]
+) -> list[Utterance]:
     """Every utterance to synthesize: each set draws its own sentences, speakers in turn."""
     need = sum(counts.values())
     if need > len(all_sentences):
@@ -110,7 +139,7 @@ def plan(seed: int, counts: dict[str, int], n_seen: int, n_unseen: int, n_other:
     for name in SETS:
         spks = list(speakers[group.get(name, "seen")])
         rng.shuffle(spks)
-        for i, text in enumerate(pool[start:start + counts[name]]):
+        for i, text in enumerate(pool[start : start + counts[name]]):
             spk = spks[i % len(spks)]
             utts.append(Utterance(f"{spk.spk}-{name}-{i:06d}", name, spk, text))
         start += counts[name]
@@ -120,10 +149,31 @@ def plan(seed: int, counts: dict[str, int], n_seen: int, n_unseen: int, n_other:
 def synth_command(utt: Utterance, wav_path: str) -> list[str]:
     s = utt.speaker
     if s.synth == "espeak-ng":
-        return ["espeak-ng", "-v", f"{s.voice}+{s.variant}", "-s", str(int(s.rate)), "-p", str(int(s.pitch)),
-                "-w", wav_path, utt.text]
-    return ["flite", "-voice", s.voice, "--setf", f"duration_stretch={s.rate}",
-            "--setf", f"int_f0_target_mean={s.pitch}", "-t", utt.text, "-o", wav_path]
+        return [
+            "espeak-ng",
+            "-v",
+            f"{s.voice}+{s.variant}",
+            "-s",
+            str(int(s.rate)),
+            "-p",
+            str(int(s.pitch)),
+            "-w",
+            wav_path,
+            utt.text,
+        ]
+    return [
+        "flite",
+        "-voice",
+        s.voice,
+        "--setf",
+        f"duration_stretch={s.rate}",
+        "--setf",
+        f"int_f0_target_mean={s.pitch}",
+        "-t",
+        utt.text,
+        "-o",
+        wav_path,
+    ]
 
 
 def synthesize(utt: Utterance, out: Path) -> float:
@@ -147,13 +197,14 @@ def flac_duration(path: Path) -> float:
         head = f.read(42)
     if head[:4] != b"fLaC":
         raise ValueError(f"{path}: not a FLAC file")
-    info = int.from_bytes(head[18:26], "big")   # 20 bits rate, 3 channels, 5 bps, 36 total samples
+    info = int.from_bytes(head[18:26], "big")  # 20 bits rate, 3 channels, 5 bps, 36 total samples
     rate, total = info >> 44, info & ((1 << 36) - 1)
     return total / rate
 
 
-def choose_subsets(rng: random.Random, train: list[tuple[str, float]],
-                   subsets: tuple[tuple[str, float], ...] = SUBSETS) -> dict[str, list[str]]:
+def choose_subsets(
+    rng: random.Random, train: list[tuple[str, float]], subsets: tuple[tuple[str, float], ...] = SUBSETS
+) -> dict[str, list[str]]:
     """Nested subsets of the train set: the first utterances of one seeded order up to each duration."""
     order = sorted(train)
     rng.shuffle(order)
@@ -172,14 +223,32 @@ def choose_subsets(rng: random.Random, train: list[tuple[str, float]],
     return out
 
 
-def generate(out: Path, seed: int = 0, nj: int = 2, counts: dict[str, int] | None = None,
-             n_seen: int = 40, n_unseen: int = 10, n_other: int = 8, min_words: int = 3, max_words: int = 20,
-             fortunes_dir: Path = sentence_source.FORTUNES_DIR, subset_seconds: tuple[float, float] = (600.0, 3600.0),
-             log=print) -> dict:
+def generate(
+    out: Path,
+    seed: int = 0,
+    nj: int = 2,
+    counts: dict[str, int] | None = None,
+    n_seen: int = 40,
+    n_unseen: int = 10,
+    n_other: int = 8,
+    min_words: int = 3,
+    max_words: int = 20,
+    fortunes_dir: Path = sentence_source.FORTUNES_DIR,
+    subset_seconds: tuple[float, float] = (600.0, 3600.0),
+    log=print,
+) -> dict:
     """Generate (or finish, or reuse) the corpus in ``out``; return the summary written to .done."""
     counts = dict(DEFAULT_COUNTS, **(counts or {}))
-    options = dict(seed=seed, counts=counts, n_seen=n_seen, n_unseen=n_unseen, n_other=n_other,
-                   min_words=min_words, max_words=max_words, subset_seconds=list(subset_seconds))
+    options = dict(
+        seed=seed,
+        counts=counts,
+        n_seen=n_seen,
+        n_unseen=n_unseen,
+        n_other=n_other,
+        min_words=min_words,
+        max_words=max_words,
+        subset_seconds=list(subset_seconds),
+    )
     done = out / ".done"
     if done.exists():
         summary = json.loads(done.read_text())
@@ -201,8 +270,10 @@ def generate(out: Path, seed: int = 0, nj: int = 2, counts: dict[str, int] | Non
         f.write("uttid\tset\tspk\tsynth\tvoice\tvariant\trate\tpitch\tduration\tpath\ttext\n")
         for u, d in zip(utts, durations):
             s = u.speaker
-            f.write(f"{u.uttid}\t{u.set}\t{s.spk}\t{s.synth}\t{s.voice}\t{s.variant}\t{s.rate}\t{s.pitch}\t"
-                    f"{d:.3f}\twav/{u.set}/{u.uttid}.flac\t{u.text}\n")
+            f.write(
+                f"{u.uttid}\t{u.set}\t{s.spk}\t{s.synth}\t{s.voice}\t{s.variant}\t{s.rate}\t{s.pitch}\t"
+                f"{d:.3f}\twav/{u.set}/{u.uttid}.flac\t{u.text}\n"
+            )
     spk_sets: dict[Speaker, set[str]] = {}
     for u in utts:
         spk_sets.setdefault(u.speaker, set()).add(u.set)
@@ -210,18 +281,28 @@ def generate(out: Path, seed: int = 0, nj: int = 2, counts: dict[str, int] | Non
         f.write("spk\tsynth\tvoice\tvariant\trate\tpitch\tsets\n")
         for s in sorted(spk_sets):
             f.write("\t".join(map(str, s)) + "\t" + ",".join(sorted(spk_sets[s])) + "\n")
-    subsets = choose_subsets(random.Random(seed + 1),
-                             [(u.uttid, d) for u, d in zip(utts, durations) if u.set == "train"],
-                             tuple(zip((n for n, _ in SUBSETS), subset_seconds)))
+    subsets = choose_subsets(
+        random.Random(seed + 1),
+        [(u.uttid, d) for u, d in zip(utts, durations) if u.set == "train"],
+        tuple(zip((n for n, _ in SUBSETS), subset_seconds)),
+    )
     (out / "subsets").mkdir(exist_ok=True)
     for name, ids in subsets.items():
         (out / "subsets" / name).write_text("".join(i + "\n" for i in ids))
     hours = {name: round(sum(d for u, d in zip(utts, durations) if u.set == name) / 3600, 4) for name in SETS}
     size = sum(p.stat().st_size for p in (out / "wav").rglob("*.flac"))
-    summary = dict(options=options, hours=hours, utterances=counts, sentences_available=len(texts),
-                   synthesis_seconds=round(elapsed, 1), synthesized=todo, nj=nj, flac_bytes=size,
-                   seconds_per_audio_hour=round(elapsed / max(sum(hours.values()), 1e-9), 1) if todo == len(utts) else None,
-                   mb_per_audio_hour=round(size / 1e6 / max(sum(hours.values()), 1e-9), 1))
+    summary = dict(
+        options=options,
+        hours=hours,
+        utterances=counts,
+        sentences_available=len(texts),
+        synthesis_seconds=round(elapsed, 1),
+        synthesized=todo,
+        nj=nj,
+        flac_bytes=size,
+        seconds_per_audio_hour=round(elapsed / max(sum(hours.values()), 1e-9), 1) if todo == len(utts) else None,
+        mb_per_audio_hour=round(size / 1e6 / max(sum(hours.values()), 1e-9), 1),
+    )
     done.write_text(json.dumps(summary, indent=1) + "\n")
     log(f"{out}: {sum(hours.values()):.2f} h in {elapsed:.0f} s with {nj} jobs, {size / 1e6:.0f} MB; hours {hours}")
     return summary
@@ -243,11 +324,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min_words", type=int, default=3)
     p.add_argument("--max_words", type=int, default=20)
     p.add_argument("--fortunes_dir", type=Path, default=sentence_source.FORTUNES_DIR)
-    p.add_argument("--subset_seconds", type=float, nargs=2, default=[600.0, 3600.0],
-                   help="durations of train_10min and train_1h (smaller for tests)")
+    p.add_argument(
+        "--subset_seconds",
+        type=float,
+        nargs=2,
+        default=[600.0, 3600.0],
+        help="durations of train_10min and train_1h (smaller for tests)",
+    )
     a = p.parse_args(argv)
-    generate(a.out, a.seed, a.nj, {n: getattr(a, f"n_{n}") for n in SETS}, a.n_seen_speakers,
-             a.n_unseen_speakers, a.n_other_speakers, a.min_words, a.max_words, a.fortunes_dir, tuple(a.subset_seconds))
+    generate(
+        a.out,
+        a.seed,
+        a.nj,
+        {n: getattr(a, f"n_{n}") for n in SETS},
+        a.n_seen_speakers,
+        a.n_unseen_speakers,
+        a.n_other_speakers,
+        a.min_words,
+        a.max_words,
+        a.fortunes_dir,
+        tuple(a.subset_seconds),
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ order is sorted, so the output depends only on the input files.
 
     python3 sentences.py [--fortunes_dir DIR] [--min_words 3] [--max_words 20] > sentences.txt
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,10 @@ FORTUNES_DIR = Path("/usr/share/games/fortunes")
 # Categories left out: pictures, non-English text, code and command lines, rare symbols.
 EXCLUDED = frozenset({"art", "ascii-art", "translate-me", "perl", "linux", "debian", "computers", "linuxcookie"})
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
@@ -84,8 +87,9 @@ def sentences(fortunes_dir: Path = FORTUNES_DIR, min_words: int = 3, max_words: 
     """Sorted distinct normalised sentences of min_words..max_words words from the fortune files."""
     if min_words < 1 or max_words < min_words:
         raise ValueError(f"expected 1 <= min_words <= max_words, found {min_words}, {max_words}")
-    files = sorted(p for p in Path(fortunes_dir).iterdir()
-                   if p.is_file() and "." not in p.name and p.name not in EXCLUDED)
+    files = sorted(
+        p for p in Path(fortunes_dir).iterdir() if p.is_file() and "." not in p.name and p.name not in EXCLUDED
+    )
     if not files:
         raise ValueError(f"no fortune files in {fortunes_dir}: install Debian's 'fortunes' package")
     out = set()

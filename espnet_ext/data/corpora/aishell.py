@@ -53,8 +53,8 @@ import logging
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 from espnet_ext.data.corpora.splits import corpus_parser, join_transcripts, log_listing, run_cli, write_split
 from espnet_ext.data.download import REQUIRE_COMPLETE_HELP, LocalCopy, extract, fetch, listing, needs_download
@@ -104,8 +104,10 @@ def extract_speaker_tarballs(wav_dir: Path) -> int:
     """Extract each ``wav_dir/*.tar.gz`` into ``wav_dir`` and delete it; return how many."""
     tarballs = sorted(wav_dir.glob("*.tar.gz"))
     if not tarballs and not any((wav_dir / split).is_dir() for split in SPLITS):
-        raise ValueError(f"{wav_dir}: expected per-speaker tarballs <SPK>.tar.gz or {'/'.join(SPLITS)} "
-                         "directories; found neither (is this data_aishell.tgz from openslr.org/33?)")
+        raise ValueError(
+            f"{wav_dir}: expected per-speaker tarballs <SPK>.tar.gz or {'/'.join(SPLITS)} "
+            "directories; found neither (is this data_aishell.tgz from openslr.org/33?)"
+        )
     last = time.monotonic()
     for i, tarball in enumerate(tarballs, 1):
         extract(tarball, wav_dir, log_interval=LOG_INTERVAL_S)
@@ -116,15 +118,15 @@ def extract_speaker_tarballs(wav_dir: Path) -> int:
     return len(tarballs)
 
 
-def _wav_names(directory: Path) -> List[str]:
+def _wav_names(directory: Path) -> list[str]:
     """Names of the ``.wav`` files (any case) directly in ``directory``."""
     with os.scandir(directory) as entries:
         return [e.name for e in entries if e.name.lower().endswith(".wav") and e.is_file()]
 
 
-def _speaker_dirs(wav_dir: Path) -> Dict[str, int]:
+def _speaker_dirs(wav_dir: Path) -> dict[str, int]:
     """``SPK -> wav files`` for every ``wav_dir/<split>/<SPK>/`` holding at least one."""
-    found: Dict[str, int] = {}
+    found: dict[str, int] = {}
     for split in SPLITS:
         if (wav_dir / split).is_dir():
             for spk_dir in (p for p in (wav_dir / split).iterdir() if p.is_dir()):
@@ -134,10 +136,13 @@ def _speaker_dirs(wav_dir: Path) -> Dict[str, int]:
     return found
 
 
-def _missing_speakers(wav_dir: Path, named: Sequence[str], found: Dict[str, int]) -> List[str]:
+def _missing_speakers(wav_dir: Path, named: Sequence[str], found: dict[str, int]) -> list[str]:
     """The speakers of ``named`` without audio, each marked when its tarball lies unextracted."""
-    return [spk + (f" ({spk}.tar.gz not extracted)" if (wav_dir / f"{spk}.tar.gz").is_file() else "")
-            for spk in named if spk not in found]
+    return [
+        spk + (f" ({spk}.tar.gz not extracted)" if (wav_dir / f"{spk}.tar.gz").is_file() else "")
+        for spk in named
+        if spk not in found
+    ]
 
 
 def check_aishell(corpus_dir) -> LocalCopy:
@@ -155,42 +160,58 @@ def check_aishell(corpus_dir) -> LocalCopy:
     missing += [f"wav/{split}/" for split in SPLITS if not (wav_dir / split).is_dir()]
     if not (root / TRANSCRIPT).is_file():
         missing.append(f"{TRANSCRIPT.as_posix()} (the transcript, which lists the speakers)")
-        named: List[str] = []
+        named: list[str] = []
     else:
         named = sorted({m.group(1) for m in map(_UTT_RE.fullmatch, read_transcript(root / TRANSCRIPT)) if m})
     found = _speaker_dirs(wav_dir)
     absent = _missing_speakers(wav_dir, named, found)
     if absent:
-        missing.append(f"wav/<split>/<SPK>/ with .wav files for {len(absent)} of the {len(named)} speakers in "
-                       f"{TRANSCRIPT.name}: {listing(absent)}")
+        missing.append(
+            f"wav/<split>/<SPK>/ with .wav files for {len(absent)} of the {len(named)} speakers in "
+            f"{TRANSCRIPT.name}: {listing(absent)}"
+        )
     wavs = sum(found.values())
     if len(named) >= PUBLISHED_SPEAKERS and wavs < EXPECTED_WAVS:
-        missing.append(f"wav files: {wavs:,} found, the published corpus (whose {len(named)} speakers the "
-                       f"transcript names) has {EXPECTED_WAVS:,}: some speaker tarballs were extracted only in part")
-    fix = (f"extract every per-speaker tarball in {wav_dir} there (for f in *.tar.gz; do tar xzf \"$f\"; done) "
-           f"and keep {TRANSCRIPT.as_posix()} from data_aishell.tgz")
-    return LocalCopy("AISHELL-1", root, found=True, missing=tuple(missing), fix=fix,
-                     summary=f"{len(found)} speakers, {wavs:,} wav files")
+        missing.append(
+            f"wav files: {wavs:,} found, the published corpus (whose {len(named)} speakers the "
+            f"transcript names) has {EXPECTED_WAVS:,}: some speaker tarballs were extracted only in part"
+        )
+    fix = (
+        f'extract every per-speaker tarball in {wav_dir} there (for f in *.tar.gz; do tar xzf "$f"; done) '
+        f"and keep {TRANSCRIPT.as_posix()} from data_aishell.tgz"
+    )
+    return LocalCopy(
+        "AISHELL-1",
+        root,
+        found=True,
+        missing=tuple(missing),
+        fix=fix,
+        summary=f"{len(found)} speakers, {wavs:,} wav files",
+    )
 
 
 def find_root(corpus_dir) -> Path:
     """``corpus_dir/data_aishell`` (or ``corpus_dir`` itself when it is that directory)."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
-        raise ValueError(f"{corpus_dir}: AISHELL-1 corpus directory not found; expected the directory "
-                         "holding data_aishell/ (AISHELL in db.sh)")
+        raise ValueError(
+            f"{corpus_dir}: AISHELL-1 corpus directory not found; expected the directory "
+            "holding data_aishell/ (AISHELL in db.sh)"
+        )
     for root in (corpus_dir / "data_aishell", corpus_dir):
         if (root / "wav").is_dir() or (root / "transcript").is_dir():
             return root
-    raise ValueError(f"{corpus_dir}: no data_aishell/ here; expected {corpus_dir}/data_aishell/wav and "
-                     f"{corpus_dir}/data_aishell/{TRANSCRIPT} (download it with local/data.sh --download true)")
+    raise ValueError(
+        f"{corpus_dir}: no data_aishell/ here; expected {corpus_dir}/data_aishell/wav and "
+        f"{corpus_dir}/data_aishell/{TRANSCRIPT} (download it with local/data.sh --download true)"
+    )
 
 
-def read_transcript(path: Path) -> Dict[str, str]:
+def read_transcript(path: Path) -> dict[str, str]:
     """``UTT -> text`` with the words joined (spaces removed); an id alone maps to ``""``."""
     if not path.is_file():
         raise ValueError(f"{path}: AISHELL-1 transcript not found; expected data_aishell/{TRANSCRIPT}")
-    texts: Dict[str, str] = {}
+    texts: dict[str, str] = {}
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
@@ -207,22 +228,26 @@ def read_transcript(path: Path) -> Dict[str, str]:
     return texts
 
 
-def find_wavs(wav_dir: Path) -> Dict[str, List[Tuple[str, str, Path]]]:
+def find_wavs(wav_dir: Path) -> dict[str, list[tuple[str, str, Path]]]:
     """``split -> [(utt, speaker, path)]`` from ``wav_dir/<split>/<SPK>/<UTT>.wav`` (any case)."""
     leftover = sorted(p.name for p in wav_dir.glob("*.tar.gz")) if wav_dir.is_dir() else []
-    found: Dict[str, List[Tuple[str, str, Path]]] = {}
+    found: dict[str, list[tuple[str, str, Path]]] = {}
     for split in SPLITS:
         split_dir = wav_dir / split
         if not split_dir.is_dir():
-            hint = (f"; {len(leftover)} per-speaker tarballs ({leftover[0]}, ...) are not extracted: "
-                    "run local/data.sh --download true, or extract them there" if leftover else "")
+            hint = (
+                f"; {len(leftover)} per-speaker tarballs ({leftover[0]}, ...) are not extracted: "
+                "run local/data.sh --download true, or extract them there"
+                if leftover
+                else ""
+            )
             raise ValueError(f"{split_dir}: not found; expected data_aishell/wav/{split}/<SPK>/<UTT>.wav{hint}")
         paths = sorted(p for p in split_dir.rglob("*") if p.suffix.lower() == ".wav" and p.is_file())
         found[split] = [(p.stem, p.parent.name, p) for p in paths]
     return found
 
 
-def prepare_aishell(corpus_dir, out_dir, require_complete: bool = False) -> Dict[str, int]:
+def prepare_aishell(corpus_dir, out_dir, require_complete: bool = False) -> dict[str, int]:
     """Write ``out_dir/{train,dev,test}`` from the corpus; return the utterances per split.
 
     With ``require_complete``, first stop unless :func:`check_aishell` finds the copy complete.
@@ -238,17 +263,30 @@ def prepare_aishell(corpus_dir, out_dir, require_complete: bool = False) -> Dict
     texts = read_transcript(transcript)
     wavs = find_wavs(root / "wav")
     total = sum(len(v) for v in wavs.values())
-    logger.info("%s: %d wav files (%s), %d transcript lines", root, total,
-                ", ".join(f"{s} {len(v)}" for s, v in wavs.items()), len(texts))
+    logger.info(
+        "%s: %d wav files (%s), %d transcript lines",
+        root,
+        total,
+        ", ".join(f"{s} {len(v)}" for s, v in wavs.items()),
+        len(texts),
+    )
     if total != EXPECTED_WAVS:
-        logger.warning("%s: found %d wav files, expected %s in the full AISHELL-1 corpus "
-                       "(a partial or modified copy?)", root / "wav", total, f"{EXPECTED_WAVS:,}")
+        logger.warning(
+            "%s: found %d wav files, expected %s in the full AISHELL-1 corpus (a partial or modified copy?)",
+            root / "wav",
+            total,
+            f"{EXPECTED_WAVS:,}",
+        )
     counts = {}
     for split in SPLITS:
         utts, excluded = join_transcripts(wavs[split], texts, transcript)
         if excluded:
-            log_listing(f"{split}: {len(excluded)} utterances left out",
-                        (f"{u} ({r})" for u, r in excluded.items()), limit=3, log=logger)
+            log_listing(
+                f"{split}: {len(excluded)} utterances left out",
+                (f"{u} ({r})" for u, r in excluded.items()),
+                limit=3,
+                log=logger,
+            )
         counts[split] = write_split(Path(out_dir) / split, utts, excluded)
     no_audio = texts.keys() - {utt for split in wavs.values() for utt, _, _ in split}
     if no_audio:
@@ -258,13 +296,14 @@ def prepare_aishell(corpus_dir, out_dir, require_complete: bool = False) -> Dict
 
 def get_parser() -> argparse.ArgumentParser:
     """The command-line parser: ``download`` and ``prepare`` sub-commands."""
-    parser, prepare = corpus_parser("espnet_ext.data.corpora.aishell", __doc__, " and ".join(ARCHIVES), BASE_URL,
-                                    "data_aishell/", "/".join(SPLITS))
+    parser, prepare = corpus_parser(
+        "espnet_ext.data.corpora.aishell", __doc__, " and ".join(ARCHIVES), BASE_URL, "data_aishell/", "/".join(SPLITS)
+    )
     prepare.add_argument("--require_complete", action="store_true", help=REQUIRE_COMPLETE_HELP)
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m espnet_ext.data.corpora.aishell``."""
     args = get_parser().parse_args(argv)
     if args.command == "download":

@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 from espnet_ext.data.corpora.splits import Utterance, corpus_parser, join_transcripts, log_listing, run_cli, write_split
 from espnet_ext.data.download import REQUIRE_COMPLETE_HELP, LocalCopy, fetch_and_extract, listing, needs_download
@@ -83,8 +84,8 @@ SPEAKER = "JSUT"
 class Subset(NamedTuple):
     """One subset's utterances and the ids left out (with the reason)."""
 
-    utts: List[Utterance]
-    excluded: Dict[str, str]
+    utts: list[Utterance]
+    excluded: dict[str, str]
 
 
 def download_jsut(target_dir, base_url: str = BASE_URL, remove_archive: bool = False) -> Path:
@@ -98,12 +99,13 @@ def download_jsut(target_dir, base_url: str = BASE_URL, remove_archive: bool = F
         copy = check_jsut(target_dir)
         if not needs_download(copy, [target_dir / ARCHIVE]):
             return copy.where
-    fetch_and_extract(f"{base_url.rstrip('/')}/{ARCHIVE}", target_dir, done_marker=DONE_MARKER,
-                      remove_archive=remove_archive)
+    fetch_and_extract(
+        f"{base_url.rstrip('/')}/{ARCHIVE}", target_dir, done_marker=DONE_MARKER, remove_archive=remove_archive
+    )
     return target_dir / ROOT_NAME
 
 
-def _subset_gaps(root: Path, name: str) -> List[str]:
+def _subset_gaps(root: Path, name: str) -> list[str]:
     """What subset ``name`` lacks: its directory, its transcript, or wav files its transcript lists."""
     subset_dir = root / name
     transcript = subset_dir / "transcript_utf8.txt"
@@ -117,8 +119,10 @@ def _subset_gaps(root: Path, name: str) -> List[str]:
     lacking = sorted(listed.keys() - have)
     if not lacking:
         return []
-    return [f"{name}/wav/: {len(lacking)} of the {len(listed)} files listed in {name}/transcript_utf8.txt "
-            f"({listing(u + '.wav' for u in lacking)})"]
+    return [
+        f"{name}/wav/: {len(lacking)} of the {len(listed)} files listed in {name}/transcript_utf8.txt "
+        f"({listing(u + '.wav' for u in lacking)})"
+    ]
 
 
 def check_jsut(corpus_dir) -> LocalCopy:
@@ -136,26 +140,36 @@ def check_jsut(corpus_dir) -> LocalCopy:
     needed = [n for n in SUBSETS if published or n == "basic5000" or (root / n).is_dir()]
     missing = [gap for name in needed for gap in _subset_gaps(root, name)]
     summary = f"{len(needed)} subsets" + (", the published corpus" if published else f" of {len(SUBSETS)}")
-    return LocalCopy("JSUT 1.1", root, found=True, missing=tuple(missing), summary=summary,
-                     fix=f"unzip {ARCHIVE} into {root.parent} again (every subset's wav/ and transcript_utf8.txt)")
+    return LocalCopy(
+        "JSUT 1.1",
+        root,
+        found=True,
+        missing=tuple(missing),
+        summary=summary,
+        fix=f"unzip {ARCHIVE} into {root.parent} again (every subset's wav/ and transcript_utf8.txt)",
+    )
 
 
 def find_root(corpus_dir) -> Path:
     """``corpus_dir/jsut_ver1.1`` (or ``corpus_dir`` when it holds the subsets itself)."""
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
-        raise ValueError(f"{corpus_dir}: JSUT corpus directory not found; expected the directory holding "
-                         f"{ROOT_NAME}/ (JSUT in db.sh)")
+        raise ValueError(
+            f"{corpus_dir}: JSUT corpus directory not found; expected the directory holding "
+            f"{ROOT_NAME}/ (JSUT in db.sh)"
+        )
     for root in (corpus_dir / ROOT_NAME, corpus_dir):
         if (root / "basic5000").is_dir():
             return root
-    raise ValueError(f"{corpus_dir}: no {ROOT_NAME}/basic5000 here; expected {corpus_dir}/{ROOT_NAME}/"
-                     "basic5000/{wav/*.wav,transcript_utf8.txt} (download it with local/data.sh --download true)")
+    raise ValueError(
+        f"{corpus_dir}: no {ROOT_NAME}/basic5000 here; expected {corpus_dir}/{ROOT_NAME}/"
+        "basic5000/{wav/*.wav,transcript_utf8.txt} (download it with local/data.sh --download true)"
+    )
 
 
-def read_transcript(path: Path) -> Dict[str, str]:
+def read_transcript(path: Path) -> dict[str, str]:
     """``ID -> text`` from ``<ID>:<text>`` lines (split at the first colon)."""
-    texts: Dict[str, str] = {}
+    texts: dict[str, str] = {}
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
@@ -193,20 +207,26 @@ def read_subset(root: Path, name: str) -> Subset:
     return Subset(utts, excluded)
 
 
-def split_basic5000(utts: Sequence[Utterance], num_dev: int, num_eval: int) -> Dict[str, List[Utterance]]:
+def split_basic5000(utts: Sequence[Utterance], num_dev: int, num_eval: int) -> dict[str, list[Utterance]]:
     """eval1: the first ``num_eval`` sorted ids; dev: the next ``num_dev``; tr_no_dev: the rest."""
     if num_dev < 1 or num_eval < 1:
         raise ValueError(f"num_dev and num_eval: expected positive numbers, found {num_dev} and {num_eval}")
     if num_dev + num_eval >= len(utts):
-        raise ValueError(f"basic5000 has {len(utts)} usable utterances; --num_eval {num_eval} plus --num_dev "
-                         f"{num_dev} must leave some for training (pass smaller split sizes for a small copy)")
+        raise ValueError(
+            f"basic5000 has {len(utts)} usable utterances; --num_eval {num_eval} plus --num_dev "
+            f"{num_dev} must leave some for training (pass smaller split sizes for a small copy)"
+        )
     ordered = sorted(utts, key=lambda u: u.utt_id)
-    return {"eval1": ordered[:num_eval], "dev": ordered[num_eval:num_eval + num_dev],
-            "tr_no_dev": ordered[num_eval + num_dev:]}
+    return {
+        "eval1": ordered[:num_eval],
+        "dev": ordered[num_eval : num_eval + num_dev],
+        "tr_no_dev": ordered[num_eval + num_dev :],
+    }
 
 
-def prepare_jsut(corpus_dir, out_dir, num_dev: int = NUM_DEV, num_eval: int = NUM_EVAL,
-                 require_complete: bool = False) -> Dict[str, int]:
+def prepare_jsut(
+    corpus_dir, out_dir, num_dev: int = NUM_DEV, num_eval: int = NUM_EVAL, require_complete: bool = False
+) -> dict[str, int]:
     """Write ``out_dir/{tr_no_dev,dev,eval1}``; return the utterances per split.
 
     With ``require_complete``, first stop unless :func:`check_jsut` finds the copy complete.
@@ -237,21 +257,23 @@ def prepare_jsut(corpus_dir, out_dir, num_dev: int = NUM_DEV, num_eval: int = NU
 
 def get_parser() -> argparse.ArgumentParser:
     """The command-line parser: ``download`` and ``prepare`` sub-commands."""
-    parser, prepare = corpus_parser("espnet_ext.data.corpora.jsut", __doc__, ARCHIVE, BASE_URL, f"{ROOT_NAME}/",
-                                    "/".join(SPLIT_NAMES))
+    parser, prepare = corpus_parser(
+        "espnet_ext.data.corpora.jsut", __doc__, ARCHIVE, BASE_URL, f"{ROOT_NAME}/", "/".join(SPLIT_NAMES)
+    )
     prepare.add_argument("--num_dev", type=int, default=NUM_DEV, help="basic5000 utterances in dev")
     prepare.add_argument("--num_eval", type=int, default=NUM_EVAL, help="basic5000 utterances in eval1")
     prepare.add_argument("--require_complete", action="store_true", help=REQUIRE_COMPLETE_HELP)
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m espnet_ext.data.corpora.jsut``."""
     args = get_parser().parse_args(argv)
     if args.command == "download":
         return run_cli(lambda: download_jsut(args.target_dir, args.base_url, args.remove_archive))
-    return run_cli(lambda: prepare_jsut(args.corpus_dir, args.out_dir, args.num_dev, args.num_eval,
-                                        args.require_complete))
+    return run_cli(
+        lambda: prepare_jsut(args.corpus_dir, args.out_dir, args.num_dev, args.num_eval, args.require_complete)
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 from espnet_ext.data import datadir
 from espnet_ext.data.corpora.librispeech import PartResult, _chapter_dirs, _chapter_utterances
@@ -45,7 +45,7 @@ ARCHIVE_URL = "https://dl.fbaipublicfiles.com/librilight/data/librispeech_finetu
 ROOT_NAME = "librispeech_finetuning"
 _FOLDS = tuple(f"1h/{n}" for n in range(6))
 #: split -> the directories (under ``librispeech_finetuning/``) it is the union of.
-SPLITS: Dict[str, tuple] = {"10min": _FOLDS[:1], "1h": _FOLDS, "10h": _FOLDS + ("9h",)}
+SPLITS: dict[str, tuple] = {"10min": _FOLDS[:1], "1h": _FOLDS, "10h": _FOLDS + ("9h",)}
 SUBSETS = ("clean", "other")
 
 
@@ -61,11 +61,13 @@ def find_finetuning_root(corpus_dir) -> Path:
         return corpus_dir / ROOT_NAME
     if (corpus_dir / "1h").is_dir() or (corpus_dir / "9h").is_dir():
         return corpus_dir
-    raise ValueError(f"{corpus_dir}: expected {ROOT_NAME}/ (with 1h/ and 9h/) there; found none: extract "
-                     f"{ARCHIVE_URL} into it (LIBRILIGHT in db.sh)")
+    raise ValueError(
+        f"{corpus_dir}: expected {ROOT_NAME}/ (with 1h/ and 9h/) there; found none: extract "
+        f"{ARCHIVE_URL} into it (LIBRILIGHT in db.sh)"
+    )
 
 
-def split_chapters(root: Path, split: str) -> List[tuple]:
+def split_chapters(root: Path, split: str) -> list[tuple]:
     """(reader, chapter, chapter dir) of every ``<dir>/<subset>/<reader>/<chapter>/`` of ``split``."""
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {', '.join(SPLITS)}; found {split!r}")
@@ -75,8 +77,10 @@ def split_chapters(root: Path, split: str) -> List[tuple]:
             subset_dir = root / directory / subset
             if not subset_dir.is_dir():
                 needed = ", ".join(f"{d}/{s}" for d in SPLITS[split] for s in SUBSETS)
-                raise ValueError(f"{subset_dir}: no such directory; the {split} split needs {needed} of "
-                                 f"{ROOT_NAME} ({ARCHIVE_URL}, extracted)")
+                raise ValueError(
+                    f"{subset_dir}: no such directory; the {split} split needs {needed} of "
+                    f"{ROOT_NAME} ({ARCHIVE_URL}, extracted)"
+                )
             chapters += _chapter_dirs(subset_dir)
     return chapters
 
@@ -84,8 +88,8 @@ def split_chapters(root: Path, split: str) -> List[tuple]:
 def prepare_librilight(corpus_dir, out_dir, split: str = "10h") -> PartResult:
     """Write ``out_dir/train_<split>/`` (see the module docstring)."""
     root = find_finetuning_root(corpus_dir)
-    excluded: Dict[str, str] = {}
-    found: Dict[str, Utterance] = {}
+    excluded: dict[str, str] = {}
+    found: dict[str, Utterance] = {}
     for reader, chapter, chapter_dir in split_chapters(root, split):
         for utt in _chapter_utterances(reader, chapter, chapter_dir, excluded):
             if utt.utt_id in found:
@@ -109,8 +113,11 @@ def prepare_librilight(corpus_dir, out_dir, split: str = "10h") -> PartResult:
 
 def get_parser() -> argparse.ArgumentParser:
     """The command-line parser (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.data.corpora.librilight", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.data.corpora.librilight",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare", help="write the data dir of a split of an extracted copy")
     prep.add_argument("corpus", type=Path, help=f"directory holding {ROOT_NAME}/ (or {ROOT_NAME}/ itself)")
@@ -119,7 +126,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; exit status 1 with the error message on bad input."""
     args = get_parser().parse_args(argv)
     return run_cli(lambda: prepare_librilight(args.corpus, args.out, args.split))

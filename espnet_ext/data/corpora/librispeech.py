@@ -60,8 +60,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple
 
 from espnet_ext.data import datadir
 from espnet_ext.data.corpora.splits import Utterance, check_path, log_written, run_cli
@@ -102,7 +103,7 @@ class PartResult(NamedTuple):
 
     data_dir: Path
     count: int
-    excluded: Dict[str, str]
+    excluded: dict[str, str]
 
 
 def set_name(part: str) -> str:
@@ -110,7 +111,7 @@ def set_name(part: str) -> str:
     return part.replace("-", "_")
 
 
-def check_parts(parts: Sequence[str]) -> List[str]:
+def check_parts(parts: Sequence[str]) -> list[str]:
     """``parts`` if every one is a LibriSpeech part, else ValueError listing the valid names."""
     unknown = [p for p in parts if p not in PARTS]
     if unknown or not parts:
@@ -123,12 +124,12 @@ def check_parts(parts: Sequence[str]) -> List[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_chapter_list(root: Path) -> Dict[str, List[str]]:
+def read_chapter_list(root: Path) -> dict[str, list[str]]:
     """``part -> ["<reader>/<chapter>", ...]`` from ``root/CHAPTERS.TXT`` (empty without one).
 
     Comment lines (``;``) and lines whose first two fields are not numbers are skipped.
     """
-    listed: Dict[str, List[str]] = {}
+    listed: dict[str, list[str]] = {}
     path = root / CHAPTERS
     if not path.is_file():
         return listed
@@ -165,13 +166,17 @@ def check_part(root, part: str, listed: Sequence[str] = ()) -> LocalCopy:
     chapters = _chapter_dirs(part_dir)
     absent = [c for c in listed if not (part_dir / c).is_dir()]
     gaps = [gap for reader, chapter, chapter_dir in chapters if (gap := _chapter_gap(reader, chapter, chapter_dir))]
-    missing = [f"{len(absent)} of the {len(listed)} chapter directories that {CHAPTERS} lists for {part}: "
-               f"{listing(absent)}"] if absent else []
+    missing = (
+        [f"{len(absent)} of the {len(listed)} chapter directories that {CHAPTERS} lists for {part}: {listing(absent)}"]
+        if absent
+        else []
+    )
     missing += [] if chapters else ["<reader>/<chapter>/ directories (there are none)"]
     missing += [f"files in {len(gaps)} of its {len(chapters)} chapters: {listing(gaps, 3)}"] if gaps else []
     summary = f"{len(chapters)} chapters" + (f", every one {CHAPTERS} lists" if listed else f", no {CHAPTERS} list")
-    return LocalCopy(part, part_dir, True, tuple(missing), summary=summary,
-                     fix=f"extract {part}.tar.gz in {Path(root).parent} again")
+    return LocalCopy(
+        part, part_dir, True, tuple(missing), summary=summary, fix=f"extract {part}.tar.gz in {Path(root).parent} again"
+    )
 
 
 def _download_root(target_dir: Path) -> Path:
@@ -182,7 +187,7 @@ def _download_root(target_dir: Path) -> Path:
         return target_dir / "LibriSpeech"
 
 
-def parts_to_download(target_dir, parts: Sequence[str], download: bool = True) -> List[str]:
+def parts_to_download(target_dir, parts: Sequence[str], download: bool = True) -> list[str]:
     """The parts of ``parts`` that are not in ``target_dir`` and must be downloaded.
 
     Each part is checked (:func:`check_part`) and the decision logged
@@ -221,9 +226,11 @@ def download_librispeech(
     todo = parts_to_download(target_dir, parts)
     root = _download_root(target_dir)
     if todo and root != target_dir / "LibriSpeech":
-        raise ValueError(f"{target_dir} holds LibriSpeech's parts itself, but a download extracts into "
-                         f"{target_dir}/LibriSpeech/, which would then hide them: to download {', '.join(todo)}, "
-                         "point LIBRISPEECH in db.sh at the directory holding a LibriSpeech/ with your parts")
+        raise ValueError(
+            f"{target_dir} holds LibriSpeech's parts itself, but a download extracts into "
+            f"{target_dir}/LibriSpeech/, which would then hide them: to download {', '.join(todo)}, "
+            "point LIBRISPEECH in db.sh at the directory holding a LibriSpeech/ with your parts"
+        )
     for part in todo:
         url = f"{base_url.rstrip('/')}/{part}.tar.gz"
         fetch_and_extract(
@@ -248,42 +255,38 @@ def find_corpus_root(corpus_dir) -> Path:
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
         raise ValueError(
-            f"{corpus_dir}: no such directory; expected the directory holding LibriSpeech/ "
-            "(set LIBRISPEECH in db.sh)"
+            f"{corpus_dir}: no such directory; expected the directory holding LibriSpeech/ (set LIBRISPEECH in db.sh)"
         )
     if (corpus_dir / "LibriSpeech").is_dir():
         return corpus_dir / "LibriSpeech"
     if any((corpus_dir / part).is_dir() for part in PARTS):
         return corpus_dir
     raise ValueError(
-        f"{corpus_dir}: expected LibriSpeech/<part>/ or <part>/ directories (parts: "
-        f"{', '.join(PARTS)}); found none"
+        f"{corpus_dir}: expected LibriSpeech/<part>/ or <part>/ directories (parts: {', '.join(PARTS)}); found none"
     )
 
 
-def read_transcripts(path: Path, reader: str, chapter: str) -> Dict[str, str]:
+def read_transcripts(path: Path, reader: str, chapter: str) -> dict[str, str]:
     """``<reader>-<chapter>.trans.txt`` -> {id: upper-case text}; ValueError (file:line) if malformed."""
     try:
         lines = path.read_bytes().decode("utf-8").splitlines()
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not UTF-8 text ({err}); expected '<id> TRANSCRIPT' lines") from None
-    result: Dict[str, str] = {}
+    result: dict[str, str] = {}
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         parts = line.split(maxsplit=1)
         match = _ID_RE.fullmatch(parts[0])
         if len(parts) != 2 or not match or match.group(1, 2) != (reader, chapter):
-            raise ValueError(
-                f"{path}:{lineno}: expected '{reader}-{chapter}-<nnnn> TRANSCRIPT', found {line!r}"
-            )
+            raise ValueError(f"{path}:{lineno}: expected '{reader}-{chapter}-<nnnn> TRANSCRIPT', found {line!r}")
         if parts[0] in result:
             raise ValueError(f"{path}:{lineno}: utterance {parts[0]} appears twice")
         result[parts[0]] = " ".join(parts[1].upper().split())
     return result
 
 
-def _chapter_dirs(part_dir: Path) -> List[Tuple[str, str, Path]]:
+def _chapter_dirs(part_dir: Path) -> list[tuple[str, str, Path]]:
     """(reader, chapter, dir) for every ``<reader>/<chapter>/`` of a part, sorted."""
     chapters = []
     for reader_dir in sorted(p for p in part_dir.iterdir() if p.is_dir()):
@@ -292,9 +295,7 @@ def _chapter_dirs(part_dir: Path) -> List[Tuple[str, str, Path]]:
     return chapters
 
 
-def _chapter_utterances(
-    reader: str, chapter: str, chapter_dir: Path, excluded: Dict[str, str]
-) -> List[Utterance]:
+def _chapter_utterances(reader: str, chapter: str, chapter_dir: Path, excluded: dict[str, str]) -> list[Utterance]:
     """One chapter's usable utterances in id order; the others go to ``excluded`` with the reason.
 
     The audio paths are the ``.flac`` names under the chapter directory made absolute (resolved
@@ -339,7 +340,7 @@ def prepare_part(corpus_root, part: str, out_dir) -> PartResult:
     chapters = _chapter_dirs(part_dir)
     if not chapters:
         raise ValueError(f"{part_dir}: empty; expected <reader>/<chapter>/ directories with .flac files")
-    excluded: Dict[str, str] = {}
+    excluded: dict[str, str] = {}
     data_dir = Path(out_dir) / set_name(part)
     writer = datadir.SortedDataDirWriter(data_dir, ["wav.scp", "text", "utt2spk"])
     last = time.monotonic()
@@ -364,8 +365,9 @@ def prepare_part(corpus_root, part: str, out_dir) -> PartResult:
     return PartResult(data_dir, count, excluded)
 
 
-def prepare_librispeech(corpus_dir, out_dir, parts: Sequence[str],
-                        require_complete: bool = False) -> Dict[str, PartResult]:
+def prepare_librispeech(
+    corpus_dir, out_dir, parts: Sequence[str], require_complete: bool = False
+) -> dict[str, PartResult]:
     """Write a data dir per part (see :func:`prepare_part`); returns them by part name.
 
     With ``require_complete``, first stop unless every part is complete (:func:`check_part`),
@@ -399,18 +401,20 @@ def get_parser() -> argparse.ArgumentParser:
     prep.add_argument("corpus", type=Path, help="directory holding LibriSpeech/ (or LibriSpeech/ itself)")
     prep.add_argument("out", type=Path, help="output directory (data dirs <out>/<part_name>/)")
     for p in (down, prep):
-        p.add_argument("--parts", nargs="+", required=True, choices=PARTS, metavar="PART",
-                       help=f"parts among {', '.join(PARTS)}")
+        p.add_argument(
+            "--parts", nargs="+", required=True, choices=PARTS, metavar="PART", help=f"parts among {', '.join(PARTS)}"
+        )
     prep.add_argument("--require_complete", action="store_true", help=REQUIRE_COMPLETE_HELP)
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; exit status 1 with the error message on bad input."""
     args = get_parser().parse_args(argv)
     if args.command == "download":
-        return run_cli(lambda: download_librispeech(args.target, args.parts, args.base_url, not args.no_md5,
-                                                    args.remove_archive))
+        return run_cli(
+            lambda: download_librispeech(args.target, args.parts, args.base_url, not args.no_md5, args.remove_archive)
+        )
     return run_cli(lambda: prepare_librispeech(args.corpus, args.out, args.parts, args.require_complete))
 
 

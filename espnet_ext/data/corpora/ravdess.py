@@ -43,8 +43,9 @@ import logging
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import NamedTuple
 
 from espnet_ext.core.atomic import write_text
 from espnet_ext.data.datadir import write_map, write_spk2utt
@@ -62,8 +63,15 @@ EXPECTED_SPEECH_FILES = 1440  # 24 actors x 60 files in Audio_Speech_Actors_01-2
 EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 #: The seven fields of a file name and each one's allowed codes.
 FIELDS = ("modality", "vocal_channel", "emotion", "intensity", "statement", "repetition", "actor")
-FIELD_RANGES = dict(modality=(1, 3), vocal_channel=(1, 2), emotion=(1, 8), intensity=(1, 2),
-                    statement=(1, 2), repetition=(1, 2), actor=(1, N_ACTORS))
+FIELD_RANGES = dict(
+    modality=(1, 3),
+    vocal_channel=(1, 2),
+    emotion=(1, 8),
+    intensity=(1, 2),
+    statement=(1, 2),
+    repetition=(1, 2),
+    actor=(1, N_ACTORS),
+)
 MODALITY_NAMES = {1: "full-AV video", 2: "video-only", 3: "audio-only"}
 AUDIO_ONLY, SPEECH = 3, 1  # the modality and vocal-channel codes of the files prepared
 NORMAL_INTENSITY, STRONG_INTENSITY = 1, 2
@@ -114,8 +122,8 @@ class Utterance(NamedTuple):
 class PrepareResult(NamedTuple):
     """Utterances written per split, and the files left out."""
 
-    counts: Dict[str, int]
-    skipped: List[Skipped]
+    counts: dict[str, int]
+    skipped: list[Skipped]
 
 
 def speaker_id(actor: int) -> str:
@@ -146,7 +154,7 @@ def parse_name(stem: str) -> RavdessId:
     return rid
 
 
-def classify_file(path: Path, dir_actor: int) -> Tuple[Optional[RavdessId], Optional[Skipped]]:
+def classify_file(path: Path, dir_actor: int) -> tuple[RavdessId | None, Skipped | None]:
     """``(id, None)`` for an audio-only speech file of actor directory ``dir_actor``, else
     ``(None, Skipped(...))`` saying why the file is left out."""
     if path.name.startswith("."):
@@ -157,19 +165,19 @@ def classify_file(path: Path, dir_actor: int) -> Tuple[Optional[RavdessId], Opti
     except ValueError as e:
         return None, Skipped(path, f"{e}; expected e.g. 03-01-06-01-02-01-12.wav", True)
     if rid.actor != dir_actor:
-        return None, Skipped(path, f"actor {rid.actor:02d} in the name, but in directory "
-                                   f"{speaker_id(dir_actor)}", True)
+        return None, Skipped(path, f"actor {rid.actor:02d} in the name, but in directory {speaker_id(dir_actor)}", True)
     if rid.modality != AUDIO_ONLY:
-        return None, Skipped(path, f"modality {rid.modality:02d} ({MODALITY_NAMES[rid.modality]}), "
-                                   "not audio-only (03)", False)
+        return None, Skipped(
+            path, f"modality {rid.modality:02d} ({MODALITY_NAMES[rid.modality]}), not audio-only (03)", False
+        )
     if rid.vocal_channel != SPEECH:
         return None, Skipped(path, "vocal channel 02 (song), not speech (01)", False)
     if suffix.lower() != ".wav" or path.name != stem + suffix:
-        return None, Skipped(path, f"extension {path.name[len(stem):]!r}, expected '.wav'", True)
+        return None, Skipped(path, f"extension {path.name[len(stem) :]!r}, expected '.wav'", True)
     return rid, None
 
 
-def scan_corpus(corpus_dir: Path) -> Tuple[List[Tuple[Path, RavdessId]], List[Skipped]]:
+def scan_corpus(corpus_dir: Path) -> tuple[list[tuple[Path, RavdessId]], list[Skipped]]:
     """Every audio-only speech file under ``corpus_dir/Actor_NN/`` and every file left out.
 
     Raises:
@@ -177,14 +185,18 @@ def scan_corpus(corpus_dir: Path) -> Tuple[List[Tuple[Path, RavdessId]], List[Sk
     """
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
-        raise ValueError(f"{corpus_dir}: not a directory; expected the unzipped "
-                         f"Audio_Speech_Actors_01-24.zip (<corpus>/Actor_01/03-01-01-01-01-01-01.wav)")
+        raise ValueError(
+            f"{corpus_dir}: not a directory; expected the unzipped "
+            f"Audio_Speech_Actors_01-24.zip (<corpus>/Actor_01/03-01-01-01-01-01-01.wav)"
+        )
     actor_dirs = sorted(p for p in corpus_dir.iterdir() if p.is_dir() and _ACTOR_DIR.fullmatch(p.name))
     if not actor_dirs:
-        raise ValueError(f"{corpus_dir}: no Actor_NN directories; expected the unzipped "
-                         f"Audio_Speech_Actors_01-24.zip (<corpus>/Actor_01/03-01-01-01-01-01-01.wav)")
-    found: List[Tuple[Path, RavdessId]] = []
-    skipped: List[Skipped] = []
+        raise ValueError(
+            f"{corpus_dir}: no Actor_NN directories; expected the unzipped "
+            f"Audio_Speech_Actors_01-24.zip (<corpus>/Actor_01/03-01-01-01-01-01-01.wav)"
+        )
+    found: list[tuple[Path, RavdessId]] = []
+    skipped: list[Skipped] = []
     for actor_dir in actor_dirs:
         actor = int(actor_dir.name[-2:])
         for path in sorted(p for p in actor_dir.iterdir() if p.is_file()):
@@ -203,7 +215,7 @@ def scan_corpus(corpus_dir: Path) -> Tuple[List[Tuple[Path, RavdessId]], List[Sk
     return found, skipped
 
 
-def parse_actors(text: str) -> FrozenSet[int]:
+def parse_actors(text: str) -> frozenset[int]:
     """``"1-20"``, ``"21,22"`` or ``"1-3,7"`` -> the set of actor numbers ("" -> empty).
 
     Raises:
@@ -223,29 +235,31 @@ def parse_actors(text: str) -> FrozenSet[int]:
     return frozenset(actors)
 
 
-def actor_splits(train: str, dev: str, test: str) -> Dict[int, str]:
+def actor_splits(train: str, dev: str, test: str) -> dict[int, str]:
     """Actor number -> split name, from the three actor lists (which must be disjoint)."""
     sets = {"train": parse_actors(train), "dev": parse_actors(dev), "test": parse_actors(test)}
-    out: Dict[int, str] = {}
+    out: dict[int, str] = {}
     for name, actors in sets.items():
         if not actors:
             raise ValueError(f"{name} actors: expected at least one actor, found none")
         for actor in actors:
             if actor in out:
-                raise ValueError(f"actor {actor} is in both the {out[actor]} and the {name} actors; "
-                                 "expected disjoint sets (a speaker-independent split)")
+                raise ValueError(
+                    f"actor {actor} is in both the {out[actor]} and the {name} actors; "
+                    "expected disjoint sets (a speaker-independent split)"
+                )
             out[actor] = name
     return out
 
 
-def _assign(found: Iterable[Tuple[Path, RavdessId]], splits: Dict[int, str],
-            skipped: List[Skipped]) -> Dict[str, List[Utterance]]:
-    by_split: Dict[str, List[Utterance]] = {name: [] for name in SPLITS}
+def _assign(
+    found: Iterable[tuple[Path, RavdessId]], splits: dict[int, str], skipped: list[Skipped]
+) -> dict[str, list[Utterance]]:
+    by_split: dict[str, list[Utterance]] = {name: [] for name in SPLITS}
     for path, rid in found:
         name = splits.get(rid.actor)
         if name is None:
-            skipped.append(Skipped(path, f"actor {rid.actor:02d} is in no split "
-                                         "(train/dev/test actors)", False))
+            skipped.append(Skipped(path, f"actor {rid.actor:02d} is in no split (train/dev/test actors)", False))
         else:
             by_split[name].append(Utterance(utterance_id(rid), path.resolve(), rid))
     return by_split
@@ -258,15 +272,16 @@ def _write_split(out_dir: Path, utts: Sequence[Utterance]) -> None:
     utt2spk = {u.uttid: speaker_id(u.rid.actor) for u in utts}
     write_map(out_dir / "utt2spk", utt2spk)
     write_spk2utt(out_dir / "spk2utt", utt2spk)
-    write_map(out_dir / "spk2gender",
-              {speaker_id(u.rid.actor): "m" if u.rid.actor % 2 else "f" for u in utts})
+    write_map(out_dir / "spk2gender", {speaker_id(u.rid.actor): "m" if u.rid.actor % 2 else "f" for u in utts})
 
 
 def _malformed_error(corpus_dir: Path, bad: Sequence[Skipped]) -> ValueError:
     lines = "\n".join(f"  {s.path}: {s.reason}" for s in bad[:20])
     more = f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else ""
-    return ValueError(f"{corpus_dir}: {len(bad)} file(s) do not follow the RAVDESS layout "
-                      f"Actor_NN/MM-VV-EE-II-SS-RR-AA.wav (--strict):\n{lines}{more}")
+    return ValueError(
+        f"{corpus_dir}: {len(bad)} file(s) do not follow the RAVDESS layout "
+        f"Actor_NN/MM-VV-EE-II-SS-RR-AA.wav (--strict):\n{lines}{more}"
+    )
 
 
 def write_skipped(path: Path, skipped: Sequence[Skipped]) -> None:
@@ -275,9 +290,14 @@ def write_skipped(path: Path, skipped: Sequence[Skipped]) -> None:
     write_text(path, "".join(f"{s.path}\t{s.reason}\n" for s in rows))
 
 
-def prepare_ravdess(corpus_dir, out_dir, train_actors: str = DEFAULT_SPLIT["train"],
-                    dev_actors: str = DEFAULT_SPLIT["dev"], test_actors: str = DEFAULT_SPLIT["test"],
-                    strict: bool = False) -> PrepareResult:
+def prepare_ravdess(
+    corpus_dir,
+    out_dir,
+    train_actors: str = DEFAULT_SPLIT["train"],
+    dev_actors: str = DEFAULT_SPLIT["dev"],
+    test_actors: str = DEFAULT_SPLIT["test"],
+    strict: bool = False,
+) -> PrepareResult:
     """Write ``out_dir/{train,dev,test}`` and ``out_dir/skipped.txt`` (see the module docstring).
 
     Raises:
@@ -293,8 +313,10 @@ def prepare_ravdess(corpus_dir, out_dir, train_actors: str = DEFAULT_SPLIT["trai
     by_split = _assign(found, splits, skipped)
     for name, utts in by_split.items():
         if not utts:
-            raise ValueError(f"{corpus_dir}: no audio-only speech files of the {name} actors "
-                             f"{sorted(a for a, s in splits.items() if s == name)}")
+            raise ValueError(
+                f"{corpus_dir}: no audio-only speech files of the {name} actors "
+                f"{sorted(a for a, s in splits.items() if s == name)}"
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, utts in by_split.items():
         _write_split(out_dir / name, utts)
@@ -303,20 +325,26 @@ def prepare_ravdess(corpus_dir, out_dir, train_actors: str = DEFAULT_SPLIT["trai
     return PrepareResult({name: len(utts) for name, utts in by_split.items()}, skipped)
 
 
-def _log_summary(out_dir: Path, by_split: Dict[str, List[Utterance]], skipped: Sequence[Skipped]) -> None:
+def _log_summary(out_dir: Path, by_split: dict[str, list[Utterance]], skipped: Sequence[Skipped]) -> None:
     for name, utts in by_split.items():
         emotions = Counter(u.rid.emotion_name for u in utts)
-        logger.info("%s/%s: %d utterances of %d actors (%s)", out_dir, name, len(utts),
-                    len({u.rid.actor for u in utts}), ", ".join(f"{e} {emotions[e]}" for e in EMOTIONS))
+        logger.info(
+            "%s/%s: %d utterances of %d actors (%s)",
+            out_dir,
+            name,
+            len(utts),
+            len({u.rid.actor for u in utts}),
+            ", ".join(f"{e} {emotions[e]}" for e in EMOTIONS),
+        )
     if skipped:
         for reason, count in sorted(Counter(s.reason.split(";")[0] for s in skipped).items())[:10]:
             logger.warning("skipped %d file(s): %s", count, reason)
-        logger.warning("%d file(s) skipped in all: listed with reasons in %s", len(skipped),
-                       out_dir / "skipped.txt")
+        logger.warning("%d file(s) skipped in all: listed with reasons in %s", len(skipped), out_dir / "skipped.txt")
 
 
-def download_ravdess(target_dir, url: str = SPEECH_ZIP_URL, md5: Optional[str] = SPEECH_ZIP_MD5,
-                     remove_archive: bool = False) -> Path:
+def download_ravdess(
+    target_dir, url: str = SPEECH_ZIP_URL, md5: str | None = SPEECH_ZIP_MD5, remove_archive: bool = False
+) -> Path:
     """Download ``Audio_Speech_Actors_01-24.zip`` (~215 MB; resumable) and unzip it into
     ``target_dir`` (which then holds ``Actor_01`` ... ``Actor_24``); returns ``target_dir``.
     Does nothing when ``target_dir/.done_download`` exists (written last)."""
@@ -329,17 +357,24 @@ def download_ravdess(target_dir, url: str = SPEECH_ZIP_URL, md5: Optional[str] =
 
 def get_parser() -> argparse.ArgumentParser:
     """The command-line parser (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m espnet_ext.data.corpora.ravdess", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m espnet_ext.data.corpora.ravdess",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare", help="write data/{train,dev,test} from an unzipped corpus")
     prep.add_argument("corpus_dir", type=Path, help="the directory holding Actor_01 ... Actor_24")
     prep.add_argument("out_dir", type=Path, help="where train/, dev/, test/ and skipped.txt go")
     for name in SPLITS:
-        prep.add_argument(f"--{name}_actors", default=DEFAULT_SPLIT[name],
-                          help=f"actors of the {name} set, e.g. 1-20 or 21,22 (default: {DEFAULT_SPLIT[name]})")
-    prep.add_argument("--strict", action="store_true",
-                      help="fail on a file that breaks the naming scheme instead of skipping it")
+        prep.add_argument(
+            f"--{name}_actors",
+            default=DEFAULT_SPLIT[name],
+            help=f"actors of the {name} set, e.g. 1-20 or 21,22 (default: {DEFAULT_SPLIT[name]})",
+        )
+    prep.add_argument(
+        "--strict", action="store_true", help="fail on a file that breaks the naming scheme instead of skipping it"
+    )
     down = sub.add_parser("download", help="download and unzip Audio_Speech_Actors_01-24.zip")
     down.add_argument("target_dir", type=Path)
     down.add_argument("--url", default=SPEECH_ZIP_URL, help=f"(default: {SPEECH_ZIP_URL})")
@@ -348,7 +383,7 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (1 with a message on bad input)."""
     from espnet_ext.core.log import setup_logging
 
@@ -356,8 +391,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     setup_logging()
     try:
         if args.command == "prepare":
-            result = prepare_ravdess(args.corpus_dir, args.out_dir, args.train_actors, args.dev_actors,
-                                     args.test_actors, strict=args.strict)
+            result = prepare_ravdess(
+                args.corpus_dir, args.out_dir, args.train_actors, args.dev_actors, args.test_actors, strict=args.strict
+            )
             logger.info("wrote %s", ", ".join(f"{args.out_dir}/{k}: {v}" for k, v in result.counts.items()))
         else:
             download_ravdess(args.target_dir, args.url, args.md5 or None, args.remove_archive)

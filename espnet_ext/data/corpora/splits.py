@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Sequence, Tuple, Union
+from typing import NamedTuple
 
 from espnet_ext.core.atomic import write_text
 from espnet_ext.data import datadir
@@ -25,7 +26,7 @@ class Utterance(NamedTuple):
     """One utterance of a corpus: id, audio file, transcript, speaker."""
 
     utt_id: str
-    path: Union[Path, str]  # the audio file (absolute, as wav.scp holds it, when a str)
+    path: Path | str  # the audio file (absolute, as wav.scp holds it, when a str)
     text: str
     speaker: str
 
@@ -34,14 +35,16 @@ def check_path(path: Path) -> str:
     """``path`` made absolute for ``wav.scp``; ValueError if it holds whitespace (Kaldi can't)."""
     text = str(path.resolve())
     if any(c.isspace() for c in text):
-        raise ValueError(f"{text}: audio path contains whitespace, which wav.scp cannot hold; "
-                         "move the corpus to a path without spaces")
+        raise ValueError(
+            f"{text}: audio path contains whitespace, which wav.scp cannot hold; "
+            "move the corpus to a path without spaces"
+        )
     return text
 
 
 def join_transcripts(
-    wavs: Iterable[Tuple[str, str, Path]], texts: Mapping[str, str], transcript: Path
-) -> Tuple[List[Utterance], Dict[str, str]]:
+    wavs: Iterable[tuple[str, str, Path]], texts: Mapping[str, str], transcript: Path
+) -> tuple[list[Utterance], dict[str, str]]:
     """Pair ``(utt, speaker, path)`` audio with ``texts``: the utterances, and the ids left out
     (no line in ``transcript``, or an empty one) with the reason."""
     utts, excluded = [], {}
@@ -83,8 +86,9 @@ def log_written(split_dir: Path, count: int, excluded: Mapping[str, str]) -> Non
     """Write ``split_dir/excluded.txt`` and log the count of utterances written and left out."""
     write_excluded(split_dir / "excluded.txt", excluded)
     if excluded:
-        logger.warning("%s: %d utterances, %d left out (listed in %s)", split_dir, count, len(excluded),
-                       split_dir / "excluded.txt")
+        logger.warning(
+            "%s: %d utterances, %d left out (listed in %s)", split_dir, count, len(excluded), split_dir / "excluded.txt"
+        )
     else:
         logger.info("%s: %d utterances", split_dir, count)
 
@@ -102,16 +106,18 @@ def log_listing(message: str, items: Iterable[str], limit: int = 10, log: loggin
     log.warning("%s: %s", message, shown)
 
 
-def corpus_parser(module: str, doc: str, archives: str, base_url: str, layout: str,
-                  splits: str) -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+def corpus_parser(
+    module: str, doc: str, archives: str, base_url: str, layout: str, splits: str
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The ``download`` / ``prepare`` command line of a corpus module; returns (parser, prepare).
 
     ``archives`` names what ``download`` fetches, ``layout`` what ``corpus_dir`` holds and
     ``splits`` the data dirs ``prepare`` writes (for the help texts); add corpus options to the
     returned ``prepare`` sub-parser.
     """
-    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {module}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     down = sub.add_parser("download", help=f"download {archives} into TARGET_DIR and extract")
     down.add_argument("target_dir", type=Path)

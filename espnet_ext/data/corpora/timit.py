@@ -39,8 +39,9 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 from espnet_ext.data.corpora.splits import Utterance, run_cli, write_split
 
@@ -77,7 +78,7 @@ class Recording(NamedTuple):
     part: str
     speaker: str
     name: str
-    files: Dict[str, Path]
+    files: dict[str, Path]
 
     @property
     def uttid(self) -> str:
@@ -89,7 +90,7 @@ class SetResult(NamedTuple):
 
     data_dir: Path
     count: int
-    excluded: Dict[str, str]
+    excluded: dict[str, str]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ class SetResult(NamedTuple):
 # ---------------------------------------------------------------------------------------------
 
 
-def read_phone_map(path, phone_set: int = 39) -> Dict[str, Optional[str]]:
+def read_phone_map(path, phone_set: int = 39) -> dict[str, str | None]:
     """TIMIT label -> its symbol in the ``phone_set`` (60, 48 or 39); None for deleted ones (q).
 
     Lines starting with ``#`` are comments (``h#`` is a phone). ValueError (file:line) for a
@@ -106,15 +107,14 @@ def read_phone_map(path, phone_set: int = 39) -> Dict[str, Optional[str]]:
     if phone_set not in PHONE_SETS:
         raise ValueError(f"phone_set: expected one of {PHONE_SETS}, found {phone_set}")
     column = PHONE_SETS.index(phone_set)
-    mapping: Dict[str, Optional[str]] = {}
+    mapping: dict[str, str | None] = {}
     for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         fields = line.split()
         if not fields or fields[0].startswith("#"):
             continue
         if len(fields) not in (1, 3):
             raise ValueError(
-                f"{path}:{lineno}: expected '<60-set> <48-set> <39-set>' or a lone deleted symbol, "
-                f"found {line!r}"
+                f"{path}:{lineno}: expected '<60-set> <48-set> <39-set>' or a lone deleted symbol, found {line!r}"
             )
         if fields[0] in mapping:
             raise ValueError(f"{path}:{lineno}: {fields[0]!r} is mapped twice")
@@ -128,21 +128,20 @@ class UnknownPhoneError(ValueError):
     """A label the phone map lacks: the map or the corpus is wrong, so preparation stops."""
 
 
-def map_phones(labels: Sequence[str], phone_map: Dict[str, Optional[str]], source) -> List[str]:
+def map_phones(labels: Sequence[str], phone_map: dict[str, str | None], source) -> list[str]:
     """Fold ``labels`` with ``phone_map``, dropping deleted ones; UnknownPhoneError for an unknown one."""
     out = []
     for label in labels:
         if label not in phone_map:
             raise UnknownPhoneError(
-                f"{source}: unknown phone symbol {label!r}; expected one of the phone map's "
-                f"{len(phone_map)} symbols"
+                f"{source}: unknown phone symbol {label!r}; expected one of the phone map's {len(phone_map)} symbols"
             )
         if phone_map[label] is not None:
             out.append(phone_map[label])
     return out
 
 
-def read_labels(path: Path) -> List[str]:
+def read_labels(path: Path) -> list[str]:
     """The labels of a ``.PHN``/``.WRD`` file; ValueError (file:line) for a malformed line."""
     labels = []
     for lineno, line in enumerate(path.read_bytes().decode("ascii", "replace").splitlines(), 1):
@@ -167,7 +166,7 @@ def word_transcript(words: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _child(directory: Path, name: str) -> Optional[Path]:
+def _child(directory: Path, name: str) -> Path | None:
     """The sub-directory of ``directory`` called ``name`` in any case (None if there is none)."""
     found = [p for p in directory.iterdir() if p.is_dir() and p.name.upper() == name.upper()]
     if len(found) > 1:
@@ -189,42 +188,42 @@ def find_corpus_root(corpus_dir) -> Path:
     )
 
 
-def _speaker_files(part: str, speaker_dir: Path) -> Dict[str, Recording]:
+def _speaker_files(part: str, speaker_dir: Path) -> dict[str, Recording]:
     """The recordings of one speaker directory, keyed by upper-case name."""
-    utts: Dict[str, Recording] = {}
+    utts: dict[str, Recording] = {}
     speaker = speaker_dir.name.upper()
     for path in sorted(p for p in speaker_dir.iterdir() if p.is_file()):
         name, suffix = path.stem.upper(), path.suffix.upper()
         utt = utts.setdefault(name, Recording(part, speaker, name, {}))
         if suffix in utt.files:
-            raise ValueError(
-                f"{utt.files[suffix]} and {path}: names differ only in case; expected one file"
-            )
+            raise ValueError(f"{utt.files[suffix]} and {path}: names differ only in case; expected one file")
         utt.files[suffix] = path
     return utts
 
 
-def index_corpus(root: Path) -> Dict[str, Recording]:
+def index_corpus(root: Path) -> dict[str, Recording]:
     """Every recording under ``root/{TRAIN,TEST}/DR*/<SPEAKER>/``, by upper-case ``<SPK>_<UTT>``."""
-    index: Dict[str, Recording] = {}
+    index: dict[str, Recording] = {}
     for part in ("TRAIN", "TEST"):
         part_dir = _child(root, part)
         for region in sorted(p for p in part_dir.iterdir() if p.is_dir() and _DR_RE.fullmatch(p.name.upper())):
             for speaker_dir in sorted(p for p in region.iterdir() if p.is_dir()):
                 for utt in _speaker_files(part, speaker_dir).values():
                     if utt.uttid in index:
-                        raise ValueError(f"{speaker_dir} and {_speaker_dir(index[utt.uttid])}: "
-                                         f"speaker {utt.speaker} twice; expected one directory")
+                        raise ValueError(
+                            f"{speaker_dir} and {_speaker_dir(index[utt.uttid])}: "
+                            f"speaker {utt.speaker} twice; expected one directory"
+                        )
                     index[utt.uttid] = utt
     if not index:
         raise ValueError(f"{root}: no recordings found; expected {{TRAIN,TEST}}/DR<n>/<SPEAKER>/<UTT>.WAV")
     return index
 
 
-def split_sets(index: Dict[str, Recording]) -> Dict[str, List[Recording]]:
+def split_sets(index: dict[str, Recording]) -> dict[str, list[Recording]]:
     """train (TRAIN), dev (:data:`DEV_SPEAKERS`) and test (:data:`CORE_TEST_SPEAKERS`); no SA."""
     dev, test = set(DEV_SPEAKERS), set(CORE_TEST_SPEAKERS)
-    sets: Dict[str, List[Recording]] = {"train": [], "dev": [], "test": []}
+    sets: dict[str, list[Recording]] = {"train": [], "dev": [], "test": []}
     for uttid in sorted(index):
         utt = index[uttid]
         if utt.name.startswith("SA"):
@@ -238,8 +237,13 @@ def split_sets(index: Dict[str, Recording]) -> Dict[str, List[Recording]]:
     for name, speakers in (("dev", DEV_SPEAKERS), ("test", CORE_TEST_SPEAKERS)):
         missing = sorted(set(speakers) - {u.speaker for u in sets[name]})
         if missing:
-            logger.warning("%s: %d of the %d speakers are not in the corpus (e.g. %s)", name,
-                           len(missing), len(speakers), ", ".join(missing[:5]))
+            logger.warning(
+                "%s: %d of the %d speakers are not in the corpus (e.g. %s)",
+                name,
+                len(missing),
+                len(speakers),
+                ", ".join(missing[:5]),
+            )
     return sets
 
 
@@ -263,7 +267,7 @@ def check_audio(sphere_path: Path) -> None:
         )
 
 
-def transcript(utt: Recording, trans_type: str, phone_map: Dict[str, Optional[str]]) -> str:
+def transcript(utt: Recording, trans_type: str, phone_map: dict[str, str | None]) -> str:
     """The utterance's phone or word transcript; ValueError for a missing/malformed file."""
     suffix = ".PHN" if trans_type == "phn" else ".WRD"
     if suffix not in utt.files:
@@ -283,7 +287,7 @@ def _speaker_dir(utt: Recording) -> Path:
     return next(iter(utt.files.values())).parent
 
 
-def _utterance(utt: Recording, trans_type: str, phone_map: Dict[str, Optional[str]]) -> Utterance:
+def _utterance(utt: Recording, trans_type: str, phone_map: dict[str, str | None]) -> Utterance:
     """The utterance with its SPHERE audio and transcript; ValueError says why it cannot be used."""
     text = transcript(utt, trans_type, phone_map)
     if ".WAV" not in utt.files:
@@ -293,11 +297,14 @@ def _utterance(utt: Recording, trans_type: str, phone_map: Dict[str, Optional[st
 
 
 def write_set(
-    utts: Sequence[Recording], data_dir: Path, trans_type: str, phone_map: Dict[str, Optional[str]],
+    utts: Sequence[Recording],
+    data_dir: Path,
+    trans_type: str,
+    phone_map: dict[str, str | None],
 ) -> SetResult:
     """Check and write one set's data dir (see the module docstring)."""
-    kept: List[Utterance] = []
-    excluded: Dict[str, str] = {}
+    kept: list[Utterance] = []
+    excluded: dict[str, str] = {}
     last = time.monotonic()
     for i, utt in enumerate(utts):
         try:
@@ -319,7 +326,7 @@ def prepare_timit(
     trans_type: str = "phn",
     phone_set: int = 39,
     suffix: str = "",
-) -> Dict[str, SetResult]:
+) -> dict[str, SetResult]:
     """Write ``out_dir/{train,dev,test}<suffix>/`` (see the module docstring)."""
     if trans_type not in TRANS_TYPES:
         raise ValueError(f"trans_type: expected one of {TRANS_TYPES}, found {trans_type!r}")
@@ -331,8 +338,9 @@ def prepare_timit(
             raise ValueError(f"{corpus_dir}: no utterance of the {name} set found")
         results[name] = write_set(utts, Path(out_dir) / f"{name}{suffix}", trans_type, phone_map)
         if results[name].count != EXPECTED_UTTERANCES[name]:
-            logger.warning("%s: %d utterances, the full TIMIT has %d", name, results[name].count,
-                           EXPECTED_UTTERANCES[name])
+            logger.warning(
+                "%s: %d utterances, the full TIMIT has %d", name, results[name].count, EXPECTED_UTTERANCES[name]
+            )
     return results
 
 
@@ -357,11 +365,12 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; exit status 1 with the error message on bad input."""
     args = get_parser().parse_args(argv)
-    return run_cli(lambda: prepare_timit(args.corpus, args.out, args.phone_map, args.trans_type,
-                                         args.phone_set, args.suffix))
+    return run_cli(
+        lambda: prepare_timit(args.corpus, args.out, args.phone_map, args.trans_type, args.phone_set, args.suffix)
+    )
 
 
 if __name__ == "__main__":

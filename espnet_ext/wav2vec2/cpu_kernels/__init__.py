@@ -23,7 +23,7 @@ and ``docs/benchmarks.md``; equality with the plain modules: ``tests/wav2vec2/te
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Dict, Iterator, Optional
+from collections.abc import Callable, Iterator
 
 from torch import Tensor
 
@@ -33,7 +33,7 @@ from espnet_ext.wav2vec2.cpu_kernels.extractor import extractor_kernel
 from espnet_ext.wav2vec2.modules import KERNELS
 
 #: The CPU kernels, by their ``KERNELS`` name.
-CPU_KERNELS: Dict[str, Callable[..., Optional[Tensor]]] = {
+CPU_KERNELS: dict[str, Callable[..., Tensor | None]] = {
     "conv_feature_extractor": extractor_kernel,
     "dropout": dropout_kernel,
     "attention": attention_kernel,

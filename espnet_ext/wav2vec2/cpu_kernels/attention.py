@@ -10,7 +10,6 @@ path's, bit for bit.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +17,7 @@ from torch import Tensor, nn
 from espnet_ext.wav2vec2.cpu_kernels.dropout import scaled_mask_dropout
 
 
-def attention_with_dropout(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor], dropout: float) -> Tensor:
+def attention_with_dropout(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, dropout: float) -> Tensor:
     """SDPA's math path with this project's dropout; ``attn_mask`` must let every row attend to some key."""
     scale = math.sqrt(1.0 / math.sqrt(q.size(-1)))  # on q and on k, as SDPA's math path scales them
     scores = torch.matmul(q * scale, k.transpose(-2, -1) * scale)
@@ -27,11 +26,16 @@ def attention_with_dropout(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[
     return torch.matmul(scaled_mask_dropout(torch.softmax(scores, dim=-1), dropout), v)
 
 
-def attention_kernel(module: nn.Module, q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor],
-                     dropout: float) -> Optional[Tensor]:
+def attention_kernel(
+    module: nn.Module, q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, dropout: float
+) -> Tensor | None:
     """``(B, H, T, D)`` attention of ``q`` over ``k``, ``v`` with dropout on CPU, or None where the
     kernel does not apply (no dropout, other devices, ``torch.compile``, a row with no key)."""
-    if (dropout > 0 and q.device.type == "cpu" and not torch.compiler.is_compiling()
-            and (attn_mask is None or bool(attn_mask.any(-1).all()))):
+    if (
+        dropout > 0
+        and q.device.type == "cpu"
+        and not torch.compiler.is_compiling()
+        and (attn_mask is None or bool(attn_mask.any(-1).all()))
+    ):
         return attention_with_dropout(q, k, v, attn_mask, dropout)
     return None

@@ -8,8 +8,6 @@ computes on ``(B, C, T)``.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
-
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -31,9 +29,18 @@ class ConvChannelNorm(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: int,  # type: ignore[override]
-                pitch: int, counts: List[int], norm_weight: Optional[Tensor], norm_bias: Optional[Tensor],
-                eps: float) -> Tensor:
+    def forward(
+        ctx,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        stride: int,  # type: ignore[override]
+        pitch: int,
+        counts: list[int],
+        norm_weight: Tensor | None,
+        norm_bias: Tensor | None,
+        eps: float,
+    ) -> Tensor:
         windows = copy_windows(x, weight.size(2), stride, pitch, ones=True)  # (B, pitch, K + 1)
         valid = windows.double()
         valid_frames = _valid_frames(counts, valid)
@@ -71,8 +78,11 @@ class ConvChannelNorm(torch.autograd.Function):
         grad_ext = None
         if any(ctx.needs_input_grad[:3]):
             # sum_t dy_t [w_t; 1]^T, with sum over valid t of y_t [w_t; 1]^T = V G
-            grad_ext = (s1.unsqueeze(2) * moments + s2.unsqueeze(2) * torch.matmul(extended, gram)
-                        + s3.unsqueeze(2) * gram[:, -1].unsqueeze(1)).sum(0)
+            grad_ext = (
+                s1.unsqueeze(2) * moments
+                + s2.unsqueeze(2) * torch.matmul(extended, gram)
+                + s3.unsqueeze(2) * gram[:, -1].unsqueeze(1)
+            ).sum(0)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             grad_x = _conv_norm_input_grad(grad, windows, extended, (s1, s2, s3), gram, weight, ctx.stride, ctx.shape)
@@ -86,18 +96,26 @@ class ConvChannelNorm(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None, None, grad_gamma, grad_beta, None
 
 
-def _bias_column(weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+def _bias_column(weight: Tensor, bias: Tensor | None) -> Tensor:
     """``(C_out, 1)``: the bias, or zeros."""
     return weight.new_zeros(weight.size(0), 1) if bias is None else bias.unsqueeze(1)
 
 
-def _or_ones(weight: Optional[Tensor], like: Tensor) -> Tensor:
+def _or_ones(weight: Tensor | None, like: Tensor) -> Tensor:
     """``weight`` as ``like``'s dtype, or ones (a norm without affine parameters)."""
     return torch.ones_like(like[0]) if weight is None else weight.to(like.dtype)
 
 
-def _conv_norm_input_grad(grad: Tensor, windows: Tensor, extended: Tensor, coefs: Tuple[Tensor, Tensor, Tensor],
-                          gram: Tensor, weight: Tensor, stride: int, shape: torch.Size) -> Tensor:
+def _conv_norm_input_grad(
+    grad: Tensor,
+    windows: Tensor,
+    extended: Tensor,
+    coefs: tuple[Tensor, Tensor, Tensor],
+    gram: Tensor,
+    weight: Tensor,
+    stride: int,
+    shape: torch.Size,
+) -> Tensor:
     """The input gradient of :class:`ConvChannelNorm` (rarely needed): ``dy`` explicitly, then ``dX``."""
     s1, s2, s3 = coefs
     counts = gram[:, -1, -1].round().long().tolist()
@@ -129,8 +147,14 @@ class ChannelNorm(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, counts: List[int], weight: Optional[Tensor],  # type: ignore[override]
-                bias: Optional[Tensor], eps: float) -> Tensor:
+    def forward(
+        ctx,
+        x: Tensor,
+        counts: list[int],
+        weight: Tensor | None,  # type: ignore[override]
+        bias: Tensor | None,
+        eps: float,
+    ) -> Tensor:
         valid = _valid_frames(counts, x)  # (B, T, 1), or None when nothing is padded
         average = _mean_weights(counts, x)
         mean = _frame_sums(x, average)
@@ -166,7 +190,7 @@ class ChannelNorm(torch.autograd.Function):
         return grad_x, None, grad_w, grad_b, None
 
 
-def _valid_frames(counts: List[int], x: Tensor) -> Optional[Tensor]:
+def _valid_frames(counts: list[int], x: Tensor) -> Tensor | None:
     """``(B, T, 1)``: 1 on the first ``counts[b]`` frames, 0 after; None when no frame is padding."""
     if min(counts) >= x.size(1):
         return None
@@ -174,7 +198,7 @@ def _valid_frames(counts: List[int], x: Tensor) -> Optional[Tensor]:
     return (steps < torch.tensor(counts, device=x.device).unsqueeze(1)).to(x.dtype).unsqueeze(2)
 
 
-def _mean_weights(counts: List[int], x: Tensor) -> Tensor:
+def _mean_weights(counts: list[int], x: Tensor) -> Tensor:
     """``(B, T)``: ``1 / counts[b]`` on the first ``counts[b]`` frames, 0 after."""
     steps = torch.arange(x.size(1), device=x.device)
     count = torch.tensor(counts, device=x.device).unsqueeze(1)

@@ -11,7 +11,6 @@ Kept units are scaled by ``1 / (1 - p)``. The draws differ from ``F.dropout``'s 
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -54,9 +53,10 @@ def scaled_mask_dropout(x: Tensor, p: float) -> Tensor:
     return _ScaledMask.apply(x, p)
 
 
-def dropout_kernel(module: nn.Dropout, x: Tensor) -> Optional[Tensor]:
+def dropout_kernel(module: nn.Dropout, x: Tensor) -> Tensor | None:
     """``module(x)`` with this module's mask, or None where the kernel does not apply."""
-    if (not module.training or module.inplace or x.device.type != "cpu"
-            or torch.compiler.is_compiling()):  # a compiled graph fuses nn.Dropout's draws itself
+    if (
+        not module.training or module.inplace or x.device.type != "cpu" or torch.compiler.is_compiling()
+    ):  # a compiled graph fuses nn.Dropout's draws itself
         return None
     return scaled_mask_dropout(x, module.p)  # F.dropout for a p the 16 bits cannot draw

@@ -13,8 +13,6 @@ times it against ``transformers``.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
-
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -33,8 +31,7 @@ def applies(x: Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
 
 
-def extractor_kernel(extractor: ConvFeatureExtractor, waveforms: Tensor,
-                     lengths: Optional[Tensor]) -> Optional[Tensor]:
+def extractor_kernel(extractor: ConvFeatureExtractor, waveforms: Tensor, lengths: Tensor | None) -> Tensor | None:
     """``extractor(waveforms, lengths)`` as a transposed view of a ``(B, T, C)`` tensor, or None
     where the kernel does not apply (then the plain path runs)."""
     if not applies(waveforms):
@@ -44,7 +41,7 @@ def extractor_kernel(extractor: ConvFeatureExtractor, waveforms: Tensor,
         return run_channels_last(extractor, waveforms, lengths).transpose(1, 2)
     assert lengths is not None
     frames = int(conv_output_lengths(waveforms.size(1), extractor.layer_specs))
-    pieces: List[Optional[Tensor]] = [None] * waveforms.size(0)
+    pieces: list[Tensor | None] = [None] * waveforms.size(0)
     for indices, samples in groups:
         rows = torch.tensor(indices, device=waveforms.device)
         out = run_channels_last(extractor, waveforms[rows, :samples], lengths[rows])
@@ -53,8 +50,7 @@ def extractor_kernel(extractor: ConvFeatureExtractor, waveforms: Tensor,
     return torch.stack(pieces).transpose(1, 2)  # type: ignore[arg-type]
 
 
-def block_channels_last(block: ConvLayerBlock, x: Tensor, counts: List[int], gelu_input: bool,
-                        pitch: int) -> Tensor:
+def block_channels_last(block: ConvLayerBlock, x: Tensor, counts: list[int], gelu_input: bool, pitch: int) -> Tensor:
     """One :class:`~espnet_ext.wav2vec2.modules.ConvLayerBlock`, with the GELU moved one layer on.
 
     Args:
@@ -68,8 +64,9 @@ def block_channels_last(block: ConvLayerBlock, x: Tensor, counts: List[int], gel
     """
     weight, bias, stride = block.conv.weight, block.conv.bias, block.conv.stride[0]
     if isinstance(block.norm, nn.GroupNorm) and not gelu_input and narrow(x, weight):
-        return ConvChannelNorm.apply(x, weight, bias, stride, pitch, counts, block.norm.weight, block.norm.bias,
-                                     block.norm.eps)
+        return ConvChannelNorm.apply(
+            x, weight, bias, stride, pitch, counts, block.norm.weight, block.norm.bias, block.norm.eps
+        )
     x = StridedConv.apply(x, weight, bias, stride, gelu_input, pitch)
     if isinstance(block.norm, nn.LayerNorm):
         return block.norm(x)
@@ -78,7 +75,7 @@ def block_channels_last(block: ConvLayerBlock, x: Tensor, counts: List[int], gel
     return x
 
 
-def run_channels_last(extractor: ConvFeatureExtractor, waveforms: Tensor, lengths: Optional[Tensor]) -> Tensor:
+def run_channels_last(extractor: ConvFeatureExtractor, waveforms: Tensor, lengths: Tensor | None) -> Tensor:
     """``(B, L)`` -> ``(B, T, C)`` through every block's kernel, then the last GELU.
 
     Activations are pitched: layer ``k``'s are ``(B, P_k, C)`` with ``P_{k-1} = stride_k * P_k``
@@ -103,11 +100,12 @@ def run_channels_last(extractor: ConvFeatureExtractor, waveforms: Tensor, length
         if i > 0 and in_place:
             x = torch.ops.aten.gelu_(x)
         x = block_channels_last(block, x, counts, gelu_input=i > 0 and not in_place, pitch=last_pitch * after[i])
-    return torch.ops.aten.gelu_(x[:, :frames[-1]]) if in_place else F.gelu(x[:, :frames[-1]])
+    return torch.ops.aten.gelu_(x[:, : frames[-1]]) if in_place else F.gelu(x[:, : frames[-1]])
 
 
-def trimmed_groups(extractor: ConvFeatureExtractor, waveforms: Tensor,
-                   lengths: Optional[Tensor]) -> Optional[List[Tuple[List[int], int]]]:
+def trimmed_groups(
+    extractor: ConvFeatureExtractor, waveforms: Tensor, lengths: Tensor | None
+) -> list[tuple[list[int], int]] | None:
     """Groups of utterances and the samples to run each on, or None to run the batch as it is.
 
     An output frame whose receptive field lies wholly in an utterance's (zero) padding is a
@@ -137,7 +135,7 @@ def trimmed_groups(extractor: ConvFeatureExtractor, waveforms: Tensor,
     padding = torch.arange(samples, device=waveforms.device) >= lengths.unsqueeze(1)
     dirty = ((waveforms != 0) & padding).any(1).tolist()
     needed = [samples if bad else n for n, bad in zip(needed, dirty)]
-    groups: List[Tuple[List[int], int]] = []
+    groups: list[tuple[list[int], int]] = []
     for index in sorted(range(batch), key=lambda b: -needed[b]):
         if groups and needed[index] >= 0.9 * groups[-1][1]:
             groups[-1][0].append(index)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Tuple
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -23,7 +23,7 @@ _GELU_CHUNK = 1 << 22
 _IM2COL_MAX_WINDOW = 16
 
 
-def _frame_views(x: Tensor, kernel: int, stride: int, frames: int) -> List[Tensor]:
+def _frame_views(x: Tensor, kernel: int, stride: int, frames: int) -> list[Tensor]:
     """Windows of ``x`` ``(B, L, C)`` (contiguous) as strided views, without copying.
 
     Output frame ``t`` reads samples ``t * stride + j`` for taps ``j < kernel``; taps are
@@ -35,16 +35,22 @@ def _frame_views(x: Tensor, kernel: int, stride: int, frames: int) -> List[Tenso
     views = []
     for first in range(0, kernel, stride):
         taps = min(stride, kernel - first)
-        views.append(x.as_strided((batch, frames, taps * channels), (length * channels, stride * channels, 1),
-                                  x.storage_offset() + first * channels))
+        views.append(
+            x.as_strided(
+                (batch, frames, taps * channels),
+                (length * channels, stride * channels, 1),
+                x.storage_offset() + first * channels,
+            )
+        )
     return views
 
 
-def weight_blocks(weight: Tensor, stride: int) -> List[Tensor]:
+def weight_blocks(weight: Tensor, stride: int) -> list[Tensor]:
     """``(C_out, C_in, K)`` -> per tap block of :func:`_frame_views`, contiguous ``(C_out, taps_q * C_in)``."""
     taps_last = weight.permute(0, 2, 1)  # (C_out, K, C_in): a window's values in memory order
-    return [taps_last[:, first:first + stride].reshape(weight.size(0), -1)
-            for first in range(0, weight.size(2), stride)]
+    return [
+        taps_last[:, first : first + stride].reshape(weight.size(0), -1) for first in range(0, weight.size(2), stride)
+    ]
 
 
 def narrow(x: Tensor, weight: Tensor) -> bool:
@@ -62,12 +68,12 @@ def copy_windows(x: Tensor, kernel: int, stride: int, pitch: int, ones: bool = F
     windows = x.new_zeros(x.size(0), pitch, sum(view.size(2) for view in views))
     column = 0
     for view in views:
-        windows[:, :frames, column:column + view.size(2)] = view
+        windows[:, :frames, column : column + view.size(2)] = view
         column += view.size(2)
     return windows
 
 
-def _pitched_views(x: Tensor, kernel: int, stride: int) -> List[Tensor]:
+def _pitched_views(x: Tensor, kernel: int, stride: int) -> list[Tensor]:
     """Per tap block (as :func:`_frame_views`), a 2-D view of the windows of a pitched ``x``, without copying.
 
     ``x`` is ``(B, P, C)`` with ``P`` a multiple of ``stride`` (utterance ``b``'s frames are rows
@@ -81,8 +87,9 @@ def _pitched_views(x: Tensor, kernel: int, stride: int) -> List[Tensor]:
     views = []
     for q, first in enumerate(range(0, kernel, stride)):
         taps = min(stride, kernel - first)
-        views.append(x.as_strided((rows - q, taps * channels), (stride * channels, 1),
-                                  x.storage_offset() + first * channels))
+        views.append(
+            x.as_strided((rows - q, taps * channels), (stride * channels, 1), x.storage_offset() + first * channels)
+        )
     return views
 
 
@@ -106,8 +113,15 @@ class StridedConv(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], stride: int,  # type: ignore[override]
-                gelu_input: bool, pitch: int) -> Tensor:
+    def forward(
+        ctx,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        stride: int,  # type: ignore[override]
+        gelu_input: bool,
+        pitch: int,
+    ) -> Tensor:
         x = x.contiguous()
         kernel, out_channels = weight.size(2), weight.size(0)
         activated = None  # GELU(x), when kept for the backward pass
@@ -120,10 +134,11 @@ class StridedConv(torch.autograd.Function):
             y = x.new_empty(x.size(0) * pitch, out_channels)
             if gelu_input and x.numel() <= _GELU_CHUNK:  # small: GELU(x) at once, and kept
                 activated = F.gelu(x)
-            for first, views in _activated_views(x if activated is None else activated, kernel, stride,
-                                                 gelu_input and activated is None):
+            for first, views in _activated_views(
+                x if activated is None else activated, kernel, stride, gelu_input and activated is None
+            ):
                 for q, view in enumerate(views):
-                    y[first:first + view.size(0)].addmm_(view, blocks[q], beta=0.0 if q == 0 else 1.0)
+                    y[first : first + view.size(0)].addmm_(view, blocks[q], beta=0.0 if q == 0 else 1.0)
             if bias is not None:
                 y += bias
         ctx.stride, ctx.has_bias, ctx.gelu_input = stride, bias is not None, gelu_input
@@ -145,12 +160,15 @@ class StridedConv(torch.autograd.Function):
                 windows = copy_windows(F.gelu(x) if ctx.gelu_input else x, kernel, stride, grad.size(1))
                 taps = torch.mm(windows.view(rows.size(0), -1).t(), rows)
             else:
-                blocks = [rows.new_zeros(min(stride, kernel - first) * in_channels, out_channels)
-                          for first in range(0, kernel, stride)]
-                for first, views in _activated_views(x if activated is None else activated, kernel, stride,
-                                                     ctx.gelu_input and activated is None):
+                blocks = [
+                    rows.new_zeros(min(stride, kernel - first) * in_channels, out_channels)
+                    for first in range(0, kernel, stride)
+                ]
+                for first, views in _activated_views(
+                    x if activated is None else activated, kernel, stride, ctx.gelu_input and activated is None
+                ):
                     for block, view in zip(blocks, views):
-                        block.addmm_(view.t(), rows[first:first + view.size(0)])
+                        block.addmm_(view.t(), rows[first : first + view.size(0)])
                 taps = torch.cat(blocks)
             grad_w = taps.t().reshape(out_channels, kernel, in_channels).permute(0, 2, 1)
         if ctx.needs_input_grad[0]:
@@ -160,7 +178,7 @@ class StridedConv(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None, None
 
 
-def _activated_views(x: Tensor, kernel: int, stride: int, gelu: bool) -> Iterator[Tuple[int, List[Tensor]]]:
+def _activated_views(x: Tensor, kernel: int, stride: int, gelu: bool) -> Iterator[tuple[int, list[Tensor]]]:
     """``(first, views)``: :func:`_pitched_views` of ``GELU(x)`` (or ``x``), a few output rows at a time.
 
     ``views[q]`` covers output rows ``first ...`` (fewer rows for later blocks at the very
@@ -177,8 +195,10 @@ def _activated_views(x: Tensor, kernel: int, stride: int, gelu: bool) -> Iterato
     buffer = x.new_empty(min(rows, chunk + blocks - 1), stride * channels)
     for first in range(0, rows, chunk):
         last = min(rows, first + chunk + blocks - 1)
-        slab = torch.ops.aten.gelu.out(source[first:last], out=buffer[:last - first])
-        views = [view[:min(chunk, view.size(0))] for view in _pitched_views(slab.view(1, -1, channels), kernel, stride)]
+        slab = torch.ops.aten.gelu.out(source[first:last], out=buffer[: last - first])
+        views = [
+            view[: min(chunk, view.size(0))] for view in _pitched_views(slab.view(1, -1, channels), kernel, stride)
+        ]
         yield first, views
 
 
@@ -192,13 +212,13 @@ def strided_conv_input_grad(grad: Tensor, weight: Tensor, stride: int, shape: to
     if pitched:
         rows = grad.reshape(-1, grad.size(2))
         for q, view in enumerate(_pitched_views(grad_x, kernel, stride)):
-            view.addmm_(rows[:view.size(0)], blocks[q], beta=0.0 if q == 0 and kernel >= stride else 1.0)
+            view.addmm_(rows[: view.size(0)], blocks[q], beta=0.0 if q == 0 and kernel >= stride else 1.0)
         return grad_x
     frames = (shape[1] - kernel) // stride + 1
     if kernel >= stride:  # the first tap block writes every sample up to stride * frames
-        grad_x[:, stride * frames:].zero_()
+        grad_x[:, stride * frames :].zero_()
     for b in range(shape[0]):
-        views = _frame_views(grad_x[b:b + 1], kernel, stride, frames)
+        views = _frame_views(grad_x[b : b + 1], kernel, stride, frames)
         for q, view in enumerate(views):
             view[0].addmm_(grad[b, :frames], blocks[q], beta=0.0 if q == 0 and kernel >= stride else 1.0)
     return grad_x
