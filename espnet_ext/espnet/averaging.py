@@ -1,4 +1,4 @@
-"""Average model checkpoints: the last N epochs (the seed study's choice) or given files.
+"""Average model checkpoints: the last N epochs (Mandarin-Wav2Vec2's choice) or given files.
 
 Floating-point tensors are averaged in float64 and cast back to their dtype. Integer and
 boolean tensors (e.g. BatchNorm's ``num_batches_tracked``) are not averaged and never

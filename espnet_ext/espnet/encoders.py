@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from espnet_ext.wav2vec2.downsample import downsampling_context_network, make_padding_mask
 
-#: ``W2V2ContextEncoder``'s default ``downsample_rate`` (the seed's 0.7).
+#: ``W2V2ContextEncoder``'s default ``downsample_rate`` (MyOriginalWav2Vec2.0's 0.7).
 DEFAULT_DOWNSAMPLE_RATE = 0.7
 
 

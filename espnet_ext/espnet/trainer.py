@@ -5,8 +5,9 @@ writing its state so that a kill at any moment never costs the run (:mod:`espnet
 atomic saves, ``checkpoint.prev.pth``, a resume that survives an unreadable ``checkpoint.pth``).
 
 ESPnet deletes ``{epoch}epoch.pth`` files that are not among the n best epochs of any
-``best_model_criterion``. The seed study averaged "the model weights from the last 10
-epochs", which needs the most recent N epoch files whatever their validation scores.
+``best_model_criterion``. Mandarin-Wav2Vec2 (github.com/kehanlu/Mandarin-Wav2Vec2) averages
+"the model weights from the last 10 epochs", which needs the most recent N epoch files whatever
+their validation scores.
 
 The reporter stores, for each epoch, ``train.total_count``: the number of training
 iterations seen so far, which grows every epoch. Ranking epochs by it (``max``) ranks them by

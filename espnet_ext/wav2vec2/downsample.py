@@ -1,6 +1,7 @@
 """The downsampling context network: Transformer encoder -> downsampler -> Transformer decoder.
 
-A variant of wav2vec 2.0's context network (the study in ``shared/seeds``, "MyOriginalWav2Vec2.0"):
+A variant of wav2vec 2.0's context network from "MyOriginalWav2Vec2.0"
+(github.com/toshiouchi/MyOriginalWav2Vec2.0):
 
 1. a Transformer **encoder** (``N_enc`` layers) runs over the full-rate input (``T`` frames);
 2. a **downsampler** resamples the encoder output in time to ``T' = ceil(r * T)`` frames
@@ -232,7 +233,7 @@ class ConvFeedForward(nn.Module):
     """Convolutional FFN: Conv1d(C, F, kernel_size) -> activation -> dropout -> Conv1d(F, C, 1).
 
     'Same' padding; padding frames are zeroed before each convolution, so they never reach
-    valid frames (the seed's FFN: kernels 5 and 1, hidden 2048 for C = 512). Called as
+    valid frames (MyOriginalWav2Vec2.0's FFN: kernels 5 and 1, hidden 2048 for C = 512). Called as
     :class:`~espnet_ext.wav2vec2.transformer.FeedForward` is, ``feed_forward(x, padding_mask)``.
 
     Args:
@@ -443,9 +444,9 @@ def downsampling_context_network(
 
     Args:
         embed_dim: C (fairseq ``encoder_embed_dim``).  num_heads: attention heads.
-        ffn_dim: FFN hidden size (fairseq ``encoder_ffn_embed_dim``; the seed: 2048 for C = 512).
-        num_encoder_layers, num_decoder_layers: N_enc, N_dec (the seed: 6 and 6).
-        downsample_rate: r in (0, 1] (the seed: 0.7); T' = ceil(r * T).
+        ffn_dim: FFN hidden size (fairseq ``encoder_ffn_embed_dim``; MyOriginalWav2Vec2.0: 2048 for C = 512).
+        num_encoder_layers, num_decoder_layers: N_enc, N_dec (MyOriginalWav2Vec2.0: 6 and 6).
+        downsample_rate: r in (0, 1] (MyOriginalWav2Vec2.0: 0.7); T' = ceil(r * T).
         conv_ffn: two 1-D convolutions (kernels ``conv_ffn_kernel`` and 1) instead of the linear FFN.
         dropout, attention_dropout, activation_dropout: fairseq's three dropouts.
         layer_norm_first: pre-LN (True) or post-LN (False, fairseq BASE).

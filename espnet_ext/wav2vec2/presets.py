@@ -32,9 +32,11 @@ preset        shape                                                        param
 Of these, the backbone alone (what Hugging Face's ``Wav2Vec2Model`` holds) is 94.37 M (base),
 59.72 M (medium), 35.72 M (small), 315.44 M (large), 0.94 M (mini), 0.10 M (tiny).
 (The counts are checked by ``tests/wav2vec2/test_presets.py``.) ``medium`` and ``small``
-stand in for the ~61 M and ~36 M models of the study in ``shared/seeds``; their other
-options are BASE's. All presets keep fairseq's 7-layer extractor geometry (400-sample
-receptive field, 320-sample hop) except that ``mini`` and ``tiny`` keep the geometry with 64 and 32 channels.
+stand in for the ~61 M and ~36 M models of T. Johnson's "Training Efficient Wav2Vec2.0
+Automatic Speech Recognition Engine Transformer Model from Scratch with Different Heads"
+(github.com/tristinjohnson/PreTraining-ASR-From-Scratch); their other options are BASE's.
+All presets keep fairseq's 7-layer extractor geometry (400-sample receptive field, 320-sample
+hop) except that ``mini`` and ``tiny`` keep the geometry with 64 and 32 channels.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import torch
 from espnet_ext.wav2vec2.presets import PRESETS, parameter_count, preset_config
 
 #: preset -> (target total in millions, relative tolerance): base within 1% of 95.0 M (fairseq BASE),
-#: medium and small near the ~61 M / ~36 M models of the study the project started from.
+#: medium and small near the ~61 M / ~36 M models of T. Johnson's study (espnet_ext.wav2vec2.presets).
 TARGETS = {"base": (95.0, 0.01), "medium": (61.0, 0.02), "small": (36.0, 0.02), "large": (317.0, 0.01)}
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # wav2vec 2.0 pre-training on Japanese: JSUT 1.1 (~10 h, every subset but the dev/eval1
-# sentences) plus any directories of wav files (the study the project started from used 50 h:
-# JSUT + Common Voice Japanese, converted to wav). The downsampling context network by default,
-# as that study (conf/train_ssl.yaml -> tuning/train_ssl_w2v2_downsample.yaml); BASE, medium,
+# sentences) plus any directories of wav files ("MyOriginalWav2Vec2.0",
+# github.com/toshiouchi/MyOriginalWav2Vec2.0, pre-trains on 50 h: JSUT + Common Voice Japanese,
+# converted to wav). The downsampling context network by default, as in that work
+# (conf/train_ssl.yaml -> tuning/train_ssl_w2v2_downsample.yaml); BASE, medium,
 # small and large in conf/tuning. Corpus options only; the stages are in ssl.sh (./ssl.sh
 # --help). Stage 1 runs ../asr1/local/data.sh, so set JSUT in ../asr1/db.sh.
 set -euo pipefail

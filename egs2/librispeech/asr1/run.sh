@@ -5,7 +5,7 @@
 set -euo pipefail
 
 train_set=train_clean_100   # train_clean_100 | train_960 | train_clean_100_sub<N>: N utterances of
-                            # train-clean-100 drawn at random with a fixed seed (the seed study's 10000)
+                            # train-clean-100 drawn at random with a fixed seed (10000: MyOriginalWav2Vec2.0's set-up)
                             # | train_10h | train_1h | train_10min: Libri-light's splits (LIBRILIGHT in db.sh)
 local_data_opts=""          # more options for local/data.sh (--download, --data_url, ...)
 # These two are read here (--train_set decides what local/data.sh downloads); the rest go to asr.sh.
