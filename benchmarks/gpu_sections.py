@@ -361,7 +361,7 @@ def pretrain_row(s: Section, label: str, ours, reference, batch: int, bf16: bool
 
 
 def pretrain_targets(s: Section, bf16: bool, rate: float, speedup: float) -> dict[str, str]:
-    """The issue's two GPU targets: met / not met for BASE bf16 on CUDA, else n/a."""
+    """The two GPU targets (docs/benchmarks.md): met / not met for BASE bf16 on CUDA, else n/a."""
     applies = s.cuda and s.plan.size == "base" and bf16
     why = "" if applies else " (BASE, bf16, GPU only)"
     return {

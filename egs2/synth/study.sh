@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The open-vocabulary study (issue 17) in one command: what wav2vec 2.0 pre-training on the synthetic
+# The open-vocabulary study in one command: what wav2vec 2.0 pre-training on the synthetic
 # corpus's unlabeled hours buys when CTC fine-tuning has 10 minutes or 1 hour of labeled speech.
 #   1. data: ssl1 stages 1-10 (stage 1 generates the corpus, or reuses it), asr1 stages 1-10 per subset
 #   2. pre-training (ssl1/run.sh, a checkpoint every K updates) and, beside it, CTC fine-tuning from

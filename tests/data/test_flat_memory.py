@@ -1,4 +1,4 @@
-"""Data preparation's memory does not grow with the corpus (issue "Speed", benchmark 4).
+"""Data preparation's memory does not grow with the corpus (docs/benchmarks.md, "Data preparation").
 
 Python's own allocations (``tracemalloc``, steadier than the resident size) are compared
 between LibriSpeech-layout trees of N and of 11 N utterances, for stage 1

@@ -1,4 +1,4 @@
-"""egs2/synth (issue 17): stage 1 generates a tiny corpus and writes a Kaldi data dir per set; a
+"""egs2/synth: stage 1 generates a tiny corpus and writes a Kaldi data dir per set; a
 second run reuses the corpus. (The whole chain at a tiny size is a later test.)"""
 
 from __future__ import annotations

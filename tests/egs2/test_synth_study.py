@@ -1,4 +1,4 @@
-"""egs2/synth/study.sh (issue 17), the whole chain at a tiny size: the corpus generated, pre-training
+"""egs2/synth/study.sh, the whole chain at a tiny size: the corpus generated, pre-training
 with checkpoints, CTC fine-tuning from random initialisation and from each checkpoint on the two
 labeled subsets, decoding, scoring, and RESULTS_study.{md,png}. It checks that the chain works,
 not the study's figures (a model trained for 10 updates learns nothing): those are in

@@ -1,4 +1,4 @@
-"""tools/synth_corpus: the sentence source and the generator of the synthetic corpus (issue 17).
+"""tools/synth_corpus: the sentence source and the generator of the synthetic corpus (egs2/synth).
 
 The generator tests synthesize a tiny corpus (a few dozen utterances, ~15 s on 2 cores) with the
 real espeak-ng and flite; the sentence tests read a hand-made fortunes directory.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Synthetic open-vocabulary English (issue 17): CTC fine-tuning of a wav2vec 2.0 backbone on 10 min
+# Synthetic open-vocabulary English: CTC fine-tuning of a wav2vec 2.0 backbone on 10 min
 # or 1 h of labeled espeak-ng speech, tested on unseen sentences in seen voices (test_seen), in
 # unseen voices (test_unseen) and from another synthesizer (test_other, flite). Stage 1 generates
 # the corpus (tools/synth_corpus/generate.py; db.sh says where). Corpus options only; the stages

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Synthetic open-vocabulary English (issue 17): wav2vec 2.0 pre-training on the corpus's unlabeled
+# Synthetic open-vocabulary English: wav2vec 2.0 pre-training on the corpus's unlabeled
 # hours (data/unlabeled; stage 1 generates the corpus, see ../asr1/db.sh). Corpus options only; the
 # stages are in ssl.sh (./ssl.sh --help). Fine-tune its checkpoints with ../asr1.
 set -euo pipefail
