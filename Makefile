@@ -54,11 +54,9 @@ $(VENV_STAMP): pyproject.toml
 # runs beside the pre-training's first stages, and ssl1's backbone export and report (stages 12-13,
 # ~30 s; log egs2/mini/ssl1/exp/export_report.log) beside asr1's statistics and fine-tuning, which
 # start from the pre-training's last checkpoint (checkpoints/<N>updates.pth, written by stage 11).
-# (One run each: the demo took ~12 s less with it beside the statistics than beside the training.)
-# 8-9 min on 2 idle cores (README).
-# The CER (%) make demo printed so far, per test set: the lowest and highest over seeds 0-2 of
-# pretraining_gain.sh and the CPUs it ran on (README, "The demo's figures"); its last lines say
-# whether this run's figures are inside.
+# ~9-12 min on 2 CPU cores (egs2/mini/README.md).
+# The CER (%) range per test set that the demo's runs fall in over seeds and machines
+# (egs2/mini/README.md); make demo's last lines say whether this run is inside it.
 DEMO_CER_RANGES := --range dev=22:38 --range test=10:34
 DEMO_CER_SEEN := seeds 0-2, two 2-core AMD EPYC machines
 demo: install

@@ -4,9 +4,9 @@
 # with espeak-ng (local/data.sh --synth_utts), ~5 minutes on 2 CPU cores. Corpus options only; the
 # stages are in ssl.sh (see ./ssl.sh --help).
 set -euo pipefail
-# Two torch threads unless OMP_NUM_THREADS says otherwise: 1.26x faster than one on 2 cores
-# (2026-12-04). The thread count and the CPU's kernels change the trained weights a little (first
-# epoch's train loss 3.580 with two threads, 3.592 with one), hence the figures: see the README.
+# Two torch threads unless OMP_NUM_THREADS says otherwise: ~1.25x faster than one on 2 cores.
+# The thread count and the CPU's kernels change the trained weights a little (first epoch's train
+# loss 3.580 with two threads, 3.592 with one), hence the CER: ../README.md.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 ./ssl.sh \
