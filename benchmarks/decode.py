@@ -98,7 +98,7 @@ def data_dir_utterances(data_dir: str, num_utts: int) -> list[Utterance]:
     Raises:
         ValueError: a missing ``wav.scp``, unreadable audio or another sample rate (naming it).
     """
-    from espnet_ext.data.datadir import read_map, sorted_keys
+    from espnet_ext.data.kaldi_files import read_map, sorted_keys
     from espnet_ext.data.format import AudioError, load_audio
 
     wav_scp = Path(data_dir) / "wav.scp"

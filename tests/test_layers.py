@@ -30,7 +30,8 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
         ),
         # the stage-4 filter's frame counts, the scorer, the data tools: no torch or ESPnet at import
         (
-            "espnet_ext.espnet.lengths, espnet_ext.bin.filter_data, espnet_ext.scoring, espnet_ext.data.datadir",
+            "espnet_ext.espnet.lengths, espnet_ext.bin.filter_data, espnet_ext.scoring, espnet_ext.data.kaldi_files, "
+            "espnet_ext.data.datadir, espnet_ext.data.subsets",
             ("torch", "espnet2", "espnet"),
         ),
     ],

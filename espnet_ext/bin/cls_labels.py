@@ -27,7 +27,7 @@ from pathlib import Path
 
 from espnet_ext.core.atomic import write_text
 from espnet_ext.core.log import setup_logging
-from espnet_ext.data.datadir import read_map
+from espnet_ext.data.kaldi_files import read_map
 
 UNK = "<unk>"
 logger = logging.getLogger(__name__)

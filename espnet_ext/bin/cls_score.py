@@ -42,7 +42,7 @@ import numpy as np
 
 from espnet_ext.bin.cls_labels import read_label_list
 from espnet_ext.core.atomic import write_text
-from espnet_ext.data.datadir import read_map
+from espnet_ext.data.kaldi_files import read_map
 
 NONE_COLUMN = "(none)"
 SCORE_DIR = "scoring"

@@ -11,7 +11,8 @@ Commands::
     from_manifest MANIFEST DST --set NAME [--no-text]
 
 Bad input exits with status 1 and a message naming the file (and line) at fault.
-See :mod:`espnet_ext.data.datadir` for the semantics.
+See :mod:`espnet_ext.data.datadir` (validate, fix, from_manifest) and :mod:`espnet_ext.data.subsets`
+(subset, split, combine, filter) for the semantics.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 import sys
 
 from espnet_ext.core.log import setup_logging
-from espnet_ext.data import datadir
+from espnet_ext.data import datadir, kaldi_files, subsets
 
 
 def _positive_int(text: str) -> int:
@@ -93,20 +94,20 @@ def run(args: argparse.Namespace) -> None:
         datadir.fix_data_dir(args.dir)
     elif args.command == "subset":
         selector = dict(
-            utt_list=datadir.read_id_list(args.utt_list) if args.utt_list else None,
+            utt_list=kaldi_files.read_id_list(args.utt_list) if args.utt_list else None,
             first=args.first,
             last=args.last,
             random_n=args.random,
             seed=args.seed,
-            spk_list=datadir.read_id_list(args.spk_list) if args.spk_list else None,
+            spk_list=kaldi_files.read_id_list(args.spk_list) if args.spk_list else None,
         )
-        datadir.subset_data_dir(args.src, args.dst, **selector)
+        subsets.subset_data_dir(args.src, args.dst, **selector)
     elif args.command == "split":
-        datadir.split_data_dir(args.dir, args.num, by_speaker=args.by_speaker)
+        subsets.split_data_dir(args.dir, args.num, by_speaker=args.by_speaker)
     elif args.command == "combine":
-        datadir.combine_data_dirs(args.dst, args.srcs)
+        subsets.combine_data_dirs(args.dst, args.srcs)
     elif args.command == "filter":
-        datadir.exclude_utts(args.src, args.dst, args.exclude)
+        subsets.exclude_utts(args.src, args.dst, args.exclude)
     elif args.command == "from_manifest":
         datadir.data_dir_from_manifest(args.manifest, args.dst, args.set_name, with_text=not args.no_text)
 

@@ -1,7 +1,7 @@
-"""Kaldi-style data directories: read, write, validate, fix, subset, split, combine, filter.
+"""Kaldi-style data directories: what one holds, read and write it (or make it from a manifest), validate, fix.
 
 A data dir holds one entry per line, ``<key> <value>``, in files sorted by key in C-locale
-byte order with unique keys:
+byte order with unique keys (:mod:`espnet_ext.data.kaldi_files` reads and writes them):
 
 ``wav.scp``          ``uttid path`` or ``uttid command |`` (a shell pipe that writes audio)
 ``text``             ``uttid transcript`` (the transcript may be empty)
@@ -11,9 +11,9 @@ byte order with unique keys:
 ``feats_type``, ``audio_format``  one word each (written by stage 3)
 
 No tool drops an utterance without saying which and why: ``fix`` lists what it drops in
-``DIR/.backup/dropped.txt``; the tools that derive a directory (subset, split, combine,
-filter) refuse a source that :func:`validate_data_dir` rejects, so an utterance missing
-from one file cannot vanish unnoticed.
+``DIR/.backup/dropped.txt``; the tools that derive a directory (:mod:`espnet_ext.data.subsets`:
+subset, split, combine, exclude; :mod:`espnet_ext.data.filter`) refuse a source that
+:func:`validate_data_dir` rejects, so an utterance missing from one file cannot vanish unnoticed.
 ``segments`` files (utterances cut from longer recordings) are not supported.
 
 This module imports neither torch nor ESPnet: it backs command-line tools that shell
@@ -25,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import random
-import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +32,19 @@ from pathlib import Path
 from typing import NamedTuple
 
 from espnet_ext.core.atomic import remove_stale_temporaries, replacing, write_bytes, write_text
+from espnet_ext.data.kaldi_files import (
+    Entry,
+    decode_line,
+    iter_entries,
+    iter_sorted_entries,
+    parse_line,
+    read_map,
+    sort_key,
+    sorted_keys,
+    spk2utt_to_utt2spk,
+    write_map,
+    write_spk2utt,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,138 +72,6 @@ REPORT_FILES = ("excluded.txt", "removed.txt")
 EMPTY_VALUE_OK = ("text",)
 #: Every file name the data-dir tools know (others are reported, not carried over).
 KNOWN_FILES = frozenset(UTT_FILES + SPK_FILES + SCALAR_FILES + REPORT_FILES + ("spk2utt",))
-
-_LINE_RE = re.compile(r"([^ \t]+)(?:[ \t]+(.*))?")
-
-
-class Entry(NamedTuple):
-    """One parsed line: 1-based line number, key and value (the rest of the line)."""
-
-    lineno: int
-    key: str
-    value: str
-
-
-def sort_key(key: str) -> bytes:
-    """The C-locale (byte order) sort key of an id, as ``LC_ALL=C sort`` orders lines."""
-    return key.encode("utf-8", "surrogateescape")
-
-
-def sorted_keys(keys: Iterable[str]) -> list[str]:
-    """``keys`` in C-locale byte order."""
-    return sorted(keys, key=sort_key)
-
-
-def _decode_line(path: PathLike, lineno: int, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(
-            f"{path}:{lineno}: not UTF-8: byte 0x{raw[e.start]:02x} at column {e.start + 1}; expected UTF-8 text"
-        ) from None
-
-
-def parse_line(path: PathLike, lineno: int, line: str, allow_empty_value: bool = False) -> Entry:
-    """Parse ``<key> <value>`` (key and value separated by spaces or tabs).
-
-    Raises:
-        ValueError: naming ``path:lineno`` for an empty line, a line that starts with
-            whitespace, or (unless ``allow_empty_value``) a key without a value.
-    """
-    line = line.rstrip("\r\n").rstrip(" \t\r")
-    if not line:
-        raise ValueError(f"{path}:{lineno}: empty line; expected '<key> <value>'")
-    match = _LINE_RE.fullmatch(line)
-    if line[0] in " \t" or match is None:
-        raise ValueError(f"{path}:{lineno}: line starts with whitespace; expected '<key> <value>'")
-    key, value = match.group(1), match.group(2) or ""
-    if not value and not allow_empty_value:
-        raise ValueError(f"{path}:{lineno}: key {key!r} has no value; expected '<key> <value>'")
-    return Entry(lineno, key, value)
-
-
-def iter_entries(path: PathLike, allow_empty_value: bool = False) -> Iterator[Entry]:
-    """Yield the parsed lines of ``path``; raise ``ValueError`` (file:line) on a bad line."""
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            yield parse_line(path, lineno, _decode_line(path, lineno, raw), allow_empty_value)
-
-
-def read_map(path: PathLike, allow_empty_value: bool = False) -> dict[str, str]:
-    """Read a ``<key> <value>`` file into a dict (file order).
-
-    Raises:
-        ValueError: ``path:line`` of a malformed, non-UTF-8 or duplicate-key line.
-    """
-    result: dict[str, str] = {}
-    first_line: dict[str, int] = {}
-    for entry in iter_entries(path, allow_empty_value):
-        if entry.key in result:
-            raise ValueError(
-                f"{path}:{entry.lineno}: duplicate key {entry.key!r} (first on line "
-                f"{first_line[entry.key]}); expected unique keys"
-            )
-        result[entry.key] = entry.value
-        first_line[entry.key] = entry.lineno
-    return result
-
-
-def _atomic_write_text(path: PathLike, text: str) -> None:
-    write_text(path, text, errors="surrogateescape")
-
-
-def write_map(path: PathLike, mapping: Mapping[str, str]) -> None:
-    """Write ``mapping`` as ``<key> <value>`` lines sorted by key (C locale), atomically.
-
-    An empty value is written as the key alone (an empty transcript).
-    """
-    lines = []
-    for key in sorted_keys(mapping):
-        value = mapping[key]
-        lines.append(f"{key} {value}\n" if value != "" else f"{key}\n")
-    _atomic_write_text(path, "".join(lines))
-
-
-def read_id_list(path: PathLike) -> list[str]:
-    """First whitespace-separated column of each non-blank line (an utt or speaker list)."""
-    ids = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            fields = _decode_line(path, lineno, raw).split()
-            if fields:
-                ids.append(fields[0])
-    return ids
-
-
-def utt2spk_to_spk2utt(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:
-    """Invert ``utt2spk``: speaker -> its utterances in C-locale order."""
-    spk2utt: dict[str, list[str]] = {}
-    for utt in sorted_keys(utt2spk):
-        spk2utt.setdefault(utt2spk[utt], []).append(utt)
-    return spk2utt
-
-
-def spk2utt_to_utt2spk(spk2utt: Mapping[str, str | Sequence[str]], source: str = "spk2utt") -> dict[str, str]:
-    """Invert ``spk2utt`` (values are lists or space-separated strings).
-
-    Raises:
-        ValueError: an utterance listed under two speakers (or twice), naming ``source``.
-    """
-    utt2spk: dict[str, str] = {}
-    for spk, utts in spk2utt.items():
-        for utt in utts.split() if isinstance(utts, str) else utts:
-            if utt in utt2spk:
-                raise ValueError(
-                    f"{source}: utterance {utt!r} is listed under speaker {utt2spk[utt]!r} and again "
-                    f"under {spk!r}; expected each utterance once"
-                )
-            utt2spk[utt] = spk
-    return utt2spk
-
-
-def write_spk2utt(path: PathLike, utt2spk: Mapping[str, str]) -> None:
-    """Write ``spk2utt`` derived from ``utt2spk``."""
-    write_map(path, {spk: " ".join(utts) for spk, utts in utt2spk_to_spk2utt(utt2spk).items()})
 
 
 @dataclass
@@ -303,39 +182,18 @@ def write_data_dir(data: DataDir, path: PathLike) -> None:
         logger.warning("%s: not carried over (unknown to the data-dir tools): %s", path, ", ".join(data.others))
 
 
+def load_valid_data_dir(path: PathLike) -> DataDir:
+    """:func:`validate_data_dir` (``text`` optional), then :func:`load_data_dir`: derived
+    directories are only made from consistent ones, so nothing is lost unnoticed."""
+    validate_data_dir(path, require_text=False)
+    return load_data_dir(path)
+
+
 # ----------------------------------------------------------------------------- validate
 #
 # Validation streams: every file is read line by line (per-utterance files in lockstep with
 # utt2spk, as all are sorted by the same key), so that checking a corpus-sized data dir takes
 # memory independent of its size. Errors name the file and line of the first problem.
-
-
-def iter_sorted_entries(path: PathLike, allow_empty_value: bool = False) -> Iterator[Entry]:
-    """Yield the entries of ``path``, checking that keys rise strictly in C-locale order (so are
-    unique) and that there is at least one.
-
-    Raises:
-        ValueError: ``path:line`` of a malformed line, a duplicate key or one out of order; an
-            empty file.
-    """
-    prev: Entry | None = None
-    prev_key = b""
-    for entry in iter_entries(path, allow_empty_value):
-        key = sort_key(entry.key)
-        if prev is not None and key <= prev_key:
-            if key == prev_key:
-                raise ValueError(
-                    f"{path}:{entry.lineno}: duplicate key {entry.key!r} (first on line "
-                    f"{prev.lineno}); expected unique keys"
-                )
-            raise ValueError(
-                f"{path}:{entry.lineno}: key {entry.key!r} sorts before {prev.key!r} of line "
-                f"{prev.lineno}; expected keys sorted in C-locale byte order (run 'fix')"
-            )
-        yield entry
-        prev, prev_key = entry, key
-    if prev is None:
-        raise ValueError(f"{path}: empty file; expected at least one entry")
 
 
 def _check_value(path: Path, name: str, entry: Entry) -> None:
@@ -607,7 +465,7 @@ def _read_lenient(path: Path, allow_empty_value: bool) -> _LenientRead:
                 continue
             key = line.split()[0]
             try:
-                entry = parse_line(path, lineno, _decode_line(path, lineno, raw), allow_empty_value)
+                entry = parse_line(path, lineno, decode_line(path, lineno, raw), allow_empty_value)
             except ValueError as e:
                 problems.setdefault(key, str(e).split("; expected")[0])
                 continue
@@ -684,7 +542,7 @@ def fix_data_dir(path: PathLike) -> dict[str, str]:
         f"{u.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')} {dropped[u]}\n"
         for u in sorted_keys(dropped)
     )
-    _atomic_write_text(backup / "dropped.txt", lines)
+    write_text(backup / "dropped.txt", lines, errors="surrogateescape")
     _log_reasons(f"{path}: fixed, kept {len(data.utt2spk)} utterance(s), dropped", dropped, backup / "dropped.txt")
     return dropped
 
@@ -697,224 +555,6 @@ def _log_reasons(prefix: str, reasons: Mapping[str, str], listing: PathLike) -> 
         counts[reason] = counts.get(reason, 0) + 1
     for reason, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         logger.info("  %6d  %s", count, reason)
-
-
-# ----------------------------------------------------------------------------- subset
-
-
-def load_valid_data_dir(path: PathLike) -> DataDir:
-    """:func:`validate_data_dir` (``text`` optional), then :func:`load_data_dir`: derived
-    directories are only made from consistent ones, so nothing is lost unnoticed."""
-    validate_data_dir(path, require_text=False)
-    return load_data_dir(path)
-
-
-def select_utts(
-    data: DataDir,
-    utt_list: Sequence[str] | None = None,
-    first: int | None = None,
-    last: int | None = None,
-    random_n: int | None = None,
-    seed: int = 0,
-    spk_list: Sequence[str] | None = None,
-) -> list[str]:
-    """The utterances one of the selectors picks (exactly one must be given), C-locale order.
-
-    Ids in ``utt_list``/``spk_list`` that the data dir lacks are logged as a warning.
-
-    Raises:
-        ValueError: not exactly one selector, or ``N`` larger than the number of utterances.
-    """
-    given = [x is not None for x in (utt_list, first, last, random_n, spk_list)]
-    if sum(given) != 1:
-        raise ValueError("expected exactly one of utt_list, first, last, random_n, spk_list")
-    utts = data.utts
-    count = first if first is not None else last if last is not None else random_n
-    if count is not None and not 0 < count <= len(utts):
-        raise ValueError(f"asked for {count} utterances; expected 1 to {len(utts)} (the data dir's size)")
-    if first is not None:
-        return utts[:first]
-    if last is not None:
-        return utts[len(utts) - last :]
-    if random_n is not None:
-        return sorted_keys(random.Random(seed).sample(utts, random_n))
-    if utt_list is not None:
-        _warn_unknown("utterance", utt_list, data.utt2spk)
-        return sorted_keys(set(utt_list) & set(utts))
-    spk2utt = utt2spk_to_spk2utt(data.utt2spk)
-    _warn_unknown("speaker", spk_list, spk2utt)
-    return sorted_keys(u for spk in set(spk_list) if spk in spk2utt for u in spk2utt[spk])
-
-
-def _warn_unknown(kind: str, ids: Sequence[str], known: Mapping[str, object]) -> None:
-    unknown = sorted_keys({i for i in ids if i not in known})
-    if unknown:
-        logger.warning(
-            "%d %s id(s) of the list are not in the data dir (ignored), e.g. %s",
-            len(unknown),
-            kind,
-            ", ".join(unknown[:5]),
-        )
-
-
-def subset_data_dir(src: PathLike, dst: PathLike, **selector) -> int:
-    """Write the subset of ``src`` picked by ``selector`` (see :func:`select_utts`) to ``dst``."""
-    if Path(src).resolve() == Path(dst).resolve():
-        raise ValueError(f"{dst}: same as the source; expected a different output directory")
-    data = load_valid_data_dir(src)
-    utts = select_utts(data, **selector)
-    if not utts:
-        raise ValueError(f"{src}: the selection is empty; expected at least one utterance")
-    write_data_dir(data.subset(utts), dst)
-    logger.info("%s: wrote %d of %d utterance(s) of %s", dst, len(utts), len(data.utt2spk), src)
-    return len(utts)
-
-
-# ----------------------------------------------------------------------------- split
-
-
-def partition_utts(data: DataDir, num: int, by_speaker: bool = False) -> list[list[str]]:
-    """Split the utterances into ``num`` non-empty parts.
-
-    By utterance: contiguous runs in C-locale order whose sizes differ by at most one.
-    By speaker: every speaker's utterances stay in one part; speakers are assigned largest
-    first to the part with the fewest utterances so far (ties: the lower part number).
-
-    Raises:
-        ValueError: ``num`` < 1 or more parts than utterances (or speakers).
-    """
-    utts = data.utts
-    if not by_speaker:
-        if not 1 <= num <= len(utts):
-            raise ValueError(f"cannot split {len(utts)} utterances into {num} parts; expected 1 to {len(utts)}")
-        base, extra = divmod(len(utts), num)
-        bounds = [i * base + min(i, extra) for i in range(num + 1)]
-        return [utts[bounds[i] : bounds[i + 1]] for i in range(num)]
-    spk2utt = utt2spk_to_spk2utt(data.utt2spk)
-    if not 1 <= num <= len(spk2utt):
-        raise ValueError(f"cannot split {len(spk2utt)} speakers into {num} parts; expected 1 to {len(spk2utt)}")
-    parts: list[list[str]] = [[] for _ in range(num)]
-    for spk in sorted(spk2utt, key=lambda s: (-len(spk2utt[s]), sort_key(s))):
-        smallest = min(range(num), key=lambda i: (len(parts[i]), i))
-        parts[smallest].extend(spk2utt[spk])
-    return [sorted_keys(part) for part in parts]
-
-
-def _split_up_to_date(path: Path, split_dir: Path, num: int, mode: str) -> bool:
-    marker = split_dir / ".done"
-    if not marker.is_file() or marker.read_text().strip() != mode:
-        return False
-    if not all((split_dir / str(i) / "utt2spk").is_file() for i in range(1, num + 1)):
-        return False
-    done = marker.stat().st_mtime
-    return all(p.stat().st_mtime <= done for p in path.iterdir() if p.is_file())
-
-
-def split_data_dir(path: PathLike, num: int, by_speaker: bool = False) -> list[Path]:
-    """Write ``DIR/split{num}/{1..num}/``, each a full data dir; return their paths.
-
-    Reuses an existing split made the same way when it is newer than every file of
-    ``DIR`` (a ``.done`` marker holding the mode is written last); otherwise rebuilds it.
-
-    Raises:
-        ValueError: an invalid ``DIR`` (see :func:`validate_data_dir`), or too many parts.
-    """
-    path = Path(path)
-    split_dir = path / f"split{num}"
-    mode = "speaker" if by_speaker else "utterance"
-    parts_dirs = [split_dir / str(i) for i in range(1, num + 1)]
-    if _split_up_to_date(path, split_dir, num, mode):
-        logger.info("%s: up to date (split by %s), reused", split_dir, mode)
-        return parts_dirs
-    data = load_valid_data_dir(path)
-    parts = partition_utts(data, num, by_speaker)
-    if data.others:
-        logger.warning("%s: not carried into the splits: %s", path, ", ".join(data.others))
-        data.others = []
-    if split_dir.exists():
-        shutil.rmtree(split_dir)
-    for part, part_dir in zip(parts, parts_dirs):
-        write_data_dir(data.subset(part), part_dir)
-    write_text(split_dir / ".done", mode + "\n")
-    sizes = [len(p) for p in parts]
-    logger.info("%s: %d parts by %s, %d to %d utterances each", split_dir, num, mode, min(sizes), max(sizes))
-    return parts_dirs
-
-
-# ----------------------------------------------------------------------------- combine, filter
-
-
-def _combined_scalars(srcs: Sequence[Path], datas: Sequence[DataDir]) -> dict[str, bytes]:
-    scalars: dict[str, bytes] = {}
-    for name in SCALAR_FILES:
-        values = {d.scalars.get(name) for d in datas}
-        if len(values) == 1 and None not in values:
-            scalars[name] = values.pop()
-        elif name == "feats_type" and values != {None}:
-            raise ValueError(f"{name} differs between {', '.join(map(str, srcs))}; expected the same feature type")
-        elif values != {None}:
-            logger.warning("%s differs between (or is missing from some of) the sources: not written", name)
-    return scalars
-
-
-def combine_data_dirs(dst: PathLike, srcs: Sequence[PathLike]) -> int:
-    """Write the union of the data dirs ``srcs`` to ``dst``; return its number of utterances.
-
-    A per-utterance file is combined only if every source has it (otherwise it is left out,
-    with a warning); ``wav.scp`` and ``utt2spk`` must be in all.
-
-    Raises:
-        ValueError: an utterance id in two sources (naming both), or a missing required file.
-    """
-    srcs = [Path(s) for s in srcs]
-    if not srcs:
-        raise ValueError("no source data dirs given; expected at least one")
-    if any(s.resolve() == Path(dst).resolve() for s in srcs):
-        raise ValueError(f"{dst}: also a source; expected a different output directory")
-    datas = [load_valid_data_dir(s) for s in srcs]
-    owner: dict[str, Path] = {}
-    for src, data in zip(srcs, datas):
-        for utt in data.utt2spk:
-            if utt in owner:
-                raise ValueError(f"utterance {utt!r} is in both {owner[utt]} and {src}; expected unique utterance ids")
-            owner[utt] = src
-    combined = DataDir(scalars=_combined_scalars(srcs, datas))
-    for name in UTT_FILES:
-        lacking = [str(s) for s, d in zip(srcs, datas) if name not in d.utt_maps]
-        if lacking and name in ("wav.scp", "utt2spk"):
-            raise ValueError(f"{lacking[0]}/{name}: missing; expected it in every source")
-        if lacking and len(lacking) < len(srcs):
-            logger.warning("%s is missing from %s: left out of %s", name, ", ".join(lacking), dst)
-        if not lacking:
-            combined.utt_maps[name] = {u: v for d in datas for u, v in d.utt_maps[name].items()}
-    for name in SPK_FILES:
-        if all(name in d.spk_maps for d in datas):
-            combined.spk_maps[name] = {s: v for d in datas for s, v in d.spk_maps[name].items()}
-    write_data_dir(combined, dst)
-    logger.info("%s: combined %d utterance(s) from %d data dir(s)", dst, len(owner), len(srcs))
-    return len(owner)
-
-
-def exclude_utts(src: PathLike, dst: PathLike, exclude_file: PathLike) -> int:
-    """Write ``src`` without the utterances whose ids are the first column of ``exclude_file``.
-
-    Return the number of utterances removed; ids that ``src`` lacks are logged as a warning.
-
-    Raises:
-        ValueError: nothing would be left.
-    """
-    if Path(src).resolve() == Path(dst).resolve():
-        raise ValueError(f"{dst}: same as the source; expected a different output directory")
-    data = load_valid_data_dir(src)
-    exclude = set(read_id_list(exclude_file))
-    _warn_unknown("utterance", sorted_keys(exclude), data.utt2spk)
-    keep = [u for u in data.utts if u not in exclude]
-    if not keep:
-        raise ValueError(f"{exclude_file}: excludes every utterance of {src}; expected some to be left")
-    write_data_dir(data.subset(keep), dst)
-    removed = len(data.utt2spk) - len(keep)
-    logger.info("%s: removed %d utterance(s) listed in %s, kept %d", dst, removed, exclude_file, len(keep))
-    return removed
 
 
 # ----------------------------------------------------------------------------- from a manifest

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from espnet_ext.core.atomic import write_text
-from espnet_ext.data import datadir
+from espnet_ext.data import datadir, kaldi_files
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def removal_reason(
 
 def read_nlsyms(path: os.PathLike | None) -> list[str]:
     """Non-linguistic symbols, one per line (blank lines ignored)."""
-    return datadir.read_id_list(path) if path else []
+    return kaldi_files.read_id_list(path) if path else []
 
 
 def _reason_summary(removed: dict[str, str]) -> dict[str, int]:
@@ -174,7 +174,7 @@ def filter_data(
             removed[utt] = reason
     dst.mkdir(parents=True, exist_ok=True)
     removed_path = dst / "removed.txt"
-    write_text(removed_path, "".join(f"{u}\t{removed[u]}\n" for u in datadir.sorted_keys(removed)))
+    write_text(removed_path, "".join(f"{u}\t{removed[u]}\n" for u in kaldi_files.sorted_keys(removed)))
     for kind, count in sorted(_reason_summary(removed).items()):
         logger.info("removed %d utterance(s): %s", count, kind)
     keep = [u for u in data.utts if u not in removed]

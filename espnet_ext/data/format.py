@@ -42,7 +42,7 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 
 from espnet_ext.core.atomic import replacing, write_bytes, write_text
-from espnet_ext.data import datadir
+from espnet_ext.data import datadir, kaldi_files
 
 logger = logging.getLogger(__name__)
 
@@ -360,7 +360,7 @@ def format_wav_scp(
         writer.abort()
         raise
     excluded_path = dst / "excluded.txt"
-    write_text(excluded_path, "".join(f"{u}\t{excluded[u]}\n" for u in datadir.sorted_keys(excluded)))
+    write_text(excluded_path, "".join(f"{u}\t{excluded[u]}\n" for u in kaldi_files.sorted_keys(excluded)))
     progress.summary(fs, excluded_path)
     if not writer.count:
         writer.abort()
@@ -380,8 +380,8 @@ def _write_speaker_files(src: Path, dst: Path, speakers: set, audio_format: str)
     """The per-speaker files (restricted to ``speakers``) and the scalar files of ``dst``."""
     for name in datadir.SPK_FILES:
         if (src / name).is_file():
-            mapping = datadir.read_map(src / name)
-            datadir.write_map(dst / name, {s: v for s, v in mapping.items() if s in speakers})
+            mapping = kaldi_files.read_map(src / name)
+            kaldi_files.write_map(dst / name, {s: v for s, v in mapping.items() if s in speakers})
         elif (dst / name).exists():
             (dst / name).unlink()
     scalars = {n: (src / n).read_bytes() for n in datadir.SCALAR_FILES if (src / n).is_file()}

@@ -13,7 +13,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from espnet_ext.data.datadir import read_map, write_map, write_spk2utt
+from espnet_ext.data.kaldi_files import read_map, write_map, write_spk2utt
 
 SPLITS = ("train", "dev", "test")
 

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from espnet_ext.data.datadir import read_map, write_map, write_spk2utt
+from espnet_ext.data.kaldi_files import read_map, write_map, write_spk2utt
 
 
 def speed_pipe(entry: str, factor: float) -> str:

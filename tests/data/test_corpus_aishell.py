@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from espnet_ext.data.corpora import aishell
-from espnet_ext.data.datadir import read_map, validate_data_dir
+from espnet_ext.data.datadir import validate_data_dir
+from espnet_ext.data.kaldi_files import read_map
 from tools import mini_layouts
 
 

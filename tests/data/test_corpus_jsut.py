@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from espnet_ext.data.corpora import jsut
-from espnet_ext.data.datadir import read_map, validate_data_dir
+from espnet_ext.data.datadir import validate_data_dir
+from espnet_ext.data.kaldi_files import read_map
 from tools import mini_layouts
 
 

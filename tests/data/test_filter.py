@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from espnet_ext.data import datadir as dd
+from espnet_ext.data import kaldi_files as kf
 from espnet_ext.data.filter import char_tokens, ctc_requirement, filter_data, make_tokenizer
 from espnet_ext.data.frames import frames_from_config, frames_from_dict
 
@@ -22,11 +23,11 @@ def frames_to_samples(frames):
 def make_dump(path: Path, entries):
     """A stage-3 dump dir; ``entries`` is {uttid: (num_samples, transcript)}."""
     path.mkdir(parents=True)
-    dd.write_map(path / "wav.scp", {u: f"dump/data/{u}.flac" for u in entries})
-    dd.write_map(path / "utt2num_samples", {u: str(n) for u, (n, _) in entries.items()})
-    dd.write_map(path / "text", {u: t for u, (_, t) in entries.items()})
-    dd.write_map(path / "utt2spk", {u: u.split("-")[0] for u in entries})
-    dd.write_spk2utt(path / "spk2utt", dd.read_map(path / "utt2spk"))
+    kf.write_map(path / "wav.scp", {u: f"dump/data/{u}.flac" for u in entries})
+    kf.write_map(path / "utt2num_samples", {u: str(n) for u, (n, _) in entries.items()})
+    kf.write_map(path / "text", {u: t for u, (_, t) in entries.items()})
+    kf.write_map(path / "utt2spk", {u: u.split("-")[0] for u in entries})
+    kf.write_spk2utt(path / "spk2utt", kf.read_map(path / "utt2spk"))
     (path / "feats_type").write_text("raw\n")
     (path / "audio_format").write_text("flac\n")
     return path
@@ -83,7 +84,7 @@ def test_filter_reasons(tmp_path):
         "s2-tight": "CTC-infeasible: 15 frames < 14 labels + 2 repeats",
     }
     assert (tmp_path / "dst" / "removed.txt").read_text().splitlines() == [
-        f"{u}\t{removed[u]}" for u in dd.sorted_keys(removed)
+        f"{u}\t{removed[u]}" for u in kf.sorted_keys(removed)
     ]
     kept = dd.load_data_dir(tmp_path / "dst")
     assert kept.utts == ["s1-edge", "s1-maxedge", "s2-fits"]

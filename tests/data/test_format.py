@@ -11,6 +11,8 @@ import pytest
 import soundfile as sf
 
 from espnet_ext.data import datadir as dd
+from espnet_ext.data import kaldi_files as kf
+from espnet_ext.data import subsets
 from espnet_ext.data.format import file_name, format_wav_scp
 
 pytestmark = pytest.mark.skipif(
@@ -69,10 +71,10 @@ def make_corpus(root: Path):
     )
     data = root / "data"
     data.mkdir()
-    dd.write_map(data / "wav.scp", wav_scp)
-    dd.write_map(data / "text", {u: f"text of {u}" for u in wav_scp})
-    dd.write_map(data / "utt2spk", {u: "spk" + u[:2] for u in wav_scp})
-    dd.write_spk2utt(data / "spk2utt", dd.read_map(data / "utt2spk"))
+    kf.write_map(data / "wav.scp", wav_scp)
+    kf.write_map(data / "text", {u: f"text of {u}" for u in wav_scp})
+    kf.write_map(data / "utt2spk", {u: "spk" + u[:2] for u in wav_scp})
+    kf.write_spk2utt(data / "spk2utt", kf.read_map(data / "utt2spk"))
     return data, made
 
 
@@ -82,7 +84,7 @@ def corpus(tmp_path_factory):
 
 
 def read_dump(dump: Path, uttid: str):
-    wav_scp = dd.read_map(dump / "wav.scp")
+    wav_scp = kf.read_map(dump / "wav.scp")
     samples, fs = sf.read(wav_scp[uttid], dtype="int16")
     return samples, fs, sf.info(wav_scp[uttid])
 
@@ -111,14 +113,14 @@ def test_dump_dir_contents(corpus, tmp_path):
     data, made = corpus
     dump = tmp_path / "dump"
     format_wav_scp(data, dump, fs=16000, nj=1, audio_format="flac")
-    kept = sorted(set(dd.read_map(data / "wav.scp")) - BAD)
+    kept = sorted(set(kf.read_map(data / "wav.scp")) - BAD)
     assert dd.validate_data_dir(dump) == len(kept)
     assert (dump / "feats_type").read_text() == "raw\n"
     assert (dump / "audio_format").read_text() == "flac\n"
-    assert sorted(dd.read_map(dump / "text")) == kept
-    assert dd.read_map(dump / "wav.scp")["good16"] == f"{dump}/data/good16.flac"
+    assert sorted(kf.read_map(dump / "text")) == kept
+    assert kf.read_map(dump / "wav.scp")["good16"] == f"{dump}/data/good16.flac"
     assert sorted(p.name for p in (dump / "data").iterdir()) == [f"{u}.flac" for u in kept]
-    num_samples = {u: int(n) for u, n in dd.read_map(dump / "utt2num_samples").items()}
+    num_samples = {u: int(n) for u, n in kf.read_map(dump / "utt2num_samples").items()}
     for uttid in kept:
         samples, fs, info = read_dump(dump, uttid)
         assert (fs, info.channels, info.subtype, info.format) == (16000, 1, "PCM_16", "FLAC")
@@ -175,7 +177,7 @@ def test_rerun_overwrites_cleanly(corpus, tmp_path):
     format_wav_scp(data, dump, fs=16000, audio_format="wav")
     first = {p.name: p.read_bytes() for p in dump.iterdir() if p.is_file()}
     small = tmp_path / "small"
-    dd.subset_data_dir(data, small, utt_list=["good16", "rate08", "missing"])
+    subsets.subset_data_dir(data, small, utt_list=["good16", "rate08", "missing"])
     (dump / "data" / "leftover.tmp").write_bytes(b"x")
     format_wav_scp(small, dump, fs=16000, audio_format="flac")
     assert sorted(p.name for p in (dump / "data").iterdir()) == ["good16.flac", "rate08.flac"]
@@ -189,12 +191,12 @@ def test_logging(corpus, tmp_path, caplog):
     data, _ = corpus
     stereo2 = tmp_path / "data"
     shutil.copytree(data, stereo2)
-    wav_scp = dd.read_map(data / "wav.scp")
+    wav_scp = kf.read_map(data / "wav.scp")
     wav_scp["stereo2"] = wav_scp["stereo"]
-    dd.write_map(stereo2 / "wav.scp", wav_scp)
-    dd.write_map(stereo2 / "text", {u: "x" for u in wav_scp})
-    dd.write_map(stereo2 / "utt2spk", {u: "s" for u in wav_scp})
-    dd.write_spk2utt(stereo2 / "spk2utt", {u: "s" for u in wav_scp})
+    kf.write_map(stereo2 / "wav.scp", wav_scp)
+    kf.write_map(stereo2 / "text", {u: "x" for u in wav_scp})
+    kf.write_map(stereo2 / "utt2spk", {u: "s" for u in wav_scp})
+    kf.write_spk2utt(stereo2 / "spk2utt", {u: "s" for u in wav_scp})
     with caplog.at_level(logging.INFO, logger="espnet_ext.data.format"):
         format_wav_scp(stereo2, tmp_path / "dump", fs=16000)
     messages = [r.getMessage() for r in caplog.records]
@@ -263,7 +265,7 @@ def test_cli_parallel_matches_serial(corpus, tmp_path):
     assert " WARNING: excluded missing: no such file" in proc.stderr
     for name in ("utt2num_samples", "text", "utt2spk", "spk2utt", "excluded.txt"):
         assert (tmp_path / "par" / name).read_text() == (tmp_path / "serial" / name).read_text()
-    for uttid in dd.read_map(tmp_path / "par" / "wav.scp"):
+    for uttid in kf.read_map(tmp_path / "par" / "wav.scp"):
         assert np.array_equal(read_dump(tmp_path / "par", uttid)[0], read_dump(tmp_path / "serial", uttid)[0])
     bad = subprocess.run(
         [sys.executable, "-m", "espnet_ext.bin.format_wav_scp", str(data), str(tmp_path / "x"), "--expected_fs", "16k"],

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from espnet_ext.data.datadir import read_map
+from espnet_ext.data.kaldi_files import read_map
 from espnet_ext.data.perturb import speed_perturb, speed_pipe
 
 

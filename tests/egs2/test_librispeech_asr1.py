@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from espnet_ext.data.datadir import read_map
+from espnet_ext.data.kaldi_files import read_map
 from tools import mini_layouts
 
 EVAL_SETS = ("dev_clean", "dev_other", "test_clean", "test_other")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from espnet_ext import scoring
-from espnet_ext.data.datadir import read_map
+from espnet_ext.data.kaldi_files import read_map
 from tools import mini_layouts
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs2" / "timit" / "asr1"

@@ -35,7 +35,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from espnet_ext.data import datadir
+from espnet_ext.data import datadir, kaldi_files
 from espnet_ext.data.corpora.librispeech import PartResult, _chapter_dirs, _chapter_utterances
 from espnet_ext.data.corpora.splits import Utterance, log_written, run_cli
 
@@ -100,7 +100,7 @@ def prepare_librilight(corpus_dir, out_dir, split: str = "10h") -> PartResult:
         raise ValueError(f"{root}: no utterances in the {split} split's directories")
     writer = datadir.SortedDataDirWriter(data_dir, ["wav.scp", "text", "utt2spk"])
     try:
-        for key in datadir.sorted_keys(found):
+        for key in kaldi_files.sorted_keys(found):
             utt = found[key]
             writer.add(utt.utt_id, {"wav.scp": utt.path, "text": utt.text, "utt2spk": utt.speaker})
     except BaseException:

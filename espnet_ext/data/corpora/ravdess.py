@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from espnet_ext.core.atomic import write_text
-from espnet_ext.data.datadir import write_map, write_spk2utt
+from espnet_ext.data.kaldi_files import write_map, write_spk2utt
 
 logger = logging.getLogger(__name__)
 

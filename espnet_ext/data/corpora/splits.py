@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from espnet_ext.core.atomic import write_text
-from espnet_ext.data import datadir
+from espnet_ext.data import datadir, kaldi_files
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def log_written(split_dir: Path, count: int, excluded: Mapping[str, str]) -> Non
 
 def write_excluded(path: Path, excluded: Mapping[str, str]) -> None:
     """``uttid<TAB>reason`` lines sorted by id (an empty file when nothing was left out)."""
-    lines = [f"{utt}\t{excluded[utt]}\n" for utt in datadir.sorted_keys(excluded)]
+    lines = [f"{utt}\t{excluded[utt]}\n" for utt in kaldi_files.sorted_keys(excluded)]
     write_text(path, "".join(lines))
 
 
