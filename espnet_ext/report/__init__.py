@@ -3,6 +3,8 @@
 * :mod:`espnet_ext.report.checkpoints`: error rates after fine-tuning from each of several
   pre-training checkpoints (``compare_checkpoints.sh``): a Markdown table and a plot.
 * :mod:`espnet_ext.report.ssl`: the curves and a Markdown summary of a pre-training run.
+* :mod:`espnet_ext.report.classification`: a scored classification set's files, the confusion
+  matrix plot included.
 
 Plots use matplotlib's Agg backend (no display needed). Outputs are written only when their
 content changed (:func:`write_if_changed`), so a re-run that finds nothing new leaves the

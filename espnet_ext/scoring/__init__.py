@@ -18,6 +18,8 @@ one way (``textio`` ← ``tokens``/``folding``/``leftout``; ``alignment``, ``cou
 - :mod:`.results_md`: ``RESULTS.md``
 - :mod:`.significance`: paired tests of two systems on the same utterances (MAPSSWE as SCTK's
   ``sc_stats``, the paired bootstrap), read from score dirs
+- :mod:`.classification`: classification output (accuracy, macro-F1, confusion matrix), its
+  ``metrics.json`` and ``RESULTS.md`` (``python -m espnet_ext.bin.cls_score``)
 
 References: SCTK's sclite 2.10 (``sclite -h``, its ``-o all`` report); ESPnet's asr.sh
 stage 13 scoring. The command-line entry point is ``python -m espnet_ext.bin.score``.
