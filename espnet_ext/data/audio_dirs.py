@@ -4,7 +4,7 @@ The ssl1 recipes pre-train on a corpus's audio plus "any extra directories of wa
 (AISHELL-2, Common Voice clips converted to wav, a user's own recordings). This module walks
 such trees and writes a Kaldi data dir without ``text``::
 
-    python -m espnet_ext.data.audio_dirs /data/my_audio /data/more --out data/extra \\
+    python -m espnet_ext.bin.audio_dirs /data/my_audio /data/more --out data/extra \\
         --prefix extra [--valid_out data/extra_dev --valid_fraction 0.01 --seed 0]
 
 Utterance ids are ``<prefix>-<path relative to its root, '/' -> '-', no extension>`` (spaces
@@ -18,10 +18,8 @@ random share of *speakers* (so no speaker is in both), at least one, as the vali
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,48 +99,29 @@ def hold_out_speakers(data: DataDir, fraction: float, seed: int = 0) -> tuple[li
     return train, valid
 
 
-def get_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("roots", nargs="+", type=Path, help="directory trees of audio files")
-    p.add_argument("--out", type=Path, required=True, help="data dir to write (wav.scp, utt2spk, spk2utt)")
-    p.add_argument("--prefix", default="", help="utterance/speaker id prefix")
-    p.add_argument("--extensions", default=",".join(DEFAULT_EXTENSIONS), help="comma-separated, case-insensitive")
-    p.add_argument(
-        "--speaker_level",
-        type=int,
-        default=0,
-        help="directory depth below a root naming the speaker (0: first level; -1: per file)",
-    )
-    p.add_argument("--valid_out", type=Path, help="also hold out speakers into this data dir")
-    p.add_argument("--valid_fraction", type=float, default=0.01, help="share of speakers held out")
-    p.add_argument("--seed", type=int, default=0)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
-    args = get_parser().parse_args(argv)
-    try:
-        data, skipped = scan_audio_dirs(args.roots, args.prefix, args.extensions.split(","), args.speaker_level)
-        if skipped:
-            logger.warning(
-                "not audio (by extension), not used: %s", ", ".join(f"{n} .{e}" for e, n in sorted(skipped.items()))
-            )
-        if args.valid_out is None:
-            write_data_dir(data, args.out)
-            logger.info("%s: %d utterances", args.out, len(data.utt2spk))
-            return 0
-        train, valid = hold_out_speakers(data, args.valid_fraction, args.seed)
-        write_data_dir(data.subset(train), args.out)
-        write_data_dir(data.subset(valid), args.valid_out)
-        logger.info("%s: %d utterances; %s: %d (held-out speakers)", args.out, len(train), args.valid_out, len(valid))
-    except ValueError as e:
-        logger.error("%s", e)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def write_audio_dirs(
+    roots: Sequence[Path],
+    out: Path,
+    prefix: str = "",
+    extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+    speaker_level: int = 0,
+    valid_out: Path | None = None,
+    valid_fraction: float = 0.01,
+    seed: int = 0,
+) -> dict[Path, int]:
+    """Scan ``roots`` (:func:`scan_audio_dirs`) and write the data dir ``out``; with ``valid_out``,
+    the utterances of a held-out share of the speakers (:func:`hold_out_speakers`) are written
+    there, not into ``out``. Returns the utterances written per data dir. Files skipped for their
+    extension are logged as a warning."""
+    data, skipped = scan_audio_dirs(roots, prefix, extensions, speaker_level)
+    if skipped:
+        logger.warning(
+            "not audio (by extension), not used: %s", ", ".join(f"{n} .{e}" for e, n in sorted(skipped.items()))
+        )
+    if valid_out is None:
+        write_data_dir(data, out)
+        return {Path(out): len(data.utt2spk)}
+    train, valid = hold_out_speakers(data, valid_fraction, seed)
+    write_data_dir(data.subset(train), out)
+    write_data_dir(data.subset(valid), valid_out)
+    return {Path(out): len(train), Path(valid_out): len(valid)}

@@ -15,9 +15,9 @@ leaving path safety to the standard library: tar members pass tarfile's ``data``
 and device files, raise a ValueError naming the archive and member), and zipfile drops a zip
 member's leading ``/`` and its ``..`` components, so nothing is written outside ``dest_dir``.
 
-Command line (what ``local/data.sh`` of the corpus recipes calls)::
+Command line::
 
-    python -m espnet_ext.data.download URL DEST_DIR [--md5 M] [--extract] [--done_marker NAME]
+    python -m espnet_ext.bin.download URL DEST_DIR [--md5 M] [--extract] [--done_marker NAME]
 
 downloads ``URL`` to ``DEST_DIR/<basename of URL>``, optionally extracts it into ``DEST_DIR``,
 then writes ``DEST_DIR/NAME`` (only after the extraction has completed). When that marker exists
@@ -32,7 +32,6 @@ download (its archive is still in place), which is resumed.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import http.client
 import io
@@ -40,7 +39,6 @@ import logging
 import lzma
 import os
 import re
-import sys
 import tarfile
 import time
 import urllib.error
@@ -61,10 +59,6 @@ TIMEOUT_S = 60.0  # socket timeout of one HTTP request, seconds
 RETRIES = 3  # extra attempts after a network error, each resuming the .part file
 RETRY_WAIT_S = 5.0  # pause before a retry, seconds
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
-REQUIRE_COMPLETE_HELP = (
-    "first check that the copy is complete and stop, naming what is missing, if it is not "
-    "(what local/data.sh --download false runs)"
-)
 
 
 class _Source(NamedTuple):
@@ -446,50 +440,3 @@ def needs_download(copy: LocalCopy, archives: Sequence[PathLike] = (), download:
         f"{copy.name} at {copy.where} is incomplete; missing: {'; '.join(copy.missing)}. "
         f"Delete {copy.where}{again}{fix}"
     )
-
-
-def get_parser() -> argparse.ArgumentParser:
-    """The command-line parser."""
-    parser = argparse.ArgumentParser(
-        prog="python -m espnet_ext.data.download",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("url", help="http(s):// or file:// URL of the file")
-    parser.add_argument("dest_dir", type=Path, help="directory to download (and extract) into")
-    parser.add_argument("--md5", default=None, help="expected md5 (hex) of the downloaded file")
-    parser.add_argument("--extract", action="store_true", help="extract the archive into DEST_DIR")
-    parser.add_argument(
-        "--done_marker",
-        default=None,
-        help="file name under DEST_DIR written when everything has completed; when it exists the command does nothing",
-    )
-    parser.add_argument(
-        "--remove_archive", action="store_true", help="delete the archive after a successful extraction"
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m espnet_ext.data.download``."""
-    from espnet_ext.core.log import setup_logging
-
-    args = get_parser().parse_args(argv)
-    setup_logging()
-    try:
-        fetch_and_extract(
-            args.url,
-            args.dest_dir,
-            md5=args.md5,
-            extract_archive=args.extract,
-            done_marker=args.done_marker,
-            remove_archive=args.remove_archive,
-        )
-    except (ValueError, OSError) as err:
-        logger.error("%s", err)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,13 +9,12 @@ the next one (1, 11, ...) to dev, the rest to train.
 
 from __future__ import annotations
 
-import argparse
-import logging
 from pathlib import Path
 
 from espnet_ext.data.kaldi_files import read_map, write_map, write_spk2utt
 
 SPLITS = ("train", "dev", "test")
+LANGS = ("en", "zh", "ja")  # the languages of the mini corpus
 
 
 def split_of(index_in_speaker: int) -> str:
@@ -51,19 +50,3 @@ def prepare_mini(corpus_dir: Path, out_dir: Path, lang: str = "en") -> dict[str,
         write_spk2utt(d / "spk2utt", sub_utt2spk)
         counts[name] = len(utts)
     return counts
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus_dir", type=Path)
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--lang", default="en", choices=("en", "zh", "ja"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
-    counts = prepare_mini(args.corpus_dir, args.out_dir, args.lang)
-    logging.info("Wrote %s", ", ".join(f"{args.out_dir}/{k}: {v} utterances" for k, v in counts.items()))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,7 +10,7 @@ Not implemented (fairseq options left at their defaults): ``cross_sample_negativ
 ``sample_distance`` (None: distractors from the whole utterance), ``aggregator: gru``,
 ``project_features`` (``none``), ``vq_type`` (``none``: vq-wav2vec is another model).
 
-Presets (:data:`PRESETS`, counts with the prediction head; ``python -m espnet_ext.wav2vec1.pretraining``):
+Presets (:data:`PRESETS`, counts with the prediction head; ``python -m espnet_ext.bin.presets wav2vec1``):
 
 ========  =================================================================  ===========
 ``base``  the paper's model: encoder 5 x 512 (kernels 10,8,4,4,4; strides      15.5 M

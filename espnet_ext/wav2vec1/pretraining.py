@@ -1,6 +1,6 @@
 """wav2vec 1.0 pre-training: the network, the step-specific prediction head and the objective.
 
-``python -m espnet_ext.wav2vec1.pretraining`` prints the presets' parameter counts.
+``python -m espnet_ext.bin.presets wav2vec1`` prints the presets' parameter counts.
 
 :class:`Wav2Vec1Pretraining` is fairseq's ``Wav2VecModel`` (without the quantizer of vq-wav2vec)
 with its ``wav2vec`` criterion: ``forward(waveforms, lengths)`` returns the loss summed over
@@ -118,30 +118,3 @@ def parameter_count(config: Wav2Vec1Config) -> tuple[int, int]:
     with torch.device("meta"):
         model = wav2vec1_pretraining(config)
     return (sum(p.numel() for p in model.backbone.parameters()), sum(p.numel() for p in model.predictor.parameters()))
-
-
-def main(argv=None) -> None:
-    """Print every preset's parameter count."""
-    import argparse
-
-    from espnet_ext.wav2vec1.config import PRESETS
-
-    parser = argparse.ArgumentParser(
-        description="Parameter counts of the wav2vec 1.0 presets (backbone: "
-        "encoder + context network; prediction head: the K step transforms)."
-    )
-    parser.add_argument("presets", nargs="*", metavar="PRESET", help=f"one of {', '.join(PRESETS)} (default: all)")
-    names = parser.parse_args(argv).presets or list(PRESETS)
-    unknown = [name for name in names if name not in PRESETS]
-    if unknown:
-        parser.error(f"unknown presets {unknown}; expected some of {', '.join(PRESETS)}")
-    for name in names:
-        backbone, head = parameter_count(preset_config(name))
-        print(
-            f"{name:6s} backbone {backbone / 1e6:6.2f} M  prediction head {head / 1e6:5.2f} M  "
-            f"total {(backbone + head) / 1e6:6.2f} M"
-        )
-
-
-if __name__ == "__main__":
-    main()

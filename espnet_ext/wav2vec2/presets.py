@@ -1,6 +1,6 @@
 """Backbone presets and their parameter counts.
 
-``python -m espnet_ext.wav2vec2.presets`` prints every preset's parameter count, total and
+``python -m espnet_ext.bin.presets wav2vec2`` prints every preset's parameter count, total and
 per part.
 
 What is counted (:func:`parameter_count`): every parameter of fairseq's pre-training
@@ -254,12 +254,3 @@ def format_counts(name: str, counts: ParameterCount) -> str:
     ]
     lines += [f"    {part:<20s} {value:>13,}" for part, value in counts._asdict().items()]
     return "\n".join(lines)
-
-
-def main() -> None:
-    for name in PRESETS:
-        print(format_counts(name, parameter_count(preset_config(name))))
-
-
-if __name__ == "__main__":
-    main()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from espnet_ext.data.audio_dirs import hold_out_speakers, main, scan_audio_dirs
+from espnet_ext.bin.audio_dirs import main
+from espnet_ext.data.audio_dirs import hold_out_speakers, scan_audio_dirs
 from espnet_ext.data.datadir import load_data_dir, validate_data_dir
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from espnet_ext.bin import corpus as corpus_cli
 from espnet_ext.data.corpora import aishell
 from espnet_ext.data.datadir import validate_data_dir
 from espnet_ext.data.kaldi_files import read_map
@@ -141,9 +142,9 @@ def test_interrupted_extraction_is_redone(tarballs: Path, native: Path, tmp_path
 
 
 def test_cli(native: Path, tmp_path: Path) -> None:
-    assert aishell.main(["prepare", str(native), str(tmp_path / "data")]) == 0
+    assert corpus_cli.main(["aishell", "prepare", str(native), str(tmp_path / "data")]) == 0
     assert (tmp_path / "data/train/wav.scp").is_file()
-    assert aishell.main(["prepare", str(tmp_path / "nowhere"), str(tmp_path / "data2")]) == 1
+    assert corpus_cli.main(["aishell", "prepare", str(tmp_path / "nowhere"), str(tmp_path / "data2")]) == 1
 
 
 def _no_fetch(url, dest, **kwargs):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from espnet_ext.bin import corpus as corpus_cli
 from espnet_ext.data.corpora import jsut
 from espnet_ext.data.datadir import validate_data_dir
 from espnet_ext.data.kaldi_files import read_map
@@ -124,9 +125,12 @@ def test_download_zip_then_marker(tmp_path: Path, native: Path) -> None:
     shutil.rmtree(tmp_path / "zip")  # done: nothing is fetched again
     jsut.download_jsut(tmp_path / "db", base_url=(tmp_path / "zip").as_uri())
     assert (
-        jsut.main(["prepare", str(tmp_path / "db"), str(tmp_path / "data"), "--num_dev", "5", "--num_eval", "5"]) == 0
+        corpus_cli.main(
+            ["jsut", "prepare", str(tmp_path / "db"), str(tmp_path / "data"), "--num_dev", "5", "--num_eval", "5"]
+        )
+        == 0
     )
-    assert jsut.main(["prepare", str(tmp_path / "db"), str(tmp_path / "data")]) == 1  # 250 + 250 > 75
+    assert corpus_cli.main(["jsut", "prepare", str(tmp_path / "db"), str(tmp_path / "data")]) == 1  # 250 + 250 > 75
 
 
 def test_missing_basic5000_is_an_error(native: Path, tmp_path: Path) -> None:

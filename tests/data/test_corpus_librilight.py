@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from espnet_ext.bin import corpus as corpus_cli
 from espnet_ext.data.corpora import librilight
 from espnet_ext.data.datadir import validate_data_dir
 from espnet_ext.data.kaldi_files import read_map
@@ -88,6 +89,6 @@ def test_root_forms_missing_directories_and_excluded(layout, tmp_path):
 
 
 def test_command_line(layout, tmp_path):
-    assert librilight.main(["prepare", str(layout.parent), str(tmp_path), "--split", "10min"]) == 0
+    assert corpus_cli.main(["librilight", "prepare", str(layout.parent), str(tmp_path), "--split", "10min"]) == 0
     assert (tmp_path / "train_10min/wav.scp").is_file()
-    assert librilight.main(["prepare", str(tmp_path / "none"), str(tmp_path)]) == 1
+    assert corpus_cli.main(["librilight", "prepare", str(tmp_path / "none"), str(tmp_path)]) == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from espnet_ext.bin import corpus as corpus_cli
 from espnet_ext.data.corpora import librispeech as ls
 from espnet_ext.data.datadir import validate_data_dir
 from espnet_ext.data.kaldi_files import read_map
@@ -157,10 +158,15 @@ def test_download_checks_openslr_md5(tarballs, tmp_path):
 
 
 def test_command_line_reports_errors(tmp_path, capsys):
-    assert ls.main(["prepare", str(tmp_path / "missing"), str(tmp_path / "out"), "--parts", "dev-clean"]) == 1
+    assert (
+        corpus_cli.main(
+            ["librispeech", "prepare", str(tmp_path / "missing"), str(tmp_path / "out"), "--parts", "dev-clean"]
+        )
+        == 1
+    )
     assert "ERROR: " + str(tmp_path / "missing") + ": no such directory" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        ls.main(["prepare", str(tmp_path), str(tmp_path / "out"), "--parts", "dev-clean-2"])
+        corpus_cli.main(["librispeech", "prepare", str(tmp_path), str(tmp_path / "out"), "--parts", "dev-clean-2"])
 
 
 def _no_download(url, dest_dir, **kwargs):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from espnet_ext.bin import corpus as corpus_cli
 from espnet_ext.data.corpora import ravdess as rv
 from tools import mini_ravdess as mr
 
@@ -235,10 +236,13 @@ def test_empty_split_is_an_error(corpus, tmp_path):
 
 def test_command_line(corpus, tmp_path, capsys):
     assert (
-        rv.main(["prepare", str(corpus), str(tmp_path / "data"), "--dev_actors", "21", "--test_actors", "22-24"]) == 0
+        corpus_cli.main(
+            ["ravdess", "prepare", str(corpus), str(tmp_path / "data"), "--dev_actors", "21", "--test_actors", "22-24"]
+        )
+        == 0
     )
     assert len(read(tmp_path / "data" / "test" / "text")) == 24
-    assert rv.main(["prepare", str(tmp_path / "missing"), str(tmp_path / "d2")]) == 1
+    assert corpus_cli.main(["ravdess", "prepare", str(tmp_path / "missing"), str(tmp_path / "d2")]) == 1
     assert "missing: not a directory" in capsys.readouterr().err
 
 

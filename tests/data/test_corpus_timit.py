@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from espnet_ext.bin import corpus as corpus_cli
 from espnet_ext.data.corpora import timit
 from espnet_ext.data.datadir import validate_data_dir
 from espnet_ext.data.kaldi_files import read_map
@@ -240,7 +241,7 @@ def test_unknown_phone_symbol_names_symbol_and_file(copy, tmp_path):
     phn.write_text(phn.read_text().replace(" h#\n", " zz\n", 1))
     with pytest.raises(ValueError, match=rf"{phn}: unknown phone symbol 'zz'"):
         timit.prepare_timit(copy, tmp_path, PHONE_MAP)
-    assert timit.main([str(copy), str(tmp_path), "--phone_map", str(PHONE_MAP)]) == 1
+    assert corpus_cli.main(["timit", str(copy), str(tmp_path), "--phone_map", str(PHONE_MAP)]) == 1
 
 
 def test_bad_utterances_are_excluded_and_listed(copy, tmp_path):

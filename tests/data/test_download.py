@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from espnet_ext.bin import download as download_cli
 from espnet_ext.data import download
 
 PAYLOAD = bytes(range(256)) * 4000 + b"tail"  # ~1 MB, not a multiple of the chunk size
@@ -262,22 +263,22 @@ def test_cli_marker_only_after_extraction(tmp_path: Path) -> None:
     # a truncated archive: the download succeeds, the extraction fails, no marker
     data = archive.read_bytes()
     archive.write_bytes(data[: len(data) // 2])
-    assert download.main(argv) == 1
+    assert download_cli.main(argv) == 1
     assert not (out / ".c.done").exists()
     # the next run (fixed archive): the stale download is replaced thanks to --md5, marker written
     archive.write_bytes(data)
-    assert download.main(argv + ["--md5", good_md5]) == 0
+    assert download_cli.main(argv + ["--md5", good_md5]) == 0
     assert (out / "c/x.txt").read_bytes() == b"x" and (out / ".c.done").is_file()
     # with the marker present nothing is done, even if the source is gone
     archive.unlink()
     (out / "c/x.txt").unlink()
-    assert download.main(argv) == 0
+    assert download_cli.main(argv) == 0
     assert not (out / "c/x.txt").exists()
 
 
 def test_cli_help_runs_as_module() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "espnet_ext.data.download", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "espnet_ext.bin.download", "--help"], capture_output=True, text=True, check=True
     )
     assert "--done_marker" in proc.stdout and "--md5" in proc.stdout
 

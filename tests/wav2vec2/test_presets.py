@@ -53,7 +53,7 @@ def test_counts_equal_fairseqs_pretraining_model(name):
 
 def test_presets_command_prints_every_preset(project_root):
     result = subprocess.run(
-        [sys.executable, "-m", "espnet_ext.wav2vec2.presets"],
+        [sys.executable, "-m", "espnet_ext.bin.presets", "wav2vec2"],
         cwd=project_root,
         capture_output=True,
         text=True,

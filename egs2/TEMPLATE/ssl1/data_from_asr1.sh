@@ -36,7 +36,7 @@ if [ -n "${extra_audio_dirs}" ]; then
     IFS=, read -r -a dirs <<< "${extra_audio_dirs}"
     for dir in "${dirs[@]}"; do
         i=$((i + 1))
-        python3 -m espnet_ext.data.audio_dirs "${dir}" --out "data/extra${i}" --prefix "extra${i}" \
+        python3 -m espnet_ext.bin.audio_dirs "${dir}" --out "data/extra${i}" --prefix "extra${i}" \
             --speaker_level "${extra_speaker_level}"
         sources+=("data/extra${i}")
     done

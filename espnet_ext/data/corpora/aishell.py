@@ -39,8 +39,8 @@ the published corpus with fewer.
 
 Command line (what ``egs2/aishell/asr1/local/data.sh`` runs)::
 
-    python -m espnet_ext.data.corpora.aishell download TARGET_DIR [--base_url URL] [--remove_archive]
-    python -m espnet_ext.data.corpora.aishell prepare CORPUS_DIR OUT_DIR [--require_complete]
+    python -m espnet_ext.bin.corpus aishell download TARGET_DIR [--base_url URL] [--remove_archive]
+    python -m espnet_ext.bin.corpus aishell prepare CORPUS_DIR OUT_DIR [--require_complete]
 
 (``--require_complete``: stop unless :func:`check_aishell` finds the copy complete; what
 ``local/data.sh --download false`` runs.)
@@ -48,7 +48,6 @@ Command line (what ``egs2/aishell/asr1/local/data.sh`` runs)::
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
@@ -56,8 +55,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from espnet_ext.data.corpora.splits import corpus_parser, join_transcripts, log_listing, run_cli, write_split
-from espnet_ext.data.download import REQUIRE_COMPLETE_HELP, LocalCopy, extract, fetch, listing, needs_download
+from espnet_ext.data.corpora.splits import join_transcripts, log_listing, write_split
+from espnet_ext.data.download import LocalCopy, extract, fetch, listing, needs_download
 
 logger = logging.getLogger(__name__)
 
@@ -292,24 +291,3 @@ def prepare_aishell(corpus_dir, out_dir, require_complete: bool = False) -> dict
     if no_audio:
         logger.info("%d transcript lines have no audio file (not utterances of this copy)", len(no_audio))
     return counts
-
-
-def get_parser() -> argparse.ArgumentParser:
-    """The command-line parser: ``download`` and ``prepare`` sub-commands."""
-    parser, prepare = corpus_parser(
-        "espnet_ext.data.corpora.aishell", __doc__, " and ".join(ARCHIVES), BASE_URL, "data_aishell/", "/".join(SPLITS)
-    )
-    prepare.add_argument("--require_complete", action="store_true", help=REQUIRE_COMPLETE_HELP)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m espnet_ext.data.corpora.aishell``."""
-    args = get_parser().parse_args(argv)
-    if args.command == "download":
-        return run_cli(lambda: download_aishell(args.target_dir, args.base_url, args.remove_archive))
-    return run_cli(lambda: prepare_aishell(args.corpus_dir, args.out_dir, args.require_complete))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -38,8 +38,8 @@ differ from the published ones (:data:`SUBSETS`) are warnings. Transcripts are k
 
 Command line (what ``egs2/jsut/asr1/local/data.sh`` runs)::
 
-    python -m espnet_ext.data.corpora.jsut download TARGET_DIR [--base_url URL] [--remove_archive]
-    python -m espnet_ext.data.corpora.jsut prepare CORPUS_DIR OUT_DIR [--num_dev 250] [--num_eval 250] \\
+    python -m espnet_ext.bin.corpus jsut download TARGET_DIR [--base_url URL] [--remove_archive]
+    python -m espnet_ext.bin.corpus jsut prepare CORPUS_DIR OUT_DIR [--num_dev 250] [--num_eval 250] \\
         [--require_complete]
 
 (``--require_complete``: stop unless :func:`check_jsut` finds the copy complete; what
@@ -48,14 +48,13 @@ Command line (what ``egs2/jsut/asr1/local/data.sh`` runs)::
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from espnet_ext.data.corpora.splits import Utterance, corpus_parser, join_transcripts, log_listing, run_cli, write_split
-from espnet_ext.data.download import REQUIRE_COMPLETE_HELP, LocalCopy, fetch_and_extract, listing, needs_download
+from espnet_ext.data.corpora.splits import Utterance, join_transcripts, log_listing, write_split
+from espnet_ext.data.download import LocalCopy, fetch_and_extract, listing, needs_download
 
 logger = logging.getLogger(__name__)
 
@@ -253,28 +252,3 @@ def prepare_jsut(
     for split in SPLIT_NAMES:
         counts[split] = write_split(Path(out_dir) / split, splits[split], excluded[split])
     return counts
-
-
-def get_parser() -> argparse.ArgumentParser:
-    """The command-line parser: ``download`` and ``prepare`` sub-commands."""
-    parser, prepare = corpus_parser(
-        "espnet_ext.data.corpora.jsut", __doc__, ARCHIVE, BASE_URL, f"{ROOT_NAME}/", "/".join(SPLIT_NAMES)
-    )
-    prepare.add_argument("--num_dev", type=int, default=NUM_DEV, help="basic5000 utterances in dev")
-    prepare.add_argument("--num_eval", type=int, default=NUM_EVAL, help="basic5000 utterances in eval1")
-    prepare.add_argument("--require_complete", action="store_true", help=REQUIRE_COMPLETE_HELP)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m espnet_ext.data.corpora.jsut``."""
-    args = get_parser().parse_args(argv)
-    if args.command == "download":
-        return run_cli(lambda: download_jsut(args.target_dir, args.base_url, args.remove_archive))
-    return run_cli(
-        lambda: prepare_jsut(args.corpus_dir, args.out_dir, args.num_dev, args.num_eval, args.require_complete)
-    )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

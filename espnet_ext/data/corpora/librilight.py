@@ -24,20 +24,17 @@ checked: none was at hand to check against).
 
 Command line (what ``egs2/librispeech/asr1/local/data.sh --train_set train_10h`` runs)::
 
-    python -m espnet_ext.data.corpora.librilight prepare CORPUS OUT --split 10h
+    python -m espnet_ext.bin.corpus librilight prepare CORPUS OUT --split 10h
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from espnet_ext.data import datadir, kaldi_files
 from espnet_ext.data.corpora.librispeech import PartResult, _chapter_dirs, _chapter_utterances
-from espnet_ext.data.corpora.splits import Utterance, log_written, run_cli
+from espnet_ext.data.corpora.splits import Utterance, log_written
 
 logger = logging.getLogger(__name__)
 
@@ -109,28 +106,3 @@ def prepare_librilight(corpus_dir, out_dir, split: str = "10h") -> PartResult:
     count = writer.close()
     log_written(data_dir, count, excluded)
     return PartResult(data_dir, count, excluded)
-
-
-def get_parser() -> argparse.ArgumentParser:
-    """The command-line parser (see the module docstring)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m espnet_ext.data.corpora.librilight",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    prep = sub.add_parser("prepare", help="write the data dir of a split of an extracted copy")
-    prep.add_argument("corpus", type=Path, help=f"directory holding {ROOT_NAME}/ (or {ROOT_NAME}/ itself)")
-    prep.add_argument("out", type=Path, help="output directory (data dir <out>/train_<split>/)")
-    prep.add_argument("--split", choices=sorted(SPLITS), default="10h", help="the split (default: 10h)")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; exit status 1 with the error message on bad input."""
-    args = get_parser().parse_args(argv)
-    return run_cli(lambda: prepare_librilight(args.corpus, args.out, args.split))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -44,9 +44,9 @@ published one is the warning of :func:`prepare_part`.
 
 Command line (what ``egs2/librispeech/asr1/local/data.sh`` calls)::
 
-    python -m espnet_ext.data.corpora.librispeech download TARGET --parts dev-clean ... \\
+    python -m espnet_ext.bin.corpus librispeech download TARGET --parts dev-clean ... \\
         [--base_url URL] [--no_md5] [--remove_archive]
-    python -m espnet_ext.data.corpora.librispeech prepare CORPUS OUT --parts dev-clean ... [--require_complete]
+    python -m espnet_ext.bin.corpus librispeech prepare CORPUS OUT --parts dev-clean ... [--require_complete]
 
 (``--require_complete``: stop unless every part is complete, naming the parts that are not;
 what ``local/data.sh --download false`` runs.)
@@ -54,19 +54,17 @@ what ``local/data.sh --download false`` runs.)
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from espnet_ext.data import datadir
-from espnet_ext.data.corpora.splits import Utterance, check_path, log_written, run_cli
-from espnet_ext.data.download import REQUIRE_COMPLETE_HELP, LocalCopy, fetch_and_extract, listing, needs_download
+from espnet_ext.data.corpora.splits import Utterance, check_path, log_written
+from espnet_ext.data.download import LocalCopy, fetch_and_extract, listing, needs_download
 
 logger = logging.getLogger(__name__)
 
@@ -377,46 +375,3 @@ def prepare_librispeech(
     if require_complete:
         parts_to_download(corpus_dir, parts, download=False)
     return {part: prepare_part(root, part, out_dir) for part in check_parts(parts)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------------
-
-
-def get_parser() -> argparse.ArgumentParser:
-    """The command-line parser (see the module docstring)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m espnet_ext.data.corpora.librispeech",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    down = sub.add_parser("download", help="fetch and extract parts into TARGET")
-    down.add_argument("target", type=Path, help="directory to download into (LibriSpeech/ goes there)")
-    down.add_argument("--base_url", default=DEFAULT_BASE_URL, help="folder URL holding <part>.tar.gz")
-    down.add_argument("--no_md5", action="store_true", help="do not check openslr's md5 sums")
-    down.add_argument("--remove_archive", action="store_true", help="delete each archive once extracted")
-    prep = sub.add_parser("prepare", help="write data dirs for parts of an extracted corpus")
-    prep.add_argument("corpus", type=Path, help="directory holding LibriSpeech/ (or LibriSpeech/ itself)")
-    prep.add_argument("out", type=Path, help="output directory (data dirs <out>/<part_name>/)")
-    for p in (down, prep):
-        p.add_argument(
-            "--parts", nargs="+", required=True, choices=PARTS, metavar="PART", help=f"parts among {', '.join(PARTS)}"
-        )
-    prep.add_argument("--require_complete", action="store_true", help=REQUIRE_COMPLETE_HELP)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; exit status 1 with the error message on bad input."""
-    args = get_parser().parse_args(argv)
-    if args.command == "download":
-        return run_cli(
-            lambda: download_librispeech(args.target, args.parts, args.base_url, not args.no_md5, args.remove_archive)
-        )
-    return run_cli(lambda: prepare_librispeech(args.corpus, args.out, args.parts, args.require_complete))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

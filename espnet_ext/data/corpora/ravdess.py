@@ -31,17 +31,15 @@ corpus, an extension other than ``.wav``. With ``strict=True`` a malformed file 
 
 Command line::
 
-    python -m espnet_ext.data.corpora.ravdess prepare CORPUS_DIR OUT_DIR \\
+    python -m espnet_ext.bin.corpus ravdess prepare CORPUS_DIR OUT_DIR \\
         [--train_actors 1-20] [--dev_actors 21-22] [--test_actors 23-24] [--strict]
-    python -m espnet_ext.data.corpora.ravdess download TARGET_DIR [--url URL] [--md5 MD5]
+    python -m espnet_ext.bin.corpus ravdess download TARGET_DIR [--url URL] [--md5 MD5]
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -353,55 +351,3 @@ def download_ravdess(
     target_dir = Path(target_dir)
     fetch_and_extract(url, target_dir, md5=md5, done_marker=".done_download", remove_archive=remove_archive)
     return target_dir
-
-
-def get_parser() -> argparse.ArgumentParser:
-    """The command-line parser (see the module docstring)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m espnet_ext.data.corpora.ravdess",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    prep = sub.add_parser("prepare", help="write data/{train,dev,test} from an unzipped corpus")
-    prep.add_argument("corpus_dir", type=Path, help="the directory holding Actor_01 ... Actor_24")
-    prep.add_argument("out_dir", type=Path, help="where train/, dev/, test/ and skipped.txt go")
-    for name in SPLITS:
-        prep.add_argument(
-            f"--{name}_actors",
-            default=DEFAULT_SPLIT[name],
-            help=f"actors of the {name} set, e.g. 1-20 or 21,22 (default: {DEFAULT_SPLIT[name]})",
-        )
-    prep.add_argument(
-        "--strict", action="store_true", help="fail on a file that breaks the naming scheme instead of skipping it"
-    )
-    down = sub.add_parser("download", help="download and unzip Audio_Speech_Actors_01-24.zip")
-    down.add_argument("target_dir", type=Path)
-    down.add_argument("--url", default=SPEECH_ZIP_URL, help=f"(default: {SPEECH_ZIP_URL})")
-    down.add_argument("--md5", default=SPEECH_ZIP_MD5, help="expected md5; '' to skip the check")
-    down.add_argument("--remove_archive", action="store_true", help="delete the zip once unzipped")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (1 with a message on bad input)."""
-    from espnet_ext.core.log import setup_logging
-
-    args = get_parser().parse_args(argv)
-    setup_logging()
-    try:
-        if args.command == "prepare":
-            result = prepare_ravdess(
-                args.corpus_dir, args.out_dir, args.train_actors, args.dev_actors, args.test_actors, strict=args.strict
-            )
-            logger.info("wrote %s", ", ".join(f"{args.out_dir}/{k}: {v}" for k, v in result.counts.items()))
-        else:
-            download_ravdess(args.target_dir, args.url, args.md5 or None, args.remove_archive)
-    except (ValueError, OSError) as e:
-        logger.error("%s", e)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,9 +10,8 @@ as stage 3's ``dump/raw/<set>/excluded.txt``.
 
 from __future__ import annotations
 
-import argparse
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -104,39 +103,3 @@ def log_listing(message: str, items: Iterable[str], limit: int = 10, log: loggin
     items = list(items)
     shown = ", ".join(items[:limit]) + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
     log.warning("%s: %s", message, shown)
-
-
-def corpus_parser(
-    module: str, doc: str, archives: str, base_url: str, layout: str, splits: str
-) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The ``download`` / ``prepare`` command line of a corpus module; returns (parser, prepare).
-
-    ``archives`` names what ``download`` fetches, ``layout`` what ``corpus_dir`` holds and
-    ``splits`` the data dirs ``prepare`` writes (for the help texts); add corpus options to the
-    returned ``prepare`` sub-parser.
-    """
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {module}", description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    down = sub.add_parser("download", help=f"download {archives} into TARGET_DIR and extract")
-    down.add_argument("target_dir", type=Path)
-    down.add_argument("--base_url", default=base_url, help=f"folder URL holding {archives} (http(s):// or file://)")
-    down.add_argument("--remove_archive", action="store_true", help="delete the archives once extracted")
-    prep = sub.add_parser("prepare", help=f"write the Kaldi data dirs {splits}")
-    prep.add_argument("corpus_dir", type=Path, help=f"directory holding {layout}")
-    prep.add_argument("out_dir", type=Path, help="output folder, e.g. data")
-    return parser, prep
-
-
-def run_cli(func: Callable[[], object]) -> int:
-    """Call ``func()`` with the project's log format; a ValueError or OSError -> logged, status 1."""
-    from espnet_ext.core.log import setup_logging
-
-    setup_logging()
-    try:
-        func()
-    except (ValueError, OSError) as err:
-        logger.error("%s", err)
-        return 1
-    return 0

@@ -28,22 +28,20 @@ empty set raise ValueError. The data dirs are written by
 
 Command line (what ``egs2/timit/asr1/local/data.sh`` calls)::
 
-    python -m espnet_ext.data.corpora.timit CORPUS OUT --phone_map MAP [--trans_type phn|word]
+    python -m espnet_ext.bin.corpus timit CORPUS OUT --phone_map MAP [--trans_type phn|word]
         [--phone_set 60|48|39] [--suffix S]
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from espnet_ext.data.corpora.splits import Utterance, run_cli, write_split
+from espnet_ext.data.corpora.splits import Utterance, write_split
 
 logger = logging.getLogger(__name__)
 
@@ -342,36 +340,3 @@ def prepare_timit(
                 "%s: %d utterances, the full TIMIT has %d", name, results[name].count, EXPECTED_UTTERANCES[name]
             )
     return results
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------------
-
-
-def get_parser() -> argparse.ArgumentParser:
-    """The command-line parser (see the module docstring)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m espnet_ext.data.corpora.timit",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("corpus", type=Path, help="the TIMIT directory (holding TRAIN/ and TEST/)")
-    parser.add_argument("out", type=Path, help="output directory (data dirs <out>/{train,dev,test}<suffix>)")
-    parser.add_argument("--phone_map", type=Path, required=True, help="phones.60-48-39.map")
-    parser.add_argument("--trans_type", choices=TRANS_TYPES, default="phn", help="phone or word transcripts")
-    parser.add_argument("--phone_set", type=int, choices=PHONE_SETS, default=39, help="phones to fold to")
-    parser.add_argument("--suffix", default="", help="appended to the set names, e.g. _word")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; exit status 1 with the error message on bad input."""
-    args = get_parser().parse_args(argv)
-    return run_cli(
-        lambda: prepare_timit(args.corpus, args.out, args.phone_map, args.trans_type, args.phone_set, args.suffix)
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

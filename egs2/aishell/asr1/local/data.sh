@@ -28,7 +28,7 @@ fi
 _prepare_opts=()
 if [ "${download}" = true ]; then
     _opts=(); [ "${remove_archive}" = true ] && _opts+=(--remove_archive)
-    python3 -m espnet_ext.data.corpora.aishell download "${AISHELL}" --base_url "${base_url}" "${_opts[@]}"
+    python3 -m espnet_ext.bin.corpus aishell download "${AISHELL}" --base_url "${base_url}" "${_opts[@]}"
 elif [ ! -d "${AISHELL}/data_aishell" ]; then
     log "ERROR: ${AISHELL}/data_aishell not found: point AISHELL in db.sh at the directory holding" \
         "data_aishell/ (from openslr.org/33), or run with --download true"; exit 2
@@ -36,5 +36,5 @@ else
     _prepare_opts+=(--require_complete)   # nothing is downloaded: a partial copy stops here
 fi
 
-python3 -m espnet_ext.data.corpora.aishell prepare "${AISHELL}" data "${_prepare_opts[@]}"
+python3 -m espnet_ext.bin.corpus aishell prepare "${AISHELL}" data "${_prepare_opts[@]}"
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -31,7 +31,7 @@ fi
 _prepare_opts=()
 if [ "${download}" = true ]; then
     _opts=(); [ "${remove_archive}" = true ] && _opts+=(--remove_archive)
-    python3 -m espnet_ext.data.corpora.jsut download "${JSUT}" --base_url "${base_url}" "${_opts[@]}"
+    python3 -m espnet_ext.bin.corpus jsut download "${JSUT}" --base_url "${base_url}" "${_opts[@]}"
 elif [ ! -d "${JSUT}/jsut_ver1.1" ]; then
     log "ERROR: ${JSUT}/jsut_ver1.1 not found: point JSUT in db.sh at the directory holding" \
         "jsut_ver1.1/ (the unzipped jsut_ver1.1.zip), or run with --download true"; exit 2
@@ -39,6 +39,6 @@ else
     _prepare_opts+=(--require_complete)   # nothing is downloaded: a partial copy stops here
 fi
 
-python3 -m espnet_ext.data.corpora.jsut prepare "${JSUT}" data --num_eval "${num_eval}" --num_dev "${num_dev}" \
+python3 -m espnet_ext.bin.corpus jsut prepare "${JSUT}" data --num_eval "${num_eval}" --num_dev "${num_dev}" \
     "${_prepare_opts[@]}"
 log "Successfully finished. [elapsed=${SECONDS}s]"

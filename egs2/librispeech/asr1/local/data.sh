@@ -67,7 +67,7 @@ if ${download}; then
     ${md5_check} || opts+=(--no_md5)
     ${remove_archive} && opts+=(--remove_archive)
     # shellcheck disable=SC2086
-    python3 -m espnet_ext.data.corpora.librispeech download "${LIBRISPEECH}" --parts ${parts} \
+    python3 -m espnet_ext.bin.corpus librispeech download "${LIBRISPEECH}" --parts ${parts} \
         --base_url "${data_url}" "${opts[@]+"${opts[@]}"}"
 else
     prepare_opts+=(--require_complete)   # nothing is downloaded: a missing or partial part stops here
@@ -75,7 +75,7 @@ fi
 
 log "Data directories for ${parts}"
 # shellcheck disable=SC2086
-python3 -m espnet_ext.data.corpora.librispeech prepare "${LIBRISPEECH}" data --parts ${parts} \
+python3 -m espnet_ext.bin.corpus librispeech prepare "${LIBRISPEECH}" data --parts ${parts} \
     "${prepare_opts[@]+"${prepare_opts[@]}"}"
 
 combine() {  # combine DST SRC...: the union of data dirs, with the sources' excluded.txt lists
@@ -90,7 +90,7 @@ if [ "${train_set}" = train_960 ]; then
 fi
 if [ -n "${librilight_split}" ]; then
     log "Libri-light's ${librilight_split} split from ${LIBRILIGHT}"
-    python3 -m espnet_ext.data.corpora.librilight prepare "${LIBRILIGHT}" data --split "${librilight_split}"
+    python3 -m espnet_ext.bin.corpus librilight prepare "${LIBRILIGHT}" data --split "${librilight_split}"
 fi
 if [ "${subset_size}" -gt 0 ]; then
     log "A random subset of ${subset_size} utterances of data/train_clean_100 (seed ${subset_seed})"

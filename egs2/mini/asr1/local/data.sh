@@ -22,7 +22,7 @@ if [ ! -f "${MINI}/${lang}/text" ]; then
     log "ERROR: ${MINI}/${lang}/text not found: MINI in db.sh must point to the mini corpus (egs2/mini/corpus)"; exit 2
 fi
 
-python3 -m espnet_ext.data.mini "${MINI}" data --lang "${lang}"
+python3 -m espnet_ext.bin.corpus mini "${MINI}" data --lang "${lang}"
 n=$(cat data/{train,dev,test}/text | wc -l)
 expected=$(wc -l < "${MINI}/${lang}/text")
 if [ "${n}" -ne "${expected}" ]; then

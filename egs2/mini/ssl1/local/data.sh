@@ -28,7 +28,7 @@ for lang in ${langs}; do
         log "ERROR: ${MINI:-(unset)}/${lang}/text not found: MINI in db.sh must point to the mini corpus (egs2/mini/corpus)"
         exit 2
     fi
-    python3 -m espnet_ext.data.mini "${MINI}" "data/${lang}" --lang "${lang}"
+    python3 -m espnet_ext.bin.corpus mini "${MINI}" "data/${lang}" --lang "${lang}"
 done
 train_dirs=""
 for l in ${langs}; do train_dirs+=" data/${l}/train"; done

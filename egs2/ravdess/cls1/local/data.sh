@@ -29,7 +29,7 @@ if [ -z "${RAVDESS:-}" ]; then
 fi
 if ${download}; then
     log "Downloading RAVDESS speech (~215 MB) into ${RAVDESS}"
-    python3 -m espnet_ext.data.corpora.ravdess download "${RAVDESS}"
+    python3 -m espnet_ext.bin.corpus ravdess download "${RAVDESS}"
 fi
 if [ ! -d "${RAVDESS}" ]; then
     log "ERROR: RAVDESS=${RAVDESS} (db.sh) does not exist: unzip Audio_Speech_Actors_01-24.zip there, or run with --download true"
@@ -38,7 +38,7 @@ fi
 
 _opts=(--train_actors "${train_actors}" --dev_actors "${dev_actors}" --test_actors "${test_actors}")
 ${strict} && _opts+=(--strict)
-python3 -m espnet_ext.data.corpora.ravdess prepare "${RAVDESS}" data "${_opts[@]}"
+python3 -m espnet_ext.bin.corpus ravdess prepare "${RAVDESS}" data "${_opts[@]}"
 n=$(cat data/{train,dev,test}/wav.scp | wc -l)
 if [ "${expected_files}" -gt 0 ] && [ "${n}" -ne "${expected_files}" ]; then
     log "ERROR: ${n} files in data/{train,dev,test}, expected ${expected_files}: see data/skipped.txt for the files left out (--expected_files 0 skips this check)"

@@ -35,7 +35,7 @@ case "${trans_type}:${phone_set}" in
 esac
 
 log "Data directories data/{train,dev,test}${suffix} (${trans_type}$([ "${trans_type}" = phn ] && echo ", ${phone_set} phones"))"
-python3 -m espnet_ext.data.corpora.timit "${TIMIT}" data --phone_map "${phone_map}" \
+python3 -m espnet_ext.bin.corpus timit "${TIMIT}" data --phone_map "${phone_map}" \
     --trans_type "${trans_type}" --phone_set "${phone_set}" \
     --suffix "${suffix}"
 for dset in train dev test; do
