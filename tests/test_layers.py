@@ -1,6 +1,9 @@
 """The import layering (pyproject.toml, [tool.importlinter]) holds, and `lint-imports` would catch a
-break: an upward import, a cycle, torch in a torch-free layer, ESPnet outside the ESPnet layer."""
+break: an upward import, a cycle, torch in a torch-free layer, ESPnet outside the ESPnet layer, a bin
+module importing another. Every command-line entry point is a module of espnet_ext/bin/: no other
+module defines a module-level `main` or runs as a script."""
 
+import ast
 import os
 import shutil
 import subprocess
@@ -64,6 +67,8 @@ BREAKS = [
         "import espnet2.tasks.asr",
         "bin reaches ESPnet through the espnet layer",
     ),  # a new top-level module outside the layers (exhaustive)
+    ("bin/cls_score.py", "from espnet_ext.bin import cls_labels", "No bin module imports another"),
+    ("bin/score.py", "import espnet_ext.bin.datadir", "No bin module imports another"),
 ]
 
 
@@ -93,3 +98,73 @@ def test_an_import_that_breaks_the_layering_fails_the_check(package_copy, path, 
     module = "espnet_ext." + path[: -len(".py")].replace("/", ".")
     report = result.stdout.split("Broken contracts")[1]
     assert module in report or "." + Path(path).stem in report, result.stdout  # the offender is named
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """``__name__ == "__main__"`` (either side first)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides) and any(
+        isinstance(x, ast.Constant) and x.value == "__main__" for x in sides
+    )
+
+
+def entry_points_outside_bin(package: Path) -> list[str]:
+    """The modules of ``package`` outside its ``bin/`` that are entry points: a module-level
+    ``main`` function, an ``if __name__ == "__main__"`` block, or a ``__main__.py``."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel.startswith("bin/"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        found += [
+            f"{rel}:{node.lineno}: def {node.name}"
+            for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "main"
+        ]
+        found += [
+            f"{rel}:{node.lineno}: if __name__ == '__main__'"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and _is_main_guard(node.test)
+        ]
+        if path.name == "__main__.py":
+            found.append(f"{rel}: a __main__.py")
+    return found
+
+
+def test_entry_points_are_in_bin_only():
+    assert entry_points_outside_bin(ROOT / "espnet_ext") == [], "move the command line into espnet_ext/bin/"
+
+
+@pytest.mark.parametrize(
+    "path, code, found",
+    [
+        ("data/mini.py", "def main(argv=None):\n    return 0\n", "data/mini.py:{line}: def main"),
+        ("core/frames.py", "async def main():\n    pass\n", "core/frames.py:{line}: def main"),
+        (
+            "wav2vec2/presets.py",
+            "if '__main__' == __name__:\n    print(PRESETS)\n",
+            "wav2vec2/presets.py:{line}: if __name__ == '__main__'",
+        ),
+        ("scoring/__main__.py", "", "scoring/__main__.py: a __main__.py"),
+    ],
+    ids=["main", "async-main", "main-guard", "__main__.py"],
+)
+def test_an_entry_point_outside_bin_fails_the_check(package_copy, path, code, found):
+    target = package_copy / "espnet_ext" / path
+    original = target.read_text() if target.exists() else None
+    text = (original or "").rstrip("\n")
+    text = f"{text}\n\n\n{code}" if text else code
+    target.write_text(text)
+    try:
+        result = entry_points_outside_bin(package_copy / "espnet_ext")
+    finally:
+        if original is None:
+            target.unlink()
+        else:
+            target.write_text(original)
+    line = len((original or "").rstrip("\n").splitlines()) + 3
+    assert result == [found.format(line=line)]
+    assert entry_points_outside_bin(package_copy / "espnet_ext") == []
