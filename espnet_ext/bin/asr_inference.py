@@ -5,7 +5,9 @@ runs the project's batched CTC greedy decoder (options: ``batch_size``); otherwi
 ESPnet's ``asr_inference`` (beam search; same options, see ``--help``). Either way a phone
 model's hypotheses (``token_type: phn``) are written as phones separated by spaces: ESPnet's
 phoneme tokenizer joins them with nothing between, so its ``text`` files are rewritten from
-its ``token`` files.
+its ``token`` files. The wav2vec 2.0 CPU kernels run as the training config's ``cpu_kernels`` says
+(``auto``: on with ``--ngpu 0``; :mod:`espnet_ext.espnet.kernel_option`): in eval mode they change
+the speed, not the hypotheses beyond float32 summation order.
 """
 
 import argparse
@@ -67,6 +69,9 @@ def space_phone_hypotheses(output_dir, asr_train_config) -> int:
 def main(cmd=None):
     argv = list(sys.argv[1:] if cmd is None else cmd)
     conf = _decoding_config(argv)
+    from espnet_ext.espnet.kernel_option import apply_for_decoding
+
+    apply_for_decoding(argv, "asr_train_config")
     if conf.get("decoding") != "ctc_greedy":
         from espnet2.bin.asr_inference import main as espnet_main
 

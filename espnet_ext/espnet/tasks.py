@@ -3,7 +3,9 @@
 Subclasses of ESPnet's tasks defined here, in a module of ``espnet_ext``, so that a process
 spawned for DDP (which re-imports the task class by its module path) imports ``espnet_ext``
 and therefore the registry before it builds a model. They also use the project's
-:class:`~espnet_ext.espnet.trainer.Trainer` (``--keep_last_epochs``, ``--save_every_updates``).
+:class:`~espnet_ext.espnet.trainer.Trainer` (``--keep_last_epochs``, ``--save_every_updates``), and
+take ``--cpu_kernels`` (:mod:`espnet_ext.espnet.kernel_option`: the wav2vec 2.0 CPU kernels, on by
+default when training on CPU).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from torch import nn
 
 import espnet_ext  # noqa: F401  (registry)
 from espnet_ext.espnet.frontend import NormalizeMismatchError
+from espnet_ext.espnet.kernel_option import CPUKernelsMixin
 from espnet_ext.espnet.portable import record_portable_conf
 from espnet_ext.espnet.samplers import FairseqBatchesMixin
 from espnet_ext.espnet.ssl_model import Wav2Vec2TaskMixin
@@ -81,9 +84,9 @@ def init_ctc_output(model: nn.Module, how: str) -> None:
         nn.init.zeros_(ctc.ctc_lo.bias)
 
 
-class ASRTask(PortableConfMixin, FairseqBatchesMixin, FeatsStatsMixin, _ESPnetASRTask):
+class ASRTask(CPUKernelsMixin, PortableConfMixin, FairseqBatchesMixin, FeatsStatsMixin, _ESPnetASRTask):
     """ESPnet's ASRTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`,
-    :class:`PortableConfMixin`),
+    :class:`PortableConfMixin`, ``--cpu_kernels``),
     ``--ctc_init`` (:func:`init_ctc_output`, applied after ESPnet's ``--init``) and ``--fairseq_batches``
     (:mod:`espnet_ext.espnet.samplers`)."""
 
@@ -111,14 +114,15 @@ class ASRTask(PortableConfMixin, FairseqBatchesMixin, FeatsStatsMixin, _ESPnetAS
         return model
 
 
-class CLSTask(PortableConfMixin, FeatsStatsMixin, _ESPnetCLSTask):
+class CLSTask(CPUKernelsMixin, PortableConfMixin, FeatsStatsMixin, _ESPnetCLSTask):
     """ESPnet's CLSTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`,
-    :class:`PortableConfMixin`)."""
+    :class:`PortableConfMixin`, ``--cpu_kernels``)."""
 
     trainer = Trainer
 
 
-class SSLTask(FairseqBatchesMixin, Wav2Vec2TaskMixin, _ESPnetSSLTask):
-    """ESPnet's SSLTask with the project's plugins, trainer, ``model: wav2vec2`` and ``--fairseq_batches``."""
+class SSLTask(CPUKernelsMixin, FairseqBatchesMixin, Wav2Vec2TaskMixin, _ESPnetSSLTask):
+    """ESPnet's SSLTask with the project's plugins, trainer, ``model: wav2vec2``, ``--fairseq_batches``
+    and ``--cpu_kernels``."""
 
     trainer = Trainer

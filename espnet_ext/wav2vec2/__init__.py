@@ -7,11 +7,12 @@ Quick use::
     model, config, info = load_checkpoint("wav2vec_small.pt")   # fairseq / HF dir / save_backbone file
     out = model(waveforms, lengths)                     # Wav2Vec2Output
 
-Importing the package enables the CPU kernels (:mod:`espnet_ext.wav2vec2.cpu_kernels`: the same
-numbers, faster on CPU); ``cpu_kernels.disable()`` runs the plain modules as written.
+Importing the package changes nothing global: the modules run as written. The CPU kernels
+(:mod:`espnet_ext.wav2vec2.cpu_kernels`: the same functions, faster on CPU; dropout with other
+draws of the same distribution) are opt-in: ``cpu_kernels.enable()``, or ``--cpu_kernels`` of the
+ESPnet tasks (:mod:`espnet_ext.espnet.kernel_option`), on by default when training on CPU.
 """
 
-from espnet_ext.wav2vec2 import cpu_kernels
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
 from espnet_ext.wav2vec2.importers import CheckpointInfo, LoadedCheckpoint, load_checkpoint, save_backbone
 from espnet_ext.wav2vec2.model import FeatureOutput, Wav2Vec2Model, Wav2Vec2Output, wav2vec2_model
@@ -36,5 +37,3 @@ __all__ = [
     "save_backbone",
     "wav2vec2_model",
 ]
-
-cpu_kernels.enable()

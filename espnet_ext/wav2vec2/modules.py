@@ -28,8 +28,9 @@ from espnet_ext.core.frames import ConvLayer, conv_output_lengths, receptive_fie
 # ---------------------------------------------------------------------------- kernel hook
 #: Faster implementations of this package's modules, by name (``"conv_feature_extractor"``,
 #: ``"dropout"``, ``"attention"``): ``KERNELS[name](module, *inputs)`` returns the module's output,
-#: or None where it does not apply. Empty, the modules compute everything as written here;
-#: :mod:`espnet_ext.wav2vec2.cpu_kernels` fills it (``import espnet_ext.wav2vec2`` enables it).
+#: or None where it does not apply. Empty (as importing any module of the package leaves it), the
+#: modules compute everything as written here; ``espnet_ext.wav2vec2.cpu_kernels.enable()`` fills it
+#: (the ESPnet tasks' ``--cpu_kernels``, on by default when training on CPU, calls it).
 KERNELS: dict[str, Callable[..., Tensor | None]] = {}
 
 

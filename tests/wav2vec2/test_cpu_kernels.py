@@ -1,14 +1,16 @@
 """The CPU kernels equal the plain modules: the channels-last GEMM feature extractor (outputs at
 every frame, padding included, and the gradients of the input and of every weight) and the
 written-out attention with dropout (SDPA's math path with the project's dropout mask); the
-kernel hook (enable, disable, the plain modules without kernels). No timing here: see
+kernel hook (nothing registered on import; enable, enabled, disable, the plain modules without
+kernels). Every test here runs with the kernels registered (:func:`registered`). No timing here: see
 ``python -m benchmarks extractor``.
 """
 
 import ast
-import contextlib
 import dataclasses
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,14 @@ MODE_IDS = ["group", "layer-bias", "group-bias", "layer"]
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.fixture(autouse=True)
+def registered():
+    """The CPU kernels registered for the test (importing the package registers none), then the
+    registry as it was."""
+    with cpu_kernels.enabled():
+        yield
+
+
 def _randomize(module: nn.Module, seed: int = 0) -> nn.Module:
     """Perturb every parameter (norm gains and biases too) so that equality is not trivial."""
     generator = torch.Generator().manual_seed(seed)
@@ -69,7 +79,7 @@ def _batch(lengths, seed: int = 1, dirty=()):
 
 def _kernel(fast: bool):
     """A context that runs the extractor's CPU kernel (``fast``) or its plain path."""
-    return contextlib.nullcontext() if fast else cpu_kernels.disabled("conv_feature_extractor")
+    return (cpu_kernels.enabled if fast else cpu_kernels.disabled)("conv_feature_extractor")
 
 
 def _run(extractor: ConvFeatureExtractor, fast: bool, waves, lengths, input_grad: bool):
@@ -282,9 +292,45 @@ def test_attention_module_in_training_is_sdpa_with_the_project_dropout():
 
 
 # ---------------------------------------------------------------------------- the kernel hook
-def test_importing_the_package_enables_every_cpu_kernel():
+def test_importing_the_packages_registers_no_kernel():
+    """In a new interpreter (this one's registry is the tests'): the model, the kernels themselves,
+    the ESPnet layer and its tasks, and ``espnet_ext`` register nothing until asked."""
+    modules = (
+        "espnet_ext",
+        "espnet_ext.wav2vec2",
+        "espnet_ext.wav2vec2.model",
+        "espnet_ext.wav2vec2.pretraining",
+        "espnet_ext.wav2vec2.cpu_kernels",
+        "espnet_ext.espnet.frontend",
+        "espnet_ext.espnet.ssl_model",
+        "espnet_ext.espnet.tasks",
+    )
+    code = (
+        f"import importlib\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
+        "from espnet_ext.wav2vec2.modules import KERNELS\nprint(sorted(KERNELS))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_enabled_registers_every_cpu_kernel_and_restores_the_registry():
     assert KERNELS == cpu_kernels.CPU_KERNELS
     assert set(KERNELS) == {"conv_feature_extractor", "dropout", "attention"}
+    with cpu_kernels.disabled():
+        with cpu_kernels.enabled("dropout"):
+            assert set(KERNELS) == {"dropout"}
+            with cpu_kernels.enabled():
+                assert KERNELS == cpu_kernels.CPU_KERNELS
+            assert set(KERNELS) == {"dropout"}
+        assert not KERNELS
+        other = {"dropout": lambda module, x: None}
+        KERNELS.update(other)
+        with cpu_kernels.enabled():
+            assert KERNELS == cpu_kernels.CPU_KERNELS
+        assert KERNELS == other  # a kernel registered by someone else comes back
+        del KERNELS["dropout"]
+    assert KERNELS == cpu_kernels.CPU_KERNELS
 
 
 def test_disable_enable_and_disabled_restore_the_registry():
@@ -335,11 +381,9 @@ def test_without_kernels_the_modules_run_as_written():
 
 
 def test_the_model_files_import_no_kernel_code():
-    """Only the package's __init__ (which enables them) and the kernels themselves import cpu_kernels."""
+    """Only the kernels themselves import cpu_kernels (the package's __init__ does not either)."""
     package = Path(espnet_ext.wav2vec2.__file__).parent
     for path in sorted(package.glob("*.py")):
-        if path.name == "__init__.py":
-            continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.ImportFrom):

@@ -1,8 +1,11 @@
 """CPU kernels for the wav2vec 2.0 modules: the plain modules' numbers, computed faster on CPU.
 
-Opt-in: :func:`enable` registers them in :data:`espnet_ext.wav2vec2.modules.KERNELS`, through
-which the plain modules call them; ``import espnet_ext.wav2vec2`` enables them all.
-:func:`disable` and :func:`disabled` remove them (the plain modules then run as written).
+Opt-in: :func:`enable` (or the block of :func:`enabled`) registers them in
+:data:`espnet_ext.wav2vec2.modules.KERNELS`, through which the plain modules call them; importing
+a module of :mod:`espnet_ext.wav2vec2`, this one included, registers nothing. :func:`disable` and
+:func:`disabled` remove them (the plain modules then run as written). ESPnet training switches
+them with ``--cpu_kernels`` (:mod:`espnet_ext.espnet.kernel_option`: on by default on CPU); the
+benchmarks enable them.
 
 =============================  =========================================================  ================
 ``KERNELS`` name               replaces, where it applies                                 module
@@ -58,6 +61,18 @@ def disable(*names: str) -> None:
     for name in _names(names):
         if KERNELS.get(name) is CPU_KERNELS[name]:
             del KERNELS[name]
+
+
+@contextlib.contextmanager
+def enabled(*names: str) -> Iterator[None]:
+    """Run a block with the CPU kernels ``names`` (all when none is given), then restore the registry."""
+    saved = {name: KERNELS[name] for name in _names(names) if name in KERNELS}
+    enable(*names)
+    try:
+        yield
+    finally:
+        disable(*names)
+        KERNELS.update(saved)
 
 
 @contextlib.contextmanager
