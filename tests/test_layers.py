@@ -34,11 +34,16 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
         # the stage-4 filter's frame counts, the scorer, the data tools: no torch or ESPnet at import
         (
             "espnet_ext.espnet.lengths, espnet_ext.bin.filter_data, espnet_ext.scoring, espnet_ext.data.kaldi_files, "
-            "espnet_ext.data.datadir, espnet_ext.data.subsets",
+            "espnet_ext.data.datadir, espnet_ext.data.subsets, espnet_ext.data.sampling",
+            ("torch", "espnet2", "espnet"),
+        ),
+        # the planner, its LR schedules and mask statistics: numpy and PyYAML (a backbone preset is read on use)
+        (
+            "espnet_ext.bin.plan, espnet_ext.report.plan, espnet_ext.report.schedules, espnet_ext.report.mask_stats",
             ("torch", "espnet2", "espnet"),
         ),
     ],
-    ids=["core", "filter-scoring-data"],
+    ids=["core", "filter-scoring-data", "planner"],
 )
 def test_light_layers_load_nothing_heavy_at_run_time(modules, heavy):
     """What the contracts check in the source also holds at run time (`import espnet_ext` included)."""

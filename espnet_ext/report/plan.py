@@ -5,8 +5,8 @@ config and prints what a run of it will do, in the units fairseq's recipes are w
 audio per optimizer update, updates per epoch and in total, passes over the data, the
 learning-rate curve (warmup / hold / decay in updates, initial, peak and final LR), the
 updates with the backbone frozen, the feature extractor's gradient scale, the masking rates
-(and the expected masked fraction, :func:`mask_statistics`), the final Gumbel temperature and
-the gradient clipping. With a reference (:data:`REFERENCES`: fairseq's ``base_100h``,
+(and the expected masked fraction, :func:`espnet_ext.report.mask_stats.mask_statistics`), the
+final Gumbel temperature and the gradient clipping. With a reference (:data:`REFERENCES`: fairseq's ``base_100h``,
 ``base_10h``, ``wav2vec2_base_librispeech``, ``wav2vec2_large_librivox``) the same rows are
 computed for fairseq's recipe and differences are flagged.
 
@@ -15,7 +15,7 @@ What the numbers assume (ESPnet 202511, read from ``espnet2``):
 * ``batch_bins`` counts the whole micro-batch over all GPUs (``build_sequence_iter_factory``
   builds the batches once, then gives rank ``r`` the utterances ``batch[r::world_size]``);
   ``--ngpu`` only sets ``min_batch_size`` and the audio each GPU gets.
-* The ``numel`` sampler (:func:`numel_batches`) sorts utterances by length, ascending, and
+* The ``numel`` sampler (:func:`espnet_ext.data.sampling.numel_batches`) sorts utterances by length, ascending, and
   closes a batch *after* the utterance that makes ``count x longest`` (plus labels x vocabulary
   for ASR) exceed ``batch_bins``: a batch holds slightly more than ``batch_bins``, where
   fairseq's ``max_tokens`` is a ceiling. It counts uncropped lengths; with
@@ -27,12 +27,14 @@ What the numbers assume (ESPnet 202511, read from ``espnet2``):
   per GPU; the planner simulates that sampler instead of ``numel``.
 * An optimizer update is ``accum_grad`` batches; an epoch is every batch (``floor(batches /
   accum_grad)`` updates) or ``num_iters_per_epoch`` batches when that is set.
-* Schedulers step once per optimizer update; update ``u`` (1-based) uses ESPnet's step ``u``.
+* Schedulers step once per optimizer update; update ``u`` (1-based) uses ESPnet's step ``u``
+  (the curves: :mod:`espnet_ext.report.schedules`).
   fairseq's audio per update is ``max_tokens x GPUs x update_freq`` (a ceiling) and its
   updates per epoch are estimated as the corpus's audio over that.
 * Masking follows fairseq's ``compute_mask_indices`` (``mask_type static``, overlaps allowed,
   ``min_masks`` 2 for time masks and 0 for channel masks), which this project's ``span_mask``
-  implements, evaluated exactly for utterances of the stated length. ``require_same_masks``
+  implements, evaluated exactly for utterances of the stated length
+  (:mod:`espnet_ext.report.mask_stats`). ``require_same_masks``
   (fairseq's default; channel masks always) trims every utterance of a GPU's batch to the
   least masked count: the masked fractions are ``E[min over B utterances] / T``, with ``B`` the
   utterances of that length that fit a GPU's micro-batch (``floor(audio per GPU batch /
@@ -47,18 +49,20 @@ backbone ``preset`` reads that preset's defaults from :mod:`espnet_ext.wav2vec2.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import yaml
 
-from espnet_ext.data.batches import fairseq_batches
+from espnet_ext.data.batches import audio_seen
+from espnet_ext.data.sampling import read_train_shapes, sampler_batches
+from espnet_ext.report.mask_stats import mask_batch, mask_statistics, wav2vec2_frames
+from espnet_ext.report.schedules import Schedule, polynomial_decay, schedule_of, tristage_lr
 
 SAMPLE_RATE = 16000
 ESPNET_GRAD_CLIP = 5.0  # espnet2 abs_task --grad_clip default
@@ -199,28 +203,6 @@ REFERENCES: dict[str, Reference] = {
 }
 
 
-class Schedule(NamedTuple):
-    """A learning-rate curve over optimizer updates (``lr(u)``: the LR of update ``u``, 1-based)."""
-
-    shape: str  # in words, comparable across ESPnet's and fairseq's schedulers
-    warmup: int
-    hold: int
-    decay: int
-    end: int | None  # the update where the scheduler's own curve ends (None: never)
-    lr: Callable[[int], float]
-    note: str = ""
-
-
-class MaskStats(NamedTuple):
-    """Expectations of fairseq's span masks on utterances of ``frames`` frames."""
-
-    spans: float  # spans drawn (``max(min_masks, floor(p T / l + U))``)
-    fraction: float  # masked frames / frames, one utterance
-    runs: float  # contiguous masked runs (overlapping spans merge), one utterance
-    run_frames: float  # frames per run (ratio of the expectations), one utterance
-    same_fraction: float  # with require_same_masks over ``batch`` utterances: E[least count] / frames
-
-
 class Row(NamedTuple):
     key: str
     label: str
@@ -228,310 +210,11 @@ class Row(NamedTuple):
     reference: Any = None
 
 
-# ---------------------------------------------------------------------------------------------
-# Masking
-
-
-def _starts(frames: int, num: int, length: int) -> int:
-    """Start positions fairseq's ``compute_mask_indices`` (and ``span_mask``) draw ``num`` from:
-    ``np.random.choice(sz - min_len, num_mask)``; the last frame is never a start + l - 1."""
-    return frames - length if frames - length > num else num + 1
-
-
-def _unmasked_probability(free: np.ndarray, starts: int, num: int) -> np.ndarray:
-    """P(no start among ``num`` drawn without replacement from ``starts`` lies in a set of
-    ``starts - free`` positions), per element of ``free`` (the positions outside the set)."""
-    out = np.ones(free.shape, dtype=float)
-    for i in range(num):
-        out *= np.clip(free - i, 0, None) / (starts - i)
-    return out
-
-
-def _stats_given_spans(frames: int, num: int, length: int) -> tuple[float, float]:
-    """(expected masked frames, expected runs) for exactly ``num`` spans requested."""
-    starts = _starts(frames, num, length)
-    if num <= 0 or starts <= 0:
-        return 0.0, 0.0
-    t = np.arange(frames)
-    cover = np.clip(np.minimum(t, starts - 1) - np.maximum(t - length + 1, 0) + 1, 0, None)
-    unmasked = _unmasked_probability(starts - cover, starts, num)
-    cover2 = np.clip(np.minimum(t[1:], starts - 1) - np.maximum(t[1:] - length, 0) + 1, 0, None)
-    both = _unmasked_probability(starts - cover2, starts, num)  # frames t-1 and t unmasked
-    runs = float(1.0 - unmasked[0]) + float(np.sum(unmasked[:-1] - both))
-    return float(np.sum(1.0 - unmasked)), runs
-
-
-def masked_count_distribution(frames: int, num: int, length: int) -> np.ndarray:
-    """``P(masked frames = c)``, ``c = 0..min(frames, num x length)``, for exactly ``num`` spans of
-    ``length`` drawn as fairseq does (starts without replacement from :func:`_starts` positions,
-    spans clipped at ``frames``). Exact: a scan over the frames with the state (starts drawn,
-    frames the latest span still covers, masked so far); at frame ``t`` a start is drawn with
-    probability ``(num - drawn) / (positions - t)`` (sequential sampling without replacement)."""
-    return _count_distribution(int(frames), int(num), int(length)).copy()
-
-
-@functools.lru_cache(maxsize=64)
-def _count_distribution(frames: int, num: int, length: int) -> np.ndarray:
-    starts = _starts(frames, num, length)
-    if num <= 0 or frames <= 0:
-        return np.ones(1)
-    top = min(frames, num * length)
-    p = np.zeros((num + 1, length + 1, top + 1))  # (starts drawn, frames still covered, masked)
-    p[0, 0, 0] = 1.0
-    left = np.arange(num, -1, -1, dtype=float)  # num - drawn
-    for t in range(frames):
-        if t < starts:
-            pick = left / (starts - t)
-            drawn = np.einsum("jdc,j->jc", p, pick)
-            p *= (1.0 - pick)[:, None, None]
-            p[1:, length, :] += drawn[:-1]
-        p[:, 0, 1:] += p[:, 1, :-1]  # frame t masked by a span ending here
-        p[:, 1:length, 1:] = p[:, 2:, :-1]  # ... or by one that goes on
-        p[:, 1:length, 0] = 0.0
-        p[:, length, :] = 0.0
-    return p.sum(axis=(0, 1))
-
-
-def mask_statistics(frames: int, mask_prob: float, mask_length: int, min_masks: int = 0, batch: int = 1) -> MaskStats:
-    """Exact expectations of fairseq's ``compute_mask_indices`` (this project's ``span_mask``).
-
-    fairseq draws ``n = max(min_masks, floor(mask_prob * T / mask_length + U))`` spans
-    (``U ~ U[0, 1)``), their starts without replacement from ``[0, T - mask_length)`` (``[0, n]``
-    when that is too short), each ``mask_length`` frames, clipped at ``T``; spans may overlap.
-    So ``mask_prob`` is the expected *spans x length* per frame, not the masked fraction
-    (0.65 and 10 mask ~49%). ``require_same_masks`` then keeps, in each of the ``batch``
-    utterances, as many masked frames as the least masked one has: ``same_fraction`` is
-    ``E[min of batch independent counts] / T`` (``batch`` 1: ``fraction``).
-
-    Args:
-        frames: ``T``, the utterance's frames (channels, for channel masks).
-        mask_prob, mask_length, min_masks: fairseq's ``mask_prob``, ``mask_length``,
-            ``min_masks`` (2 for wav2vec 2.0's time masks, 0 for channel masks).
-        batch: utterances (all of ``T`` frames) whose masks are trimmed together.
-    """
-    if not 0.0 <= mask_prob <= 1.0:
-        raise ValueError(f"mask_prob: expected a probability in [0, 1]; found {mask_prob}")
-    if mask_length < 1 or frames < 1 or batch < 1:
-        raise ValueError(
-            f"expected mask_length >= 1, frames >= 1 and batch >= 1; found {mask_length}, {frames}, {batch}"
-        )
-    x = mask_prob * frames / mask_length
-    low = math.floor(x)
-    spans = masked = runs = 0.0
-    counts = np.zeros(frames + 1)
-    for n, weight in ((low, 1.0 - (x - low)), (low + 1, x - low)):
-        if weight <= 0.0:
-            continue
-        n = max(min_masks, n)
-        m, r = _stats_given_spans(frames, n, mask_length)
-        spans, masked, runs = spans + weight * n, masked + weight * m, runs + weight * r
-        if batch > 1:
-            dist = _count_distribution(frames, n, mask_length)
-            counts[: len(dist)] += weight * dist
-    same = masked
-    if batch > 1:  # E[min] = sum over k >= 1 of P(count >= k) ** batch
-        at_least = np.clip(1.0 - np.cumsum(counts)[:-1], 0.0, 1.0)
-        same = float(np.sum(at_least**batch))
-    return MaskStats(spans, masked / frames, runs, masked / runs if runs else 0.0, same / frames)
-
-
-def wav2vec2_frames(samples: int) -> int:
-    """Frames of the standard wav2vec 2.0 extractor (receptive field 400, hop 320 samples)."""
-    return (samples - 400) // 320 + 1 if samples >= 400 else 0
-
-
-# ---------------------------------------------------------------------------------------------
-# Batching
-
-
-def numel_batches(
-    lengths: Sequence[int], batch_bins: int, label_bins: Sequence[int] | None = None, min_batch_size: int = 1
-) -> list[np.ndarray]:
-    """ESPnet's ``NumElementsBatchSampler`` (padding, ``drop_last`` false): index arrays of batches.
-
-    Utterances sorted by length (ascending, stable); a batch closes after the utterance that
-    makes ``count x (its length + its label_bins)`` exceed ``batch_bins`` (once it has
-    ``min_batch_size``); a last batch smaller than ``min_batch_size`` is spread over the others.
-    ``label_bins``: labels x vocabulary per utterance (ASR's text shape), else 0.
-    """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    extra = np.zeros_like(lengths) if label_bins is None else np.asarray(label_bins, dtype=np.int64)
-    order = np.argsort(lengths, kind="stable")
-    sizes, count = [], 0
-    for i in order:
-        count += 1
-        if count * (lengths[i] + extra[i]) > batch_bins and count >= min_batch_size:
-            sizes.append(count)
-            count = 0
-    if count:
-        sizes.append(count)
-    if len(sizes) > 1 and sizes[-1] < min_batch_size:
-        for i in range(sizes.pop()):
-            sizes[-(i % len(sizes)) - 1] += 1
-    return np.split(order, np.cumsum(sizes)[:-1])
-
-
-def read_shape(path: Path) -> dict[str, list[int]]:
-    """An ESPnet shape file (``uttid L[,D...]`` per line)."""
-    out = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            try:
-                out[parts[0]] = [int(v) for v in parts[1].split(",")]
-            except (IndexError, ValueError):
-                raise ValueError(f"{path}:{number}: expected 'uttid L[,D]'; found {line.strip()!r}") from None
-    if not out:
-        raise ValueError(f"{path}: no utterances")
-    return out
-
-
-def read_train_shapes(stats_dir: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(samples per utterance, labels x vocabulary per utterance or None) from a stats dir's
-    ``train/speech_shape`` and, if there is exactly one, ``train/text_shape.*``."""
-    speech = read_shape(Path(stats_dir) / "train" / "speech_shape")
-    keys = sorted(speech)
-    texts = sorted((Path(stats_dir) / "train").glob("text_shape.*"))
-    labels = None
-    if len(texts) == 1:
-        text = read_shape(texts[0])
-        if set(text) != set(speech):
-            raise ValueError(f"{texts[0]}: utterances differ from {Path(stats_dir) / 'train' / 'speech_shape'}")
-        labels = np.array([int(np.prod(text[k])) for k in keys])
-    return np.array([speech[k][0] for k in keys]), labels
-
-
-# ---------------------------------------------------------------------------------------------
-# Learning-rate schedules
-
-
-def _tristage(lr: float, total: int, conf: Mapping[str, Any]) -> Schedule:
-    """ESPnet's ``TristageLR`` (fairseq ``tri_stage``): linear warmup from ``init_lr_scale x lr``,
-    hold, exponential decay to ``final_lr_scale x lr`` at ``max_steps``, then constant."""
-    warmup = int(total * float(conf.get("warmup_ratio", 0.1)))
-    hold = int(total * float(conf.get("hold_ratio", 0.4)))
-    decay = total - warmup - hold
-    init, final = float(conf.get("init_lr_scale", 0.01)), float(conf.get("final_lr_scale", 0.01))
-    factor = -math.log(final) / decay if decay else 0.0
-
-    def at(u: int) -> float:
-        step = min(u, total)
-        if step < warmup:
-            return init * lr + (lr - init * lr) / warmup * step
-        if step < warmup + hold:
-            return lr
-        return lr * math.exp(-factor * (step - warmup - hold))
-
-    return Schedule("tri-stage: linear, hold, exponential", warmup, hold, decay, total, at)
-
-
-def _warmuplr(lr: float, conf: Mapping[str, Any], total: int) -> Schedule:
-    """ESPnet's ``WarmupLR``: linear to ``lr`` at ``warmup_steps``, then ``lr x sqrt(w / u)``."""
-    w = float(conf.get("warmup_steps", 25000))
-    return Schedule(
-        "linear warmup, inverse square root decay",
-        int(w),
-        0,
-        max(total - int(w), 0),
-        None,
-        lambda u: lr * w**0.5 * min(u**-0.5, u * w**-1.5),
-    )
-
-
-def _piecewise(lr: float, conf: Mapping[str, Any], total: int) -> Schedule:
-    """ESPnet's ``PiecewiseLinearWarmupLR``: ``np.interp`` over ``(warmup_steps_list,
-    warmup_lr_list)``; past the last step ESPnet returns ``lr x sqrt(last / u)``, not the last LR."""
-    steps = [float(s) for s in conf.get("warmup_steps_list", [0, 25000])]
-    lrs = [float(v) for v in conf.get("warmup_lr_list", [0.0, 0.001])]
-    peak = max(lrs)
-    first = steps[lrs.index(peak)]
-    last = steps[len(lrs) - 1 - lrs[::-1].index(peak)]
-
-    def at(u: int) -> float:
-        return float(np.interp(u, steps, lrs, right=lr * steps[-1] ** 0.5 * u**-0.5))
-
-    note = ""
-    if total > steps[-1]:
-        note = (
-            f"after update {int(steps[-1])} the LR jumps to lr x sqrt({int(steps[-1])} / u) "
-            f"= {at(int(steps[-1]) + 1):.3g} (ESPnet's 'right' branch)"
-        )
-    shape = "piecewise linear"
-    if len(lrs) == 3 and lrs[0] == 0.0 and lrs[2] == 0.0:
-        shape = "linear warmup from 0, linear decay to 0"
-    return Schedule(shape, int(first), int(last - first), int(steps[-1] - last), int(steps[-1]), at, note)
-
-
-def _cosine_restarts(conf: Mapping[str, Any], total: int) -> Schedule:
-    """ESPnet's ``CosineAnnealingWarmupRestarts`` (``cycle_mult`` 1, ``gamma`` 1): linear from
-    ``min_lr`` to ``max_lr`` over ``warmup_steps``, cosine to ``min_lr`` at ``first_cycle_steps``,
-    then the cycle restarts."""
-    cycle, w = int(conf["first_cycle_steps"]), int(conf.get("warmup_steps", 0))
-    high, low = float(conf.get("max_lr", 0.1)), float(conf.get("min_lr", 0.001))
-    if float(conf.get("cycle_mult", 1.0)) != 1.0 or float(conf.get("gamma", 1.0)) != 1.0:
-        raise ValueError(
-            "scheduler_conf: the planner handles cycle_mult 1 and gamma 1 only; "
-            f"found {conf.get('cycle_mult')}, {conf.get('gamma')}"
-        )
-
-    def at(u: int) -> float:
-        s = (u - 1) % cycle
-        if s < w:
-            return (high - low) * s / w + low
-        return low + (high - low) * (1 + math.cos(math.pi * (s - w) / (cycle - w))) / 2
-
-    note = f"restarts every {cycle} updates" if total > cycle else ""
-    return Schedule("linear warmup, cosine decay", w, 0, cycle - w, cycle, at, note)
-
-
-def _polynomial(lr: float, total: int, conf: Mapping[str, Any]) -> Schedule:
-    """fairseq's ``polynomial_decay``: linear warmup from 0, then ``(lr - end) (1 - progress)^power + end``."""
-    w, end, power = int(conf["warmup_updates"]), float(conf["end_lr"]), float(conf["power"])
-
-    def at(u: int) -> float:
-        if u <= w:
-            return lr * u / w
-        return end + (lr - end) * max(1 - (u - w) / (total - w), 0.0) ** power
-
-    shape = f"linear warmup from 0, polynomial decay (power {power:g}) to {end:g}"
-    if power == 1.0 and end == 0.0:
-        shape = "linear warmup from 0, linear decay to 0"
-    return Schedule(shape, w, 0, total - w, total, at)
-
-
-def schedule_of(config: Mapping[str, Any], total: int | None, source: str) -> tuple[Schedule, int]:
-    """The config's LR schedule and the updates it is drawn over (``total`` if known, else where
-    the scheduler itself ends). Raises ``ValueError`` naming ``source`` for a scheduler the
-    planner does not know."""
-    name = config.get("scheduler")
-    conf = config.get("scheduler_conf") or {}
-    lr = float((config.get("optim_conf") or {}).get("lr", 1e-3))  # ESPnet's optimizers: lr default 1e-3
-    name = name.lower() if isinstance(name, str) else name
-    if name == "tristagelr":
-        steps = int(float(conf.get("max_steps", 25000)))
-        return _tristage(lr, steps, conf), total or steps
-    if name == "warmuplr":
-        return _warmuplr(lr, conf, total or 0), total or int(conf.get("warmup_steps", 25000))
-    if name == "piecewiselinearwarmuplr":
-        end = int(float((conf.get("warmup_steps_list") or [0, 25000])[-1]))
-        return _piecewise(lr, conf, total or end), total or end
-    if name == "cosineannealingwarmuprestarts":
-        return _cosine_restarts(conf, total or 0), total or int(conf["first_cycle_steps"])
-    if name in (None, "none"):
-        return Schedule("constant", 0, total or 0, 0, None, lambda u: lr), total or 0
-    raise ValueError(
-        f"{source}: scheduler {name!r}: the planner knows tristagelr, warmuplr, "
-        "piecewiselinearwarmuplr, cosineannealingwarmuprestarts or none"
-    )
-
-
 def _reference_schedule(ref: Reference) -> Schedule:
     kind, conf = ref.scheduler
     if kind == "tristage":
-        return _tristage(ref.lr, ref.max_update, conf)
-    return _polynomial(ref.lr, ref.max_update, conf)
+        return tristage_lr(ref.lr, conf, ref.max_update)
+    return polynomial_decay(ref.lr, conf, ref.max_update)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -644,23 +327,17 @@ def _batching(config: Mapping[str, Any], task: str, opts: Options, source: str) 
     cap = int(max_samples) if max_samples else None
     if opts.train_shape is not None:
         lengths, labels = read_train_shapes(opts.train_shape)
-        if fairseq:
-            batches = fairseq_batches(
-                lengths,
-                bins,
-                cap,
-                config.get("max_utterances_per_gpu"),
-                opts.ngpu,
-                int(config.get("required_batch_size_multiple", 1)),
-            )
-        else:
-            batches = numel_batches(lengths, bins, labels if task == "asr" else None, min_batch_size=opts.ngpu)
-        seen = [
-            len(b) * min(int(lengths[b].min()), cap or 1 << 62)
-            if crop
-            else int(np.minimum(lengths[b], cap or 1 << 62).sum())
-            for b in batches
-        ]
+        batches = sampler_batches(
+            lengths,
+            bins,
+            opts.ngpu,
+            labels if task == "asr" else None,
+            fairseq,
+            cap,
+            config.get("max_utterances_per_gpu"),
+            int(config.get("required_batch_size_multiple", 1)),
+        )
+        seen = [audio_seen(lengths, b, cap, crop) for b in batches]
         if opts.utterance_seconds is None:
             utt = float(np.median(np.minimum(lengths, cap or 1 << 62))) / SAMPLE_RATE
         note = f"simulated over {len(lengths)} utterances of {opts.train_shape}" + (
@@ -682,20 +359,6 @@ def _batching(config: Mapping[str, Any], task: str, opts: Options, source: str) 
         )
         return Batching(per_batch, opts.train_hours * 3600 / per_batch, opts.train_hours, utt, note)
     return Batching(None, None, None, utt, "no --train_shape/--train_hours: data-dependent rows unknown")
-
-
-def mask_batch(
-    audio_per_gpu_batch_s: float | None, utterance_s: float, cap: int | None = None, multiple: int = 1
-) -> int:
-    """Utterances of ``utterance_s`` in a GPU's micro-batch (the masks ``require_same_masks``
-    trims together): ``floor(audio / utterance)``, at most ``cap`` (utterances per GPU), cut to a
-    multiple of ``multiple`` when there are at least that many (fairseq's
-    ``required_batch_size_multiple``), at least 1; 1 when the audio is unknown."""
-    if audio_per_gpu_batch_s is None or utterance_s <= 0:
-        return 1
-    count = max(1, int(math.floor(audio_per_gpu_batch_s / utterance_s + 1e-9)))
-    count = count if cap is None else min(count, int(cap))
-    return count // multiple * multiple or count
 
 
 def _values(

@@ -18,7 +18,7 @@ raises an error then, earlier ones masked it, as here).
 then keeps only as many masked frames as the least-masked utterance of the batch has, chosen
 uniformly at random among its masked frames (the others are unmasked). With ``mask_prob`` 0.65
 and spans of 10 this takes a batch of 10-s utterances from ~49% to ~44-46% masked, depending on
-the batch size (:func:`espnet_ext.report.plan.mask_statistics` computes it exactly). Utterances
+the batch size (:func:`espnet_ext.report.mask_stats.mask_statistics` computes it exactly). Utterances
 of no valid frames do not count towards the least (fairseq fails on them).
 
 The same function makes channel masks: apply it to ``(B, C)`` with every length ``C``

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from espnet_ext.data.batches import audio_seen, cropped_sizes, fairseq_batches
+from espnet_ext.data.sampling import numel_batches
 
 K = 1000
 
@@ -107,8 +108,6 @@ def test_refuses_bad_values():
 def test_counts_fewer_padded_samples_than_numel_on_long_utterances():
     """Utterances longer than the crop: numel counts them whole, so its batches hold fewer of
     them than the crop allows; fairseq's count fills the ceiling with cropped utterances."""
-    from espnet_ext.report.plan import numel_batches
-
     lengths = [400 * K] * 55
     ours = fairseq_batches(lengths, 1_400 * K, max_sample_size=250 * K)
     numel = numel_batches(lengths, 1_400 * K)

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from espnet_ext.data.batches import fairseq_batches
-from espnet_ext.report.plan import numel_batches
+from espnet_ext.data.sampling import numel_batches
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "egs2/mini/ssl1/conf/tuning/train_ssl_w2v2_tiny.yaml"
