@@ -1,4 +1,4 @@
-"""Timing helpers shared by the benchmarks."""
+"""Timing helpers shared by the benchmarks, and the CPU kernels they measure with."""
 
 from __future__ import annotations
 
@@ -51,6 +51,15 @@ def compiled_summary(compile_s: float, compiled_s: float, ours_s: float, referen
         f"  compiled: first step (compilation included) {compile_s:.1f} s; ratio compiled/ours "
         f"{compiled_s / ours_s:.3f}, compiled/reference {compiled_s / reference_s:.3f} (of medians)"
     )
+
+
+def enable_cpu_kernels() -> None:
+    """Register the wav2vec 2.0 CPU kernels (:mod:`espnet_ext.wav2vec2.cpu_kernels`) for the rest of
+    the process: our CPU figures are those of the recipes, whose training and decoding on CPU run
+    them (``--cpu_kernels auto``). They compute CPU tensors only: a GPU run is the same with them."""
+    from espnet_ext.wav2vec2 import cpu_kernels
+
+    cpu_kernels.enable()
 
 
 def machine() -> str:

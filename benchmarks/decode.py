@@ -52,7 +52,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from benchmarks.common import machine, time_interleaved
+from benchmarks.common import enable_cpu_kernels, machine, time_interleaved
 
 SAMPLE_RATE = 16000
 MINI_WAVS = Path(__file__).resolve().parents[1] / "egs2" / "mini" / "corpus" / "en" / "wav"
@@ -98,8 +98,8 @@ def data_dir_utterances(data_dir: str, num_utts: int) -> list[Utterance]:
     Raises:
         ValueError: a missing ``wav.scp``, unreadable audio or another sample rate (naming it).
     """
-    from espnet_ext.data.kaldi_files import read_map, sorted_keys
     from espnet_ext.data.format import AudioError, load_audio
+    from espnet_ext.data.kaldi_files import read_map, sorted_keys
 
     wav_scp = Path(data_dir) / "wav.scp"
     if not wav_scp.is_file():
@@ -388,6 +388,7 @@ def benchmark(args: argparse.Namespace) -> None:
     import espnet_ext  # noqa: F401  (registry and quiet nltk, before ESPnet)
 
     quiet_espnet()
+    enable_cpu_kernels()  # as decoding on CPU runs (--cpu_kernels auto)
     utts = data_dir_utterances(args.data_dir, args.num_utts) if args.data_dir else mini_utterances(args.num_utts)
     if args.asr_model_file:
         files = dict(asr_train_config=args.asr_train_config, asr_model_file=args.asr_model_file)

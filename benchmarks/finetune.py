@@ -23,6 +23,7 @@ from benchmarks.common import (
     StepFigures,
     autocast,
     compiled_summary,
+    enable_cpu_kernels,
     machine,
     padded_noise_batch,
     step_args,
@@ -110,6 +111,7 @@ def main(argv=None) -> int:
         argv, __doc__, SIZES, "also time ours with torch.compile'd Transformer layers (frontend torch_compile: true)"
     )
 
+    enable_cpu_kernels()
     frontends = build_frontends(args.size, args.device, args.compile)
     figures, compile_s = compare(frontends, args.batch, args.seconds, args.repeats, args.device, args.bf16)
     medians = {name: f.median_s for name, f in figures.items()}

@@ -180,7 +180,11 @@ def fault_kind(text: str) -> str:
 
 
 def run_here(args: argparse.Namespace) -> int:
-    """Run section ``args.section`` in this process; 0 when every measurement succeeded."""
+    """Run section ``args.section`` in this process (the CPU kernels registered, as the benchmarks
+    it calls register them); 0 when every measurement succeeded."""
+    from benchmarks.common import enable_cpu_kernels
+
+    enable_cpu_kernels()
     plan = plan_for(args.quick, args.device)
     section = Section(
         args.section, plan, args.device, Path(args.out), Path(args.result), time.monotonic() + args.seconds_left

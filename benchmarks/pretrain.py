@@ -42,6 +42,7 @@ from benchmarks.common import (
     StepFigures,
     autocast,
     compiled_summary,
+    enable_cpu_kernels,
     machine,
     padded_noise_batch,
     step_args,
@@ -208,6 +209,7 @@ def print_comparison(args: argparse.Namespace, result: Comparison, num_negatives
 def main(argv=None) -> int:
     args = step_args(argv, __doc__, SIZES, "also time a copy of ours with torch.compile'd Transformer layers")
 
+    enable_cpu_kernels()
     ours, reference = build_models(args.size, args.device)
     result = compare(ours, reference, args.batch, args.seconds, args.repeats, args.device, args.bf16, args.compile)
     print_comparison(args, result, ours.options.num_negatives)
