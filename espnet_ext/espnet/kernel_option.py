@@ -12,8 +12,8 @@ option does, per process:
   ``false`` force it. A training config sets it as ``cpu_kernels: false``; ``config.yaml`` records it.
 * decoding (``espnet_ext.bin.asr_inference``, ``espnet_ext.bin.cls_inference``,
   :func:`apply_for_decoding`): the trained model's ``config.yaml`` value, ``auto`` on with
-  ``--ngpu 0``. In eval mode only the extractor kernel applies (dropout is off), so it changes
-  the decoding speed, not its random numbers.
+  ``--ngpu 0``. In eval mode only the extractor kernel applies (dropout is off): decoding gets
+  its speed, with the same numbers up to float32 summation order.
 """
 
 from __future__ import annotations
