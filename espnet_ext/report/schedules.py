@@ -4,7 +4,8 @@ Each builder returns a :class:`Schedule` whose ``lr(u)`` is the learning rate of
 ``u`` (1-based) as ESPnet's scheduler sets it: ESPnet steps a batch scheduler once after every
 optimizer update, and the scheduler's constructor has already made one step, so update ``u`` runs
 at the scheduler's step ``u`` (``last_epoch + 1``). The curves are written from the formulas of
-``espnet2/schedulers/*.py`` (ESPnet 202511).
+``espnet2/schedulers/*.py`` (ESPnet 202511); ``tests/report/test_schedules.py`` checks them against
+ESPnet's scheduler classes, stepped update by update, on the recipes' own configs among others.
 fairseq's ``polynomial_decay`` (``fairseq/optim/lr_scheduler/polynomial_decay_schedule.py``) is
 here for fairseq's pre-training recipes, which the planner puts beside ours.
 
@@ -95,7 +96,8 @@ def piecewise_linear_warmup_lr(lr: float, conf: Mapping[str, Any], total: int) -
 def cosine_annealing_warmup_restarts(conf: Mapping[str, Any], total: int) -> Schedule:
     """ESPnet's ``CosineAnnealingWarmupRestarts`` (``cycle_mult`` 1, ``gamma`` 1): linear from
     ``min_lr`` to ``max_lr`` over ``warmup_steps``, cosine to ``min_lr`` at ``first_cycle_steps``,
-    then the cycle restarts."""
+    then the cycle restarts. The first update runs at ``min_lr`` whatever ``warmup_steps`` is: the
+    constructor sets every parameter group's LR to ``min_lr`` after its own first step."""
     cycle, w = int(conf["first_cycle_steps"]), int(conf.get("warmup_steps", 0))
     high, low = float(conf.get("max_lr", 0.1)), float(conf.get("min_lr", 0.001))
     if float(conf.get("cycle_mult", 1.0)) != 1.0 or float(conf.get("gamma", 1.0)) != 1.0:
@@ -105,6 +107,8 @@ def cosine_annealing_warmup_restarts(conf: Mapping[str, Any], total: int) -> Sch
         )
 
     def at(u: int) -> float:
+        if u == 1:
+            return low
         s = (u - 1) % cycle
         if s < w:
             return (high - low) * s / w + low
