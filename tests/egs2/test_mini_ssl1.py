@@ -21,6 +21,10 @@ import torch
 import yaml
 
 MINI = Path(__file__).resolve().parents[2] / "egs2" / "mini" / "ssl1"
+#: what a model built with every CPU kernel registered logs (--cpu_kernels auto, --ngpu 0)
+KERNELS_ON = (
+    "CPU kernels (--cpu_kernels, espnet_ext.wav2vec2.cpu_kernels): on (attention, conv_feature_extractor, dropout)"
+)
 
 
 def make_recipe(dest: Path) -> Path:
@@ -118,6 +122,14 @@ def test_pretraining_learns_without_collapse(pretrained):
     assert last_valid(log, "acc") > 2.0 / (k + 1)
     assert last_valid(log, "code_ppl") > 0.5 * 2 * 16  # G x V of the tiny preset = 32
     assert (exp / "images" / "loss_m.png").is_file() and (exp / "images" / "code_ppl.png").is_file()
+
+
+@pytest.mark.slow
+def test_training_on_cpu_runs_the_cpu_kernels(pretrained):
+    """``--cpu_kernels auto`` (the default) with ``--ngpu 0``: the run killed and the resumed one."""
+    _, exp, _, log_before = pretrained
+    assert KERNELS_ON in log_before
+    assert KERNELS_ON in (exp / "train.log").read_text()
 
 
 @pytest.mark.slow
@@ -222,5 +234,8 @@ def test_asr1_end_to_end_from_the_pretraining(pretrained, asr1, check_decodes):
             timeout=1800,
         )
         assert result.returncode == 0, result.stderr[-4000:]
+    assert KERNELS_ON in (asr / "exp/asr_chain/train.log").read_text()  # fine-tuning on CPU
+    greedy_logs = list((asr / "exp/asr_chain").glob("decode_ctc_greedy*/*/logdir/asr_inference.*.log"))
+    assert greedy_logs and all(KERNELS_ON in log.read_text() for log in greedy_logs)  # decoding on CPU
     errors = check_decodes(asr, asr / "exp/asr_chain", ("dev", "test"), "cer", CHAIN_CER_BELOW)
     print("mini ssl1 -> asr1 CER:", errors)
