@@ -5,10 +5,15 @@
 - README.md is a guide: at most 220 lines, and the two commands that set everything up come first.
 - Every relative link in README.md, docs/*.md and the recipes' READMEs names a file (and a heading)
   that exists.
+- Every module they name (``espnet_ext.data.datadir``, ``espnet_ext/data/datadir.py``, a name defined
+  in a module) exists, and docs/architecture.md places every module of the package's layers: it names
+  each by its path below ``espnet_ext`` (``data/datadir.py``, ``data/{subsets,format}.py``,
+  ``data/corpora/*.py``, ``bin/score``) or a package below a layer (``wav2vec2/cpu_kernels/``).
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 from pathlib import Path
@@ -123,3 +128,99 @@ def test_relative_links_resolve(doc: Path):
                     f"{doc.relative_to(ROOT)}:{number}: {target} (no heading #{anchor} in {name or doc.name})"
                 )
     assert not broken, "links to files or headings that do not exist:\n" + "\n".join(broken)
+
+
+PACKAGE = ROOT / "espnet_ext"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+LAYERS = ("bin", "core", "data", "espnet", "report", "scoring", "wav2vec1", "wav2vec2")
+DOTTED = re.compile(r"\bespnet_ext(?:\.\w+)+")
+SLASHED = re.compile(r"\bespnet_ext/([\w/.{},*]*)")
+#: A path below espnet_ext as architecture.md writes it: a layer first, not inside another path (tests/...).
+LAYER_PATH = re.compile(r"(?<![\w/.-])((?:" + "|".join(LAYERS) + r")/[\w/.{},*]*)")
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """``a/{b,c}.py`` -> ``a/b.py``, ``a/c.py``."""
+    m = re.search(r"\{([^{}]*)\}", pattern)
+    if not m:
+        return [pattern]
+    return [q for alt in m.group(1).split(",") for q in expand_braces(pattern[: m.start()] + alt + pattern[m.end() :])]
+
+
+def package_files(pattern: str) -> list[Path]:
+    """The files of espnet_ext a path below it names: a module (``.py`` optional), a glob, or a package
+    (all its modules); empty when there is none."""
+    pattern = pattern.rstrip(".,;:")
+    if "*" in pattern:
+        return sorted(PACKAGE.glob(pattern))
+    path = PACKAGE / pattern
+    if (path / "__init__.py").is_file():
+        return sorted(path.rglob("*.py"))
+    if path.suffix != ".py":
+        path = path.with_name(path.name + ".py")
+    return [path] if path.is_file() else []
+
+
+def defined_names(path: Path) -> set[str]:
+    """What a module defines or imports at its top level."""
+    names = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+    return names
+
+
+def dotted_problem(name: str) -> str | None:
+    """Why ``espnet_ext.a.b.c`` names nothing: the longest module prefix, then a name it defines."""
+    parts = name.split(".")
+    for end in range(len(parts), 1, -1):
+        base = ROOT.joinpath(*parts[:end])
+        module = base / "__init__.py" if (base / "__init__.py").is_file() else base.with_suffix(".py")
+        if module.is_file():
+            rest = parts[end:]
+            if rest and rest[0] not in defined_names(module) and not (base / f"{rest[0]}.py").is_file():
+                return f"{name}: {module.relative_to(ROOT)} defines no {rest[0]}"
+            return None
+    return f"{name}: no such module"
+
+
+@pytest.mark.parametrize("doc", documents(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_named_modules_exist(doc: Path):
+    missing = []
+    for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+        where = f"{doc.relative_to(ROOT)}:{number}"
+        missing += [f"{where}: {problem}" for problem in map(dotted_problem, DOTTED.findall(line)) if problem]
+        for pattern in SLASHED.findall(line):
+            missing += [
+                f"{where}: espnet_ext/{p} (no such file)" for p in expand_braces(pattern) if p and not package_files(p)
+            ]
+    assert not missing, "modules named in the docs that do not exist:\n" + "\n".join(missing)
+
+
+def test_architecture_places_every_module():
+    named, missing = set(), []
+    for number, line in enumerate(ARCHITECTURE.read_text(encoding="utf-8").splitlines(), 1):
+        for pattern in LAYER_PATH.findall(line):
+            for path in expand_braces(pattern):
+                files = package_files(path)
+                if path.rstrip("/") in LAYERS:
+                    continue  # a layer as a whole places nothing
+                if not files and (path.endswith((".py", "/")) or path.startswith("bin/")):
+                    missing.append(f"docs/architecture.md:{number}: {path} (no such module below espnet_ext)")
+                named.update(files)
+    unplaced = [
+        str(path.relative_to(PACKAGE))
+        for layer in LAYERS
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
+        if path.name != "__init__.py" and path not in named
+    ]
+    assert not missing, "docs/architecture.md names modules that do not exist:\n" + "\n".join(missing)
+    assert not unplaced, (
+        "docs/architecture.md places no module of these paths (name each in the table of its layer, "
+        "e.g. `data/{kaldi_files,datadir}.py`):\n" + "\n".join(unplaced)
+    )
