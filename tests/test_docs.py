@@ -81,15 +81,15 @@ def test_readme_is_short_and_starts_with_the_two_commands():
         )
 
 
-def prose_lines(text: str) -> list[tuple[int, str]]:
-    """(line number, line) outside fenced code blocks, with code spans removed."""
+def prose_lines(text: str, code_spans: bool = False) -> list[tuple[int, str]]:
+    """(line number, line) outside fenced code blocks, with code spans removed unless ``code_spans``."""
     out, fenced = [], False
     for number, line in enumerate(text.splitlines(), 1):
         if FENCE.match(line.lstrip()):
             fenced = not fenced
             continue
         if not fenced:
-            out.append((number, CODE_SPAN.sub("", line)))
+            out.append((number, line if code_spans else CODE_SPAN.sub("", line)))
     return out
 
 
@@ -102,7 +102,9 @@ def github_anchor(heading: str) -> str:
 
 
 def anchors(path: Path) -> set[str]:
-    return {github_anchor(line) for _, line in prose_lines(path.read_text(encoding="utf-8")) if line.startswith("#")}
+    """The anchors of a Markdown file's headings (a code span's text is part of its heading's anchor)."""
+    lines = prose_lines(path.read_text(encoding="utf-8"), code_spans=True)
+    return {github_anchor(line) for _, line in lines if line.startswith("#")}
 
 
 def documents() -> list[Path]:
