@@ -1,10 +1,10 @@
-"""Lay the mini corpus out in the native layouts of LibriSpeech, TIMIT, JSUT and AISHELL-1.
+"""Lay the mini corpus out in the native layouts of LibriSpeech, TIMIT, JSUT, AISHELL-1 and AISHELL-2.
 
 The corpus recipes (``egs2/<corpus>/asr1/local/data.sh``) read a corpus as it comes from its
 publisher; these functions copy the shipped mini corpus (``egs2/mini/corpus``, see
 :mod:`tools.mini_corpus`) into exactly those layouts, so the recipes can be tested
 without the real data. English feeds LibriSpeech and TIMIT, Japanese feeds JSUT, Mandarin feeds
-AISHELL-1. What is read: ``<corpus>/{en,ja,zh}/{text,utt2spk,spk2info,wav/*.flac}`` and, for
+AISHELL-1 and AISHELL-2. What is read: ``<corpus>/{en,ja,zh}/{text,utt2spk,spk2info,wav/*.flac}`` and, for
 TIMIT, ``<corpus>/en/{phones,words}``. What is written under ``out_dir``:
 
 LibriSpeech (:func:`write_librispeech`)::
@@ -45,12 +45,27 @@ AISHELL-1 (:func:`write_aishell`)::
   ``S0002.tar.gz`` per speaker, containing ``train/S0002/*.wav``) and ``resource_aishell.tgz``
   (``resource_aishell/lexicon.txt``), as distributed on openslr.org.
 
+AISHELL-2 (:func:`write_aishell2`), as released (no archives: it is not downloaded)::
+
+    AISHELL-2/iOS/data/wav/C0001/IC0001W0001.wav                      16 kHz, 16-bit
+    AISHELL-2/iOS/data/trans.txt                                      ("<ID><TAB>text")
+    AISHELL-2/iOS/data/wav.scp                                        ("<ID><TAB>wav/<SPK>/<ID>.wav")
+    AISHELL-2/AISHELL-DEV-TEST-SET/{iOS,Android,Mic}/{dev,test}/...   the same files per set (``eval_sets``)
+
+  every Mandarin utterance in ``iOS/data`` (speakers ``C0001``... in sorted order, the text
+  written without spaces as AISHELL-2's is); the evaluation sets hold the first
+  :data:`AISHELL2_EVAL_UTTS` utterances of the second-to-last speaker (dev, speaker ``D0012``) and
+  of the last one (test, ``T0011``), the same audio on each channel with the channel's letter
+  (``I``, ``A``, ``M``) leading the id. The same sentences are AISHELL-1's dev and test
+  (:func:`write_aishell` holds out the same speakers), as in the real corpora, whose prompts
+  overlap.
+
 Every writer returns a :class:`LayoutResult`: the corpus root it wrote (or ``out_dir`` when it
 wrote archives) and the number of utterances.
 
 Command line::
 
-    python -m tools.mini_layouts {librispeech,timit,jsut,aishell} \\
+    python -m tools.mini_layouts {librispeech,timit,jsut,aishell,aishell2} \\
         --corpus egs2/mini/corpus --out DIR [--tarballs] [--zip] [--case lower|upper]
 """
 
@@ -108,6 +123,11 @@ JSUT_SAMPLE_RATE = 48000
 
 AISHELL_FIRST_SPEAKER = {"train": 2, "dev": 724, "test": 764}
 AISHELL_TRANSCRIPT = "aishell_transcript_v0.8.txt"
+AISHELL2_TRAIN = Path("AISHELL-2") / "iOS" / "data"
+AISHELL2_DEV_TEST = Path("AISHELL-2") / "AISHELL-DEV-TEST-SET"
+AISHELL2_CHANNELS = {"iOS": "I", "Android": "A", "Mic": "M"}  # channel directory -> the ids' first letter
+AISHELL2_EVAL_SPEAKERS = {"dev": "D0012", "test": "T0011"}
+AISHELL2_EVAL_UTTS = 5  # utterances per evaluation set and channel
 PINYIN_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h",
                    "j", "q", "x", "r", "z", "c", "s", "y", "w")  # fmt: skip
 
@@ -577,6 +597,47 @@ def write_aishell(corpus_dir, out_dir, tarballs: bool = False) -> LayoutResult:
 
 
 # ---------------------------------------------------------------------------------------------
+# AISHELL-2
+# ---------------------------------------------------------------------------------------------
+
+
+def _aishell2_set(set_dir: Path, utts: Sequence[tuple[str, str, CorpusUtterance]]) -> None:
+    """``set_dir/{wav/<SPK>/<ID>.wav,trans.txt,wav.scp}`` for ``(id, SPK, utterance)`` items."""
+    trans, scp = [], []
+    for utt_id, spk, utt in utts:
+        (set_dir / "wav" / spk).mkdir(parents=True, exist_ok=True)
+        sf.write(
+            str(set_dir / "wav" / spk / f"{utt_id}.wav"), _read_int16(utt.audio), mini_corpus.SAMPLE_RATE, "PCM_16"
+        )
+        trans.append(f"{utt_id}\t{''.join(utt.text.split())}")
+        scp.append(f"{utt_id}\twav/{spk}/{utt_id}.wav")
+    _write_lines(set_dir / "trans.txt", sorted(trans))
+    _write_lines(set_dir / "wav.scp", sorted(scp))
+
+
+def write_aishell2(corpus_dir, out_dir, eval_sets: bool = True) -> LayoutResult:
+    """Write ``out_dir/AISHELL-2/iOS/data/...`` and, with ``eval_sets``,
+    ``out_dir/AISHELL-2/AISHELL-DEV-TEST-SET/...``; the count is that of ``iOS/data``."""
+    _, utts = mini_corpus.load_language(corpus_dir, "zh")
+    groups = _by_speaker(utts)
+    train = []
+    for index, spk_utts in enumerate(groups.values()):
+        spk = f"C{index + 1:04d}"
+        train += [(f"I{spk}W{n + 1:04d}", spk, utt) for n, utt in enumerate(spk_utts)]
+    root = Path(out_dir) / "AISHELL-2"
+    _aishell2_set(Path(out_dir) / AISHELL2_TRAIN, train)
+    if eval_sets:
+        held = dict(zip(("dev", "test"), list(groups.values())[-2:]))
+        for name, spk in AISHELL2_EVAL_SPEAKERS.items():
+            for channel, letter in AISHELL2_CHANNELS.items():
+                items = [
+                    (f"{letter}{spk}W{n + 1:04d}", spk, utt) for n, utt in enumerate(held[name][:AISHELL2_EVAL_UTTS])
+                ]
+                _aishell2_set(Path(out_dir) / AISHELL2_DEV_TEST / channel / name, items)
+    return LayoutResult(root, len(train))
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
 
@@ -590,12 +651,15 @@ def main(argv: Sequence[str] | None = None) -> LayoutResult:
         ("timit", "TIMIT (English)"),
         ("jsut", "JSUT 1.1 (Japanese)"),
         ("aishell", "AISHELL-1 (Mandarin)"),
+        ("aishell2", "AISHELL-2 (Mandarin), with its dev and test sets"),
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="the mini corpus (egs2/mini/corpus)")
         p.add_argument("--out", required=True, help="output directory")
         if name in ("librispeech", "aishell"):
             p.add_argument("--tarballs", action="store_true", help="write the archives as distributed")
+        if name == "aishell2":
+            p.add_argument("--no_eval_sets", action="store_true", help="iOS/data only (no AISHELL-DEV-TEST-SET)")
         if name == "jsut":
             p.add_argument("--zip", action="store_true", help="write jsut_ver1.1.zip as distributed")
         if name == "timit":
@@ -609,6 +673,8 @@ def main(argv: Sequence[str] | None = None) -> LayoutResult:
         result = write_timit(args.corpus, args.out, args.case, args.core, args.dev)
     elif args.layout == "jsut":
         result = write_jsut(args.corpus, args.out, args.zip)
+    elif args.layout == "aishell2":
+        result = write_aishell2(args.corpus, args.out, not args.no_eval_sets)
     else:
         result = write_aishell(args.corpus, args.out, args.tarballs)
     print(f"wrote {result.count} utterances to {result.path}")

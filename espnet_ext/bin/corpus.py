@@ -4,6 +4,7 @@ Usage, the corpus first, then that corpus's own command line::
 
     python -m espnet_ext.bin.corpus aishell download TARGET_DIR [--base_url URL] [--remove_archive]
     python -m espnet_ext.bin.corpus aishell prepare CORPUS_DIR OUT_DIR [--require_complete]
+    python -m espnet_ext.bin.corpus aishell2 prepare CORPUS_DIR OUT_DIR [--dev_test_dir DIR]
     python -m espnet_ext.bin.corpus jsut download TARGET_DIR [--base_url URL] [--remove_archive]
     python -m espnet_ext.bin.corpus jsut prepare CORPUS_DIR OUT_DIR [--num_dev 250] [--num_eval 250] \\
         [--require_complete]
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from espnet_ext.core.log import setup_logging
 from espnet_ext.data import mini
-from espnet_ext.data.corpora import aishell, jsut, librilight, librispeech, ravdess, timit
+from espnet_ext.data.corpora import aishell, aishell2, jsut, librilight, librispeech, ravdess, timit
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,21 @@ def _add_aishell(corpora) -> None:
     down, prep = _download_prepare(corpora, "aishell", aishell, archives, aishell.BASE_URL, "data_aishell/", splits)
     down.set_defaults(run=lambda a: aishell.download_aishell(a.target_dir, a.base_url, a.remove_archive))
     prep.set_defaults(run=lambda a: aishell.prepare_aishell(a.corpus_dir, a.out_dir, a.require_complete))
+
+
+def _add_aishell2(corpora) -> None:
+    commands = _commands(_corpus(corpora, "aishell2", aishell2, "prepare AISHELL-2 (a local copy)"))
+    prep = commands.add_parser("prepare", help="write data dirs train and {dev,test}_{ios,android,mic} found")
+    prep.add_argument(
+        "corpus_dir", type=Path, help=f"the {aishell2.ROOT_NAME} directory (holding iOS/data), or its parent"
+    )
+    prep.add_argument("out_dir", type=Path, help="output folder, e.g. data/aishell2")
+    prep.add_argument(
+        "--dev_test_dir",
+        type=Path,
+        help=f"the evaluation sets' {aishell2.DEV_TEST_NAME} directory (default: the one in CORPUS_DIR, if any)",
+    )
+    prep.set_defaults(run=lambda a: aishell2.prepare_aishell2(a.corpus_dir, a.out_dir, a.dev_test_dir))
 
 
 def _add_jsut(corpora) -> None:
@@ -188,7 +204,16 @@ def get_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     corpora = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
-    for add in (_add_aishell, _add_jsut, _add_librispeech, _add_librilight, _add_ravdess, _add_timit, _add_mini):
+    for add in (
+        _add_aishell,
+        _add_aishell2,
+        _add_jsut,
+        _add_librispeech,
+        _add_librilight,
+        _add_ravdess,
+        _add_timit,
+        _add_mini,
+    ):
         add(corpora)
     return parser
 

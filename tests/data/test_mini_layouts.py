@@ -1,4 +1,4 @@
-"""Tests of the native-layout writers (LibriSpeech, TIMIT, JSUT, AISHELL-1)."""
+"""Tests of the native-layout writers (LibriSpeech, TIMIT, JSUT, AISHELL-1, AISHELL-2)."""
 
 import re
 import tarfile
@@ -304,3 +304,44 @@ def test_archives_are_reproducible(tmp_path):
     ml.write_tar_gz(tmp_path / "a.tgz", tree, ["d"])
     ml.write_tar_gz(tmp_path / "b.tgz", tree, ["d"])
     assert (tmp_path / "a.tgz").read_bytes() == (tmp_path / "b.tgz").read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# AISHELL-2
+# ---------------------------------------------------------------------------------------------
+
+
+def test_aishell2_layout(out, aishell):
+    result = ml.main(["aishell2", "--corpus", str(CORPUS), "--out", str(out / "aishell2")])
+    root = result.path
+    assert root.name == "AISHELL-2" and result.count == 90
+    wavs = sorted((root / "iOS/data/wav").glob("*/*.wav"))
+    assert len(wavs) == 90 and {w.parent.name for w in wavs} == {f"C{n:04d}" for n in range(1, 7)}
+    assert all(re.fullmatch(rf"I{w.parent.name}W\d{{4}}\.wav", w.name) for w in wavs)
+    info = sf.info(str(wavs[0]))
+    assert (info.samplerate, info.format, info.subtype) == (16000, "WAV", "PCM_16")
+    trans = (root / "iOS/data/trans.txt").read_text(encoding="utf-8").splitlines()
+    assert trans == sorted(trans) and [line.split("\t")[0] for line in trans] == [w.stem for w in wavs]
+    scp = (root / "iOS/data/wav.scp").read_text(encoding="utf-8").splitlines()
+    assert scp == [f"{w.stem}\twav/{w.parent.name}/{w.name}" for w in wavs]
+    # the texts are AISHELL-1's without the spaces: the held-out speakers' sentences are AISHELL-1's dev/test
+    aishell1 = {}
+    for line in (aishell.path / "transcript" / ml.AISHELL_TRANSCRIPT).read_text(encoding="utf-8").splitlines():
+        utt, words = line.split(maxsplit=1)
+        aishell1[utt] = words.replace(" ", "")
+    texts = [line.split("\t")[1] for line in trans]
+    assert sorted(texts) == sorted(aishell1.values()) and all(" " not in t for t in texts)
+    for name, spk in ml.AISHELL2_EVAL_SPEAKERS.items():
+        aishell1_split = {aishell1[p.stem] for p in (aishell.path / "wav" / name).rglob("*.wav")}
+        for channel, letter in ml.AISHELL2_CHANNELS.items():
+            set_dir = root / "AISHELL-DEV-TEST-SET" / channel / name
+            lines = (set_dir / "trans.txt").read_text(encoding="utf-8").splitlines()
+            assert len(lines) == ml.AISHELL2_EVAL_UTTS
+            assert all(re.fullmatch(rf"{letter}{spk}W\d{{4}}\t\S+", line) for line in lines)
+            assert {line.split("\t")[1] for line in lines} <= aishell1_split
+            assert len(list((set_dir / "wav" / spk).glob("*.wav"))) == ml.AISHELL2_EVAL_UTTS
+
+
+def test_aishell2_without_eval_sets(out):
+    result = ml.write_aishell2(CORPUS, out / "aishell2_train", eval_sets=False)
+    assert sorted(p.name for p in result.path.iterdir()) == ["iOS"]
