@@ -31,10 +31,12 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
             "espnet_ext.core.frames, espnet_ext.core.log, espnet_ext.core.progress",
             ("torch", "numpy", "espnet2", "espnet"),
         ),
-        # the stage-4 filter's frame counts, the scorer, the data tools: no torch or ESPnet at import
+        # the stage-4 filter's frame counts, the scorer, the data tools, the n-gram LM (stage 9): no torch
+        # or ESPnet at import
         (
             "espnet_ext.espnet.lengths, espnet_ext.bin.filter_data, espnet_ext.scoring, espnet_ext.data.kaldi_files, "
-            "espnet_ext.data.datadir, espnet_ext.data.subsets, espnet_ext.data.sampling",
+            "espnet_ext.data.datadir, espnet_ext.data.subsets, espnet_ext.data.sampling, espnet_ext.lm.ngram, "
+            "espnet_ext.lm.query, espnet_ext.bin.ngram_train",
             ("torch", "espnet2", "espnet"),
         ),
         # the planner, its LR schedules and mask statistics: numpy and PyYAML (a backbone preset is read on use)
@@ -64,7 +66,9 @@ BREAKS = [
     ("core/frames.py", "from espnet_ext.bin import datadir", "Layers"),  # upward
     ("wav2vec2/config.py", "from espnet_ext.wav2vec2 import model", "No import cycles"),  # model imports config
     ("data/datadir.py", "from espnet_ext.espnet import trainer", "Layers"),  # data -> espnet
-    ("scoring/textio.py", "import torch", "core, data and scoring import no torch"),
+    ("scoring/textio.py", "import torch", "core, data, scoring and lm import no torch"),
+    ("lm/query.py", "import torch", "core, data, scoring and lm import no torch"),
+    ("lm/ngram.py", "from espnet_ext.scoring import textio", "Layers"),  # lm sits beside data, below scoring
     ("wav2vec1/loss.py", "import espnet2.asr.ctc", "Only the espnet layer imports ESPnet"),
     ("helpers.py", "import os", "Layers"),
     (
