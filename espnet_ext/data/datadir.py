@@ -3,7 +3,10 @@
 A data dir holds one entry per line, ``<key> <value>``, in files sorted by key in C-locale
 byte order with unique keys (:mod:`espnet_ext.data.kaldi_files` reads and writes them):
 
-``wav.scp``          ``uttid path`` or ``uttid command |`` (a shell pipe that writes audio)
+``wav.scp``          ``uttid path`` or ``uttid command |`` (a shell pipe that writes audio);
+                     keyed by recording id instead when there is a ``segments`` file
+``segments``         ``uttid recording-id start-seconds end-seconds``: the utterance is that span
+                     of the recording (optional; Kaldi's format, cut by stage 3)
 ``text``             ``uttid transcript`` (the transcript may be empty)
 ``utt2spk``          ``uttid speaker``
 ``spk2utt``          ``speaker uttid1 uttid2 ...`` (always derived from ``utt2spk`` here)
@@ -14,7 +17,12 @@ No tool drops an utterance without saying which and why: ``fix`` lists what it d
 ``DIR/.backup/dropped.txt``; the tools that derive a directory (:mod:`espnet_ext.data.subsets`:
 subset, split, combine, exclude; :mod:`espnet_ext.data.filter`) refuse a source that
 :func:`validate_data_dir` rejects, so an utterance missing from one file cannot vanish unnoticed.
-``segments`` files (utterances cut from longer recordings) are not supported.
+
+With a ``segments`` file (utterances cut from longer recordings), ``wav.scp`` lists the
+recordings, as in Kaldi's ``utils/validate_data_dir.sh``: every segment's recording is in
+``wav.scp``, every recording there is used by a segment, and each segment has ``0 <= start <
+end``. Whether a segment's end lies within its recording needs the audio: stage 3
+(:mod:`espnet_ext.data.format`) checks it when it cuts the segments.
 
 This module imports neither torch nor ESPnet: it backs command-line tools that shell
 scripts call many times (``python -m espnet_ext.bin.datadir``).
@@ -24,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -53,6 +62,7 @@ PathLike = str | os.PathLike
 #: Files keyed by utterance id; a data dir may hold any of them (``wav.scp`` and ``utt2spk`` always).
 UTT_FILES = (
     "wav.scp",
+    "segments",
     "text",
     "utt2spk",
     "utt2num_samples",
@@ -62,6 +72,10 @@ UTT_FILES = (
     "utt2lang",
     "utt2category",
 )
+#: Files of :data:`UTT_FILES` keyed by recording id instead when the data dir has a ``segments`` file.
+RECORDING_FILES = ("wav.scp",)
+#: What a ``segments`` value must be (error messages).
+SEGMENT_FORMAT = "'<recording-id> <start-seconds> <end-seconds>' with 0 <= start < end"
 #: Files keyed by speaker id, restricted to the speakers left in a subset.
 SPK_FILES = ("spk2gender",)
 #: One-line files that describe the whole directory; copied verbatim.
@@ -83,12 +97,15 @@ class DataDir:
         spk_maps: file name (one of :data:`SPK_FILES`) -> {speaker: value}.
         scalars: file name (one of :data:`SCALAR_FILES`) -> raw content.
         others: names of other files found (not carried into derived directories).
+        reco_maps: file name (one of :data:`RECORDING_FILES`) -> {recording id: value}, in place of
+            ``utt_maps`` when the data dir has a ``segments`` file (then in ``utt_maps``).
     """
 
     utt_maps: dict[str, dict[str, str]] = field(default_factory=dict)
     spk_maps: dict[str, dict[str, str]] = field(default_factory=dict)
     scalars: dict[str, bytes] = field(default_factory=dict)
     others: list[str] = field(default_factory=list)
+    reco_maps: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def utt2spk(self) -> dict[str, str]:
@@ -101,22 +118,60 @@ class DataDir:
         return sorted_keys(self.utt2spk)
 
     def subset(self, utts: Iterable[str]) -> DataDir:
-        """A copy restricted to ``utts`` (ids absent from this dir are ignored)."""
+        """A copy restricted to ``utts`` (ids absent from this dir are ignored); the recording
+        files keep the recordings of the segments left."""
         keep = set(utts)
         utt_maps = {name: {u: v for u, v in mapping.items() if u in keep} for name, mapping in self.utt_maps.items()}
         speakers = set(utt_maps["utt2spk"].values())
         spk_maps = {
             name: {s: v for s, v in mapping.items() if s in speakers} for name, mapping in self.spk_maps.items()
         }
-        return DataDir(utt_maps, spk_maps, dict(self.scalars), list(self.others))
+        recordings = {value.split()[0] for value in utt_maps.get("segments", {}).values()}
+        reco_maps = {
+            name: {r: v for r, v in mapping.items() if r in recordings} for name, mapping in self.reco_maps.items()
+        }
+        return DataDir(utt_maps, spk_maps, dict(self.scalars), list(self.others), reco_maps)
 
 
-def _check_no_segments(path: Path) -> None:
-    if (path / "segments").exists():
-        raise ValueError(
-            f"{path}/segments: segments files are not supported; expected one recording per "
-            "utterance (cut the recordings first)"
-        )
+class Segment(NamedTuple):
+    """A ``segments`` value: the span of a recording, in seconds."""
+
+    recording: str
+    start: float
+    end: float
+
+
+def parse_segment(value: str) -> Segment:
+    """Parse a ``segments`` value, ``<recording-id> <start-seconds> <end-seconds>``.
+
+    Raises:
+        ValueError: what is wrong (without file and line): not three fields, a time that is not
+            a finite number, a negative start, an end not after the start (Kaldi's
+            ``utils/validate_data_dir.sh`` also rejects those; its end ``-1``, "to the end of the
+            recording", included).
+    """
+    fields = value.split()
+    if len(fields) != 3:
+        raise ValueError(f"{value!r} has {len(fields)} field(s)")
+    try:
+        start, end = float(fields[1]), float(fields[2])
+    except ValueError:
+        raise ValueError(f"{value!r}: a time is not a number") from None
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise ValueError(f"{value!r}: a time is not finite")
+    if start < 0:
+        raise ValueError(f"start {fields[1]} s is negative")
+    if end <= start:
+        raise ValueError(f"end {fields[2]} s is not after start {fields[1]} s")
+    return Segment(fields[0], start, end)
+
+
+def _segmented(path: Path) -> bool:
+    return (path / "segments").is_file()
+
+
+def _keyed_by_utterance(name: str, segmented: bool) -> bool:
+    return not (segmented and name in RECORDING_FILES)
 
 
 def load_data_dir(path: PathLike) -> DataDir:
@@ -130,11 +185,12 @@ def load_data_dir(path: PathLike) -> DataDir:
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"{path}: not a directory; expected a Kaldi data dir")
-    _check_no_segments(path)
+    segmented = _segmented(path)
     data = DataDir()
     for name in UTT_FILES:
         if (path / name).is_file():
-            data.utt_maps[name] = read_map(path / name, allow_empty_value=name in EMPTY_VALUE_OK)
+            maps = data.utt_maps if _keyed_by_utterance(name, segmented) else data.reco_maps
+            maps[name] = read_map(path / name, allow_empty_value=name in EMPTY_VALUE_OK)
     if "utt2spk" not in data.utt_maps:
         if not (path / "spk2utt").is_file():
             raise ValueError(f"{path}: no utt2spk (nor spk2utt); expected a Kaldi data dir")
@@ -163,8 +219,8 @@ def write_data_dir(data: DataDir, path: PathLike) -> None:
     path.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
     for name in UTT_FILES:
-        if name in data.utt_maps:
-            write_map(path / name, data.utt_maps[name])
+        if name in data.utt_maps or name in data.reco_maps:
+            write_map(path / name, data.utt_maps[name] if name in data.utt_maps else data.reco_maps[name])
         elif (path / name).exists():
             (path / name).unlink()
     write_spk2utt(path / "spk2utt", data.utt2spk)
@@ -197,6 +253,11 @@ def load_valid_data_dir(path: PathLike) -> DataDir:
 
 
 def _check_value(path: Path, name: str, entry: Entry) -> None:
+    if name == "segments":
+        try:
+            parse_segment(entry.value)
+        except ValueError as e:
+            raise ValueError(f"{path / name}:{entry.lineno}: {e}; expected {SEGMENT_FORMAT}") from None
     if name == "utt2num_samples" and (not entry.value.isdigit() or int(entry.value) <= 0):
         raise ValueError(
             f"{path / name}:{entry.lineno}: {entry.value!r} is not a positive integer; expected a number of samples"
@@ -299,8 +360,10 @@ def validate_data_dir(path: PathLike, require_text: bool = True) -> int:
     ``require_text``); every per-utterance file is UTF-8, well-formed, non-empty, sorted with
     unique keys and lists exactly the utterances of ``utt2spk``; ``spk2utt`` matches
     ``utt2spk``; ``utt2num_samples`` holds positive integers. A ``text`` that exists is
-    checked even when not required. The files are streamed: memory does not grow with the
-    number of utterances.
+    checked even when not required. With a ``segments`` file, ``wav.scp`` is keyed by
+    recording: each segment is ``0 <= start < end`` and names a recording of ``wav.scp``, and
+    every recording there is used (see the module docstring). The files are streamed: memory
+    does not grow with the number of utterances (see :class:`RecordingIndex` for the recordings).
 
     Raises:
         ValueError: the first problem found, naming the file and line.
@@ -308,7 +371,6 @@ def validate_data_dir(path: PathLike, require_text: bool = True) -> int:
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"{path}: not a directory; expected a Kaldi data dir")
-    _check_no_segments(path)
     required = ["wav.scp", "utt2spk", "spk2utt"] + (["text"] if require_text else [])
     for name in required:
         if not (path / name).is_file():
@@ -317,14 +379,92 @@ def validate_data_dir(path: PathLike, require_text: bool = True) -> int:
     for entry in iter_sorted_entries(path / "utt2spk"):
         _check_value(path, "utt2spk", entry)
         count += 1
+    segmented = _segmented(path)
     for name in UTT_FILES:
-        if name != "utt2spk" and (path / name).is_file():
+        if name != "utt2spk" and (path / name).is_file() and _keyed_by_utterance(name, segmented):
             _check_same_utts(path, name)
+    if segmented:
+        _check_recordings(path)
     _check_spk2utt(path)
     for name in SCALAR_FILES:
         if (path / name).is_file() and len((path / name).read_bytes().split()) != 1:
             raise ValueError(f"{path / name}: expected exactly one word")
     return count
+
+
+class RecordingIndex:
+    """The values of a file keyed by recording id (``wav.scp`` of a data dir with ``segments``),
+    looked up recording by recording as the segments (sorted by utterance id) name them.
+
+    Kaldi's utterance ids start with their recording's id, so the segments usually name the
+    recordings in the file's order: the file is then read in step with the lookups, one line at a
+    time. The first lookup of a recording before the current line reads the whole file into
+    memory (logged): memory then grows with the number of recordings, never with the number of
+    utterances. :meth:`unused` lists the recordings never looked up.
+    """
+
+    def __init__(self, path: PathLike):
+        self.path = Path(path)
+        self._entries = iter_sorted_entries(self.path)  # checks the order, and that there is a line
+        self._current: Entry | None = next(self._entries)
+        self._current_used = False
+        self._table: dict[str, str] | None = None
+        self._unused: dict[str, int] = {}  # recording -> line, for those passed without a lookup
+
+    def _advance(self) -> None:
+        assert self._current is not None
+        if not self._current_used:
+            self._unused[self._current.key] = self._current.lineno
+        self._current, self._current_used = next(self._entries, None), False
+
+    def get(self, recording: str) -> str | None:
+        """``recording``'s value, or None when the file lacks it."""
+        if self._table is None:
+            key = sort_key(recording)
+            while self._current is not None and sort_key(self._current.key) < key:
+                self._advance()
+            if self._current is not None and self._current.key == recording:
+                self._current_used = True
+                return self._current.value
+        return self._lookup_in_table(recording)
+
+    def _lookup_in_table(self, recording: str) -> str | None:
+        if self._table is None:
+            logger.info(
+                "%s: recording %r looked up out of the file's order (or absent): read whole", self.path, recording
+            )
+            while self._current is not None:
+                self._advance()
+            self._table = {e.key: e.value for e in iter_entries(self.path)}
+        value = self._table.get(recording)
+        if value is not None:
+            self._unused.pop(recording, None)
+        return value
+
+    def unused(self) -> dict[str, int]:
+        """The recordings never looked up -> their line (reads the rest of the file)."""
+        while self._current is not None:
+            self._advance()
+        return dict(self._unused)
+
+
+def _check_recordings(path: Path) -> None:
+    """Every segment names a recording of ``wav.scp``, and every recording there is used."""
+    index = RecordingIndex(path / "wav.scp")
+    for entry in iter_entries(path / "segments"):  # checked already: sorted, well-formed
+        recording = parse_segment(entry.value).recording
+        if index.get(recording) is None:
+            raise ValueError(
+                f"{path / 'segments'}:{entry.lineno}: recording {recording!r} is not in {path / 'wav.scp'}; "
+                "expected the recording of every segment there (run 'fix')"
+            )
+    unused = index.unused()
+    if unused:
+        recording, lineno = min(unused.items(), key=lambda item: item[1])
+        raise ValueError(
+            f"{path / 'wav.scp'}:{lineno}: recording {recording!r} is used by no segment ({len(unused)} "
+            f"such); expected only the recordings of {path / 'segments'} (run 'fix')"
+        )
 
 
 def iter_utterances(path: PathLike, names: Sequence[str]) -> Iterator[tuple[str, dict[str, str]]]:
@@ -452,7 +592,8 @@ class _LenientRead(NamedTuple):
 
 def _read_lenient(path: Path, allow_empty_value: bool) -> _LenientRead:
     """Read a file for ``fix``: identical duplicate lines are merged; conflicting
-    duplicates, non-UTF-8 and malformed lines mark their utterance as a problem."""
+    duplicates, non-UTF-8 and malformed lines (and, in ``segments``, values that
+    :func:`parse_segment` rejects) mark their utterance as a problem."""
     values: dict[str, str] = {}
     lines: dict[str, int] = {}
     problems: dict[str, str] = {}
@@ -469,6 +610,12 @@ def _read_lenient(path: Path, allow_empty_value: bool) -> _LenientRead:
             except ValueError as e:
                 problems.setdefault(key, str(e).split("; expected")[0])
                 continue
+            if path.name == "segments":
+                try:
+                    parse_segment(entry.value)
+                except ValueError as e:
+                    problems.setdefault(key, f"{path}:{lineno}: bad segment: {e}")
+                    continue
             if key in values and values[key] != entry.value:
                 problems.setdefault(key, f"conflicting lines {lines[key]} and {lineno} in {path}")
             elif key in values:
@@ -478,7 +625,7 @@ def _read_lenient(path: Path, allow_empty_value: bool) -> _LenientRead:
     return _LenientRead(values, problems, duplicates)
 
 
-_MISSING_REASON = {"wav.scp": "no audio", "text": "no transcript", "utt2spk": "no speaker"}
+_MISSING_REASON = {"wav.scp": "no audio", "segments": "no segment", "text": "no transcript", "utt2spk": "no speaker"}
 
 
 def _fix_reasons(reads: dict[str, _LenientRead]) -> dict[str, str]:
@@ -499,6 +646,23 @@ def _fix_reasons(reads: dict[str, _LenientRead]) -> dict[str, str]:
     return dropped
 
 
+def _segment_reasons(
+    path: Path, segments: Mapping[str, str], wav: _LenientRead, dropped: Mapping[str, str]
+) -> dict[str, str]:
+    """uttid -> reason for the well-formed segments (not already ``dropped``) whose recording
+    ``wav.scp`` lacks or has conflicting lines for."""
+    reasons = {}
+    for utt, value in segments.items():
+        if utt in dropped:
+            continue
+        recording = value.split()[0]
+        if recording in wav.problems:
+            reasons[utt] = f"no audio: recording {recording!r}: {wav.problems[recording]}"
+        elif recording not in wav.values:
+            reasons[utt] = f"no audio: recording {recording!r} is not in {path / 'wav.scp'}"
+    return reasons
+
+
 def _backup(path: Path) -> Path:
     backup = path / ".backup"
     backup.mkdir(exist_ok=True)
@@ -516,27 +680,47 @@ def fix_data_dir(path: PathLike) -> dict[str, str]:
     ``utt2spk``. The original files are copied to ``DIR/.backup/`` first, and the dropped
     utterances are listed in ``DIR/.backup/dropped.txt`` as ``uttid reason`` lines (e.g.
     ``no transcript``, ``no audio``).
+
+    With a ``segments`` file, ``wav.scp`` lists recordings: an utterance whose segment is bad
+    (see :func:`parse_segment`) or names a recording that ``wav.scp`` lacks (or holds
+    conflicting lines for) is dropped and listed; recordings that no kept segment uses are
+    removed from ``wav.scp`` (logged), as Kaldi's ``utils/fix_data_dir.sh`` does.
     """
     path = Path(path)
     if not path.is_dir():
         raise ValueError(f"{path}: not a directory; expected a Kaldi data dir")
-    _check_no_segments(path)
     if not (path / "wav.scp").is_file() or not (path / "utt2spk").is_file() and not (path / "spk2utt").is_file():
         raise ValueError(f"{path}: no wav.scp or no utt2spk (nor spk2utt); expected a Kaldi data dir")
     backup = _backup(path)
     if not (path / "utt2spk").is_file():
         write_map(path / "utt2spk", spk2utt_to_utt2spk(read_map(path / "spk2utt"), f"{path}/spk2utt"))
-    reads = {n: _read_lenient(path / n, n in EMPTY_VALUE_OK) for n in UTT_FILES if (path / n).is_file()}
-    for name, read in reads.items():
+    segmented = _segmented(path)
+    names = [n for n in UTT_FILES if (path / n).is_file() and _keyed_by_utterance(n, segmented)]
+    reads = {n: _read_lenient(path / n, n in EMPTY_VALUE_OK) for n in names}
+    recordings = {n: _read_lenient(path / n, False) for n in RECORDING_FILES if segmented and (path / n).is_file()}
+    for name, read in {**reads, **recordings}.items():
         if read.duplicates:
             logger.info("%s: removed %d duplicate line(s)", path / name, read.duplicates)
     dropped = _fix_reasons(reads)
+    if segmented:
+        dropped.update(_segment_reasons(path, reads["segments"].values, recordings["wav.scp"], dropped))
     data = DataDir(
         utt_maps={n: {u: v for u, v in r.values.items() if u not in dropped} for n, r in reads.items()},
         spk_maps={n: read_map(path / n) for n in SPK_FILES if (path / n).is_file()},
         scalars={n: (path / n).read_bytes() for n in SCALAR_FILES if (path / n).is_file()},
+        reco_maps={n: r.values for n, r in recordings.items()},
     )
     data = data.subset(data.utt2spk)
+    if segmented:
+        unused = sorted_keys(set(recordings["wav.scp"].values) - set(data.reco_maps["wav.scp"]))
+        if unused:
+            logger.info(
+                "%s: removed %d recording(s) that no kept segment uses: %s%s",
+                path / "wav.scp",
+                len(unused),
+                ", ".join(unused[:5]),
+                ", ..." if len(unused) > 5 else "",
+            )
     write_data_dir(data, path)
     lines = "".join(
         f"{u.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')} {dropped[u]}\n"

@@ -1,7 +1,7 @@
 """Stage 3: decode every ``wav.scp`` entry, resample, and dump 16-bit PCM files.
 
-Reads ``SRC/{wav.scp,text,utt2spk,spk2utt}`` (a valid data dir, see
-:func:`espnet_ext.data.datadir.validate_data_dir`) and writes ``DST/``:
+Reads ``SRC/{wav.scp,text,utt2spk,spk2utt}`` and ``SRC/segments`` if there is one (a valid
+data dir, see :func:`espnet_ext.data.datadir.validate_data_dir`) and writes ``DST/``:
 
 ``data/<uttid>.<flac|wav>``  mono 16-bit PCM at ``fs`` (channel 0 of multi-channel audio)
 ``wav.scp``, ``utt2num_samples``  for the kept utterances
@@ -20,6 +20,20 @@ utterance is bad. Re-running overwrites ``DST`` cleanly (stale audio files are r
 Memory does not grow with the corpus: the data dir is validated and read line by line, the
 outputs are written as the results arrive in order, and only the excluded utterances are
 held (see ``python -m benchmarks dataprep``). Neither torch nor ESPnet is imported.
+
+With ``segments``, ``wav.scp`` lists recordings and each utterance is the span
+``[round(start * sr), round(end * sr))`` of its recording's samples at the recording's rate
+``sr`` (channel 0), then resampled to ``fs``: what ESPnet's ``format_wav_scp.sh --segments``
+does, with the rounding and the end checks of Kaldi's ``extract-segments``. A segment whose
+end lies beyond its recording by less than :data:`MAX_OVERSHOOT` seconds is cut at the
+recording's end (counted in the log); one that ends further out, or starts at or after the
+end, is excluded with its reason, as is every segment of a recording whose audio is bad. The
+output has one audio file per utterance and no ``segments``. The utterances that follow each
+other in id order with the same recording are one task (Kaldi's utterance ids start with the
+recording id, so usually all of a recording's segments): a recording file is opened once per
+task and each segment read by seeking to it (a pipe's output, or audio that only sox decodes,
+is decoded whole, once per task). Segments shorter than Kaldi's 0.1 s minimum are kept; the
+filter stage that follows removes utterances by duration.
 """
 
 from __future__ import annotations
@@ -35,7 +49,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -50,8 +64,12 @@ AUDIO_FORMATS = ("flac", "wav")
 MAX_WARNINGS = 20
 CHUNK_SIZE = 16  # utterances per task sent to a worker process (nj > 1)
 CHUNKS_IN_FLIGHT_PER_JOB = 4  # tasks queued ahead per worker: bounds memory, keeps workers busy
+#: Seconds a segment may end beyond its recording and be cut at the end (Kaldi extract-segments' --max-overshoot).
+MAX_OVERSHOOT = 0.5
 
 T = TypeVar("T")
+J = TypeVar("J")
+R = TypeVar("R")
 
 
 class AudioError(Exception):
@@ -69,6 +87,26 @@ class Job(NamedTuple):
     expected_fs: tuple[int, ...] | None
 
 
+class SegmentJob(NamedTuple):
+    """One segment of a :class:`RecordingJob`: the utterance, its span in seconds, its output file."""
+
+    uttid: str
+    start: float
+    end: float
+    out_path: str
+
+
+class RecordingJob(NamedTuple):
+    """Segments of one recording to cut and dump (consecutive utterances in id order)."""
+
+    recording: str
+    entry: str  # the recording's wav.scp value
+    segments: tuple[SegmentJob, ...]
+    fs: int
+    audio_format: str
+    expected_fs: tuple[int, ...] | None
+
+
 class Result(NamedTuple):
     """What a worker reports for one utterance (``reason`` is empty when it was written)."""
 
@@ -78,6 +116,7 @@ class Result(NamedTuple):
     channels: int
     source_fs: int
     source: str
+    cut_at_end: bool = False  # a segment that ended a little beyond its recording, cut at its end
 
 
 def file_name(uttid: str) -> str:
@@ -158,6 +197,59 @@ def load_audio(entry: str) -> tuple[np.ndarray, int]:
     return _decode(entry, entry, entry)
 
 
+class Recording:
+    """A recording's audio read span by span (frames x channels float64): a seekable sound file,
+    or samples decoded whole (a pipe's output, audio that only sox decodes)."""
+
+    def __init__(self, samplerate: int, sound=None, audio: np.ndarray | None = None):
+        self.samplerate = samplerate
+        self._sound, self._audio = sound, audio
+        self.frames = int(sound.frames if sound is not None else audio.shape[0])
+        self.channels = int(sound.channels if sound is not None else audio.shape[1])
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` to ``stop`` (``0 <= start < stop <= frames``)."""
+        if self._sound is None:
+            return self._audio[start:stop]
+        self._sound.seek(start)
+        audio = self._sound.read(stop - start, dtype="float64", always_2d=True)
+        if audio.shape[0] != stop - start:
+            raise AudioError(f"read {audio.shape[0]} of the {stop - start} samples from sample {start}")
+        return audio
+
+    def close(self) -> None:
+        """Close the sound file (if one is open)."""
+        if self._sound is not None:
+            self._sound.close()
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_recording(entry: str) -> Recording:
+    """Open one ``wav.scp`` value for reading spans (see :class:`Recording`).
+
+    Raises:
+        AudioError: the reason the audio cannot be used (naming the file or the pipe).
+    """
+    import soundfile
+
+    if _pipe_command(entry) is None and os.path.isfile(entry):
+        try:
+            sound = soundfile.SoundFile(entry)
+        except (soundfile.LibsndfileError, RuntimeError, ValueError):
+            sound = None  # load_audio tries again and falls back on sox
+        if sound is not None and sound.frames > 0 and sound.seekable():
+            return Recording(int(sound.samplerate), sound=sound)
+        if sound is not None:
+            sound.close()
+    audio, sr = load_audio(entry)
+    return Recording(sr, audio=audio)
+
+
 def resample(audio: np.ndarray, source_fs: int, fs: int) -> np.ndarray:
     """Resample a 1-D signal with ``resample_poly``; length ``ceil(len * fs / source_fs)``."""
     if source_fs == fs:
@@ -180,27 +272,101 @@ def _write_audio(path: str, samples: np.ndarray, fs: int, audio_format: str) -> 
         soundfile.write(str(tmp), samples, fs, format=audio_format.upper(), subtype="PCM_16")
 
 
+def _check_rate(source_fs: int, expected_fs: tuple[int, ...] | None, source: str) -> None:
+    if expected_fs is not None and source_fs not in expected_fs:
+        expected = ", ".join(str(x) for x in expected_fs)
+        raise AudioError(f"sample rate {source_fs} Hz in {source}, expected one of {expected} Hz")
+
+
+def _dump(audio: np.ndarray, source_fs: int, out_path: str, fs: int, audio_format: str, what: str) -> int:
+    """Check channel 0 of ``audio`` (frames x channels), resample it to ``fs`` and write it;
+    return the number of samples written. ``what`` names the audio in the errors."""
+    if audio.shape[0] == 0:
+        raise AudioError(f"zero samples in {what} (expected at least one sample)")
+    if not np.all(np.isfinite(audio[:, 0])):
+        raise AudioError(f"NaN or infinite samples in {what} (expected finite audio)")
+    samples = to_int16(resample(audio[:, 0], source_fs, fs))
+    if samples.shape[0] == 0:
+        raise AudioError(f"no samples left after resampling {what} to {fs} Hz")
+    _write_audio(out_path, samples, fs, audio_format)
+    return int(samples.shape[0])
+
+
+def _unexpected(error: Exception, source: str) -> str:
+    return f"unexpected error reading {source}: {type(error).__name__}: {error}"
+
+
 def process(job: Job) -> Result:
     """Decode, check, resample and write one utterance; never raises for bad audio."""
     source = _describe(job.entry)
     try:
         audio, source_fs = load_audio(job.entry)
-        if job.expected_fs is not None and source_fs not in job.expected_fs:
-            expected = ", ".join(str(x) for x in job.expected_fs)
-            raise AudioError(f"sample rate {source_fs} Hz in {source}, expected one of {expected} Hz")
-        if audio.shape[0] == 0:
-            raise AudioError(f"zero samples in {source} (expected at least one sample)")
-        if not np.all(np.isfinite(audio[:, 0])):
-            raise AudioError(f"NaN or infinite samples in {source} (expected finite audio)")
-        samples = to_int16(resample(audio[:, 0], source_fs, job.fs))
-        if samples.shape[0] == 0:
-            raise AudioError(f"no samples left after resampling {source} to {job.fs} Hz")
-        _write_audio(job.out_path, samples, job.fs, job.audio_format)
-        return Result(job.uttid, int(samples.shape[0]), "", int(audio.shape[1]), source_fs, source)
+        _check_rate(source_fs, job.expected_fs, source)
+        num_samples = _dump(audio, source_fs, job.out_path, job.fs, job.audio_format, source)
+        return Result(job.uttid, num_samples, "", int(audio.shape[1]), source_fs, source)
     except AudioError as e:
         return Result(job.uttid, 0, str(e), 0, 0, source)
     except Exception as e:  # one broken utterance must not stop a corpus-sized run
-        return Result(job.uttid, 0, f"unexpected error reading {source}: {type(e).__name__}: {e}", 0, 0, source)
+        return Result(job.uttid, 0, _unexpected(e, source), 0, 0, source)
+
+
+def _sample(seconds: float, rate: int) -> int:
+    """The sample at ``seconds`` (>= 0), rounded half up as Kaldi's extract-segments rounds."""
+    return int(math.floor(seconds * rate + 0.5))
+
+
+def _cut(job: RecordingJob, segment: SegmentJob, recording: Recording, source: str) -> Result:
+    """Cut, check, resample and write one segment of an open recording (see the module docstring)."""
+    rate, frames = recording.samplerate, recording.frames
+    span = f"segment {segment.start:g}-{segment.end:g} s of recording {job.recording}"
+    length = f"{frames / rate:g} s, {source}"
+    first, last = _sample(segment.start, rate), _sample(segment.end, rate)
+    cut_at_end = False
+    if first >= frames:
+        raise AudioError(f"{span} starts at or after the recording's end ({length})")
+    if last > frames:
+        if last - frames >= int(MAX_OVERSHOOT * rate):
+            raise AudioError(
+                f"{span} ends {(last - frames) / rate:.3f} s beyond the recording's end ({length}); "
+                f"expected at most {MAX_OVERSHOOT} s beyond"
+            )
+        last, cut_at_end = frames, True
+    if last <= first:
+        raise AudioError(f"{span} holds no sample at {rate} Hz")
+    num_samples = _dump(recording.read(first, last), rate, segment.out_path, job.fs, job.audio_format, span)
+    return Result(segment.uttid, num_samples, "", recording.channels, rate, source, cut_at_end)
+
+
+def process_recording(job: RecordingJob) -> list[Result]:
+    """Cut and dump every segment of ``job`` (one :class:`Result` each, in order); never raises
+    for bad audio: a recording that cannot be used excludes each of its segments."""
+    source = _describe(job.entry)
+
+    def excluded(reason: str) -> list[Result]:
+        return [Result(s.uttid, 0, f"recording {job.recording}: {reason}", 0, 0, source) for s in job.segments]
+
+    try:
+        recording = open_recording(job.entry)
+    except AudioError as e:
+        return excluded(str(e))
+    except Exception as e:
+        return excluded(_unexpected(e, source))
+    results = []
+    with recording:
+        try:
+            _check_rate(recording.samplerate, job.expected_fs, source)
+            if recording.frames == 0:
+                raise AudioError(f"zero samples in {source} (expected at least one sample)")
+        except AudioError as e:
+            return excluded(str(e))
+        for segment in job.segments:
+            try:
+                results.append(_cut(job, segment, recording, source))
+            except AudioError as e:
+                results.append(Result(segment.uttid, 0, str(e), 0, 0, source))
+            except Exception as e:  # one broken segment must not stop a corpus-sized run
+                results.append(Result(segment.uttid, 0, _unexpected(e, source), 0, 0, source))
+    return results
 
 
 class _Progress:
@@ -210,6 +376,7 @@ class _Progress:
         self.total, self.done, self.start = total, 0, time.time()
         self.step = max(1, math.ceil(total / 10))
         self.excluded = 0
+        self.cut_at_end = 0
         self.multichannel = 0
         self.resampled: dict[int, int] = {}
 
@@ -221,6 +388,7 @@ class _Progress:
             if self.excluded <= MAX_WARNINGS:
                 logger.warning("excluded %s: %s", result.uttid, result.reason)
         else:
+            self.cut_at_end += result.cut_at_end
             if result.channels > 1:
                 if not self.multichannel:
                     logger.info(
@@ -247,41 +415,87 @@ class _Progress:
             logger.warning("... and %d more excluded", self.excluded - MAX_WARNINGS)
         if self.excluded:
             logger.warning("%d of %d utterance(s) excluded: listed in %s", self.excluded, self.total, excluded_path)
+        if self.cut_at_end:
+            logger.info(
+                "%d segment(s) ended less than %g s beyond their recording: cut at its end",
+                self.cut_at_end,
+                MAX_OVERSHOOT,
+            )
         if self.multichannel:
             logger.info("%d multi-channel utterance(s): took channel 0 of each", self.multichannel)
         for source_fs, count in sorted(self.resampled.items()):
             logger.info("resampled %d utterance(s) from %d Hz to %d Hz", count, source_fs, fs)
 
 
-def _process_chunk(jobs: list[Job]) -> list[Result]:
-    return [process(job) for job in jobs]
+def _process_chunk(work: Callable[[J], R], jobs: list[J]) -> list[R]:
+    return [work(job) for job in jobs]
 
 
-def _run_in_order(items: Iterator[tuple[Job, T]], nj: int) -> Iterator[tuple[Job, T, Result]]:
-    """``(job, extra, result)`` for each ``(job, extra)`` of ``items``, in their order.
+def _run_in_order(
+    items: Iterator[tuple[J, T]], nj: int, work: Callable[[J], R] | None = None, chunk_size: int | None = None
+) -> Iterator[tuple[J, T, R]]:
+    """``(job, extra, work(job))`` for each ``(job, extra)`` of ``items``, in their order
+    (``work`` is :func:`process` unless given).
 
     With ``nj`` > 1 the jobs run in a pool of ``nj`` processes, in chunks of up to
-    ``CHUNK_SIZE``, at most ``CHUNKS_IN_FLIGHT_PER_JOB * nj`` chunks ahead of the consumer:
-    the memory held does not grow with the number of utterances (``Pool.imap`` would read all
-    of ``items`` ahead).
+    ``chunk_size`` (``CHUNK_SIZE`` unless given), at most ``CHUNKS_IN_FLIGHT_PER_JOB * nj``
+    chunks ahead of the consumer: the memory held does not grow with the number of utterances
+    (``Pool.imap`` would read all of ``items`` ahead).
     """
+    work = process if work is None else work
+    chunk_size = CHUNK_SIZE if chunk_size is None else chunk_size
     if nj == 1:
         for job, extra in items:
-            yield job, extra, process(job)
+            yield job, extra, work(job)
         return
-    pending: collections.deque[tuple[list[tuple[Job, T]], multiprocessing.pool.AsyncResult]] = collections.deque()
+    pending: collections.deque[tuple[list[tuple[J, T]], multiprocessing.pool.AsyncResult]] = collections.deque()
     with multiprocessing.get_context("spawn").Pool(nj) as pool:
         while True:
             while len(pending) < CHUNKS_IN_FLIGHT_PER_JOB * nj:
-                chunk = list(itertools.islice(items, CHUNK_SIZE))
+                chunk = list(itertools.islice(items, chunk_size))
                 if not chunk:
                     break
-                pending.append((chunk, pool.apply_async(_process_chunk, ([job for job, _ in chunk],))))
+                pending.append((chunk, pool.apply_async(_process_chunk, (work, [job for job, _ in chunk]))))
             if not pending:
                 return
             chunk, future = pending.popleft()
             for (job, extra), result in zip(chunk, future.get()):
                 yield job, extra, result
+
+
+def _recording_tasks(
+    src: Path,
+    utterances: Iterator[tuple[str, dict[str, str]]],
+    new_prefix: str,
+    fs: int,
+    audio_format: str,
+    expected: tuple[int, ...] | None,
+) -> Iterator[tuple[RecordingJob, list[dict[str, str]]]]:
+    """``(job, the values of its utterances)`` for each run of utterances (in id order) whose
+    segments share a recording; the recordings' ``wav.scp`` lines are looked up as the runs come
+    (:class:`~espnet_ext.data.datadir.RecordingIndex`)."""
+    index = datadir.RecordingIndex(src / "wav.scp")
+    run: list[SegmentJob] = []
+    extras: list[dict[str, str]] = []
+    recording = ""
+
+    def job() -> RecordingJob:
+        entry = index.get(recording)
+        if entry is None:  # validate_data_dir checked every segment's recording
+            raise ValueError(f"{src}/wav.scp: no recording {recording!r}; expected a valid data dir")
+        return RecordingJob(recording, entry, tuple(run), fs, audio_format, expected)
+
+    for uttid, values in utterances:
+        segment = datadir.parse_segment(values["segments"])
+        if run and segment.recording != recording:
+            yield job(), extras
+            run, extras = [], []
+        recording = segment.recording
+        out_path = f"{new_prefix}{file_name(uttid)}.{audio_format}"
+        run.append(SegmentJob(uttid, segment.start, segment.end, out_path))
+        extras.append(values)
+    if run:
+        yield job(), extras
 
 
 def _check_args(src: Path, dst: Path, fs: int, nj: int, audio_format: str) -> None:
@@ -329,7 +543,13 @@ def format_wav_scp(
     src, dst = Path(src), Path(dst)
     _check_args(src, dst, fs, nj, audio_format)
     total = datadir.validate_data_dir(src, require_text=False)
-    names = [n for n in datadir.UTT_FILES if (src / n).is_file() and n != "utt2num_samples"]
+    segmented = (src / "segments").is_file()
+    names = [
+        n
+        for n in datadir.UTT_FILES
+        if (src / n).is_file() and n != "utt2num_samples" and not (segmented and n in datadir.RECORDING_FILES)
+    ]
+    written = [n for n in names if n != "segments"] + (["wav.scp"] if segmented else []) + ["utt2num_samples"]
     audio_dir, new_dir = dst / "data", dst / "data.new"
     if new_dir.exists():
         shutil.rmtree(new_dir)  # left by an interrupted run
@@ -338,24 +558,46 @@ def format_wav_scp(
     # per-utterance paths are strings: Python 3.11's pathlib interns every path component
     # (``sys.intern``), which would keep each utterance's file name for the life of the process
     new_prefix, final_prefix = os.path.join(new_dir, ""), os.path.join(audio_dir, "")
-    items = (
-        (Job(u, values["wav.scp"], f"{new_prefix}{file_name(u)}.{audio_format}", fs, audio_format, expected), values)
-        for u, values in datadir.iter_utterances(src, names)
-    )
+    utterances = datadir.iter_utterances(src, names)
+    nj = max(1, min(nj, total))
+    if segmented:
+        tasks = _recording_tasks(src, utterances, new_prefix, fs, audio_format, expected)
+        results = (
+            (segment.uttid, segment.out_path, values, result)
+            for job, extras, outcomes in _run_in_order(tasks, nj, process_recording, chunk_size=1)
+            for segment, values, result in zip(job.segments, extras, outcomes, strict=True)
+        )
+    else:
+        items = (
+            (
+                Job(u, values["wav.scp"], f"{new_prefix}{file_name(u)}.{audio_format}", fs, audio_format, expected),
+                values,
+            )
+            for u, values in utterances
+        )
+        results = ((job.uttid, job.out_path, values, result) for job, values, result in _run_in_order(items, nj))
     logger.info(
-        "%s: dumping %d utterance(s) to %s at %d Hz as %s with %d job(s)", src, total, dst, fs, audio_format, nj
+        "%s: dumping %d utterance(s)%s to %s at %d Hz as %s with %d job(s)",
+        src,
+        total,
+        " (segments of the recordings of wav.scp)" if segmented else "",
+        dst,
+        fs,
+        audio_format,
+        nj,
     )
     progress = _Progress(total)
     excluded: dict[str, str] = {}
-    writer = datadir.SortedDataDirWriter(dst, names + ["utt2num_samples"])
+    writer = datadir.SortedDataDirWriter(dst, written)
     try:
-        for job, values, result in _run_in_order(items, max(1, min(nj, total))):
+        for uttid, out_path, values, result in results:
             progress.add(result, fs)
             if result.reason:
-                excluded[job.uttid] = result.reason
+                excluded[uttid] = result.reason
                 continue
-            final_path = final_prefix + job.out_path[len(new_prefix) :]
-            writer.add(job.uttid, {**values, "wav.scp": final_path, "utt2num_samples": str(result.num_samples)})
+            final_path = final_prefix + out_path[len(new_prefix) :]
+            values.pop("segments", None)
+            writer.add(uttid, {**values, "wav.scp": final_path, "utt2num_samples": str(result.num_samples)})
     except BaseException:
         writer.abort()
         raise

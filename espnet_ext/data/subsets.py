@@ -5,6 +5,9 @@ source that :func:`~espnet_ext.data.datadir.validate_data_dir` rejects is refuse
 lost unnoticed), and writes the result with :func:`~espnet_ext.data.datadir.write_data_dir`.
 Command line: ``python -m espnet_ext.bin.datadir subset|split|combine|filter``. Imports neither
 torch nor ESPnet.
+
+A ``segments`` file is carried along: each derived directory's ``wav.scp`` holds the recordings
+of its segments (see :meth:`~espnet_ext.data.datadir.DataDir.subset`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from espnet_ext.core.atomic import write_text
-from espnet_ext.data.datadir import SCALAR_FILES, SPK_FILES, UTT_FILES, DataDir, load_valid_data_dir, write_data_dir
+from espnet_ext.data.datadir import (
+    RECORDING_FILES,
+    SCALAR_FILES,
+    SPK_FILES,
+    UTT_FILES,
+    DataDir,
+    load_valid_data_dir,
+    write_data_dir,
+)
 from espnet_ext.data.kaldi_files import read_id_list, sort_key, sorted_keys, utt2spk_to_spk2utt
 
 logger = logging.getLogger(__name__)
@@ -180,10 +191,13 @@ def combine_data_dirs(dst: PathLike, srcs: Sequence[PathLike]) -> int:
     """Write the union of the data dirs ``srcs`` to ``dst``; return its number of utterances.
 
     A per-utterance file is combined only if every source has it (otherwise it is left out,
-    with a warning); ``wav.scp`` and ``utt2spk`` must be in all.
+    with a warning); ``wav.scp`` and ``utt2spk`` must be in all. Sources with a ``segments``
+    file combine their recordings too: a recording in several sources (the same recording cut
+    into several sets) must have the same ``wav.scp`` line in each.
 
     Raises:
-        ValueError: an utterance id in two sources (naming both), or a missing required file.
+        ValueError: an utterance id in two sources (naming both), a missing required file, a
+            ``segments`` file in some sources only, a recording with different lines.
     """
     srcs = [Path(s) for s in srcs]
     if not srcs:
@@ -197,8 +211,19 @@ def combine_data_dirs(dst: PathLike, srcs: Sequence[PathLike]) -> int:
             if utt in owner:
                 raise ValueError(f"utterance {utt!r} is in both {owner[utt]} and {src}; expected unique utterance ids")
             owner[utt] = src
+    segmented = [src for src, data in zip(srcs, datas) if "segments" in data.utt_maps]
+    if segmented and len(segmented) < len(srcs):
+        whole = [str(s) for s, d in zip(srcs, datas) if "segments" not in d.utt_maps]
+        raise ValueError(
+            f"{segmented[0]}/segments exists but {whole[0]} has none; expected a segments file in all "
+            "sources or in none"
+        )
     combined = DataDir(scalars=_combined_scalars(srcs, datas))
+    if segmented:
+        combined.reco_maps = {name: _combined_recordings(name, srcs, datas) for name in RECORDING_FILES}
     for name in UTT_FILES:
+        if segmented and name in RECORDING_FILES:
+            continue
         lacking = [str(s) for s, d in zip(srcs, datas) if name not in d.utt_maps]
         if lacking and name in ("wav.scp", "utt2spk"):
             raise ValueError(f"{lacking[0]}/{name}: missing; expected it in every source")
@@ -212,6 +237,22 @@ def combine_data_dirs(dst: PathLike, srcs: Sequence[PathLike]) -> int:
     write_data_dir(combined, dst)
     logger.info("%s: combined %d utterance(s) from %d data dir(s)", dst, len(owner), len(srcs))
     return len(owner)
+
+
+def _combined_recordings(name: str, srcs: Sequence[Path], datas: Sequence[DataDir]) -> dict[str, str]:
+    """The union of the sources' recording file ``name``; a recording's lines must agree."""
+    combined: dict[str, str] = {}
+    owner: dict[str, Path] = {}
+    for src, data in zip(srcs, datas):
+        for recording, value in data.reco_maps[name].items():
+            if recording in combined and combined[recording] != value:
+                raise ValueError(
+                    f"recording {recording!r} differs between {owner[recording]}/{name} and {src}/{name}; "
+                    "expected the same line for a recording in several sources"
+                )
+            combined.setdefault(recording, value)
+            owner.setdefault(recording, src)
+    return combined
 
 
 def exclude_utts(src: PathLike, dst: PathLike, exclude_file: PathLike) -> int:

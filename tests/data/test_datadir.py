@@ -34,7 +34,7 @@ def test_validate_ok(tmp_path, make_data_dir):
         ("utt2num_samples", "a-1 10\na-2 0\n", "utt2num_samples:2: '0' is not a positive integer"),
         ("spk2utt", "a a-1 a-2 a-3\nb b-1\nc c-1 b-2\n", "spk2utt:3: utterance 'b-2' listed under 'c' but utt2spk"),
         ("spk2utt", "a a-1 a-2 a-3\nb b-1 b-2\n", "spk2utt: utterance 'c-1' (utt2spk line 6) is not listed"),
-        ("segments", "a-1 rec 0 1\n", "segments: segments files are not supported"),
+        ("segments", "a-1 rec 0 1\n", "segments: no entry for utterance 'a-2' (utt2spk line 2)"),
     ],
 )
 def test_validate_reports_first_problem(tmp_path, name, content, message, write_files, make_data_dir):

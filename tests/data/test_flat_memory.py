@@ -28,6 +28,7 @@ import soundfile as sf
 from benchmarks.dataprep import PART, build_tree
 from espnet_ext.data.corpora.librispeech import prepare_librispeech
 from espnet_ext.data.format import format_wav_scp
+from espnet_ext.data.kaldi_files import read_map, write_spk2utt
 
 SIZES = (200, 2200)
 BYTES_PER_EXTRA_UTTERANCE = 64
@@ -72,3 +73,47 @@ def test_peak_memory_does_not_grow_with_the_number_of_utterances(tmp_path, sourc
         small = max(p[index] for p in peaks[SIZES[0]])
         large = min(p[index] for p in peaks[SIZES[1]])
         assert (large - small) / extra < BYTES_PER_EXTRA_UTTERANCE, (step, peaks)
+
+
+SEGMENTS_PER_RECORDING = 2  # few: holding the recordings' wav.scp lines would cost ~80 bytes an utterance
+
+
+def _segment_dir(path, num_utts: int, sources):
+    """A data dir of ``num_utts`` utterances, each a half (400 samples) of a recording; the
+    recordings (``num_utts / 2``, ids rising with the utterance ids, as Kaldi names them) cycle
+    over the source files, 50 recordings a speaker."""
+    path.mkdir(parents=True)
+    step = 400 / 16000
+    with (
+        open(path / "wav.scp", "w") as wav,
+        open(path / "segments", "w") as segments,
+        open(path / "text", "w") as text,
+        open(path / "utt2spk", "w") as utt2spk,
+    ):
+        for r in range(num_utts // SEGMENTS_PER_RECORDING):
+            source, words = sources[r % len(sources)]
+            wav.write(f"rec{r:06d} {source}\n")
+            for i in range(SEGMENTS_PER_RECORDING):
+                utt = f"rec{r:06d}-{i}"
+                segments.write(f"{utt} rec{r:06d} {i * step} {(i + 1) * step}\n")
+                text.write(f"{utt} {words}\n")
+                utt2spk.write(f"{utt} s{r // 50:04d}\n")
+    write_spk2utt(path / "spk2utt", read_map(path / "utt2spk"))
+    return path
+
+
+@pytest.mark.parametrize("nj", [1, 2])
+def test_stage3_with_segments_peak_memory_does_not_grow(tmp_path, sources, nj):
+    """Stage 3 cutting segments: the recordings' wav.scp is read in step with the segments and
+    each recording's segments are one task, so memory stays flat as well. The growth compares
+    the smaller peaks of each size: a resize of the interned-string table lands in at most one
+    run of a size, and one in a small run would hide growth behind the larger small peak."""
+    peaks = {SIZES[0]: [], SIZES[1]: []}
+    for run, n in enumerate(SIZES + SIZES):
+        data = _segment_dir(tmp_path / f"{run}-{n}" / "data", n, sources)
+        dump = tmp_path / f"{run}-{n}" / "dump"
+        peaks[n].append(_peak(lambda data=data, dump=dump: format_wav_scp(data, dump, nj=nj)))
+        assert len((dump / "wav.scp").read_text().splitlines()) == n
+    growth = (min(peaks[SIZES[1]]) - min(peaks[SIZES[0]])) / (SIZES[1] - SIZES[0])
+    print("bytes per extra utterance", growth, peaks)
+    assert growth < BYTES_PER_EXTRA_UTTERANCE, peaks
