@@ -6,8 +6,9 @@ Usage::
         [--audio_format flac|wav] [--expected_fs 8000,16000]
 
 Writes ``DST_DUMP_DIR/{data/,wav.scp,utt2num_samples,text,utt2spk,spk2utt,feats_type,
-audio_format,excluded.txt}``; see :mod:`espnet_ext.data.format`. Exits 1 (with a message
-naming the file) on an invalid data dir or when every utterance is excluded.
+audio_format,excluded.txt}``, one audio file per utterance (cut out of the recordings when
+``SRC_DATA`` has a ``segments`` file); see :mod:`espnet_ext.data.format`. Exits 1 (with a
+message naming the file) on an invalid data dir or when every utterance is excluded.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def get_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("src", help="source data dir (wav.scp, utt2spk, spk2utt, text)")
+    parser.add_argument("src", help="source data dir (wav.scp, utt2spk, spk2utt, text; segments optional)")
     parser.add_argument("dst", help="output dump dir")
     parser.add_argument("--fs", type=int, default=16000, help="output sample rate in Hz (default: 16000)")
     parser.add_argument("--nj", type=int, default=1, help="number of parallel worker processes (default: 1)")
