@@ -7,7 +7,10 @@ model's hypotheses (``token_type: phn``) are written as phones separated by spac
 phoneme tokenizer joins them with nothing between, so its ``text`` files are rewritten from
 its ``token`` files. The wav2vec 2.0 CPU kernels run as the training config's ``cpu_kernels`` says
 (``auto``: on with ``--ngpu 0``; :mod:`espnet_ext.espnet.kernel_option`): in eval mode they change
-the speed, not the hypotheses beyond float32 summation order.
+the speed, not the hypotheses beyond float32 summation order. ``--ngram_file LM.arpa`` (with
+``--ngram_weight``, ``--ngram_scorer full|part``) scores with the project's ARPA reader, no
+``kenlm`` needed (:mod:`espnet_ext.espnet.ngram_scorer`; the scores are log10, as ESPnet's);
+``--ngram_scorer`` is taken here (ESPnet's command line lacks it; default ``full``).
 """
 
 import argparse
@@ -53,6 +56,22 @@ def _option(argv, name):
     return None
 
 
+def _pop_option(argv, name):
+    """``argv`` without ``--name value`` / ``--name=value``, and that value (None when absent)."""
+    rest, value = [], None
+    i = 0
+    while i < len(argv):
+        if argv[i] == f"--{name}" and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 2
+            continue
+        if argv[i].startswith(f"--{name}="):
+            value = argv[i].split("=", 1)[1]
+        else:
+            rest.append(argv[i])
+        i += 1
+    return rest, value
+
+
 def space_phone_hypotheses(output_dir, asr_train_config) -> int:
     """For a phone model, rewrite every ``<output_dir>/*best_recog/text`` from its ``token``
     file (phones separated by spaces); returns the number of files rewritten (0 otherwise)."""
@@ -74,6 +93,11 @@ def main(cmd=None):
     apply_for_decoding(argv, "asr_train_config")
     if conf.get("decoding") != "ctc_greedy":
         from espnet2.bin.asr_inference import main as espnet_main
+
+        from espnet_ext.espnet.ngram_scorer import install as install_ngram_scorers
+
+        argv, ngram_scorer = _pop_option(argv, "ngram_scorer")
+        install_ngram_scorers(ngram_scorer or "full")
 
         result = espnet_main(argv)
         output_dir, train_config = _option(argv, "output_dir"), _option(argv, "asr_train_config")
