@@ -1,4 +1,5 @@
-"""Lay the mini corpus out in the native layouts of LibriSpeech, TIMIT, JSUT, AISHELL-1 and AISHELL-2.
+"""Lay the mini corpus out in the native layouts of LibriSpeech, TIMIT, JSUT, AISHELL-1 and AISHELL-2,
+and as long recordings with a ``segments`` file.
 
 The corpus recipes (``egs2/<corpus>/asr1/local/data.sh``) read a corpus as it comes from its
 publisher; these functions copy the shipped mini corpus (``egs2/mini/corpus``, see
@@ -60,13 +61,26 @@ AISHELL-2 (:func:`write_aishell2`), as released (no archives: it is not download
   (:func:`write_aishell` holds out the same speakers), as in the real corpora, whose prompts
   overlap.
 
+Long recordings with a Kaldi ``segments`` file (:func:`write_mini_recordings`), in the mini
+corpus's own layout (what ``egs2/mini/asr1/local/data.sh`` reads, ``MINI`` in its ``db.sh``)::
+
+    <lang>/{text,utt2spk,spk2info}              as in the mini corpus
+    <lang>/wav/<spk>-<lang>.flac                 one recording per speaker, 16 kHz, 16-bit
+    <lang>/segments                              ("<uttid> <spk>-<lang> <start> <end>", seconds)
+
+  each recording is the speaker's utterances in id order with :data:`RECORDING_GAP` seconds of
+  silence before, between and after them; a segment's times are its sample offsets over 16000,
+  written exactly, so cutting it gives the utterance's samples back. With ``bad_segments`` the
+  first speaker gets two more utterances (:data:`BAD_SEGMENTS`): one whose end is before its
+  start (stage 1's check drops it) and one that ends 2 s beyond its recording (stage 3 excludes it).
+
 Every writer returns a :class:`LayoutResult`: the corpus root it wrote (or ``out_dir`` when it
 wrote archives) and the number of utterances.
 
 Command line::
 
-    python -m tools.mini_layouts {librispeech,timit,jsut,aishell,aishell2} \\
-        --corpus egs2/mini/corpus --out DIR [--tarballs] [--zip] [--case lower|upper]
+    python -m tools.mini_layouts {librispeech,timit,jsut,aishell,aishell2,recordings} \\
+        --corpus egs2/mini/corpus --out DIR [--tarballs] [--zip] [--case lower|upper] [--bad_segments]
 """
 
 from __future__ import annotations
@@ -638,6 +652,52 @@ def write_aishell2(corpus_dir, out_dir, eval_sets: bool = True) -> LayoutResult:
 
 
 # ---------------------------------------------------------------------------------------------
+# Long recordings with segments
+# ---------------------------------------------------------------------------------------------
+
+RECORDING_GAP = 0.25  # seconds of silence around each utterance of a recording
+#: The utterance-id suffixes of the bad segments :func:`write_mini_recordings` can add, and what is wrong.
+BAD_SEGMENTS = {"9998": "end before start", "9999": "ends 2 s beyond the recording"}
+
+
+def _seconds(samples: int) -> str:
+    """``samples`` at 16 kHz in seconds, exactly (1/16000 s has 7 decimals)."""
+    return f"{samples / mini_corpus.SAMPLE_RATE:.7f}".rstrip("0").rstrip(".")
+
+
+def write_mini_recordings(corpus_dir, out_dir, lang: str = "en", bad_segments: bool = False) -> LayoutResult:
+    """Write ``out_dir/<lang>/...``: the mini corpus as one long recording per speaker with a
+    ``segments`` file (see the module docstring); the count includes the bad segments."""
+    _, utts = mini_corpus.load_language(corpus_dir, lang)
+    root = Path(out_dir) / lang
+    (root / "wav").mkdir(parents=True, exist_ok=True)
+    gap = np.zeros(round(RECORDING_GAP * mini_corpus.SAMPLE_RATE), dtype=np.int16)
+    text, utt2spk, segments = [], [], []
+    for index, (spk, spk_utts) in enumerate(_by_speaker(utts).items()):
+        recording = f"{spk}-{lang}"
+        pieces, offset = [gap], len(gap)
+        for utt in spk_utts:
+            audio = _read_int16(utt.audio)
+            segments.append(f"{utt.uttid} {recording} {_seconds(offset)} {_seconds(offset + len(audio))}")
+            text.append(f"{utt.uttid} {utt.text}")
+            utt2spk.append(f"{utt.uttid} {spk}")
+            pieces += [audio, gap]
+            offset += len(audio) + len(gap)
+        if bad_segments and index == 0:
+            spans = ((offset // 2, offset // 4), (offset // 2, offset + 2 * mini_corpus.SAMPLE_RATE))
+            for suffix, (start, end) in zip(BAD_SEGMENTS, spans, strict=True):
+                uttid = f"{spk}-{lang}-{suffix}"
+                segments.append(f"{uttid} {recording} {_seconds(start)} {_seconds(end)}")
+                text.append(f"{uttid} {spk_utts[0].text}")
+                utt2spk.append(f"{uttid} {spk}")
+        sf.write(str(root / "wav" / f"{recording}.flac"), np.concatenate(pieces), mini_corpus.SAMPLE_RATE)
+    for name, lines in (("text", text), ("utt2spk", utt2spk), ("segments", segments)):
+        _write_lines(root / name, sorted(lines))
+    shutil.copyfile(Path(corpus_dir) / lang / "spk2info", root / "spk2info")
+    return LayoutResult(Path(out_dir), len(segments))
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
 
@@ -652,6 +712,7 @@ def main(argv: Sequence[str] | None = None) -> LayoutResult:
         ("jsut", "JSUT 1.1 (Japanese)"),
         ("aishell", "AISHELL-1 (Mandarin)"),
         ("aishell2", "AISHELL-2 (Mandarin), with its dev and test sets"),
+        ("recordings", "the mini corpus as long recordings with a segments file"),
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="the mini corpus (egs2/mini/corpus)")
@@ -666,6 +727,9 @@ def main(argv: Sequence[str] | None = None) -> LayoutResult:
             p.add_argument("--case", choices=("upper", "lower"), default="upper", help="case of file names")
             p.add_argument("--core", type=int, default=3, help="speakers with core test set ids")
             p.add_argument("--dev", type=int, default=3, help="speakers with development set ids")
+        if name == "recordings":
+            p.add_argument("--lang", default="en", choices=("en", "zh", "ja"), help="which part of the mini corpus")
+            p.add_argument("--bad_segments", action="store_true", help="add the two bad segments")
     args = parser.parse_args(argv)
     if args.layout == "librispeech":
         result = write_librispeech(args.corpus, args.out, args.tarballs)
@@ -675,6 +739,8 @@ def main(argv: Sequence[str] | None = None) -> LayoutResult:
         result = write_jsut(args.corpus, args.out, args.zip)
     elif args.layout == "aishell2":
         result = write_aishell2(args.corpus, args.out, not args.no_eval_sets)
+    elif args.layout == "recordings":
+        result = write_mini_recordings(args.corpus, args.out, args.lang, args.bad_segments)
     else:
         result = write_aishell(args.corpus, args.out, args.tarballs)
     print(f"wrote {result.count} utterances to {result.path}")

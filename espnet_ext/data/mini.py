@@ -5,6 +5,11 @@ Reads ``<corpus>/<lang>/{text,utt2spk,wav/<uttid>.flac}`` and writes
 each speaker (synthetic voices: the demo measures learning, not speaker generalization):
 in each speaker's sorted utterance list, every 10th utterance (index 0, 10, ...) goes to test,
 the next one (1, 11, ...) to dev, the rest to train.
+
+A corpus laid out as long recordings (``tools.mini_layouts.write_mini_recordings``) has
+``<corpus>/<lang>/segments`` (``<uttid> <recording> <start> <end>``) and
+``wav/<recording>.flac`` instead: each data dir then gets the segments of its utterances and a
+``wav.scp`` of the recordings they name (a recording may serve several sets).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ def prepare_mini(corpus_dir: Path, out_dir: Path, lang: str = "en") -> dict[str,
         raise ValueError(f"{root}/text not found: expected the mini corpus layout <corpus>/{lang}/text")
     text = read_map(root / "text")
     utt2spk = read_map(root / "utt2spk")
+    segments = read_map(root / "segments") if (root / "segments").is_file() else None
     per_speaker: dict[str, list] = {}
     for utt in sorted(text):
         if utt not in utt2spk:
@@ -42,7 +48,17 @@ def prepare_mini(corpus_dir: Path, out_dir: Path, lang: str = "en") -> dict[str,
     for name, utts in subsets.items():
         d = Path(out_dir) / name
         d.mkdir(parents=True, exist_ok=True)
-        wav = {u: str((root / "wav" / f"{u}.flac").resolve()) for u in utts}
+        if segments is None:
+            wav = {u: str((root / "wav" / f"{u}.flac").resolve()) for u in utts}
+            (d / "segments").unlink(missing_ok=True)  # of an earlier run on the long-recording layout
+        else:
+            missing = [u for u in utts if u not in segments]
+            if missing:
+                raise ValueError(f"{root}/segments: no segment for {missing[0]}; expected one for every utterance")
+            sub_segments = {u: segments[u] for u in utts}
+            write_map(d / "segments", sub_segments)
+            recordings = {value.split()[0] for value in sub_segments.values()}
+            wav = {r: str((root / "wav" / f"{r}.flac").resolve()) for r in recordings}
         write_map(d / "wav.scp", wav)
         write_map(d / "text", {u: text[u] for u in utts})
         sub_utt2spk = {u: utt2spk[u] for u in utts}

@@ -345,3 +345,49 @@ def test_aishell2_layout(out, aishell):
 def test_aishell2_without_eval_sets(out):
     result = ml.write_aishell2(CORPUS, out / "aishell2_train", eval_sets=False)
     assert sorted(p.name for p in result.path.iterdir()) == ["iOS"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Long recordings with segments
+# ---------------------------------------------------------------------------------------------
+
+
+def test_mini_recordings_hold_every_utterance_at_its_segment(out):
+    result = ml.main(["recordings", "--corpus", str(CORPUS), "--out", str(out / "recordings"), "--bad_segments"])
+    root = result.path / "en"
+    _, utts = mc.load_language(CORPUS, "en")
+    assert result.count == len(utts) + len(ml.BAD_SEGMENTS)
+    speakers = sorted({u.spk for u in utts})
+    assert sorted(p.name for p in (root / "wav").iterdir()) == [f"{spk}-en.flac" for spk in speakers]
+    segments = {}
+    for line in (root / "segments").read_text().splitlines():
+        utt, recording, start, end = line.split()
+        segments[utt] = (recording, round(float(start) * 16000), round(float(end) * 16000))
+    assert (root / "text").read_text().splitlines() == sorted((root / "text").read_text().splitlines())
+    assert set(segments) == {line.split()[0] for line in (root / "text").read_text().splitlines()}
+    recordings = {spk: sf.read(str(root / "wav" / f"{spk}-en.flac"), dtype="int16")[0] for spk in speakers}
+    gap = round(ml.RECORDING_GAP * 16000)
+    for utt in utts:
+        recording, start, end = segments[utt.uttid]
+        original, _ = sf.read(str(utt.audio), dtype="int16")
+        np.testing.assert_array_equal(recordings[utt.spk][start:end], original)
+        assert recording == f"{utt.spk}-en" and not recordings[utt.spk][start - gap : start].any()
+    first = speakers[0]
+    _, start, end = segments[f"{first}-en-9998"]
+    assert end < start
+    _, start, end = segments[f"{first}-en-9999"]
+    assert start < len(recordings[first]) and end == len(recordings[first]) + 2 * 16000
+
+
+def test_prepare_mini_reads_the_recordings_layout(out, tmp_path):
+    from espnet_ext.data import datadir
+    from espnet_ext.data.mini import prepare_mini
+
+    result = ml.write_mini_recordings(CORPUS, out / "recordings_prep")
+    speakers = {u.spk for u in mc.load_language(CORPUS, "en")[1]}
+    counts = prepare_mini(result.path, tmp_path / "data")
+    assert counts == {"train": 176, "dev": 32, "test": 32}
+    for name, count in counts.items():
+        assert datadir.validate_data_dir(tmp_path / "data" / name) == count
+        wav = (tmp_path / "data" / name / "wav.scp").read_text().splitlines()
+        assert len(wav) == len(speakers) and all(line.split()[1].endswith(f"/{line.split()[0]}.flac") for line in wav)
