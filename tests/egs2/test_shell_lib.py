@@ -439,6 +439,39 @@ def test_ssl1_data_passes_the_asr1_options_on(tmp_path, env):
     assert result.returncode == 0, result.stderr
     assert shlex.split((ssl1 / "asr1_data_opts.txt").read_text()) == ["--train_set", "train_960", "--download", "true"]
     assert (ssl1 / "data/ssl_train/wav.scp").read_text() == (ssl1 / "data/train/wav.scp").read_text()
-    assert (ssl1 / "data/ssl_dev/wav.scp").is_file() and not (ssl1 / "data/ssl_train/text").exists()
+    assert (ssl1 / "data/ssl_dev/wav.scp").is_file()
+    # the transcripts stay (every source has them): ssl.sh --exclude_texts_of compares them
+    assert (ssl1 / "data/ssl_train/text").read_text() == (ssl1 / "data/train/text").read_text()
     help_text = subprocess.run(["local/data.sh", "--help"], cwd=ssl1, env=env, capture_output=True, text=True)
     assert help_text.returncode == 0 and "--extra_audio_dirs" in help_text.stderr
+    assert "--extra_data_dirs" in help_text.stderr and "--with_asr_train" in help_text.stderr
+
+
+def test_ssl1_data_from_other_data_dirs_only(tmp_path, env):
+    """--with_asr_train false --extra_data_dirs: ssl_train is those data dirs (the asr1 data still prepared)."""
+    ssl1, asr1 = tmp_path / "corpus/ssl1", tmp_path / "corpus/asr1"
+    (ssl1 / "local").mkdir(parents=True)
+    (asr1 / "local").mkdir(parents=True)
+    (ssl1 / "path.sh").symlink_to(ROOT / "egs2/TEMPLATE/asr1/path.sh")
+    (ssl1 / "local/data.sh").symlink_to(ROOT / "egs2/TEMPLATE/ssl1/data_from_asr1.sh")
+    (asr1 / "local/data.sh").write_text(FAKE_ASR1_DATA)
+    (asr1 / "local/data.sh").chmod(0o755)
+    other = ssl1 / "data/other"
+    other.mkdir(parents=True)
+    (other / "wav.scp").write_text("o-u1 /a/o1.wav\n")
+    (other / "text").write_text("o-u1 more\n")
+    (other / "utt2spk").write_text("o-u1 o\n")
+    (other / "spk2utt").write_text("o o-u1\n")
+
+    def data_sh(*args):
+        return subprocess.run(["local/data.sh", *args], cwd=ssl1, env=env, capture_output=True, text=True, timeout=300)
+
+    result = data_sh("--with_asr_train", "false", "--extra_data_dirs", "data/other")
+    assert result.returncode == 0, result.stderr
+    assert (ssl1 / "data/ssl_train/wav.scp").read_text() == "o-u1 /a/o1.wav\n"
+    assert (ssl1 / "data/ssl_train/text").read_text() == "o-u1 more\n"
+    assert (ssl1 / "data/ssl_dev/wav.scp").read_text() == (ssl1 / "data/dev/wav.scp").read_text()
+    result = data_sh("--with_asr_train", "false")
+    assert result.returncode == 1 and "no --extra_audio_dirs or --extra_data_dirs: no audio" in result.stderr
+    result = data_sh("--extra_data_dirs", "data/nowhere")
+    assert result.returncode == 1 and "data/nowhere/wav.scp not found (expected a data dir)" in result.stderr
