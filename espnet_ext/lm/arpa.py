@@ -71,7 +71,7 @@ def write_arpa(path: str | os.PathLike, words: Sequence[str], orders: Sequence[S
             for ids, log10p, log10bow in entries:
                 if len(ids) != k:
                     raise ValueError(f"{path}: a {len(ids)}-gram among the {k}-grams")
-                line = f"{format_log10(log10p)}\t{' '.join(words[i] for i in ids)}"
+                line = f"{format_log10(log10p)}\t{' '.join([words[i] for i in ids])}"
                 if log10bow is not None:
                     line += f"\t{format_log10(log10bow)}"
                 f.write(line + "\n")

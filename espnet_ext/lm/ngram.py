@@ -250,26 +250,26 @@ def _interpolate(counts: dict[tuple[int, ...], int], d, model: Model, k: int) ->
         if t is None:
             t = totals[g[:-1]] = [0.0, 0.0]
         t[0] += c
-        t[1] += discount[min(c, 3)]
+        t[1] += discount[c if c < 3 else 3]
     gammas = model.gammas[k - 1]
-    for h, (total, discounted) in totals.items():
-        gammas[h] = discounted / total
+    for h, t in totals.items():
+        gammas[h] = t[1] / t[0]
+        t[0], t[1] = 1.0 / t[0], gammas[h]  # now [1 / sum of counts, gamma]
     probs: dict[tuple[int, ...], float] = {}
     if k == 1:
         vocabulary = len(model.words) - 1  # all but <s>
-        total, gamma = totals[()][0], gammas[()]
+        inverse, gamma = totals[()]
         for i in range(len(model.words)):
             if model.words[i] == BOS:
                 probs[(i,)] = 0.0  # written as -99
                 continue
             c = counts.get((i,), 0)
-            probs[(i,)] = (c - discount[min(c, 3)]) / total + gamma / vocabulary
+            probs[(i,)] = (c - discount[c if c < 3 else 3]) * inverse + gamma / vocabulary
         return probs
     lower = model.probs[k - 2]
     for g, c in counts.items():
-        h = g[:-1]
-        total = totals[h][0]
-        probs[g] = (c - discount[min(c, 3)]) / total + gammas[h] * lower[g[1:]]
+        inverse, gamma = totals[g[:-1]]
+        probs[g] = (c - discount[c if c < 3 else 3]) * inverse + gamma * lower[g[1:]]
     return probs
 
 
