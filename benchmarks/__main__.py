@@ -1,9 +1,11 @@
-"""python -m benchmarks {finetune,extractor,pretrain,decode,dataprep,gpu} [options]  (see each benchmark's --help)"""
+"""python -m benchmarks {finetune,extractor,pretrain,decode,dataprep,concat,gpu} [options]
+
+(see each benchmark's --help)"""
 
 import sys
 import textwrap
 
-from benchmarks import dataprep, decode, extractor, finetune, gpu, pretrain
+from benchmarks import concat, dataprep, decode, extractor, finetune, gpu, pretrain
 
 MODULES = {
     "finetune": finetune,
@@ -11,6 +13,7 @@ MODULES = {
     "pretrain": pretrain,
     "decode": decode,
     "dataprep": dataprep,
+    "concat": concat,
     "gpu": gpu,
 }
 BENCHMARKS = {name: module.main for name, module in MODULES.items()}

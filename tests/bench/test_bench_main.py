@@ -20,7 +20,7 @@ def test_help_lists_every_benchmark_and_exits_0():
     result = bench("--help")
     assert result.returncode == 0, result.stderr[-2000:]
     listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ") and line[2] != " "]
-    assert listed == list(BENCHMARKS) == ["finetune", "extractor", "pretrain", "decode", "dataprep", "gpu"]
+    assert listed == list(BENCHMARKS) == ["finetune", "extractor", "pretrain", "decode", "dataprep", "concat", "gpu"]
     assert "huggingface frontend" in result.stdout and "``" not in result.stdout
 
 
