@@ -1,14 +1,17 @@
-"""Score ASR output (CER, WER, PER) like sclite, and collect RESULTS.md.
+"""Score ASR output (CER, WER, PER, TER) like sclite, and collect RESULTS.md.
 
 Score one decode of one test set (stage 13 of the recipes)::
 
     python -m espnet_ext.bin.score --ref data/test/text --hyp exp/<tag>/<decode>/test/text \\
         --unit char --out_dir exp/<tag>/<decode>/test/score_cer \\
         [--sclite auto|yes|no] [--nlsyms FILE] [--remove_tokens a,b] [--utt2spk FILE] \\
+        [--bpemodel data/token_list/bpe_unigram5000/bpe.model] \\
         [--case_sensitive] [--title TITLE] [--fold_map MAP] \\
         [--source_ref data/test/text [--left_out_reasons FILE ...]]
 
-``--unit``: ``char`` (CER; spaces become ``<space>`` tokens), ``word`` (WER), ``phn`` (PER).
+``--unit``: ``char`` (CER; spaces become ``<space>`` tokens), ``word`` (WER), ``phn`` (PER),
+``bpe`` (TER: the pieces of ``--bpemodel``, reference and hypothesis texts both encoded with it,
+as ESPnet's ``ter``; ``--nlsyms`` does not apply to it, ESPnet's ``ter`` keeps those symbols).
 Writes ``OUT_DIR/result.txt`` (sclite's ``-o all stdout`` layout: summary tables whose
 ``| Sum/Avg|`` row ``grep -e Avg -e SPKR -m 2`` finds, then per-utterance alignments) and
 prints its ``SPKR`` header and ``Sum/Avg`` row. ``--sclite``: ``auto`` (the default) uses
@@ -38,7 +41,7 @@ Collect the tables of every decode dir below an experiment into a Markdown file:
     python -m espnet_ext.bin.score collect exp/<tag> [--out exp/<tag>/RESULTS.md]
 
 (``--collect exp/<tag>`` is the same command.) One section per decode dir
-``exp/<tag>/<decode>/``, one table per metric (CER, WER, PER) with a row per
+``exp/<tag>/<decode>/``, one table per metric (CER, WER, PER, TER) with a row per
 ``<test_set>/score_<metric>/result.txt``.
 
 ``--out -`` prints it instead. Exit status: 0 on success, 1 on bad input or an
@@ -67,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--hyp", type=Path, help="hypothesis text (<uttid> <text...>)")
     mode.add_argument("--collect", type=Path, metavar="EXP_DIR", help="write RESULTS.md for EXP_DIR")
     parser.add_argument("--ref", type=Path, help="reference text (<uttid> <text...>)")
-    parser.add_argument("--unit", choices=scoring.UNITS, help="char (CER), word (WER) or phn (PER)")
+    parser.add_argument("--unit", choices=scoring.UNITS, help="char (CER), word (WER), phn (PER) or bpe (TER)")
+    parser.add_argument("--bpemodel", type=Path, help="with --unit bpe: the sentencepiece model to tokenize with")
     parser.add_argument("--out_dir", type=Path, help="where result.txt (and the trn files) go")
     parser.add_argument("--sclite", choices=("auto", "yes", "no"), default="auto")
     parser.add_argument("--nlsyms", type=Path, help="non-linguistic symbols to remove, one a line")
@@ -100,9 +104,12 @@ def _use_sclite(choice: str) -> bool:
 def run_scoring(args: argparse.Namespace) -> Path:
     """Score ``--hyp`` against ``--ref`` and write ``out_dir/result.txt``; returns its path."""
     refs, hyps = scoring.read_text(args.ref), scoring.read_text(args.hyp)
+    if (args.unit == "bpe") != (args.bpemodel is not None):
+        raise ValueError(f"--unit {args.unit} and --bpemodel {args.bpemodel}: expected --bpemodel with --unit bpe only")
+    bpe = scoring.bpe_encoder(args.bpemodel) if args.unit == "bpe" else None
     if args.fold_map is not None:
-        if args.unit == "char":
-            raise ValueError("--fold_map folds whole tokens: expected --unit phn or word, found char")
+        if args.unit in ("char", "bpe"):
+            raise ValueError(f"--fold_map folds whole tokens: expected --unit phn or word, found {args.unit}")
         mapping = scoring.read_fold_map(args.fold_map)
         refs, hyps = scoring.fold_texts(refs, mapping), scoring.fold_texts(hyps, mapping)
     if args.source_ref is not None:
@@ -125,7 +132,7 @@ def run_scoring(args: argparse.Namespace) -> Path:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ours = scoring.score(refs, hyps, args.unit, **options)
+            ours = scoring.score(refs, hyps, args.unit, bpe=bpe, **options)
         except ValueError as e:
             raise ValueError(f"{args.hyp} against {args.ref}: {e}") from None
     for warning in caught:
@@ -136,7 +143,7 @@ def run_scoring(args: argparse.Namespace) -> Path:
     if _use_sclite(args.sclite):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the same warning as above
-            theirs = scoring.run_sclite(refs, hyps, args.unit, args.out_dir, title=title, **options)
+            theirs = scoring.run_sclite(refs, hyps, args.unit, args.out_dir, title=title, bpe=bpe, **options)
         scoring.check_same_counts(ours, theirs)
         write_text(result, theirs.report)
         backend = "sclite (counts identical to espnet_ext.scoring)"
@@ -160,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         missing = [f"--{name}" for name in ("ref", "unit", "out_dir") if getattr(args, name) is None]
         if missing:
             parser.error(f"scoring needs {', '.join(missing)}")
-    elif any(getattr(args, name) is not None for name in ("ref", "unit", "out_dir")):
+    elif any(getattr(args, name) is not None for name in ("ref", "unit", "out_dir", "bpemodel")):
         parser.error("--collect takes only --out")
     try:
         if args.hyp is not None:

@@ -1,6 +1,6 @@
 """The results table of every experiment of a recipe, saying which differences are real::
 
-    python -m espnet_ext.bin.show_results EXPDIR [--out FILE] [--metric cer|wer|per] [--test mapsswe|bootstrap]
+    python -m espnet_ext.bin.show_results EXPDIR [--out FILE] [--metric cer|wer|per|ter] [--test mapsswe|bootstrap]
 
 Reads ``EXPDIR/asr_*/config.yaml`` and stage 13's ``EXPDIR/asr_*/<decode>/<test_set>/
 score_<metric>/result.txt``; prints Markdown: per metric a table, a row per experiment and
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("expdir", type=Path, help="the recipe's experiment dir (holding asr_*/), e.g. exp")
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
-    parser.add_argument("--metric", choices=("cer", "wer", "per"), help="only this metric [every one scored]")
+    parser.add_argument("--metric", choices=("cer", "wer", "per", "ter"), help="only this metric [every one scored]")
     parser.add_argument(
         "--test",
         choices=experiments.TESTS,

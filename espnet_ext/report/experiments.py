@@ -12,7 +12,7 @@ Reads, below ``EXPDIR`` (a recipe's ``exp``):
     tells apart). Paths show as their file name (the pre-trained
     checkpoint: ``100updates.pth``), with as many parent directories as it takes to tell two
     apart; long lists as their length.
-``asr_*/<decode>/<test_set>/score_{cer,wer,per}/result.txt``
+``asr_*/<decode>/<test_set>/score_{cer,wer,per,ter}/result.txt``
     Stage 13's scoring: the error rate of its ``Sum/Avg`` row (as RESULTS.md shows it) and the
     per-utterance alignments (:func:`espnet_ext.scoring.significance.read_score_dir`).
 
@@ -41,7 +41,7 @@ from espnet_ext.report import PathLike
 from espnet_ext.scoring import significance
 from espnet_ext.scoring.result_txt import read_summary
 
-METRICS = ("CER", "WER", "PER")
+METRICS = ("CER", "WER", "PER", "TER")
 TESTS = ("mapsswe", "bootstrap")
 ALPHA = 0.05
 NOT_SCORED = "not scored"
@@ -289,7 +289,7 @@ def _label(row: Row) -> str:
 
 
 # --------------------------------------------------------------------------- Markdown
-_TOKENS = {"CER": "characters", "WER": "words", "PER": "phones"}
+_TOKENS = {"CER": "characters", "WER": "words", "PER": "phones", "TER": "BPE tokens"}
 
 
 def metrics_found(experiments: Sequence[Experiment]) -> list[str]:
@@ -358,11 +358,11 @@ def metric_table(
 
 def format_results(expdir: PathLike, metric: str | None = None, test: str = "mapsswe") -> str:
     """The Markdown of every experiment below ``expdir`` (see the module docstring): a section
-    per metric scored (or only ``metric``: cer, wer or per)."""
+    per metric scored (or only ``metric``: cer, wer, per or ter)."""
     if test not in TESTS:
         raise ValueError(f"test: expected one of {', '.join(TESTS)}, found {test!r}")
     if metric and metric.upper() not in METRICS:
-        raise ValueError(f"metric: expected cer, wer or per, found {metric!r}")
+        raise ValueError(f"metric: expected cer, wer, per or ter, found {metric!r}")
     experiments = find_experiments(expdir)
     metrics = [metric.upper()] if metric else metrics_found(experiments)
     rows = table_rows(experiments)

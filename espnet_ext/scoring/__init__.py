@@ -1,4 +1,4 @@
-"""Scoring of ASR output (CER, WER, PER) with sclite's counts, without needing sclite.
+"""Scoring of ASR output (CER, WER, PER, TER) with sclite's counts, without needing sclite.
 
 Reads Kaldi-style texts (``<uttid> <text...>``), writes a scoring directory's
 ``result.txt`` in the layout of ``sclite -o all stdout`` (and ``ref.trn``/``hyp.trn`` when
@@ -7,7 +7,7 @@ one way (``textio`` ← ``tokens``/``folding``/``leftout``; ``alignment``, ``cou
 ``scorer`` ← ``result_txt``/``sclite`` ← ``results_md``):
 
 - :mod:`.textio`: reading text, symbol and ``utt2spk`` files
-- :mod:`.tokens`: units (char/word/phn) and tokenisation, speakers of utterance ids
+- :mod:`.tokens`: units (char/word/phn/bpe) and tokenisation, speakers of utterance ids
 - :mod:`.folding`: token folding maps (TIMIT 60/48 → 39 phones)
 - :mod:`.leftout`: utterances left out before decoding (``left_out.txt``)
 - :mod:`.alignment`: sclite's alignment (costs 3/3/4, its tie-breaking), batched in numpy
@@ -50,7 +50,17 @@ from espnet_ext.scoring.sclite import (
 )
 from espnet_ext.scoring.scorer import Score, UttScore, score
 from espnet_ext.scoring.textio import read_nlsyms, read_text, read_utt2spk
-from espnet_ext.scoring.tokens import METRICS, SPACE, UNITS, TokenPair, prepare, speaker_of, tokenize
+from espnet_ext.scoring.tokens import (
+    METRICS,
+    SPACE,
+    UNITS,
+    Encoder,
+    TokenPair,
+    bpe_encoder,
+    prepare,
+    speaker_of,
+    tokenize,
+)
 
 _environment_lines = environment_lines  # its name before the split into modules
 
@@ -64,6 +74,7 @@ __all__ = [
     "SPACE",
     "UNITS",
     "Counts",
+    "Encoder",
     "Percentages",
     "Score",
     "ScliteMismatch",
@@ -75,6 +86,7 @@ __all__ = [
     "align_many",
     "aligned_pairs",
     "alignment_lines",
+    "bpe_encoder",
     "check_same_counts",
     "collect_results",
     "environment_lines",

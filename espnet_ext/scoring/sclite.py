@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from espnet_ext.scoring.counts import Counts
 from espnet_ext.scoring.scorer import Score
-from espnet_ext.scoring.tokens import TokenPair, prepare
+from espnet_ext.scoring.tokens import Encoder, TokenPair, prepare
 
 SCLITE_FALLBACK = "/usr/lib/sctk/bin/sclite"  # Debian's sctk package puts it here, off PATH.
 
@@ -108,6 +108,7 @@ def run_sclite(
     utt2spk: Mapping[str, str] | None = None,
     case_sensitive: bool = False,
     title: str | None = None,
+    bpe: Encoder | None = None,
 ) -> ScliteResult:
     """Score with sclite, tokenized as :func:`~espnet_ext.scoring.scorer.score` does.
 
@@ -117,7 +118,7 @@ def run_sclite(
     exe = find_sclite()
     if exe is None:
         raise ValueError(f"sclite: expected it on PATH or at {SCLITE_FALLBACK}, found neither")
-    pairs, _ = prepare(refs, hyps, unit, nlsyms=nlsyms, remove_tokens=remove_tokens, utt2spk=utt2spk)
+    pairs, _ = prepare(refs, hyps, unit, nlsyms=nlsyms, remove_tokens=remove_tokens, utt2spk=utt2spk, bpe=bpe)
     ids = _trn_ids(pairs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from espnet_ext.scoring.alignment import align_many
 from espnet_ext.scoring.counts import Counts, sum_counts
-from espnet_ext.scoring.tokens import METRICS, prepare
+from espnet_ext.scoring.tokens import METRICS, Encoder, prepare
 
 
 class UttScore(NamedTuple):
@@ -37,7 +37,7 @@ class Score(NamedTuple):
 
     @property
     def metric(self) -> str:
-        """``CER``, ``WER`` or ``PER``."""
+        """``CER``, ``WER``, ``PER`` or ``TER``."""
         return METRICS[self.unit]
 
     def speakers(self) -> list[tuple[str, Counts]]:
@@ -63,14 +63,16 @@ def score(
     remove_tokens: Iterable[str] = (),
     utt2spk: Mapping[str, str] | None = None,
     case_sensitive: bool = False,
+    bpe: Encoder | None = None,
 ) -> Score:
     """Score hypothesis texts against reference texts (both ``{uttid: text}``).
 
-    ``unit``: ``char`` (CER), ``word`` (WER) or ``phn`` (PER). A reference without
+    ``unit``: ``char`` (CER), ``word`` (WER), ``phn`` (PER) or ``bpe`` (TER, the pieces of
+    the encoder ``bpe``: :func:`~espnet_ext.scoring.tokens.bpe_encoder`). A reference without
     hypothesis counts as all deletions and is named in a warning (and in ``Score.missing``);
     a hypothesis without reference raises ValueError. Speakers come from ``utt2spk`` or,
     without it, from the id's prefix (:func:`~espnet_ext.scoring.tokens.speaker_of`)."""
-    pairs, missing = prepare(refs, hyps, unit, nlsyms=nlsyms, remove_tokens=remove_tokens, utt2spk=utt2spk)
+    pairs, missing = prepare(refs, hyps, unit, nlsyms=nlsyms, remove_tokens=remove_tokens, utt2spk=utt2spk, bpe=bpe)
     all_ops = align_many([p.ref for p in pairs], [p.hyp for p in pairs], case_sensitive)
     utterances = tuple(
         UttScore(p.utt_id, p.speaker, p.ref, p.hyp, ops, _utt_counts(len(p.ref), ops)) for p, ops in zip(pairs, all_ops)

@@ -117,6 +117,36 @@ def test_bpe_tokens(recipe_run, run_recipe):
 
 
 @pytest.mark.slow
+def test_bpe_recipe_scores_ter(recipe_run, run_recipe, tiny_ctc_config):
+    """A BPE recipe scores CER, WER and TER by default (ESPnet's ter: the token error rate on the
+    BPE pieces of the reference and hypothesis texts), with sclite's counts where it is installed,
+    and RESULTS.md has a TER table. One epoch of the tiny model, greedy decoding of test_clean."""
+    from espnet_ext import scoring
+
+    recipe, _ = recipe_run
+    bpe_args = ("--token_type", "bpe", "--nbpe", "40")
+    run_recipe(recipe, "--stage", "4", "--stop_stage", "5", *bpe_args)
+    run_recipe(
+        recipe,
+        *("--stage", "10", "--stop_stage", "13", "--nj", "1", "--inference_nj", "1", *bpe_args),
+        *("--asr_config", str(tiny_ctc_config(max_epoch=1)), "--asr_tag", "e2e_bpe", "--average", "last:1"),
+        *("--inference_config", "conf/decode_ctc_greedy.yaml", "--test_sets", "test_clean"),
+    )
+    exp = recipe / "exp" / "asr_e2e_bpe"
+    (decode,) = [d for d in exp.glob("decode_*") if d.is_dir()]
+    scored = decode / "test_clean"
+    assert sorted(p.name for p in scored.glob("score_*")) == ["score_cer", "score_ter", "score_wer"]
+    ter = scoring.read_summary(scored / "score_ter" / "result.txt")
+    encode = scoring.bpe_encoder(recipe / "data/token_list/bpe_unigram40/bpe.model")
+    refs = read_map(recipe / "dump/raw/test_clean/text")
+    assert ter.sentences == len(refs) and ter.words == sum(len(encode(t)) for t in refs.values())
+    assert (scored / "score_ter" / "hyp.trn").is_file() == scoring.sclite_available()  # sclite agreed if it ran
+    results = (exp / "RESULTS.md").read_text(encoding="utf-8")
+    assert results.index("### CER") < results.index("### WER") < results.index("### TER")
+    assert f"|test_clean|{ter.sentences}|{ter.words}|" in results.split("### TER")[1]
+
+
+@pytest.mark.slow
 def test_download_path_from_tarballs(recipe_run, run_recipe, copy_of, tmp_path):
     recipe, _ = recipe_run
     tarballs = mini_layouts.write_librispeech(mini_layouts.DEFAULT_CORPUS, tmp_path / "openslr", tarballs=True).path

@@ -134,6 +134,19 @@ def test_several_decodes_and_metrics(expdir):
     assert "## WER (%)" in only and "## CER (%)" not in only
 
 
+def test_ter_gets_a_table_after_the_others(expdir):
+    """TER (stage 13's score_ter for BPE recipes) is a metric of its own, in BPE tokens."""
+    refs = {u: "▁a b" for u in UTTS}
+    ter = scoring.score(refs, {**refs, UTTS[0]: "▁a"}, "bpe", bpe=str.split)
+    scoring.write_result_txt(ter, expdir / f"asr_b/{DECODE}/test/score_ter/result.txt")
+    text = report.format_results(expdir)
+    assert text.index("## CER (%)") < text.index("## TER (%)")
+    _, ter_rows = rows_of(text, "## TER (%)")
+    assert [r[-1] for r in ter_rows] == ["-", "**5.0**", "-", "-"]  # only asr_b is scored
+    assert f"test {len(UTTS)} utterances, {2 * len(UTTS)} BPE tokens" in text
+    assert "## CER" not in report.format_results(expdir, metric="ter")
+
+
 def test_utterances_that_differ_are_not_compared(expdir):
     exp = write_exp(expdir, "e", "/m/ssl/checkpoints/400updates.pth", 0.001)
     write_score(exp, "test", [0, 1, 2], utts=UTTS[:9])

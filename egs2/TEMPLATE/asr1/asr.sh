@@ -68,7 +68,8 @@ inference_tag=""
 inference_asr_model=""  # default: last<N>.ave.pth for average=last:N; for best, the average ESPnet
                         # writes for the config's best_model_criterion (valid.acc.ave.pth when it
                         # lists valid acc, else e.g. valid.loss.ave.pth for a CTC-only config)
-score_metrics=""        # default by token type: char/bpe -> "cer wer", word -> wer, phn -> per
+score_metrics=""        # default by token type: char -> "cer wer", bpe -> "cer wer ter" (ter: token error
+                        # rate on the BPE pieces, as ESPnet's), word -> wer, phn -> per
 use_sclite=auto         # auto (when installed), yes or no
 score_opts=""           # more options for espnet_ext.bin.score (e.g. "--fold_map conf/phones.60-48-39.map")
 
@@ -87,7 +88,7 @@ Stages (ESPnet numbering):
   10 collect shape and feature statistics
   11 train (python -m espnet_ext.bin.asr_train)
   12 decode test sets, side by side (--inference_nj jobs in all), averaging the last N epochs first
-  13 score what was decoded (CER/WER/PER, sclite-compatible result.txt; utterances of data/<set>
+  13 score what was decoded (CER/WER/PER/TER, sclite-compatible result.txt; utterances of data/<set>
      left out before decoding listed in score_*/left_out.txt) and write RESULTS.md; then
      ${expdir}/RESULTS_experiments.md, every experiment's error rates with the settings that differ
      and which differences are significant (python -m espnet_ext.bin.show_results ${expdir})
@@ -140,11 +141,15 @@ if [ -z "${inference_asr_model}" ]; then
 fi
 if [ -z "${score_metrics}" ]; then
     case "${token_type}" in
-        char|bpe) score_metrics="cer wer" ;;
+        char) score_metrics="cer wer" ;;
+        bpe) score_metrics="cer wer ter" ;;
         word) score_metrics="wer" ;;
         phn) score_metrics="per" ;;
         *) die "--token_type must be char, bpe, word or phn, got '${token_type}'" ;;
     esac
+fi
+if [[ " ${score_metrics} " == *" ter "* ]] && [ "${token_type}" != bpe ]; then
+    die "--score_metrics ter: the token error rate is on the BPE pieces; expected --token_type bpe, got '${token_type}'"
 fi
 
 # Names derived from the options
@@ -408,10 +413,13 @@ if run_stage 13; then
     for dset in ${test_sets}; do
         _dir=${asr_exp}/${decode_tag}/${dset}
         for metric in ${score_metrics}; do
+            _bpe=()  # ter: reference and hypothesis texts in the pieces of the BPE model (ESPnet's ter)
             case ${metric} in cer) unit=char ;; wer) unit=word ;; per) unit=phn ;;
-                *) die "unknown metric ${metric} (cer, wer or per)" ;; esac
+                ter) unit=bpe; _bpe=(--bpemodel "${bpemodel}") ;;
+                *) die "unknown metric ${metric} (cer, wer, per or ter)" ;; esac
             _inputs=(--option "options=${unit} ${use_sclite} ${score_opts}" --file "hyp=${_dir}/text"
                      --file "ref=${data_feats}/${dset}/text" --file "source_ref=data/${dset}/text")
+            [ "${unit}" = bpe ] && _inputs+=(--file "bpemodel=${bpemodel}")
             for _f in "${data_feats}/org/${dset}/excluded.txt" "${data_feats}/${dset}/excluded.txt" \
                 "${data_feats}/${dset}/removed.txt" ${nlsyms_opt[1]:+"${nlsyms_opt[1]}"}; do
                 _inputs+=(--file "${_f//\//_}=${_f}")
@@ -425,7 +433,7 @@ if run_stage 13; then
                 --left_out_reasons "${data_feats}/org/${dset}/excluded.txt" \
                 --left_out_reasons "${data_feats}/${dset}/excluded.txt" \
                 --left_out_reasons "${data_feats}/${dset}/removed.txt" \
-                "${nlsyms_opt[@]}" ${score_opts}
+                "${nlsyms_opt[@]}" "${_bpe[@]+"${_bpe[@]}"}" ${score_opts}
             mark_done "${_dir}/score_${metric}/.done"
             _scored=true
         done
