@@ -3,3 +3,7 @@
 # shellcheck disable=SC1091
 . ../asr1/db.sh
 case "${AISHELL}" in /*) ;; *) AISHELL=../asr1/${AISHELL} ;; esac
+# AISHELL-2 (released on application at aishelltech.com, not downloaded here): the directory holding
+# iOS/data (or the one holding AISHELL-2/), or empty. run.sh --aishell2 DIR overrides it; when set,
+# stage 1 reads it and the pre-training set is prepared as Mandarin-Wav2Vec2's (run.sh).
+AISHELL2=${AISHELL2:-}
