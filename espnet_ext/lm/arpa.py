@@ -19,7 +19,8 @@ Layout::
 
 Each entry is the log10 probability, the n-gram (words separated by spaces), and for orders below
 the highest the log10 backoff weight (a missing column reads as 0, i.e. weight 1). ``<s>`` is a
-context only: its probability is written as -99 (never predicted). A path ending in ``.gz`` is read
+context only: its probability is written as -99 (never predicted; SRILM's value, where ``lmplz``
+writes 0). A path ending in ``.gz`` is read
 and written gzip-compressed.
 """
 

@@ -6,7 +6,7 @@ Modified Kneser-Ney Language Model Estimation", ACL 2013):
 
 - **Input**: one sentence per line, tokens separated by whitespace; ``<s>`` and ``</s>`` are added
   around each line (a line that holds them itself is an error, as in ``lmplz``). Empty lines are
-  skipped.
+  skipped (``lmplz`` would count each as a sentence ``<s> </s>``).
 - **Adjusted counts** ``a``: the highest order N uses the raw counts; an n-gram of a lower order uses
   its number of distinct left extensions (the continuation count), except those that start with
   ``<s>`` (nothing can precede them), which keep their raw counts.
