@@ -386,6 +386,29 @@ def test_timit_and_librispeech_run_sh_read_their_data_options(recipe_with_fake_d
     assert libri["--local_data_opts"] == ["--train_set train_960 --download true"]
 
 
+def test_aishell_ssl1_run_sh_prepares_aishell2_as_mandarin_wav2vec2(tmp_path, env):
+    """--aishell2 DIR (or AISHELL2 in db.sh): stage 1 reads it and ssl.sh gets the study's stage-2
+    options, before the user's (which win); without it, neither."""
+    recipe = tmp_path / "aishell/ssl1"
+    recipe.mkdir(parents=True)
+    (tmp_path / "aishell/asr1").mkdir()
+    (tmp_path / "aishell/asr1/db.sh").write_text("AISHELL=/corpora/aishell\n")
+    for name in ("run.sh", "path.sh", "db.sh"):
+        (recipe / name).symlink_to(ROOT / "egs2/aishell/ssl1" / name)
+    (recipe / "ssl.sh").write_text(FAKE_DRIVER)
+    (recipe / "ssl.sh").chmod(0o755)
+    study = {"--exclude_texts_of": ["data/dev data/test"], "--concat": ["6"], "--valid_percent": ["1"]}
+    plain = driver_options(recipe, env, "--ngpu", "1")
+    assert plain["--local_data_opts"] == ["--asr_train_set train --asr_valid_set dev "]
+    assert not set(study) & set(plain) and plain["--ngpu"] == ["8", "1"]  # the last one wins
+    given = driver_options(recipe, env, "--aishell2", "/corpora/AISHELL-2", "--concat", "0")
+    assert given["--local_data_opts"] == ["--asr_train_set train --asr_valid_set dev --aishell2 /corpora/AISHELL-2 "]
+    assert {name: given[name][0] for name in study} == {name: value[0] for name, value in study.items()}
+    assert given["--concat"] == ["6", "0"]
+    from_db = driver_options(recipe, dict(env, AISHELL2="/elsewhere/AISHELL-2"))
+    assert "--aishell2 /elsewhere/AISHELL-2" in from_db["--local_data_opts"][0] and "--concat" in from_db
+
+
 # --------------------------------------------------------------------------- shellcheck
 def shell_scripts() -> list:
     """The project's shell scripts (links to them left out: they are the same files)."""
