@@ -41,8 +41,12 @@ def get_parser() -> argparse.ArgumentParser:
         help="data dirs whose transcripts (white space ignored) are left out of the set",
     )
     joined = p.add_mutually_exclusive_group()
-    joined.add_argument("--concat", type=int, default=0, help="join N consecutive utterances of a speaker (0: off)")
-    joined.add_argument("--concat_seconds", type=float, default=0.0, help="join as many as fit in S seconds (0: off)")
+    joined.add_argument(
+        "--concat", type=int, default=0, metavar="N", help="join N consecutive utterances of a speaker (0: off)"
+    )
+    joined.add_argument(
+        "--concat_seconds", type=float, default=0.0, metavar="S", help="join as many as fit in S seconds (0: off)"
+    )
     p.add_argument(
         "--concat_audio",
         choices=CONCAT_AUDIO,
@@ -51,7 +55,9 @@ def get_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--audio_dir", type=Path, help="where the joined WAV files go (--concat_audio files)")
     p.add_argument("--valid_dir", type=Path, help="data dir to write: the held-out share (with --valid_percent)")
-    p.add_argument("--valid_percent", type=float, default=0.0, help="share of utterances held out, %% (0: off)")
+    p.add_argument(
+        "--valid_percent", type=float, default=0.0, metavar="P", help="share of utterances held out, %% (0: off)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the held-out draw")
     return p
 

@@ -123,6 +123,8 @@ def test_options_off_leave_the_sets_as_they_are(recipe, env):
             "--concat_audio links: expected files or pipes",
         ),
         (["--valid_set", "dev", "--exclude_texts_of", "data/nowhere"], "data/nowhere/text: not found"),
+        (["--valid_set", "dev", "--concat", "six"], "--concat six: expected a whole number (0: off)"),
+        (["--valid_set", "dev", "--valid_percent", "1%"], "--valid_percent 1%: expected a number (0: off)"),
     ],
 )
 def test_option_errors(recipe, env, args, message):

@@ -89,6 +89,10 @@ is_on() {  # is_on NUMBER: whether a stage-2 option's number is not 0
 [ -n "${train_set}" ] || die "--train_set is required"
 [ -n "${valid_set}" ] || is_on "${valid_percent}" || die "--valid_set is required (or --valid_percent)"
 case ${concat_audio} in files|pipes) ;; *) die "--concat_audio ${concat_audio}: expected files or pipes" ;; esac
+[[ ${concat} =~ ^[0-9]+$ ]] || die "--concat ${concat}: expected a whole number (0: off)"
+for _opt in concat_seconds valid_percent valid_seed; do
+    [[ ${!_opt} =~ ^[0-9]+(\.[0-9]*)?$ ]] || die "--${_opt} ${!_opt}: expected a number (0: off)"
+done
 ! is_on "${concat}" || ! is_on "${concat_seconds}" || die "--concat and --concat_seconds: expected one of them"
 # The sets stages 3-13 read: train_set and valid_set, or what stage 2 derives from them.
 ssl_train_set=${train_set}
