@@ -8,7 +8,9 @@
 :class:`Wav2Vec2TaskMixin` makes ESPnet's SSLTask build it from ``model_conf`` alone (no
 frontend, encoder, losses or token list); :class:`MaxSampleCrop` and
 :class:`NormalizeWholeUtterances` add fairseq's ``max_sample_size`` and ``task.normalize`` to
-ESPnet's collate. Annotated configs: ``egs2/librispeech/ssl1/conf/train_ssl.yaml`` (BASE) and
+ESPnet's collate, and a training batch cropped to one length (``crop_audio``, fairseq's crop to
+the shortest) is marked ``speech_unpadded`` (:func:`mark_unpadded`), which makes the model take
+its unpadded path (no lengths, no mask: ``nn.GroupNorm`` and flash attention on GPUs). Annotated configs: ``egs2/librispeech/ssl1/conf/train_ssl.yaml`` (BASE) and
 ``conf/tuning/train_ssl_w2v2_downsample.yaml`` there (the downsampling context network).
 
 Reference semantics (fairseq): ``forward`` returns the criterion's loss divided by its
@@ -172,18 +174,34 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
             compile_layers(self.pretraining)
 
     def forward(
-        self, speech: Tensor, speech_lengths: Tensor, speech_normalized: bool = False, **kwargs: Any
+        self,
+        speech: Tensor,
+        speech_lengths: Tensor,
+        speech_normalized: bool = False,
+        speech_unpadded: bool = False,
+        **kwargs: Any,
     ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """``(B, L)`` waveforms, ``(B,)`` lengths -> (loss per masked frame, stats, weight = masked frames).
 
         ``speech_normalized``: the batch comes from :class:`NormalizeWholeUtterances` (normalised
-        over whole utterances before cropping, as fairseq): not normalised again. Other batch
-        entries (``text``) are ignored.
+        over whole utterances before cropping, as fairseq): not normalised again.
+        ``speech_unpadded``: every utterance is ``L`` samples long (:func:`mark_unpadded`): the
+        model runs without lengths or masks (the same numbers, up to float32 summation order).
+        Other batch entries (``text``) are ignored.
+
+        Raises:
+            ValueError: ``speech_unpadded`` with lengths on the CPU that are not all ``L``.
         """
         lengths = speech_lengths.long()
+        if speech_unpadded is True and lengths.device.type == "cpu" and bool((lengths != speech.size(1)).any()):
+            raise ValueError(
+                f"speech_unpadded: expected every speech_lengths to be {speech.size(1)} (the batch's "
+                f"samples); found {lengths.tolist()}"
+            )
         if self.normalize_waveform and speech_normalized is not True:
             speech = normalize_waveforms(speech, lengths)
-        out = self.pretraining(speech, lengths, num_updates=self.num_updates)
+        unpadded = speech_unpadded is True
+        out = self.pretraining(speech, None if unpadded else lengths, num_updates=self.num_updates)
         loss = out.loss.per_frame
         stats = self.stats(out)
         if self.training:
@@ -252,13 +270,35 @@ class NormalizeWholeUtterances:
         return keys, dict(batch, speech_normalized=True)
 
 
+def mark_unpadded(batch: dict[str, Any]) -> dict[str, Any]:
+    """``batch`` with ``speech_unpadded: True`` when every ``speech_lengths`` is the batch's
+    ``speech`` length (a batch cropped to one length), else ``batch`` itself. The collate's
+    lengths are host tensors: reading them costs no device synchronisation."""
+    if bool((batch["speech_lengths"] == batch["speech"].size(1)).all()):
+        return dict(batch, speech_unpadded=True)
+    return batch
+
+
+class MarkUnpadded:
+    """A training collate whose batches :func:`mark_unpadded` marks (with ``crop_audio`` every
+    batch is cropped to its shortest utterance). Picklable, for DataLoader workers."""
+
+    def __init__(self, collate: Any) -> None:
+        self.collate = collate
+
+    def __call__(self, data: Any) -> Any:
+        keys, batch = self.collate(data)
+        return keys, mark_unpadded(batch)
+
+
 class MaxSampleCrop:
     """fairseq's ``task.max_sample_size`` for training batches (``collate_fn_conf.max_sample_size``).
 
     After ESPnet's collate (which, with ``crop_audio``, crops every utterance to the batch's
     shortest at a random offset), an utterance longer than ``max_samples`` is cropped to a
     window of ``max_samples`` at a uniformly random offset; shorter ones are kept whole.
-    Validation batches are not cropped. Picklable, for DataLoader workers.
+    Validation batches are not cropped. A batch of one length is marked (:func:`mark_unpadded`).
+    Picklable, for DataLoader workers.
     """
 
     def __init__(self, collate: Any, max_samples: int) -> None:
@@ -277,7 +317,7 @@ class MaxSampleCrop:
             offsets = (torch.rand(lengths.shape) * (excess + 1).to(torch.float)).long().clamp(max=excess)
             index = offsets[:, None] + torch.arange(n)
             batch = dict(batch, speech=speech.gather(1, index), speech_lengths=lengths.clamp(max=n))
-        return keys, batch
+        return keys, mark_unpadded(batch)
 
 
 def _builds_wav2vec2(args: argparse.Namespace) -> bool:
@@ -321,8 +361,10 @@ class Wav2Vec2TaskMixin:
         if (args.model_conf or {}).get("normalize_waveform"):
             collate = NormalizeWholeUtterances(collate)  # before any crop, as fairseq
         max_samples = (args.collate_fn_conf or {}).get("max_sample_size")
-        if max_samples is None or not train:
+        if not train:
             return collate
+        if max_samples is None:
+            return MarkUnpadded(collate)
         return MaxSampleCrop(collate, int(max_samples))
 
     @classmethod

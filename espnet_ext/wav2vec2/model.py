@@ -8,6 +8,12 @@ follows fairseq's ``Wav2Vec2Model.forward(..., features_only=True)``; the pre-tr
 Stages, each public so that a pre-training objective can run them separately:
 :meth:`Wav2Vec2Model.extract_features` (waveform -> features, lengths, padding mask),
 :meth:`Wav2Vec2Model.apply_masks` (time and channel masks), :attr:`Wav2Vec2Model.encoder`.
+
+Two paths: a padded batch (``lengths`` given) masks the extractor's GroupNorm statistics, the
+feature penalty and the attention keys; an unpadded one (``lengths`` None, as a batch cropped to
+one length is, or lengths on the CPU that are all the batch's length) uses no mask anywhere:
+``nn.GroupNorm`` and ``scaled_dot_product_attention`` without a mask (flash attention on GPUs).
+Both give the same numbers on an unpadded batch, up to float32 summation order.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from espnet_ext.wav2vec2.modules import (
     FeatureProjection,
     conv_feature_extractor,
     conv_output_lengths,
+    known_unpadded,
     lengths_to_padding_mask,
     receptive_field,
     scale_grad,
@@ -41,7 +48,7 @@ class FeatureOutput(NamedTuple):
             projection, after ``dropout_features`` (fairseq's ``unmasked_features``: what the
             quantizer turns into targets).
         lengths: ``(B,)`` long, valid frames per utterance.
-        padding_mask: ``(B, T)`` bool, True at padding.
+        padding_mask: ``(B, T)`` bool, True at padding (all False for an unpadded batch).
         feature_penalty: scalar, mean square of the raw extractor output over valid frames
             (fairseq's ``features_pen``, the loss's feature penalty).
     """
@@ -206,13 +213,19 @@ class Wav2Vec2Model(nn.Module):
 
         Args:
             waveforms: ``(B, L)`` float samples, zero-padded after ``lengths``.
-            lengths: ``(B,)`` valid samples per utterance, or None (all ``L``).
+            lengths: ``(B,)`` valid samples per utterance, or None (all ``L``: the unpadded path,
+                see the module docstring).
         Raises:
             ValueError: ``L`` shorter than :attr:`min_input_length`, or bad shapes/lengths. An
                 utterance shorter than that in a longer batch gets 0 frames (all padding).
         """
+        return self._extract(waveforms, lengths)[0]
+
+    def _extract(self, waveforms: Tensor, lengths: Tensor | None) -> tuple[FeatureOutput, bool]:
+        """:meth:`extract_features`, and whether the batch took the unpadded path."""
         sample_lengths = self._check_inputs(waveforms, lengths)
-        extractor_lengths = None if lengths is None else sample_lengths
+        unpadded = known_unpadded(lengths, waveforms.size(1))
+        extractor_lengths = None if unpadded else sample_lengths
         if self.feature_grad_mult > 0:
             conv = scale_grad(self.feature_extractor(waveforms, extractor_lengths), self.feature_grad_mult)
         else:
@@ -220,11 +233,16 @@ class Wav2Vec2Model(nn.Module):
                 conv = self.feature_extractor(waveforms, extractor_lengths)
         conv = conv.transpose(1, 2)  # (B, T, C)
         frame_lengths = self.output_lengths(sample_lengths)
-        padding_mask = lengths_to_padding_mask(frame_lengths, conv.size(1))
-        valid = (~padding_mask).unsqueeze(-1).to(conv.dtype)
-        penalty = (conv.float().square() * valid).sum() / (valid.sum().clamp(min=1) * conv.size(-1))
+        if unpadded:
+            padding_mask = torch.zeros(conv.shape[:2], dtype=torch.bool, device=conv.device)
+            penalty = conv.float().square().mean()
+        else:
+            padding_mask = lengths_to_padding_mask(frame_lengths, conv.size(1))
+            valid = (~padding_mask).unsqueeze(-1).to(conv.dtype)
+            penalty = (conv.float().square() * valid).sum() / (valid.sum().clamp(min=1) * conv.size(-1))
         features, normalized = self.feature_projection(conv)
-        return FeatureOutput(features, self.dropout_features(normalized), frame_lengths, padding_mask, penalty)
+        output = FeatureOutput(features, self.dropout_features(normalized), frame_lengths, padding_mask, penalty)
+        return output, unpadded
 
     def apply_masks(
         self, features: Tensor, time_mask: Tensor | None = None, channel_mask: Tensor | None = None
@@ -259,7 +277,8 @@ class Wav2Vec2Model(nn.Module):
 
         Args:
             waveforms: ``(B, L)`` float, zero-padded after ``lengths``.
-            lengths: ``(B,)`` integer valid samples, or None.
+            lengths: ``(B,)`` integer valid samples, or None: nothing padded, no mask used
+                anywhere (see the module docstring).
             time_mask: ``(B, T)`` bool frames to replace by ``mask_emb`` (``T`` =
                 :meth:`output_lengths` of ``L``), or None.
             channel_mask: ``(B, encoder_embed_dim)`` bool channels to zero, or None.
@@ -272,9 +291,9 @@ class Wav2Vec2Model(nn.Module):
         """
         if num_layers is not None and not 0 <= num_layers <= self.num_layers:
             raise ValueError(f"num_layers: expected 0..{self.num_layers} or None; found {num_layers}")
-        feats = self.extract_features(waveforms, lengths)
+        feats, unpadded = self._extract(waveforms, lengths)
         x = self.apply_masks(feats.features, time_mask, channel_mask)
-        hidden = self.encoder(x, feats.padding_mask, num_layers)
+        hidden = self.encoder(x, None if unpadded else feats.padding_mask, num_layers)
         return Wav2Vec2Output(
             hidden, feats.lengths, feats.padding_mask, feats.features, feats.unmasked_features, feats.feature_penalty
         )

@@ -11,11 +11,16 @@ Deviation from fairseq (padded batches only): with ``lengths``, the first layer'
 (``extractor_mode="default"``) takes its statistics over each utterance's valid frames, so a
 padded batch gives each utterance's own output on its valid frames; fairseq and Hugging Face
 take them over the padded length. Without padding the result is fairseq's.
+
+Unpadded batches (``lengths`` None, what a batch cropped to one length gives): no mask is built
+and the first layer runs ``nn.GroupNorm`` itself, one fused kernel (float32 under autocast, as
+fairseq's ``Fp32GroupNorm``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -45,6 +50,15 @@ def lengths_to_padding_mask(lengths: Tensor, max_length: int) -> Tensor:
     """``(B,)`` lengths -> ``(B, max_length)`` bool mask, True at padding (``t >= lengths[b]``)."""
     steps = torch.arange(max_length, device=lengths.device)
     return steps.unsqueeze(0) >= lengths.unsqueeze(1)
+
+
+def known_unpadded(lengths: Tensor | None, max_length: int) -> bool:
+    """Whether a batch of ``max_length`` steps is known to have no padding: ``lengths`` is None, or
+    on the CPU with every value ``max_length``. Lengths on another device are not read (that would
+    make the host wait for the device): the padded path runs, with the same result."""
+    if lengths is None:
+        return True
+    return lengths.device.type == "cpu" and bool((lengths >= max_length).all())
 
 
 # ---------------------------------------------------------------------------- gradient scaling
@@ -93,17 +107,27 @@ def _masked_channel_norm(x: Tensor, lengths: Tensor, norm: nn.GroupNorm) -> Tens
 
     Args:
         x: ``(B, C, T)``; lengths: ``(B,)`` valid frames (0 gives finite, meaningless output).
-    Statistics are computed in float32 whatever ``x``'s dtype (as fairseq's ``Fp32GroupNorm``).
+    Statistics are computed in float32 whatever ``x``'s dtype (as fairseq's ``Fp32GroupNorm``),
+    outside autocast: the masked sums are batched matrix-vector products with the ``(B, T, 1)``
+    valid-frame indicator (no masked copy of ``x``), the variance is taken about the mean (two
+    passes, as ``nn.GroupNorm``), and the affine map is one fused multiply-add.
     """
-    xf = x.float()
-    valid = (~lengths_to_padding_mask(lengths, x.size(-1))).unsqueeze(1).float()  # (B, 1, T)
-    count = valid.sum(-1, keepdim=True).clamp(min=1)
-    mean = (xf * valid).sum(-1, keepdim=True) / count
-    centered = xf - mean
-    var = (centered.square() * valid).sum(-1, keepdim=True) / count
-    out = centered * torch.rsqrt(var + norm.eps)
-    if norm.affine:
-        out = out * norm.weight.float().view(1, -1, 1) + norm.bias.float().view(1, -1, 1)
+    device = x.device.type
+    no_autocast = torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device) else nullcontext()
+    with no_autocast:
+        xf = x.float()
+        steps = torch.arange(x.size(-1), device=x.device)
+        valid = (steps.unsqueeze(0) < lengths.unsqueeze(1)).to(torch.float32).unsqueeze(-1)  # (B, T, 1)
+        count = lengths.clamp(min=1, max=x.size(-1)).to(torch.float32).view(-1, 1, 1)
+        mean = torch.bmm(xf, valid) / count  # (B, C, 1)
+        centered = xf - mean
+        var = torch.bmm(centered.square(), valid) / count
+        scale = torch.rsqrt(var + norm.eps)
+        if norm.affine:
+            scale = scale * norm.weight.float().view(1, -1, 1)
+            out = torch.addcmul(norm.bias.float().view(1, -1, 1), centered, scale)
+        else:
+            out = centered * scale
     return out.to(x.dtype)
 
 
@@ -134,12 +158,7 @@ class ConvLayerBlock(nn.Module):
         if isinstance(self.norm, nn.LayerNorm):
             x = self.norm(x.transpose(1, 2)).transpose(1, 2)
         elif isinstance(self.norm, nn.GroupNorm):
-            # on CPU, plain GroupNorm when nothing is padded; elsewhere the masked norm always (equal
-            # then): reading the check back would make the host wait for the device
-            if lengths is not None and (lengths.device.type != "cpu" or bool((lengths < x.size(-1)).any())):
-                x = _masked_channel_norm(x, lengths, self.norm)
-            else:
-                x = self.norm(x)
+            x = self.norm(x) if known_unpadded(lengths, x.size(-1)) else _masked_channel_norm(x, lengths, self.norm)
         return F.gelu(x)
 
 
@@ -162,7 +181,7 @@ class ConvFeatureExtractor(nn.Module):
         return [(b.conv.out_channels, b.conv.kernel_size[0], b.conv.stride[0]) for b in self.conv_layers]
 
     def forward(self, waveforms: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """``(B, L)`` samples (``lengths``: ``(B,)`` valid samples, or None) -> ``(B, C, T)``.
+        """``(B, L)`` samples (``lengths``: ``(B,)`` valid samples, or None: nothing padded) -> ``(B, C, T)``.
 
         ``KERNELS["conv_feature_extractor"]`` computes it where it applies.
         """
@@ -170,10 +189,11 @@ class ConvFeatureExtractor(nn.Module):
         if out is not None:
             return out
         x = waveforms.unsqueeze(1)
-        for block in self.conv_layers:
-            if lengths is not None:
-                lengths = conv_output_lengths(lengths, [(0, block.conv.kernel_size[0], block.conv.stride[0])])
-            x = block(x, lengths)
+        specs = self.layer_specs
+        for i, block in enumerate(self.conv_layers):
+            # only a GroupNorm reads the lengths: they are computed for its layer alone
+            needs_lengths = lengths is not None and isinstance(block.norm, nn.GroupNorm)
+            x = block(x, conv_output_lengths(lengths, specs[: i + 1]) if needs_lengths else None)
         return x
 
 

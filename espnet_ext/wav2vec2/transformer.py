@@ -8,7 +8,8 @@ and decoder from these same pieces (cross-attention through :class:`MultiheadAtt
 ``memory``, a convolutional FFN through the layers' ``padding_mask``).
 
 Padded frames follow fairseq: they are zeroed before the positional convolution and never
-attended to as keys; their own outputs are finite but meaningless.
+attended to as keys; their own outputs are finite but meaningless. Without a padding mask no
+mask is built, and attention runs without one (flash attention on GPUs).
 """
 
 from __future__ import annotations
