@@ -58,6 +58,11 @@ class MultiheadAttention(nn.Module):
     """Multi-head self- or cross-attention (fairseq ``self_attn``) via ``scaled_dot_product_attention``
     (``KERNELS["attention"]`` where one applies).
 
+    The weights are fairseq's and Hugging Face's separate ``q_proj``, ``k_proj`` and ``v_proj``
+    (so checkpoints load and save as they are); self-attention projects with one GEMM over their
+    concatenation (cross-attention: ``k_proj`` and ``v_proj`` together), the same numbers up to
+    float32 summation order.
+
     Args:
         embed_dim: ``encoder_embed_dim``; num_heads: ``encoder_attention_heads``;
         dropout: fairseq ``attention_dropout`` (on the attention weights, training only).
@@ -79,6 +84,14 @@ class MultiheadAttention(nn.Module):
         batch, steps, channels = x.shape
         return x.view(batch, steps, self.num_heads, channels // self.num_heads).transpose(1, 2)
 
+    def _fused(self, x: Tensor, projections: tuple[nn.Linear, ...]) -> tuple[Tensor, ...]:
+        """``projections`` of ``x`` ``(B, T, C)`` in one GEMM, each as ``(B, H, T, C / H)`` (views)."""
+        weight = torch.cat([p.weight for p in projections])
+        bias = torch.cat([p.bias for p in projections])
+        batch, steps, _ = x.shape
+        heads = F.linear(x, weight, bias).view(batch, steps, len(projections), self.num_heads, -1)
+        return heads.permute(2, 0, 3, 1, 4).unbind(0)
+
     def forward(self, x: Tensor, attn_mask: Tensor | None = None, memory: Tensor | None = None) -> Tensor:
         """Queries from ``x`` ``(B, T, C)``, keys and values from ``memory`` ``(B, S, C)`` (``x`` when None).
 
@@ -88,8 +101,11 @@ class MultiheadAttention(nn.Module):
         Returns:
             ``(B, T, C)``.
         """
-        memory = x if memory is None else memory
-        q, k, v = self._heads(self.q_proj(x)), self._heads(self.k_proj(memory)), self._heads(self.v_proj(memory))
+        if memory is None:
+            q, k, v = self._fused(x, (self.q_proj, self.k_proj, self.v_proj))
+        else:
+            q = self._heads(self.q_proj(x))
+            k, v = self._fused(memory, (self.k_proj, self.v_proj))
         dropout = self.dropout if self.training else 0.0
         y = run_kernel("attention", self, q, k, v, attn_mask, dropout)
         if y is None:
