@@ -10,7 +10,8 @@ frontend, encoder, losses or token list); :class:`MaxSampleCrop` and
 :class:`NormalizeWholeUtterances` add fairseq's ``max_sample_size`` and ``task.normalize`` to
 ESPnet's collate, and a training batch cropped to one length (``crop_audio``, fairseq's crop to
 the shortest) is marked ``speech_unpadded`` (:func:`mark_unpadded`), which makes the model take
-its unpadded path (no lengths, no mask: ``nn.GroupNorm`` and flash attention on GPUs). Annotated configs: ``egs2/librispeech/ssl1/conf/train_ssl.yaml`` (BASE) and
+its unpadded path (no lengths, no mask: ``nn.GroupNorm`` and flash attention on GPUs).
+Annotated configs: ``egs2/librispeech/ssl1/conf/train_ssl.yaml`` (BASE) and
 ``conf/tuning/train_ssl_w2v2_downsample.yaml`` there (the downsampling context network).
 
 Reference semantics (fairseq): ``forward`` returns the criterion's loss divided by its
@@ -37,13 +38,16 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from torch import Tensor
 
 from espnet_ext.espnet.updates import count_updates, updates_done
-from espnet_ext.wav2vec2.compile import compile_layers
+from espnet_ext.wav2vec2.compile import compile_encoder, compile_layers
 from espnet_ext.wav2vec2.config import Wav2Vec2Config
 from espnet_ext.wav2vec2.downsample import downsampling_context_network
 from espnet_ext.wav2vec2.importers import save_backbone
 from espnet_ext.wav2vec2.presets import preset_config
 from espnet_ext.wav2vec2.pretraining import PretrainingOutput, downsampling_context_options, wav2vec2_pretraining
 from espnet_ext.wav2vec2.waveform import normalize_waveforms
+
+#: ``model_conf.torch_compile`` values (see :class:`ESPnetWav2Vec2Model`).
+COMPILE_CHOICES = (False, True, "layers", "encoder")
 
 
 def _config(preset: str, overrides: Mapping[str, Any] | None) -> Wav2Vec2Config:
@@ -134,8 +138,12 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
             in the task's pipeline over whole utterances before cropping,
             :class:`NormalizeWholeUtterances`); written into checkpoints by :meth:`save_pretrained`.
         collapse_ppl_fraction, collapse_patience: :class:`CollapseMonitor` (warnings only).
-        torch_compile: compile the Transformer layers (:func:`~espnet_ext.wav2vec2.compile.compile_layers`;
-            off by default: the first step pays the compilation, and on CPU it is not faster).
+        torch_compile: ``true`` or ``layers``: compile the Transformer layers
+            (:func:`~espnet_ext.wav2vec2.compile.compile_layers`, dynamic shapes); ``encoder``: the
+            backbone's whole Transformer (:func:`~espnet_ext.wav2vec2.compile.compile_encoder`, static
+            shapes, ``mode="reduce-overhead"``: CUDA graphs on GPUs, for batches cropped to one length,
+            each new batch shape compiled once). Off by default: the first step pays the compilation,
+            and on CPU it is not faster.
     """
 
     builds_from_model_conf = True  # Wav2Vec2TaskMixin builds it from model_conf alone
@@ -150,9 +158,13 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
         normalize_waveform: bool = False,
         collapse_ppl_fraction: float = 0.1,
         collapse_patience: int = 1000,
-        torch_compile: bool = False,
+        torch_compile: bool | str = False,
     ) -> None:
         super().__init__()
+        if torch_compile not in COMPILE_CHOICES:
+            raise ValueError(
+                f"wav2vec2 model_conf.torch_compile: expected one of {COMPILE_CHOICES}; found {torch_compile!r}"
+            )
         self.config = _config(preset, config)
         self.context_options = None if context is None else downsampling_context_options(self.config, **context)
         network = None if context is None else downsampling_context_network(**self.context_options)
@@ -170,8 +182,10 @@ class ESPnetWav2Vec2Model(AbsESPnetModel):
             collapse_ppl_fraction,
             patience=collapse_patience,
         )
-        if torch_compile:
+        if torch_compile in (True, "layers"):
             compile_layers(self.pretraining)
+        elif torch_compile == "encoder":
+            compile_encoder(self.pretraining.backbone, mode="reduce-overhead")
 
     def forward(
         self,

@@ -1,10 +1,17 @@
-"""Opt-in ``torch.compile`` of the Transformer layers.
+"""Opt-in ``torch.compile`` of the Transformer.
 
 :func:`compile_layers` compiles every :class:`~espnet_ext.wav2vec2.transformer.EncoderLayer` of a
 model in place (:meth:`torch.nn.Module.compile`; ``state_dict`` keys unchanged), with dynamic
 shapes: one graph for all layers and every batch shape. The rest of the model stays eager;
 inside the graph the CPU kernels (:mod:`espnet_ext.wav2vec2.cpu_kernels`) step aside.
 ``python -m benchmarks pretrain --compile`` times it.
+
+:func:`compile_encoder` compiles every :class:`~espnet_ext.wav2vec2.transformer.TransformerEncoder`
+whole (positional convolution, layers, layerdrop drawn in the graph), with static shapes by
+default: on the unpadded path (a batch cropped to one length, no mask) its forward pass is one
+graph per batch shape, which ``mode="reduce-overhead"`` replays as a CUDA graph on GPUs. Each new
+shape compiles (and records) once; torch's ``torch._dynamo.config.cache_size_limit`` (8) bounds
+how many shapes a function keeps, beyond which it runs eagerly.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from espnet_ext.wav2vec2.transformer import EncoderLayer
+from espnet_ext.wav2vec2.transformer import EncoderLayer, TransformerEncoder
 
 
 def compile_layers(
@@ -41,3 +48,32 @@ def compile_layers(
     for layer in layers:
         layer.compile(dynamic=dynamic, backend=backend, mode=mode, fullgraph=fullgraph, **options)
     return len(layers)
+
+
+def compile_encoder(
+    model: nn.Module,
+    *,
+    dynamic: bool = False,
+    backend: str = "inductor",
+    mode: str | None = None,
+    fullgraph: bool = False,
+    **options: Any,
+) -> int:
+    """Compile every :class:`TransformerEncoder` under ``model`` whole, in place; returns how many.
+
+    Args:
+        model: any module holding the encoder (backbone, pre-training model, ESPnet model).
+        dynamic: False (the default): static shapes, a graph per batch shape (what CUDA graphs
+            need); True: symbolic batch size and length.
+        backend, mode, fullgraph, options: passed to :func:`torch.compile` (``mode="reduce-overhead"``:
+            CUDA graphs on GPUs). ``fullgraph=True`` holds for unpadded batches; a padded batch on
+            the CPU breaks the graph where the attention mask checks its padding.
+    Raises:
+        ValueError: when ``model`` has no Transformer encoder.
+    """
+    encoders: list[TransformerEncoder] = [m for m in model.modules() if isinstance(m, TransformerEncoder)]
+    if not encoders:
+        raise ValueError(f"compile_encoder: no TransformerEncoder in {type(model).__name__}")
+    for encoder in encoders:
+        encoder.compile(dynamic=dynamic, backend=backend, mode=mode, fullgraph=fullgraph, **options)
+    return len(encoders)

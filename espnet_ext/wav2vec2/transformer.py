@@ -203,8 +203,9 @@ class TransformerEncoder(nn.Module):
         layer_norm_first: fairseq ``layer_norm_first``.
         dropout: fairseq ``dropout``, on the layers' input.
         layerdrop: fairseq ``encoder_layerdrop``: in training, each layer is skipped with this
-            probability (its hidden state then repeats its input). Skipped layers leave their
-            parameters unused: DDP needs ``find_unused_parameters=True``.
+            probability (its hidden state then repeats its input); :meth:`layers_kept` draws
+            every layer's once per forward pass. Skipped layers leave their parameters unused:
+            DDP needs ``find_unused_parameters=True``.
     """
 
     def __init__(
@@ -224,6 +225,21 @@ class TransformerEncoder(nn.Module):
         self.layer_norm_first = layer_norm_first
         self.dropout = Dropout(dropout)
         self.layerdrop = layerdrop
+
+    def layers_kept(self, count: int, device: torch.device) -> Tensor | None:
+        """Which of the first ``count`` layers run in this forward pass (layerdrop), drawn at once:
+        ``(count,)`` bool, or None when all run (evaluation, or no layerdrop).
+
+        Eagerly the draw is on the host (the loop then skips layers without reading the device);
+        under ``torch.compile`` it is on ``device`` and every layer is computed, its output kept
+        or not by ``torch.where``, so the draw stays in the graph (same distribution; a dropped
+        layer then gets zero gradients instead of none).
+        """
+        if not (self.training and self.layerdrop > 0 and count > 0):
+            return None
+        if torch.compiler.is_compiling():
+            return torch.rand(count, device=device) >= self.layerdrop
+        return torch.rand(count) >= self.layerdrop
 
     def forward(
         self, x: Tensor, padding_mask: Tensor | None = None, num_layers: int | None = None
@@ -250,9 +266,15 @@ class TransformerEncoder(nn.Module):
         x = self.dropout(x)
         attn_mask = key_padding_attn_mask(padding_mask)
         states: list[Tensor] = [x]
-        for layer in self.layers[:num_layers]:
-            skip = self.training and self.layerdrop > 0 and float(torch.rand(())) < self.layerdrop
-            if not skip:
+        kept = self.layers_kept(num_layers, x.device)
+        in_graph = torch.compiler.is_compiling()
+        kept_on_host = None if kept is None or in_graph else kept.tolist()
+        for i, layer in enumerate(self.layers[:num_layers]):
+            if kept is None:
+                x = layer(x, attn_mask, padding_mask)
+            elif in_graph:
+                x = torch.where(kept[i], layer(x, attn_mask, padding_mask), x)
+            elif kept_on_host[i]:
                 x = layer(x, attn_mask, padding_mask)
             states.append(x)
         if self.layer_norm_first and num_layers == total:
