@@ -21,6 +21,10 @@ and spans of 10 this takes a batch of 10-s utterances from ~49% to ~44-46% maske
 the batch size (:func:`espnet_ext.report.mask_stats.mask_statistics` computes it exactly). Utterances
 of no valid frames do not count towards the least (fairseq fails on them).
 
+Choosing ``n`` of ``N`` positions uniformly without replacement is done by drawing a random
+score per position and keeping the ``n`` smallest (:func:`smallest`: one sort per row, no host
+read of ``n``).
+
 The same function makes channel masks: apply it to ``(B, C)`` with every length ``C``
 (fairseq ``mask_channel_prob`` / ``mask_channel_length``, one channel mask per utterance;
 fairseq's channel masks always use ``require_same_masks``' default, True).
@@ -71,9 +75,9 @@ def span_mask(
     width = max(max_length, min_masks) + 1
     # Without replacement: random scores, invalid starts last; the num best scores are the starts.
     positions = torch.arange(width, device=device)
-    scores = torch.rand(batch, width, device=device, generator=generator)
+    scores = _scores((batch, width), device, generator)
     scores = scores.masked_fill(positions.unsqueeze(0) >= starts_available.unsqueeze(1), 2.0)
-    starts = scores.argsort(dim=1).argsort(dim=1) < num.unsqueeze(1)
+    starts = smallest(scores, num)
     # Span expansion: frame t is masked when a span starts in (t - mask_length, t].
     started = torch.cumsum(starts.long(), dim=1)
     before = torch.nn.functional.pad(started, (mask_length, 0))[:, :width]
@@ -90,5 +94,20 @@ def same_mask_count(mask: Tensor, counted: Tensor, generator: torch.Generator | 
     ``counted`` ``(B,)`` is True (all rows' entries are kept when none is counted)."""
     counts = mask.sum(dim=1)
     target = torch.where(counted, counts, torch.full_like(counts, mask.size(1))).min()
-    scores = torch.rand(mask.shape, device=mask.device, generator=generator).masked_fill(~mask, 2.0)
-    return mask & (scores.argsort(dim=1).argsort(dim=1) < target)
+    scores = _scores(mask.shape, mask.device, generator).masked_fill(~mask, 2.0)
+    return mask & smallest(scores, target.expand(mask.size(0)))
+
+
+def _scores(shape, device: torch.device, generator: torch.Generator | None) -> Tensor:
+    """Uniform random scores in [0, 1), float64: two equal draws (a tie) are vanishingly rare."""
+    return torch.rand(shape, device=device, generator=generator, dtype=torch.float64)
+
+
+def smallest(scores: Tensor, count: Tensor) -> Tensor:
+    """``(B, N)`` bool, True at the ``count[b]`` smallest ``scores`` of each row ``b`` (all of the
+    row when ``count[b] >= N``; ties at the threshold all kept): one sort per row and a comparison
+    with each row's ``count[b]``-th smallest score, ``count`` ``(B,)`` staying on the device."""
+    ordered = scores.sort(dim=1).values
+    index = (count.long().clamp(min=1, max=scores.size(1)) - 1).unsqueeze(1)
+    threshold = ordered.gather(1, index)
+    return (scores <= threshold) & (count > 0).unsqueeze(1)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from espnet_ext.wav2vec2.masking import same_mask_count, span_mask
+from espnet_ext.wav2vec2.masking import same_mask_count, smallest, span_mask
 
 
 def fairseq_masks(
@@ -126,3 +126,19 @@ def test_channel_style_masks_and_edge_cases():
     assert span_mask(torch.zeros(0, dtype=torch.long), 7, 0.5, 10).shape == (0, 7)
     with pytest.raises(ValueError, match="mask_length"):
         span_mask(torch.tensor([5]), 5, 0.5, 0)
+
+
+def test_smallest_keeps_the_count_smallest_scores_as_a_double_argsort_does():
+    """The one-sort selection equals ranking twice (``argsort().argsort() < count``), filler
+    scores of 2.0 (positions that may not be chosen) and counts of 0 or beyond the row included."""
+    g = torch.Generator().manual_seed(0)
+    scores = torch.rand(64, 40, generator=g, dtype=torch.float64)
+    scores = scores.masked_fill(torch.rand(64, 40, generator=g) < 0.3, 2.0)
+    count = torch.randint(0, 45, (64,), generator=g)
+    count[:3] = torch.tensor([0, 40, 44])
+    ranks = scores.argsort(dim=1, stable=True).argsort(dim=1)
+    chosen = smallest(scores, count)
+    real = scores < 2.0
+    assert torch.equal(chosen & real, (ranks < count[:, None]) & real)
+    # among the fillers (tied at 2.0) all or none are taken: callers drop them
+    assert torch.equal(chosen.sum(1) >= count.clamp(max=40), torch.ones(64, dtype=torch.bool))
