@@ -3,7 +3,7 @@
 #   make install   system packages (when root and missing) + .venv with the pinned dependencies
 #   make demo      the mini recipes: pre-training (ssl1), then CTC fine-tuning from it (asr1), RESULTS
 #   make test      ruff, then the test suite (what .ci/run calls)
-#   make gpu-check the prepared GPU check (docs/benchmarks.md, "GPU check"): at most 8 minutes on one GPU
+#   make gpu-check the prepared GPU check (docs/benchmarks.md, "GPU check"): at most 7 minutes on one GPU
 
 SHELL := /bin/bash
 PYTHON ?= python3

@@ -81,6 +81,16 @@ def padded_noise_batch(batch: int, seconds: float, device: str):
     return speech.to(device), lengths.to(device), attention_mask.to(device)
 
 
+def cropped_noise_batch(batch: int, seconds: float, device: str):
+    """Noise ``(B, L)`` of one length (a batch cropped to its shortest utterance), its lengths
+    ``(B,)`` (all ``L``) and attention mask (all 1); seeded as :func:`padded_noise_batch`."""
+    torch.manual_seed(1)
+    samples = int(seconds * 16000)
+    speech = torch.randn(batch, samples) * 0.1
+    lengths = torch.full((batch,), samples, dtype=torch.long)
+    return speech.to(device), lengths.to(device), torch.ones(batch, samples, dtype=torch.long, device=device)
+
+
 class PeakMemory:
     """``step`` that, on CUDA, keeps the most memory one call allocated above what was allocated
     before it (``peak_bytes``; the first call, which creates optimizer state, is left out; None

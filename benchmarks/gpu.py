@@ -1,7 +1,7 @@
-"""One prepared GPU check, a few minutes: pre-training and fine-tuning throughput against the
-references in fp32 and bf16, decoding RTF, torch.compile, a short real pre-training through
-the mini recipe (no host-device sync in its step), and the environment; one Markdown table and
-one JSON file.
+"""One prepared GPU check, at most 7 minutes: pre-training and fine-tuning throughput against
+the references in fp32 and bf16, padded against cropped batches, ablations of our step and a
+profile of it, decoding RTF, torch.compile, a short real pre-training through the mini recipe
+(no host-device sync in its step), and the environment; one Markdown table and one JSON file.
 
     python -m benchmarks gpu [--quick] [--device cuda|cpu] [--out DIR] [--sections NAME ...]
                                    [--limit NAME=SECONDS ...] [--budget SECONDS] [--fault NAME=error|hang ...]
@@ -15,21 +15,34 @@ Sections, in this order (``--sections`` picks some):
             utterances of 8 down to 4.8 s: seconds of audio per second, peak step memory (CUDA),
             the throughput ratio; then which SDPA fast kernels (flash, memory-efficient) our bf16
             step can run with.
+  cropped   Pre-training steps on a padded batch (32 utterances of 8 down to 4.8 s, lengths and
+            masks) and a cropped one (32 of 8 s, one length: our unpadded path, no mask; Hugging
+            Face without an attention mask), ours and Hugging Face's, interleaved, 10 timed steps
+            each: median and spread (fastest, slowest, quartiles in the JSON file).
+  ablation  Our step on the cropped batch with everything on (no mask, SDPA's kernel choice,
+            cudnn.benchmark, fused AdamW) against one change at a time: lengths given (the
+            masked path), SDPA restricted to flash / memory-efficient / cuDNN / math, cudnn.benchmark
+            off, AdamW not fused; interleaved, 10 timed steps each. Then batch 64, cropped, ours
+            (everything on) against Hugging Face.
+  profile   torch.profiler over 3 of our steps (cropped batch 32, everything on): the fraction of
+            the wall time the GPU runs kernels, the kernels taking the most time.
   finetune  BASE fine-tuning step, the ``wav2vec2`` frontend + CTC against ESPnet's
             ``huggingface`` frontend (:mod:`~benchmarks.finetune`), bf16 and fp32, batch 8.
   decode    CTC greedy decoding RTF (:mod:`~benchmarks.decode`'s built BASE model) at
             batch 1 and 32 on 32 mini-corpus utterances; hypotheses equal at both batch sizes.
   compile   Our BASE pre-training step with ``torch.compile``'d Transformer layers (``inductor``)
-            against the eager one (bf16 on CUDA): compilation time, step time after it.
+            against the eager one (bf16 on CUDA): compilation time, step time after it; then the
+            whole Transformer compiled with static shapes and CUDA graphs (``compile_encoder``,
+            ``mode="reduce-overhead"``) against eager on a cropped batch.
   recipe    ``egs2/mini/ssl1`` stages 1-11 in a temporary copy of the recipe, the ``mini``
             preset on the whole mini corpus, ``--ngpu 1`` and ``use_amp: true``, training
-            stopped after 90 s: the train loss per epoch must be finite and fall. Then two
+            stopped after 60 s: the train loss per epoch must be finite and fall. Then two
             training steps (bf16 autocast, backward, clipping, AdamW) of the model built from
             the same config on the recipe's audio, under
             ``torch.cuda.set_sync_debug_mode("error")``: no host-device synchronisation.
 
 Each section runs in its own process (a crash, a hang or a poisoned CUDA context stays there)
-with a time limit (``--limit``; together at most ``--budget``, 480 s by default): a section
+with a time limit (``--limit``; together at most ``--budget``, 420 s by default): a section
 that fails or runs out of time is recorded with its status and error, with what it measured
 before, and the next one runs. The exit status is 1 when any section did not succeed, 0 when
 all did. Targets (reported, not asserted): BASE bf16 pre-training at least 1,000 s of audio per
@@ -47,10 +60,12 @@ them again (GPU runs keep new interpreters: a process must not fork once CUDA is
 and the compile section uses the ``aot_eager`` backend (it traces and differentiates the layers
 as ``inductor`` does but builds no C++ code, which alone takes about a minute on 2 cores).
 
-Written under ``--out`` (default ``gpu_check``), after every section: ``gpu_check.md`` (the
-table), ``gpu_check.json`` (every number: per-step times, audio seconds per second, peak
-memory, losses, limits, errors), ``gpu_check.log`` (each section's output) and
-``recipe_train.log`` (the recipe's ESPnet train.log).
+Written under ``--out`` (default ``gpu_check``), after every section and every measurement of
+the section under way (its status ``running`` until it ends, so that a run killed from outside
+keeps what it measured): ``gpu_check.md`` (the table), ``gpu_check.json`` (every number:
+per-step times, audio seconds per second, peak memory, losses, limits, errors),
+``gpu_check.log`` (each section's output) and ``recipe_train.log`` (the recipe's ESPnet
+train.log).
 
 For testing the runner: ``--fault NAME=error`` makes section NAME raise after its
 measurements (its figures are kept, its status is failed), ``--fault NAME=hang`` makes it
@@ -74,7 +89,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -82,6 +97,7 @@ from benchmarks.gpu_sections import IMPORTS, ROOT, SECTIONS, Row, Section, one_l
 
 FAULTS = ("error", "hang")
 MIN_SECTION_S = 5.0  # a section is not started with less of the budget left
+PROGRESS_S = 2.0  # how often the runner looks for a running section's new measurements
 GRACE_S = 0.1  # of its limit, a section keeps for stopping between measurements
 STOP_WAIT_S = 10.0  # a section stopped at its limit gets this long to stop what it started
 
@@ -137,7 +153,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="a section's time limit (defaults: see gpu_check.json)",
     )
     parser.add_argument(
-        "--budget", type=float, default=None, help="seconds for all sections together (default 480, quick 900)"
+        "--budget", type=float, default=None, help="seconds for all sections together (default 420, quick 900)"
     )
     parser.add_argument(
         "--fault",
@@ -317,11 +333,26 @@ def fork_section(name: str, args: argparse.Namespace, limit_s: float, result: Pa
         os._exit(status)
 
 
-def finish_section(started: Started) -> Outcome:
-    """Wait for a started section until its time limit (then stop it); its outcome."""
+def finish_section(started: Started, progress: Callable[[Outcome], None] | None = None) -> Outcome:
+    """Wait for a started section until its time limit (then stop it); its outcome. While it runs,
+    ``progress`` gets its outcome so far (status ``running``) each time it records a measurement."""
     proc, limit_s = started.proc, started.limit_s
+    seen = None
     try:
-        status: int | None = proc.wait(timeout=max(limit_s - (time.monotonic() - started.start), 0.0))
+        while True:
+            left = limit_s - (time.monotonic() - started.start)
+            try:
+                status: int | None = proc.wait(timeout=max(min(left, PROGRESS_S), 0.0))
+                break
+            except subprocess.TimeoutExpired:
+                if left <= PROGRESS_S:
+                    raise
+            stamp = started.result.stat().st_mtime_ns if started.result.is_file() else None
+            if progress is not None and stamp != seen:
+                seen = stamp
+                data = read_result(started.result)
+                running = Outcome("running", time.monotonic() - started.start, limit_s, None, *rows_of(data))
+                progress(running)
     except subprocess.TimeoutExpired:
         stop(proc)
         status = None
@@ -329,7 +360,7 @@ def finish_section(started: Started) -> Outcome:
         stop(proc)
         raise
     seconds = time.monotonic() - started.start
-    data = json.loads(started.result.read_text()) if started.result.is_file() else dict(rows=[], results=[], errors=[])
+    data = read_result(started.result)
     rows = [Row(*row) for row in data["rows"]]
     if status == 0:
         return Outcome("ok", seconds, limit_s, None, rows, data["results"])
@@ -340,9 +371,27 @@ def finish_section(started: Started) -> Outcome:
     return Outcome("failed", seconds, limit_s, error, rows, data["results"])
 
 
-def run_section(name: str, args: argparse.Namespace, limit_s: float, work: Path) -> Outcome:
+def read_result(path: Path) -> dict[str, Any]:
+    """A section's result file (empty when it has written none, or while it is being replaced)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return dict(rows=[], results=[], errors=[])
+
+
+def rows_of(data: dict[str, Any]) -> tuple[list[Row], list[dict[str, Any]]]:
+    return [Row(*row) for row in data["rows"]], data["results"]
+
+
+def run_section(
+    name: str,
+    args: argparse.Namespace,
+    limit_s: float,
+    work: Path,
+    progress: Callable[[Outcome], None] | None = None,
+) -> Outcome:
     """Section ``name`` in a child process (its own process group, killed after ``limit_s``)."""
-    return finish_section(start_section(name, args, limit_s, work))
+    return finish_section(start_section(name, args, limit_s, work), progress)
 
 
 def stop(proc: subprocess.Popen | Forked) -> None:
@@ -399,16 +448,36 @@ def run_all(args: argparse.Namespace) -> int:
         )
         return None
 
+    running: dict[str, Outcome] = {}  # sections under way, with what they measured so far
+    lock = threading.Lock()  # the sections beside the others report from threads of their own
+
     def record(name: str, outcome: Outcome) -> None:
-        outcomes[name] = outcome
-        print(f"[gpu check] {name}: {status_text(outcome)}", flush=True)
-        done = {n: outcomes[n] for n in args.sections if n in outcomes}
-        with (out / "gpu_check.log").open("w") as log:
-            for n, o in done.items():
-                if o.status != "skipped":
-                    log.write(f"===== {n}: {o.status} ({o.seconds:.1f} s)\n")
-                    log.write((work / f"{n}.log").read_text(errors="replace"))
-        write_reports(out, header, done, time.monotonic() - start)
+        with lock:
+            outcomes[name] = outcome
+            running.pop(name, None)
+            print(f"[gpu check] {name}: {status_text(outcome)}", flush=True)
+            done = {n: outcomes[n] for n in args.sections if n in outcomes}
+            with (out / "gpu_check.log").open("w") as log:
+                for n, o in done.items():
+                    if o.status != "skipped":
+                        log.write(f"===== {n}: {o.status} ({o.seconds:.1f} s)\n")
+                        log.write((work / f"{n}.log").read_text(errors="replace"))
+            write_current()
+
+    def write_current() -> None:
+        """The reports of the finished sections and of those under way (status ``running``), so
+        that a run killed from outside keeps every measurement made."""
+        current = {n: outcomes.get(n) or running.get(n) for n in args.sections if n in outcomes or n in running}
+        write_reports(out, header, current, time.monotonic() - start)
+
+    def progress_of(name: str):
+        def progress(outcome: Outcome) -> None:
+            with lock:
+                if name not in outcomes:
+                    running[name] = outcome
+                    write_current()
+
+        return progress
 
     (out / "gpu_check.log").write_text("")
     try:
@@ -416,7 +485,7 @@ def run_all(args: argparse.Namespace) -> int:
             limit = limit_for(name)
             if limit is not None:
                 started = start_section(name, args, limit, work)
-                beside[name] = started, waiters.submit(finish_section, started)
+                beside[name] = started, waiters.submit(finish_section, started, progress_of(name))
         for name in [n for n in args.sections if n not in plan.beside]:
             if plan.fork and budget - (time.monotonic() - start) >= MIN_SECTION_S:
                 seconds = preload(name)
@@ -424,7 +493,7 @@ def run_all(args: argparse.Namespace) -> int:
                 print(f"[gpu check] {name}: its imports in the runner, {seconds:.1f} s", flush=True)
             limit = limit_for(name)
             if limit is not None:
-                record(name, run_section(name, args, limit, work))
+                record(name, run_section(name, args, limit, work, progress_of(name)))
         for name in list(beside):
             record(name, beside.pop(name)[1].result())
     finally:  # (Ctrl-C): no section left running

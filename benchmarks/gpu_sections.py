@@ -1,4 +1,4 @@
-"""The six sections of ``python -m benchmarks gpu`` (see :mod:`benchmarks.gpu`).
+"""The nine sections of ``python -m benchmarks gpu`` (see :mod:`benchmarks.gpu`).
 
 Each section runs in its own process (:func:`run_here`) and calls into the other benchmarks'
 building blocks (:mod:`~benchmarks.pretrain`, :mod:`~benchmarks.finetune`,
@@ -45,6 +45,10 @@ class Plan(NamedTuple):
     decode_utts: int  # mini-corpus English utterances decoded
     decode_batches: tuple[int, int]
     repeats: int  # timed steps per model, after one warm-up step
+    step_batch: int  # cropped and ablation sections: utterances per batch
+    big_batch: int  # the ablation's larger batch
+    step_repeats: int  # cropped and ablation sections: timed steps per variant, interleaved
+    profile_steps: int  # steps under torch.profiler
     recipe_config: str  # egs2/mini/ssl1 config
     recipe_ssl_args: str  # extra training options (--ssl_args)
     recipe_options: tuple[str, ...]  # more run.sh options
@@ -65,12 +69,18 @@ FULL = Plan(
     decode_utts=32,
     decode_batches=(1, 32),
     repeats=3,
+    step_batch=32,
+    big_batch=64,
+    step_repeats=10,
+    profile_steps=3,
     recipe_config="conf/tuning/train_ssl_w2v2_mini.yaml",
     recipe_ssl_args="--max_epoch 200 --use_amp true",
     recipe_options=("--local_data_opts", "--synth_utts 0"),
-    train_s=90.0,
-    limits=dict(env=15, pretrain=110, finetune=45, decode=45, compile=95, recipe=160),
-    budget_s=480.0,
+    train_s=60.0,
+    limits=dict(
+        env=15, pretrain=70, cropped=50, ablation=90, profile=35, finetune=35, decode=40, compile=100, recipe=130
+    ),
+    budget_s=420.0,
     compile_backend="inductor",
     beside=(),
 )
@@ -83,13 +93,19 @@ QUICK = Plan(
     decode_utts=4,
     decode_batches=(1, 32),
     repeats=1,
+    step_batch=2,
+    big_batch=4,
+    step_repeats=2,
+    profile_steps=1,
     recipe_config="conf/tuning/train_ssl_w2v2_tiny.yaml",
     recipe_ssl_args=(
         "--max_epoch 2 --num_iters_per_epoch 3 --batch_bins 100000 --use_amp true --scheduler_conf warmup_steps=3"
     ),
     recipe_options=("--local_data_opts", "--langs en --synth_utts 0", "--nj", "1"),
     train_s=120.0,
-    limits=dict(env=60, pretrain=120, finetune=120, decode=150, compile=150, recipe=300),
+    limits=dict(
+        env=60, pretrain=120, cropped=90, ablation=120, profile=60, finetune=120, decode=150, compile=150, recipe=300
+    ),
     budget_s=900.0,
     compile_backend="inductor",
     beside=(),
@@ -398,6 +414,326 @@ def sdpa_row(s: Section, ours) -> None:
     s.add(Row("SDPA fast kernels in our bf16 pre-training step", found), kernels=kernels, device=s.device)
 
 
+# ----------------------------------------------------------------------------- cropped against padded batches
+
+
+def spread_cell(audio_s: float, figures) -> str:
+    """``1,234 audio-s/s (median 0.041 s/step, 0.040–0.043 over 10 steps, 3.2 GiB)``."""
+    times = figures.times_s
+    memory = f", {figures.peak_bytes / 2**30:.1f} GiB" if figures.peak_bytes is not None else ""
+    return (
+        f"{number(audio_s / figures.median_s)} audio-s/s (median {figures.median_s:.3g} s/step, "
+        f"{min(times):.3g}–{max(times):.3g} over {steps_text(len(times))}{memory})"
+    )
+
+
+def steps_text(count: int) -> str:
+    return f"{count} step{'s' * (count != 1)}"
+
+
+def spread_numbers(audio_s: float, figures) -> dict[str, Any]:
+    """:func:`step_numbers` with the spread: the fastest and slowest step, the interquartile range."""
+    ordered = sorted(figures.times_s)
+    quartile = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
+    return dict(
+        step_numbers(audio_s, figures),
+        min_s=ordered[0],
+        max_s=ordered[-1],
+        q25_s=quartile(0.25),
+        q75_s=quartile(0.75),
+        steps=len(ordered),
+    )
+
+
+def precision_of(s: Section) -> tuple[bool, str]:
+    """The training steps' precision: bf16 autocast on CUDA, float32 elsewhere."""
+    return s.cuda, "bf16" if s.cuda else "fp32"
+
+
+def cropped_section(s: Section) -> None:
+    """Pre-training steps on a padded batch (``B`` utterances of 8 down to 4.8 s, lengths and masks)
+    and on a cropped one (``B`` of 8 s, one length: our unpadded path, Hugging Face without an
+    attention mask), ours and Hugging Face's, the four timed interleaved over ``step_repeats`` steps."""
+    from benchmarks import pretrain
+    from benchmarks.common import cropped_noise_batch, padded_noise_batch, time_compared
+
+    ours, reference = pretrain.build_models(s.plan.size, s.device)
+    bf16, precision = precision_of(s)
+    batch, seconds = s.plan.step_batch, s.plan.seconds
+    padded, cropped = padded_noise_batch(batch, seconds, s.device), cropped_noise_batch(batch, seconds, s.device)
+    losses: dict[str, list[float]] = {}
+    steps = {}
+    for kind, (speech, lengths, mask) in (("padded", padded), ("cropped", cropped)):
+        one_length = kind == "cropped"
+        losses[f"ours {kind}"], losses[f"reference {kind}"] = [], []
+        steps[f"ours {kind}"] = pretrain.our_step(
+            ours, speech, None if one_length else lengths, bf16, losses[f"ours {kind}"]
+        )
+        steps[f"reference {kind}"] = pretrain.reference_step(
+            reference, speech, None if one_length else mask, bf16, losses[f"reference {kind}"]
+        )
+    figures, _ = time_compared(steps, s.plan.step_repeats, s.device)
+    audio = {"padded": float(padded[1].sum()) / 16000, "cropped": float(cropped[1].sum()) / 16000}
+    labels = {
+        "padded": f"padded {batch} × {seconds:g}–{0.6 * seconds:g} s (lengths, masks)",
+        "cropped": f"cropped {batch} × {seconds:g} s (one length: no lengths, no mask)",
+    }
+    for kind in ("padded", "cropped"):
+        mine, theirs = figures[f"ours {kind}"], figures[f"reference {kind}"]
+        speedup = theirs.median_s / mine.median_s
+        s.add(
+            Row(
+                f"{s.plan.size} pre-training step, {precision}, {labels[kind]}",
+                spread_cell(audio[kind], mine),
+                spread_cell(audio[kind], theirs),
+                f"{speedup:.2f}× HF's throughput",
+                "n/a",
+            ),
+            size=s.plan.size,
+            precision=precision,
+            batch=batch,
+            kind=kind,
+            audio_s=audio[kind],
+            ours=dict(spread_numbers(audio[kind], mine), first_loss=losses[f"ours {kind}"][0]),
+            reference=dict(spread_numbers(audio[kind], theirs), first_loss=losses[f"reference {kind}"][0]),
+            speedup=speedup,
+        )
+    rates = {name: audio[name.split()[-1]] / figures[name].median_s for name in steps}  # audio-s per second
+    gain = {who: rates[f"{who} cropped"] / rates[f"{who} padded"] for who in ("ours", "reference")}
+    s.add(
+        Row(
+            f"cropped against padded batch, {precision}, batch {batch}: audio-s/s ratio",
+            f"ours {gain['ours']:.2f}×",
+            f"HF {gain['reference']:.2f}×",
+            f"ours over HF: cropped {rates['ours cropped'] / rates['reference cropped']:.2f}×, "
+            f"padded {rates['ours padded'] / rates['reference padded']:.2f}×",
+            "n/a",
+        ),
+        audio_per_s=rates,
+        cropped_over_padded=gain,
+    )
+
+
+# ----------------------------------------------------------------------------- ablations
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(on: bool):
+    """``torch.backends.cudnn.benchmark = on`` for the block."""
+    import torch
+
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = on
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = saved
+
+
+def sdpa_backends() -> dict[str, Any]:
+    """The SDPA backends by name (cuDNN attention where this torch has it)."""
+    from torch.nn.attention import SDPBackend
+
+    backends = {"flash": SDPBackend.FLASH_ATTENTION, "memory-efficient": SDPBackend.EFFICIENT_ATTENTION}
+    if hasattr(SDPBackend, "CUDNN_ATTENTION"):
+        backends["cuDNN"] = SDPBackend.CUDNN_ATTENTION
+    backends["math"] = SDPBackend.MATH
+    return backends
+
+
+def ablation_section(s: Section) -> None:
+    """Our pre-training step on the cropped batch with everything on (no mask, SDPA's choice of
+    kernel, ``cudnn.benchmark``, fused AdamW), against the same with one thing changed: lengths
+    given (the masked path; lengths on a GPU are not read, so masks are built), SDPA restricted to
+    one backend, ``cudnn.benchmark`` off, AdamW not fused; all interleaved. Then batch
+    ``big_batch``, ours (everything on) against Hugging Face."""
+    s.attempt("ablations of our step (cropped batch)", lambda: ablation_rows(s))
+    s.attempt(f"batch {s.plan.big_batch}, cropped", lambda: big_batch_row(s))
+
+
+def ablation_rows(s: Section) -> None:
+    from torch.nn.attention import sdpa_kernel
+
+    from benchmarks import pretrain
+    from benchmarks.common import cropped_noise_batch, time_interleaved
+
+    ours, _ = pretrain.build_models(s.plan.size, s.device)
+    bf16, precision = precision_of(s)
+    batch, seconds = s.plan.step_batch, s.plan.seconds
+    speech, lengths, _ = cropped_noise_batch(batch, seconds, s.device)
+
+    def within(*contexts):
+        def enter():
+            stack = contextlib.ExitStack()
+            for make in contexts:
+                stack.enter_context(make())
+            return stack
+
+        return enter
+
+    on = lambda: cudnn_benchmark(True)  # noqa: E731
+    variants = {
+        "everything on": dict(lengths=None, fused=True, around=within(on)),
+        "lengths given (masked path)": dict(lengths=lengths, fused=True, around=within(on)),
+    }
+    for name, backend in sdpa_backends().items():
+        variants[f"SDPA {name} only"] = dict(
+            lengths=None, fused=True, around=within(on, lambda backend=backend: sdpa_kernel([backend]))
+        )
+    variants["cudnn.benchmark off"] = dict(lengths=None, fused=True, around=within(lambda: cudnn_benchmark(False)))
+    variants["AdamW not fused (foreach)"] = dict(lengths=None, fused=False, around=within(on))
+    steps, refused = {}, {}
+    for name, options in variants.items():
+        step = pretrain.our_step(
+            ours, speech, options["lengths"], bf16, [], fused=options["fused"], around=options["around"]
+        )
+        try:
+            step()  # refused backends raise here
+            steps[name] = step
+        except RuntimeError as e:
+            refused[name] = one_line(e, 160)
+    times = time_interleaved(steps, s.plan.step_repeats, s.device)
+    audio_s = float(lengths.sum()) / 16000
+    from benchmarks.common import StepFigures
+
+    base = StepFigures(times["everything on"], None)
+    for name in variants:
+        label = f"ablation, {precision}, cropped {batch} × {seconds:g} s: {name}"
+        if name in refused:
+            s.add(Row(label, f"refused: {refused[name]}", "", "", "n/a"), variant=name, refused=refused[name])
+            continue
+        figures = StepFigures(times[name], None)
+        ratio = base.median_s / figures.median_s
+        s.add(
+            Row(label, spread_cell(audio_s, figures), "", f"{ratio:.2f}× everything-on's throughput", "n/a"),
+            variant=name,
+            batch=batch,
+            precision=precision,
+            audio_s=audio_s,
+            ours=spread_numbers(audio_s, figures),
+            relative_to_everything_on=ratio,
+        )
+
+
+def big_batch_row(s: Section) -> None:
+    import torch
+
+    from benchmarks import pretrain
+    from benchmarks.common import cropped_noise_batch, time_compared
+
+    if s.cuda:
+        torch.cuda.empty_cache()
+    ours, reference = pretrain.build_models(s.plan.size, s.device)
+    bf16, precision = precision_of(s)
+    batch, seconds = s.plan.big_batch, s.plan.seconds
+    speech, lengths, _ = cropped_noise_batch(batch, seconds, s.device)
+    steps = {
+        "ours": pretrain.our_step(ours, speech, None, bf16, [], fused=True, around=lambda: cudnn_benchmark(True)),
+        "reference": pretrain.reference_step(reference, speech, None, bf16, []),
+    }
+    figures, _ = time_compared(steps, s.plan.step_repeats, s.device)
+    audio_s = float(lengths.sum()) / 16000
+    speedup = figures["reference"].median_s / figures["ours"].median_s
+    s.add(
+        Row(
+            f"{s.plan.size} pre-training step, {precision}, cropped {batch} × {seconds:g} s (ours: everything on)",
+            spread_cell(audio_s, figures["ours"]),
+            spread_cell(audio_s, figures["reference"]),
+            f"{speedup:.2f}× HF's throughput",
+            "n/a",
+        ),
+        batch=batch,
+        precision=precision,
+        audio_s=audio_s,
+        ours=spread_numbers(audio_s, figures["ours"]),
+        reference=spread_numbers(audio_s, figures["reference"]),
+        speedup=speedup,
+    )
+
+
+# ----------------------------------------------------------------------------- profile
+
+
+def profile_section(s: Section) -> None:
+    """``torch.profiler`` over ``profile_steps`` of our step on the cropped batch (everything on):
+    the fraction of the wall time the GPU runs a kernel, and the kernels that take the most time
+    (on CPU: the operators, and no busy fraction)."""
+    import torch
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    from benchmarks import pretrain
+    from benchmarks.common import cropped_noise_batch
+
+    ours, _ = pretrain.build_models(s.plan.size, s.device)
+    bf16, precision = precision_of(s)
+    batch, seconds = s.plan.step_batch, s.plan.seconds
+    speech, lengths, _ = cropped_noise_batch(batch, seconds, s.device)
+    step = pretrain.our_step(ours, speech, None, bf16, [], fused=s.cuda, around=lambda: cudnn_benchmark(True))
+    for _ in range(2):
+        step()
+    activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * s.cuda
+    sync = torch.cuda.synchronize if s.cuda else (lambda: None)
+    sync()
+    with profile(activities=activities) as prof:
+        start = time.perf_counter()
+        for _ in range(s.plan.profile_steps):
+            step()
+        sync()
+        wall_us = (time.perf_counter() - start) * 1e6
+    device = DeviceType.CUDA if s.cuda else DeviceType.CPU
+
+    def self_time(event) -> float:
+        if s.cuda:
+            return getattr(event, "self_device_time_total", None) or getattr(event, "self_cuda_time_total", 0.0)
+        return event.self_cpu_time_total
+
+    averages = [e for e in prof.key_averages() if e.device_type == device and self_time(e) > 0]
+    total = sum(self_time(e) for e in averages) or 1.0
+    top = sorted(averages, key=self_time, reverse=True)[:15]
+    kernels = [dict(name=e.key, ms=self_time(e) / 1e3, share=self_time(e) / total, calls=e.count) for e in top]
+    busy = None
+    if s.cuda:
+        spans = sorted(
+            (e.time_range.start, e.time_range.end) for e in prof.events() if e.device_type == DeviceType.CUDA
+        )
+        covered, end = 0.0, -math.inf
+        for a, b in spans:  # the union of the kernels' intervals
+            if b > end:
+                covered += b - max(a, end)
+                end = b
+        busy = covered / wall_us
+    what = "kernels" if s.cuda else "operators (self CPU time)"
+    label = (
+        f"torch.profiler, {steps_text(s.plan.profile_steps)} of our {precision} step, cropped {batch} × {seconds:g} s"
+    )
+    s.add(
+        Row(
+            f"{label}: GPU busy",
+            f"{busy:.0%} of the wall time ({total / 1e3:.0f} ms of kernels in {wall_us / 1e3:.0f} ms)"
+            if busy is not None
+            else f"n/a on {s.device} ({wall_us / 1e3:.0f} ms wall)",
+            "",
+            "",
+            "n/a",
+        ),
+        busy_fraction=busy,
+        wall_ms=wall_us / 1e3,
+        total_ms=total / 1e3,
+        steps=s.plan.profile_steps,
+    )
+    s.add(
+        Row(
+            f"{label}: top {what}",
+            "; ".join(f"{k['name'][:48]} {k['share']:.0%}" for k in kernels[:6]),
+            "",
+            "",
+            "n/a",
+        ),
+        top=kernels,
+    )
+
+
 # ----------------------------------------------------------------------------- (2) fine-tuning
 
 
@@ -497,14 +833,25 @@ def decode_section(s: Section) -> None:
 def compile_section(s: Section) -> None:
     """Our pre-training step with ``torch.compile``'d Transformer layers (the plan's backend)
     against the eager one (bf16 autocast on CUDA, fp32 elsewhere), on the same weights and
-    batch: the compilation time (first step) and the step time after it."""
+    padded batch: the compilation time (first step) and the step time after it. Then the whole
+    Transformer compiled with static shapes (``compile_encoder``; ``mode="reduce-overhead"``,
+    CUDA graphs, with inductor on CUDA) against eager on a cropped batch (the unpadded path)."""
+    from benchmarks import pretrain
+
+    ours, _ = pretrain.build_models(s.plan.size, s.device)
+    layers = f"{s.plan.size} pre-training step, compiled Transformer layers vs eager"
+    s.attempt(layers, lambda: compile_layers_row(s, ours))
+    encoder = f"{s.plan.size} pre-training step, whole Transformer compiled with static shapes vs eager"
+    s.attempt(encoder, lambda: compile_encoder_row(s, ours))
+
+
+def compile_layers_row(s: Section, ours) -> None:
     import copy
 
     from benchmarks import pretrain
     from benchmarks.common import padded_noise_batch, time_compared
     from espnet_ext.wav2vec2.compile import compile_layers
 
-    ours, _ = pretrain.build_models(s.plan.size, s.device)
     batch, bf16, backend = s.plan.compile_batch, s.cuda, s.plan.compile_backend
     speech, lengths, _ = padded_noise_batch(batch, s.plan.seconds, s.device)
     compiled = copy.deepcopy(ours)
@@ -536,6 +883,50 @@ def compile_section(s: Section) -> None:
         first_step_s=first_s["compiled"],
         layers=layers,
         backend=backend,
+    )
+
+
+def compile_encoder_row(s: Section, ours) -> None:
+    import copy
+
+    from benchmarks import pretrain
+    from benchmarks.common import cropped_noise_batch, time_compared
+    from espnet_ext.wav2vec2.compile import compile_encoder
+
+    batch, bf16, backend = s.plan.compile_batch, s.cuda, s.plan.compile_backend
+    mode = "reduce-overhead" if backend == "inductor" and s.cuda else None
+    speech, lengths, _ = cropped_noise_batch(batch, s.plan.seconds, s.device)
+    compiled = copy.deepcopy(ours)
+    compile_encoder(compiled, backend=backend, mode=mode)
+    steps = {
+        "eager": pretrain.our_step(ours, speech, None, bf16, []),
+        "compiled": pretrain.our_step(compiled, speech, None, bf16, []),
+    }
+    repeats = max(s.plan.repeats, s.plan.step_repeats // 2)  # CUDA graphs record over the first calls
+    figures, first_s = time_compared(steps, repeats, s.device, compiling=["compiled"])
+    eager, compiled_figures = figures["eager"], figures["compiled"]
+    audio_s = float(lengths.sum()) / 16000
+    speedup = eager.median_s / compiled_figures.median_s
+    how = f"backend {backend}" + (f", mode {mode}" if mode else "")
+    s.add(
+        Row(
+            f"{s.plan.size} pre-training step, {'bf16' if bf16 else 'fp32'}, cropped {batch} × {s.plan.seconds:g} s: "
+            f"ours, whole Transformer compiled, static shapes (compile_encoder, {how}) vs eager",
+            "compiled: " + spread_cell(audio_s, compiled_figures),
+            "eager: " + spread_cell(audio_s, eager),
+            f"{speedup:.2f}× eager's throughput; compilation {first_s['compiled']:.1f} s (first step)",
+            "n/a",
+        ),
+        size=s.plan.size,
+        precision="bf16" if bf16 else "fp32",
+        batch=batch,
+        audio_s=audio_s,
+        compiled=spread_numbers(audio_s, compiled_figures),
+        eager=spread_numbers(audio_s, eager),
+        speedup=speedup,
+        first_step_s=first_s["compiled"],
+        backend=backend,
+        mode=mode,
     )
 
 
@@ -791,6 +1182,9 @@ IMPORTS: dict[str, tuple[str, ...]] = {
         "espnet_ext.wav2vec2.pretraining",
         "benchmarks.pretrain",
     ),
+    "cropped": ("benchmarks.pretrain",),
+    "ablation": ("torch.nn.attention", "benchmarks.pretrain"),
+    "profile": ("torch.profiler", "benchmarks.pretrain"),
     "finetune": ("espnet_ext", "espnet2.asr.frontend.huggingface", "espnet_ext.espnet.frontend", "benchmarks.finetune"),
     "decode": (
         "espnet_ext",
@@ -807,6 +1201,9 @@ IMPORTS: dict[str, tuple[str, ...]] = {
 SECTIONS: dict[str, Callable[[Section], None]] = {
     "env": env_section,
     "pretrain": pretrain_section,
+    "cropped": cropped_section,
+    "ablation": ablation_section,
+    "profile": profile_section,
     "finetune": finetune_section,
     "decode": decode_section,
     "compile": compile_section,

@@ -30,6 +30,7 @@ line then compares the compiled copy with both eager models.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import math
 import tempfile
@@ -73,13 +74,24 @@ def build_models(size: str, device: str):
     return ours.to(device).train(), reference.to(device).train()
 
 
-def our_step(model, speech, lengths, bf16: bool, losses: list[float]) -> Callable[[], None]:
-    """Ours: masks and negatives drawn inside ``forward``."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
+def our_step(
+    model,
+    speech,
+    lengths,
+    bf16: bool,
+    losses: list[float],
+    *,
+    fused: bool = False,
+    around: Callable[[], contextlib.AbstractContextManager] | None = None,
+) -> Callable[[], None]:
+    """Ours: masks and negatives drawn inside ``forward``. ``lengths`` None: the unpadded path (a
+    batch cropped to one length); ``fused``: ``AdamW(fused=True)``; ``around``: a context each
+    step runs in (an SDPA backend, a cuDNN setting)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, fused=fused or None)
     updates = [0]
 
     def step() -> None:
-        with autocast(speech.device.type, bf16):
+        with around() if around is not None else contextlib.nullcontext(), autocast(speech.device.type, bf16):
             out = model(speech, lengths, num_updates=updates[0])
         out.loss.per_frame.backward()
         optimizer.step()
@@ -99,7 +111,8 @@ def reference_step(model, speech, attention_mask, bf16: bool, losses: list[float
     not passing ``attention_mask`` to ``"group"`` models, whose extractor GroupNorm takes
     statistics over the padded length. ``Wav2Vec2ForPreTraining`` itself runs BASE (``"group"``)
     fine, and here it gets ``attention_mask`` as the example passes it: the mask never reaches
-    its extractor, only the Transformer, the masks and the negatives. Ours, given ``lengths``,
+    its extractor, only the Transformer, the masks and the negatives. ``attention_mask`` None: a
+    batch of one length, run without one (as Hugging Face advises for ``"group"`` models). Ours, given ``lengths``,
     takes those GroupNorm statistics over each utterance's valid frames (a documented deviation
     in :mod:`espnet_ext.wav2vec2.modules`): features of padded utterances differ slightly, the
     work per step hardly does.
@@ -109,11 +122,15 @@ def reference_step(model, speech, attention_mask, bf16: bool, losses: list[float
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
     config, device = model.config, speech.device
     frames = int(model._get_feat_extract_output_lengths(speech.size(1)))
-    host_attention_mask = attention_mask.cpu()  # the example's collator works on the host batch
+    host_attention_mask = None if attention_mask is None else attention_mask.cpu()  # the collator's host batch
     updates = [0]
 
     def step() -> None:
-        sub_attention_mask = model._get_feature_vector_attention_mask(frames, host_attention_mask)
+        sub_attention_mask = (
+            None
+            if host_attention_mask is None
+            else model._get_feature_vector_attention_mask(frames, host_attention_mask)
+        )
         shape = (speech.size(0), frames)
         mask = _compute_mask_indices(
             shape, config.mask_time_prob, config.mask_time_length, attention_mask=sub_attention_mask, min_masks=2

@@ -66,7 +66,7 @@ def test_every_section_runs_and_a_failure_does_not_stop_the_others(quick_run):
         assert 0 < section["seconds"] <= section["limit_s"] and section["rows"]
     log = (out / "gpu_check.log").read_text()
     assert [m.group(1) for m in re.finditer(r"^===== (\w+): (\w+)", log, re.M)] == list(SECTIONS)
-    assert "5 of 6 sections ok; not ok: decode" in result.stdout
+    assert "8 of 9 sections ok; not ok: decode" in result.stdout
 
 
 @pytest.mark.slow
@@ -88,10 +88,39 @@ def test_training_step_figures(quick_run):
     assert [r["precision"] for r in finetune] == ["bf16", "fp32"]
     for r in finetune:
         assert r["ours"]["s_per_step"] > 0 and r["reference"]["s_per_step"] > 0 and r["speedup"] > 0
-    (compiled,) = results(data, "compile").values()
+    compiled, encoder = results(data, "compile").values()
     assert compiled["first_step_s"] > 0 and compiled["layers"] == "ours, 2 layers compiled"
-    assert compiled["backend"] == "aot_eager"  # on CPU (quick): no C++ build
-    assert compiled["speedup"] == pytest.approx(compiled["eager"]["s_per_step"] / compiled["compiled"]["s_per_step"])
+    assert compiled["backend"] == encoder["backend"] == "aot_eager"  # on CPU (quick): no C++ build
+    for r in (compiled, encoder):
+        assert r["speedup"] == pytest.approx(r["eager"]["s_per_step"] / r["compiled"]["s_per_step"])
+    assert encoder["mode"] is None and encoder["first_step_s"] > 0  # CUDA graphs: inductor on CUDA only
+
+
+@pytest.mark.slow
+def test_cropped_ablation_and_profile_figures(quick_run):
+    _, data, _, _ = quick_run
+    padded, cropped, ratio = results(data, "cropped").values()
+    assert (padded["kind"], cropped["kind"]) == ("padded", "cropped") and padded["batch"] == QUICK.step_batch
+    assert cropped["audio_s"] == QUICK.step_batch * QUICK.seconds > padded["audio_s"]
+    for r in (padded, cropped):
+        for model in (r["ours"], r["reference"]):
+            assert model["steps"] == QUICK.step_repeats and model["min_s"] <= model["s_per_step"] <= model["max_s"]
+            assert model["q25_s"] <= model["q75_s"] and len(model["times_s"]) == QUICK.step_repeats
+            assert abs(model["first_loss"] / math.log(101) - 1) < 0.25
+        assert r["speedup"] == pytest.approx(r["reference"]["s_per_step"] / r["ours"]["s_per_step"])
+    assert set(ratio["cropped_over_padded"]) == {"ours", "reference"}
+    ablation = list(results(data, "ablation").values())
+    variants = [r.get("variant") for r in ablation[:-1]]
+    assert variants[:2] == ["everything on", "lengths given (masked path)"]
+    assert {"cudnn.benchmark off", "AdamW not fused (foreach)", "SDPA flash only", "SDPA math only"} <= set(variants)
+    timed = [r for r in ablation[:-1] if "refused" not in r]
+    assert timed[0]["relative_to_everything_on"] == 1.0
+    assert all(r["ours"]["steps"] == QUICK.step_repeats for r in timed)
+    big = ablation[-1]
+    assert big["batch"] == QUICK.big_batch and big["ours"]["s_per_step"] > 0 and big["reference"]["s_per_step"] > 0
+    busy, top = results(data, "profile").values()
+    assert busy["busy_fraction"] is None and busy["steps"] == QUICK.profile_steps and busy["wall_ms"] > 0  # CPU
+    assert top["top"] and abs(sum(k["share"] for k in top["top"]) - 1) <= 1 and top["top"][0]["ms"] > 0
 
 
 @pytest.mark.slow
@@ -135,6 +164,24 @@ def test_table_has_a_row_per_measurement_and_each_sections_status(quick_run):
     assert all(first[name].startswith("ok, ") for name in SECTIONS if name != "decode")
     assert "| ≥ 1,000 audio-s/s: n/a (BASE, bf16, GPU only); ≥ 1.5× HF: n/a (BASE, bf16, GPU only) |" in table
     assert re.search(r"\| [\d.,]+ audio-s/s \([\d.]+ s/step\) \|", table)
+
+
+def test_a_running_section_reports_its_measurements_before_it_ends(tmp_path):
+    """The runner hands on a section's measurements while it runs (status ``running``), so the
+    reports of a check killed from outside keep them; at its limit it is stopped as before."""
+    result = tmp_path / "section.json"
+    code = (
+        "import json, sys, time; "
+        "open(sys.argv[1], 'w').write(json.dumps(dict(rows=[['m', '1 s', '', '', '']], results=[{'x': 1}], "
+        "errors=[]))); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(result)], start_new_session=True)
+    started = gpu.Started(proc, gpu.time.monotonic(), 5.0, result, tmp_path / "section.log")
+    seen = []
+    outcome = gpu.finish_section(started, seen.append)
+    assert seen and all(o.status == "running" for o in seen)
+    assert seen[-1].rows == [gpu.Row("m", "1 s")] and seen[-1].results == [{"x": 1}]
+    assert outcome.status == "timeout" and outcome.rows == seen[-1].rows
 
 
 def test_a_hanging_section_is_killed_at_its_limit(tmp_path, capsys):
