@@ -320,7 +320,11 @@ class Wav2Vec2Frontend(PretrainedFrontend):
         return time_mask, channel_mask
 
     def forward(self, input: Tensor, input_lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """``(B, L)`` 16 kHz samples, ``(B,)`` lengths -> ``(B, T, C)`` features, ``(B,)`` frames."""
+        """``(B, L)`` 16 kHz samples, ``(B,)`` lengths -> ``(B, T, C)`` features, ``(B,)`` frames.
+
+        Lengths on the CPU that are all ``L`` take the backbone's unpadded path (no mask); lengths
+        on a GPU are not read (that would make the host wait), so padded batches run masked there.
+        """
         lengths = input_lengths.long()
         speech = normalize_waveforms(input, lengths) if self.normalize_waveform else input
         frames = int(self.model.output_lengths(speech.size(1)))

@@ -58,3 +58,15 @@ def test_finetuning_frontend_forward_reads_nothing_back(freeze):
     frontend = frontend.train().to(META)
     feats, lengths = frontend(*_batch())
     assert feats.shape[0] == 3 and feats.device == META and lengths.shape == (3,)
+
+
+def test_unpadded_pretraining_forward_reads_nothing_back(meta_autocast):
+    """The ESPnet model on a batch marked ``speech_unpadded`` (lengths on the device: not read)."""
+    from espnet_ext.espnet.ssl_model import ESPnetWav2Vec2Model
+
+    model = ESPnetWav2Vec2Model(preset="tiny").train()
+    model.monitor.every = 10**9  # the collapse monitor reads two values every 50 batches, by design
+    model = model.to(META)
+    waves = torch.randn(3, 16000, device=META)
+    loss, stats, weight = model(waves, torch.full((3,), 16000, device=META), speech_unpadded=True)
+    assert loss.device == META and weight.device == META
