@@ -10,8 +10,8 @@ inside the graph the CPU kernels (:mod:`espnet_ext.wav2vec2.cpu_kernels`) step a
 whole (positional convolution, layers, layerdrop drawn in the graph), with static shapes by
 default: on the unpadded path (a batch cropped to one length, no mask) its forward pass is one
 graph per batch shape, which ``mode="reduce-overhead"`` replays as a CUDA graph on GPUs. Each new
-shape compiles (and records) once; torch's ``torch._dynamo.config.cache_size_limit`` (8) bounds
-how many shapes a function keeps, beyond which it runs eagerly.
+shape compiles (and records) once; ``torch._dynamo.config.recompile_limit`` (8) bounds how many
+shapes a function keeps, beyond which it runs eagerly: batches cropped to few lengths suit it.
 """
 
 from __future__ import annotations

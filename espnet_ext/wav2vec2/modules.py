@@ -109,8 +109,8 @@ def _masked_channel_norm(x: Tensor, lengths: Tensor, norm: nn.GroupNorm) -> Tens
         x: ``(B, C, T)``; lengths: ``(B,)`` valid frames (0 gives finite, meaningless output).
     Statistics are computed in float32 whatever ``x``'s dtype (as fairseq's ``Fp32GroupNorm``),
     outside autocast: the masked sums are batched matrix-vector products with the ``(B, T, 1)``
-    valid-frame indicator (no masked copy of ``x``), the variance is taken about the mean (two
-    passes, as ``nn.GroupNorm``), and the affine map is one fused multiply-add.
+    valid-frame indicator (no masked copy of ``x``), the variance is taken about the mean (no
+    cancellation in float32), and the affine map is one fused multiply-add.
     """
     device = x.device.type
     no_autocast = torch.autocast(device, enabled=False) if torch.amp.is_autocast_available(device) else nullcontext()
