@@ -127,22 +127,31 @@ pretrained_tag() {  # pretrained_tag CONFIG CHECKPOINT: the experiment name of f
 }
 
 collect_stats() {  # collect_stats MODULE STATS_DIR NJ TRAIN_DIR VALID_DIR CONFIG [OPTIONS...]
-    # Shapes (and feature statistics) of TRAIN_DIR/VALID_DIR with `python -m MODULE --collect_stats`
-    # in NJ jobs (${train_cmd}), aggregated into STATS_DIR/{train,valid}.
+    # Shapes (and feature statistics) of TRAIN_DIR/VALID_DIR (their wav.scp, then OPTIONS' data) with
+    # stats_jobs.
     local module=$1 stats_dir=$2 nj=$3 train_dir=$4 valid_dir=$5 config=$6
+    shift 6
+    stats_jobs "${module}" "${stats_dir}" "${nj}" "${train_dir}/wav.scp" "${valid_dir}/wav.scp" "${config}" \
+        --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,sound" \
+        --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,sound" "$@"
+}
+
+stats_jobs() {  # stats_jobs MODULE STATS_DIR NJ TRAIN_KEYS VALID_KEYS CONFIG [OPTIONS...]
+    # `python -m MODULE --collect_stats true --config CONFIG OPTIONS` (OPTIONS name the data) over the
+    # keys (first column) of TRAIN_KEYS and VALID_KEYS dealt into NJ jobs (${train_cmd}; no more
+    # than VALID_KEYS has lines), aggregated into STATS_DIR/{train,valid}.
+    local module=$1 stats_dir=$2 nj=$3 train_keys=$4 valid_keys=$5 config=$6
     shift 6
     local logdir=${stats_dir}/logdir n
     local valid_n
-    valid_n=$(wc -l < "${valid_dir}/wav.scp")
+    valid_n=$(wc -l < "${valid_keys}")
     [ "${nj}" -le "${valid_n}" ] || nj=${valid_n}
     mkdir -p "${logdir}"
-    split_keys "${nj}" "${logdir}/train" "${train_dir}/wav.scp"
-    split_keys "${nj}" "${logdir}/valid" "${valid_dir}/wav.scp"
+    split_keys "${nj}" "${logdir}/train" "${train_keys}"
+    split_keys "${nj}" "${logdir}/valid" "${valid_keys}"
     # shellcheck disable=SC2086
     ${train_cmd} JOB=1:"${nj}" "${logdir}/stats.JOB.log" \
         python3 -m "${module}" --collect_stats true --use_preprocessor true \
-            --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,sound" \
-            --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,sound" \
             --train_shape_file "${logdir}/train.JOB.scp" --valid_shape_file "${logdir}/valid.JOB.scp" \
             --output_dir "${logdir}/stats.JOB" --config "${config}" "$@" \
         || die "collecting statistics failed: see ${logdir}/stats.*.log"
@@ -172,27 +181,62 @@ write_resume_script() {  # write_resume_script EXP_DIR DRIVER STAGE ARGS...: EXP
 }
 
 train_model() {  # train_model WHAT STAGE EXP CONFIG MODULE TRAIN_DIR VALID_DIR STATS_DIR [OPTIONS...]
-    # The training stage: `python -m MODULE --config CONFIG` through ${cuda_cmd} (${ngpu} GPUs,
-    # ${num_nodes} nodes), log in EXP/train.log, resuming from EXP's last checkpoint. Reads the
-    # audio of TRAIN_DIR and VALID_DIR (wav.scp) with the shapes of STATS_DIR/{train,valid}/speech_shape;
-    # OPTIONS follow (more data and shape files in the same order, the user's options last).
-    # EXP/run.sh repeats STAGE with the driver's arguments (${driver_args[@]}). EXP/inputs.json must
-    # hold the record of the training's inputs (keyed_dir, record_inputs); EXP/.done_train, a copy
-    # of it, marks the end (the caller skips a finished training). A failure stops with "WHAT failed".
+    # launch_training of a speech model: reads the audio of TRAIN_DIR and VALID_DIR (wav.scp) with the
+    # shapes of STATS_DIR/{train,valid}/speech_shape; OPTIONS follow (more data and shape files in the
+    # same order, the user's options last).
     local what=$1 stage_n=$2 exp=$3 config=$4 module=$5 train_dir=$6 valid_dir=$7 stats_dir=$8
     shift 8
+    launch_training "${what}" "${stage_n}" "${exp}" "${config}" "${module}" \
+        --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,sound" \
+        --train_shape_file "${stats_dir}/train/speech_shape" \
+        --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,sound" \
+        --valid_shape_file "${stats_dir}/valid/speech_shape" \
+        --fold_length 80000 "$@"
+}
+
+check_training_processes() {  # the driver's --ngpu, --num_procs and --num_nodes (stops with a message
+    # unless they are whole numbers, --num_procs and --num_nodes >= 1, --num_procs > 1 only on CPU
+    # (--ngpu 0), --num_nodes > 1 not on cmd.sh's local backend). Training runs ${ngpu} processes
+    # (one per GPU; NCCL) or ${num_procs} (CPU; gloo) on each of ${num_nodes} nodes, all in one DDP
+    # process group (espnet_ext.espnet.distributed; batch_bins is the batch over all of them).
+    local name
+    for name in ngpu num_procs num_nodes; do
+        [[ ${!name} =~ ^[0-9]+$ ]] || die "--${name} ${!name}: expected a whole number"
+    done
+    [ "${num_procs}" -ge 1 ] || die "--num_procs ${num_procs}: expected 1 or more CPU processes"
+    [ "${num_nodes}" -ge 1 ] || die "--num_nodes ${num_nodes}: expected 1 or more nodes"
+    [ "${num_procs}" -eq 1 ] || [ "${ngpu}" -eq 0 ] \
+        || die "--num_procs ${num_procs} is for training on CPU (--ngpu 0); with GPUs, --ngpu ${ngpu} starts one process per GPU"
+    [ "${num_nodes}" -eq 1 ] || [ "${cmd_backend:-}" != local ] \
+        || die "--num_nodes ${num_nodes}: expected the slurm backend (ESPNET_EXT_CMD_BACKEND=slurm, see cmd.sh); the local backend runs one node"
+}
+
+launch_training() {  # launch_training WHAT STAGE EXP CONFIG MODULE [OPTIONS...]
+    # The training stage: `python -m MODULE --config CONFIG OPTIONS` (OPTIONS name the data, then the
+    # user's options) through ${cuda_cmd} (${ngpu} GPUs, or ${num_procs} CPU processes, on each of
+    # ${num_nodes} nodes: one distributed training, see check_training_processes), log in
+    # EXP/train.log, resuming from EXP's last checkpoint. EXP/run.sh repeats STAGE with the driver's
+    # arguments (${driver_args[@]}). EXP/inputs.json must hold the record of the training's inputs
+    # (keyed_dir, record_inputs); EXP/.done_train, a copy of it, marks the end (the caller skips a
+    # finished training). A failure stops with "WHAT failed".
+    local what=$1 stage_n=$2 exp=$3 config=$4 module=$5 rc=0 init=""
+    shift 5
     [ -f "${exp}/inputs.json" ] || die "${exp}/inputs.json: no record of the training's inputs"
     write_resume_script "${exp}" "$0" "${stage_n}" "${driver_args[@]+"${driver_args[@]}"}"
+    local dist=(--ngpu "${ngpu}" --num_procs "${num_procs:-1}" --multiprocessing_distributed true)
+    if [ "${num_nodes}" -gt 1 ]; then
+        # srun starts one task per node; ESPnet reads each one's node rank and the node count from
+        # slurm's environment (--dist_launcher slurm), and all meet at a new file in the experiment
+        # directory, which every node sees (ESPnet's launch.py does the same)
+        init="$(cd "${exp}" && pwd)/.dist_init_$(date +%s)_$$_${RANDOM}"
+        dist+=(--dist_launcher slurm --dist_init_method "file://${init}")
+    fi
     # shellcheck disable=SC2086
     ${cuda_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${exp}/train.log" \
-        python3 -m "${module}" --use_preprocessor true --resume true \
-            --ngpu "${ngpu}" --multiprocessing_distributed true \
-            --train_data_path_and_name_and_type "${train_dir}/wav.scp,speech,sound" \
-            --train_shape_file "${stats_dir}/train/speech_shape" \
-            --valid_data_path_and_name_and_type "${valid_dir}/wav.scp,speech,sound" \
-            --valid_shape_file "${stats_dir}/valid/speech_shape" \
-            --fold_length 80000 --output_dir "${exp}" --config "${config}" "$@" \
-        || die "${what} failed: see ${exp}/train.log"
+        python3 -m "${module}" --use_preprocessor true --resume true "${dist[@]}" \
+            --output_dir "${exp}" --config "${config}" "$@" || rc=$?
+    [ -z "${init}" ] || rm -f "${init}"
+    [ "${rc}" -eq 0 ] || die "${what} failed: see ${exp}/train.log"
     cp "${exp}/inputs.json" "${exp}/.done_train.next"
     mark_done "${exp}/.done_train"
 }

@@ -16,7 +16,9 @@ Backends (``--backend``, usually set once in a recipe's cmd.sh):
   local   jobs run here, at most --max_jobs_run at a time (default: number of CPU cores).
   slurm   each job is ``srun`` (blocking, so arrays run in parallel as separate sruns),
           with --gpu N as ``--gres=gpu:N``, --num_nodes N as ``--nodes N --ntasks-per-node 1``
-          (multi-node DDP: ESPnet reads slurm's environment), --mem, --time, --partition.
+          (multi-node DDP: the command is one task per node, which ESPnet's ``--dist_launcher
+          slurm`` reads from slurm's environment), --mem, --time, --partition. The local backend
+          refuses --num_nodes > 1.
 """
 
 from __future__ import annotations
@@ -158,6 +160,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         var, indices, log, words = job_indices(opts.args)
     except ValueError as e:
         print(f"launch.py: {e}", file=sys.stderr)
+        return 2
+    if opts.backend == "local" and opts.num_nodes > 1:
+        print(
+            f"launch.py: --num_nodes {opts.num_nodes}: expected --backend slurm (local runs on this machine)",
+            file=sys.stderr,
+        )
         return 2
     cmd = command_line(words)
     jobs = [(Path(substitute(log, var, i)), substitute(cmd, var, i)) for i in indices]

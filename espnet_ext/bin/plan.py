@@ -2,7 +2,7 @@
 (espnet_ext.report.plan)::
 
     python -m espnet_ext.bin.plan conf/tuning/train_asr_w2v2_base_100h_ctc.yaml \\
-        [--ngpu N] [--accum_grad A] [--batch_bins B] [--num_iters_per_epoch I] \\
+        [--ngpu N] [--num_nodes M] [--accum_grad A] [--batch_bins B] [--num_iters_per_epoch I] \\
         [--train_shape exp/asr_stats_raw_char/ | --train_hours H] \\
         [--reference base_100h|base_10h|pretrain_base|pretrain_large] [--json | --summary]
 
@@ -26,7 +26,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m espnet_ext.bin.plan", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("config", type=Path, help="an asr1 or ssl1 training config (YAML)")
-    parser.add_argument("--ngpu", type=int, default=1, help="GPUs (batch_bins is over all of them)")
+    parser.add_argument(
+        "--ngpu",
+        type=int,
+        default=1,
+        help="GPUs per node as run.sh --ngpu, or CPU processes as --num_procs (batch_bins is over all of them)",
+    )
+    parser.add_argument("--num_nodes", type=int, default=1, help="nodes as run.sh --num_nodes: --ngpu on each")
     parser.add_argument("--accum_grad", type=int, help="override the config's accum_grad")
     parser.add_argument("--batch_bins", type=int, help="override the config's batch_bins")
     parser.add_argument("--num_iters_per_epoch", type=int, help="override the config's num_iters_per_epoch")
@@ -50,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.ngpu < 1:
         parser.error("--ngpu: expected >= 1")
+    if args.num_nodes < 1:
+        parser.error("--num_nodes: expected >= 1")
     opts = plan.Options(
-        args.ngpu,
+        args.ngpu * args.num_nodes,  # the world size
         args.accum_grad,
         args.batch_bins,
         args.train_shape,

@@ -106,3 +106,12 @@ def sampler_batches(
             lengths, batch_bins, max_sample_size, max_utterances_per_gpu, ngpu, required_batch_size_multiple
         )
     return numel_batches(lengths, batch_bins, label_bins, min_batch_size=ngpu)
+
+
+def rank_shares(batch: np.ndarray, world: int, fairseq: bool = False, sort_in_batch: str = "descending") -> list:
+    """The utterances of ``batch`` (an index array of :func:`sampler_batches`) that each of ``world``
+    ranks trains on: ESPnet gives rank ``r`` the keys ``[r::world]`` of the batch in its sampler's
+    order, the ``numel`` sampler's longest first (``sort_in_batch: descending``, ESPnet's default;
+    :func:`numel_batches` lists them shortest first), ``fairseq_batches``' largest first as formed."""
+    ordered = batch if fairseq or sort_in_batch == "ascending" else batch[::-1]
+    return [ordered[r::world] for r in range(world)]

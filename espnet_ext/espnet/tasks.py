@@ -5,7 +5,8 @@ spawned for DDP (which re-imports the task class by its module path) imports ``e
 and therefore the registry before it builds a model. They also use the project's
 :class:`~espnet_ext.espnet.trainer.Trainer` (``--keep_last_epochs``, ``--save_every_updates``), and
 take ``--cpu_kernels`` (:mod:`espnet_ext.espnet.kernel_option`: the wav2vec 2.0 CPU kernels, on by
-default when training on CPU).
+default when training on CPU). Every task takes ``--num_procs`` (DDP over CPU processes) and defaults to
+``unused_parameters: true`` (:mod:`espnet_ext.espnet.distributed`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from espnet2.utils.types import str2bool
 from torch import nn
 
 import espnet_ext  # noqa: F401  (registry)
+from espnet_ext.espnet.distributed import DistributedMixin
 from espnet_ext.espnet.frontend import NormalizeMismatchError
 from espnet_ext.espnet.kernel_option import CPUKernelsMixin
 from espnet_ext.espnet.portable import record_portable_conf
@@ -84,7 +86,9 @@ def init_ctc_output(model: nn.Module, how: str) -> None:
         nn.init.zeros_(ctc.ctc_lo.bias)
 
 
-class ASRTask(CPUKernelsMixin, PortableConfMixin, FairseqBatchesMixin, FeatsStatsMixin, _ESPnetASRTask):
+class ASRTask(
+    DistributedMixin, CPUKernelsMixin, PortableConfMixin, FairseqBatchesMixin, FeatsStatsMixin, _ESPnetASRTask
+):
     """ESPnet's ASRTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`,
     :class:`PortableConfMixin`, ``--cpu_kernels``),
     ``--ctc_init`` (:func:`init_ctc_output`, applied after ESPnet's ``--init``) and ``--fairseq_batches``
@@ -114,14 +118,14 @@ class ASRTask(CPUKernelsMixin, PortableConfMixin, FairseqBatchesMixin, FeatsStat
         return model
 
 
-class CLSTask(CPUKernelsMixin, PortableConfMixin, FeatsStatsMixin, _ESPnetCLSTask):
+class CLSTask(DistributedMixin, CPUKernelsMixin, PortableConfMixin, FeatsStatsMixin, _ESPnetCLSTask):
     """ESPnet's CLSTask with the project's plugins registered and trainer (and :class:`FeatsStatsMixin`,
     :class:`PortableConfMixin`, ``--cpu_kernels``)."""
 
     trainer = Trainer
 
 
-class SSLTask(CPUKernelsMixin, FairseqBatchesMixin, Wav2Vec2TaskMixin, _ESPnetSSLTask):
+class SSLTask(DistributedMixin, CPUKernelsMixin, FairseqBatchesMixin, Wav2Vec2TaskMixin, _ESPnetSSLTask):
     """ESPnet's SSLTask with the project's plugins, trainer, ``model: wav2vec2``, ``--fairseq_batches``
     and ``--cpu_kernels``."""
 

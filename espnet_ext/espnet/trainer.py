@@ -32,6 +32,7 @@ from espnet2.train.trainer import TrainerOptions
 from espnet_ext.core.atomic import remove_stale_temporaries, replacing
 from espnet_ext.core.progress import EpochProgress
 from espnet_ext.espnet import resume as resuming
+from espnet_ext.espnet.distributed import check_ranks_agree
 
 RECENCY_CRITERION = ("train", "total_count", "max")
 
@@ -134,7 +135,14 @@ class Trainer(_ESPnetTrainer):
 
         exp_dir = Path(checkpoint).parent
         location = f"cuda:{torch.cuda.current_device()}" if ngpu > 0 else "cpu"
-        state = resuming.newest_intact_state(exp_dir, location, move=cls._writer)
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        # Under DDP every rank reads the same files: rank 0 moves an unreadable one aside only once
+        # all have read theirs (a rank reading after the move would resume from something else).
+        state = resuming.newest_intact_state(exp_dir, location, move=cls._writer and not distributed)
+        if distributed:
+            torch.distributed.barrier()
+            if cls._writer and (state is None or state.source.name != resuming.CHECKPOINT):
+                resuming.newest_intact_state(exp_dir, location, move=True)
         if state is None:
             logging.error("Nothing intact to resume from in %s: training starts from scratch", exp_dir)
             return
@@ -159,8 +167,10 @@ class Trainer(_ESPnetTrainer):
 
     @classmethod
     def validate_one_epoch(cls, *, reporter: SubReporter, **kwargs) -> None:
-        """ESPnet's, then print the epoch's progress line (rank 0)."""
+        """ESPnet's, then compare the ranks' models (:func:`~espnet_ext.espnet.distributed.check_ranks_agree`,
+        when distributed) and print the epoch's progress line (rank 0)."""
         super().validate_one_epoch(reporter=reporter, **kwargs)
+        check_ranks_agree(kwargs["model"], reporter.get_epoch())
         if cls._progress is not None:
             print(cls._progress.line(reporter.get_epoch(), epoch_means(reporter)), file=sys.stderr, flush=True)
 

@@ -14,13 +14,15 @@ What the numbers assume (ESPnet 202511, read from ``espnet2``):
 
 * ``batch_bins`` counts the whole micro-batch over all GPUs (``build_sequence_iter_factory``
   builds the batches once, then gives rank ``r`` the utterances ``batch[r::world_size]``);
-  ``--ngpu`` only sets ``min_batch_size`` and the audio each GPU gets.
+  ``--ngpu`` (the world size: GPUs per node x nodes, or CPU processes) sets ``min_batch_size``,
+  the audio each GPU gets and, with cropping, what each rank's share is cropped to.
 * The ``numel`` sampler (:func:`espnet_ext.data.sampling.numel_batches`) sorts utterances by length, ascending, and
   closes a batch *after* the utterance that makes ``count x longest`` (plus labels x vocabulary
   for ASR) exceed ``batch_bins``: a batch holds slightly more than ``batch_bins``, where
   fairseq's ``max_tokens`` is a ceiling. It counts uncropped lengths; with
-  ``collate_fn_conf.crop_audio`` the model sees ``count x min(shortest, max_sample_size)``
-  samples, which is what "audio per update" counts for pre-training.
+  ``collate_fn_conf.crop_audio`` each rank crops its share to its own shortest utterance and
+  sees ``count x min(shortest, max_sample_size)`` samples; their sum over the ranks is what
+  "audio per update" counts for pre-training.
 * ``fairseq_batches: true`` (:mod:`espnet_ext.espnet.samplers`) batches as fairseq does
   (:func:`espnet_ext.data.batches.fairseq_batches`): sizes ``min(length, max_sample_size)``,
   ``batch_bins`` a ceiling over all GPUs, labels not counted, ``max_utterances_per_gpu`` a cap
@@ -60,7 +62,7 @@ import numpy as np
 import yaml
 
 from espnet_ext.data.batches import audio_seen
-from espnet_ext.data.sampling import read_train_shapes, sampler_batches
+from espnet_ext.data.sampling import rank_shares, read_train_shapes, sampler_batches
 from espnet_ext.report.mask_stats import mask_batch, mask_statistics, wav2vec2_frames
 from espnet_ext.report.schedules import Schedule, polynomial_decay, schedule_of, tristage_lr
 
@@ -337,7 +339,12 @@ def _batching(config: Mapping[str, Any], task: str, opts: Options, source: str) 
             config.get("max_utterances_per_gpu"),
             int(config.get("required_batch_size_multiple", 1)),
         )
-        seen = [audio_seen(lengths, b, cap, crop) for b in batches]
+        # each rank's collate crops its share to its own shortest utterance
+        order = str(config.get("sort_in_batch", "descending"))
+        seen = [
+            sum(audio_seen(lengths, part, cap, crop) for part in rank_shares(b, opts.ngpu, fairseq, order) if len(part))
+            for b in batches
+        ]
         if opts.utterance_seconds is None:
             utt = float(np.median(np.minimum(lengths, cap or 1 << 62))) / SAMPLE_RATE
         note = f"simulated over {len(lengths)} utterances of {opts.train_shape}" + (

@@ -36,6 +36,12 @@ def test_words_are_quoted_and_single_job(tmp_path):
     assert "a b" in (tmp_path / "one.log").read_text()
 
 
+def test_local_backend_refuses_several_nodes(tmp_path, capsys):
+    assert main(["--num_nodes", "2", str(tmp_path / "train.log"), "true"]) == 2
+    assert "--num_nodes 2: expected --backend slurm" in capsys.readouterr().err
+    assert not (tmp_path / "train.log").exists()
+
+
 def test_substitution_only_whole_word():
     var, indices, log, cmd = job_indices(["JOB=2:4", "x.JOB.log", "run", "JOBS=JOB"])
     assert (var, indices, log) == ("JOB", [2, 3, 4], "x.JOB.log")

@@ -177,13 +177,16 @@ def train_decode_score(run_recipe):
 
 def _train_decode_score(run_recipe, recipe: Path, config: Path, *args: str) -> Path:
     """Stages 10-13 with ``config`` and greedy decoding, then 12-13 with the beam-search
-    config; returns the experiment dir."""
+    config; returns the experiment dir. Training on CPU: ``--ngpu 0`` (a corpus recipe's run.sh
+    says ``--ngpu 1``)."""
     run_recipe(
         recipe,
         "--stage",
         "10",
         "--stop_stage",
         "13",
+        "--ngpu",
+        "0",
         "--nj",
         "1",
         "--inference_nj",

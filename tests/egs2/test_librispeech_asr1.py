@@ -128,7 +128,7 @@ def test_bpe_recipe_scores_ter(recipe_run, run_recipe, tiny_ctc_config):
     run_recipe(recipe, "--stage", "4", "--stop_stage", "5", *bpe_args)
     run_recipe(
         recipe,
-        *("--stage", "10", "--stop_stage", "13", "--nj", "1", "--inference_nj", "1", *bpe_args),
+        *("--stage", "10", "--stop_stage", "13", "--ngpu", "0", "--nj", "1", "--inference_nj", "1", *bpe_args),
         *("--asr_config", str(tiny_ctc_config(max_epoch=1)), "--asr_tag", "e2e_bpe", "--average", "last:1"),
         *("--inference_config", "conf/decode_ctc_greedy.yaml", "--test_sets", "test_clean"),
     )

@@ -198,7 +198,8 @@ train_model training 11 exp/asr_x conf.yaml espnet_ext.bin.asr_train dump/train 
     assert values("--valid_shape_file") == ["stats/valid/speech_shape"]
     assert values("--fold_length") == ["80000", "150"]
     assert values("--output_dir") == ["exp/asr_x"] and values("--config") == ["conf.yaml"]
-    assert values("--resume") == ["true"] and values("--ngpu") == ["0"]
+    assert values("--resume") == ["true"] and values("--ngpu") == ["0"] and values("--num_procs") == ["1"]
+    assert "--dist_launcher" not in argv and "--dist_init_method" not in argv  # one node
     # the end marker records the inputs the training started with
     assert (tmp_path / "exp/asr_x/.done_train").read_text() == (tmp_path / "exp/asr_x/inputs.json").read_text()
     resume = (tmp_path / "exp/asr_x/run.sh").read_text().splitlines()
@@ -213,6 +214,48 @@ train_model training 11 exp/asr_x conf.yaml espnet_ext.bin.asr_train dump/train 
         "11",
         "$@",
     ]
+
+
+def test_training_on_nodes_is_one_distributed_training(tmp_path, env, launcher):
+    """--num_nodes 2: the launcher gets the node count, and every node's task the same rendezvous
+    (a new file in the experiment dir, removed afterwards) and ESPnet's slurm launcher."""
+    (tmp_path / "exp/ssl_x").mkdir(parents=True)
+    (tmp_path / "exp/ssl_x/inputs.json").write_text("{}\n")
+    fake = launcher.split(";")[0].split("=")[1]
+    recorder = tmp_path / "record_launch.sh"
+    recorder.write_text(f'#!/usr/bin/env bash\nprintf "%s\\n" "$*" > launcher_args.txt\nexec {fake} "$@"\n')
+    recorder.chmod(0o755)
+    script = (
+        LIB + launcher + f"cuda_cmd={recorder}; num_nodes=2; num_procs=2; cmd_backend=slurm\n"
+        "launch_training pre-training 11 exp/ssl_x c.yaml espnet_ext.bin.ssl_train --max_epoch 1\n"
+    )
+    result = bash(script, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "launcher_args.txt").read_text().startswith("--gpu 0 --num_nodes 2 exp/ssl_x/train.log python3")
+    (argv,) = words((tmp_path / "launched.txt").read_text())
+    at = argv.index("--dist_init_method")
+    assert argv[argv.index("--dist_launcher") + 1] == "slurm" and argv[argv.index("--num_procs") + 1] == "2"
+    init = Path(argv[at + 1].removeprefix("file://"))
+    assert init.parent == tmp_path / "exp/ssl_x" and init.name.startswith(".dist_init_")
+    assert not init.exists()  # removed after the training
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ("ngpu=1; num_procs=2; num_nodes=1", "--num_procs 2 is for training on CPU (--ngpu 0); with GPUs, --ngpu 1"),
+        ("ngpu=0; num_procs=0; num_nodes=1", "--num_procs 0: expected 1 or more CPU processes"),
+        ("ngpu=0; num_procs=x; num_nodes=1", "--num_procs x: expected a whole number"),
+        ("ngpu=0; num_procs=1; num_nodes=2; cmd_backend=local", "--num_nodes 2: expected the slurm backend"),
+    ],
+)
+def test_training_processes_are_checked(tmp_path, env, values, message):
+    result = bash(LIB + values + "\ncheck_training_processes\n", cwd=tmp_path, env=env)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    ok = bash(
+        LIB + "ngpu=0; num_procs=2; num_nodes=2; cmd_backend=slurm\ncheck_training_processes\n", cwd=tmp_path, env=env
+    )
+    assert ok.returncode == 0, ok.stderr
 
 
 def test_train_model_failure_names_the_log(tmp_path, env):
@@ -369,9 +412,10 @@ def test_asr_sh_pretrained_fine_tunes_from_the_last_checkpoint(tmp_path, env, la
 
 
 def test_timit_and_librispeech_run_sh_read_their_data_options(recipe_with_fake_driver, env):
-    timit = driver_options(recipe_with_fake_driver("timit"), env, "--trans_type=word", "--ngpu", "1")
+    timit = driver_options(recipe_with_fake_driver("timit"), env, "--trans_type=word", "--ngpu", "2")
     assert timit["--train_set"] == ["train_word"] and timit["--token_type"] == ["char"]
-    assert timit["--ngpu"] == ["1"] and timit["--local_data_opts"] == ["--trans_type word --phone_set 39 "]
+    # run.sh's --ngpu 1 (a GPU by default), then the user's: the last one wins
+    assert timit["--ngpu"] == ["1", "2"] and timit["--local_data_opts"] == ["--trans_type word --phone_set 39 "]
     libri = driver_options(
         recipe_with_fake_driver("librispeech"),
         env,

@@ -125,14 +125,14 @@ def test_mini_ssl_rows_from_shapes(tmp_path):
     (tmp_path / "ssl_mini.yaml").write_text(yaml.safe_dump(config))
     rows, notes = _rows(tmp_path / "ssl_mini.yaml", train_shape=tmp_path, ngpu=2)
     v = {k: r.ours for k, r in rows.items()}
-    # batches [100k, 100k, 150k] (3 x 150k > 400k) and [150k, 200k, 200k]; cropped to the shortest:
-    # 300k and 450k samples
-    assert v["audio_per_update_s"] == pytest.approx(375000 / 16000)
-    assert v["audio_per_gpu_batch_s"] == pytest.approx(375000 / 16000 / 2)
+    # batches [100k, 100k, 150k] (3 x 150k > 400k) and [150k, 200k, 200k], longest first; rank r
+    # gets [r::2] and crops it to its own shortest: 2 x 100k + 100k and 2 x 150k + 200k samples
+    assert v["audio_per_update_s"] == pytest.approx(400000 / 16000)
+    assert v["audio_per_gpu_batch_s"] == pytest.approx(400000 / 16000 / 2)
     config = plan.load_config(tmp_path / "ssl_mini.yaml")
     total = 2 * config["max_epoch"]
     assert (v["updates_per_epoch"], v["total_updates"]) == (2, total)
-    assert v["passes_over_data"] == pytest.approx(total * 375000 / 900000)
+    assert v["passes_over_data"] == pytest.approx(total * 400000 / 900000)
     lr = config["optim_conf"]["lr"]  # WarmupLR, still warming up at the end
     warmup = config["scheduler_conf"]["warmup_steps"]
     assert warmup > total
@@ -142,7 +142,7 @@ def test_mini_ssl_rows_from_shapes(tmp_path):
     assert v["gumbel_temp_final"] == pytest.approx(max(end, start * decay**total))
     assert v["feature_grad_mult"] == 0.1 and v["grad_clip"] == 10.0
     # masks at the median utterance, 150000 samples = 468 frames
-    # (one utterance of 9.4 s per GPU's 11.7 s: nothing to trim)
+    # (one utterance of 9.4 s per GPU's 12.5 s: nothing to trim)
     assert v["mask_batch"] == 1
     assert v["masked_fraction"] == pytest.approx(mask_stats.mask_statistics(468, 0.65, 10, 2).fraction)
     assert any("simulated over 6 utterances" in n for n in notes)

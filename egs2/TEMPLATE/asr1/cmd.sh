@@ -3,7 +3,8 @@
 # ESPNET_EXT_CMD_BACKEND=slurm in the environment.
 #   local  jobs run on this machine, as many at a time as it has cores
 #   slurm  each job runs through srun; --gpu N becomes --gres=gpu:N, --num_nodes N a
-#          multi-node allocation (ESPnet's DDP reads slurm's environment)
+#          multi-node allocation, one task per node (run.sh --num_nodes: one DDP training over
+#          them, ESPnet's --dist_launcher slurm; the experiment dir must be on a shared disk)
 cmd_backend=${ESPNET_EXT_CMD_BACKEND:-local}
 case "${cmd_backend}" in
     local)

@@ -20,7 +20,8 @@ nj=4                    # parallel jobs for data preparation and stats
 inference_nj=4          # parallel inference jobs
 gpu_inference=false     # classify on GPU
 ngpu=0                  # GPUs for training (0: CPU)
-num_nodes=1             # nodes for training (slurm backend)
+num_nodes=1             # nodes for training (slurm backend): one training over all of them
+num_procs=1             # CPU training processes per node with --ngpu 0 (DDP over gloo)
 dumpdir=dump
 expdir=exp
 local_data_opts=""      # options passed to local/data.sh
@@ -62,9 +63,14 @@ Stages (ESPnet's cls.sh numbering):
   8  score: accuracy, macro-F1, confusion matrix (Markdown, PNG) -> exp/cls_<tag>/RESULTS.md
   9  pack the model into a zip that loads on another machine (python -m espnet_ext.bin.pack cls)
 
+Training on several processes (one DDP training): --ngpu N uses N GPUs of each node (a process per
+GPU, NCCL); with --ngpu 0, --num_procs N runs N CPU processes (gloo); --num_nodes M spreads it over
+M nodes through slurm (ESPNET_EXT_CMD_BACKEND=slurm: srun, one task per node). batch_bins is the
+batch over all processes: their number changes how a batch is shared, not the updates.
+
 Options (defaults in brackets):
   --stage ${stage} --stop_stage ${stop_stage} --skip_stages "${skip_stages}"
-  --nj ${nj} --inference_nj ${inference_nj} --ngpu ${ngpu} --num_nodes ${num_nodes}
+  --nj ${nj} --inference_nj ${inference_nj} --ngpu ${ngpu} --num_nodes ${num_nodes} --num_procs ${num_procs}
   --train_set --valid_set --test_sets --fs ${fs} --expected_fs "${expected_fs}"
   --min_wav_duration ${min_wav_duration} --max_wav_duration ${max_wav_duration} (seconds)
   --classes "${classes}" --cls_config --cls_args --cls_tag --cls_stats_dir
@@ -80,6 +86,7 @@ driver_args=("$@")  # for the generated exp/<tag>/run.sh (train_model)
 . ./cmd.sh
 # shellcheck source=SCRIPTDIR/../../../local/stage_lib.sh
 . "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
+check_training_processes
 stamp_cache=${expdir}/.stamp_cache.json  # hashes of the step inputs (step_done, keyed_dir)
 
 [ -n "${train_set}" ] || die "--train_set is required"

@@ -18,7 +18,8 @@ stop_stage=10000        # last stage to run
 skip_stages=""
 nj=4                    # parallel jobs for data preparation and stats
 ngpu=0                  # GPUs for training (0: CPU)
-num_nodes=1             # nodes for training (slurm backend)
+num_nodes=1             # nodes for training (slurm backend): one training over all of them
+num_procs=1             # CPU training processes per node with --ngpu 0 (DDP over gloo)
 dumpdir=dump
 expdir=exp
 local_data_opts=""      # options passed to local/data.sh
@@ -64,8 +65,13 @@ Stages:
   13 report: exp/ssl_<tag>/report.png (curves of L_m, L_d, perplexities, accuracy, similarities,
      learning rate) and report.md (start/end/best values, chance levels, collapse warnings)
 
+Training on several processes (one DDP training): --ngpu N uses N GPUs of each node (a process per
+GPU, NCCL); with --ngpu 0, --num_procs N runs N CPU processes (gloo); --num_nodes M spreads it over
+M nodes through slurm (ESPNET_EXT_CMD_BACKEND=slurm: srun, one task per node). batch_bins is the
+batch over all processes: their number changes how a batch is shared, not the updates.
+
 Options (defaults in brackets):
-  --stage ${stage} --stop_stage ${stop_stage} --nj ${nj} --ngpu ${ngpu} --num_nodes ${num_nodes}
+  --stage ${stage} --stop_stage ${stop_stage} --nj ${nj} --ngpu ${ngpu} --num_nodes ${num_nodes} --num_procs ${num_procs}
   --train_set --valid_set --fs ${fs} --expected_fs "${expected_fs}"
   --exclude_texts_of "DIR ..." --concat ${concat} --concat_seconds ${concat_seconds} --concat_audio ${concat_audio} (files|pipes)
   --valid_percent ${valid_percent} --valid_seed ${valid_seed}
@@ -81,6 +87,7 @@ driver_args=("$@")  # for the generated exp/<tag>/run.sh (train_model)
 . ./cmd.sh
 # shellcheck source=SCRIPTDIR/../../../local/stage_lib.sh
 . "${ESPNET_EXT_ROOT}/local/stage_lib.sh"
+check_training_processes
 stamp_cache=${expdir}/.stamp_cache.json  # hashes of the step inputs (step_done, keyed_dir)
 
 is_on() {  # is_on NUMBER: whether a stage-2 option's number is not 0

@@ -13,6 +13,7 @@ inference_config=conf/decode_ctc_greedy.yaml
 ./asr.sh \
     --nj 8 \
     --inference_nj 8 \
+    --ngpu 1 \
     --token_type char \
     --expected_fs 16000 \
     --min_wav_duration 0.3 \

@@ -14,6 +14,7 @@ inference_config=conf/decode_ctc_greedy.yaml
 ./asr.sh \
     --nj 8 \
     --inference_nj 8 \
+    --ngpu 1 \
     --fs 16000 \
     --expected_fs 48000 \
     --token_type char \

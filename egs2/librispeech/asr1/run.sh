@@ -21,6 +21,7 @@ args=("${passed_options[@]+"${passed_options[@]}"}" "$@")
 ./asr.sh \
     --nj 4 \
     --inference_nj 4 \
+    --ngpu 1 \
     --token_type char \
     --nbpe 300 \
     --expected_fs 16000 \

@@ -7,6 +7,7 @@ set -euo pipefail
 ./cls.sh \
     --nj 4 \
     --inference_nj 4 \
+    --ngpu 1 \
     --train_set train \
     --valid_set dev \
     --test_sets "dev test" \

@@ -30,6 +30,7 @@ esac
 ./asr.sh \
     --nj 4 \
     --inference_nj 4 \
+    --ngpu 1 \
     --token_type "${token_type}" \
     --expected_fs 16000 \
     --min_wav_duration 0.5 \
