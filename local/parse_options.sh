@@ -11,6 +11,8 @@
 # on; so is "--help" when the script has no help_message of its own.
 # refused_options="name ...": options the script sets itself for the one it calls; giving one
 # is an error.
+# A script may define unknown_option_hint NAME: what it prints (e.g. where an option of another
+# tool went) is added to the error for an unknown option.
 __positional=()
 __own=${own_options+set}
 [ -z "${__own}" ] || passed_options=()
@@ -43,10 +45,12 @@ while [ $# -gt 0 ]; do
         continue
     fi
     if ! declare -p "${__name}" >/dev/null 2>&1; then
-        echo "$0: unknown option --${__name} (see --help)" >&2
+        __hint=""
+        if declare -F unknown_option_hint >/dev/null; then __hint=$(unknown_option_hint "${__name}"); fi
+        echo "$0: unknown option --${__name} (see --help)${__hint:+: ${__hint}}" >&2
         exit 1
     fi
     printf -v "${__name}" '%s' "${__value}"
 done
 set -- "${__positional[@]+"${__positional[@]}"}"
-unset __positional __own __name __value
+unset __positional __own __name __value __hint

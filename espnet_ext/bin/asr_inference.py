@@ -1,7 +1,8 @@
 """Decode with an ESPnet ASR model, the project's plugins registered.
 
 With a decoding config that says ``decoding: ctc_greedy`` (conf/decode_ctc_greedy.yaml) this
-runs the project's batched CTC greedy decoder (options: ``batch_size``); otherwise it is
+runs the project's batched CTC greedy decoder (options: ``batch_size``; an LM or n-gram given with
+``--lm_file``/``--ngram_file`` is an error, as greedy decoding scores none); otherwise it is
 ESPnet's ``asr_inference`` (beam search; same options, see ``--help``). Either way a phone
 model's hypotheses (``token_type: phn``) are written as phones separated by spaces: ESPnet's
 phoneme tokenizer joins them with nothing between, so its ``text`` files are rewritten from
@@ -21,6 +22,9 @@ import yaml
 
 import espnet_ext  # noqa: F401  (registry, before ESPnet builds a model)
 from espnet_ext.core.log import setup_logging
+
+#: asr_inference's shallow-fusion options, which the greedy decoder refuses
+GREEDY_REFUSES = ("lm_train_config", "lm_file", "word_lm_train_config", "word_lm_file", "ngram_file")
 
 
 def _greedy_parser() -> argparse.ArgumentParser:
@@ -104,6 +108,12 @@ def main(cmd=None):
         if output_dir and train_config:
             space_phone_hypotheses(output_dir, train_config)
         return result
+    fusion = [f"--{name}" for name in GREEDY_REFUSES if _option(argv, name)]
+    if fusion:
+        raise ValueError(
+            f"{_option(argv, 'config')}: decoding: ctc_greedy takes no LM or n-gram ({', '.join(fusion)} given): "
+            "decode with a beam-search config (e.g. conf/decode_ctc_lm.yaml)"
+        )
     args = _greedy_parser().parse_args(argv)
     unknown = set(conf) - {"decoding", "batch_size"}
     if unknown:

@@ -3,8 +3,8 @@
 Subclasses of ESPnet's tasks defined here, in a module of ``espnet_ext``, so that a process
 spawned for DDP (which re-imports the task class by its module path) imports ``espnet_ext``
 and therefore the registry before it builds a model. They also use the project's
-:class:`~espnet_ext.espnet.trainer.Trainer` (``--keep_last_epochs``, ``--save_every_updates``), and
-take ``--cpu_kernels`` (:mod:`espnet_ext.espnet.kernel_option`: the wav2vec 2.0 CPU kernels, on by
+:class:`~espnet_ext.espnet.trainer.Trainer` (``--keep_last_epochs``, ``--save_every_updates``); the
+speech tasks take ``--cpu_kernels`` (:mod:`espnet_ext.espnet.kernel_option`: the wav2vec 2.0 CPU kernels, on by
 default when training on CPU). Every task takes ``--num_procs`` (DDP over CPU processes) and defaults to
 ``unused_parameters: true`` (:mod:`espnet_ext.espnet.distributed`).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from espnet2.tasks.asr import ASRTask as _ESPnetASRTask
 from espnet2.tasks.cls import CLSTask as _ESPnetCLSTask
+from espnet2.tasks.lm import LMTask as _ESPnetLMTask
 from espnet2.tasks.ssl import SSLTask as _ESPnetSSLTask
 from espnet2.utils.types import str2bool
 from torch import nn
@@ -128,5 +129,13 @@ class CLSTask(DistributedMixin, CPUKernelsMixin, PortableConfMixin, FeatsStatsMi
 class SSLTask(DistributedMixin, CPUKernelsMixin, FairseqBatchesMixin, Wav2Vec2TaskMixin, _ESPnetSSLTask):
     """ESPnet's SSLTask with the project's plugins, trainer, ``model: wav2vec2``, ``--fairseq_batches``
     and ``--cpu_kernels``."""
+
+    trainer = Trainer
+
+
+class LMTask(DistributedMixin, _ESPnetLMTask):
+    """ESPnet's LMTask (``lm: transformer`` or ``seq_rnn`` on the ASR token list: asr.sh stages 6-7)
+    with the project's trainer. The model is ESPnet's own, so ESPnet's ``lm_calc_perplexity`` and
+    ``asr_inference --lm_file`` load it from its ``config.yaml`` as they load any ESPnet LM."""
 
     trainer = Trainer

@@ -1,5 +1,5 @@
-"""Dry run of every training config in the repository (asr1 and ssl1): it parses, ESPnet builds
-the model, and a forward/backward step runs. A frontend ``path`` is replaced by a tiny checkpoint
+"""Dry run of every training config in the repository (asr1, their LMs, and ssl1): it parses, ESPnet
+builds the model, and a forward/backward step runs. A frontend ``path`` is replaced by a tiny checkpoint
 (``tiny_checkpoint`` in tests/egs2/conftest.py; no model hub here)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(ROOT.glob("egs2/*/asr1/conf/tuning/*.yaml"))
+LM_CONFIGS = sorted(ROOT.glob("egs2/*/asr1/conf/tuning/train_lm_*.yaml"))
+CONFIGS = sorted(set(ROOT.glob("egs2/*/asr1/conf/tuning/*.yaml")) - set(LM_CONFIGS))
 SSL_CONFIGS = sorted({p.resolve() for p in ROOT.glob("egs2/*/ssl1/conf/tuning/*.yaml")})
 TOKENS = ["<blank>", "<unk>", "a", "b", "c", "<space>", "<sos/eos>"]
 
@@ -85,6 +86,39 @@ def test_config_builds_and_steps(config, tiny_checkpoint, tmp_path):
     speech = torch.randn(2, 16000) * 0.1
     text = torch.tensor([[2, 3, 4], [4, 5, 2]])
     loss, _, _ = model(speech, torch.tensor([16000, 12000]), text, torch.tensor([3, 3]))
+    assert torch.isfinite(loss)
+    loss.backward()
+
+
+def test_every_asr1_recipe_has_an_lm_config_and_an_lm_decoding_config():
+    """asr.sh --use_lm true (stages 6-8) trains conf/train_lm.yaml, a link into conf/tuning; shallow
+    fusion decodes with conf/decode_ctc_lm.yaml: CTC only (ctc_weight 1.0), by beam search."""
+    recipes = sorted(p.parent for p in ROOT.glob("egs2/*/asr1/run.sh"))
+    assert len(recipes) >= 6
+    for recipe in recipes:
+        lm = recipe / "conf/train_lm.yaml"
+        assert lm.is_symlink() and lm.resolve() in LM_CONFIGS, f"{lm}: not a link to conf/tuning/train_lm_*.yaml"
+        decode = yaml.safe_load((recipe / "conf/decode_ctc_lm.yaml").read_text(encoding="utf-8"))
+        assert decode["ctc_weight"] == 1.0 and "decoding" not in decode and decode["beam_size"] > 1, recipe
+        assert {"lm_weight", "ngram_weight", "penalty"} <= decode.keys(), recipe
+
+
+@pytest.mark.parametrize("config", LM_CONFIGS, ids=lambda p: str(p.relative_to(ROOT / "egs2")))
+def test_lm_config_builds_and_steps(config):
+    """An LM config (asr.sh stage 7): ESPnet's LMTask builds it on a token list and a step runs;
+    it judges by valid loss, so asr.sh decodes the average ESPnet writes (valid.loss.ave.pth)."""
+    from espnet_ext.espnet.averaging import best_average_name
+    from espnet_ext.espnet.tasks import LMTask
+
+    conf = yaml.safe_load(config.read_text(encoding="utf-8"))
+    assert conf.get("lm") in ("transformer", "seq_rnn"), f"{config}: lm {conf.get('lm')}"
+    assert best_average_name(conf) == "valid.loss.ave.pth", config
+    args = LMTask.get_parser().parse_args(["--config", str(config), "--output_dir", "unused", "--token_list", "x"])
+    args.token_list = list(TOKENS)
+    torch.manual_seed(0)
+    model = LMTask.build_model(args)
+    text = torch.tensor([[2, 3, 4], [4, 5, 2]])
+    loss, _, _ = model(text, torch.tensor([3, 2]))
     assert torch.isfinite(loss)
     loss.backward()
 

@@ -2,12 +2,14 @@
 
 One run of the whole recipe (a few minutes on 2 cores) is shared by the tests below: files
 with the right contents, an error rate well below 100%, a re-run that skips finished steps,
-and a packed model that espnet_model_zoo + Speech2Text load and transcribe with.
+and a packed model that espnet_model_zoo + Speech2Text load and transcribe with. On top of it,
+one run of the LM stages 6-9 and tune_lm_weight.sh is shared by the LM tests (shallow fusion).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-RECIPE_FILES = ("asr.sh", "path.sh", "cmd.sh", "db.sh", "run.sh", "conf", "local")
+RECIPE_FILES = ("asr.sh", "path.sh", "cmd.sh", "db.sh", "run.sh", "conf", "local", "tune_lm_weight.sh")
 
 
 def make_recipe_copy(root: Path, dest: Path) -> Path:
@@ -314,3 +316,194 @@ def yaml_load(path: Path):
     import yaml
 
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- LM: stages 6-9, shallow fusion
+BEAM = "--beam_size 4"  # narrower than decode_ctc_lm.yaml's 10: the same checks in less decoding time
+LM_EXP = "exp/lm_train_lm_transformer_char"  # conf/train_lm.yaml's name and the token type
+
+
+def decode_name(lm_weight: str, penalty: str, ngram: str = "") -> str:
+    """asr.sh's name of a decoding with conf/decode_ctc_lm.yaml, --inference_args BEAM and the LM."""
+    return (
+        f"decode_ctc_lm_beam_size4_lm_train_lm_transformer_char_valid.loss.ave_lmw{lm_weight}{ngram}"
+        f"_pen{penalty}_last5.ave"
+    )
+
+
+def hypotheses(path: Path) -> dict:
+    return dict((line.split(" ", 1) + [""])[:2] for line in path.read_text(encoding="utf-8").splitlines())
+
+
+@pytest.fixture(scope="module")
+def lm_run(recipe_run):
+    """Stages 6-9 (the LM of conf/train_lm.yaml and a 3-gram), then tune_lm_weight.sh over lm_weight
+    0 and 0.5 (penalty 0) on dev, the test sets decoded with the best. Returns the recipe, its
+    environment, the tuning's output and the seconds it all took."""
+    recipe, env, _, _ = recipe_run
+    start = time.time()
+    run_recipe(recipe, env, "--stage", "6", "--stop_stage", "9", "--use_lm", "true", "--use_ngram", "true")
+    tune = subprocess.run(
+        ["./tune_lm_weight.sh", "--lm_weights", "0.0 0.5", "--penalties", "0.0", "--inference_args", BEAM],
+        cwd=recipe,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert tune.returncode == 0, tune.stderr[-5000:]
+    elapsed = time.time() - start
+    print(f"LM stages and the 2-point grid: {elapsed:.0f} s")
+    return recipe, env, tune, elapsed
+
+
+@pytest.mark.slow
+def test_lm_stages_write_the_perplexity_and_the_ngram(lm_run):
+    recipe, _, _, _ = lm_run
+    lm = recipe / LM_EXP
+    assert (lm / ".done_train").is_file() and (lm / "valid.loss.ave.pth").is_file()
+    ppl = float((lm / "perplexity_test/ppl").read_text())
+    tokens = (recipe / "data/token_list/char/tokens.txt").read_text().split()
+    print(f"mini LM perplexity on dev: {ppl:.2f}")
+    assert math.isfinite(ppl) and 1.0 < ppl < len(tokens)  # better than a uniform guess
+    ngram = recipe / "exp/ngram"
+    sentences = (recipe / "dump/raw/lm_train.txt").read_text(encoding="utf-8").splitlines()
+    token_lines = (ngram / "train.tokens").read_text(encoding="utf-8").splitlines()
+    assert len(token_lines) == len(sentences) == 176
+    assert {t for line in token_lines for t in line.split()} <= set(tokens) and "<space>" in token_lines[0].split()
+    arpa = (ngram / "3gram.arpa").read_text(encoding="utf-8")
+    assert arpa.startswith("\\data\\") and "ngram 3=" in arpa and arpa.rstrip().endswith("\\end\\")
+
+
+@pytest.mark.slow
+def test_lm_weight_grid_picks_by_dev_error_and_decodes_the_test_sets(lm_run):
+    """The grid's decodings are named by their weights; lm_weight 0 gives the LM-less beam search's
+    hypotheses, 0.5 others; the best point (lowest dev CER) decodes and scores every test set, and
+    RESULTS.md lists each LM decoding."""
+    recipe, env, tune, _ = lm_run
+    exp = asr_exp(recipe)
+    without, weighted = exp / decode_name("0.0", "0.0"), exp / decode_name("0.5", "0.0")
+    assert "| lm_weight | penalty | dev CER (%) | decoding |" in tune.stdout and "best: lm_weight" in tune.stdout
+    errors = {d: sum_avg_error(d / "dev/score_cer/result.txt") for d in (without, weighted)}
+    best = min(errors, key=lambda d: (errors[d], d != without))  # ties: the smaller weight
+    print(f"mini dev CER by lm_weight: 0: {errors[without]}, 0.5: {errors[weighted]}")
+    assert f"| {best.name} |" in tune.stdout.replace("**", "")
+    assert (best / "test/score_cer/result.txt").is_file() and not (without if best == weighted else weighted).joinpath(
+        "test"
+    ).exists()
+    # lm_weight 0: the LM scores nothing, the search is decode_ctc_beam.yaml's with the same beam
+    run_recipe(
+        recipe,
+        env,
+        "--stage",
+        "12",
+        "--stop_stage",
+        "12",
+        "--test_sets",
+        "dev",
+        "--inference_config",
+        "conf/decode_ctc_beam.yaml",
+        "--inference_args",
+        BEAM,
+    )
+    beam = hypotheses(exp / "decode_ctc_beam_beam_size4_last5.ave/dev/text")
+    assert hypotheses(without / "dev/text") == beam
+    assert hypotheses(weighted / "dev/text") != beam  # a different lm_weight: decoded anew, other output
+    results = (exp / "RESULTS.md").read_text(encoding="utf-8")
+    assert without.name in results and weighted.name in results
+
+
+@pytest.mark.slow
+def test_lm_rerun_skips_everything(lm_run):
+    """The LM stages and the best point's decoding again with the same options: every step is
+    already done, no file changes, no new decoding."""
+    recipe, env, _, _ = lm_run
+    exp = asr_exp(recipe)
+    (best,) = [d for d in exp.glob("decode_ctc_lm_*") if (d / "test/text").is_file() and "ngram" not in d.name]
+    weight = re.search(r"_lmw([0-9.]+)_", best.name).group(1)
+    watched = [
+        recipe / LM_EXP / "valid.loss.ave.pth",
+        recipe / LM_EXP / "perplexity_test/ppl",
+        recipe / "exp/lm_stats_char/train/text_shape.char",
+        best / "test/text",
+        best / "dev/score_cer/result.txt",
+    ]
+    mtimes = [p.stat().st_mtime for p in watched]
+    decodes = sorted(exp.glob("decode_*"))
+    again = run_recipe(
+        recipe,
+        env,
+        "--stage",
+        "6",
+        "--stop_stage",
+        "13",
+        "--use_lm",
+        "true",
+        "--inference_config",
+        "conf/decode_ctc_lm.yaml",
+        "--inference_args",
+        f"{BEAM} --lm_weight {weight} --penalty 0.0",
+    )
+    # LM text, LM shapes, LM training, perplexity; ASR shapes, training; 2 decodings; 4 scorings
+    assert again.stderr.count("already done") >= 12, again.stderr
+    assert [p.stat().st_mtime for p in watched] == mtimes and sorted(exp.glob("decode_*")) == decodes
+
+
+@pytest.mark.slow
+def test_ngram_shallow_fusion(lm_run):
+    """--use_ngram true adds the 3-gram of stage 9 (its weight in the name) to the LM's fusion."""
+    recipe, env, _, _ = lm_run
+    exp = asr_exp(recipe)
+    run_recipe(
+        recipe,
+        env,
+        "--stage",
+        "12",
+        "--stop_stage",
+        "13",
+        "--test_sets",
+        "test",
+        "--use_lm",
+        "true",
+        "--use_ngram",
+        "true",
+        "--inference_config",
+        "conf/decode_ctc_lm.yaml",
+        "--inference_args",
+        f"{BEAM} --lm_weight 0.5 --penalty 0.0",
+    )
+    decode = exp / decode_name("0.5", "0.0", ngram="_ngram3w0.3")
+    assert hypotheses(decode / "test/text").keys() == hypotheses(recipe / "dump/raw/test/text").keys()
+    cer = sum_avg_error(decode / "test/score_cer/result.txt")
+    print(f"mini test CER with the LM and the 3-gram: {cer}")
+    assert cer < RANDOM_CER_BELOW and decode.name in (exp / "RESULTS.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_espnet_skip_options(recipe_run):
+    """ESPnet's --skip_data_prep/--skip_train/--skip_eval/--skip_packing skip stages 1-5, 6-11,
+    12-13 and 14; --skip_upload false is accepted and said to be impossible offline, once."""
+    recipe, env, _, _ = recipe_run
+    stages = re.compile(r"\) Stage (\d+):")
+    nothing = run_recipe(
+        recipe,
+        env,
+        "--use_lm",
+        "true",
+        "--skip_data_prep",
+        "true",
+        "--skip_train",
+        "true",
+        "--skip_eval",
+        "true",
+        "--skip_packing",
+        "true",
+        "--skip_upload",
+        "false",
+    )
+    assert not stages.findall(nothing.stderr) and "Successfully finished" in nothing.stderr
+    assert nothing.stderr.count("not possible offline") == 1
+    eval_only = run_recipe(
+        recipe, env, "--skip_data_prep", "true", "--skip_train", "true", "--skip_packing", "true", "--test_sets", "test"
+    )
+    assert stages.findall(eval_only.stderr) == ["12", "13"]

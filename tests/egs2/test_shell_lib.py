@@ -411,6 +411,109 @@ def test_asr_sh_pretrained_fine_tunes_from_the_last_checkpoint(tmp_path, env, la
         assert not (recipe / "launched.txt").exists()
 
 
+@pytest.fixture
+def lm_recipe(tmp_path, launcher):
+    """An asr1 dir linking the real asr.sh, with the stand-in launcher, an ASR and an LM config, the
+    LM text of stage 6 and its shapes: enough for stage 7 (LM training) to launch."""
+    recipe = tmp_path / "asr1"
+    (recipe / "conf/tuning").mkdir(parents=True)
+    for name in ("asr.sh", "path.sh"):
+        (recipe / name).symlink_to(ROOT / "egs2/mini/asr1" / name)
+    (recipe / "cmd.sh").write_text(launcher.replace("; ", "\n"))
+    (recipe / "conf/tuning/my_ctc.yaml").write_text("normalize: null\n")
+    (recipe / "conf/tuning/my_lm.yaml").write_text("lm: transformer\nbest_model_criterion: [[valid, loss, min]]\n")
+    (recipe / "conf/greedy.yaml").write_text("decoding: ctc_greedy\n")
+    (recipe / "dump/raw/dev").mkdir(parents=True)
+    (recipe / "dump/raw/lm_train.txt").write_text("u1 aa b\n")
+    (recipe / "dump/raw/dev/text").write_text("u2 b aa\n")
+    for name in ("train", "valid"):
+        (recipe / "exp/lm_stats_phn" / name).mkdir(parents=True)
+        (recipe / "exp/lm_stats_phn" / name / "text_shape.phn").write_text("")
+    return recipe
+
+
+ASR_SH = [
+    "--train_set",
+    "train",
+    "--valid_set",
+    "dev",
+    "--test_sets",
+    "test",
+    "--asr_config",
+    "conf/tuning/my_ctc.yaml",
+]
+
+
+def asr_sh(recipe: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["./asr.sh", *ASR_SH, *args], cwd=recipe, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_asr_sh_trains_an_lm_keyed_by_its_inputs(lm_recipe, env):
+    """Stage 7: espnet_ext.bin.lm_train on the LM text and shapes with the LM config, the user's
+    --lm_args last; phones tokenized as words (ESPnet's LMTask has no phn); a finished LM is not
+    trained again, an edited config trains a new one beside it."""
+    lm = ["--token_type", "phn", "--use_lm", "true", "--lm_config", "conf/tuning/my_lm.yaml", "--stage", "7"]
+    lm += ["--stop_stage", "7", "--lm_args", "--max_epoch 1"]
+    result = asr_sh(lm_recipe, env, *lm)
+    assert result.returncode == 0, result.stderr
+    (argv,) = words((lm_recipe / "launched.txt").read_text())
+    assert argv[:3] == ["python3", "-m", "espnet_ext.bin.lm_train"] and argv[-2:] == ["--max_epoch", "1"]
+    option = {name: argv[i + 1] for i, name in enumerate(argv[:-1]) if name.startswith("--")}
+    assert option["--output_dir"] == "exp/lm_my_lm_phn" and option["--config"] == "conf/tuning/my_lm.yaml"
+    assert option["--token_type"] == "word" and option["--fold_length"] == "150"
+    assert option["--train_data_path_and_name_and_type"] == "dump/raw/lm_train.txt,text,text"
+    assert option["--valid_data_path_and_name_and_type"] == "dump/raw/dev/text,text,text"
+    assert option["--train_shape_file"] == "exp/lm_stats_phn/train/text_shape.phn"
+    assert (lm_recipe / "exp/lm_my_lm_phn/.done_train").is_file()
+    (lm_recipe / "launched.txt").unlink()
+    again = asr_sh(lm_recipe, env, *lm)
+    assert again.returncode == 0 and "already done: exp/lm_my_lm_phn " in again.stderr
+    assert not (lm_recipe / "launched.txt").exists()
+    (lm_recipe / "conf/tuning/my_lm.yaml").write_text("lm: seq_rnn\nbest_model_criterion: [[valid, loss, min]]\n")
+    edited = asr_sh(lm_recipe, env, *lm)
+    assert edited.returncode == 0, edited.stderr
+    (argv,) = words((lm_recipe / "launched.txt").read_text())
+    assert (
+        argv[argv.index("--output_dir") + 1].startswith("exp/lm_my_lm_phn_")
+        and "(config: lm transformer -> seq_rnn)" in edited.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--use_lm", "true"], "--use_lm true needs --lm_config"),
+        (
+            ["--use_lm", "true", "--lm_config", "conf/tuning/my_lm.yaml", "--inference_config", "conf/greedy.yaml"],
+            "--inference_config conf/greedy.yaml decodes greedily (decoding: ctc_greedy), which takes no LM or n-gram",
+        ),
+        (["--use_ngram", "yes"], "--use_ngram must be true or false, got 'yes'"),
+        (["--feats_type", "fbank"], "--feats_type fbank: only raw"),
+        (["--use_word_lm", "true"], "--use_word_lm true: no word LM"),
+        (["--use_k2", "true"], "unknown option --use_k2 (see --help): an option of ESPnet's asr.sh that this driver"),
+        (["--pretrained_model", "m.pth"], "--init_param <file>"),
+        (["--no_such_option", "1"], "unknown option --no_such_option (see --help)\n"),
+    ],
+)
+def test_asr_sh_refuses_what_it_cannot_do_before_any_stage(lm_recipe, env, args, message):
+    """ESPnet's options this driver lacks, and an LM with greedy decoding, stop with a message
+    naming them before any stage runs."""
+    result = asr_sh(lm_recipe, env, *args)
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert "Stage" not in result.stderr and not (lm_recipe / "launched.txt").exists()
+
+
+def test_asr_sh_espnet_skip_options(lm_recipe, env):
+    """--skip_data_prep/--skip_train/--skip_eval/--skip_packing true: no stage runs; --skip_upload
+    false is accepted, and said once to upload nothing."""
+    skip = ["--skip_data_prep", "true", "--skip_train", "true", "--skip_eval", "true", "--skip_packing", "true"]
+    result = asr_sh(lm_recipe, env, *skip, "--skip_upload", "false", "--skip_upload_hf", "false", "--hf_repo", "x/y")
+    assert result.returncode == 0, result.stderr
+    assert "Stage" not in result.stderr and result.stderr.count("not possible offline") == 1
+
+
 def test_timit_and_librispeech_run_sh_read_their_data_options(recipe_with_fake_driver, env):
     timit = driver_options(recipe_with_fake_driver("timit"), env, "--trans_type=word", "--ngpu", "2")
     assert timit["--train_set"] == ["train_word"] and timit["--token_type"] == ["char"]

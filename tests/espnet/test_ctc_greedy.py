@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from espnet_ext.espnet.ctc_greedy import collapse, greedy_batch, hypothesis_text
@@ -61,3 +62,16 @@ def test_beam_search_phone_text_rewritten_from_tokens(tmp_path):
     config.write_text("token_type: phn\n")
     assert space_phone_hypotheses(out, config) == 2
     assert (out / "2best_recog/text").read_text() == "u1 sil hh ae\nu2 \n"
+
+
+@pytest.mark.parametrize("option", ["--lm_file", "--lm_train_config", "--ngram_file"])
+def test_greedy_decoding_refuses_an_lm(tmp_path, option):
+    """Greedy decoding scores no LM: an LM or n-gram given with it is an error naming the config,
+    not a decoding without it (asr.sh stops earlier, before any stage runs)."""
+    from espnet_ext.bin.asr_inference import main
+
+    config = tmp_path / "decode_ctc_greedy.yaml"
+    config.write_text("decoding: ctc_greedy\n")
+    argv = ["--config", str(config), "--ngpu", "1", option, "x", "--output_dir", str(tmp_path / "out")]
+    with pytest.raises(ValueError, match=f"decode_ctc_greedy.yaml: decoding: ctc_greedy takes no LM .*{option} given"):
+        main(argv)

@@ -75,3 +75,40 @@ def test_ctc_init_rejects_unknown(tmp_path):
     model = build(tmp_path)
     with pytest.raises(ValueError, match="ctc_init: expected one of pytorch, xavier_uniform; found 'he'"):
         init_ctc_output(model, "he")
+
+
+def test_lm_task_trains_with_the_project_trainer(tmp_path):
+    """LMTask (asr.sh stage 7): ESPnet's LM trained by the project's trainer (its --keep_last_epochs
+    is there), writing the best-N average that ESPnet's own LMTask loads, as lm_calc_perplexity and
+    asr_inference --lm_file do, into a model whose negative log-likelihood is finite."""
+    from espnet2.tasks.lm import LMTask as ESPnetLMTask
+
+    from espnet_ext.espnet.tasks import LMTask
+    from espnet_ext.espnet.trainer import Trainer
+
+    assert LMTask.trainer is Trainer
+    text = tmp_path / "text"
+    text.write_text("".join(f"u{i} {s}\n" for i, s in enumerate(["ab ba", "a b", "bab", "ab", "b a b", "aab"])))
+    (tmp_path / "tokens.txt").write_text("<blank>\n<unk>\n<space>\na\nb\n<sos/eos>\n")
+    shape = tmp_path / "shape"
+    shape.write_text("".join(f"{line.split()[0]} {len(line)}\n" for line in text.read_text().splitlines()))
+    data = [f"{text},text,text"]
+    LMTask.main(
+        cmd=[
+            *("--output_dir", str(tmp_path / "exp"), "--token_type", "char"),
+            *("--token_list", str(tmp_path / "tokens.txt"), "--use_preprocessor", "true"),
+            *("--train_data_path_and_name_and_type", *data, "--valid_data_path_and_name_and_type", *data),
+            *("--train_shape_file", str(shape), "--valid_shape_file", str(shape)),
+            *("--lm", "transformer", "--lm_conf", "embed_unit=8", "--lm_conf", "att_unit=8"),
+            *("--lm_conf", "head=1", "--lm_conf", "unit=16", "--lm_conf", "layer=1"),
+            *("--batch_type", "unsorted", "--batch_size", "3", "--max_epoch", "2", "--keep_last_epochs", "2"),
+            *("--num_att_plot", "0"),
+            *("--use_matplotlib", "false", "--use_tensorboard", "false", "--num_workers", "0"),
+            *("--best_model_criterion", "valid,loss,min"),
+        ]
+    )
+    exp = tmp_path / "exp"
+    assert (exp / "1epoch.pth").is_file() and (exp / "2epoch.pth").is_file()  # --keep_last_epochs 2
+    model, _ = ESPnetLMTask.build_model_from_file(exp / "config.yaml", exp / "valid.loss.ave.pth", "cpu")
+    nll, lengths = model.nll(torch.tensor([[3, 4, 2, 4]]), torch.tensor([4]))
+    assert torch.isfinite(nll).all() and int(lengths[0]) == 5  # the tokens and <sos/eos>

@@ -24,5 +24,6 @@ inference_config=conf/decode_ctc_greedy.yaml
     --valid_set "${valid_set}" \
     --test_sets "${test_sets}" \
     --asr_config "${asr_config}" \
+    --lm_config conf/train_lm.yaml \
     --inference_config "${inference_config}" \
     "$@"

@@ -33,5 +33,6 @@ args=("${passed_options[@]+"${passed_options[@]}"}" "$@")
     --test_sets "dev_clean dev_other test_clean test_other" \
     --local_data_opts "--train_set ${train_set} ${local_data_opts}" \
     --asr_config conf/train_asr.yaml \
+    --lm_config conf/train_lm.yaml \
     --inference_config conf/decode_ctc_greedy.yaml \
     "${args[@]+"${args[@]}"}"

@@ -6,6 +6,8 @@
 #   ./run.sh                                   # the mini preset from random initialisation
 #   ./run.sh --pretrained ../ssl1/exp/ssl_train_ssl_w2v2_mini   # from that pre-training's last
 #                                              # checkpoint (or give a checkpoint file)
+#   ./run.sh --use_lm true --inference_config conf/decode_ctc_lm.yaml   # with a character LM
+#                                              # (conf/train_lm.yaml, stages 6-8) in the beam search
 set -euo pipefail
 # One torch thread unless OMP_NUM_THREADS says otherwise: trained weights (hence the figures)
 # depend on the thread count, so the same figures on any core count (a second thread gains
@@ -23,5 +25,6 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
     --valid_set dev \
     --test_sets "dev test" \
     --asr_config conf/train_asr.yaml \
+    --lm_config conf/train_lm.yaml \
     --inference_config conf/decode_ctc_greedy.yaml \
     "$@"

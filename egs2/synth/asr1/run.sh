@@ -22,5 +22,6 @@ set -euo pipefail
     --valid_set dev \
     --test_sets "test_seen test_unseen test_other" \
     --asr_config conf/train_asr.yaml \
+    --lm_config conf/train_lm.yaml \
     --inference_config conf/decode_ctc_greedy.yaml \
     "$@"

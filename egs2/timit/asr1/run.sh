@@ -41,6 +41,7 @@ esac
     --test_sets "dev${suffix} test${suffix}" \
     --local_data_opts "--trans_type ${trans_type} --phone_set ${phone_set} ${local_data_opts}" \
     --asr_config conf/train_asr.yaml \
+    --lm_config conf/train_lm.yaml \
     --inference_config conf/decode_ctc_greedy.yaml \
     "${score_opts[@]+"${score_opts[@]}"}" \
     "${args[@]+"${args[@]}"}"

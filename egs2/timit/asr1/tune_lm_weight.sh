@@ -1,0 +1,1 @@
+../../TEMPLATE/asr1/tune_lm_weight.sh
