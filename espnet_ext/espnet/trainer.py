@@ -44,8 +44,9 @@ class LastNTrainerOptions(TrainerOptions):
 
 
 class Trainer(_ESPnetTrainer):
-    """ESPnet's Trainer with ``--keep_last_epochs N``, ``--save_every_updates K`` and a progress
-    line per epoch on stderr (rank 0)."""
+    """ESPnet's Trainer with ``--keep_last_epochs N``, ``--save_every_updates K``, a progress
+    line per epoch on stderr (rank 0) and, under DDP, every rank's model compared after each epoch
+    (:func:`~espnet_ext.espnet.distributed.check_ranks_agree`)."""
 
     _progress: EpochProgress | None = None  # set by run() in the process that reports
     _writer: bool = True  # whether this process writes the experiment dir (rank 0); set by run()
