@@ -16,7 +16,10 @@ from espnet_ext.bin import plan as plan_cli
 from espnet_ext.report import mask_stats, plan
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(glob.glob(str(ROOT / "egs2/*/*/conf/tuning/*.yaml")))
+# every shipped acoustic-model config (the planner plans those; an LM config names `lm:`)
+CONFIGS = sorted(
+    p for p in glob.glob(str(ROOT / "egs2/*/*/conf/tuning/*.yaml")) if "lm" not in yaml.safe_load(Path(p).read_text())
+)
 BASE_100H = ROOT / "egs2/librispeech/asr1/conf/tuning/train_asr_w2v2_base_100h_ctc.yaml"
 BASE_10H = ROOT / "egs2/librispeech/asr1/conf/tuning/train_asr_w2v2_base_10h_ctc.yaml"
 SSL_BASE = ROOT / "egs2/librispeech/ssl1/conf/tuning/train_ssl_w2v2_base.yaml"
