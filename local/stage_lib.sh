@@ -287,9 +287,10 @@ filter_set() {  # filter_set IN_DIR OUT_DIR [OPTIONS...]: the filter stage for o
     mark_done "${out_dir}/.done"
 }
 
-pack_model() {  # pack_model TASK TRAIN_CONFIG MODEL_FILE ZIP [--option FILE]...: the packing stage:
-    # `python -m espnet_ext.bin.pack TASK` (asr or cls) of the model and the option files into ZIP;
-    # skipped when ZIP.done records the same model, config and option files
+pack_model() {  # pack_model TASK TRAIN_CONFIG MODEL_FILE ZIP [--NAME FILE]...: the packing stage:
+    # `python -m espnet_ext.bin.pack TASK` (asr or cls) of the model and the files of ESPnet's pack
+    # options (--option, --lm_train_config, --lm_file) into ZIP; skipped when ZIP.done records the
+    # same model, config and files
     local task=$1 config=$2 model=$3 zip=$4 prefix i
     shift 4
     case ${task} in asr) prefix=asr ;; cls) prefix=classification ;; *) die "pack_model: unknown task '${task}'" ;; esac

@@ -216,3 +216,52 @@ def _train_decode_score(run_recipe, recipe: Path, config: Path, *args: str) -> P
         *args,
     )
     return recipe / "exp" / "asr_e2e"
+
+
+# --------------------------------------------------------------------------- language models
+#: the recipe's conf/train_lm.yaml shrunk for a test: one small block (or LSTM layer), one epoch
+TINY_LM_ARGS = {
+    "transformer": "--max_epoch 1 --lm_conf layer=1 --lm_conf att_unit=32 --lm_conf head=2 --lm_conf unit=64",
+    "seq_rnn": "--max_epoch 1 --lm_conf nlayers=1 --lm_conf unit=32",
+}
+
+
+@pytest.fixture(scope="session")
+def lm_decode_score(run_recipe):
+    """``lm_decode_score(recipe, config, test_set, *args)``: :func:`_lm_decode_score`."""
+    return lambda recipe, config, test_set, *args: _lm_decode_score(run_recipe, recipe, config, test_set, *args)
+
+
+def _lm_decode_score(run_recipe, recipe: Path, config: Path, test_set: str, *args: str) -> Path:
+    """After :func:`_train_decode_score` (the same ``config`` and ``args``): stages 6-9 with the
+    recipe's conf/train_lm.yaml (:data:`TINY_LM_ARGS`) and a 3-gram, then stages 12-13 of
+    ``test_set`` with conf/decode_ctc_lm.yaml (the LM and the 3-gram, beam 2), on CPU. Checks the
+    perplexity, the ARPA, a hypothesis per utterance and RESULTS.md; returns the LM decode dir."""
+    import math
+
+    import yaml
+
+    from espnet_ext.scoring import read_text
+
+    lm_type = yaml.safe_load((recipe / "conf/train_lm.yaml").read_text(encoding="utf-8"))["lm"]
+    run_recipe(
+        recipe,
+        *("--stage", "6", "--stop_stage", "13", "--ngpu", "0", "--nj", "1", "--inference_nj", "1"),
+        *("--test_sets", test_set),
+        *("--use_lm", "true", "--use_ngram", "true", "--lm_args", TINY_LM_ARGS[lm_type]),
+        *("--asr_config", str(config), "--asr_tag", "e2e", "--inference_config", "conf/decode_ctc_lm.yaml"),
+        *("--inference_args", "--beam_size 2"),
+        *args,
+    )
+    (lm,) = (recipe / "exp").glob("lm_train_lm_*")
+    ppl = float((lm / "perplexity_test/ppl").read_text())
+    tokens = (recipe / "exp/ngram/train.tokens").read_text(encoding="utf-8").splitlines()
+    corpus = (recipe / "run.sh").resolve().parent.parent.name
+    print(f"{corpus}: LM perplexity {ppl:.1f} on {test_set} ({len(tokens)} training sentences)")
+    assert math.isfinite(ppl) and ppl > 1
+    assert (recipe / "exp/ngram/3gram.arpa").read_text(encoding="utf-8").startswith("\\data\\")
+    exp = recipe / "exp/asr_e2e"
+    (decode,) = exp.glob(f"decode_ctc_lm_beam_size2_{lm.name}_valid.loss.ave_lmw*_ngram3w*_pen*")
+    assert read_text(decode / test_set / "text").keys() == read_text(recipe / "dump/raw" / test_set / "text").keys()
+    assert decode.name in (exp / "RESULTS.md").read_text(encoding="utf-8")
+    return decode

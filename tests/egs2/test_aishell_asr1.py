@@ -96,6 +96,16 @@ def test_end_to_end_cer_with_both_decoders(trained, check_decodes):
 
 
 @pytest.mark.slow
+def test_lm_stages_and_shallow_fusion(trained, lm_decode_score, tiny_ctc_config):
+    """Stages 6-9 on Mandarin characters (the recipe's LM config, shrunk) and a decoding with the
+    LM and the 3-gram, scored by CER."""
+    recipe, _ = trained
+    config = tiny_ctc_config(max_epoch=E2E_EPOCHS, batch_bins=E2E_BATCH_BINS)
+    decode = lm_decode_score(recipe, config, "test", "--average", "last:2")
+    assert (decode / "test/score_cer/result.txt").is_file() and not (decode / "test/score_wer").exists()
+
+
+@pytest.mark.slow
 def test_test_utterance_left_out_is_listed(recipe_run, trained):
     """A test utterance excluded in stage 3 is not scored as deletions: it is listed and counted."""
     recipe, _, _, _, _, corrupt_test = recipe_run

@@ -142,3 +142,13 @@ def test_end_to_end_cer_with_both_decoders(trained, check_decodes):
     recipe, exp = trained
     errors = check_decodes(recipe, exp, ("dev", "eval1"), "cer", CER_BELOW)
     print("JSUT mini CER:", errors)
+
+
+@pytest.mark.slow
+def test_lm_stages_and_shallow_fusion(trained, lm_decode_score, tiny_ctc_config):
+    """Stages 6-9 with the recipe's LSTM LM config (shrunk) and a decoding with the LM and the
+    3-gram, scored by CER."""
+    recipe, _ = trained
+    config = tiny_ctc_config(max_epoch=E2E_EPOCHS, batch_bins=E2E_BATCH_BINS)
+    decode = lm_decode_score(recipe, config, "eval1", "--average", "last:2")
+    assert (decode / "eval1/score_cer/result.txt").is_file()

@@ -104,6 +104,15 @@ def test_end_to_end_cer_and_wer_with_both_decoders(trained, check_decodes):
 
 
 @pytest.mark.slow
+def test_lm_stages_and_shallow_fusion(trained, lm_decode_score, tiny_ctc_config):
+    """Stages 6-9 with the recipe's LM config (shrunk) and a decoding with the LM and the 3-gram,
+    scored by CER and WER; before the other tests change the token list."""
+    recipe, _ = trained
+    decode = lm_decode_score(recipe, tiny_ctc_config(max_epoch=E2E_EPOCHS), "test_clean", "--average", "last:2")
+    assert (decode / "test_clean/score_cer/result.txt").is_file() and (decode / "test_clean/score_wer").is_dir()
+
+
+@pytest.mark.slow
 def test_bpe_tokens(recipe_run, run_recipe):
     import sentencepiece
 

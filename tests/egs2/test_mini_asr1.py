@@ -480,6 +480,25 @@ def test_ngram_shallow_fusion(lm_run):
 
 
 @pytest.mark.slow
+def test_packed_model_holds_the_lm(lm_run, tmp_path):
+    """Stage 14 with --use_lm true packs the LM beside the model (ESPnet's), as Speech2Text's
+    lm_train_config and lm_file."""
+    import zipfile
+
+    import yaml
+
+    recipe, env, _, _ = lm_run
+    zip_path = tmp_path / "with_lm.zip"
+    run_recipe(recipe, env, "--stage", "14", "--use_lm", "true", "--packed_model", str(zip_path))
+    with zipfile.ZipFile(zip_path) as archive:
+        meta = yaml.safe_load(archive.read("meta.yaml"))
+        names = archive.namelist()
+    assert meta["yaml_files"]["lm_train_config"] == f"{LM_EXP}/config.yaml"
+    assert meta["files"]["lm_file"].startswith(f"{LM_EXP}/valid.loss.ave") and meta["files"]["lm_file"] in names
+    assert f"{LM_EXP}/perplexity_test/ppl" in names
+
+
+@pytest.mark.slow
 def test_espnet_skip_options(recipe_run):
     """ESPnet's --skip_data_prep/--skip_train/--skip_eval/--skip_packing skip stages 1-5, 6-11,
     12-13 and 14; --skip_upload false is accepted and said to be impossible offline, once."""

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from espnet_ext import scoring
 from espnet_ext.data.kaldi_files import read_map
@@ -96,6 +97,21 @@ def test_end_to_end_per_with_both_decoders(trained, check_decodes):
         assert words and set(words) <= tokens, decode  # every word of a hypothesis is a phone
     assert "### PER" in (exp / "RESULTS.md").read_text()
     print("TIMIT mini PER:", errors)
+
+
+@pytest.mark.slow
+def test_lm_stages_and_shallow_fusion_on_phones(trained, lm_decode_score, tiny_ctc_config):
+    """Stages 6-9 on phone transcripts (the LM reads them as words: ESPnet's LMTask has no phn;
+    the n-gram's tokens are phones) and a decoding with both, scored by PER."""
+    recipe, exp = trained
+    decode = lm_decode_score(recipe, tiny_ctc_config(max_epoch=E2E_EPOCHS), "test", "--average", "last:2")
+    (lm,) = (recipe / "exp").glob("lm_train_lm_transformer_phn")
+    assert yaml.safe_load((lm / "config.yaml").read_text())["token_type"] == "word"
+    phones = set((recipe / "data/token_list/phn/tokens.txt").read_text().split())
+    assert set((recipe / "exp/ngram/train.tokens").read_text().split()) <= phones
+    per = scoring.read_summary(decode / "test/score_per/result.txt").errors
+    print(f"TIMIT mini PER with the LM and the 3-gram: {per}")
+    assert per < PER_BELOW
 
 
 @pytest.mark.slow

@@ -136,7 +136,7 @@ Stages (ESPnet numbering):
      left out before decoding listed in score_*/left_out.txt) and write RESULTS.md; then
      ${expdir}/RESULTS_experiments.md, every experiment's error rates with the settings that differ
      and which differences are significant (python -m espnet_ext.bin.show_results ${expdir})
-  14 pack the model into a zip for espnet_model_zoo / Speech2Text
+  14 pack the model into a zip for espnet_model_zoo / Speech2Text (with --use_lm true, the LM too)
 
 Experiment names: exp/asr_<tag> (the config's name, plus the pre-trained checkpoint's) holds the
 inputs it was first trained with (exp/asr_<tag>/inputs.json). Trained again with other inputs (an
@@ -776,6 +776,13 @@ if run_stage 14; then
     [ "${token_type}" = bpe ] && _opts+=(--option "${bpemodel}")
     [ -f "${asr_exp}/RESULTS.md" ] && _opts+=(--option "${asr_exp}/RESULTS.md")
     [ -f "${asr_exp}/images/acc.png" ] && _opts+=(--option "${asr_exp}/images/acc.png")
+    if ${use_lm}; then  # ESPnet's: the LM goes into the zip too (Speech2Text's lm_train_config, lm_file)
+        resolve_lm
+        [ -f "${lm_exp}/${inference_lm}" ] || die "${lm_exp}/${inference_lm}: no such LM (train it first: stage 7)"
+        log "  with the LM ${lm_exp}/${inference_lm}"
+        _opts+=(--lm_train_config "${lm_exp}/config.yaml" --lm_file "${lm_exp}/${inference_lm}")
+        [ -f "${lm_exp}/perplexity_test/ppl" ] && _opts+=(--option "${lm_exp}/perplexity_test/ppl")
+    fi
     pack_model asr "${asr_exp}/config.yaml" "${asr_exp}/${inference_asr_model}" "${packed_model}" \
         "${_opts[@]+"${_opts[@]}"}"
 fi
