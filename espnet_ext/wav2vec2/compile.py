@@ -42,12 +42,8 @@ def compile_layers(
     Raises:
         ValueError: when ``model`` has no Transformer layer.
     """
-    layers: list[EncoderLayer] = [m for m in model.modules() if isinstance(m, EncoderLayer)]
-    if not layers:
-        raise ValueError(f"compile_layers: no EncoderLayer in {type(model).__name__}")
-    for layer in layers:
-        layer.compile(dynamic=dynamic, backend=backend, mode=mode, fullgraph=fullgraph, **options)
-    return len(layers)
+    options.update(dynamic=dynamic, backend=backend, mode=mode, fullgraph=fullgraph)
+    return _compile_each(model, EncoderLayer, "compile_layers", options)
 
 
 def compile_encoder(
@@ -71,9 +67,15 @@ def compile_encoder(
     Raises:
         ValueError: when ``model`` has no Transformer encoder.
     """
-    encoders: list[TransformerEncoder] = [m for m in model.modules() if isinstance(m, TransformerEncoder)]
-    if not encoders:
-        raise ValueError(f"compile_encoder: no TransformerEncoder in {type(model).__name__}")
-    for encoder in encoders:
-        encoder.compile(dynamic=dynamic, backend=backend, mode=mode, fullgraph=fullgraph, **options)
-    return len(encoders)
+    options.update(dynamic=dynamic, backend=backend, mode=mode, fullgraph=fullgraph)
+    return _compile_each(model, TransformerEncoder, "compile_encoder", options)
+
+
+def _compile_each(model: nn.Module, kind: type[nn.Module], caller: str, options: dict[str, Any]) -> int:
+    """``torch.compile`` every ``kind`` module under ``model`` in place; how many there are."""
+    targets = [m for m in model.modules() if isinstance(m, kind)]
+    if not targets:
+        raise ValueError(f"{caller}: no {kind.__name__} in {type(model).__name__}")
+    for target in targets:
+        target.compile(**options)
+    return len(targets)
